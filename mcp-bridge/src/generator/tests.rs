@@ -1,0 +1,492 @@
+use serde_json::{Value, json};
+
+use super::*;
+
+const FIXTURE: &str = include_str!("../../tests/fixtures/freight.json");
+
+fn fixture() -> Value {
+    serde_json::from_str(FIXTURE).expect("fixture is valid JSON")
+}
+
+fn tools(spec: &Value) -> Vec<ToolDef> {
+    generate(spec).expect("fixture generates")
+}
+
+fn tool<'t>(tools: &'t [ToolDef], name: &str) -> &'t ToolDef {
+    tools
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no tool {name}"))
+}
+
+fn names(tools: &[ToolDef]) -> Vec<&str> {
+    tools.iter().map(|t| t.name.as_str()).collect()
+}
+
+fn problems(spec: &Value) -> Vec<String> {
+    generate(spec).expect_err("spec must be rejected").problems
+}
+
+fn op_mut<'s>(spec: &'s mut Value, path: &str, method: &str) -> &'s mut Value {
+    let op = &mut spec["paths"][path][method];
+    assert!(op.is_object(), "no operation {method} {path}");
+    op
+}
+
+fn simple_op(id: &str) -> Value {
+    json!({
+        "operationId": id,
+        "summary": "S",
+        "description": "D",
+        "responses": {"200": {"description": "ok"}}
+    })
+}
+
+#[test]
+fn every_operation_becomes_a_tool_sorted_by_name() {
+    let tools = tools(&fixture());
+    assert_eq!(
+        names(&tools),
+        [
+            "cancel_migration_job",
+            "create_migration_job",
+            "export_migration_logs",
+            "get_job_statistics",
+            "get_migration_job",
+            "get_migration_logs",
+            "get_tenant_statistics",
+            "get_worker_status",
+            "health_check",
+            "list_audit_events",
+            "list_job_batches",
+            "list_migration_jobs",
+            "plan_migration_job",
+            "retry_migration_job",
+        ]
+    );
+}
+
+#[test]
+fn an_added_operation_yields_an_added_tool() {
+    let before = tools(&fixture());
+    let mut spec = fixture();
+    spec["paths"]["/api/v1/jobs/{job_id}/pause"] = json!({"post": {
+        "operationId": "pause_migration_job",
+        "summary": "Pause a job",
+        "description": "Stops dispatching new batches.",
+        "parameters": [{"name": "job_id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MigrationJob"}}}}}
+    }});
+    let after = tools(&spec);
+    let added: Vec<&str> = names(&after)
+        .into_iter()
+        .filter(|n| !names(&before).contains(n))
+        .collect();
+    assert_eq!(added, ["pause_migration_job"]);
+    assert_eq!(after.len(), before.len() + 1);
+    let pause = tool(&after, "pause_migration_job");
+    assert_eq!(pause.method, "POST");
+    assert_eq!(pause.path, "/api/v1/jobs/{job_id}/pause");
+    assert_eq!(pause.input_schema["required"], json!(["job_id"]));
+}
+
+#[test]
+fn title_and_description_come_from_summary_description_method_and_path() {
+    let tools = tools(&fixture());
+    let get = tool(&tools, "get_migration_job");
+    assert_eq!(get.title.as_deref(), Some("Get a migration job"));
+    assert_eq!(
+        get.description,
+        "One job with progress.\n\nHTTP: GET /api/v1/jobs/{job_id}"
+    );
+}
+
+#[test]
+fn body_properties_are_flattened_with_refs_moved_to_defs() {
+    let tools = tools(&fixture());
+    let create = tool(&tools, "create_migration_job");
+    let schema = &create.input_schema;
+    assert_eq!(schema["type"], "object");
+    let props: Vec<&String> = schema["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .collect();
+    assert_eq!(
+        props,
+        [
+            "batch_size",
+            "source_config",
+            "started_by",
+            "tables",
+            "target_config",
+            "tenant_id"
+        ]
+    );
+    assert_eq!(
+        schema["required"],
+        json!(["source_config", "tables", "target_config"])
+    );
+    assert_eq!(
+        schema["properties"]["source_config"]["$ref"],
+        "#/$defs/DatabaseConfig"
+    );
+    let defs: Vec<&String> = schema["$defs"].as_object().expect("$defs").keys().collect();
+    assert_eq!(defs, ["DatabaseConfig", "PostgresConfig", "SqliteConfig"]);
+    assert!(!schema.to_string().contains("#/components/"));
+    assert_eq!(create.body, BodyMode::Flattened);
+    // The X-Tenant-ID header parameter is the bridge's, not an argument.
+    assert!(create.arguments.iter().all(|a| a.api_name != "X-Tenant-ID"));
+    assert_eq!(create.tenant_argument, "tenant_id");
+}
+
+#[test]
+fn object_and_array_arguments_are_marked_structured() {
+    let tools = tools(&fixture());
+    let create = tool(&tools, "create_migration_job");
+    let structured = |name: &str| {
+        create
+            .arguments
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.structured)
+            .expect("argument exists")
+    };
+    assert!(structured("source_config"));
+    assert!(structured("tables"));
+    assert!(!structured("started_by"));
+    assert!(!structured("batch_size"));
+}
+
+#[test]
+fn path_and_query_parameters_become_arguments() {
+    let tools = tools(&fixture());
+    let export = tool(&tools, "export_migration_logs");
+    let args: Vec<(&str, Location, bool)> = export
+        .arguments
+        .iter()
+        .map(|a| (a.name.as_str(), a.location, a.required))
+        .collect();
+    assert_eq!(
+        args,
+        [
+            ("job_id", Location::Path, true),
+            ("format", Location::Query, true)
+        ]
+    );
+    assert_eq!(export.input_schema["required"], json!(["job_id", "format"]));
+    assert_eq!(
+        export.input_schema["properties"]["format"]["$ref"],
+        "#/$defs/ExportFormat"
+    );
+    assert_eq!(
+        export.input_schema["properties"]["job_id"]["description"],
+        "Job id"
+    );
+    assert_eq!(export.output_schema, None, "CSV/NDJSON has no JSON schema");
+}
+
+#[test]
+fn collisions_are_resolved_deterministically() {
+    let mut spec = fixture();
+    let op = op_mut(&mut spec, "/api/v1/jobs/{job_id}/retry", "post");
+    op["parameters"]
+        .as_array_mut()
+        .expect("params")
+        .push(json!({"name": "job_id", "in": "query", "schema": {"type": "string"}}));
+    op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {
+        "type": "object",
+        "required": ["job_id"],
+        "properties": {
+            "job_id": {"type": "string"},
+            "query_job_id": {"type": "string"},
+            "tenant_id": {"type": "string"},
+            "reason": {"type": "string"}
+        }
+    }}}});
+    let first = tools(&spec);
+    let retry = tool(&first, "retry_migration_job");
+    let args: Vec<(&str, &str, Location)> = retry
+        .arguments
+        .iter()
+        .map(|a| (a.name.as_str(), a.api_name.as_str(), a.location))
+        .collect();
+    assert_eq!(
+        args,
+        [
+            ("job_id", "job_id", Location::Path),
+            ("query_job_id", "job_id", Location::Query),
+            ("body_job_id", "job_id", Location::Body),
+            ("body_query_job_id", "query_job_id", Location::Body),
+            ("reason", "reason", Location::Body),
+            ("tenant_id", "tenant_id", Location::Body),
+        ]
+    );
+    assert_eq!(retry.tenant_argument, "header_tenant_id");
+    assert_eq!(
+        retry.input_schema["required"],
+        json!(["job_id", "body_job_id"])
+    );
+    // Same input, same output.
+    assert_eq!(first, tools(&spec));
+}
+
+#[test]
+fn non_object_bodies_are_passed_whole() {
+    let mut spec = fixture();
+    let op = op_mut(&mut spec, "/api/v1/jobs/{job_id}/retry", "post");
+    op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {
+        "type": "array", "items": {"$ref": "#/components/schemas/JobStatus"}
+    }}}});
+    let tools = tools(&spec);
+    let retry = tool(&tools, "retry_migration_job");
+    assert_eq!(retry.body, BodyMode::Whole("body".to_owned()));
+    assert_eq!(
+        retry.input_schema["properties"]["body"]["items"]["$ref"],
+        "#/$defs/JobStatus"
+    );
+    assert_eq!(retry.input_schema["required"], json!(["job_id", "body"]));
+}
+
+#[test]
+fn output_schema_is_the_2xx_json_schema_wrapped_when_not_an_object() {
+    let tools = tools(&fixture());
+    let get = tool(&tools, "get_migration_job");
+    let out = get.output_schema.as_ref().expect("output schema");
+    assert_eq!(out["type"], "object");
+    assert_eq!(out["properties"]["status"]["$ref"], "#/$defs/JobStatus");
+    assert!(out["$defs"]["JobStatus"].is_object());
+    assert!(!get.wrap_output);
+
+    let batches = tool(&tools, "list_job_batches");
+    let out = batches.output_schema.as_ref().expect("output schema");
+    assert_eq!(out["required"], json!(["result"]));
+    assert_eq!(out["properties"]["result"]["type"], "array");
+    assert!(out["$defs"]["Batch"].is_object());
+    assert!(batches.wrap_output);
+
+    let create = tool(&tools, "create_migration_job");
+    assert!(create.output_schema.is_some(), "201 counts as success");
+}
+
+#[test]
+fn annotations_follow_http_semantics() {
+    let tools = tools(&fixture());
+    let hints = |name: &str| tool(&tools, name).annotations;
+    let read = Annotations {
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
+    };
+    assert_eq!(hints("get_migration_job"), read);
+    assert_eq!(hints("health_check"), read);
+    let create = hints("create_migration_job");
+    assert!(!create.read_only && !create.idempotent && !create.destructive);
+    let cancel = hints("cancel_migration_job");
+    assert!(!cancel.read_only && cancel.destructive && !cancel.idempotent);
+    let retry = hints("retry_migration_job");
+    assert!(!retry.read_only && !retry.destructive);
+}
+
+#[test]
+fn delete_is_destructive_and_idempotent() {
+    let mut spec = fixture();
+    spec["paths"]["/api/v1/jobs/{job_id}"]["delete"] = simple_op("delete_migration_job");
+    let tools = tools(&spec);
+    let del = tool(&tools, "delete_migration_job").annotations;
+    assert!(del.destructive && del.idempotent && !del.read_only);
+}
+
+#[test]
+fn x_mcp_extension_overrides_name_title_hidden_and_annotations() {
+    let mut spec = fixture();
+    op_mut(&mut spec, "/api/v1/jobs/plan", "post")["x-mcp"] = json!({
+        "name": "plan_job",
+        "title": "Dry-run a migration",
+        "annotations": {"readOnlyHint": true, "idempotentHint": true, "openWorldHint": true}
+    });
+    op_mut(&mut spec, "/api/v1/audit", "get")["x-mcp"] = json!({"hidden": true});
+    let tools = tools(&spec);
+    assert!(!names(&tools).contains(&"list_audit_events"));
+    assert!(!names(&tools).contains(&"plan_migration_job"));
+    let plan = tool(&tools, "plan_job");
+    assert_eq!(plan.title.as_deref(), Some("Dry-run a migration"));
+    assert_eq!(
+        plan.annotations,
+        Annotations {
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+            open_world: true
+        }
+    );
+}
+
+#[test]
+fn missing_operation_id_fails() {
+    let mut spec = fixture();
+    op_mut(&mut spec, "/api/v1/workers", "get")
+        .as_object_mut()
+        .expect("object")
+        .remove("operationId");
+    let problems = problems(&spec);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("GET /api/v1/workers: missing operationId"));
+}
+
+#[test]
+fn missing_or_empty_description_fails() {
+    let mut spec = fixture();
+    op_mut(&mut spec, "/api/v1/workers", "get")
+        .as_object_mut()
+        .expect("object")
+        .remove("description");
+    op_mut(&mut spec, "/api/v1/audit", "get")["description"] = json!("  ");
+    let problems = problems(&spec);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems.iter().all(|p| p.contains("missing description")));
+}
+
+#[test]
+fn tool_name_longer_than_64_fails() {
+    let mut spec = fixture();
+    let long = "a".repeat(65);
+    op_mut(&mut spec, "/api/v1/workers", "get")["operationId"] = json!(long);
+    let problems = problems(&spec);
+    assert!(problems[0].contains("must be 1-64 characters"), "{problems:?}");
+    assert!(problems[0].contains("65 long"));
+    // Exactly 64 is fine.
+    op_mut(&mut spec, "/api/v1/workers", "get")["operationId"] = json!("a".repeat(64));
+    assert!(generate(&spec).is_ok());
+}
+
+#[test]
+fn tool_name_outside_charset_fails() {
+    for bad in ["getWorkerStatus", "get-worker-status", "get worker", "günther"] {
+        let mut spec = fixture();
+        op_mut(&mut spec, "/api/v1/workers", "get")["operationId"] = json!(bad);
+        let problems = problems(&spec);
+        assert!(
+            problems[0].contains(&format!("`{bad}` must be 1-64 characters of [a-z0-9_]")),
+            "{problems:?}"
+        );
+    }
+}
+
+#[test]
+fn duplicate_names_fail() {
+    let mut spec = fixture();
+    op_mut(&mut spec, "/api/v1/workers", "get")["operationId"] = json!("get_job_statistics");
+    let problems = problems(&spec);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("duplicate tool name `get_job_statistics`"));
+    assert!(problems[0].contains("GET /api/v1/statistics"));
+    assert!(problems[0].contains("GET /api/v1/workers"));
+}
+
+#[test]
+fn duplicate_names_via_x_mcp_fail() {
+    let mut spec = fixture();
+    op_mut(&mut spec, "/api/v1/workers", "get")["x-mcp"] = json!({"name": "health_check"});
+    assert!(problems(&spec)[0].contains("duplicate tool name `health_check`"));
+}
+
+#[test]
+fn bridge_status_name_is_reserved() {
+    let mut spec = fixture();
+    op_mut(&mut spec, "/api/v1/workers", "get")["operationId"] = json!("bridge_status");
+    assert!(problems(&spec)[0].contains("reserved"));
+}
+
+#[test]
+fn unresolvable_refs_fail() {
+    let mut spec = fixture();
+    spec["components"]["schemas"]
+        .as_object_mut()
+        .expect("schemas")
+        .remove("PostgresConfig");
+    let problems = problems(&spec);
+    // Used by the create and plan bodies.
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .all(|p| p.contains("unresolvable $ref `#/components/schemas/PostgresConfig`"))
+    );
+
+    let mut spec = fixture();
+    op_mut(&mut spec, "/api/v1/workers", "get")["responses"]["200"] =
+        json!({"$ref": "#/components/responses/Nope"});
+    assert!(self::problems(&spec)[0].contains("unresolvable $ref `#/components/responses/Nope`"));
+
+    let mut spec = fixture();
+    op_mut(&mut spec, "/api/v1/workers", "get")["parameters"] =
+        json!([{"$ref": "#/components/parameters/Missing"}]);
+    assert!(self::problems(&spec)[0].contains("`#/components/parameters/Missing`"));
+
+    let mut spec = fixture();
+    op_mut(&mut spec, "/api/v1/audit", "get")["parameters"][1]["schema"] =
+        json!({"$ref": "https://example.com/schema.json"});
+    assert!(self::problems(&spec)[0].contains("unresolvable $ref `https://example.com/schema.json`"));
+}
+
+#[test]
+fn argument_names_outside_charset_fail() {
+    let mut spec = fixture();
+    op_mut(&mut spec, "/api/v1/audit", "get")["parameters"]
+        .as_array_mut()
+        .expect("params")
+        .push(json!({"name": "filter[actor]", "in": "query", "schema": {"type": "string"}}));
+    let problems = problems(&spec);
+    assert!(
+        problems[0].contains("argument name `filter[actor]` must match [A-Za-z0-9_.-]+"),
+        "{problems:?}"
+    );
+
+    let mut spec = fixture();
+    spec["components"]["schemas"]["CreateJobRequest"]["properties"]["batch size"] =
+        json!({"type": "integer"});
+    let problems = self::problems(&spec);
+    assert!(problems[0].contains("argument name `batch size`"), "{problems:?}");
+}
+
+#[test]
+fn all_problems_are_reported_together() {
+    let mut spec = fixture();
+    op_mut(&mut spec, "/api/v1/workers", "get")["operationId"] = json!("Bad-Name");
+    op_mut(&mut spec, "/api/v1/audit", "get")
+        .as_object_mut()
+        .expect("object")
+        .remove("description");
+    let err = generate(&spec).expect_err("rejected");
+    assert_eq!(err.problems.len(), 2);
+    let text = err.to_string();
+    assert!(text.contains("2 problem(s)"));
+    assert!(text.contains("Bad-Name") && text.contains("missing description"));
+}
+
+#[test]
+fn path_item_parameters_are_shared_by_its_operations() {
+    let spec = json!({
+        "openapi": "3.1.0",
+        "paths": {"/things/{id}": {
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "get": simple_op("get_thing"),
+        }},
+    });
+    let tools = tools(&spec);
+    assert_eq!(tools[0].arguments[0].name, "id");
+    assert_eq!(tools[0].input_schema["required"], json!(["id"]));
+}
+
+#[test]
+fn name_rules() {
+    assert!(is_valid_tool_name("get_migration_job"));
+    assert!(!is_valid_tool_name(""));
+    assert!(!is_valid_tool_name("Get"));
+    assert!(is_valid_argument_name("X-Request-ID"));
+    assert!(is_valid_argument_name("a.b_c-1"));
+    assert!(!is_valid_argument_name("a b"));
+    assert!(!is_valid_argument_name(""));
+}
