@@ -1,0 +1,297 @@
+//! Migration jobs: what a tenant asks for, and the states a job and its
+//! batches move through.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::connection::ConnectionConfig;
+use crate::error::{ValidationError, Validator};
+
+pub const DEFAULT_BATCH_SIZE: u32 = 1000;
+pub const MAX_BATCH_SIZE: u32 = 100_000;
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+pub const MAX_MAX_RETRIES: u32 = 50;
+
+/// Lifecycle of a migration job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Stored, waiting for a worker to plan and dispatch it.
+    Queued,
+    /// Batches are being copied.
+    Running,
+    /// Every batch copied and verified.
+    Completed,
+    /// Finished, but some records were rejected (see the logs).
+    CompletedWithErrors,
+    /// Finished with batches that failed after all retries.
+    Failed,
+    /// Cancel requested; in-flight batches are finishing.
+    Cancelling,
+    /// Cancelled; no batch was left half-written.
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const ALL: [JobStatus; 7] = [
+        Self::Queued,
+        Self::Running,
+        Self::Completed,
+        Self::CompletedWithErrors,
+        Self::Failed,
+        Self::Cancelling,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::CompletedWithErrors => "completed_with_errors",
+            Self::Failed => "failed",
+            Self::Cancelling => "cancelling",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::CompletedWithErrors | Self::Failed | Self::Cancelled
+        )
+    }
+
+    /// The state a cancel request moves the job to, or why it can't.
+    pub fn on_cancel(self) -> Result<JobStatus, String> {
+        match self {
+            Self::Queued => Ok(Self::Cancelled),
+            Self::Running => Ok(Self::Cancelling),
+            Self::Cancelling => Err("job is already being cancelled".into()),
+            finished => Err(format!("job is {} and can no longer be cancelled", finished.as_str())),
+        }
+    }
+
+    /// Whether a retry may be asked for; a retry also needs failed batches.
+    pub fn can_retry(self) -> Result<(), String> {
+        match self {
+            Self::CompletedWithErrors | Self::Failed | Self::Cancelled => Ok(()),
+            other => Err(format!(
+                "job is {}: only completed_with_errors, failed or cancelled jobs can be retried",
+                other.as_str()
+            )),
+        }
+    }
+}
+
+/// Lifecycle of one batch (a fixed key range of one table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchStatus {
+    /// Planned and stored, waiting for a worker.
+    Pending,
+    /// A worker holds its lease and is copying it.
+    Running,
+    /// Copied and verified.
+    Completed,
+    /// Copied except for rejected records (see the logs).
+    CompletedWithErrors,
+    /// Failed after all retries.
+    Failed,
+    /// Not run because the job was cancelled.
+    Cancelled,
+}
+
+impl BatchStatus {
+    pub const ALL: [BatchStatus; 6] = [
+        Self::Pending,
+        Self::Running,
+        Self::Completed,
+        Self::CompletedWithErrors,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Completed => "completed",
+            Self::CompletedWithErrors => "completed_with_errors",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// Batches a retry re-runs.
+    pub const RETRYABLE: [BatchStatus; 3] =
+        [Self::Failed, Self::CompletedWithErrors, Self::Cancelled];
+}
+
+/// Severity of a job log entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Debug => "debug",
+            Self::Info => "info",
+            Self::Warn => "warn",
+            Self::Error => "error",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Debug, Self::Info, Self::Warn, Self::Error]
+            .into_iter()
+            .find(|l| l.as_str() == raw)
+    }
+}
+
+/// What a tenant asks to migrate. The body of `create_migration_job` and
+/// `plan_migration_job`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobSpec {
+    /// Optional human-readable name of the job.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Where rows are read from.
+    pub source_config: ConnectionConfig,
+    /// Where rows are written to.
+    pub target_config: ConnectionConfig,
+    /// Tables to copy; omitted or empty means every table of the source
+    /// database (or PostgreSQL schema).
+    #[serde(default)]
+    pub tables: Vec<String>,
+    /// Tables to leave out when copying a whole database.
+    #[serde(default)]
+    pub exclude_tables: Vec<String>,
+    /// Rows per batch, 1..=100000; default 1000.
+    #[serde(default = "default_batch_size")]
+    #[schema(minimum = 1, maximum = 100000, default = 1000)]
+    pub batch_size: u32,
+    /// Attempts per failed batch before it counts as failed; default 3.
+    #[serde(default = "default_max_retries")]
+    #[schema(maximum = 50, default = 3)]
+    pub max_retries: u32,
+    /// Rejected records tolerated across the job before it stops; 0 (the
+    /// default) means any bad record fails its batch.
+    #[serde(default)]
+    pub max_record_errors: u64,
+    /// Also compare a checksum of the values of each batch after copying
+    /// (row counts are always compared).
+    #[serde(default)]
+    pub verify: bool,
+    /// Who or what started the job (a person, a pipeline).
+    pub started_by: String,
+}
+
+fn default_batch_size() -> u32 {
+    DEFAULT_BATCH_SIZE
+}
+
+fn default_max_retries() -> u32 {
+    DEFAULT_MAX_RETRIES
+}
+
+impl JobSpec {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let mut v = Validator::default();
+        self.source_config.validate("source_config", &mut v);
+        self.target_config.validate("target_config", &mut v);
+        v.check(
+            (1..=MAX_BATCH_SIZE).contains(&self.batch_size),
+            "batch_size",
+            format!("must be between 1 and {MAX_BATCH_SIZE}"),
+        );
+        v.check(
+            self.max_retries <= MAX_MAX_RETRIES,
+            "max_retries",
+            format!("must be at most {MAX_MAX_RETRIES}"),
+        );
+        let started_by = self.started_by.trim();
+        v.check(
+            !started_by.is_empty() && started_by.len() <= 200,
+            "started_by",
+            "must be 1-200 characters",
+        );
+        if let Some(name) = &self.name {
+            v.check(name.len() <= 200, "name", "must be at most 200 characters");
+        }
+        for (list, names) in [("tables", &self.tables), ("exclude_tables", &self.exclude_tables)] {
+            v.check(names.len() <= 10_000, list, "at most 10000 tables");
+            for (i, table) in names.iter().enumerate() {
+                v.check(
+                    valid_table_name(table),
+                    format!("{list}[{i}]"),
+                    "table names are 1-128 characters, without NUL or control characters",
+                );
+            }
+        }
+        v.finish()
+    }
+}
+
+fn valid_table_name(name: &str) -> bool {
+    (1..=128).contains(&name.len()) && !name.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_and_retry_transitions() {
+        assert_eq!(JobStatus::Queued.on_cancel(), Ok(JobStatus::Cancelled));
+        assert_eq!(JobStatus::Running.on_cancel(), Ok(JobStatus::Cancelling));
+        assert!(JobStatus::Completed.on_cancel().is_err());
+        assert!(JobStatus::Cancelling.on_cancel().is_err());
+        assert!(JobStatus::Failed.can_retry().is_ok());
+        assert!(JobStatus::Running.can_retry().is_err());
+        assert!(JobStatus::Completed.can_retry().is_err());
+    }
+
+    #[test]
+    fn statuses_round_trip_through_their_names() {
+        for s in JobStatus::ALL {
+            assert_eq!(JobStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for s in BatchStatus::ALL {
+            assert_eq!(BatchStatus::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn spec_validation_reports_every_bad_field() {
+        let spec: JobSpec = serde_json::from_value(serde_json::json!({
+            "source_config": {"type": "mysql"},
+            "target_config": {"type": "postgresql", "url": "mysql://x"},
+            "batch_size": 0,
+            "started_by": " ",
+            "tables": [""]
+        }))
+        .unwrap();
+        let fields: Vec<_> = spec.validate().unwrap_err().0.into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            ["source_config.url", "target_config.url", "batch_size", "started_by", "tables[0]"]
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! What planning a job reports, and the interface the engine implements.
+//! The API serves `plan_migration_job` through [`Planner`] without linking
+//! the engine; the `freight` binary wires the engine's implementation in.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::ValidationError;
+use crate::job::JobSpec;
+
+/// The plan of one table.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TablePlan {
+    /// Source table name.
+    pub table_name: String,
+    /// Columns of the key batches are cut on (the primary key).
+    pub key_columns: Vec<String>,
+    /// Estimated rows in the source table.
+    pub rows_estimate: i64,
+    /// Batches the table will be split into.
+    pub batch_count: i64,
+    /// Statements that create the table (and later its indexes) on the target.
+    pub target_ddl: Vec<String>,
+    /// Lossy or risky casts and fallbacks for this table.
+    pub warnings: Vec<String>,
+}
+
+/// What a job would do, computed without moving or writing anything.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlanReport {
+    /// Tables to copy, in copy order.
+    pub tables: Vec<TablePlan>,
+    /// Estimated rows across all tables.
+    pub total_rows_estimate: i64,
+    /// Batches across all tables.
+    pub total_batches: i64,
+    /// Warnings that concern the whole job.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The spec is well-formed but names something that does not exist.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// A source or target database could not be reached or read; the
+    /// message never holds credentials.
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+#[async_trait]
+pub trait Planner: Send + Sync + 'static {
+    /// Introspects source (and target) and returns the plan; writes nothing.
+    async fn plan(&self, spec: &JobSpec) -> Result<PlanReport, PlanError>;
+}

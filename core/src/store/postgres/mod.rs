@@ -1,0 +1,144 @@
+//! PostgreSQL backend of [`Store`](super::Store).
+//!
+//! Tenant-scoped work runs in a transaction that first switches to the
+//! `freight_tenant` role and sets `freight.tenant_id`, so row-level security
+//! enforces isolation a second time, beneath the `tenant_id` filters that
+//! every query carries anyway.
+
+mod audit;
+mod jobs;
+mod logs;
+mod statistics;
+mod workers;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use super::*;
+use crate::secrets::SecretBox;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    secrets: SecretBox,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str, max_connections: u32, secrets: SecretBox) -> StoreResult<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        Ok(Self { pool, secrets })
+    }
+
+    pub fn from_pool(pool: PgPool, secrets: SecretBox) -> Self {
+        Self { pool, secrets }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn secrets(&self) -> &SecretBox {
+        &self.secrets
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// A transaction in which row-level security admits only `tenant`'s rows.
+    async fn scoped(&self, tenant: &TenantId) -> StoreResult<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('freight.tenant_id', $1, true), set_config('role', 'freight_tenant', true)")
+            .bind(tenant.as_str())
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+}
+
+/// Clamps a requested page size to `1..=MAX_PAGE_SIZE`, defaulting when 0.
+fn page_size(limit: u32) -> i64 {
+    match limit {
+        0 => i64::from(DEFAULT_PAGE_SIZE),
+        n => i64::from(n.min(MAX_PAGE_SIZE)),
+    }
+}
+
+fn decode_error(what: &str, value: &str) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(format!("unknown {what} {value:?}").into()))
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_job(&self, tenant: &TenantId, spec: &JobSpec, audit: &AuditInfo) -> StoreResult<JobRecord> {
+        jobs::create(self, tenant, spec, audit).await
+    }
+
+    async fn get_job(&self, tenant: &TenantId, job: JobId) -> StoreResult<JobDetail> {
+        jobs::get(self, tenant, job).await
+    }
+
+    async fn list_jobs(&self, tenant: &TenantId, filter: &JobFilter) -> StoreResult<Page<JobRecord>> {
+        jobs::list(self, tenant, filter).await
+    }
+
+    async fn list_batches(&self, tenant: &TenantId, job: JobId, filter: &BatchFilter) -> StoreResult<Page<BatchRecord>> {
+        jobs::list_batches(self, tenant, job, filter).await
+    }
+
+    async fn cancel_job(&self, tenant: &TenantId, job: JobId, audit: &AuditInfo) -> StoreResult<JobRecord> {
+        jobs::cancel(self, tenant, job, audit).await
+    }
+
+    async fn retry_job(&self, tenant: &TenantId, job: JobId, request: &RetryRequest, audit: &AuditInfo) -> StoreResult<RetryOutcome> {
+        jobs::retry(self, tenant, job, request, audit).await
+    }
+
+    async fn list_logs(&self, tenant: &TenantId, job: JobId, filter: &LogFilter) -> StoreResult<Page<LogEntry>> {
+        logs::list(self, tenant, job, filter).await
+    }
+
+    async fn stream_logs(&self, tenant: &TenantId, job: JobId, filter: LogFilter) -> StoreResult<BoxStream<'static, StoreResult<LogEntry>>> {
+        logs::stream(self, tenant, job, filter).await
+    }
+
+    async fn job_statistics(&self, tenant: &TenantId, window: &TimeWindow) -> StoreResult<JobStatistics> {
+        statistics::for_tenant(self, tenant, window).await
+    }
+
+    async fn tenant_statistics(&self, window: &TimeWindow) -> StoreResult<Vec<TenantStatistics>> {
+        statistics::all_tenants(self, window).await
+    }
+
+    async fn list_audit_events(&self, tenant: &TenantId, filter: &AuditFilter) -> StoreResult<Page<AuditEvent>> {
+        audit::list(self, tenant, filter).await
+    }
+
+    async fn worker_status(&self, tenant: &TenantId) -> StoreResult<WorkerStatus> {
+        workers::status(self, tenant).await
+    }
+
+    async fn job_connections(&self, tenant: &TenantId, job: JobId) -> StoreResult<(ConnectionConfig, ConnectionConfig)> {
+        jobs::connections(self, tenant, job).await
+    }
+
+    async fn batch_exists(&self, tenant: &TenantId, job: JobId, batch: BatchId) -> StoreResult<bool> {
+        jobs::batch_exists(self, tenant, job, batch).await
+    }
+}

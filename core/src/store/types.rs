@@ -1,0 +1,392 @@
+//! Records the store returns and the filters it takes.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::connection::ConnectionView;
+use crate::ids::{BatchId, JobId};
+use crate::job::{BatchStatus, JobStatus, LogLevel};
+use crate::tokens::Role;
+
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// Who made a change, recorded with it in the audit trail.
+#[derive(Debug, Clone)]
+pub struct AuditInfo {
+    pub actor: String,
+    pub role: Role,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// One page of a keyset-paginated list.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass back as `cursor` to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+    /// Rows matching the filter across all pages, when cheap to know.
+    pub total: Option<i64>,
+}
+
+/// An opaque position in a list: base64 of the sort key of the last item.
+pub fn encode_cursor(raw: &str) -> String {
+    URL_SAFE_NO_PAD.encode(raw)
+}
+
+pub fn decode_cursor(cursor: &str) -> Option<String> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+/// Parses a `list_jobs` cursor; `None` when it is not one of ours.
+pub fn parse_job_cursor(cursor: &str) -> Option<(DateTime<Utc>, JobId)> {
+    let raw = decode_cursor(cursor)?;
+    let (micros, id) = raw.split_once('|')?;
+    let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    Some((at, id.parse().ok()?))
+}
+
+/// Parses a cursor that holds one integer (log id, audit id, batch seq).
+pub fn parse_int_cursor(cursor: &str) -> Option<i64> {
+    decode_cursor(cursor)?.parse().ok()
+}
+
+/// A time window `[since, until)`; open ends are unbounded.
+#[derive(Debug, Clone, Default)]
+pub struct TimeWindow {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub status: Option<JobStatus>,
+    pub created: TimeWindow,
+    pub limit: u32,
+    /// Position after which to continue, from a previous page.
+    pub after: Option<(DateTime<Utc>, JobId)>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BatchFilter {
+    pub status: Option<BatchStatus>,
+    pub limit: u32,
+    /// Continue after this batch sequence number.
+    pub after_seq: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    /// Minimum severity.
+    pub min_level: Option<LogLevel>,
+    pub batch_id: Option<BatchId>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: u32,
+    pub after_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub limit: u32,
+    /// Continue with events older than this id.
+    pub before_id: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryRequest {
+    pub max_retries: u32,
+    /// Only these batches; all failed ones when empty.
+    pub batch_ids: Vec<BatchId>,
+}
+
+/// A stored job as listed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobRecord {
+    /// Job identifier.
+    pub id: JobId,
+    /// Optional name given at creation.
+    pub name: Option<String>,
+    /// Current state.
+    pub status: JobStatus,
+    /// Source connection, password masked.
+    pub source_config: ConnectionView,
+    /// Target connection, password masked.
+    pub target_config: ConnectionView,
+    /// Tables requested (empty: the whole database or schema).
+    pub tables: Vec<String>,
+    /// Tables excluded.
+    pub exclude_tables: Vec<String>,
+    /// Rows per batch.
+    pub batch_size: u32,
+    /// Attempts per failed batch.
+    pub max_retries: u32,
+    /// Rejected records tolerated before the job stops.
+    pub max_record_errors: u64,
+    /// Whether value checksums are compared after each batch.
+    pub verify: bool,
+    /// Who started the job.
+    pub started_by: String,
+    /// Token subject that created the job.
+    pub created_by: String,
+    /// When the job was created.
+    pub created_at: DateTime<Utc>,
+    /// Last change of state or counters.
+    pub updated_at: DateTime<Utc>,
+    /// When a worker started it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached a final state.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Rows the planner expects to copy.
+    pub rows_estimated: i64,
+    /// Rows read from the source.
+    pub rows_read: i64,
+    /// Rows written to the target.
+    pub rows_written: i64,
+    /// Rows rejected (see the logs).
+    pub rows_rejected: i64,
+    /// Short description of what went wrong, when something did.
+    pub error_summary: Option<String>,
+}
+
+/// Batch counts of a job by state.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct BatchCounts {
+    pub total: i64,
+    pub pending: i64,
+    pub running: i64,
+    pub completed: i64,
+    pub completed_with_errors: i64,
+    pub failed: i64,
+    pub cancelled: i64,
+}
+
+impl BatchCounts {
+    pub fn add(&mut self, status: BatchStatus, count: i64) {
+        self.total += count;
+        let slot = match status {
+            BatchStatus::Pending => &mut self.pending,
+            BatchStatus::Running => &mut self.running,
+            BatchStatus::Completed => &mut self.completed,
+            BatchStatus::CompletedWithErrors => &mut self.completed_with_errors,
+            BatchStatus::Failed => &mut self.failed,
+            BatchStatus::Cancelled => &mut self.cancelled,
+        };
+        *slot += count;
+    }
+
+    /// Batches in a final state.
+    pub fn finished(&self) -> i64 {
+        self.completed + self.completed_with_errors + self.failed + self.cancelled
+    }
+}
+
+/// Progress of one table of a job.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TableStats {
+    /// Source table name.
+    pub table_name: String,
+    /// Batches of this table by state.
+    pub batches: BatchCounts,
+    /// Rows read.
+    pub rows_read: i64,
+    /// Rows written.
+    pub rows_written: i64,
+    /// Rows rejected.
+    pub rows_rejected: i64,
+}
+
+/// A job with everything `get_migration_job` reports.
+#[derive(Debug, Clone)]
+pub struct JobDetail {
+    pub job: JobRecord,
+    pub batches: BatchCounts,
+    pub tables: Vec<TableStats>,
+    /// Batches whose verification found a mismatch.
+    pub verification_mismatches: i64,
+    /// Warnings from planning (lossy casts, fallbacks).
+    pub plan_warnings: Vec<String>,
+    /// The most frequent error messages, most frequent first.
+    pub top_errors: Vec<ErrorCount>,
+}
+
+/// How often one error message occurred.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorCount {
+    /// The error message.
+    pub message: String,
+    /// Occurrences.
+    pub count: i64,
+}
+
+/// One batch: a fixed key range of one table.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BatchRecord {
+    /// Batch identifier.
+    pub id: BatchId,
+    /// Position of the batch within its job.
+    pub seq: i32,
+    /// Source table.
+    pub table_name: String,
+    /// Inclusive lower key bound (values of the key columns); null = unbounded.
+    pub key_start: Option<serde_json::Value>,
+    /// Exclusive upper key bound; null = unbounded.
+    pub key_end: Option<serde_json::Value>,
+    /// Current state.
+    pub status: BatchStatus,
+    /// Attempts made so far.
+    pub attempts: i32,
+    /// Rows read from the source.
+    pub rows_read: i64,
+    /// Rows written to the target.
+    pub rows_written: i64,
+    /// Rows rejected.
+    pub rows_rejected: i64,
+    /// Verification result: true = source and target match.
+    pub verified: Option<bool>,
+    /// What verification compared or found.
+    pub verify_detail: Option<String>,
+    /// Last error, if any.
+    pub last_error: Option<String>,
+    /// When a worker last started it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached a final state.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RetryOutcome {
+    pub job: JobRecord,
+    pub batches_retried: i64,
+}
+
+/// One record-level or job-level log entry.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LogEntry {
+    /// Entry id, increasing in time order.
+    pub id: i64,
+    /// Batch the entry belongs to, if any.
+    pub batch_id: Option<BatchId>,
+    /// Severity.
+    pub level: LogLevel,
+    /// Table concerned.
+    pub table_name: Option<String>,
+    /// Key of the offending record (key column values).
+    pub record_key: Option<serde_json::Value>,
+    /// Column concerned, where known.
+    pub column_name: Option<String>,
+    /// What happened (the database's error for rejected records).
+    pub message: String,
+    /// When it was logged.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A tenant's jobs over a time window.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobStatistics {
+    /// Start of the window (jobs created at or after).
+    pub since: Option<DateTime<Utc>>,
+    /// End of the window (jobs created before).
+    pub until: Option<DateTime<Utc>>,
+    /// Jobs created in the window.
+    pub total_jobs: i64,
+    /// Jobs by state.
+    pub by_status: BTreeMap<String, i64>,
+    /// completed / finished jobs (0..1); null when none finished.
+    pub success_rate: Option<f64>,
+    /// Rows read across the jobs.
+    pub rows_read: i64,
+    /// Rows written across the jobs.
+    pub rows_written: i64,
+    /// Rows rejected across the jobs.
+    pub rows_rejected: i64,
+    /// Mean wall time of finished jobs, seconds.
+    pub avg_duration_seconds: Option<f64>,
+}
+
+/// One tenant's figures, for admins.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TenantStatistics {
+    /// Tenant.
+    pub tenant_id: String,
+    /// Jobs created in the window.
+    pub total_jobs: i64,
+    /// Jobs by state.
+    pub by_status: BTreeMap<String, i64>,
+    /// Rows written.
+    pub rows_written: i64,
+    /// Rows rejected.
+    pub rows_rejected: i64,
+    /// Most recent job creation.
+    pub last_job_at: Option<DateTime<Utc>>,
+}
+
+/// One audit event.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditEvent {
+    /// Event id, increasing in time order.
+    pub id: i64,
+    /// Token subject that acted.
+    pub actor: String,
+    /// Role of the actor.
+    pub actor_role: String,
+    /// What was done, e.g. `job.create`.
+    pub action: String,
+    /// Kind of object acted on, e.g. `job`.
+    pub target_type: String,
+    /// Identifier of the object acted on.
+    pub target_id: Option<String>,
+    /// Client IP address.
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Extra facts about the change.
+    pub details: serde_json::Value,
+    /// When it happened.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One worker process, from its heartbeats.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WorkerInfo {
+    /// Worker id.
+    pub id: String,
+    /// Host name.
+    pub host: String,
+    /// Batches it runs concurrently at most.
+    pub concurrency: i32,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// Last heartbeat.
+    pub last_seen: DateTime<Utc>,
+    /// Batches it is running now.
+    pub in_flight: i32,
+    /// Rows it has copied since it started.
+    pub rows_processed: i64,
+}
+
+/// Live workers and the work waiting for them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WorkerStatus {
+    /// Workers whose last heartbeat is recent.
+    pub workers: Vec<WorkerInfo>,
+    /// Number of live workers.
+    pub live_workers: i64,
+    /// This tenant's batches waiting for a worker.
+    pub queue_depth: i64,
+    /// This tenant's batches being copied now.
+    pub in_flight_batches: i64,
+    /// Batches waiting across all tenants.
+    pub total_queue_depth: i64,
+}
