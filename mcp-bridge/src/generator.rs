@@ -657,14 +657,12 @@ fn str_of<'v>(value: &'v Value, key: &str) -> &'v str {
 /// The media type object for JSON (`application/json` or any `+json`) in a `content` map.
 fn json_media(content: Option<&Value>) -> Option<&Value> {
     let content = content?.as_object()?;
-    content
-        .get("application/json")
-        .or_else(|| {
-            content
-                .iter()
-                .find(|(media, _)| media.ends_with("+json"))
-                .map(|(_, v)| v)
-        })
+    content.get("application/json").or_else(|| {
+        content
+            .iter()
+            .find(|(media, _)| media.ends_with("+json"))
+            .map(|(_, v)| v)
+    })
 }
 
 /// Follow a `$ref` (any local JSON pointer) until a non-reference object.
@@ -714,9 +712,7 @@ fn flatten_object(
                 return Ok(false);
             }
         }
-    } else if schema.get("type") != Some(&json!("object"))
-        && schema.get("properties").is_none()
-    {
+    } else if schema.get("type") != Some(&json!("object")) && schema.get("properties").is_none() {
         return Ok(false);
     }
     if schema.get("oneOf").is_some() || schema.get("anyOf").is_some() {

@@ -10,4 +10,10 @@
 //! Architecture invariant: the bridge does not link `freight-api`; the
 //! committed `openapi/freight.json` is its only contract.
 
+pub mod client;
+pub mod config;
 pub mod generator;
+pub mod request;
+pub mod response;
+pub mod server;
+pub mod tools;

@@ -20,7 +20,11 @@ pub struct PlannedRequest {
 /// Fill the path, query, headers and body of `def` from `args`.
 ///
 /// Errors are messages for the caller (missing or unknown arguments).
-pub fn plan(def: &ToolDef, base: &Url, args: &Map<String, Value>) -> Result<PlannedRequest, String> {
+pub fn plan(
+    def: &ToolDef,
+    base: &Url,
+    args: &Map<String, Value>,
+) -> Result<PlannedRequest, String> {
     let unknown: Vec<&str> = args
         .keys()
         .map(String::as_str)

@@ -63,7 +63,10 @@ pub fn problem_result(response: &ApiResponse<'_>) -> CallToolResult {
     let code = field("code").unwrap_or_else(|| code_for_status(response.status));
     let title = field("title").unwrap_or("API error");
     let detail = field("detail");
-    let mut text = format!("Freight API error: HTTP {} {code}: {title}", response.status);
+    let mut text = format!(
+        "Freight API error: HTTP {} {code}: {title}",
+        response.status
+    );
     if let Some(detail) = detail {
         text.push_str(&format!(" — {detail}"));
     } else if problem.is_null() && !response.body.trim().is_empty() {
@@ -141,7 +144,9 @@ fn paging_note(def: &ToolDef, url: &str) -> String {
     let paging: Vec<String> = def
         .arguments
         .iter()
-        .filter(|a| a.location == Location::Query && PAGING_ARGUMENTS.contains(&a.api_name.as_str()))
+        .filter(|a| {
+            a.location == Location::Query && PAGING_ARGUMENTS.contains(&a.api_name.as_str())
+        })
         .map(|a| format!("`{}`", a.name))
         .collect();
     if paging.is_empty() {
@@ -206,29 +211,47 @@ mod tests {
     }
 
     fn text(result: &CallToolResult) -> &str {
-        result.content[0].as_text().map(|t| t.text.as_str()).unwrap_or("")
+        result.content[0]
+            .as_text()
+            .map(|t| t.text.as_str())
+            .unwrap_or("")
     }
 
     #[test]
     fn json_objects_are_structured_content_with_a_text_copy() {
         let body = r#"{"id":"1","status":"running"}"#;
-        let result = to_result(&def("get_migration_job"), &response(200, "application/json", body), 1000);
+        let result = to_result(
+            &def("get_migration_job"),
+            &response(200, "application/json", body),
+            1000,
+        );
         assert_eq!(result.is_error, Some(false));
-        assert_eq!(result.structured_content, Some(json!({"id": "1", "status": "running"})));
+        assert_eq!(
+            result.structured_content,
+            Some(json!({"id": "1", "status": "running"}))
+        );
         let copy: Value = serde_json::from_str(text(&result)).expect("text is JSON");
         assert_eq!(copy["status"], "running");
     }
 
     #[test]
     fn json_arrays_are_wrapped_as_result() {
-        let result = to_result(&def("list_job_batches"), &response(200, "application/json", "[1,2]"), 1000);
+        let result = to_result(
+            &def("list_job_batches"),
+            &response(200, "application/json", "[1,2]"),
+            1000,
+        );
         assert_eq!(result.structured_content, Some(json!({"result": [1, 2]})));
     }
 
     #[test]
     fn csv_is_text_and_cut_with_a_paging_note() {
         let csv: String = (0..100).map(|i| format!("{i},line {i}\n")).collect();
-        let result = to_result(&def("export_migration_logs"), &response(200, "text/csv", &csv), 300);
+        let result = to_result(
+            &def("export_migration_logs"),
+            &response(200, "text/csv", &csv),
+            300,
+        );
         assert_eq!(result.is_error, Some(false));
         assert_eq!(result.structured_content, None);
         let t = text(&result);
@@ -236,9 +259,16 @@ mod tests {
         assert!(t.contains("output truncated: showing"), "{t}");
         assert!(t.contains(&format!("of {} bytes", csv.len())));
         let kept = t.split("\n[freight-mcp").next().unwrap_or("");
-        assert!(kept.len() <= 300 && kept.ends_with('\n'), "cut at a line end");
+        assert!(
+            kept.len() <= 300 && kept.ends_with('\n'),
+            "cut at a line end"
+        );
 
-        let small = to_result(&def("export_migration_logs"), &response(200, "text/csv", "a,b\n"), 300);
+        let small = to_result(
+            &def("export_migration_logs"),
+            &response(200, "text/csv", "a,b\n"),
+            300,
+        );
         assert_eq!(text(&small), "a,b\n");
     }
 
@@ -246,18 +276,32 @@ mod tests {
     fn truncation_note_names_paging_arguments_when_the_tool_has_them() {
         let long = "x\n".repeat(400);
         let t = truncate(&long, 300, &paging_note(&def("get_migration_logs"), "u"));
-        assert!(t.contains("call `get_migration_logs` again with `limit`, `offset`") || t.contains("`level`"), "{t}");
+        assert!(
+            t.contains("call `get_migration_logs` again with `limit`, `offset`")
+                || t.contains("`level`"),
+            "{t}"
+        );
         let t = truncate("é".repeat(200).as_str(), 301, "note");
-        assert!(t.contains("note"), "multi-byte text is cut on a char boundary");
+        assert!(
+            t.contains("note"),
+            "multi-byte text is cut on a char boundary"
+        );
     }
 
     #[test]
     fn problems_become_error_results_with_code_detail_and_hint() {
         let body = r#"{"type":"about:blank","title":"Conflict","status":409,"detail":"job is completed","code":"CONFLICT"}"#;
-        let result = to_result(&def("cancel_migration_job"), &response(409, "application/problem+json", body), 1000);
+        let result = to_result(
+            &def("cancel_migration_job"),
+            &response(409, "application/problem+json", body),
+            1000,
+        );
         assert_eq!(result.is_error, Some(true));
         let t = text(&result);
-        assert!(t.starts_with("Freight API error: HTTP 409 CONFLICT: Conflict — job is completed"), "{t}");
+        assert!(
+            t.starts_with("Freight API error: HTTP 409 CONFLICT: Conflict — job is completed"),
+            "{t}"
+        );
         assert!(t.contains("\nHint: the object is not in a state"));
     }
 
@@ -274,7 +318,11 @@ mod tests {
         let t = text(&result);
         assert!(t.contains("HTTP 502 UNAVAILABLE"), "{t}");
         assert!(t.contains("<html>bad gateway</html>"));
-        let mut limited = response(429, "application/problem+json", r#"{"code":"RATE_LIMITED","title":"Slow down"}"#);
+        let mut limited = response(
+            429,
+            "application/problem+json",
+            r#"{"code":"RATE_LIMITED","title":"Slow down"}"#,
+        );
         limited.retry_after = Some("7");
         assert!(text(&problem_result(&limited)).contains("wait 7 s"));
     }

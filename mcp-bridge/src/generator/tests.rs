@@ -354,7 +354,10 @@ fn tool_name_longer_than_64_fails() {
     let long = "a".repeat(65);
     op_mut(&mut spec, "/api/v1/workers", "get")["operationId"] = json!(long);
     let problems = problems(&spec);
-    assert!(problems[0].contains("must be 1-64 characters"), "{problems:?}");
+    assert!(
+        problems[0].contains("must be 1-64 characters"),
+        "{problems:?}"
+    );
     assert!(problems[0].contains("65 long"));
     // Exactly 64 is fine.
     op_mut(&mut spec, "/api/v1/workers", "get")["operationId"] = json!("a".repeat(64));
@@ -363,7 +366,12 @@ fn tool_name_longer_than_64_fails() {
 
 #[test]
 fn tool_name_outside_charset_fails() {
-    for bad in ["getWorkerStatus", "get-worker-status", "get worker", "günther"] {
+    for bad in [
+        "getWorkerStatus",
+        "get-worker-status",
+        "get worker",
+        "günther",
+    ] {
         let mut spec = fixture();
         op_mut(&mut spec, "/api/v1/workers", "get")["operationId"] = json!(bad);
         let problems = problems(&spec);
@@ -428,7 +436,9 @@ fn unresolvable_refs_fail() {
     let mut spec = fixture();
     op_mut(&mut spec, "/api/v1/audit", "get")["parameters"][1]["schema"] =
         json!({"$ref": "https://example.com/schema.json"});
-    assert!(self::problems(&spec)[0].contains("unresolvable $ref `https://example.com/schema.json`"));
+    assert!(
+        self::problems(&spec)[0].contains("unresolvable $ref `https://example.com/schema.json`")
+    );
 }
 
 #[test]
@@ -448,7 +458,10 @@ fn argument_names_outside_charset_fail() {
     spec["components"]["schemas"]["CreateJobRequest"]["properties"]["batch size"] =
         json!({"type": "integer"});
     let problems = self::problems(&spec);
-    assert!(problems[0].contains("argument name `batch size`"), "{problems:?}");
+    assert!(
+        problems[0].contains("argument name `batch size`"),
+        "{problems:?}"
+    );
 }
 
 #[test]

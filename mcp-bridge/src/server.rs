@@ -1,0 +1,232 @@
+//! The MCP side: an rmcp `ServerHandler` over the tool table, and its transports.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
+use serde_json::{Map, Value, json};
+
+use crate::client::{ApiClient, Caller};
+use crate::config::{Config, Secret, Transport};
+use crate::generator::BRIDGE_STATUS_TOOL;
+use crate::tools::ToolTable;
+
+/// State shared by every session of one bridge process.
+pub struct Shared {
+    pub table: ToolTable,
+    pub api: ApiClient,
+    pub transport: Transport,
+    /// `FREIGHT_API_KEY`, used over stdio only.
+    pub api_key: Option<Secret>,
+    /// `FREIGHT_TENANT_ID`.
+    pub default_tenant: Option<String>,
+}
+
+impl Shared {
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let table = ToolTable::embedded().context("the embedded tool table is corrupt")?;
+        let api = ApiClient::new(config.api_url.clone(), config.timeout(), config.text_budget)
+            .context("cannot build the HTTP client")?;
+        Ok(Shared {
+            table,
+            api,
+            transport: config.transport,
+            api_key: config.api_key.clone(),
+            default_tenant: config.tenant_id.clone(),
+        })
+    }
+}
+
+/// One MCP session. Over http each session has its own `last_error`, so one
+/// user never sees another's errors.
+#[derive(Clone)]
+pub struct Bridge {
+    shared: Arc<Shared>,
+    last_error: Arc<Mutex<Option<String>>>,
+}
+
+impl Bridge {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Bridge {
+            shared,
+            last_error: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Credentials and tenant for a request: env over stdio, the incoming
+    /// HTTP request's headers over http (the env key is never used there).
+    fn caller(&self, context: &RequestContext<RoleServer>) -> Caller {
+        let header = |name: &str| {
+            context
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|parts| parts.headers.get(name))
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        match self.shared.transport {
+            Transport::Stdio => Caller {
+                authorization: self.shared.api_key.as_ref().map(|key| bearer(key.expose())),
+                tenant: self.shared.default_tenant.clone(),
+            },
+            Transport::Http => Caller {
+                authorization: header("authorization").map(Secret::new),
+                tenant: header("x-tenant-id").or_else(|| self.shared.default_tenant.clone()),
+            },
+        }
+    }
+
+    fn remember(&self, result: &CallToolResult, tool: &str) {
+        if result.is_error != Some(true) {
+            return;
+        }
+        let first_line = result
+            .content
+            .first()
+            .and_then(ContentBlock::as_text)
+            .and_then(|t| t.text.lines().next())
+            .unwrap_or("error")
+            .to_owned();
+        tracing::warn!(tool, error = %first_line, "tool call failed");
+        if let Ok(mut last) = self.last_error.lock() {
+            *last = Some(format!("{tool}: {first_line}"));
+        }
+    }
+
+    async fn bridge_status(&self, caller: &Caller) -> CallToolResult {
+        let health = self.shared.api.health().await;
+        let last_error = self
+            .last_error
+            .lock()
+            .ok()
+            .and_then(|e| e.clone())
+            .or_else(|| health.error.clone().map(|e| format!("health check: {e}")));
+        CallToolResult::structured(json!({
+            "api_url": self.shared.api.base().as_str(),
+            "reachable": health.reachable,
+            "api_status": health.status,
+            "api_version": health.version,
+            "bridge_version": env!("CARGO_PKG_VERSION"),
+            "transport": self.shared.transport.as_str(),
+            "tenant_id": caller.tenant,
+            "token_present": caller.authorization.is_some(),
+            "tool_count": self.shared.table.tools().len(),
+            "last_error": last_error,
+        }))
+    }
+}
+
+impl ServerHandler for Bridge {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new("freight-mcp", env!("CARGO_PKG_VERSION"))
+                    .with_title("Freight migration control"),
+            )
+            .with_instructions(
+                "Tools for Freight, a database migration service: create, plan, list, inspect, \
+                 cancel and retry migration jobs, read and export their logs, and see statistics \
+                 and workers. Every tool takes an optional tenant_id. Call bridge_status when \
+                 calls fail.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(
+            self.shared.table.tools().to_vec(),
+        ))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.shared.table.tool(name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let caller = self.caller(&context);
+        let name = request.name.as_ref();
+        if name == BRIDGE_STATUS_TOOL {
+            return Ok(self.bridge_status(&caller).await.into());
+        }
+        let Some(def) = self.shared.table.def(name) else {
+            return Err(McpError::invalid_params(
+                format!("unknown tool `{name}`"),
+                None,
+            ));
+        };
+        let args: Map<String, Value> = request.arguments.unwrap_or_default();
+        let result = tokio::select! {
+            result = self.shared.api.call(def, &args, &caller) => result,
+            () = context.ct.cancelled() => {
+                CallToolResult::error(vec![ContentBlock::text("cancelled by the client")])
+            }
+        };
+        self.remember(&result, name);
+        Ok(result.into())
+    }
+}
+
+/// `Authorization` value for an API key given with or without the scheme.
+fn bearer(key: &str) -> Secret {
+    let key = key.trim();
+    if key.len() > 7 && key[..7].eq_ignore_ascii_case("bearer ") {
+        Secret::new(key)
+    } else {
+        Secret::new(format!("Bearer {key}"))
+    }
+}
+
+/// Serve one client over stdin/stdout until it disconnects.
+pub async fn serve_stdio(shared: Arc<Shared>) -> anyhow::Result<()> {
+    let running = Bridge::new(shared)
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("MCP handshake over stdio failed")?;
+    running.waiting().await.context("stdio session crashed")?;
+    Ok(())
+}
+
+/// Serve Streamable HTTP at `/mcp` until Ctrl-C.
+pub async fn serve_http(shared: Arc<Shared>, config: &Config) -> anyhow::Result<()> {
+    let mut http_config =
+        StreamableHttpServerConfig::default().with_allowed_hosts(config.allowed_hosts.clone());
+    if !config.allowed_origins.is_empty() {
+        http_config = http_config.with_allowed_origins(config.allowed_origins.clone());
+    }
+    let service = StreamableHttpService::new(
+        move || Ok(Bridge::new(shared.clone())),
+        Arc::new(LocalSessionManager::default()),
+        http_config,
+    );
+    let router = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind((config.host.as_str(), config.port))
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", config.host, config.port))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "Streamable HTTP MCP endpoint ready");
+    // A fixed line for scripts and tests (port 0 picks a free port).
+    eprintln!("freight-mcp listening on http://{addr}/mcp");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("HTTP server failed")?;
+    Ok(())
+}
