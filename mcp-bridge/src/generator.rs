@@ -822,4 +822,5 @@ impl Defs {
 }
 
 #[cfg(test)]
+#[path = "generator/tests.rs"]
 mod tests;

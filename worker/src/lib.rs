@@ -1,1 +1,6 @@
+//! Freight's migration engine and its workers.
+//!
+//! - [`engine`]: connectors, planning and idempotent batch copies (no Freight database).
+//! - `dispatch`: leases, apalis/Redis queues, the reconciler, heartbeats (no source/target).
 
+pub mod engine;

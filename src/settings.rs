@@ -1,0 +1,107 @@
+//! Process configuration, read once from the environment at start-up.
+
+use anyhow::{Context, bail};
+use freight_core::secrets::SecretBox;
+
+/// The dev-only JWT secret used when `FREIGHT_DEV_MODE=true` and no
+/// `JWT_SECRET_KEY` is set. Never accepted otherwise.
+const DEV_JWT_SECRET: &str = "freight-dev-secret-do-not-use-in-production";
+
+/// Settings shared by every subcommand. Secrets are kept out of `Debug`.
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub redis_url: String,
+    pub jwt_secret: String,
+    pub token_expiry_hours: i64,
+    pub host: String,
+    pub port: u16,
+    pub metrics_port: u16,
+    pub enable_metrics: bool,
+    pub secrets: SecretBox,
+    /// Batches one worker process copies at the same time.
+    pub worker_concurrency: usize,
+    /// Redis queue (apalis namespace) batches are dispatched on.
+    pub queue_name: String,
+    /// Seconds to finish in-flight requests and batches after SIGTERM.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &freight_core::connection::redact_url(&self.database_url))
+            .field("redis_url", &freight_core::connection::redact_url(&self.redis_url))
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("metrics_port", &self.metrics_port)
+            .field("enable_metrics", &self.enable_metrics)
+            .field("worker_concurrency", &self.worker_concurrency)
+            .field("queue_name", &self.queue_name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parsed<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{name}={raw:?} is invalid: {e}")),
+    }
+}
+
+impl Settings {
+    /// Reads the environment. `JWT_SECRET_KEY` is required unless
+    /// `FREIGHT_DEV_MODE=true`, which falls back to a well-known dev secret
+    /// with a loud warning.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let dev_mode = parsed("FREIGHT_DEV_MODE", false)?;
+        let jwt_secret = match var("JWT_SECRET_KEY") {
+            Some(secret) if secret.len() >= 16 => secret,
+            Some(_) => bail!("JWT_SECRET_KEY must be at least 16 characters"),
+            None if dev_mode => {
+                tracing::warn!(
+                    "JWT_SECRET_KEY is not set: FREIGHT_DEV_MODE=true uses a PUBLIC development secret. \
+                     Anyone can mint tokens for this instance. Never run like this in production."
+                );
+                DEV_JWT_SECRET.to_owned()
+            }
+            None => bail!(
+                "JWT_SECRET_KEY is not set. Set it to a random string of at least 16 characters \
+                 (e.g. `openssl rand -hex 32`), or set FREIGHT_DEV_MODE=true for a local dev default."
+            ),
+        };
+        let secrets = SecretBox::from_key_material(
+            &var("FREIGHT_ENCRYPTION_KEY").unwrap_or_else(|| jwt_secret.clone()),
+        );
+        let token_expiry_hours = parsed("TOKEN_EXPIRY_HOURS", 24i64)?;
+        if token_expiry_hours <= 0 {
+            bail!("TOKEN_EXPIRY_HOURS must be positive");
+        }
+        Ok(Self {
+            database_url: var("DATABASE_URL")
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/freight".into()),
+            database_max_connections: parsed("DATABASE_MAX_CONNECTIONS", 20u32)?,
+            redis_url: var("REDIS_URL").unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            jwt_secret,
+            token_expiry_hours,
+            host: var("FREIGHT_HOST").unwrap_or_else(|| "0.0.0.0".into()),
+            port: parsed("FREIGHT_PORT", 8000u16)?,
+            metrics_port: parsed("METRICS_PORT", 9090u16)?,
+            enable_metrics: parsed("ENABLE_METRICS", true)?,
+            secrets,
+            worker_concurrency: parsed("WORKER_CONCURRENCY", 4usize)?.max(1),
+            queue_name: var("FREIGHT_QUEUE").unwrap_or_else(|| "freight:batches".into()),
+            shutdown_grace_seconds: parsed("SHUTDOWN_GRACE_SECONDS", 30u64)?,
+        })
+    }
+}

@@ -1,0 +1,98 @@
+//! The data plane: connectors, planning and idempotent batch copies.
+//!
+//! CONTRACT between the engine (this module) and dispatch (`crate::dispatch`):
+//! dispatch loads a [`JobContext`] from Postgres, asks [`Engine::plan`] once
+//! per job for the fixed key ranges, stores them as batches, and later calls
+//! [`Engine::run_batch`] for each batch it holds a lease on, and
+//! [`Engine::finish_job`] once every batch has finished. The engine never
+//! touches Freight's own database; dispatch never touches source or target.
+
+use freight_core::connection::ConnectionConfig;
+use freight_core::ids::{BatchId, JobId, TenantId};
+use freight_core::plan::PlanReport;
+
+/// A job as the engine needs it: loaded once, shared by its batches.
+#[derive(Debug, Clone)]
+pub struct JobContext {
+    pub job_id: JobId,
+    pub tenant: TenantId,
+    pub source: ConnectionConfig,
+    pub target: ConnectionConfig,
+    /// Tables requested; empty means every table of the source.
+    pub tables: Vec<String>,
+    pub exclude_tables: Vec<String>,
+    pub batch_size: u32,
+    pub verify: bool,
+}
+
+/// One fixed key range of one table, as planning produces it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedBatch {
+    pub table_name: String,
+    /// Inclusive lower bound: JSON array of the key columns' values; `None` = unbounded.
+    pub key_start: Option<serde_json::Value>,
+    /// Exclusive upper bound; `None` = unbounded.
+    pub key_end: Option<serde_json::Value>,
+}
+
+/// What planning returns: the report shown to users and the batches to store.
+#[derive(Debug, Clone)]
+pub struct JobPlan {
+    pub report: PlanReport,
+    pub batches: Vec<PlannedBatch>,
+}
+
+/// A batch dispatch asks the engine to copy.
+#[derive(Debug, Clone)]
+pub struct BatchToRun {
+    pub batch_id: BatchId,
+    pub table_name: String,
+    pub key_start: Option<serde_json::Value>,
+    pub key_end: Option<serde_json::Value>,
+    /// How many more records may be rejected before the batch must fail
+    /// instead (`max_record_errors` minus what the job already rejected);
+    /// 0 means any bad record fails the batch.
+    pub record_error_budget: u64,
+}
+
+/// One record the target refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedRecord {
+    /// Key column values of the record, as a JSON array.
+    pub key: serde_json::Value,
+    /// Column concerned, where the database says.
+    pub column: Option<String>,
+    /// The database's error message (never containing credentials).
+    pub message: String,
+}
+
+/// The result of copying one batch: the target holds exactly the source's
+/// rows of the key range except for `rejected`.
+#[derive(Debug, Clone, Default)]
+pub struct BatchOutcome {
+    pub rows_read: i64,
+    pub rows_written: i64,
+    pub rejected: Vec<RejectedRecord>,
+    /// `Some(true)` when source and target matched after the copy.
+    pub verified: Option<bool>,
+    pub verify_detail: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Worth retrying with backoff: connection drops, deadlocks, timeouts.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Retrying will not help: missing table, bad records beyond the
+    /// budget, unsupported key. The batch fails.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+// `Engine` (in this module's submodules) provides:
+//   pub fn new() -> Engine
+//   pub async fn plan(&self, job: &JobContext, prepare_target: bool) -> Result<JobPlan, EngineError>
+//       prepare_target=false: read-only (plan_migration_job); true: also create missing target tables
+//   pub async fn run_batch(&self, job: &JobContext, batch: &BatchToRun) -> Result<BatchOutcome, EngineError>
+//   pub async fn finish_job(&self, job: &JobContext) -> Result<Vec<String>, EngineError>   (secondary indexes, FKs; returns warnings)
+//   pub async fn release_job(&self, job: JobId)   (drops cached pools)
