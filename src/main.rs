@@ -1,1 +1,209 @@
-fn main() {}
+//! The `freight` binary: composes the API and the workers.
+
+mod settings;
+mod telemetry;
+mod worker_cmd;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use freight_core::plan::Planner;
+use freight_core::store::postgres::PgStore;
+use freight_core::tokens::{Role, TokenKeys};
+
+use settings::Settings;
+
+#[derive(Parser)]
+#[command(
+    name = "freight",
+    version,
+    about = "Tenant-scoped, batch-based database migration service"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the REST API (applies migrations first).
+    Api,
+    /// Run migration workers.
+    Worker,
+    /// Serve the API and run workers in one process.
+    All,
+    /// Apply Freight's database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Mint a JWT with the configured secret; prints only the token.
+    Token {
+        /// Tenant the token grants (repeatable).
+        #[arg(long = "tenant", required_unless_present = "role")]
+        tenants: Vec<String>,
+        /// `engineer` (default) or `admin` (any tenant, admin routes).
+        #[arg(long, default_value = "engineer")]
+        role: Role,
+        /// Who the token is for; recorded in the audit trail.
+        #[arg(long, default_value = "cli")]
+        subject: String,
+        /// Lifetime in hours; default TOKEN_EXPIRY_HOURS.
+        #[arg(long)]
+        ttl_hours: Option<i64>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init_logging();
+    match cli.command {
+        Command::Openapi => {
+            print!("{}", freight_api::openapi_json());
+            Ok(())
+        }
+        Command::Token {
+            tenants,
+            role,
+            subject,
+            ttl_hours,
+        } => {
+            let settings = Settings::from_env()?;
+            for tenant in &tenants {
+                freight_core::TenantId::parse(tenant)
+                    .map_err(|e| anyhow::anyhow!("--tenant {tenant:?}: {e}"))?;
+            }
+            let ttl = chrono::Duration::hours(ttl_hours.unwrap_or(settings.token_expiry_hours));
+            let token = TokenKeys::new(&settings.jwt_secret)
+                .mint(&subject, &tenants, role, ttl)
+                .context("mint token")?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Migrate => {
+            let settings = Settings::from_env()?;
+            connect_store(&settings).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Api => {
+            let settings = Settings::from_env()?;
+            let store = connect_store(&settings).await?;
+            telemetry::init_metrics(&settings)?;
+            run_api(&settings, store, shutdown_signal()).await
+        }
+        Command::Worker => {
+            let settings = Settings::from_env()?;
+            telemetry::init_metrics(&settings)?;
+            worker_cmd::run(&settings, shutdown_signal()).await
+        }
+        Command::All => {
+            let settings = Settings::from_env()?;
+            let store = connect_store(&settings).await?;
+            telemetry::init_metrics(&settings)?;
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = tx.send(true);
+            });
+            let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            let (api, worker) = tokio::join!(
+                run_api(&settings, store, wait(rx.clone())),
+                worker_cmd::run(&settings, wait(rx)),
+            );
+            api.and(worker)
+        }
+    }
+}
+
+async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<PgStore>> {
+    let store = PgStore::connect(
+        &settings.database_url,
+        settings.database_max_connections,
+        settings.secrets.clone(),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "connect to PostgreSQL at {}",
+            freight_core::connection::redact_url(&settings.database_url)
+        )
+    })?;
+    store.migrate().await.context("apply migrations")?;
+    Ok(Arc::new(store))
+}
+
+// Replaced by the engine's planner as soon as it lands.
+struct PendingPlanner;
+
+#[async_trait::async_trait]
+impl Planner for PendingPlanner {
+    async fn plan(
+        &self,
+        _spec: &freight_core::job::JobSpec,
+    ) -> Result<freight_core::plan::PlanReport, freight_core::plan::PlanError> {
+        Err(freight_core::plan::PlanError::Internal(
+            "planner not available".into(),
+        ))
+    }
+}
+
+fn planner() -> Arc<dyn Planner> {
+    Arc::new(PendingPlanner)
+}
+
+async fn run_api(
+    settings: &Settings,
+    store: Arc<PgStore>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let redis = redis::Client::open(settings.redis_url.as_str())
+        .context("REDIS_URL is not a valid Redis URL")?;
+    let state = freight_api::AppState::new(
+        store,
+        planner(),
+        TokenKeys::new(&settings.jwt_secret),
+        redis,
+    );
+    let addr = format!("{}:{}", settings.host, settings.port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("bind {addr}"))?;
+    tracing::info!(%addr, "API listening");
+    freight_api::serve(
+        listener,
+        state,
+        shutdown,
+        Duration::from_secs(settings.shutdown_grace_seconds),
+    )
+    .await?;
+    tracing::info!("API stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,6 +1,6 @@
 //! Process configuration, read once from the environment at start-up.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use freight_core::secrets::SecretBox;
 
 /// The dev-only JWT secret used when `FREIGHT_DEV_MODE=true` and no
@@ -31,8 +31,14 @@ pub struct Settings {
 impl std::fmt::Debug for Settings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Settings")
-            .field("database_url", &freight_core::connection::redact_url(&self.database_url))
-            .field("redis_url", &freight_core::connection::redact_url(&self.redis_url))
+            .field(
+                "database_url",
+                &freight_core::connection::redact_url(&self.database_url),
+            )
+            .field(
+                "redis_url",
+                &freight_core::connection::redact_url(&self.redis_url),
+            )
             .field("host", &self.host)
             .field("port", &self.port)
             .field("metrics_port", &self.metrics_port)

@@ -1,1 +1,16 @@
+//! Freight's HTTP API: axum handlers under `/api/v1`, tenant-scoped by the
+//! [`auth::TenantContext`] extractor, described by OpenAPI generated from
+//! the same router ([`app::openapi`]). Only this crate knows HTTP.
 
+pub mod app;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod progress;
+pub mod routes;
+pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use app::{app, openapi, openapi_json, serve};
+pub use state::AppState;

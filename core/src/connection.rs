@@ -152,7 +152,11 @@ impl ConnectionConfig {
             }
             (None, Some(host)) => {
                 v.check(!host.trim().is_empty(), field("host"), "must not be empty");
-                v.check(self.database.is_some(), field("database"), "required with host");
+                v.check(
+                    self.database.is_some(),
+                    field("database"),
+                    "required with host",
+                );
                 v.check(self.user.is_some(), field("user"), "required with host");
             }
         }

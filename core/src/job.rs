@@ -72,7 +72,10 @@ impl JobStatus {
             Self::Queued => Ok(Self::Cancelled),
             Self::Running => Ok(Self::Cancelling),
             Self::Cancelling => Err("job is already being cancelled".into()),
-            finished => Err(format!("job is {} and can no longer be cancelled", finished.as_str())),
+            finished => Err(format!(
+                "job is {} and can no longer be cancelled",
+                finished.as_str()
+            )),
         }
     }
 
@@ -137,7 +140,9 @@ impl BatchStatus {
 }
 
 /// Severity of a job log entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     Debug,
@@ -234,7 +239,10 @@ impl JobSpec {
         if let Some(name) = &self.name {
             v.check(name.len() <= 200, "name", "must be at most 200 characters");
         }
-        for (list, names) in [("tables", &self.tables), ("exclude_tables", &self.exclude_tables)] {
+        for (list, names) in [
+            ("tables", &self.tables),
+            ("exclude_tables", &self.exclude_tables),
+        ] {
             v.check(names.len() <= 10_000, list, "at most 10000 tables");
             for (i, table) in names.iter().enumerate() {
                 v.check(
@@ -288,10 +296,22 @@ mod tests {
             "tables": [""]
         }))
         .unwrap();
-        let fields: Vec<_> = spec.validate().unwrap_err().0.into_iter().map(|e| e.field).collect();
+        let fields: Vec<_> = spec
+            .validate()
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
         assert_eq!(
             fields,
-            ["source_config.url", "target_config.url", "batch_size", "started_by", "tables[0]"]
+            [
+                "source_config.url",
+                "target_config.url",
+                "batch_size",
+                "started_by",
+                "tables[0]"
+            ]
         );
     }
 }

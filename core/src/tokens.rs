@@ -114,7 +114,12 @@ mod tests {
     fn tokens_round_trip_and_reject_tampering_and_expiry() {
         let keys = TokenKeys::new("test-secret");
         let token = keys
-            .mint("alice", &["acme".into()], Role::Engineer, chrono::Duration::hours(1))
+            .mint(
+                "alice",
+                &["acme".into()],
+                Role::Engineer,
+                chrono::Duration::hours(1),
+            )
             .unwrap();
         let claims = keys.verify(&token).unwrap();
         assert!(claims.grants("acme"));

@@ -13,10 +13,10 @@ use futures::stream::BoxStream;
 
 pub use types::*;
 
+use crate::StoreError;
 use crate::connection::ConnectionConfig;
 use crate::ids::{BatchId, JobId, TenantId};
 use crate::job::JobSpec;
-use crate::StoreError;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -26,41 +26,93 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 
     /// Stores a new `queued` job and its audit event in one transaction.
-    async fn create_job(&self, tenant: &TenantId, spec: &JobSpec, audit: &AuditInfo) -> StoreResult<JobRecord>;
+    async fn create_job(
+        &self,
+        tenant: &TenantId,
+        spec: &JobSpec,
+        audit: &AuditInfo,
+    ) -> StoreResult<JobRecord>;
 
     async fn get_job(&self, tenant: &TenantId, job: JobId) -> StoreResult<JobDetail>;
 
-    async fn list_jobs(&self, tenant: &TenantId, filter: &JobFilter) -> StoreResult<Page<JobRecord>>;
+    async fn list_jobs(
+        &self,
+        tenant: &TenantId,
+        filter: &JobFilter,
+    ) -> StoreResult<Page<JobRecord>>;
 
     /// `NotFound` when the job is not the tenant's.
-    async fn list_batches(&self, tenant: &TenantId, job: JobId, filter: &BatchFilter) -> StoreResult<Page<BatchRecord>>;
+    async fn list_batches(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        filter: &BatchFilter,
+    ) -> StoreResult<Page<BatchRecord>>;
 
     /// Moves the job towards `cancelled`; pending batches are cancelled at
     /// once, running ones finish or roll back whole.
-    async fn cancel_job(&self, tenant: &TenantId, job: JobId, audit: &AuditInfo) -> StoreResult<JobRecord>;
+    async fn cancel_job(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        audit: &AuditInfo,
+    ) -> StoreResult<JobRecord>;
 
     /// Resets the failed batches (all, or the given ones) to pending and the
     /// job to `queued`. `Conflict` when there is nothing to retry.
-    async fn retry_job(&self, tenant: &TenantId, job: JobId, request: &RetryRequest, audit: &AuditInfo) -> StoreResult<RetryOutcome>;
+    async fn retry_job(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        request: &RetryRequest,
+        audit: &AuditInfo,
+    ) -> StoreResult<RetryOutcome>;
 
-    async fn list_logs(&self, tenant: &TenantId, job: JobId, filter: &LogFilter) -> StoreResult<Page<LogEntry>>;
+    async fn list_logs(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        filter: &LogFilter,
+    ) -> StoreResult<Page<LogEntry>>;
 
     /// Every log entry of a job matching `filter`, read in pages so that
     /// exports of any size run in bounded memory.
-    async fn stream_logs(&self, tenant: &TenantId, job: JobId, filter: LogFilter) -> StoreResult<BoxStream<'static, StoreResult<LogEntry>>>;
+    async fn stream_logs(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        filter: LogFilter,
+    ) -> StoreResult<BoxStream<'static, StoreResult<LogEntry>>>;
 
-    async fn job_statistics(&self, tenant: &TenantId, window: &TimeWindow) -> StoreResult<JobStatistics>;
+    async fn job_statistics(
+        &self,
+        tenant: &TenantId,
+        window: &TimeWindow,
+    ) -> StoreResult<JobStatistics>;
 
     /// Every tenant's figures: for admins only (the caller checks the role).
     async fn tenant_statistics(&self, window: &TimeWindow) -> StoreResult<Vec<TenantStatistics>>;
 
-    async fn list_audit_events(&self, tenant: &TenantId, filter: &AuditFilter) -> StoreResult<Page<AuditEvent>>;
+    async fn list_audit_events(
+        &self,
+        tenant: &TenantId,
+        filter: &AuditFilter,
+    ) -> StoreResult<Page<AuditEvent>>;
 
     async fn worker_status(&self, tenant: &TenantId) -> StoreResult<WorkerStatus>;
 
     /// The decrypted connection configs of a job, for workers and planning.
-    async fn job_connections(&self, tenant: &TenantId, job: JobId) -> StoreResult<(ConnectionConfig, ConnectionConfig)>;
+    async fn job_connections(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+    ) -> StoreResult<(ConnectionConfig, ConnectionConfig)>;
 
     /// Batches of a job by id, for retry requests naming batch ids.
-    async fn batch_exists(&self, tenant: &TenantId, job: JobId, batch: BatchId) -> StoreResult<bool>;
+    async fn batch_exists(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        batch: BatchId,
+    ) -> StoreResult<bool>;
 }

@@ -53,7 +53,11 @@ struct AuditRow {
     created_at: DateTime<Utc>,
 }
 
-pub(super) async fn list(store: &PgStore, tenant: &TenantId, filter: &AuditFilter) -> StoreResult<Page<AuditEvent>> {
+pub(super) async fn list(
+    store: &PgStore,
+    tenant: &TenantId,
+    filter: &AuditFilter,
+) -> StoreResult<Page<AuditEvent>> {
     let limit = page_size(filter.limit);
     let mut tx = store.scoped(tenant).await?;
     let rows: Vec<AuditRow> = sqlx::query_as(

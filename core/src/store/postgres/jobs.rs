@@ -61,7 +61,8 @@ impl TryFrom<JobRow> for JobRecord {
         Ok(JobRecord {
             id: JobId(row.id),
             name: row.name,
-            status: JobStatus::parse(&row.status).ok_or_else(|| decode_error("job status", &row.status))?,
+            status: JobStatus::parse(&row.status)
+                .ok_or_else(|| decode_error("job status", &row.status))?,
             source_config: row.source_config_view.0,
             target_config: row.target_config_view.0,
             tables: row.tables,
@@ -100,7 +101,11 @@ async fn fetch_job(
 }
 
 /// Locks the job row for a state change and returns its status.
-async fn lock_job(conn: &mut sqlx::PgConnection, tenant: &TenantId, job: JobId) -> StoreResult<JobStatus> {
+async fn lock_job(
+    conn: &mut sqlx::PgConnection,
+    tenant: &TenantId,
+    job: JobId,
+) -> StoreResult<JobStatus> {
     let status: Option<String> =
         sqlx::query_scalar("SELECT status FROM jobs WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
             .bind(tenant.as_str())
@@ -111,7 +116,12 @@ async fn lock_job(conn: &mut sqlx::PgConnection, tenant: &TenantId, job: JobId) 
     JobStatus::parse(&status).ok_or_else(|| decode_error("job status", &status))
 }
 
-pub(super) async fn create(store: &PgStore, tenant: &TenantId, spec: &JobSpec, info: &AuditInfo) -> StoreResult<JobRecord> {
+pub(super) async fn create(
+    store: &PgStore,
+    tenant: &TenantId,
+    spec: &JobSpec,
+    info: &AuditInfo,
+) -> StoreResult<JobRecord> {
     spec.validate()?;
     let id = JobId::new();
     let mut tx = store.scoped(tenant).await?;
@@ -158,7 +168,11 @@ pub(super) async fn create(store: &PgStore, tenant: &TenantId, spec: &JobSpec, i
     Ok(job)
 }
 
-pub(super) async fn get(store: &PgStore, tenant: &TenantId, job_id: JobId) -> StoreResult<JobDetail> {
+pub(super) async fn get(
+    store: &PgStore,
+    tenant: &TenantId,
+    job_id: JobId,
+) -> StoreResult<JobDetail> {
     let mut tx = store.scoped(tenant).await?;
     let job = fetch_job(&mut tx, tenant, job_id).await?;
 
@@ -175,7 +189,8 @@ pub(super) async fn get(store: &PgStore, tenant: &TenantId, job_id: JobId) -> St
     let mut batches = BatchCounts::default();
     let mut tables: Vec<TableStats> = Vec::new();
     for (table_name, status, count, read, written, rejected) in rows {
-        let status = BatchStatus::parse(&status).ok_or_else(|| decode_error("batch status", &status))?;
+        let status =
+            BatchStatus::parse(&status).ok_or_else(|| decode_error("batch status", &status))?;
         batches.add(status, count);
         let entry = match tables.last_mut() {
             Some(last) if last.table_name == table_name => last,
@@ -235,7 +250,11 @@ pub(super) async fn get(store: &PgStore, tenant: &TenantId, job_id: JobId) -> St
     })
 }
 
-pub(super) async fn list(store: &PgStore, tenant: &TenantId, filter: &JobFilter) -> StoreResult<Page<JobRecord>> {
+pub(super) async fn list(
+    store: &PgStore,
+    tenant: &TenantId,
+    filter: &JobFilter,
+) -> StoreResult<Page<JobRecord>> {
     let limit = page_size(filter.limit);
     let status = filter.status.map(JobStatus::as_str);
     let where_clause = "j.tenant_id = $1
@@ -258,13 +277,15 @@ pub(super) async fn list(store: &PgStore, tenant: &TenantId, filter: &JobFilter)
         .bind(limit + 1)
         .fetch_all(&mut *tx)
         .await?;
-    let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM jobs j WHERE {where_clause}")))
-        .bind(tenant.as_str())
-        .bind(status)
-        .bind(filter.created.since)
-        .bind(filter.created.until)
-        .fetch_one(&mut *tx)
-        .await?;
+    let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT count(*) FROM jobs j WHERE {where_clause}"
+    )))
+    .bind(tenant.as_str())
+    .bind(status)
+    .bind(filter.created.since)
+    .bind(filter.created.until)
+    .fetch_one(&mut *tx)
+    .await?;
     tx.commit().await?;
 
     let mut items = rows
@@ -274,7 +295,11 @@ pub(super) async fn list(store: &PgStore, tenant: &TenantId, filter: &JobFilter)
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
         items.last().map(|last| {
-            encode_cursor(&format!("{}|{}", last.created_at.timestamp_micros(), last.id))
+            encode_cursor(&format!(
+                "{}|{}",
+                last.created_at.timestamp_micros(),
+                last.id
+            ))
         })
     } else {
         None
@@ -305,14 +330,20 @@ struct BatchRow {
     finished_at: Option<DateTime<Utc>>,
 }
 
-pub(super) async fn list_batches(store: &PgStore, tenant: &TenantId, job: JobId, filter: &BatchFilter) -> StoreResult<Page<BatchRecord>> {
+pub(super) async fn list_batches(
+    store: &PgStore,
+    tenant: &TenantId,
+    job: JobId,
+    filter: &BatchFilter,
+) -> StoreResult<Page<BatchRecord>> {
     let limit = page_size(filter.limit);
     let mut tx = store.scoped(tenant).await?;
-    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM jobs WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant.as_str())
-        .bind(job.0)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let exists: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM jobs WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(job.0)
+            .fetch_optional(&mut *tx)
+            .await?;
     exists.ok_or(StoreError::NotFound)?;
     let status = filter.status.map(BatchStatus::as_str);
     let rows: Vec<BatchRow> = sqlx::query_as(
@@ -348,7 +379,8 @@ pub(super) async fn list_batches(store: &PgStore, tenant: &TenantId, job: JobId,
             table_name: row.table_name,
             key_start: row.key_start,
             key_end: row.key_end,
-            status: BatchStatus::parse(&row.status).ok_or_else(|| decode_error("batch status", &row.status))?,
+            status: BatchStatus::parse(&row.status)
+                .ok_or_else(|| decode_error("batch status", &row.status))?,
             attempts: row.attempts,
             rows_read: row.rows_read,
             rows_written: row.rows_written,
@@ -373,7 +405,12 @@ pub(super) async fn list_batches(store: &PgStore, tenant: &TenantId, job: JobId,
     })
 }
 
-pub(super) async fn cancel(store: &PgStore, tenant: &TenantId, job: JobId, info: &AuditInfo) -> StoreResult<JobRecord> {
+pub(super) async fn cancel(
+    store: &PgStore,
+    tenant: &TenantId,
+    job: JobId,
+    info: &AuditInfo,
+) -> StoreResult<JobRecord> {
     let mut tx = store.scoped(tenant).await?;
     let current = lock_job(&mut tx, tenant, job).await?;
     current.on_cancel().map_err(StoreError::Conflict)?;
@@ -395,7 +432,11 @@ pub(super) async fn cancel(store: &PgStore, tenant: &TenantId, job: JobId, info:
     .fetch_one(&mut *tx)
     .await?;
     // With nothing in flight there is nothing to wait for.
-    let next = if running == 0 { JobStatus::Cancelled } else { JobStatus::Cancelling };
+    let next = if running == 0 {
+        JobStatus::Cancelled
+    } else {
+        JobStatus::Cancelling
+    };
     sqlx::query(
         "UPDATE jobs SET status = $3, updated_at = now(),
                 finished_at = CASE WHEN $3 = 'cancelled' THEN now() ELSE finished_at END
@@ -426,7 +467,13 @@ pub(super) async fn cancel(store: &PgStore, tenant: &TenantId, job: JobId, info:
     Ok(record)
 }
 
-pub(super) async fn retry(store: &PgStore, tenant: &TenantId, job: JobId, request: &RetryRequest, info: &AuditInfo) -> StoreResult<RetryOutcome> {
+pub(super) async fn retry(
+    store: &PgStore,
+    tenant: &TenantId,
+    job: JobId,
+    request: &RetryRequest,
+    info: &AuditInfo,
+) -> StoreResult<RetryOutcome> {
     let mut tx = store.scoped(tenant).await?;
     let current = lock_job(&mut tx, tenant, job).await?;
     current.can_retry().map_err(StoreError::Conflict)?;
@@ -472,11 +519,12 @@ pub(super) async fn retry(store: &PgStore, tenant: &TenantId, job: JobId, reques
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    let planned: i64 = sqlx::query_scalar("SELECT count(*) FROM batches WHERE tenant_id = $1 AND job_id = $2")
-        .bind(tenant.as_str())
-        .bind(job.0)
-        .fetch_one(&mut *tx)
-        .await?;
+    let planned: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM batches WHERE tenant_id = $1 AND job_id = $2")
+            .bind(tenant.as_str())
+            .bind(job.0)
+            .fetch_one(&mut *tx)
+            .await?;
     // A job that failed before planning any batch is retried by planning again.
     if retried == 0 && planned > 0 {
         return Err(StoreError::Conflict(if batch_ids.is_empty() {
@@ -518,7 +566,11 @@ pub(super) async fn retry(store: &PgStore, tenant: &TenantId, job: JobId, reques
     })
 }
 
-pub(super) async fn connections(store: &PgStore, tenant: &TenantId, job: JobId) -> StoreResult<(ConnectionConfig, ConnectionConfig)> {
+pub(super) async fn connections(
+    store: &PgStore,
+    tenant: &TenantId,
+    job: JobId,
+) -> StoreResult<(ConnectionConfig, ConnectionConfig)> {
     let mut tx = store.scoped(tenant).await?;
     let sealed: Option<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
         "SELECT source_config_sealed, target_config_sealed FROM jobs WHERE tenant_id = $1 AND id = $2",
@@ -535,7 +587,12 @@ pub(super) async fn connections(store: &PgStore, tenant: &TenantId, job: JobId) 
     ))
 }
 
-pub(super) async fn batch_exists(store: &PgStore, tenant: &TenantId, job: JobId, batch: BatchId) -> StoreResult<bool> {
+pub(super) async fn batch_exists(
+    store: &PgStore,
+    tenant: &TenantId,
+    job: JobId,
+    batch: BatchId,
+) -> StoreResult<bool> {
     let mut tx = store.scoped(tenant).await?;
     let found: Option<i32> = sqlx::query_scalar(
         "SELECT 1 FROM batches WHERE tenant_id = $1 AND job_id = $2 AND id = $3",

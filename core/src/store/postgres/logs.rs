@@ -1,8 +1,8 @@
 //! Record-level job logs: listed a page at a time, or streamed for export.
 
 use chrono::{DateTime, Utc};
-use futures::{StreamExt, TryStreamExt};
 use futures::stream::{self, BoxStream};
+use futures::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
 use super::{PgStore, decode_error, page_size};
@@ -28,21 +28,33 @@ struct LogRow {
 
 fn levels_at_least(min: Option<LogLevel>) -> Option<Vec<&'static str>> {
     min.map(|min| {
-        [LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error]
-            .into_iter()
-            .filter(|l| *l >= min)
-            .map(LogLevel::as_str)
-            .collect()
+        [
+            LogLevel::Debug,
+            LogLevel::Info,
+            LogLevel::Warn,
+            LogLevel::Error,
+        ]
+        .into_iter()
+        .filter(|l| *l >= min)
+        .map(LogLevel::as_str)
+        .collect()
     })
 }
 
-async fn fetch_page(store: &PgStore, tenant: &TenantId, job: JobId, filter: &LogFilter, limit: i64) -> StoreResult<Vec<LogEntry>> {
+async fn fetch_page(
+    store: &PgStore,
+    tenant: &TenantId,
+    job: JobId,
+    filter: &LogFilter,
+    limit: i64,
+) -> StoreResult<Vec<LogEntry>> {
     let mut tx = store.scoped(tenant).await?;
-    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM jobs WHERE tenant_id = $1 AND id = $2")
-        .bind(tenant.as_str())
-        .bind(job.0)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let exists: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM jobs WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(job.0)
+            .fetch_optional(&mut *tx)
+            .await?;
     exists.ok_or(StoreError::NotFound)?;
     let rows: Vec<LogRow> = sqlx::query_as(
         "SELECT id, batch_id, level, table_name, record_key, column_name, message, created_at
@@ -69,7 +81,8 @@ async fn fetch_page(store: &PgStore, tenant: &TenantId, job: JobId, filter: &Log
             Ok(LogEntry {
                 id: r.id,
                 batch_id: r.batch_id.map(BatchId),
-                level: LogLevel::parse(&r.level).ok_or_else(|| decode_error("log level", &r.level))?,
+                level: LogLevel::parse(&r.level)
+                    .ok_or_else(|| decode_error("log level", &r.level))?,
                 table_name: r.table_name,
                 record_key: r.record_key,
                 column_name: r.column_name,
@@ -80,7 +93,12 @@ async fn fetch_page(store: &PgStore, tenant: &TenantId, job: JobId, filter: &Log
         .collect()
 }
 
-pub(super) async fn list(store: &PgStore, tenant: &TenantId, job: JobId, filter: &LogFilter) -> StoreResult<Page<LogEntry>> {
+pub(super) async fn list(
+    store: &PgStore,
+    tenant: &TenantId,
+    job: JobId,
+    filter: &LogFilter,
+) -> StoreResult<Page<LogEntry>> {
     let limit = page_size(filter.limit);
     let mut items = fetch_page(store, tenant, job, filter, limit + 1).await?;
     let next_cursor = if items.len() as i64 > limit {
@@ -96,20 +114,31 @@ pub(super) async fn list(store: &PgStore, tenant: &TenantId, job: JobId, filter:
     })
 }
 
-pub(super) async fn stream(store: &PgStore, tenant: &TenantId, job: JobId, filter: LogFilter) -> StoreResult<BoxStream<'static, StoreResult<LogEntry>>> {
+pub(super) async fn stream(
+    store: &PgStore,
+    tenant: &TenantId,
+    job: JobId,
+    filter: LogFilter,
+) -> StoreResult<BoxStream<'static, StoreResult<LogEntry>>> {
     // Fetch the first chunk eagerly so a missing job is a 404, not a broken stream.
     let first = fetch_page(store, tenant, job, &filter, i64::from(EXPORT_CHUNK)).await?;
     let state = (store.clone(), tenant.clone(), filter, Some(first));
-    let pages = stream::try_unfold(state, move |(store, tenant, mut filter, pending)| async move {
-        let page = match pending {
-            Some(page) => page,
-            None => fetch_page(&store, &tenant, job, &filter, i64::from(EXPORT_CHUNK)).await?,
-        };
-        if page.is_empty() {
-            return Ok::<_, StoreError>(None);
-        }
-        filter.after_id = page.last().map(|e| e.id);
-        Ok(Some((stream::iter(page.into_iter().map(Ok)), (store, tenant, filter, None))))
-    });
+    let pages = stream::try_unfold(
+        state,
+        move |(store, tenant, mut filter, pending)| async move {
+            let page = match pending {
+                Some(page) => page,
+                None => fetch_page(&store, &tenant, job, &filter, i64::from(EXPORT_CHUNK)).await?,
+            };
+            if page.is_empty() {
+                return Ok::<_, StoreError>(None);
+            }
+            filter.after_id = page.last().map(|e| e.id);
+            Ok(Some((
+                stream::iter(page.into_iter().map(Ok)),
+                (store, tenant, filter, None),
+            )))
+        },
+    );
     Ok(pages.try_flatten().boxed())
 }

@@ -76,7 +76,9 @@ fn page_size(limit: u32) -> i64 {
 }
 
 fn decode_error(what: &str, value: &str) -> StoreError {
-    StoreError::Database(sqlx::Error::Decode(format!("unknown {what} {value:?}").into()))
+    StoreError::Database(sqlx::Error::Decode(
+        format!("unknown {what} {value:?}").into(),
+    ))
 }
 
 #[async_trait]
@@ -86,7 +88,12 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn create_job(&self, tenant: &TenantId, spec: &JobSpec, audit: &AuditInfo) -> StoreResult<JobRecord> {
+    async fn create_job(
+        &self,
+        tenant: &TenantId,
+        spec: &JobSpec,
+        audit: &AuditInfo,
+    ) -> StoreResult<JobRecord> {
         jobs::create(self, tenant, spec, audit).await
     }
 
@@ -94,31 +101,65 @@ impl Store for PgStore {
         jobs::get(self, tenant, job).await
     }
 
-    async fn list_jobs(&self, tenant: &TenantId, filter: &JobFilter) -> StoreResult<Page<JobRecord>> {
+    async fn list_jobs(
+        &self,
+        tenant: &TenantId,
+        filter: &JobFilter,
+    ) -> StoreResult<Page<JobRecord>> {
         jobs::list(self, tenant, filter).await
     }
 
-    async fn list_batches(&self, tenant: &TenantId, job: JobId, filter: &BatchFilter) -> StoreResult<Page<BatchRecord>> {
+    async fn list_batches(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        filter: &BatchFilter,
+    ) -> StoreResult<Page<BatchRecord>> {
         jobs::list_batches(self, tenant, job, filter).await
     }
 
-    async fn cancel_job(&self, tenant: &TenantId, job: JobId, audit: &AuditInfo) -> StoreResult<JobRecord> {
+    async fn cancel_job(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        audit: &AuditInfo,
+    ) -> StoreResult<JobRecord> {
         jobs::cancel(self, tenant, job, audit).await
     }
 
-    async fn retry_job(&self, tenant: &TenantId, job: JobId, request: &RetryRequest, audit: &AuditInfo) -> StoreResult<RetryOutcome> {
+    async fn retry_job(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        request: &RetryRequest,
+        audit: &AuditInfo,
+    ) -> StoreResult<RetryOutcome> {
         jobs::retry(self, tenant, job, request, audit).await
     }
 
-    async fn list_logs(&self, tenant: &TenantId, job: JobId, filter: &LogFilter) -> StoreResult<Page<LogEntry>> {
+    async fn list_logs(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        filter: &LogFilter,
+    ) -> StoreResult<Page<LogEntry>> {
         logs::list(self, tenant, job, filter).await
     }
 
-    async fn stream_logs(&self, tenant: &TenantId, job: JobId, filter: LogFilter) -> StoreResult<BoxStream<'static, StoreResult<LogEntry>>> {
+    async fn stream_logs(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        filter: LogFilter,
+    ) -> StoreResult<BoxStream<'static, StoreResult<LogEntry>>> {
         logs::stream(self, tenant, job, filter).await
     }
 
-    async fn job_statistics(&self, tenant: &TenantId, window: &TimeWindow) -> StoreResult<JobStatistics> {
+    async fn job_statistics(
+        &self,
+        tenant: &TenantId,
+        window: &TimeWindow,
+    ) -> StoreResult<JobStatistics> {
         statistics::for_tenant(self, tenant, window).await
     }
 
@@ -126,7 +167,11 @@ impl Store for PgStore {
         statistics::all_tenants(self, window).await
     }
 
-    async fn list_audit_events(&self, tenant: &TenantId, filter: &AuditFilter) -> StoreResult<Page<AuditEvent>> {
+    async fn list_audit_events(
+        &self,
+        tenant: &TenantId,
+        filter: &AuditFilter,
+    ) -> StoreResult<Page<AuditEvent>> {
         audit::list(self, tenant, filter).await
     }
 
@@ -134,11 +179,20 @@ impl Store for PgStore {
         workers::status(self, tenant).await
     }
 
-    async fn job_connections(&self, tenant: &TenantId, job: JobId) -> StoreResult<(ConnectionConfig, ConnectionConfig)> {
+    async fn job_connections(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+    ) -> StoreResult<(ConnectionConfig, ConnectionConfig)> {
         jobs::connections(self, tenant, job).await
     }
 
-    async fn batch_exists(&self, tenant: &TenantId, job: JobId, batch: BatchId) -> StoreResult<bool> {
+    async fn batch_exists(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        batch: BatchId,
+    ) -> StoreResult<bool> {
         jobs::batch_exists(self, tenant, job, batch).await
     }
 }

@@ -10,10 +10,17 @@ use crate::job::JobStatus;
 use crate::store::*;
 
 fn empty_by_status() -> BTreeMap<String, i64> {
-    JobStatus::ALL.iter().map(|s| (s.as_str().to_owned(), 0)).collect()
+    JobStatus::ALL
+        .iter()
+        .map(|s| (s.as_str().to_owned(), 0))
+        .collect()
 }
 
-pub(super) async fn for_tenant(store: &PgStore, tenant: &TenantId, window: &TimeWindow) -> StoreResult<JobStatistics> {
+pub(super) async fn for_tenant(
+    store: &PgStore,
+    tenant: &TenantId,
+    window: &TimeWindow,
+) -> StoreResult<JobStatistics> {
     let mut tx = store.scoped(tenant).await?;
     let counts: Vec<(String, i64)> = sqlx::query_as(
         "SELECT status, count(*) FROM jobs
@@ -56,7 +63,8 @@ pub(super) async fn for_tenant(store: &PgStore, tenant: &TenantId, window: &Time
         .filter(|s| s.is_finished())
         .map(count_of)
         .sum();
-    let success_rate = (finished > 0).then(|| count_of(JobStatus::Completed) as f64 / finished as f64);
+    let success_rate =
+        (finished > 0).then(|| count_of(JobStatus::Completed) as f64 / finished as f64);
     Ok(JobStatistics {
         since: window.since,
         until: window.until,
@@ -70,7 +78,10 @@ pub(super) async fn for_tenant(store: &PgStore, tenant: &TenantId, window: &Time
     })
 }
 
-pub(super) async fn all_tenants(store: &PgStore, window: &TimeWindow) -> StoreResult<Vec<TenantStatistics>> {
+pub(super) async fn all_tenants(
+    store: &PgStore,
+    window: &TimeWindow,
+) -> StoreResult<Vec<TenantStatistics>> {
     // Deliberately unscoped: the caller has checked the admin role.
     let counts: Vec<(String, String, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
         "SELECT tenant_id, status, count(*), max(created_at) FROM jobs
@@ -94,14 +105,16 @@ pub(super) async fn all_tenants(store: &PgStore, window: &TimeWindow) -> StoreRe
 
     let mut tenants: BTreeMap<String, TenantStatistics> = BTreeMap::new();
     for (tenant_id, status, count, last) in counts {
-        let entry = tenants.entry(tenant_id.clone()).or_insert_with(|| TenantStatistics {
-            tenant_id,
-            total_jobs: 0,
-            by_status: empty_by_status(),
-            rows_written: 0,
-            rows_rejected: 0,
-            last_job_at: None,
-        });
+        let entry = tenants
+            .entry(tenant_id.clone())
+            .or_insert_with(|| TenantStatistics {
+                tenant_id,
+                total_jobs: 0,
+                by_status: empty_by_status(),
+                rows_written: 0,
+                rows_rejected: 0,
+                last_job_at: None,
+            });
         entry.total_jobs += count;
         entry.by_status.insert(status, count);
         entry.last_job_at = entry.last_job_at.max(last);

@@ -8,19 +8,27 @@ use crate::store::*;
 pub const LIVE_WORKER_WINDOW_SECONDS: i64 = 30;
 
 pub(super) async fn status(store: &PgStore, tenant: &TenantId) -> StoreResult<WorkerStatus> {
-    let workers: Vec<(String, String, i32, chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>, i32, i64)> =
-        sqlx::query_as(
-            "SELECT id, host, concurrency, started_at, last_seen, in_flight, rows_processed
+    let workers: Vec<(
+        String,
+        String,
+        i32,
+        chrono::DateTime<chrono::Utc>,
+        chrono::DateTime<chrono::Utc>,
+        i32,
+        i64,
+    )> = sqlx::query_as(
+        "SELECT id, host, concurrency, started_at, last_seen, in_flight, rows_processed
              FROM workers
              WHERE stopped_at IS NULL AND last_seen > now() - make_interval(secs => $1)
              ORDER BY started_at, id",
-        )
-        .bind(LIVE_WORKER_WINDOW_SECONDS as f64)
-        .fetch_all(store.pool())
-        .await?;
-    let total_queue_depth: i64 = sqlx::query_scalar("SELECT count(*) FROM batches WHERE status = 'pending'")
-        .fetch_one(store.pool())
-        .await?;
+    )
+    .bind(LIVE_WORKER_WINDOW_SECONDS as f64)
+    .fetch_all(store.pool())
+    .await?;
+    let total_queue_depth: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM batches WHERE status = 'pending'")
+            .fetch_one(store.pool())
+            .await?;
     let mut tx = store.scoped(tenant).await?;
     let (queue_depth, in_flight_batches): (i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE status = 'running')
@@ -32,15 +40,19 @@ pub(super) async fn status(store: &PgStore, tenant: &TenantId) -> StoreResult<Wo
     tx.commit().await?;
     let workers: Vec<WorkerInfo> = workers
         .into_iter()
-        .map(|(id, host, concurrency, started_at, last_seen, in_flight, rows_processed)| WorkerInfo {
-            id,
-            host,
-            concurrency,
-            started_at,
-            last_seen,
-            in_flight,
-            rows_processed,
-        })
+        .map(
+            |(id, host, concurrency, started_at, last_seen, in_flight, rows_processed)| {
+                WorkerInfo {
+                    id,
+                    host,
+                    concurrency,
+                    started_at,
+                    last_seen,
+                    in_flight,
+                    rows_processed,
+                }
+            },
+        )
         .collect();
     Ok(WorkerStatus {
         live_workers: workers.len() as i64,

@@ -1,0 +1,159 @@
+//! The router that serves and the OpenAPI document, built from one source.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_scalar::{Scalar, Servable};
+
+use crate::error::ApiError;
+use crate::routes::{audit, health, jobs, logs, statistics, workers};
+use crate::state::AppState;
+
+/// Request bodies above this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Freight",
+        description = "Migration-control service: tenant-scoped jobs that copy tables between PostgreSQL, MySQL/MariaDB and SQLite in batches. Every /api/v1 request needs `Authorization: Bearer <JWT>` and `X-Tenant-ID`."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "jobs", description = "Migration jobs and their batches"),
+        (name = "logs", description = "Record-level job logs"),
+        (name = "statistics", description = "Aggregates over jobs"),
+        (name = "workers", description = "Worker fleet"),
+        (name = "audit", description = "Audit trail"),
+        (name = "admin", description = "Cross-tenant administration"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(
+                    HttpBuilder::new()
+                        .scheme(HttpAuthScheme::Bearer)
+                        .bearer_format("JWT")
+                        .build(),
+                ),
+            );
+        }
+    }
+}
+
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(
+            jobs::create_migration_job,
+            jobs::list_migration_jobs
+        ))
+        .routes(routes!(jobs::plan_migration_job))
+        .routes(routes!(jobs::get_migration_job))
+        .routes(routes!(jobs::list_job_batches))
+        .routes(routes!(jobs::retry_migration_job))
+        .routes(routes!(jobs::cancel_migration_job))
+        .routes(routes!(logs::get_migration_logs))
+        .routes(routes!(logs::export_migration_logs))
+        .routes(routes!(statistics::get_job_statistics))
+        .routes(routes!(statistics::get_tenant_statistics))
+        .routes(routes!(workers::get_worker_status))
+        .routes(routes!(audit::list_audit_events))
+        .routes(routes!(health::health_check))
+        .routes(routes!(health::readiness_check))
+}
+
+/// The OpenAPI document of the API, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().split_for_parts().1
+}
+
+/// The spec as committed in `openapi/freight.json`.
+pub fn openapi_json() -> String {
+    let mut json = openapi().to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+/// The complete application: API, spec, docs, middleware.
+pub fn app(state: AppState) -> Router {
+    let (router, api) = api_routes().split_for_parts();
+    let spec = openapi_json();
+    let request_id = HeaderName::from_static("x-request-id");
+    router
+        .route(
+            "/openapi.json",
+            get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], spec).into_response() }),
+        )
+        .merge(Scalar::with_url("/docs", api))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let request_id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                // The path only, never the query: it may carry filters, never secrets, but keep logs lean.
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains
+/// in-flight requests for at most `grace`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
+    let server_state = state.clone();
+    let server = axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        server_state.begin_shutdown();
+        let _ = drain_tx.send(());
+    });
+    let server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        result = server => result,
+        () = async {
+            let _ = drain_rx.await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "requests still in flight after the grace period; exiting");
+            Ok(())
+        }
+    }
+}

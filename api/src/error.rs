@@ -1,0 +1,201 @@
+//! The API's one error type, and its single mapping to RFC 9457
+//! `application/problem+json`. 5xx bodies are opaque; their cause is logged
+//! here, once.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use freight_core::plan::PlanError;
+use freight_core::{FieldError, StoreError, ValidationError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Stable machine-readable error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    ValidationError,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    RateLimited,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    fn slug(self) -> &'static str {
+        match self {
+            Self::ValidationError => "validation-error",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not-found",
+            Self::Conflict => "conflict",
+            Self::RateLimited => "rate-limited",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// URI identifying the problem type.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    /// Short summary of the problem type.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// What went wrong in this occurrence.
+    pub detail: String,
+    /// Stable error code to branch on.
+    pub code: ErrorCode,
+    /// Field-level details of a validation error.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Well-formed input that is not valid (422).
+    #[error("validation failed")]
+    Validation(ValidationError),
+    /// Input that could not be read at all: malformed JSON, bad query (400).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("rate limited")]
+    RateLimited { retry_after_seconds: u64 },
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, ErrorCode, String) {
+        match self {
+            Self::Validation(e) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ValidationError,
+                format!("{} invalid field(s)", e.0.len()),
+            ),
+            Self::BadRequest(detail) => (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::ValidationError,
+                detail.clone(),
+            ),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::ValidationError,
+                "request body is larger than the limit".into(),
+            ),
+            Self::UnsupportedMediaType(detail) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::ValidationError,
+                detail.clone(),
+            ),
+            Self::Unauthorized(detail) => (
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                (*detail).into(),
+            ),
+            Self::Forbidden(detail) => {
+                (StatusCode::FORBIDDEN, ErrorCode::Forbidden, detail.clone())
+            }
+            Self::NotFound(detail) => (StatusCode::NOT_FOUND, ErrorCode::NotFound, detail.clone()),
+            Self::Conflict(detail) => (StatusCode::CONFLICT, ErrorCode::Conflict, detail.clone()),
+            Self::RateLimited {
+                retry_after_seconds,
+            } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                format!("rate limit exceeded; retry in {retry_after_seconds} s"),
+            ),
+            Self::Unavailable(detail) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                detail.clone(),
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "internal error".into(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, detail) = self.parts();
+        match &self {
+            Self::Internal(cause) => tracing::error!(%cause, "request failed"),
+            Self::Unavailable(cause) => tracing::warn!(%cause, "dependency unavailable"),
+            _ => {}
+        }
+        let errors = match self {
+            Self::Validation(e) => e.0,
+            _ => Vec::new(),
+        };
+        let problem = Problem {
+            problem_type: format!("https://freight.dev/problems/{}", code.slug()),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            code,
+            errors,
+        };
+        let mut response = (status, axum::Json(problem)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        Self::Validation(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound("no such job for this tenant".into()),
+            StoreError::Conflict(detail) => Self::Conflict(detail),
+            StoreError::Validation(v) => Self::Validation(v),
+            StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => {
+                Self::Unavailable(format!("database: {e}"))
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<PlanError> for ApiError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::Invalid(v) => Self::Validation(v),
+            PlanError::Unreachable(detail) => {
+                Self::Validation(ValidationError::single("source_config", detail))
+            }
+            PlanError::Internal(detail) => Self::Internal(detail),
+        }
+    }
+}

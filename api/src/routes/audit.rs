@@ -1,0 +1,81 @@
+//! The tenant's audit trail.
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use freight_core::store::{AuditEvent, AuditFilter, parse_int_cursor};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::TenantContext;
+use crate::error::{ApiError, Problem};
+use crate::extract::ApiQuery;
+use crate::state::AppState;
+
+/// Filters and paging of `list_audit_events`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only events by this actor (token subject).
+    pub actor: Option<String>,
+    /// Only this action, e.g. `job.create`, `job.cancel`, `job.retry`.
+    pub action: Option<String>,
+    /// Only events at or after this time (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    /// Page size, 1-1000; default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of audit events, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditList {
+    /// Events on this page.
+    pub items: Vec<AuditEvent>,
+    /// Pass as `cursor` to get the next page.
+    pub next_cursor: Option<String>,
+    /// Whether more pages follow.
+    pub has_more: bool,
+}
+
+/// List audit events
+///
+/// The tenant's audit trail, newest first: who did what to which job,
+/// from which address and client, and when. Every change made through the
+/// API is recorded in the same transaction as the change.
+#[utoipa::path(
+    get, path = "/api/v1/audit", operation_id = "list_audit_events", tag = "audit",
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), AuditQuery),
+    responses(
+        (status = 200, description = "A page of audit events", body = AuditList),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_audit_events(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<axum::Json<AuditList>, ApiError> {
+    let before_id = match &query.cursor {
+        Some(cursor) => Some(
+            parse_int_cursor(cursor)
+                .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
+        ),
+        None => None,
+    };
+    let filter = AuditFilter {
+        actor: query.actor,
+        action: query.action,
+        since: query.since,
+        limit: query.limit.unwrap_or_default(),
+        before_id,
+    };
+    let page = state.store.list_audit_events(&ctx.tenant, &filter).await?;
+    Ok(axum::Json(AuditList {
+        has_more: page.next_cursor.is_some(),
+        next_cursor: page.next_cursor,
+        items: page.items,
+    }))
+}

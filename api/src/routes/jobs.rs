@@ -1,0 +1,407 @@
+//! Migration jobs: create, plan, list, inspect, retry, cancel.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use freight_core::JobId;
+use freight_core::ids::BatchId;
+use freight_core::job::{BatchStatus, DEFAULT_MAX_RETRIES, JobSpec, JobStatus, MAX_MAX_RETRIES};
+use freight_core::plan::PlanReport;
+use freight_core::store::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::TenantContext;
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::progress::JobProgress;
+use crate::state::AppState;
+
+/// Filters and paging of `list_migration_jobs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListJobsQuery {
+    /// Only jobs in this state.
+    pub status: Option<JobStatus>,
+    /// Only jobs created at or after this time (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    /// Only jobs created before this time (RFC 3339).
+    pub until: Option<DateTime<Utc>>,
+    /// Page size, 1-1000; default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of jobs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobList {
+    /// Jobs on this page.
+    pub items: Vec<JobRecord>,
+    /// Pass as `cursor` to get the next page.
+    pub next_cursor: Option<String>,
+    /// Whether more pages follow.
+    pub has_more: bool,
+    /// Jobs matching the filters across all pages.
+    pub total: i64,
+}
+
+/// A job with its progress, per-table statistics and error summary.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobDetailResponse {
+    /// The job.
+    #[serde(flatten)]
+    pub job: JobRecord,
+    /// Progress, throughput and ETA.
+    pub progress: JobProgress,
+    /// Batches by state.
+    pub batches: BatchCounts,
+    /// Progress per table.
+    pub tables: Vec<TableStats>,
+    /// What went wrong, if anything.
+    pub errors: ErrorSummary,
+    /// Warnings from planning (lossy casts, fallbacks).
+    pub plan_warnings: Vec<String>,
+}
+
+/// What went wrong in a job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorSummary {
+    /// Short description of the failure, when the job failed.
+    pub summary: Option<String>,
+    /// Records rejected by the target.
+    pub rows_rejected: i64,
+    /// Batches that failed after all retries.
+    pub failed_batches: i64,
+    /// Batches whose verification found a mismatch.
+    pub verification_mismatches: i64,
+    /// Most frequent error messages in the logs.
+    pub top_errors: Vec<ErrorCount>,
+}
+
+/// Filters and paging of `list_job_batches`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListBatchesQuery {
+    /// Only batches in this state.
+    pub status: Option<BatchStatus>,
+    /// Page size, 1-1000; default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of batches in plan order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchList {
+    /// Batches on this page.
+    pub items: Vec<BatchRecord>,
+    /// Pass as `cursor` to get the next page.
+    pub next_cursor: Option<String>,
+    /// Whether more pages follow.
+    pub has_more: bool,
+    /// Batches matching the filter across all pages.
+    pub total: i64,
+}
+
+/// Body of `retry_migration_job`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBody {
+    /// Attempts per batch for this retry; default 3.
+    #[schema(maximum = 50, default = 3)]
+    #[serde(default = "default_retries")]
+    pub max_retries: u32,
+    /// Retry only these batches; omitted or empty = every failed, rejected or cancelled batch.
+    #[serde(default)]
+    pub batch_ids: Vec<BatchId>,
+}
+
+fn default_retries() -> u32 {
+    DEFAULT_MAX_RETRIES
+}
+
+/// Result of `retry_migration_job`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetryResponse {
+    /// The job, queued again.
+    pub job: JobRecord,
+    /// Batches reset to pending.
+    pub batches_retried: i64,
+}
+
+fn has_more<T>(page: &Page<T>) -> bool {
+    page.next_cursor.is_some()
+}
+
+/// Create a migration job
+///
+/// Stores a job that copies the selected tables from `source_config` to
+/// `target_config` in batches of `batch_size` rows. The job starts `queued`;
+/// workers plan it, copy it and move it to `completed`,
+/// `completed_with_errors` or `failed`. Passwords are stored encrypted and
+/// are never returned.
+#[utoipa::path(
+    post, path = "/api/v1/jobs", operation_id = "create_migration_job", tag = "jobs",
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for")),
+    request_body = JobSpec,
+    responses(
+        (status = 201, description = "Job created", body = JobRecord),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Tenant not granted", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid job specification", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_migration_job(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    ApiJson(spec): ApiJson<JobSpec>,
+) -> Result<impl IntoResponse, ApiError> {
+    spec.validate()?;
+    let job = state
+        .store
+        .create_job(&ctx.tenant, &spec, &ctx.audit)
+        .await?;
+    tracing::info!(tenant = %ctx.tenant, job_id = %job.id, "job created");
+    let location = format!("/api/v1/jobs/{}", job.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        axum::Json(job),
+    ))
+}
+
+/// Plan a migration job without running it
+///
+/// Takes the same body as `create_migration_job`, connects to the source
+/// (and target) and returns the tables, their row estimates and key
+/// columns, the batch count, the target DDL and warnings about lossy or
+/// risky type conversions. Nothing is written anywhere.
+#[utoipa::path(
+    post, path = "/api/v1/jobs/plan", operation_id = "plan_migration_job", tag = "jobs",
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for")),
+    request_body = JobSpec,
+    responses(
+        (status = 200, description = "The plan", body = PlanReport),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid specification or unreachable database", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn plan_migration_job(
+    State(state): State<AppState>,
+    _ctx: TenantContext,
+    ApiJson(spec): ApiJson<JobSpec>,
+) -> Result<axum::Json<PlanReport>, ApiError> {
+    spec.validate()?;
+    Ok(axum::Json(state.planner.plan(&spec).await?))
+}
+
+/// List migration jobs
+///
+/// The tenant's jobs, newest first, filtered by state and creation time.
+/// Paginated by cursor: pass `next_cursor` back as `cursor` while
+/// `has_more` is true.
+#[utoipa::path(
+    get, path = "/api/v1/jobs", operation_id = "list_migration_jobs", tag = "jobs",
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ListJobsQuery),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobList),
+        (status = 400, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_migration_jobs(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    ApiQuery(query): ApiQuery<ListJobsQuery>,
+) -> Result<axum::Json<JobList>, ApiError> {
+    let after = match &query.cursor {
+        Some(cursor) => Some(
+            parse_job_cursor(cursor)
+                .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
+        ),
+        None => None,
+    };
+    let filter = JobFilter {
+        status: query.status,
+        created: TimeWindow {
+            since: query.since,
+            until: query.until,
+        },
+        limit: query.limit.unwrap_or_default(),
+        after,
+    };
+    let page = state.store.list_jobs(&ctx.tenant, &filter).await?;
+    Ok(axum::Json(JobList {
+        has_more: has_more(&page),
+        total: page.total.unwrap_or_default(),
+        next_cursor: page.next_cursor,
+        items: page.items,
+    }))
+}
+
+/// Get a migration job
+///
+/// Status, progress percentage, row and batch counts, rows per second,
+/// ETA, timings, per-table statistics and an error summary of one job.
+#[utoipa::path(
+    get, path = "/api/v1/jobs/{job_id}", operation_id = "get_migration_job", tag = "jobs",
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job", body = JobDetailResponse),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job for this tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_migration_job(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    ApiPath(job_id): ApiPath<JobId>,
+) -> Result<axum::Json<JobDetailResponse>, ApiError> {
+    let detail = state.store.get_job(&ctx.tenant, job_id).await?;
+    let progress = JobProgress::of(&detail, Utc::now());
+    Ok(axum::Json(JobDetailResponse {
+        progress,
+        errors: ErrorSummary {
+            summary: detail.job.error_summary.clone(),
+            rows_rejected: detail.job.rows_rejected,
+            failed_batches: detail.batches.failed,
+            verification_mismatches: detail.verification_mismatches,
+            top_errors: detail.top_errors,
+        },
+        job: detail.job,
+        batches: detail.batches,
+        tables: detail.tables,
+        plan_warnings: detail.plan_warnings,
+    }))
+}
+
+/// List the batches of a job
+///
+/// Each batch is a fixed key range of one table, in plan order, with its
+/// state, attempts, row counts, verification result and last error.
+#[utoipa::path(
+    get, path = "/api/v1/jobs/{job_id}/batches", operation_id = "list_job_batches", tag = "jobs",
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = String, Path, description = "Job id"), ListBatchesQuery),
+    responses(
+        (status = 200, description = "A page of batches", body = BatchList),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job for this tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_job_batches(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    ApiPath(job_id): ApiPath<JobId>,
+    ApiQuery(query): ApiQuery<ListBatchesQuery>,
+) -> Result<axum::Json<BatchList>, ApiError> {
+    let after_seq = match &query.cursor {
+        Some(cursor) => Some(
+            parse_int_cursor(cursor)
+                .and_then(|seq| i32::try_from(seq).ok())
+                .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
+        ),
+        None => None,
+    };
+    let filter = BatchFilter {
+        status: query.status,
+        limit: query.limit.unwrap_or_default(),
+        after_seq,
+    };
+    let page = state
+        .store
+        .list_batches(&ctx.tenant, job_id, &filter)
+        .await?;
+    Ok(axum::Json(BatchList {
+        has_more: has_more(&page),
+        total: page.total.unwrap_or_default(),
+        next_cursor: page.next_cursor,
+        items: page.items,
+    }))
+}
+
+/// Retry the failed batches of a job
+///
+/// Re-runs exactly the key ranges that failed, rejected records or were
+/// cancelled (all of them, or the given `batch_ids`) with a fresh
+/// `max_retries`. Only for jobs that are `completed_with_errors`, `failed`
+/// or `cancelled`; 409 when there is nothing to retry.
+#[utoipa::path(
+    post, path = "/api/v1/jobs/{job_id}/retry", operation_id = "retry_migration_job", tag = "jobs",
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = String, Path, description = "Job id")),
+    request_body = RetryBody,
+    responses(
+        (status = 200, description = "Batches queued again", body = RetryResponse),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Nothing to retry in this state", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid retry request", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn retry_migration_job(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    ApiPath(job_id): ApiPath<JobId>,
+    ApiJson(body): ApiJson<RetryBody>,
+) -> Result<axum::Json<RetryResponse>, ApiError> {
+    if body.max_retries > MAX_MAX_RETRIES {
+        return Err(freight_core::ValidationError::single(
+            "max_retries",
+            format!("must be at most {MAX_MAX_RETRIES}"),
+        )
+        .into());
+    }
+    let request = RetryRequest {
+        max_retries: body.max_retries,
+        batch_ids: body.batch_ids,
+    };
+    let outcome = state
+        .store
+        .retry_job(&ctx.tenant, job_id, &request, &ctx.audit)
+        .await?;
+    tracing::info!(tenant = %ctx.tenant, %job_id, batches = outcome.batches_retried, "job retried");
+    Ok(axum::Json(RetryResponse {
+        job: outcome.job,
+        batches_retried: outcome.batches_retried,
+    }))
+}
+
+/// Cancel a migration job
+///
+/// Stops dispatching the job's batches: pending batches are cancelled at
+/// once, batches in flight commit or roll back whole, then the job is
+/// `cancelled`. Finished jobs cannot be cancelled (409).
+#[utoipa::path(
+    post, path = "/api/v1/jobs/{job_id}/cancel", operation_id = "cancel_migration_job", tag = "jobs",
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = String, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "Job cancelled or cancelling", body = JobRecord),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Job already finished or cancelling", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn cancel_migration_job(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    ApiPath(job_id): ApiPath<JobId>,
+) -> Result<axum::Json<JobRecord>, ApiError> {
+    let job = state
+        .store
+        .cancel_job(&ctx.tenant, job_id, &ctx.audit)
+        .await?;
+    tracing::info!(tenant = %ctx.tenant, %job_id, status = job.status.as_str(), "job cancel requested");
+    Ok(axum::Json(job))
+}

@@ -1,0 +1,9 @@
+//! One file per resource; each handler is thin: extract, call the store or
+//! planner, shape the response.
+
+pub mod audit;
+pub mod health;
+pub mod jobs;
+pub mod logs;
+pub mod statistics;
+pub mod workers;

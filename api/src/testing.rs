@@ -1,0 +1,99 @@
+//! Test harness: the real router on port 0 against a fresh PostgreSQL
+//! database per test, so tests run in parallel without sharing state.
+
+use std::sync::Arc;
+
+use freight_core::plan::Planner;
+use freight_core::secrets::SecretBox;
+use freight_core::store::postgres::PgStore;
+use freight_core::tokens::{Role, TokenKeys};
+
+use crate::state::AppState;
+
+pub const TEST_JWT_SECRET: &str = "freight-test-secret-0123456789";
+
+/// Base URL of the test PostgreSQL server (`FREIGHT_TEST_PG`, default local).
+pub fn postgres_server_url() -> String {
+    std::env::var("FREIGHT_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+pub fn redis_url() -> String {
+    std::env::var("FREIGHT_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Creates an empty database with a unique name and returns its URL.
+pub async fn fresh_database(prefix: &str) -> String {
+    use sqlx::Connection;
+    let server = postgres_server_url();
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("test PostgreSQL reachable");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    format!("{server}/{name}")
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub database_url: String,
+    pub redis_url: String,
+    pub store: Arc<PgStore>,
+    pub state: AppState,
+    tokens: TokenKeys,
+}
+
+impl TestApp {
+    /// A token granting `tenants` with `role` (`engineer` or `admin`).
+    pub fn token(&self, tenants: &[&str], role: &str) -> String {
+        let role: Role = role.parse().expect("engineer or admin");
+        let tenants: Vec<String> = tenants.iter().map(|t| (*t).to_owned()).collect();
+        self.tokens
+            .mint("test-user", &tenants, role, chrono::Duration::hours(1))
+            .expect("mint token")
+    }
+
+    pub fn tokens(&self) -> &TokenKeys {
+        &self.tokens
+    }
+}
+
+/// Starts the API with the given planner.
+pub async fn spawn_app_with(planner: Arc<dyn Planner>) -> TestApp {
+    let database_url = fresh_database("freight_test").await;
+    let secrets = SecretBox::from_key_material(TEST_JWT_SECRET);
+    let store = Arc::new(
+        PgStore::connect(&database_url, 5, secrets)
+            .await
+            .expect("connect"),
+    );
+    store.migrate().await.expect("migrate");
+    let tokens = TokenKeys::new(TEST_JWT_SECRET);
+    let redis_url = redis_url();
+    let redis = redis::Client::open(redis_url.as_str()).expect("redis url");
+    let state = AppState::new(store.clone(), planner, tokens.clone(), redis);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server_state = state.clone();
+    tokio::spawn(async move {
+        let _ = crate::serve(
+            listener,
+            server_state,
+            std::future::pending(),
+            std::time::Duration::from_secs(1),
+        )
+        .await;
+    });
+    TestApp {
+        base_url: format!("http://{addr}"),
+        database_url,
+        redis_url,
+        store,
+        state,
+        tokens,
+    }
+}
