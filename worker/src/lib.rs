@@ -3,4 +3,5 @@
 //! - [`engine`]: connectors, planning and idempotent batch copies (no Freight database).
 //! - `dispatch`: leases, apalis/Redis queues, the reconciler, heartbeats (no source/target).
 
+pub mod dispatch;
 pub mod engine;

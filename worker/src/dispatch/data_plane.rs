@@ -1,0 +1,31 @@
+//! What dispatch needs from the data plane, as a trait so that dispatch can
+//! be exercised with a stand-in (fault injection in tests) and the real
+//! [`Engine`](crate::engine) plugs in unchanged.
+
+use std::future::Future;
+
+use freight_core::ids::JobId;
+
+use crate::engine::{BatchOutcome, BatchToRun, EngineError, JobContext, JobPlan};
+
+/// The engine's side of the contract in `crate::engine`.
+pub trait DataPlane: Send + Sync + 'static {
+    /// Plans the job and creates missing target tables.
+    fn plan(&self, job: &JobContext) -> impl Future<Output = Result<JobPlan, EngineError>> + Send;
+
+    /// Copies one key range idempotently.
+    fn run_batch(
+        &self,
+        job: &JobContext,
+        batch: &BatchToRun,
+    ) -> impl Future<Output = Result<BatchOutcome, EngineError>> + Send;
+
+    /// Recreates secondary indexes and foreign keys; returns warnings.
+    fn finish_job(
+        &self,
+        job: &JobContext,
+    ) -> impl Future<Output = Result<Vec<String>, EngineError>> + Send;
+
+    /// Drops whatever the engine cached for the job (connection pools).
+    fn release_job(&self, job: JobId) -> impl Future<Output = ()> + Send;
+}

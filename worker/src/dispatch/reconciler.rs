@@ -1,0 +1,312 @@
+//! The reconciler: runs in every worker process, converges Postgres state
+//! and the Redis queue. Safe to run in several processes at once: every
+//! step is an atomic statement, `FOR UPDATE SKIP LOCKED`, or a job lease.
+//!
+//! Each pass:
+//! 1. running batches with expired leases go back to pending;
+//! 2. `cancelling` jobs with nothing in flight become `cancelled`;
+//! 3. `queued` jobs become `running`;
+//! 4. running jobs without batches are planned (batches stored before any
+//!    is dispatched);
+//! 5. running jobs whose batches are all final are finished (indexes and
+//!    foreign keys) and settled;
+//! 6. due pending batches not recently pushed are pushed to Redis, keeping
+//!    about twice the live workers' slots queued.
+//!
+//! Passes run on a short interval, and at once when Postgres announces a
+//! job change (`LISTEN freight_jobs`) or a batch finishes here.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use freight_core::job::LogLevel;
+use sqlx::postgres::PgListener;
+use tracing::Instrument as _;
+
+use super::data_plane::DataPlane;
+use super::queue::Producer;
+use super::runtime::Runtime;
+use super::store::{JobRef, PlanStored};
+use crate::engine::EngineError;
+
+const NOTIFY_CHANNEL: &str = "freight_jobs";
+const VACUUM_EVERY: Duration = Duration::from_secs(60);
+
+pub(crate) async fn run<E: DataPlane>(runtime: Arc<Runtime<E>>, mut producer: Producer) {
+    let mut last_vacuum = Instant::now();
+    loop {
+        if let Err(e) = pass(&runtime, &mut producer).await {
+            tracing::warn!(error = %format!("{e:#}"), "reconciler pass failed");
+        }
+        if last_vacuum.elapsed() >= VACUUM_EVERY {
+            producer.vacuum().await;
+            last_vacuum = Instant::now();
+        }
+        let mut wait = runtime.config.reconcile_interval;
+        if let Ok(Some(due)) = runtime.store.next_due_in().await {
+            wait = wait.min(due + Duration::from_millis(5));
+        }
+        tokio::select! {
+            () = runtime.stop.cancelled() => return,
+            () = runtime.wake.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Forwards Postgres job notifications to the reconciler; reconnects after
+/// errors (the interval poll covers the gap).
+pub(crate) async fn listen<E>(runtime: Arc<Runtime<E>>) {
+    loop {
+        let attempt = async {
+            let mut listener = PgListener::connect_with(runtime.store.pool()).await?;
+            listener.listen(NOTIFY_CHANNEL).await?;
+            loop {
+                listener.recv().await?;
+                runtime.wake.notify_one();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        tokio::select! {
+            () = runtime.stop.cancelled() => return,
+            result = attempt => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "job notification listener failed; reconnecting");
+                }
+            }
+        }
+        tokio::select! {
+            () = runtime.stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+async fn pass<E: DataPlane>(
+    runtime: &Arc<Runtime<E>>,
+    producer: &mut Producer,
+) -> anyhow::Result<()> {
+    let store = &runtime.store;
+    let config = &runtime.config;
+
+    for expired in store.expire_leases(config.max_lost_leases).await? {
+        tracing::warn!(
+            job_id = %expired.batch.job_id,
+            batch_id = %expired.batch.batch_id,
+            seq = expired.seq,
+            status = expired.new_status.as_str(),
+            previous_owner = expired.previous_owner.as_deref().unwrap_or(""),
+            "batch lease expired"
+        );
+    }
+
+    for job in store.settle_cancelling().await? {
+        tracing::info!(job_id = %job.job_id, "job cancelled");
+        runtime.engine.release_job(job.job_id).await;
+    }
+
+    // Bounded so that a flood of new jobs cannot starve the other steps.
+    for _ in 0..100 {
+        let Some((job, pending)) = store.start_queued_job().await? else {
+            break;
+        };
+        tracing::info!(job_id = %job.job_id, pending_batches = pending, "job started");
+    }
+
+    if runtime.accepting() {
+        while let Some(job) = store
+            .claim_job_to_plan(&config.worker_id, config.lease_ttl)
+            .await?
+        {
+            let span = tracing::info_span!("plan", job_id = %job.job_id);
+            tokio::spawn(plan(runtime.clone(), job).instrument(span));
+        }
+        while let Some(job) = store
+            .claim_job_to_finish(&config.worker_id, config.lease_ttl)
+            .await?
+        {
+            let span = tracing::info_span!("finish", job_id = %job.job_id);
+            tokio::spawn(finish(runtime.clone(), job).instrument(span));
+        }
+    }
+
+    let outstanding = store
+        .outstanding_dispatches(config.redispatch_after)
+        .await?;
+    let slots = store
+        .live_concurrency(config.heartbeat_interval * 6)
+        .await?
+        .max(i64::try_from(config.concurrency).unwrap_or(1));
+    let room = slots.saturating_mul(2).saturating_sub(outstanding);
+    let batches = store
+        .take_dispatchable(room, config.redispatch_after)
+        .await?;
+    if !batches.is_empty() {
+        let total = batches.len();
+        let failed = producer.push(batches).await;
+        if !failed.is_empty() {
+            tracing::warn!(
+                failed = failed.len(),
+                "Redis refused batches; they stay pending"
+            );
+            store.undispatch(&failed).await?;
+        }
+        tracing::debug!(dispatched = total - failed.len(), "dispatched batches");
+    }
+
+    let touched = runtime.touched_jobs();
+    if !touched.is_empty() {
+        let done = store.inactive_jobs(&touched).await?;
+        for job in &done {
+            runtime.engine.release_job(*job).await;
+        }
+        runtime.forget_jobs(&done);
+    }
+    Ok(())
+}
+
+/// Runs `work` while renewing the job lease; `None` if the lease was lost.
+async fn with_job_lease<E, T>(
+    runtime: &Runtime<E>,
+    job: &JobRef,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let ttl = runtime.config.lease_ttl;
+    let owner = &runtime.config.worker_id;
+    let keep = async {
+        let period = (ttl / 3).max(Duration::from_millis(100));
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            ticker.tick().await;
+            match runtime.store.renew_job_lease(job, owner, ttl).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "renewing the job lease failed")
+                }
+            }
+        }
+    };
+    tokio::select! {
+        result = work => Some(result),
+        () = keep => None,
+        () = runtime.abort.cancelled() => None,
+    }
+}
+
+async fn plan<E: DataPlane>(runtime: Arc<Runtime<E>>, job: JobRef) {
+    let owner = runtime.config.worker_id.clone();
+    let store = &runtime.store;
+    let context = match store.job_context(&job).await {
+        Ok(context) => context,
+        Err(e) => {
+            let summary = format!("planning failed: {e:#}");
+            if let Err(e) = store.fail_job(&job, &owner, &summary).await {
+                tracing::error!(error = %format!("{e:#}"), "could not record the planning failure");
+            }
+            return;
+        }
+    };
+    tracing::info!("planning job");
+    let Some(result) = with_job_lease(&runtime, &job, runtime.engine.plan(&context)).await else {
+        tracing::warn!("lost the planning lease; another worker plans the job");
+        return;
+    };
+    match result {
+        Ok(plan) => match store.store_plan(&job, &owner, &plan).await {
+            Ok(PlanStored::Stored { batches }) => {
+                tracing::info!(
+                    batches,
+                    rows_estimated = plan.report.total_rows_estimate,
+                    "job planned"
+                );
+                runtime.wake.notify_one();
+            }
+            Ok(PlanStored::Discarded) => {
+                tracing::info!("job changed while planning (cancelled?); plan discarded")
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "storing the plan failed; planning again later");
+                let _ = store
+                    .release_job_lease(&job, &owner, runtime.config.retry_backoff_base)
+                    .await;
+            }
+        },
+        Err(e) => {
+            let summary = match e {
+                EngineError::Transient(m) => {
+                    format!("planning failed (source or target unreachable): {m}")
+                }
+                EngineError::Permanent(m) => format!("planning failed: {m}"),
+            };
+            tracing::warn!(error = %summary, "planning failed");
+            if let Err(e) = store.fail_job(&job, &owner, &summary).await {
+                tracing::error!(error = %format!("{e:#}"), "could not record the planning failure");
+            }
+            runtime.engine.release_job(job.job_id).await;
+        }
+    }
+}
+
+async fn finish<E: DataPlane>(runtime: Arc<Runtime<E>>, job: JobRef) {
+    let owner = runtime.config.worker_id.clone();
+    let store = &runtime.store;
+    let failed = match store.unsuccessful_batches(&job).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "could not count failed batches; finishing later");
+            let _ = store
+                .release_job_lease(&job, &owner, runtime.config.retry_backoff_base)
+                .await;
+            return;
+        }
+    };
+    // Indexes and foreign keys go on once the data is complete; a job with
+    // failed batches gets them when a retry completes it.
+    let finish = if failed == 0 {
+        let context = match store.job_context(&job).await {
+            Ok(context) => context,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "could not load the job; finishing later");
+                let _ = store
+                    .release_job_lease(&job, &owner, runtime.config.retry_backoff_base)
+                    .await;
+                return;
+            }
+        };
+        tracing::info!("recreating indexes and foreign keys");
+        let Some(result) =
+            with_job_lease(&runtime, &job, runtime.engine.finish_job(&context)).await
+        else {
+            tracing::warn!("lost the finishing lease");
+            return;
+        };
+        Some(result.map_err(|e| match e {
+            EngineError::Transient(m) | EngineError::Permanent(m) => m,
+        }))
+    } else {
+        None
+    };
+    match store.finalize_job(&job, &owner, finish).await {
+        Ok(Some(status)) => {
+            tracing::info!(status = status.as_str(), "job finished");
+            runtime.engine.release_job(job.job_id).await;
+        }
+        Ok(None) => tracing::info!("job not final after all; will look again"),
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "settling the job failed; trying again later");
+            let _ = store
+                .log(
+                    &job,
+                    None,
+                    LogLevel::Warn,
+                    "settling the job failed; trying again",
+                )
+                .await;
+            let _ = store
+                .release_job_lease(&job, &owner, runtime.config.retry_backoff_base)
+                .await;
+        }
+    }
+}

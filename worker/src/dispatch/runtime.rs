@@ -1,0 +1,100 @@
+//! State shared by the parts of one worker process.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+use freight_core::ids::JobId;
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::config::DispatchConfig;
+use super::store::DispatchStore;
+
+pub(crate) struct Runtime<E> {
+    pub store: DispatchStore,
+    pub engine: Arc<E>,
+    pub config: DispatchConfig,
+    /// One permit per batch this process may run at once.
+    pub permits: Arc<Semaphore>,
+    /// Cleared on shutdown: no new batch is claimed.
+    pub accepting: AtomicBool,
+    /// Stops the consumer, the reconciler and the heartbeat.
+    pub stop: CancellationToken,
+    /// Fired when the grace period is over: in-flight batches roll back.
+    pub abort: CancellationToken,
+    /// Wakes the reconciler (a batch finished, a job changed).
+    pub wake: Notify,
+    /// Fired whenever an in-flight batch ends.
+    pub batch_done: Notify,
+    pub in_flight: AtomicI64,
+    pub rows_processed: AtomicI64,
+    /// Jobs whose batches ran here, so the engine's caches for them can be
+    /// released once they end.
+    pub touched_jobs: Mutex<HashSet<JobId>>,
+}
+
+impl<E> Runtime<E> {
+    pub fn new(store: DispatchStore, engine: Arc<E>, config: DispatchConfig) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(config.concurrency)),
+            store,
+            engine,
+            config,
+            accepting: AtomicBool::new(true),
+            stop: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            wake: Notify::new(),
+            batch_done: Notify::new(),
+            in_flight: AtomicI64::new(0),
+            rows_processed: AtomicI64::new(0),
+            touched_jobs: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub fn accepting(&self) -> bool {
+        self.accepting.load(Ordering::SeqCst)
+    }
+
+    pub fn touch_job(&self, job: JobId) {
+        if let Ok(mut jobs) = self.touched_jobs.lock() {
+            jobs.insert(job);
+        }
+    }
+
+    pub fn touched_jobs(&self) -> Vec<JobId> {
+        self.touched_jobs
+            .lock()
+            .map(|jobs| jobs.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn forget_jobs(&self, done: &[JobId]) {
+        if let Ok(mut jobs) = self.touched_jobs.lock() {
+            for job in done {
+                jobs.remove(job);
+            }
+        }
+    }
+}
+
+/// Counts a batch in flight for as long as it lives.
+pub(crate) struct InFlight<'a, E> {
+    runtime: &'a Runtime<E>,
+}
+
+impl<'a, E> InFlight<'a, E> {
+    pub fn enter(runtime: &'a Runtime<E>) -> Self {
+        runtime.in_flight.fetch_add(1, Ordering::SeqCst);
+        Self { runtime }
+    }
+}
+
+impl<E> Drop for InFlight<'_, E> {
+    fn drop(&mut self) {
+        self.runtime.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.runtime.batch_done.notify_waiters();
+        self.runtime.wake.notify_one();
+    }
+}
