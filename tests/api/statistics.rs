@@ -1,0 +1,138 @@
+use serde_json::{Value, json};
+
+use crate::common::{Api, Caller, assert_problem, job_body};
+
+async fn finish_job(api: &Api, caller: &Caller, status: &str, rows_written: i64) {
+    let job = api.create_job(caller, &job_body()).await;
+    let pg = api.pg().await;
+    sqlx::query(
+        "UPDATE jobs SET status = $2, started_at = now() - interval '10 seconds', finished_at = now() WHERE id = $1::uuid",
+    )
+    .bind(job["id"].as_str().unwrap())
+    .bind(status)
+    .execute(&pg)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status, rows_read, rows_written)
+         VALUES ($1, $2::uuid, $3, 0, 'orders', 'completed', $4, $4)",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(job["id"].as_str().unwrap())
+    .bind(&caller.tenant)
+    .bind(rows_written)
+    .execute(&pg)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn statistics_count_the_tenants_jobs_only() {
+    let api = Api::spawn().await;
+    let caller = api.new_tenant();
+    let other = api.new_tenant();
+    finish_job(&api, &caller, "completed", 100).await;
+    finish_job(&api, &caller, "completed", 50).await;
+    finish_job(&api, &caller, "failed", 7).await;
+    api.create_job(&caller, &job_body()).await;
+    finish_job(&api, &other, "completed", 1000).await;
+
+    let stats: Value = api
+        .get("/api/v1/statistics", &caller)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["total_jobs"], 4);
+    assert_eq!(stats["by_status"]["completed"], 2);
+    assert_eq!(stats["by_status"]["failed"], 1);
+    assert_eq!(stats["by_status"]["queued"], 1);
+    assert_eq!(stats["rows_written"], 157);
+    let rate = stats["success_rate"].as_f64().unwrap();
+    assert!((rate - 2.0 / 3.0).abs() < 1e-9, "{rate}");
+    assert!(stats["avg_duration_seconds"].as_f64().unwrap() >= 9.0);
+
+    let empty: Value = api
+        .get("/api/v1/statistics?since=2999-01-01T00:00:00Z", &caller)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(empty["total_jobs"], 0);
+    assert!(empty["success_rate"].is_null());
+    let backwards = api
+        .get(
+            "/api/v1/statistics?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
+            &caller,
+        )
+        .await;
+    assert_problem(backwards, 422, "VALIDATION_ERROR").await;
+
+    let admin = Caller {
+        token: api.app.token(&[], "admin"),
+        tenant: caller.tenant.clone(),
+    };
+    let all: Value = api
+        .get("/api/v1/admin/tenants/statistics", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let tenants = all["tenants"].as_array().unwrap();
+    let mine = tenants
+        .iter()
+        .find(|t| t["tenant_id"] == caller.tenant.as_str())
+        .unwrap();
+    let theirs = tenants
+        .iter()
+        .find(|t| t["tenant_id"] == other.tenant.as_str())
+        .unwrap();
+    assert_eq!(mine["total_jobs"], 4);
+    assert_eq!(mine["rows_written"], 157);
+    assert_eq!(theirs["rows_written"], 1000);
+}
+
+#[tokio::test]
+async fn worker_status_reports_live_workers_and_the_tenants_queue() {
+    let api = Api::spawn().await;
+    let caller = api.new_tenant();
+    let job = api.create_job(&caller, &job_body()).await;
+    let pg = api.pg().await;
+    sqlx::query(
+        "INSERT INTO workers (id, host, pid, concurrency, in_flight, rows_processed) VALUES
+         ('w-live', 'host-a', 42, 4, 1, 12345),
+         ('w-dead', 'host-b', 43, 4, 0, 0)",
+    )
+    .execute(&pg)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE workers SET last_seen = now() - interval '10 minutes' WHERE id = 'w-dead'")
+        .execute(&pg)
+        .await
+        .unwrap();
+    for (seq, status) in [(0, "pending"), (1, "pending"), (2, "running")] {
+        sqlx::query(
+            "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status) VALUES ($1, $2::uuid, $3, $4, 't', $5)",
+        )
+        .bind(uuid::Uuid::now_v7())
+        .bind(job["id"].as_str().unwrap())
+        .bind(&caller.tenant)
+        .bind(seq)
+        .bind(status)
+        .execute(&pg)
+        .await
+        .unwrap();
+    }
+    let status: Value = api
+        .get("/api/v1/workers", &caller)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["live_workers"], 1);
+    assert_eq!(status["workers"][0]["id"], "w-live");
+    assert_eq!(status["workers"][0]["rows_processed"], 12345);
+    assert_eq!(status["queue_depth"], 2);
+    assert_eq!(status["in_flight_batches"], 1);
+    assert_eq!(status["total_queue_depth"], json!(2));
+}

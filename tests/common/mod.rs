@@ -1,0 +1,125 @@
+//! Shared helpers of the end-to-end tests: the real API on port 0 against
+//! a fresh database (see `freight_api::testing`), and a small client.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use freight_api::testing::{TestApp, spawn_app_with};
+use freight_core::plan::{PlanError, PlanReport, Planner};
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+
+pub struct Api {
+    pub app: TestApp,
+    pub http: reqwest::Client,
+}
+
+/// A caller: a token and the tenant it sends.
+#[derive(Clone)]
+pub struct Caller {
+    pub token: String,
+    pub tenant: String,
+}
+
+impl Api {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Arc::new(NoPlanner)).await
+    }
+
+    pub async fn spawn_with(planner: Arc<dyn Planner>) -> Self {
+        Self {
+            app: spawn_app_with(planner).await,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A caller for a new tenant, unique to this test.
+    pub fn new_tenant(&self) -> Caller {
+        let tenant = format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        Caller {
+            token: self.app.token(&[&tenant], "engineer"),
+            tenant,
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str, caller: &Caller) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.app.base_url))
+            .bearer_auth(&caller.token)
+            .header("X-Tenant-ID", &caller.tenant)
+            .header("User-Agent", "freight-tests/1.0")
+    }
+
+    pub async fn get(&self, path: &str, caller: &Caller) -> Response {
+        self.request(Method::GET, path, caller)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post(&self, path: &str, caller: &Caller, body: &Value) -> Response {
+        self.request(Method::POST, path, caller)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn create_job(&self, caller: &Caller, body: &Value) -> Value {
+        let response = self.post("/api/v1/jobs", caller, body).await;
+        assert_eq!(response.status(), 201, "create failed");
+        response.json().await.expect("json")
+    }
+
+    pub async fn pg(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self.app.database_url)
+            .await
+            .expect("connect")
+    }
+}
+
+/// A valid job body; the target password is `hunter2-secret`.
+pub fn job_body() -> Value {
+    json!({
+        "name": "orders to warehouse",
+        "source_config": {"type": "mysql", "url": "mysql://app:src-pass-42@127.0.0.1:3306/shop"},
+        "target_config": {
+            "type": "postgresql", "host": "127.0.0.1", "port": 5432,
+            "database": "warehouse", "user": "loader", "password": "hunter2-secret"
+        },
+        "tables": ["orders", "customers"],
+        "batch_size": 500,
+        "started_by": "alice"
+    })
+}
+
+/// Asserts a problem+json response with `status` and `code`; returns the body.
+pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("problem body");
+    assert_eq!(body["code"], code, "body: {body}");
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(body["detail"].as_str().is_some());
+    body
+}
+
+/// Planner for tests that never plan.
+pub struct NoPlanner;
+
+#[async_trait::async_trait]
+impl Planner for NoPlanner {
+    async fn plan(&self, _spec: &freight_core::job::JobSpec) -> Result<PlanReport, PlanError> {
+        Err(PlanError::Unreachable(
+            "planning is not part of this test".into(),
+        ))
+    }
+}
