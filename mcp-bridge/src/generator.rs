@@ -499,7 +499,9 @@ impl Operation<'_> {
         if !defs.schemas.is_empty() {
             schema.insert("$defs".into(), Value::Object(defs.schemas.clone()));
         }
-        (arguments, body, tenant_argument, Value::Object(schema))
+        let mut schema = Value::Object(schema);
+        sanitize(&mut schema);
+        (arguments, body, tenant_argument, schema)
     }
 
     /// Output schema from the lowest 2xx response with a JSON body.
@@ -567,6 +569,7 @@ impl Operation<'_> {
                     }
                 }
             }
+            sanitize(&mut out);
             return (Some(out), !is_object);
         }
         (None, false)
@@ -626,6 +629,52 @@ fn annotations(method: &str, name: &str, path: &str, ext: Option<&Value>) -> Ann
         }
     }
     a
+}
+
+/// OpenAPI-only keywords that are not JSON Schema (strict validators reject them).
+const OPENAPI_ONLY_KEYWORDS: [&str; 5] = [
+    "discriminator",
+    "xml",
+    "externalDocs",
+    "example",
+    "nullable",
+];
+
+/// Drop OpenAPI-only keywords from a schema, walking only schema positions
+/// (so a property *named* `example` is kept).
+fn sanitize(schema: &mut Value) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    for keyword in OPENAPI_ONLY_KEYWORDS {
+        obj.remove(keyword);
+    }
+    for (key, value) in obj.iter_mut() {
+        match key.as_str() {
+            "properties" | "patternProperties" | "$defs" | "definitions" | "dependentSchemas" => {
+                if let Some(map) = value.as_object_mut() {
+                    map.values_mut().for_each(sanitize);
+                }
+            }
+            "allOf" | "anyOf" | "oneOf" | "prefixItems" => {
+                if let Some(items) = value.as_array_mut() {
+                    items.iter_mut().for_each(sanitize);
+                }
+            }
+            "items"
+            | "additionalProperties"
+            | "not"
+            | "if"
+            | "then"
+            | "else"
+            | "contains"
+            | "propertyNames"
+            | "unevaluatedItems"
+            | "unevaluatedProperties"
+            | "additionalItems" => sanitize(value),
+            _ => {}
+        }
+    }
 }
 
 /// `wanted`, else `<prefix>_<wanted>`, else that with `_2`, `_3`, … appended.

@@ -12,6 +12,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::client::{ApiClient, Caller};
 use crate::config::{Config, Secret, Transport};
@@ -202,10 +203,35 @@ pub async fn serve_stdio(shared: Arc<Shared>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Serve Streamable HTTP at `/mcp` until Ctrl-C.
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Serve Streamable HTTP at `/mcp` until Ctrl-C or SIGTERM.
 pub async fn serve_http(shared: Arc<Shared>, config: &Config) -> anyhow::Result<()> {
-    let mut http_config =
-        StreamableHttpServerConfig::default().with_allowed_hosts(config.allowed_hosts.clone());
+    let shutdown = CancellationToken::new();
+    let mut http_config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(config.allowed_hosts.clone())
+        .with_cancellation_token(shutdown.child_token());
     if !config.allowed_origins.is_empty() {
         http_config = http_config.with_allowed_origins(config.allowed_origins.clone());
     }
@@ -223,8 +249,11 @@ pub async fn serve_http(shared: Arc<Shared>, config: &Config) -> anyhow::Result<
     // A fixed line for scripts and tests (port 0 picks a free port).
     eprintln!("freight-mcp listening on http://{addr}/mcp");
     axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            // Ends open MCP sessions (and their SSE streams) so the server can stop.
+            shutdown.cancel();
         })
         .await
         .context("HTTP server failed")?;

@@ -45,7 +45,10 @@ fn ok_or_api_error(result: &rmcp::model::CallToolResult, codes: &[&str]) {
 /// Returns the id of the job it created.
 async fn exercise_every_tool(client: &Client) -> String {
     let health = ok(&call(client, "health_check", json!({})).await);
-    assert!(health["status"].is_string() && health["version"].is_string(), "{health}");
+    assert!(
+        health["status"].is_string() && health["version"].is_string(),
+        "{health}"
+    );
 
     let plan = call(client, "plan_migration_job", create_body()).await;
     ok_or_api_error(&plan, &["VALIDATION_ERROR", "UNAVAILABLE"]);
@@ -69,7 +72,12 @@ async fn exercise_every_tool(client: &Client) -> String {
             json!({"job_id": id, "format": format}),
         )
         .await;
-        assert_ne!(export.is_error, Some(true), "export {format}: {}", text(&export));
+        assert_ne!(
+            export.is_error,
+            Some(true),
+            "export {format}: {}",
+            text(&export)
+        );
     }
 
     // A queued job cannot be retried; whatever its state, the answer is the API's.
@@ -127,14 +135,12 @@ async fn stdio_bridge_runs_every_tool_against_the_real_api() {
     .await;
     let hidden = err(&call(&b, "get_migration_job", json!({"job_id": job_a})).await);
     assert!(hidden.contains("HTTP 404 NOT_FOUND"), "{hidden}");
-    let denied = err(
-        &call(
-            &b,
-            "get_migration_job",
-            json!({"job_id": job_a, "tenant_id": TENANT_A}),
-        )
-        .await,
-    );
+    let denied = err(&call(
+        &b,
+        "get_migration_job",
+        json!({"job_id": job_a, "tenant_id": TENANT_A}),
+    )
+    .await);
     assert!(
         denied.contains("FORBIDDEN") || denied.contains("NOT_FOUND"),
         "{denied}"
@@ -152,7 +158,10 @@ async fn stdio_bridge_runs_every_tool_against_the_real_api() {
     ])
     .await;
     let unauthorized = err(&call(&bad, "list_migration_jobs", json!({})).await);
-    assert!(unauthorized.contains("HTTP 401 UNAUTHORIZED"), "{unauthorized}");
+    assert!(
+        unauthorized.contains("HTTP 401 UNAUTHORIZED"),
+        "{unauthorized}"
+    );
     bad.cancel().await.expect("shutdown");
 }
 
@@ -178,14 +187,12 @@ async fn http_bridge_serves_two_users_of_two_tenants_with_their_own_credentials(
     assert!(listed_b.contains(&job_b) && !listed_b.contains(&job_a));
     let cross = err(&call(&bob, "get_migration_job", json!({"job_id": job_a})).await);
     assert!(cross.contains("HTTP 404 NOT_FOUND"), "{cross}");
-    let claimed = err(
-        &call(
-            &bob,
-            "get_migration_job",
-            json!({"job_id": job_a, "tenant_id": TENANT_A}),
-        )
-        .await,
-    );
+    let claimed = err(&call(
+        &bob,
+        "get_migration_job",
+        json!({"job_id": job_a, "tenant_id": TENANT_A}),
+    )
+    .await);
     assert!(
         claimed.contains("FORBIDDEN") || claimed.contains("NOT_FOUND"),
         "{claimed}"
@@ -199,7 +206,10 @@ async fn http_bridge_serves_two_users_of_two_tenants_with_their_own_credentials(
     // No Authorization header: the API says 401, the bridge has no key of its own.
     let anonymous = http_client(&bridge.url, None, Some(TENANT_A)).await;
     let unauthorized = err(&call(&anonymous, "list_migration_jobs", json!({})).await);
-    assert!(unauthorized.contains("HTTP 401 UNAUTHORIZED"), "{unauthorized}");
+    assert!(
+        unauthorized.contains("HTTP 401 UNAUTHORIZED"),
+        "{unauthorized}"
+    );
 
     for client in [alice, bob, anonymous] {
         client.cancel().await.expect("shutdown");

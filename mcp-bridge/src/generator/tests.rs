@@ -503,3 +503,27 @@ fn name_rules() {
     assert!(!is_valid_argument_name("a b"));
     assert!(!is_valid_argument_name(""));
 }
+
+#[test]
+fn openapi_only_keywords_are_dropped_but_properties_named_like_them_kept() {
+    let mut spec = fixture();
+    let schemas = &mut spec["components"]["schemas"];
+    schemas["MigrationJob"]["example"] = json!({"id": "x"});
+    schemas["MigrationJob"]["properties"]["example"] =
+        json!({"type": "string", "xml": {"name": "ex"}});
+    schemas["DatabaseConfig"]["discriminator"] = json!({"propertyName": "type"});
+    let tools = tools(&spec);
+    let out = tool(&tools, "get_migration_job")
+        .output_schema
+        .clone()
+        .expect("output");
+    assert!(out.get("example").is_none());
+    assert_eq!(out["properties"]["example"], json!({"type": "string"}));
+    let input = &tool(&tools, "create_migration_job").input_schema;
+    assert!(
+        input["$defs"]["DatabaseConfig"]
+            .get("discriminator")
+            .is_none()
+    );
+    assert!(input["$defs"]["DatabaseConfig"]["oneOf"].is_array());
+}
