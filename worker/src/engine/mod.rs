@@ -7,6 +7,25 @@
 //! [`Engine::finish_job`] once every batch has finished. The engine never
 //! touches Freight's own database; dispatch never touches source or target.
 
+mod batch;
+mod bind;
+mod connect;
+mod context;
+mod error;
+mod finish;
+mod introspect;
+pub mod model;
+mod planner;
+mod planner_api;
+mod read;
+mod service;
+mod sql;
+mod typemap;
+mod write;
+
+pub use planner_api::EnginePlanner;
+pub use service::Engine;
+
 use freight_core::connection::ConnectionConfig;
 use freight_core::ids::{BatchId, JobId, TenantId};
 use freight_core::plan::PlanReport;
@@ -87,9 +106,14 @@ pub enum EngineError {
     /// budget, unsupported key. The batch fails.
     #[error("{0}")]
     Permanent(String),
+    /// More records were rejected than the batch's `record_error_budget`
+    /// allows: the batch wrote nothing (its transaction rolled back) and
+    /// fails; these are the offending records, for the record-level log.
+    #[error("{} record(s) rejected, more than the job's error budget allows", .0.len())]
+    Rejected(Vec<RejectedRecord>),
 }
 
-// `Engine` (in this module's submodules) provides:
+// `Engine` (in `service.rs`) provides:
 //   pub fn new() -> Engine
 //   pub async fn plan(&self, job: &JobContext, prepare_target: bool) -> Result<JobPlan, EngineError>
 //       prepare_target=false: read-only (plan_migration_job); true: also create missing target tables

@@ -1,0 +1,328 @@
+//! Copying one batch: in one target transaction, clear the key range and
+//! write the source rows of the range. Running it twice leaves the target as
+//! running it once. Bad records are isolated by bisection.
+
+use tokio::sync::mpsc;
+
+use super::connect::Pool;
+use super::context::TableCtx;
+use super::error::Failure;
+use super::model::{Logical, Row, Value};
+use super::read::{self, ReadSummary};
+use super::sql::Predicate;
+use super::write::TargetTx;
+use super::{BatchOutcome, BatchToRun, EngineError, JobContext, RejectedRecord};
+
+/// Keys per DELETE when the target is addressed by key set.
+const KEYS_PER_DELETE: usize = 500;
+
+/// The key range of a batch as values.
+pub struct Bounds {
+    pub start: Option<Vec<Value>>,
+    pub end: Option<Vec<Value>>,
+}
+
+pub fn parse_bounds(ctx: &TableCtx, batch: &BatchToRun) -> Result<Bounds, EngineError> {
+    let logicals: Vec<Logical> = ctx.source.key_columns().iter().map(|c| c.logical.clone()).collect();
+    let parse = |json: &Option<serde_json::Value>| -> Result<Option<Vec<Value>>, EngineError> {
+        let Some(json) = json else { return Ok(None) };
+        let items = json.as_array().filter(|a| a.len() == logicals.len()).ok_or_else(|| {
+            EngineError::Permanent(format!(
+                "batch bound {json} is not an array of {} key values",
+                logicals.len()
+            ))
+        })?;
+        items
+            .iter()
+            .zip(&logicals)
+            .map(|(v, l)| {
+                Value::from_json(v, l)
+                    .ok_or_else(|| EngineError::Permanent(format!("batch bound {json} does not match the key types")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    };
+    Ok(Bounds {
+        start: parse(&batch.key_start)?,
+        end: parse(&batch.key_end)?,
+    })
+}
+
+pub async fn run(
+    job: &JobContext,
+    source: &Pool,
+    target: &Pool,
+    ctx: &TableCtx,
+    batch: &BatchToRun,
+) -> Result<BatchOutcome, EngineError> {
+    let bounds = parse_bounds(ctx, batch)?;
+    let mut src_pred = Predicate::new(source.dialect());
+    src_pred.key_range(&ctx.source_key(), bounds.start.as_deref(), bounds.end.as_deref());
+    let select = read::select_sql(
+        source.dialect(),
+        ctx.source_schema.as_deref(),
+        &ctx.source.name,
+        &ctx.source.columns,
+        &src_pred.sql,
+    );
+
+    let first = if ctx.range_mode {
+        copy_streaming(job, source, target, ctx, &bounds, select.clone(), &src_pred).await
+    } else {
+        copy_buffered(job, source, target, ctx, select.clone(), &src_pred).await
+    };
+    let (summary, rejected, accepted_checksum, keys) = match first {
+        Ok((summary, keys)) => (summary, Vec::new(), summary.checksum, keys),
+        Err(Failure::Data { message, .. }) => {
+            tracing::info!(table = %ctx.source.name, error = %message, "batch refused by the target; isolating bad records");
+            isolate(job, source, target, ctx, &bounds, select, &src_pred, batch.record_error_budget).await?
+        }
+        Err(other) => return Err(other.into_engine()),
+    };
+    let rows_written = summary.rows - rejected.len() as i64;
+    let mut outcome = BatchOutcome {
+        rows_read: summary.rows,
+        rows_written,
+        rejected,
+        verified: None,
+        verify_detail: None,
+    };
+    verify(job, target, ctx, &bounds, keys.as_deref(), accepted_checksum, &mut outcome)
+        .await
+        .map_err(Failure::into_engine)?;
+    Ok(outcome)
+}
+
+/// The target predicate of the batch: its key range, or its exact keys when
+/// the key's order is not portable between the two databases.
+fn target_predicate(ctx: &TableCtx, bounds: &Bounds, keys: Option<&[Vec<Value>]>) -> Vec<Predicate> {
+    let dialect = ctx.target.dialect;
+    match keys {
+        None => {
+            let mut p = Predicate::new(dialect);
+            p.key_range(&ctx.target_key(), bounds.start.as_deref(), bounds.end.as_deref());
+            vec![p]
+        }
+        Some(keys) => keys
+            .chunks(KEYS_PER_DELETE)
+            .map(|chunk| {
+                let mut p = Predicate::new(dialect);
+                p.key_set(&ctx.target_key(), chunk);
+                p
+            })
+            .collect(),
+    }
+}
+
+fn key_of(ctx: &TableCtx, row: &Row) -> Vec<Value> {
+    ctx.source.key.iter().map(|&i| row[i].clone()).collect()
+}
+
+/// Range mode: rows stream from the source straight into COPY/INSERTs while
+/// they are read; the range is cleared first in the same transaction.
+async fn copy_streaming(
+    job: &JobContext,
+    source: &Pool,
+    target: &Pool,
+    ctx: &TableCtx,
+    bounds: &Bounds,
+    select: String,
+    src_pred: &Predicate,
+) -> Result<(ReadSummary, Option<Vec<Vec<Value>>>), Failure> {
+    let (tx_rows, rx) = mpsc::channel(4);
+    let reading = read::stream(source, select, src_pred, &ctx.source.columns, job.verify, tx_rows);
+    let writing = async move {
+        let mut rx = rx;
+        let mut tx = TargetTx::begin(target).await?;
+        let result = async {
+            for pred in target_predicate(ctx, bounds, None) {
+                tx.delete(&ctx.write, &pred).await?;
+            }
+            tx.write_stream(&ctx.write, &mut rx).await
+        }
+        .await;
+        // Dropping the receiver stops the reader if writing failed.
+        drop(rx);
+        match result {
+            Ok(n) => Ok((tx, n)),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    };
+    let (read_result, write_result) = tokio::join!(reading, writing);
+    let (tx, written) = write_result?;
+    // A failed read left the write short: never commit a partial range.
+    let summary = match read_result {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = tx.rollback().await;
+            return Err(e);
+        }
+    };
+    if written as i64 != summary.rows {
+        let _ = tx.rollback().await;
+        return Err(Failure::Transient(format!(
+            "read {} rows but wrote {written}; rolled back",
+            summary.rows
+        )));
+    }
+    tx.commit().await?;
+    Ok((summary, None))
+}
+
+/// Key-set mode: the keys must be known before the target is cleared, so the
+/// batch (bounded by `batch_size`) is read first.
+async fn copy_buffered(
+    job: &JobContext,
+    source: &Pool,
+    target: &Pool,
+    ctx: &TableCtx,
+    select: String,
+    src_pred: &Predicate,
+) -> Result<(ReadSummary, Option<Vec<Vec<Value>>>), Failure> {
+    let (rows, summary) = read::collect(source, select, src_pred, &ctx.source.columns, job.verify).await?;
+    let keys: Vec<Vec<Value>> = rows.iter().map(|r| key_of(ctx, r)).collect();
+    let bounds = Bounds { start: None, end: None };
+    let mut tx = TargetTx::begin(target).await?;
+    let result = async {
+        for pred in target_predicate(ctx, &bounds, Some(&keys)) {
+            tx.delete(&ctx.write, &pred).await?;
+        }
+        tx.write_rows(&ctx.write, &rows).await
+    }
+    .await;
+    match result {
+        Ok(_) => {
+            tx.commit().await?;
+            Ok((summary, Some(keys)))
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+type Isolated = (ReadSummary, Vec<RejectedRecord>, Option<u64>, Option<Vec<Vec<Value>>>);
+
+/// The slow path after the target refused the batch: re-read the range,
+/// write it in halves under savepoints, halving failing parts down to single
+/// rows. Good rows are kept; bad ones are reported.
+#[expect(clippy::too_many_arguments)]
+async fn isolate(
+    job: &JobContext,
+    source: &Pool,
+    target: &Pool,
+    ctx: &TableCtx,
+    bounds: &Bounds,
+    select: String,
+    src_pred: &Predicate,
+    budget: u64,
+) -> Result<Isolated, EngineError> {
+    let (rows, summary) = read::collect(source, select, src_pred, &ctx.source.columns, job.verify)
+        .await
+        .map_err(Failure::into_engine)?;
+    let keys: Option<Vec<Vec<Value>>> = (!ctx.range_mode).then(|| rows.iter().map(|r| key_of(ctx, r)).collect());
+    let mut tx = TargetTx::begin(target).await.map_err(Failure::into_engine)?;
+    let mut rejected = Vec::new();
+    let mut rejected_sum = 0u64;
+    let result = async {
+        for pred in target_predicate(ctx, bounds, keys.as_deref()) {
+            tx.delete(&ctx.write, &pred).await?;
+        }
+        let mut stack = vec![(0usize, rows.len())];
+        while let Some((lo, hi)) = stack.pop() {
+            if lo >= hi {
+                continue;
+            }
+            tx.savepoint().await?;
+            match tx.write_rows(&ctx.write, &rows[lo..hi]).await {
+                Ok(_) => tx.release_savepoint().await?,
+                Err(Failure::Data { message, column }) => {
+                    tx.rollback_to_savepoint().await?;
+                    tx.release_savepoint().await?;
+                    if hi - lo == 1 {
+                        rejected_sum = rejected_sum.wrapping_add(read::row_hash(&rows[lo]));
+                        rejected.push(RejectedRecord {
+                            key: serde_json::Value::Array(key_of(ctx, &rows[lo]).iter().map(Value::to_json).collect()),
+                            column,
+                            message,
+                        });
+                    } else {
+                        let mid = lo + (hi - lo) / 2;
+                        stack.push((mid, hi));
+                        stack.push((lo, mid));
+                    }
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        let _ = tx.rollback().await;
+        return Err(e.into_engine());
+    }
+    if rejected.len() as u64 > budget {
+        let _ = tx.rollback().await;
+        return Err(EngineError::Rejected(rejected));
+    }
+    tx.commit().await.map_err(Failure::into_engine)?;
+    let accepted = summary.checksum.map(|s| s.wrapping_sub(rejected_sum));
+    Ok((summary, rejected, accepted, keys))
+}
+
+/// Compares the target with what was read: row count always, value checksum
+/// when the job asks for it.
+async fn verify(
+    job: &JobContext,
+    target: &Pool,
+    ctx: &TableCtx,
+    bounds: &Bounds,
+    keys: Option<&[Vec<Value>]>,
+    expected_checksum: Option<u64>,
+    outcome: &mut BatchOutcome,
+) -> Result<(), Failure> {
+    let mut target_rows = 0;
+    let mut target_sum = 0u64;
+    for pred in target_predicate(ctx, bounds, keys) {
+        if job.verify {
+            let sql = read::select_sql(
+                ctx.target.dialect,
+                ctx.target_schema.as_deref(),
+                &ctx.target.name,
+                &ctx.target.columns,
+                &pred.sql,
+            );
+            let s = read::checksum(target, sql, &pred, &ctx.target.columns).await?;
+            target_rows += s.rows;
+            target_sum = target_sum.wrapping_add(s.checksum.unwrap_or_default());
+        } else {
+            target_rows += read::count(target, ctx.target_schema.as_deref(), &ctx.target.name, &pred).await?;
+        }
+    }
+    let count_ok = target_rows == outcome.rows_written;
+    let mut detail = format!(
+        "rows: source {}, target {target_rows}{}",
+        outcome.rows_read,
+        match outcome.rejected.len() {
+            0 => String::new(),
+            n => format!(" ({n} rejected)"),
+        }
+    );
+    let mut ok = count_ok;
+    if let (true, Some(expected)) = (job.verify, expected_checksum) {
+        let sum_ok = expected == target_sum;
+        detail.push_str(if sum_ok { "; checksum match" } else { "; checksum MISMATCH" });
+        ok &= sum_ok;
+    }
+    if !ok {
+        tracing::warn!(table = %ctx.source.name, %detail, "batch verification failed");
+    }
+    outcome.verified = Some(ok);
+    outcome.verify_detail = Some(detail);
+    Ok(())
+}

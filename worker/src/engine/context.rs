@@ -1,0 +1,170 @@
+//! Per-job state the engine caches: the two pools and, per table, the
+//! source and target schemas matched column by column.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
+
+use super::JobContext;
+use super::connect::{self, Access, Pool, Side};
+use super::error::Failure;
+use super::introspect;
+use super::model::{Dialect, Table};
+use super::write::WriteSpec;
+
+/// One table of a job, ready to copy.
+#[derive(Debug)]
+pub struct TableCtx {
+    pub source: Table,
+    /// The target table with its columns in the source's column order (so a
+    /// source row is also a target row).
+    pub target: Table,
+    pub source_schema: Option<String>,
+    pub target_schema: Option<String>,
+    pub write: WriteSpec,
+    /// Whether the target is addressed by key range (else by key set).
+    pub range_mode: bool,
+}
+
+impl TableCtx {
+    /// Key columns with their PostgreSQL type (for placeholder casts).
+    pub fn source_key(&self) -> Vec<(String, String)> {
+        key_of(&self.source)
+    }
+
+    pub fn target_key(&self) -> Vec<(String, String)> {
+        key_of(&self.target)
+    }
+}
+
+fn key_of(table: &Table) -> Vec<(String, String)> {
+    table
+        .key_columns()
+        .iter()
+        .map(|c| (c.name.clone(), c.source_type.clone()))
+        .collect()
+}
+
+#[derive(Default)]
+pub struct JobState {
+    source: OnceCell<Pool>,
+    target: OnceCell<Pool>,
+    tables: Mutex<HashMap<String, Arc<TableCtx>>>,
+}
+
+impl JobState {
+    pub async fn source(&self, job: &JobContext) -> Result<Pool, Failure> {
+        self.source
+            .get_or_try_init(|| async {
+                connect::open(&job.source, Side::Source, Access::ReadOnly)
+                    .await?
+                    .ok_or_else(|| Failure::Permanent("the source database does not exist".into()))
+            })
+            .await
+            .cloned()
+    }
+
+    pub async fn target(&self, job: &JobContext) -> Result<Pool, Failure> {
+        self.target
+            .get_or_try_init(|| async {
+                connect::open(&job.target, Side::Target, Access::ReadWrite)
+                    .await?
+                    .ok_or_else(|| Failure::Permanent("the target database does not exist".into()))
+            })
+            .await
+            .cloned()
+    }
+
+    pub async fn close(&self) {
+        if let Some(p) = self.source.get() {
+            p.close().await;
+        }
+        if let Some(p) = self.target.get() {
+            p.close().await;
+        }
+    }
+
+    /// The table's context, introspected once per job and process.
+    pub async fn table(&self, job: &JobContext, name: &str) -> Result<Arc<TableCtx>, Failure> {
+        if let Some(ctx) = self.tables.lock().ok().and_then(|t| t.get(name).cloned()) {
+            return Ok(ctx);
+        }
+        let source = self.source(job).await?;
+        let target = self.target(job).await?;
+        let ctx = Arc::new(load_table(job, &source, &target, name).await?);
+        if let Ok(mut tables) = self.tables.lock() {
+            tables.insert(name.to_owned(), ctx.clone());
+        }
+        Ok(ctx)
+    }
+}
+
+pub fn schema_of(pool: &Pool, config: &freight_core::connection::ConnectionConfig) -> Option<String> {
+    (pool.dialect() == Dialect::Postgres).then(|| config.schema_or_default().to_owned())
+}
+
+async fn load_table(job: &JobContext, source: &Pool, target: &Pool, name: &str) -> Result<TableCtx, Failure> {
+    let source_schema = schema_of(source, &job.source);
+    let target_schema = schema_of(target, &job.target);
+    let src = introspect::table(source, source_schema.as_deref().unwrap_or_default(), name)
+        .await?
+        .ok_or_else(|| Failure::Permanent(format!("table {name} not found in the source")))?;
+    if src.key.is_empty() {
+        return Err(Failure::Permanent(format!(
+            "table {name} has no primary key or unique NOT NULL index to cut batches on"
+        )));
+    }
+    let tgt = introspect::table(target, target_schema.as_deref().unwrap_or_default(), name)
+        .await?
+        .ok_or_else(|| {
+            Failure::Permanent(format!(
+                "table {name} does not exist on the target (planning with prepare_target creates it)"
+            ))
+        })?;
+    let target = match_columns(&src, &tgt)?;
+    let write = WriteSpec::new(
+        target.dialect,
+        target_schema.as_deref(),
+        &target.name,
+        target.columns.iter().map(|c| c.name.clone()).collect(),
+    );
+    Ok(TableCtx {
+        range_mode: src.range_addressable() && target.range_addressable(),
+        source: src,
+        target,
+        source_schema,
+        target_schema,
+        write,
+    })
+}
+
+/// The target table re-ordered to the source's columns; a source column
+/// missing on the target is an error (its data would be lost).
+pub fn match_columns(source: &Table, target: &Table) -> Result<Table, Failure> {
+    let mut missing = Vec::new();
+    let mut columns = Vec::with_capacity(source.columns.len());
+    for col in &source.columns {
+        match target.column(&col.name) {
+            Some(t) => columns.push(t.clone()),
+            None => missing.push(col.name.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Failure::Permanent(format!(
+            "target table {} lacks source columns: {}",
+            target.name,
+            missing.join(", ")
+        )));
+    }
+    let key = source.key.clone();
+    Ok(Table {
+        dialect: target.dialect,
+        name: target.name.clone(),
+        columns,
+        key,
+        indexes: target.indexes.clone(),
+        foreign_keys: target.foreign_keys.clone(),
+        warnings: Vec::new(),
+    })
+}

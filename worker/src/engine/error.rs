@@ -1,0 +1,162 @@
+//! Sorting database errors into what dispatch can act on: transient (retry
+//! with backoff), data (narrow down to the bad records) or permanent.
+
+use sqlx::error::DatabaseError;
+
+use super::EngineError;
+
+/// What went wrong, in the terms the engine reacts to.
+#[derive(Debug)]
+pub enum Failure {
+    /// Connection drops, deadlocks, lock and pool timeouts.
+    Transient(String),
+    /// The target refused a value (constraint, conversion): bisect.
+    Data { message: String, column: Option<String> },
+    Permanent(String),
+}
+
+impl Failure {
+    pub fn into_engine(self) -> EngineError {
+        match self {
+            Self::Transient(m) => EngineError::Transient(m),
+            Self::Data { message, .. } | Self::Permanent(message) => EngineError::Permanent(message),
+        }
+    }
+}
+
+/// Classifies a sqlx error. `context` says what was being done (never holds secrets).
+pub fn classify(err: &sqlx::Error, context: &str) -> Failure {
+    let message = format!("{context}: {}", describe(err));
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::Tls(_) => Failure::Transient(message),
+        sqlx::Error::Encode(_) | sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
+            Failure::Data { message, column: None }
+        }
+        sqlx::Error::Database(db) => classify_db(db.as_ref(), message),
+        _ => Failure::Permanent(message),
+    }
+}
+
+fn describe(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Database(db) => {
+            let mut text = db.message().to_owned();
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                if let Some(detail) = pg.detail() {
+                    text.push_str(&format!(" ({detail})"));
+                }
+                if let Some(wh) = pg.r#where() {
+                    text.push_str(&format!(" [{wh}]"));
+                }
+            }
+            match db.code() {
+                Some(code) => format!("{text} (code {code})"),
+                None => text,
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+fn classify_db(db: &dyn DatabaseError, message: String) -> Failure {
+    let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        let column = pg
+            .column()
+            .map(str::to_owned)
+            .or_else(|| pg.r#where().and_then(copy_context_column));
+        return match &code[..code.len().min(2)] {
+            _ if matches!(code.as_str(), "40001" | "40P01" | "55P03" | "57014" | "53300") => {
+                Failure::Transient(message)
+            }
+            "08" | "57" => Failure::Transient(message),
+            "22" | "23" => Failure::Data { message, column },
+            _ => Failure::Permanent(message),
+        };
+    }
+    if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        let number = my.number();
+        return match number {
+            1205 | 1213 | 1040 | 1053 | 1927 | 2006 | 2013 | 1317 => Failure::Transient(message),
+            1048 | 1062 | 1264 | 1265 | 1292 | 1366 | 1406 | 1411 | 1452 | 1451 | 3819 | 4025
+            | 1690 | 1367 | 1138 | 4078 | 1918 => Failure::Data {
+                column: quoted_column(db.message()),
+                message,
+            },
+            _ if code.starts_with("22") || code.starts_with("23") => Failure::Data {
+                column: quoted_column(db.message()),
+                message,
+            },
+            _ => Failure::Permanent(message),
+        };
+    }
+    // SQLite: primary result code in the low byte of the extended code.
+    let primary = code.parse::<i32>().map(|c| c & 0xff).unwrap_or_default();
+    match primary {
+        5 | 6 => Failure::Transient(message),
+        19 | 20 | 18 => Failure::Data {
+            column: sqlite_column(db.message()),
+            message,
+        },
+        _ => Failure::Permanent(message),
+    }
+}
+
+/// PostgreSQL COPY errors name the column in their context:
+/// `COPY t, line 3, column amount: "abc"`.
+fn copy_context_column(context: &str) -> Option<String> {
+    let rest = context.split(", column ").nth(1)?;
+    let name = rest.split(':').next()?.trim();
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+/// MySQL names the column in quotes: ``Column 'x' cannot be null``,
+/// ``Out of range value for column 'x' at row 1``.
+fn quoted_column(message: &str) -> Option<String> {
+    let idx = message.find("olumn ")?;
+    let rest = &message[idx + "olumn ".len()..];
+    let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '`')?;
+    let inner = &rest[1..];
+    inner.find(quote).map(|end| inner[..end].to_owned())
+}
+
+/// SQLite: `NOT NULL constraint failed: t.col`.
+fn sqlite_column(message: &str) -> Option<String> {
+    let rest = message.split("constraint failed: ").nth(1)?;
+    let first = rest.split(',').next()?.trim();
+    first.rsplit_once('.').map(|(_, col)| col.to_owned())
+}
+
+/// Removes a password that a driver echoed back (none of sqlx's usually do;
+/// this is the second wall).
+pub fn scrub(message: String, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .filter(|s| s.len() >= 3)
+        .fold(message, |m, s| m.replace(s.as_str(), "***"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_column_names_in_driver_messages() {
+        assert_eq!(
+            copy_context_column("COPY t, line 3, column amount: \"abc\"").as_deref(),
+            Some("amount")
+        );
+        assert_eq!(quoted_column("Column 'email' cannot be null").as_deref(), Some("email"));
+        assert_eq!(
+            quoted_column("Out of range value for column 'n' at row 1").as_deref(),
+            Some("n")
+        );
+        assert_eq!(sqlite_column("NOT NULL constraint failed: t.name").as_deref(), Some("name"));
+        assert_eq!(scrub("pw s3cret!".into(), &["s3cret".into()]), "pw ***!");
+    }
+}

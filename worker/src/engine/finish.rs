@@ -1,0 +1,105 @@
+//! After the data has landed: secondary indexes, foreign keys and identity
+//! sequences on the target. Failures here are warnings (the data is already
+//! there and verified), never a failed job.
+
+use super::JobContext;
+use super::connect::Pool;
+use super::context::schema_of;
+use super::error::Failure;
+use super::introspect;
+use super::model::{Dialect, Logical};
+use super::planner::{PlanFail, select_tables};
+use super::sql::{ident, table as qualified};
+use super::typemap;
+
+pub async fn finish(job: &JobContext, source: &Pool, target: &Pool) -> Result<Vec<String>, Failure> {
+    let names = match select_tables(job, source).await {
+        Ok((names, _)) => names,
+        Err(PlanFail::Failure(f)) => return Err(f),
+        Err(PlanFail::Invalid { message, .. }) => return Err(Failure::Permanent(message)),
+    };
+    let source_schema = schema_of(source, &job.source).unwrap_or_default();
+    let target_schema = schema_of(target, &job.target);
+    let dialect = target.dialect();
+    let mut warnings = Vec::new();
+    let mut tables = Vec::new();
+    for name in &names {
+        let Some(src) = introspect::table(source, &source_schema, name).await? else {
+            warnings.push(format!("table {name} vanished from the source before finishing"));
+            continue;
+        };
+        let Some(tgt) = introspect::table(target, target_schema.as_deref().unwrap_or_default(), name).await? else {
+            warnings.push(format!("table {name} is missing on the target"));
+            continue;
+        };
+        tables.push((src, tgt));
+    }
+
+    for (src, tgt) in &tables {
+        for index in &src.indexes {
+            let target_name = typemap::index_name(src.dialect, &src.name, index);
+            let exists = tgt
+                .indexes
+                .iter()
+                .any(|i| i.name == target_name || (i.columns == index.columns && i.unique == index.unique));
+            if exists {
+                continue;
+            }
+            let sql = typemap::index_ddl(dialect, target_schema.as_deref(), src, index, true);
+            if let Err(e) = execute(target, &sql).await {
+                warnings.push(format!("index {target_name} on {} not created: {e}", src.name));
+            }
+        }
+    }
+    for (src, tgt) in &tables {
+        for fk in &src.foreign_keys {
+            if !names.contains(&fk.ref_table) {
+                continue;
+            }
+            if dialect == Dialect::Sqlite {
+                warnings.push(format!(
+                    "foreign key {} on {} not created: SQLite cannot add constraints to an existing table",
+                    fk.name, src.name
+                ));
+                continue;
+            }
+            if tgt.foreign_keys.iter().any(|t| t.name == fk.name || t.columns == fk.columns) {
+                continue;
+            }
+            let sql = typemap::foreign_key_ddl(dialect, target_schema.as_deref(), &src.name, fk);
+            if let Err(e) = execute(target, &sql).await {
+                warnings.push(format!("foreign key {} on {} not created: {e}", fk.name, src.name));
+            }
+        }
+    }
+    // Identity columns continue after the copied keys.
+    if let Pool::Postgres(pg) = target {
+        for (src, _) in &tables {
+            for col in src.columns.iter().filter(|c| c.auto_increment && matches!(c.logical, Logical::Int(_))) {
+                let table = qualified(dialect, target_schema.as_deref(), &src.name);
+                let sql = format!(
+                    "SELECT setval(pg_get_serial_sequence($1, $2), GREATEST(COALESCE(MAX({}), 0), 1)) FROM {table}",
+                    ident(dialect, &col.name)
+                );
+                let res = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&table)
+                    .bind(&col.name)
+                    .execute(pg)
+                    .await;
+                if let Err(e) = res {
+                    warnings.push(format!("sequence of {}.{} not advanced: {e}", src.name, col.name));
+                }
+            }
+        }
+    }
+    Ok(warnings)
+}
+
+async fn execute(pool: &Pool, sql: &str) -> Result<(), sqlx::Error> {
+    let q = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()));
+    match pool {
+        Pool::Postgres(p) => q.execute(p).await.map(|_| ()),
+        Pool::MySql(p) => q.execute(p).await.map(|_| ()),
+        Pool::Sqlite(p) => q.execute(p).await.map(|_| ()),
+    }
+}

@@ -1,0 +1,129 @@
+//! Reading source (and existing target) schemas into [`Table`]s.
+
+mod mysql;
+mod postgres;
+mod sqlite;
+
+use super::connect::Pool;
+use super::error::{Failure, classify};
+use super::model::{DefaultValue, Table};
+
+/// Names of the base tables of the database (PostgreSQL: of `schema`).
+pub async fn list_tables(pool: &Pool, schema: &str) -> Result<Vec<String>, Failure> {
+    let res = match pool {
+        Pool::Postgres(p) => postgres::list_tables(p, schema).await,
+        Pool::MySql(p) => mysql::list_tables(p).await,
+        Pool::Sqlite(p) => sqlite::list_tables(p).await,
+    };
+    res.map_err(|e| classify(&e, "listing tables"))
+}
+
+/// The table's columns, key, indexes and foreign keys; `None` if it does
+/// not exist. The key is the primary key, else the first unique index whose
+/// columns are all NOT NULL; a table with neither has an empty `key`.
+pub async fn table(pool: &Pool, schema: &str, name: &str) -> Result<Option<Table>, Failure> {
+    let res = match pool {
+        Pool::Postgres(p) => postgres::table(p, schema, name).await,
+        Pool::MySql(p) => mysql::table(p, name).await,
+        Pool::Sqlite(p) => sqlite::table(p, name).await,
+    };
+    res.map_err(|e| classify(&e, &format!("reading the schema of table {name}")))
+}
+
+/// Picks the key: the primary key's columns, else the first unique index
+/// with only NOT NULL columns (it identifies rows just as well).
+fn choose_key(table: &mut Table, primary: &[String]) {
+    let position = |name: &String| table.columns.iter().position(|c| &c.name == name);
+    let pk: Option<Vec<usize>> = primary.iter().map(position).collect();
+    if let Some(pk) = pk.filter(|k| !k.is_empty()) {
+        table.key = pk;
+        return;
+    }
+    for index in table.indexes.iter().filter(|i| i.unique) {
+        let cols: Option<Vec<usize>> = index.columns.iter().map(position).collect();
+        if let Some(cols) = cols
+            && !cols.is_empty()
+            && cols.iter().all(|&i| !table.columns[i].nullable)
+        {
+            table.warnings.push(format!(
+                "table {} has no primary key; batches are cut on unique index {} ({})",
+                table.name,
+                index.name,
+                index.columns.join(", ")
+            ));
+            table.key = cols;
+            return;
+        }
+    }
+}
+
+/// Parses the numbers in the first parentheses: `numeric(12,2)` → [12, 2].
+pub fn type_args(spelling: &str) -> Vec<u32> {
+    let Some(open) = spelling.find('(') else {
+        return Vec::new();
+    };
+    let Some(close) = spelling[open..].find(')') else {
+        return Vec::new();
+    };
+    spelling[open + 1..open + close]
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect()
+}
+
+/// Parses a default expression into something every dialect can spell;
+/// `None` when it has no portable meaning.
+fn parse_default(raw: &str) -> Option<DefaultValue> {
+    let raw = raw.trim();
+    let unwrapped = raw.trim_start_matches('(').trim_end_matches(')');
+    let lower = unwrapped.to_ascii_lowercase();
+    if lower == "null" {
+        return Some(DefaultValue::Null);
+    }
+    if matches!(lower.as_str(), "true" | "false") {
+        return Some(DefaultValue::Bool(lower == "true"));
+    }
+    if lower.starts_with("current_timestamp")
+        || lower.starts_with("now()")
+        || lower.starts_with("localtimestamp")
+        || lower == "datetime('now')"
+    {
+        return Some(DefaultValue::CurrentTimestamp);
+    }
+    if unwrapped.parse::<f64>().is_ok() {
+        return Some(DefaultValue::Number(unwrapped.to_owned()));
+    }
+    if let Some(rest) = raw.strip_prefix('\'') {
+        // 'text' or 'text'::type; '' is an escaped quote.
+        let mut out = String::new();
+        let mut chars = rest.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\'' {
+                if chars.peek() == Some(&'\'') {
+                    chars.next();
+                    out.push('\'');
+                    continue;
+                }
+                return Some(DefaultValue::String(out));
+            }
+            out.push(c);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_type_arguments_and_defaults() {
+        assert_eq!(type_args("numeric(12,2)"), vec![12, 2]);
+        assert_eq!(type_args("timestamp(3) without time zone"), vec![3]);
+        assert!(type_args("text").is_empty());
+        assert_eq!(parse_default("'it''s'::character varying"), Some(DefaultValue::String("it's".into())));
+        assert_eq!(parse_default("(-1)"), Some(DefaultValue::Number("-1".into())));
+        assert_eq!(parse_default("current_timestamp()"), Some(DefaultValue::CurrentTimestamp));
+        assert_eq!(parse_default("nextval('s'::regclass)"), None);
+    }
+}

@@ -1,0 +1,303 @@
+//! MySQL / MariaDB `information_schema`.
+
+use std::collections::{BTreeMap, HashSet};
+
+use sqlx::{MySqlPool, Row};
+
+use super::{choose_key, parse_default};
+use crate::engine::model::{Column, DefaultValue, Dialect, ForeignKey, Index, Logical, Table};
+use crate::engine::sql::ident;
+
+pub async fn list_tables(pool: &MySqlPool) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT CAST(table_name AS CHAR) FROM information_schema.tables
+         WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
+}
+
+pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR), CAST(column_type AS CHAR),
+                CAST(is_nullable AS CHAR), CAST(column_default AS CHAR), CAST(extra AS CHAR),
+                CAST(character_maximum_length AS SIGNED), CAST(numeric_precision AS SIGNED),
+                CAST(numeric_scale AS SIGNED), CAST(datetime_precision AS SIGNED)
+         FROM information_schema.columns
+         WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
+    )
+    .bind(name)
+    .fetch_all(pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+
+    // MariaDB's JSON is a LONGTEXT with a json_valid() check.
+    let checks: Vec<String> = sqlx::query(
+        "SELECT CAST(check_clause AS CHAR) FROM information_schema.check_constraints
+         WHERE constraint_schema = DATABASE() AND table_name = ?",
+    )
+    .bind(name)
+    .fetch_all(pool)
+    .await
+    .map(|rows| rows.iter().filter_map(|r| r.try_get(0).ok()).collect())
+    .unwrap_or_default();
+    let json_columns: HashSet<String> = checks
+        .iter()
+        .filter_map(|c| {
+            let rest = c.strip_prefix("json_valid(`")?;
+            Some(rest.split('`').next()?.to_owned())
+        })
+        .collect();
+
+    let mut warnings = Vec::new();
+    let mut columns = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let col_name: String = row.try_get(0)?;
+        let data_type: String = row.try_get::<String, _>(1)?.to_ascii_lowercase();
+        let column_type: String = row.try_get(2)?;
+        let nullable = row.try_get::<String, _>(3)? == "YES";
+        let default: Option<String> = row.try_get(4)?;
+        let extra: String = row.try_get::<Option<String>, _>(5)?.unwrap_or_default();
+        let char_len: Option<i64> = row.try_get(6)?;
+        let precision: Option<i64> = row.try_get(7)?;
+        let scale: Option<i64> = row.try_get(8)?;
+        let quoted = ident(Dialect::MySql, &col_name);
+        let is_json = json_columns.contains(&col_name);
+        let (logical, select_expr, warning) =
+            logical_of(&data_type, &column_type, char_len, precision, scale, is_json, &quoted);
+        if let Some(w) = warning {
+            warnings.push(format!("column {col_name}: {w}"));
+        }
+        if matches!(data_type.as_str(), "date" | "datetime" | "timestamp") {
+            warnings.push(format!(
+                "column {col_name}: zero dates (0000-00-00) are copied as NULL{}",
+                if nullable { "" } else { " and rejected, the column being NOT NULL" }
+            ));
+        }
+        let auto_increment = extra.contains("auto_increment");
+        let parsed_default = match default {
+            Some(raw) if !auto_increment => {
+                let parsed = parse_default(&raw).or_else(|| {
+                    // MySQL 8 shows string defaults unquoted.
+                    (!extra.contains("DEFAULT_GENERATED")
+                        && matches!(logical, Logical::Text { .. } | Logical::Enum(_)))
+                    .then(|| DefaultValue::String(raw.clone()))
+                });
+                if parsed.is_none() {
+                    warnings.push(format!(
+                        "column {col_name}: default {raw} is not portable and is not recreated"
+                    ));
+                }
+                parsed
+            }
+            _ => None,
+        };
+        columns.push(Column {
+            name: col_name,
+            source_type: column_type,
+            logical,
+            nullable,
+            default: parsed_default,
+            select_expr,
+            auto_increment,
+        });
+    }
+
+    let stats = sqlx::query(
+        "SELECT CAST(index_name AS CHAR), CAST(non_unique AS SIGNED), CAST(column_name AS CHAR)
+         FROM information_schema.statistics
+         WHERE table_schema = DATABASE() AND table_name = ? ORDER BY index_name, seq_in_index",
+    )
+    .bind(name)
+    .fetch_all(pool)
+    .await?;
+    let mut by_index: BTreeMap<String, (bool, Vec<Option<String>>)> = BTreeMap::new();
+    for row in &stats {
+        let index_name: String = row.try_get(0)?;
+        let non_unique: i64 = row.try_get(1)?;
+        let column: Option<String> = row.try_get(2)?;
+        by_index
+            .entry(index_name)
+            .or_insert((non_unique == 0, Vec::new()))
+            .1
+            .push(column);
+    }
+    let mut primary = Vec::new();
+    let mut indexes = Vec::new();
+    for (index_name, (unique, cols)) in by_index {
+        let Some(cols) = cols.into_iter().collect::<Option<Vec<String>>>() else {
+            warnings.push(format!("index {index_name} uses expressions and is not recreated"));
+            continue;
+        };
+        if index_name == "PRIMARY" {
+            primary = cols;
+        } else {
+            indexes.push(Index {
+                name: index_name,
+                columns: cols,
+                unique,
+            });
+        }
+    }
+
+    let fk_rows = sqlx::query(
+        "SELECT CAST(constraint_name AS CHAR), CAST(column_name AS CHAR),
+                CAST(referenced_table_name AS CHAR), CAST(referenced_column_name AS CHAR)
+         FROM information_schema.key_column_usage
+         WHERE table_schema = DATABASE() AND table_name = ? AND referenced_table_name IS NOT NULL
+         ORDER BY constraint_name, ordinal_position",
+    )
+    .bind(name)
+    .fetch_all(pool)
+    .await?;
+    let mut foreign_keys: Vec<ForeignKey> = Vec::new();
+    for row in &fk_rows {
+        let fk_name: String = row.try_get(0)?;
+        let column: String = row.try_get(1)?;
+        let ref_table: String = row.try_get(2)?;
+        let ref_column: String = row.try_get(3)?;
+        match foreign_keys.last_mut() {
+            Some(fk) if fk.name == fk_name => {
+                fk.columns.push(column);
+                fk.ref_columns.push(ref_column);
+            }
+            _ => foreign_keys.push(ForeignKey {
+                name: fk_name,
+                columns: vec![column],
+                ref_table,
+                ref_columns: vec![ref_column],
+            }),
+        }
+    }
+
+    let mut table = Table {
+        dialect: Dialect::MySql,
+        name: name.to_owned(),
+        columns,
+        key: Vec::new(),
+        indexes,
+        foreign_keys,
+        warnings,
+    };
+    choose_key(&mut table, &primary);
+    Ok(Some(table))
+}
+
+type Mapped = (Logical, Option<String>, Option<String>);
+
+/// The neutral type of a MySQL column, the expression to select it with when
+/// the driver cannot decode it directly, and a warning for lossy fallbacks.
+fn logical_of(
+    data_type: &str,
+    column_type: &str,
+    char_len: Option<i64>,
+    precision: Option<i64>,
+    scale: Option<i64>,
+    is_json: bool,
+    quoted: &str,
+) -> Mapped {
+    let unsigned = column_type.contains("unsigned");
+    let len = char_len.and_then(|l| u32::try_from(l).ok());
+    let plain = |l: Logical| (l, None, None);
+    match data_type {
+        "tinyint" if column_type.starts_with("tinyint(1)") && !unsigned => plain(Logical::Bool),
+        "tinyint" => plain(Logical::Int(2)),
+        "smallint" => plain(Logical::Int(if unsigned { 4 } else { 2 })),
+        "mediumint" => plain(Logical::Int(4)),
+        "int" | "integer" => plain(Logical::Int(if unsigned { 8 } else { 4 })),
+        "bigint" if unsigned => plain(Logical::UInt64),
+        "bigint" => plain(Logical::Int(8)),
+        "year" => plain(Logical::Int(2)),
+        "decimal" | "numeric" => plain(Logical::Decimal {
+            precision: precision.and_then(|p| u32::try_from(p).ok()),
+            scale: scale.and_then(|s| u32::try_from(s).ok()),
+        }),
+        "float" => plain(Logical::Float32),
+        "double" | "real" => plain(Logical::Float64),
+        "char" => plain(Logical::Text { max_len: len, fixed: true }),
+        "varchar" => plain(Logical::Text { max_len: len, fixed: false }),
+        "tinytext" | "text" | "mediumtext" | "longtext" if is_json => plain(Logical::Json),
+        "tinytext" | "text" | "mediumtext" | "longtext" => {
+            plain(Logical::Text { max_len: None, fixed: false })
+        }
+        "json" => plain(Logical::Json),
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => plain(Logical::Bytes),
+        "date" => plain(Logical::Date),
+        "datetime" => plain(Logical::DateTime),
+        "timestamp" => plain(Logical::DateTimeTz),
+        // TIME spans -838:59:59..838:59:59; read as text, values beyond a day are rejected.
+        "time" => (
+            Logical::Time,
+            Some(format!("CAST({quoted} AS CHAR)")),
+            Some("MySQL time values outside 00:00:00-23:59:59 are rejected".into()),
+        ),
+        "enum" => plain(Logical::Enum(enum_labels(column_type))),
+        "set" => (
+            Logical::Text { max_len: None, fixed: false },
+            None,
+            Some(format!("{column_type} is copied as comma-separated text")),
+        ),
+        "uuid" => (Logical::Uuid, Some(format!("CAST({quoted} AS CHAR)")), None),
+        "bit" => (
+            Logical::Text { max_len: None, fixed: false },
+            Some(format!("BIN({quoted})")),
+            Some(format!("{column_type} has no portable equivalent; copied as text of 0/1 digits")),
+        ),
+        "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
+        | "multipolygon" | "geometrycollection" => (
+            Logical::Bytes,
+            Some(format!("ST_AsWKB({quoted})")),
+            Some(format!("spatial type {column_type} is copied as WKB bytes")),
+        ),
+        _ => (
+            Logical::Other(column_type.to_owned()),
+            Some(format!("CAST({quoted} AS CHAR)")),
+            Some(format!("type {column_type} has no portable equivalent; copied as its text form")),
+        ),
+    }
+}
+
+/// `enum('a','b''c')` → ["a", "b'c"].
+fn enum_labels(column_type: &str) -> Vec<String> {
+    let inner = column_type
+        .trim_start_matches("enum(")
+        .trim_end_matches(')');
+    let mut labels = Vec::new();
+    let mut current = String::new();
+    let mut in_quote = false;
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, in_quote) {
+            ('\'', true) if chars.peek() == Some(&'\'') => {
+                chars.next();
+                current.push('\'');
+            }
+            ('\'', true) => {
+                in_quote = false;
+                labels.push(std::mem::take(&mut current));
+            }
+            ('\'', false) => in_quote = true,
+            (c, true) => current.push(c),
+            _ => {}
+        }
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_mysql_types() {
+        let q = "`c`";
+        assert_eq!(logical_of("tinyint", "tinyint(1)", None, None, None, false, q).0, Logical::Bool);
+        assert_eq!(logical_of("int", "int(10) unsigned", None, None, None, false, q).0, Logical::Int(8));
+        assert_eq!(logical_of("bigint", "bigint(20) unsigned", None, None, None, false, q).0, Logical::UInt64);
+        assert_eq!(enum_labels("enum('a','b''c')"), vec!["a", "b'c"]);
+        assert!(logical_of("point", "point", None, None, None, false, q).2.is_some());
+    }
+}

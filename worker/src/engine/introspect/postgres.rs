@@ -1,0 +1,195 @@
+//! PostgreSQL catalogs (`pg_catalog`, so partitioned tables, enums and
+//! identity columns are seen as they are).
+
+use sqlx::{PgPool, Row};
+
+use super::{choose_key, parse_default, type_args};
+use crate::engine::model::{Column, Dialect, ForeignKey, Index, Logical, Table};
+
+pub async fn list_tables(pool: &PgPool, schema: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+         ORDER BY c.relname",
+    )
+    .bind(schema)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Table>, sqlx::Error> {
+    let oid: Option<i64> = sqlx::query_scalar(
+        "SELECT c.oid::int8 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+    )
+    .bind(schema)
+    .bind(name)
+    .fetch_optional(pool)
+    .await?;
+    let Some(oid) = oid else { return Ok(None) };
+
+    let rows = sqlx::query(
+        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
+                pg_get_expr(d.adbin, d.adrelid), t.typname::text, t.typtype::text,
+                a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false),
+                (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = a.atttypid)
+         FROM pg_attribute a
+         JOIN pg_type t ON t.oid = a.atttypid
+         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+         ORDER BY a.attnum",
+    )
+    .bind(oid)
+    .fetch_all(pool)
+    .await?;
+
+    let mut warnings = Vec::new();
+    let mut columns = Vec::with_capacity(rows.len());
+    for row in rows {
+        let name: String = row.try_get(0)?;
+        let spelled: String = row.try_get(1)?;
+        let default: Option<String> = row.try_get(3)?;
+        let typname: String = row.try_get(4)?;
+        let typtype: String = row.try_get(5)?;
+        let auto_increment: bool = row.try_get(6)?;
+        let labels: Option<Vec<String>> = row.try_get(7)?;
+        let (logical, needs_text) = logical_of(&typname, &typtype, &spelled, labels);
+        if let Logical::Other(_) = logical {
+            warnings.push(format!(
+                "column {name}: type {spelled} has no portable equivalent; copied as its text form"
+            ));
+        }
+        let parsed_default = match (&default, auto_increment) {
+            (Some(raw), false) => {
+                let parsed = parse_default(raw);
+                if parsed.is_none() {
+                    warnings.push(format!(
+                        "column {name}: default {raw} is not portable and is not recreated"
+                    ));
+                }
+                parsed
+            }
+            _ => None,
+        };
+        columns.push(Column {
+            select_expr: needs_text
+                .then(|| format!("{}::text", crate::engine::sql::ident(Dialect::Postgres, &name))),
+            name,
+            source_type: spelled,
+            logical,
+            nullable: row.try_get(2)?,
+            default: parsed_default,
+            auto_increment,
+        });
+    }
+
+    let index_rows = sqlx::query(
+        "SELECT ic.relname::text, i.indisunique, i.indisprimary,
+                array(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY k(n, o)
+                      JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o),
+                i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
+         FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+         WHERE i.indrelid = $1::oid ORDER BY ic.relname",
+    )
+    .bind(oid)
+    .fetch_all(pool)
+    .await?;
+    let mut primary = Vec::new();
+    let mut indexes = Vec::new();
+    for row in index_rows {
+        let index_name: String = row.try_get(0)?;
+        let unique: bool = row.try_get(1)?;
+        let is_primary: bool = row.try_get(2)?;
+        let cols: Vec<String> = row.try_get(3)?;
+        let complex: bool = row.try_get(4)?;
+        if is_primary {
+            primary = cols;
+        } else if complex {
+            warnings.push(format!(
+                "index {index_name} uses expressions or a predicate and is not recreated"
+            ));
+        } else {
+            indexes.push(Index {
+                name: index_name,
+                columns: cols,
+                unique,
+            });
+        }
+    }
+
+    let fk_rows = sqlx::query(
+        "SELECT con.conname::text, rc.relname::text,
+                array(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, o)
+                      JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o),
+                array(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, o)
+                      JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o)
+         FROM pg_constraint con JOIN pg_class rc ON rc.oid = con.confrelid
+         WHERE con.conrelid = $1::oid AND con.contype = 'f' ORDER BY con.conname",
+    )
+    .bind(oid)
+    .fetch_all(pool)
+    .await?;
+    let mut foreign_keys = Vec::new();
+    for row in fk_rows {
+        foreign_keys.push(ForeignKey {
+            name: row.try_get(0)?,
+            ref_table: row.try_get(1)?,
+            columns: row.try_get(2)?,
+            ref_columns: row.try_get(3)?,
+        });
+    }
+
+    let mut table = Table {
+        dialect: Dialect::Postgres,
+        name: name.to_owned(),
+        columns,
+        key: Vec::new(),
+        indexes,
+        foreign_keys,
+        warnings,
+    };
+    choose_key(&mut table, &primary);
+    Ok(Some(table))
+}
+
+/// The neutral type of a PostgreSQL column, and whether it must be selected
+/// as `::text` (types the reader does not decode natively).
+fn logical_of(typname: &str, typtype: &str, spelled: &str, labels: Option<Vec<String>>) -> (Logical, bool) {
+    let args = type_args(spelled);
+    let logical = match typname {
+        "bool" => Logical::Bool,
+        "int2" => Logical::Int(2),
+        "int4" => Logical::Int(4),
+        "int8" => Logical::Int(8),
+        "float4" => Logical::Float32,
+        "float8" => Logical::Float64,
+        "numeric" => {
+            return (
+                Logical::Decimal {
+                    precision: args.first().copied(),
+                    scale: args.get(1).copied(),
+                },
+                true,
+            );
+        }
+        "varchar" | "text" | "name" => Logical::Text {
+            max_len: args.first().copied(),
+            fixed: false,
+        },
+        "bpchar" => Logical::Text {
+            max_len: args.first().copied(),
+            fixed: true,
+        },
+        "citext" => return (Logical::Text { max_len: None, fixed: false }, true),
+        "bytea" => Logical::Bytes,
+        "date" => Logical::Date,
+        "time" => Logical::Time,
+        "timestamp" => Logical::DateTime,
+        "timestamptz" => Logical::DateTimeTz,
+        "json" | "jsonb" => return (Logical::Json, true),
+        "uuid" => Logical::Uuid,
+        _ if typtype == "e" => return (Logical::Enum(labels.unwrap_or_default()), true),
+        _ => return (Logical::Other(spelled.to_owned()), true),
+    };
+    (logical, false)
+}

@@ -1,0 +1,197 @@
+//! SQLite: `sqlite_master` and the table-valued pragmas. Declared types are
+//! mapped by SQLite's own affinity rules, refined by common spellings
+//! (BOOLEAN, DATETIME, DECIMAL(p,s), JSON, UUID).
+
+use sqlx::{Row, SqlitePool};
+
+use super::{choose_key, parse_default, type_args};
+use crate::engine::model::{Column, Dialect, ForeignKey, Index, Logical, Table};
+
+pub async fn list_tables(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?) ORDER BY cid",
+    )
+    .bind(name)
+    .fetch_all(pool)
+    .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut warnings = Vec::new();
+    let mut columns = Vec::with_capacity(rows.len());
+    let mut pk: Vec<(i64, String)> = Vec::new();
+    for row in &rows {
+        let col_name: String = row.try_get(0)?;
+        let declared: String = row.try_get(1)?;
+        let not_null: i64 = row.try_get(2)?;
+        let default: Option<String> = row.try_get(3)?;
+        let pk_pos: i64 = row.try_get(4)?;
+        if pk_pos > 0 {
+            pk.push((pk_pos, col_name.clone()));
+        }
+        let logical = logical_of(&declared);
+        if let Logical::Other(_) = logical {
+            warnings.push(format!(
+                "column {col_name}: declared type {declared:?} has no portable equivalent; copied as text"
+            ));
+        }
+        let parsed_default = default.as_deref().and_then(|raw| {
+            let parsed = parse_default(raw);
+            if parsed.is_none() {
+                warnings.push(format!(
+                    "column {col_name}: default {raw} is not portable and is not recreated"
+                ));
+            }
+            parsed
+        });
+        columns.push(Column {
+            name: col_name,
+            source_type: declared,
+            logical,
+            // SQLite lets non-integer primary keys hold NULL; treat key
+            // columns as NOT NULL as every other database does.
+            nullable: not_null == 0 && pk_pos == 0,
+            default: parsed_default,
+            select_expr: None,
+            auto_increment: false,
+        });
+    }
+    pk.sort();
+    let primary: Vec<String> = pk.into_iter().map(|(_, n)| n).collect();
+    // An INTEGER PRIMARY KEY is the rowid: SQLite's auto-increment.
+    if let [only] = primary.as_slice()
+        && let Some(col) = columns.iter_mut().find(|c| &c.name == only)
+        && col.source_type.eq_ignore_ascii_case("integer")
+    {
+        col.auto_increment = true;
+    }
+
+    let index_rows = sqlx::query("SELECT name, \"unique\", origin FROM pragma_index_list(?) ORDER BY name")
+        .bind(name)
+        .fetch_all(pool)
+        .await?;
+    let mut indexes = Vec::new();
+    for row in &index_rows {
+        let index_name: String = row.try_get(0)?;
+        let unique: i64 = row.try_get(1)?;
+        let origin: String = row.try_get(2)?;
+        if origin == "pk" {
+            continue;
+        }
+        let cols: Vec<Option<String>> =
+            sqlx::query_scalar("SELECT name FROM pragma_index_info(?) ORDER BY seqno")
+                .bind(&index_name)
+                .fetch_all(pool)
+                .await?;
+        match cols.into_iter().collect::<Option<Vec<String>>>() {
+            Some(cols) => indexes.push(Index {
+                name: index_name,
+                columns: cols,
+                unique: unique != 0,
+            }),
+            None => warnings.push(format!("index {index_name} uses expressions and is not recreated")),
+        }
+    }
+
+    let fk_rows = sqlx::query(
+        "SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?) ORDER BY id, seq",
+    )
+    .bind(name)
+    .fetch_all(pool)
+    .await?;
+    let mut foreign_keys: Vec<(i64, ForeignKey)> = Vec::new();
+    for row in &fk_rows {
+        let id: i64 = row.try_get(0)?;
+        let ref_table: String = row.try_get(1)?;
+        let from: String = row.try_get(2)?;
+        let to: Option<String> = row.try_get(3)?;
+        let Some(to) = to else {
+            warnings.push(format!("foreign key on {from} names no referenced column and is not recreated"));
+            continue;
+        };
+        match foreign_keys.last_mut() {
+            Some((last, fk)) if *last == id => {
+                fk.columns.push(from);
+                fk.ref_columns.push(to);
+            }
+            _ => foreign_keys.push((
+                id,
+                ForeignKey {
+                    name: format!("fk_{name}_{id}"),
+                    columns: vec![from],
+                    ref_table,
+                    ref_columns: vec![to],
+                },
+            )),
+        }
+    }
+
+    let mut table = Table {
+        dialect: Dialect::Sqlite,
+        name: name.to_owned(),
+        columns,
+        key: Vec::new(),
+        indexes,
+        foreign_keys: foreign_keys.into_iter().map(|(_, fk)| fk).collect(),
+        warnings,
+    };
+    choose_key(&mut table, &primary);
+    Ok(Some(table))
+}
+
+/// The neutral type of a declared SQLite type.
+pub fn logical_of(declared: &str) -> Logical {
+    let upper = declared.to_ascii_uppercase();
+    let args = type_args(&upper);
+    let has = |s: &str| upper.contains(s);
+    if upper.is_empty() {
+        return Logical::Text { max_len: None, fixed: false };
+    }
+    if has("BOOL") || upper.starts_with("TINYINT(1)") {
+        Logical::Bool
+    } else if has("BIGINT") || upper == "INTEGER" || upper == "INT" {
+        Logical::Int(8)
+    } else if has("SMALLINT") || has("TINYINT") {
+        Logical::Int(2)
+    } else if has("INT") && !has("INTERVAL") && !has("POINT") {
+        Logical::Int(if has("MEDIUMINT") { 4 } else { 8 })
+    } else if has("JSON") {
+        Logical::Json
+    } else if has("UUID") {
+        Logical::Uuid
+    } else if has("DECIMAL") || has("NUMERIC") {
+        Logical::Decimal {
+            precision: args.first().copied(),
+            scale: args.get(1).copied(),
+        }
+    } else if has("CHAR") || has("CLOB") || has("TEXT") {
+        Logical::Text {
+            max_len: args.first().copied(),
+            fixed: upper.starts_with("CHAR") || upper.starts_with("NCHAR") || upper.starts_with("CHARACTER("),
+        }
+    } else if has("BLOB") || has("BYTEA") || has("BINARY") {
+        Logical::Bytes
+    } else if has("DOUB") {
+        Logical::Float64
+    } else if has("REAL") || has("FLOA") {
+        if upper.starts_with("REAL") || has("DOUB") { Logical::Float64 } else { Logical::Float32 }
+    } else if has("TIMESTAMPTZ") || has("WITH TIME ZONE") {
+        Logical::DateTimeTz
+    } else if has("DATETIME") || has("TIMESTAMP") {
+        Logical::DateTime
+    } else if has("DATE") {
+        Logical::Date
+    } else if has("TIME") {
+        Logical::Time
+    } else {
+        Logical::Other(declared.to_owned())
+    }
+}

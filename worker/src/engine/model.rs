@@ -1,0 +1,264 @@
+//! The engine's neutral view of schemas and values: every connector reads
+//! into these types and every writer writes from them, so N dialects need N
+//! readers and N writers instead of N² converters.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+
+/// The database dialect of a source or target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+impl Dialect {
+    pub fn from_kind(kind: freight_core::connection::DatabaseKind) -> Self {
+        use freight_core::connection::DatabaseKind;
+        match kind {
+            DatabaseKind::Postgresql => Self::Postgres,
+            DatabaseKind::Mysql => Self::MySql,
+            DatabaseKind::Sqlite => Self::Sqlite,
+        }
+    }
+}
+
+/// A column's type in dialect-neutral terms: what the type *means*, from
+/// which each target dialect derives its own DDL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Logical {
+    Bool,
+    /// Signed integer of 2, 4 or 8 bytes (unsigned sources are widened by introspection).
+    Int(u8),
+    /// `bigint unsigned`: the one integer no signed type holds.
+    UInt64,
+    Float32,
+    Float64,
+    Decimal {
+        precision: Option<u32>,
+        scale: Option<u32>,
+    },
+    Text {
+        max_len: Option<u32>,
+        fixed: bool,
+    },
+    Bytes,
+    Date,
+    Time,
+    /// Wall-clock timestamp without a time zone (`datetime`, `timestamp`).
+    DateTime,
+    /// An instant (`timestamptz`, MySQL `timestamp`).
+    DateTimeTz,
+    Json,
+    Uuid,
+    /// A closed set of strings (MySQL `enum`, PostgreSQL enum types).
+    Enum(Vec<String>),
+    /// No neutral equivalent: carried as text; holds the source spelling so
+    /// a same-dialect target can recreate the exact type.
+    Other(String),
+}
+
+impl Logical {
+    /// Whether source and target order values of this type the same way, so
+    /// the target can be addressed by key *range*; text and bytes follow
+    /// collations that differ between databases, so their batches are
+    /// addressed by the exact set of keys instead.
+    pub fn orders_portably(&self) -> bool {
+        matches!(
+            self,
+            Self::Int(_)
+                | Self::UInt64
+                | Self::Decimal { .. }
+                | Self::Date
+                | Self::DateTime
+                | Self::DateTimeTz
+                | Self::Bool
+        )
+    }
+}
+
+/// A column default that means the same in every dialect.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DefaultValue {
+    Null,
+    Number(String),
+    String(String),
+    Bool(bool),
+    CurrentTimestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub name: String,
+    /// The type as the source spells it, for messages.
+    pub source_type: String,
+    pub logical: Logical,
+    pub nullable: bool,
+    pub default: Option<DefaultValue>,
+    /// Expression to select the column with (e.g. a cast to text for types
+    /// the driver cannot decode); `None` = the quoted column itself.
+    pub select_expr: Option<String>,
+    /// Auto-increment / identity / serial column.
+    pub auto_increment: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Index {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub unique: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ForeignKey {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub ref_table: String,
+    pub ref_columns: Vec<String>,
+}
+
+/// A table as introspection found it.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub dialect: Dialect,
+    pub name: String,
+    pub columns: Vec<Column>,
+    /// Indexes into `columns` of the key batches are cut on.
+    pub key: Vec<usize>,
+    pub indexes: Vec<Index>,
+    pub foreign_keys: Vec<ForeignKey>,
+    /// Type fallbacks and other lossy choices made while reading the schema.
+    pub warnings: Vec<String>,
+}
+
+impl Table {
+    pub fn key_columns(&self) -> Vec<&Column> {
+        self.key.iter().map(|&i| &self.columns[i]).collect()
+    }
+
+    pub fn key_names(&self) -> Vec<String> {
+        self.key_columns().iter().map(|c| c.name.clone()).collect()
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns
+            .iter()
+            .find(|c| c.name == name)
+            .or_else(|| self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
+    }
+
+    /// Whether the target can be addressed by key range (see [`Logical::orders_portably`]).
+    pub fn range_addressable(&self) -> bool {
+        self.key_columns().iter().all(|c| c.logical.orders_portably())
+    }
+}
+
+/// One value in transit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    /// Exact decimal, as text.
+    Decimal(String),
+    Text(String),
+    Bytes(Vec<u8>),
+    Date(NaiveDate),
+    Time(NaiveTime),
+    DateTime(NaiveDateTime),
+    DateTimeTz(DateTime<Utc>),
+    Json(String),
+    Uuid(uuid::Uuid),
+}
+
+pub type Row = Vec<Value>;
+
+pub const DATETIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
+
+impl Value {
+    /// The value as a key bound: numbers stay numbers, the rest become strings.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Self::Null => J::Null,
+            Self::Bool(b) => J::Bool(*b),
+            Self::Int(i) => J::from(*i),
+            Self::UInt(u) => J::from(*u),
+            Self::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Self::Bytes(b) => J::String(format!("\\x{}", hex::encode(b))),
+            other => J::String(other.canonical_text()),
+        }
+    }
+
+    /// Parses a key bound back into a value of the column's logical type.
+    pub fn from_json(json: &serde_json::Value, logical: &Logical) -> Option<Value> {
+        use serde_json::Value as J;
+        Some(match (json, logical) {
+            (J::Null, _) => Value::Null,
+            (J::Bool(b), _) => Value::Bool(*b),
+            (J::Number(n), Logical::UInt64) => Value::UInt(n.as_u64()?),
+            (J::Number(n), Logical::Float32 | Logical::Float64) => Value::Float(n.as_f64()?),
+            (J::Number(n), Logical::Decimal { .. }) => Value::Decimal(n.to_string()),
+            (J::Number(n), _) => n.as_i64().map(Value::Int).or_else(|| n.as_f64().map(Value::Float))?,
+            (J::String(s), Logical::Bytes) => {
+                Value::Bytes(hex::decode(s.strip_prefix("\\x").unwrap_or(s)).ok()?)
+            }
+            (J::String(s), Logical::Uuid) => Value::Uuid(s.parse().ok()?),
+            (J::String(s), Logical::Date) => Value::Date(s.parse().ok()?),
+            (J::String(s), Logical::DateTime) => {
+                Value::DateTime(NaiveDateTime::parse_from_str(s, DATETIME_FORMAT).ok()?)
+            }
+            (J::String(s), Logical::DateTimeTz) => Value::DateTimeTz(
+                NaiveDateTime::parse_from_str(s, DATETIME_FORMAT)
+                    .ok()?
+                    .and_utc(),
+            ),
+            (J::String(s), Logical::Time) => Value::Time(s.parse().ok()?),
+            (J::String(s), Logical::Decimal { .. }) => Value::Decimal(s.clone()),
+            (J::String(s), _) => Value::Text(s.clone()),
+            _ => return None,
+        })
+    }
+
+    /// A text form that is equal for equal values whichever database they
+    /// came from: used by checksums, key bounds and text-only writers.
+    pub fn canonical_text(&self) -> String {
+        match self {
+            Self::Null => String::new(),
+            Self::Bool(b) => if *b { "1" } else { "0" }.to_owned(),
+            Self::Int(i) => i.to_string(),
+            Self::UInt(u) => u.to_string(),
+            Self::Float(f) => f.to_string(),
+            Self::Decimal(d) => normalize_decimal(d),
+            Self::Text(s) => s.clone(),
+            Self::Bytes(b) => hex::encode(b),
+            Self::Date(d) => d.format("%Y-%m-%d").to_string(),
+            Self::Time(t) => t.format("%H:%M:%S%.f").to_string(),
+            Self::DateTime(dt) => dt.format(DATETIME_FORMAT).to_string(),
+            // An instant is compared in UTC, so a timestamptz stored as a UTC
+            // `datetime` on MySQL or text on SQLite hashes the same.
+            Self::DateTimeTz(dt) => dt.naive_utc().format(DATETIME_FORMAT).to_string(),
+            Self::Json(j) => serde_json::from_str::<serde_json::Value>(j)
+                .map(|v| v.to_string())
+                .unwrap_or_else(|_| j.clone()),
+            Self::Uuid(u) => u.hyphenated().to_string(),
+        }
+    }
+}
+
+/// `12.50`, `12.5` and `12.500` are the same number; databases disagree on
+/// trailing zeros (a MySQL `decimal(65,30)` pads to 30 places).
+pub fn normalize_decimal(raw: &str) -> String {
+    let raw = raw.trim();
+    let normalized = if raw.contains('.') {
+        raw.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        raw
+    };
+    match normalized {
+        "-0" | "" => "0".to_owned(),
+        other => other.to_owned(),
+    }
+}

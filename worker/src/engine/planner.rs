@@ -1,0 +1,267 @@
+//! Planning a job: which tables, what key, what target DDL, and the fixed
+//! key ranges of `batch_size` rows each.
+
+use freight_core::plan::{PlanReport, TablePlan};
+
+use super::connect::Pool;
+use super::context::{match_columns, schema_of};
+use super::error::{Failure, classify};
+use super::model::{Column, Dialect, Table, Value};
+use super::sql::{Predicate, ident, table as qualified};
+use super::{JobContext, JobPlan, PlannedBatch, introspect, read, typemap};
+
+/// Why planning stopped.
+#[derive(Debug)]
+pub enum PlanFail {
+    /// The request names something that does not exist or cannot be copied.
+    Invalid { field: &'static str, message: String },
+    Failure(Failure),
+}
+
+impl From<Failure> for PlanFail {
+    fn from(f: Failure) -> Self {
+        Self::Failure(f)
+    }
+}
+
+/// The tables to copy: the requested ones (each must exist) or all of the
+/// source, minus the excluded ones, in the source's order.
+pub async fn select_tables(job: &JobContext, source: &Pool) -> Result<(Vec<String>, Vec<String>), PlanFail> {
+    let schema = schema_of(source, &job.source).unwrap_or_default();
+    let all = introspect::list_tables(source, &schema).await?;
+    let mut warnings = Vec::new();
+    let find = |name: &str| {
+        all.iter()
+            .find(|t| *t == name)
+            .or_else(|| all.iter().find(|t| t.eq_ignore_ascii_case(name)))
+            .cloned()
+    };
+    let mut chosen = Vec::new();
+    if job.tables.is_empty() {
+        chosen = all.clone();
+    } else {
+        let mut unknown = Vec::new();
+        for name in &job.tables {
+            match find(name) {
+                Some(t) if !chosen.contains(&t) => chosen.push(t),
+                Some(_) => {}
+                None => unknown.push(name.clone()),
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(PlanFail::Invalid {
+                field: "tables",
+                message: format!("table(s) not found in the source: {}", unknown.join(", ")),
+            });
+        }
+    }
+    for name in &job.exclude_tables {
+        match find(name) {
+            Some(t) => chosen.retain(|c| *c != t),
+            None => warnings.push(format!("excluded table {name} does not exist in the source")),
+        }
+    }
+    if chosen.is_empty() {
+        warnings.push("no tables to copy".to_owned());
+    }
+    Ok((chosen, warnings))
+}
+
+/// Plans the job; with `prepare_target`, also creates missing target tables.
+pub async fn plan(job: &JobContext, source: &Pool, target: Option<&Pool>, prepare_target: bool) -> Result<JobPlan, PlanFail> {
+    let (names, mut job_warnings) = select_tables(job, source).await?;
+    let source_schema = schema_of(source, &job.source);
+    let target_dialect = Dialect::from_kind(job.target.kind);
+    let target_schema = (target_dialect == Dialect::Postgres).then(|| job.target.schema_or_default().to_owned());
+
+    let mut tables = Vec::with_capacity(names.len());
+    let mut keyless = Vec::new();
+    for name in &names {
+        let table = introspect::table(source, source_schema.as_deref().unwrap_or_default(), name)
+            .await?
+            .ok_or_else(|| Failure::Permanent(format!("table {name} disappeared while planning")))?;
+        if table.key.is_empty() {
+            keyless.push(name.clone());
+        }
+        tables.push(table);
+    }
+    if !keyless.is_empty() {
+        return Err(PlanFail::Invalid {
+            field: "tables",
+            message: format!(
+                "table(s) without a primary key or unique NOT NULL index cannot be copied in fixed key ranges: {} (add a key or list them in exclude_tables)",
+                keyless.join(", ")
+            ),
+        });
+    }
+
+    if prepare_target
+        && let (Some(Pool::Postgres(pg)), Some(schema)) = (target, &target_schema)
+    {
+        let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", ident(Dialect::Postgres, schema));
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pg)
+            .await
+            .map_err(|e| classify(&e, "creating the target schema"))?;
+    }
+
+    let mut report_tables = Vec::with_capacity(tables.len());
+    let mut batches = Vec::new();
+    for table in &tables {
+        let mut warnings = table.warnings.clone();
+        let existing = match target {
+            Some(pool) => introspect::table(pool, target_schema.as_deref().unwrap_or_default(), &table.name).await?,
+            None => None,
+        };
+        let (create, ddl_warnings) = typemap::create_table(target_dialect, target_schema.as_deref(), table);
+        warnings.extend(ddl_warnings);
+        let mut target_ddl = Vec::new();
+        match existing {
+            Some(existing) => {
+                match_columns(table, &existing).map_err(|f| match f {
+                    Failure::Permanent(message) => PlanFail::Invalid { field: "target_config", message },
+                    other => PlanFail::Failure(other),
+                })?;
+                warnings.push(format!(
+                    "target table {} exists: each batch replaces the rows of its key range",
+                    table.name
+                ));
+            }
+            None => {
+                target_ddl.extend(create.iter().cloned());
+                if prepare_target && let Some(pool) = target {
+                    execute_ddl(pool, &create).await?;
+                }
+            }
+        }
+        for index in &table.indexes {
+            target_ddl.push(typemap::index_ddl(target_dialect, target_schema.as_deref(), table, index, true));
+        }
+        for fk in &table.foreign_keys {
+            if names.contains(&fk.ref_table) && target_dialect != Dialect::Sqlite {
+                target_ddl.push(typemap::foreign_key_ddl(target_dialect, target_schema.as_deref(), &table.name, fk));
+            } else if target_dialect == Dialect::Sqlite {
+                warnings.push(format!(
+                    "foreign key {} is not recreated: SQLite cannot add constraints to an existing table",
+                    fk.name
+                ));
+            } else {
+                warnings.push(format!(
+                    "foreign key {} references {}, which is not part of the job; not recreated",
+                    fk.name, fk.ref_table
+                ));
+            }
+        }
+
+        let (bounds, rows) = key_boundaries(source, source_schema.as_deref(), table, job.batch_size).await?;
+        let table_batches = ranges(&table.name, &bounds);
+        report_tables.push(TablePlan {
+            table_name: table.name.clone(),
+            key_columns: table.key_names(),
+            rows_estimate: rows,
+            batch_count: table_batches.len() as i64,
+            target_ddl,
+            warnings,
+        });
+        batches.extend(table_batches);
+    }
+    if prepare_target && target.is_none() {
+        job_warnings.push("target unavailable: tables not created".into());
+    }
+
+    let report = PlanReport {
+        total_rows_estimate: report_tables.iter().map(|t| t.rows_estimate).sum(),
+        total_batches: batches.len() as i64,
+        tables: report_tables,
+        warnings: job_warnings,
+    };
+    Ok(JobPlan { report, batches })
+}
+
+async fn execute_ddl(pool: &Pool, statements: &[String]) -> Result<(), Failure> {
+    for sql in statements {
+        let ctx = "creating the target table";
+        let res = match pool {
+            Pool::Postgres(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(p).await.map(|_| ()),
+            Pool::MySql(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(p).await.map(|_| ()),
+            Pool::Sqlite(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(p).await.map(|_| ()),
+        };
+        res.map_err(|e| classify(&e, ctx))?;
+    }
+    Ok(())
+}
+
+/// Walks the key in order and returns the first key of every range after
+/// the first, plus the exact row count. Each probe seeks to the previous
+/// boundary through the key index and steps `batch_size` entries
+/// (`WHERE key >= last ORDER BY key LIMIT 1 OFFSET n`): O(batch_size) per
+/// probe, O(rows) in all, reading key columns only. Data is never read by
+/// OFFSET; batches are read by key range.
+async fn key_boundaries(
+    pool: &Pool,
+    schema: Option<&str>,
+    table: &Table,
+    batch_size: u32,
+) -> Result<(Vec<Vec<Value>>, i64), Failure> {
+    let dialect = pool.dialect();
+    let key_cols: Vec<Column> = table.key_columns().into_iter().cloned().collect();
+    let key = key_cols
+        .iter()
+        .map(|c| (c.name.clone(), c.source_type.clone()))
+        .collect::<Vec<_>>();
+    let select: Vec<String> = key_cols
+        .iter()
+        .map(|c| c.select_expr.clone().unwrap_or_else(|| ident(dialect, &c.name)))
+        .collect();
+    let order: Vec<String> = key_cols.iter().map(|c| ident(dialect, &c.name)).collect();
+    let step = batch_size.max(1);
+    let mut bounds: Vec<Vec<Value>> = Vec::new();
+    loop {
+        let mut pred = Predicate::new(dialect);
+        pred.key_range(&key, bounds.last().map(Vec::as_slice), None);
+        let sql = format!(
+            "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1 OFFSET {step}",
+            select.join(", "),
+            qualified(dialect, schema, &table.name),
+            pred.sql,
+            order.join(", ")
+        );
+        match read::first_row(pool, sql, &pred, &key_cols).await? {
+            Some(row) if row.iter().all(|v| *v != Value::Null) => bounds.push(row),
+            Some(_) => {
+                return Err(Failure::Permanent(format!(
+                    "table {}: NULL in key column; rows with a NULL key cannot be addressed",
+                    table.name
+                )));
+            }
+            None => break,
+        }
+    }
+    let mut tail = Predicate::new(dialect);
+    tail.key_range(&key, bounds.last().map(Vec::as_slice), None);
+    let last = read::count(pool, schema, &table.name, &tail).await?;
+    Ok((bounds.clone(), bounds.len() as i64 * i64::from(step) + last))
+}
+
+/// Turns boundaries into ranges: `[-inf, b0)`, `[b0, b1)`, ..., `[bn, +inf)`.
+/// The open ends catch rows added below the first or above the last key.
+fn ranges(table: &str, bounds: &[Vec<Value>]) -> Vec<PlannedBatch> {
+    let to_json = |row: &Vec<Value>| serde_json::Value::Array(row.iter().map(Value::to_json).collect());
+    let mut out = Vec::with_capacity(bounds.len() + 1);
+    let mut start: Option<serde_json::Value> = None;
+    for b in bounds {
+        let end = to_json(b);
+        out.push(PlannedBatch {
+            table_name: table.to_owned(),
+            key_start: start.take(),
+            key_end: Some(end.clone()),
+        });
+        start = Some(end);
+    }
+    out.push(PlannedBatch {
+        table_name: table.to_owned(),
+        key_start: start,
+        key_end: None,
+    });
+    out
+}

@@ -1,0 +1,249 @@
+//! Reading a key range from a database as neutral rows, streamed in chunks
+//! through a bounded channel so reading and writing overlap and memory stays
+//! bounded by the channel, not by the batch.
+
+mod mysql;
+mod postgres;
+mod sqlite;
+
+use std::hash::{Hash, Hasher};
+
+use futures::TryStreamExt;
+use tokio::sync::mpsc;
+
+use super::bind;
+use super::connect::Pool;
+use super::error::{Failure, classify};
+use super::model::{Column, Dialect, Row, Value};
+use super::sql::{Predicate, ident, table as qualified};
+
+/// Rows per message on the channel: large enough to amortize the hop
+/// between tasks, small enough to keep memory flat.
+pub const CHUNK_ROWS: usize = 512;
+
+/// What a read produced besides its rows.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReadSummary {
+    pub rows: i64,
+    /// Order-independent checksum of the rows' canonical values (when asked).
+    pub checksum: Option<u64>,
+}
+
+/// `SELECT <columns> FROM <table> WHERE <predicate>`; no ORDER BY: a batch
+/// is a set, and sorting would only cost the source.
+pub fn select_sql(dialect: Dialect, schema: Option<&str>, table: &str, columns: &[Column], predicate: &str) -> String {
+    let cols: Vec<String> = columns
+        .iter()
+        .map(|c| c.select_expr.clone().unwrap_or_else(|| ident(dialect, &c.name)))
+        .collect();
+    format!(
+        "SELECT {} FROM {} WHERE {predicate}",
+        cols.join(", "),
+        qualified(dialect, schema, table)
+    )
+}
+
+/// Streams the rows of `SELECT columns WHERE predicate` into `out`, chunk by
+/// chunk; stops early when the receiver is gone.
+pub async fn stream(
+    pool: &Pool,
+    sql: String,
+    predicate: &Predicate,
+    columns: &[Column],
+    checksum: bool,
+    out: mpsc::Sender<Vec<Row>>,
+) -> Result<ReadSummary, Failure> {
+    let mut summary = ReadSummary {
+        rows: 0,
+        checksum: checksum.then_some(0),
+    };
+    let mut chunk = Vec::with_capacity(CHUNK_ROWS);
+    let mut push = |row: Row, chunk: &mut Vec<Row>| {
+        summary.rows += 1;
+        if let Some(sum) = summary.checksum.as_mut() {
+            *sum = sum.wrapping_add(row_hash(&row));
+        }
+        chunk.push(row);
+    };
+    let ctx = "reading rows";
+    macro_rules! drain {
+        ($rows:expr, $decode:path) => {{
+            let mut rows = $rows;
+            while let Some(row) = rows.try_next().await.map_err(|e| classify(&e, ctx))? {
+                push($decode(&row, columns)?, &mut chunk);
+                if chunk.len() >= CHUNK_ROWS {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_ROWS));
+                    if out.send(full).await.is_err() {
+                        return Ok(summary);
+                    }
+                }
+            }
+        }};
+    }
+    match pool {
+        Pool::Postgres(p) => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for v in &predicate.binds {
+                q = bind::pg(q, v);
+            }
+            drain!(q.fetch(p), postgres::decode_row)
+        }
+        Pool::MySql(p) => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for v in &predicate.binds {
+                q = bind::mysql(q, v);
+            }
+            drain!(q.fetch(p), mysql::decode_row)
+        }
+        Pool::Sqlite(p) => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for v in &predicate.binds {
+                q = bind::sqlite(q, v);
+            }
+            drain!(q.fetch(p), sqlite::decode_row)
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = out.send(chunk).await;
+    }
+    Ok(summary)
+}
+
+/// Reads every row of the predicate into memory (bounded by the batch size).
+pub async fn collect(
+    pool: &Pool,
+    sql: String,
+    predicate: &Predicate,
+    columns: &[Column],
+    checksum: bool,
+) -> Result<(Vec<Row>, ReadSummary), Failure> {
+    let (tx, mut rx) = mpsc::channel(8);
+    let reading = stream(pool, sql, predicate, columns, checksum, tx);
+    let gathering = async {
+        let mut all = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            all.extend(chunk);
+        }
+        all
+    };
+    let (summary, rows) = tokio::join!(reading, gathering);
+    Ok((rows, summary?))
+}
+
+/// Reads the first row of a query (key probes), decoded as `columns`.
+pub async fn first_row(pool: &Pool, sql: String, predicate: &Predicate, columns: &[Column]) -> Result<Option<Row>, Failure> {
+    let ctx = "probing keys";
+    match pool {
+        Pool::Postgres(p) => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for v in &predicate.binds {
+                q = bind::pg(q, v);
+            }
+            let row = q.fetch_optional(p).await.map_err(|e| classify(&e, ctx))?;
+            row.map(|r| postgres::decode_row(&r, columns)).transpose()
+        }
+        Pool::MySql(p) => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for v in &predicate.binds {
+                q = bind::mysql(q, v);
+            }
+            let row = q.fetch_optional(p).await.map_err(|e| classify(&e, ctx))?;
+            row.map(|r| mysql::decode_row(&r, columns)).transpose()
+        }
+        Pool::Sqlite(p) => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for v in &predicate.binds {
+                q = bind::sqlite(q, v);
+            }
+            let row = q.fetch_optional(p).await.map_err(|e| classify(&e, ctx))?;
+            row.map(|r| sqlite::decode_row(&r, columns)).transpose()
+        }
+    }
+}
+
+/// `SELECT COUNT(*)` of a predicate.
+pub async fn count(pool: &Pool, schema: Option<&str>, table: &str, predicate: &Predicate) -> Result<i64, Failure> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM {} WHERE {}",
+        qualified(pool.dialect(), schema, table),
+        predicate.sql
+    );
+    let ctx = "counting rows";
+    let res = match pool {
+        Pool::Postgres(p) => {
+            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+            for v in &predicate.binds {
+                q = bind_scalar_pg(q, v);
+            }
+            q.fetch_one(p).await
+        }
+        Pool::MySql(p) => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for v in &predicate.binds {
+                q = bind::mysql(q, v);
+            }
+            q.fetch_one(p).await.and_then(|r| sqlx::Row::try_get::<i64, _>(&r, 0))
+        }
+        Pool::Sqlite(p) => {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for v in &predicate.binds {
+                q = bind::sqlite(q, v);
+            }
+            q.fetch_one(p).await.and_then(|r| sqlx::Row::try_get::<i64, _>(&r, 0))
+        }
+    };
+    res.map_err(|e| classify(&e, ctx))
+}
+
+fn bind_scalar_pg<'q>(
+    q: sqlx::query::QueryScalar<'q, sqlx::Postgres, i64, sqlx::postgres::PgArguments>,
+    v: &Value,
+) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, i64, sqlx::postgres::PgArguments> {
+    match v {
+        Value::Null => q.bind(None::<String>),
+        Value::Bool(b) => q.bind(*b),
+        Value::Int(i) => q.bind(*i),
+        Value::UInt(u) => q.bind(u.to_string()),
+        Value::Float(f) => q.bind(*f),
+        Value::Decimal(s) | Value::Text(s) | Value::Json(s) => q.bind(s.clone()),
+        Value::Bytes(b) => q.bind(b.clone()),
+        Value::Date(d) => q.bind(*d),
+        Value::Time(t) => q.bind(*t),
+        Value::DateTime(dt) => q.bind(*dt),
+        Value::DateTimeTz(dt) => q.bind(*dt),
+        Value::Uuid(u) => q.bind(*u),
+    }
+}
+
+/// Hash of one row's canonical values; rows are summed, so order is free.
+pub fn row_hash(row: &Row) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    for v in row {
+        match v {
+            Value::Null => 0u8.hash(&mut h),
+            other => {
+                1u8.hash(&mut h);
+                other.canonical_text().hash(&mut h);
+            }
+        }
+    }
+    h.finish()
+}
+
+/// A value the driver cannot decode fails the batch: it is a source value
+/// the engine has no representation for, not a record the target refused.
+fn decode_failure(column: &Column, err: sqlx::Error) -> Failure {
+    Failure::Permanent(format!(
+        "column {} ({}): cannot read value: {err}",
+        column.name, column.source_type
+    ))
+}
+
+/// Reads rows only to count and checksum them (verification).
+pub async fn checksum(pool: &Pool, sql: String, predicate: &Predicate, columns: &[Column]) -> Result<ReadSummary, Failure> {
+    let (tx, mut rx) = mpsc::channel(4);
+    let reading = stream(pool, sql, predicate, columns, true, tx);
+    let draining = async { while rx.recv().await.is_some() {} };
+    let (summary, ()) = tokio::join!(reading, draining);
+    summary
+}

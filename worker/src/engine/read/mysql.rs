@@ -1,0 +1,59 @@
+//! Decoding MySQL/MariaDB rows into neutral values. Types are checked by
+//! introspection, so values are decoded unchecked (the driver's own checks
+//! reject e.g. `tinyint unsigned` as i64 although the bytes are fine).
+
+use sqlx::Row as _;
+use sqlx::mysql::MySqlRow;
+
+use super::decode_failure;
+use crate::engine::error::Failure;
+use crate::engine::model::{Column, Logical, Row, Value};
+
+pub fn decode_row(row: &MySqlRow, columns: &[Column]) -> Result<Row, Failure> {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| decode(row, i, c).map_err(|e| decode_failure(c, e)))
+        .collect()
+}
+
+fn decode(row: &MySqlRow, i: usize, col: &Column) -> Result<Value, sqlx::Error> {
+    fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> Value) -> Value {
+        v.map_or(Value::Null, f)
+    }
+    Ok(match &col.logical {
+        Logical::Bool => opt(row.try_get_unchecked::<Option<i64>, _>(i)?, |v| Value::Bool(v != 0)),
+        Logical::Int(_) => opt(row.try_get_unchecked(i)?, Value::Int),
+        Logical::UInt64 => opt(row.try_get_unchecked(i)?, Value::UInt),
+        Logical::Float32 => opt(row.try_get_unchecked::<Option<f32>, _>(i)?, |v| Value::Float(v.into())),
+        Logical::Float64 => opt(row.try_get_unchecked(i)?, Value::Float),
+        Logical::Decimal { .. } => opt(row.try_get_unchecked(i)?, Value::Decimal),
+        Logical::Bytes => opt(row.try_get_unchecked(i)?, Value::Bytes),
+        Logical::Json => opt(row.try_get_unchecked(i)?, Value::Json),
+        Logical::Text { .. } | Logical::Enum(_) | Logical::Other(_) => {
+            opt(row.try_get_unchecked(i)?, Value::Text)
+        }
+        // Zero dates ('0000-00-00') have no value in any other database and
+        // fail to decode: they become NULL, with a warning.
+        Logical::Date => zero_date(row.try_get_unchecked(i), col).map_or(Value::Null, Value::Date),
+        Logical::DateTime => zero_date(row.try_get_unchecked(i), col).map_or(Value::Null, Value::DateTime),
+        Logical::DateTimeTz => zero_date(row.try_get_unchecked(i), col)
+            .map_or(Value::Null, |v: chrono::NaiveDateTime| Value::DateTimeTz(v.and_utc())),
+        Logical::Time => opt(row.try_get_unchecked::<Option<String>, _>(i)?, |s| {
+            s.parse().map(Value::Time).unwrap_or(Value::Text(s))
+        }),
+        Logical::Uuid => opt(row.try_get_unchecked::<Option<String>, _>(i)?, |s| {
+            s.parse().map(Value::Uuid).unwrap_or(Value::Text(s))
+        }),
+    })
+}
+
+fn zero_date<T>(decoded: Result<Option<T>, sqlx::Error>, col: &Column) -> Option<T> {
+    match decoded {
+        Ok(v) => v,
+        Err(_) => {
+            tracing::warn!(column = %col.name, "zero or invalid MySQL date copied as NULL");
+            None
+        }
+    }
+}

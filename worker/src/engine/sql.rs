@@ -1,0 +1,174 @@
+//! SQL text built at run time: identifiers quoted per dialect, values always
+//! bound as parameters (never spliced), key ranges as portable predicates.
+
+use super::model::{Dialect, Value};
+
+/// Quotes an identifier; embedded quote characters are doubled.
+pub fn ident(dialect: Dialect, name: &str) -> String {
+    match dialect {
+        Dialect::MySql => format!("`{}`", name.replace('`', "``")),
+        Dialect::Postgres | Dialect::Sqlite => format!("\"{}\"", name.replace('"', "\"\"")),
+    }
+}
+
+/// A string literal for DDL only (enum labels, defaults), never for data.
+pub fn literal(dialect: Dialect, value: &str) -> String {
+    let escaped = value.replace('\'', "''");
+    match dialect {
+        // MySQL also treats backslash as an escape inside literals.
+        Dialect::MySql => format!("'{}'", escaped.replace('\\', "\\\\")),
+        _ => format!("'{escaped}'"),
+    }
+}
+
+/// A table name qualified by the PostgreSQL schema where there is one.
+pub fn table(dialect: Dialect, schema: Option<&str>, name: &str) -> String {
+    match (dialect, schema) {
+        (Dialect::Postgres, Some(s)) => format!("{}.{}", ident(dialect, s), ident(dialect, name)),
+        _ => ident(dialect, name),
+    }
+}
+
+/// Builds a WHERE clause with numbered or positional placeholders, keeping
+/// the values to bind in order.
+pub struct Predicate {
+    dialect: Dialect,
+    pub sql: String,
+    pub binds: Vec<Value>,
+}
+
+impl Predicate {
+    pub fn new(dialect: Dialect) -> Self {
+        Self {
+            dialect,
+            sql: String::new(),
+            binds: Vec::new(),
+        }
+    }
+
+    /// A placeholder for `value`, cast to `pg_type` on PostgreSQL so a key
+    /// bound arrives in the column's own type.
+    pub fn bind(&mut self, value: Value, pg_type: &str) -> String {
+        self.binds.push(value);
+        match self.dialect {
+            Dialect::Postgres => format!("CAST(${} AS {pg_type})", self.binds.len()),
+            Dialect::MySql | Dialect::Sqlite => "?".to_owned(),
+        }
+    }
+
+    /// `key >= start AND key < end`, expanded for composite keys into
+    /// `(a > x) OR (a = x AND b >= y)` form, which every dialect's optimizer
+    /// turns into an index range (row-value comparisons are not portable).
+    pub fn key_range(
+        &mut self,
+        columns: &[(String, String)],
+        start: Option<&[Value]>,
+        end: Option<&[Value]>,
+    ) {
+        let mut parts = Vec::new();
+        if let Some(start) = start {
+            parts.push(self.tuple_cmp(columns, start, true));
+        }
+        if let Some(end) = end {
+            parts.push(format!("NOT {}", self.tuple_cmp(columns, end, true)));
+        }
+        self.sql = if parts.is_empty() {
+            "1=1".to_owned()
+        } else {
+            parts.join(" AND ")
+        };
+    }
+
+    /// `(cols) >= (values)` (or `>` when `inclusive` is false), lexicographic.
+    fn tuple_cmp(&mut self, columns: &[(String, String)], values: &[Value], inclusive: bool) -> String {
+        let Some(((name, pg_type), rest_cols)) = columns.split_first() else {
+            return if inclusive { "1=1" } else { "1=0" }.to_owned();
+        };
+        let col = ident(self.dialect, name);
+        let value = values.first().cloned().unwrap_or(Value::Null);
+        if rest_cols.is_empty() {
+            let op = if inclusive { ">=" } else { ">" };
+            let p = self.bind(value, pg_type);
+            return format!("{col} {op} {p}");
+        }
+        let gt = self.bind(value.clone(), pg_type);
+        let eq = self.bind(value, pg_type);
+        let rest = self.tuple_cmp(rest_cols, &values[1..], inclusive);
+        format!("({col} > {gt} OR ({col} = {eq} AND {rest}))")
+    }
+
+    /// `(a = ? AND b = ?) OR ...` for an explicit set of keys.
+    pub fn key_set(&mut self, columns: &[(String, String)], keys: &[Vec<Value>]) {
+        if keys.is_empty() {
+            self.sql = "1=0".to_owned();
+            return;
+        }
+        let mut ors = Vec::with_capacity(keys.len());
+        for key in keys {
+            let ands: Vec<String> = columns
+                .iter()
+                .zip(key)
+                .map(|((name, pg_type), v)| {
+                    let col = ident(self.dialect, name);
+                    let p = self.bind(v.clone(), pg_type);
+                    format!("{col} = {p}")
+                })
+                .collect();
+            ors.push(format!("({})", ands.join(" AND ")));
+        }
+        self.sql = ors.join(" OR ");
+    }
+}
+
+/// `?, ?, ?` or `$n, $n+1, ...` groups for a multi-row INSERT.
+pub fn values_placeholders(dialect: Dialect, rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * (cols * 4 + 3));
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            out.push(',');
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push(',');
+            }
+            n += 1;
+            match dialect {
+                Dialect::Postgres => out.push_str(&format!("${n}")),
+                _ => out.push('?'),
+            }
+        }
+        out.push(')');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_identifiers_per_dialect() {
+        assert_eq!(ident(Dialect::MySql, "a`b"), "`a``b`");
+        assert_eq!(ident(Dialect::Postgres, "a\"b"), "\"a\"\"b\"");
+        assert_eq!(table(Dialect::Postgres, Some("s"), "t"), "\"s\".\"t\"");
+        assert_eq!(literal(Dialect::MySql, "it's\\"), "'it''s\\\\'");
+    }
+
+    #[test]
+    fn composite_ranges_expand_lexicographically() {
+        let cols = vec![("a".to_owned(), "int".to_owned()), ("b".to_owned(), "text".to_owned())];
+        let mut p = Predicate::new(Dialect::Postgres);
+        p.key_range(
+            &cols,
+            Some(&[Value::Int(1), Value::Text("x".into())]),
+            Some(&[Value::Int(2), Value::Text("y".into())]),
+        );
+        assert_eq!(
+            p.sql,
+            "(\"a\" > CAST($1 AS int) OR (\"a\" = CAST($2 AS int) AND \"b\" >= CAST($3 AS text))) AND NOT (\"a\" > CAST($4 AS int) OR (\"a\" = CAST($5 AS int) AND \"b\" >= CAST($6 AS text)))"
+        );
+        assert_eq!(p.binds.len(), 6);
+    }
+}

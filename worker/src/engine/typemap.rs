@@ -1,0 +1,282 @@
+//! Target DDL from the neutral schema: each dialect's spelling of a
+//! [`Logical`] type, and the documented fallbacks where none is faithful.
+
+use super::model::{Column, DefaultValue, Dialect, ForeignKey, Index, Logical, Table};
+use super::sql::{ident, literal, table as qualified};
+
+/// MySQL keys cannot be unbounded TEXT/BLOB: key columns of those become
+/// `varchar(768)` / `varbinary(3072)` (3072 bytes, InnoDB's key limit).
+const MYSQL_KEY_TEXT: &str = "varchar(768)";
+const MYSQL_KEY_BYTES: &str = "varbinary(3072)";
+
+/// The target spelling of a column's type, with a warning when lossy.
+pub fn column_type(target: Dialect, source: Dialect, col: &Column, is_key: bool) -> (String, Option<String>) {
+    match target {
+        Dialect::Postgres => postgres_type(source, col),
+        Dialect::MySql => mysql_type(source, col, is_key),
+        Dialect::Sqlite => sqlite_type(source, col),
+    }
+}
+
+fn postgres_type(source: Dialect, col: &Column) -> (String, Option<String>) {
+    let t = match &col.logical {
+        Logical::Bool => "boolean".to_owned(),
+        Logical::Int(2) => "smallint".to_owned(),
+        Logical::Int(4) => "integer".to_owned(),
+        Logical::Int(_) => "bigint".to_owned(),
+        Logical::UInt64 => "numeric(20,0)".to_owned(),
+        Logical::Float32 => "real".to_owned(),
+        Logical::Float64 => "double precision".to_owned(),
+        Logical::Decimal { precision: Some(p), scale } => format!("numeric({p},{})", scale.unwrap_or(0)),
+        Logical::Decimal { .. } => "numeric".to_owned(),
+        // MySQL `char(n)` strips trailing spaces on read while PostgreSQL's
+        // `char(n)` pads them back: `varchar(n)` keeps the values as read.
+        Logical::Text { max_len: Some(n), fixed: true } if source == Dialect::Postgres => format!("char({n})"),
+        Logical::Text { max_len: Some(n), .. } if *n <= 10_485_760 => format!("varchar({n})"),
+        Logical::Text { .. } => "text".to_owned(),
+        Logical::Bytes => "bytea".to_owned(),
+        Logical::Date => "date".to_owned(),
+        Logical::Time => "time".to_owned(),
+        Logical::DateTime => "timestamp".to_owned(),
+        Logical::DateTimeTz => "timestamptz".to_owned(),
+        Logical::Json => "jsonb".to_owned(),
+        Logical::Uuid => "uuid".to_owned(),
+        Logical::Enum(_) => "text".to_owned(),
+        Logical::Other(spelling) if source == Dialect::Postgres => spelling.clone(),
+        Logical::Other(spelling) => {
+            return ("text".to_owned(), Some(format!("column {}: {spelling} stored as text", col.name)));
+        }
+    };
+    (t, None)
+}
+
+fn mysql_type(source: Dialect, col: &Column, is_key: bool) -> (String, Option<String>) {
+    let mut warning = None;
+    let t = match &col.logical {
+        Logical::Bool => "tinyint(1)".to_owned(),
+        Logical::Int(2) => "smallint".to_owned(),
+        Logical::Int(4) => "int".to_owned(),
+        Logical::Int(_) => "bigint".to_owned(),
+        Logical::UInt64 => "bigint unsigned".to_owned(),
+        Logical::Float32 => "float".to_owned(),
+        Logical::Float64 => "double".to_owned(),
+        Logical::Decimal { precision: Some(p), scale } if *p <= 65 && scale.unwrap_or(0) <= 30 => {
+            format!("decimal({p},{})", scale.unwrap_or(0))
+        }
+        Logical::Decimal { .. } => {
+            warning = Some(format!(
+                "column {}: {} exceeds MySQL's decimal range; stored as decimal(65,30), values beyond it are rejected",
+                col.name, col.source_type
+            ));
+            "decimal(65,30)".to_owned()
+        }
+        Logical::Text { max_len: Some(n), fixed: true } if *n <= 255 => format!("char({n})"),
+        Logical::Text { max_len: Some(n), .. } if *n <= 16_383 => format!("varchar({n})"),
+        Logical::Text { .. } | Logical::Other(_) if is_key => {
+            warning = Some(format!(
+                "column {}: unbounded text key stored as {MYSQL_KEY_TEXT}; longer values are rejected",
+                col.name
+            ));
+            MYSQL_KEY_TEXT.to_owned()
+        }
+        Logical::Text { .. } => "longtext".to_owned(),
+        Logical::Bytes if is_key => MYSQL_KEY_BYTES.to_owned(),
+        Logical::Bytes => "longblob".to_owned(),
+        Logical::Date => "date".to_owned(),
+        Logical::Time => "time(6)".to_owned(),
+        Logical::DateTime => "datetime(6)".to_owned(),
+        // MySQL `timestamp` ends in 2038; an instant is kept as a UTC datetime.
+        Logical::DateTimeTz if source == Dialect::MySql => "timestamp(6) NULL".to_owned(),
+        Logical::DateTimeTz => {
+            warning = Some(format!(
+                "column {}: {} stored as datetime(6) holding UTC",
+                col.name, col.source_type
+            ));
+            "datetime(6)".to_owned()
+        }
+        Logical::Json => "json".to_owned(),
+        Logical::Uuid => "char(36)".to_owned(),
+        Logical::Enum(labels) if !labels.is_empty() => {
+            let quoted: Vec<String> = labels.iter().map(|l| literal(Dialect::MySql, l)).collect();
+            format!("enum({})", quoted.join(","))
+        }
+        Logical::Enum(_) => "longtext".to_owned(),
+        Logical::Other(spelling) if source == Dialect::MySql => spelling.clone(),
+        Logical::Other(spelling) => {
+            warning = Some(format!("column {}: {spelling} stored as text", col.name));
+            "longtext".to_owned()
+        }
+    };
+    (t, warning)
+}
+
+fn sqlite_type(source: Dialect, col: &Column) -> (String, Option<String>) {
+    let mut warning = None;
+    let t = match &col.logical {
+        Logical::Bool => "BOOLEAN".to_owned(),
+        Logical::Int(_) => "INTEGER".to_owned(),
+        Logical::UInt64 => {
+            warning = Some(format!(
+                "column {}: bigint unsigned stored as INTEGER; values above 2^63-1 are rejected",
+                col.name
+            ));
+            "INTEGER".to_owned()
+        }
+        Logical::Float32 => "FLOAT".to_owned(),
+        Logical::Float64 => "REAL".to_owned(),
+        // SQLite's NUMERIC affinity would turn 12.50 into the float 12.5:
+        // TEXT affinity keeps decimals exact (the declared name keeps p,s).
+        Logical::Decimal { precision, scale } => {
+            warning = Some(format!("column {}: decimal stored as exact text (TEXT affinity)", col.name));
+            match (precision, scale) {
+                (Some(p), s) => format!("DECIMAL_TEXT({p},{})", s.unwrap_or(0)),
+                _ => "DECIMAL_TEXT".to_owned(),
+            }
+        }
+        Logical::Text { max_len: Some(n), fixed: true } => format!("CHAR({n})"),
+        Logical::Text { max_len: Some(n), .. } => format!("VARCHAR({n})"),
+        Logical::Text { .. } => "TEXT".to_owned(),
+        Logical::Bytes => "BLOB".to_owned(),
+        Logical::Date => "DATE".to_owned(),
+        Logical::Time => "TIME".to_owned(),
+        Logical::DateTime => "DATETIME".to_owned(),
+        Logical::DateTimeTz => "TIMESTAMPTZ".to_owned(),
+        Logical::Json => "JSON".to_owned(),
+        Logical::Uuid => "UUID".to_owned(),
+        Logical::Enum(_) => "TEXT".to_owned(),
+        Logical::Other(spelling) if source == Dialect::Sqlite => spelling.clone(),
+        Logical::Other(_) => "TEXT".to_owned(),
+    };
+    (t, warning)
+}
+
+fn default_sql(target: Dialect, col: &Column) -> Option<String> {
+    let default = col.default.as_ref()?;
+    Some(match (default, &col.logical) {
+        (DefaultValue::Null, _) => "NULL".to_owned(),
+        (DefaultValue::Number(n), Logical::Bool) | (DefaultValue::String(n), Logical::Bool) => {
+            let truthy = !matches!(n.as_str(), "0" | "f" | "false");
+            match target {
+                Dialect::Postgres => truthy.to_string(),
+                _ => u8::from(truthy).to_string(),
+            }
+        }
+        (DefaultValue::Bool(b), _) => match target {
+            Dialect::Postgres => b.to_string(),
+            _ => u8::from(*b).to_string(),
+        },
+        (DefaultValue::Number(n), _) => n.clone(),
+        // MySQL only allows literal defaults on TEXT/BLOB/JSON from 8.0.13 as expressions.
+        (DefaultValue::String(_), Logical::Json | Logical::Bytes) if target == Dialect::MySql => return None,
+        (DefaultValue::String(s), Logical::Text { max_len: None, .. }) if target == Dialect::MySql => {
+            format!("({})", literal(target, s))
+        }
+        (DefaultValue::String(s), _) => literal(target, s),
+        (DefaultValue::CurrentTimestamp, Logical::DateTime | Logical::DateTimeTz) => match target {
+            Dialect::MySql => "CURRENT_TIMESTAMP(6)".to_owned(),
+            _ => "CURRENT_TIMESTAMP".to_owned(),
+        },
+        (DefaultValue::CurrentTimestamp, _) => return None,
+    })
+}
+
+/// `CREATE TABLE IF NOT EXISTS` for the target, with the primary key (the
+/// batch key), NOT NULL, portable defaults and enum CHECKs. Indexes and
+/// foreign keys come later, in [`index_ddl`] / [`foreign_key_ddl`].
+pub fn create_table(target: Dialect, schema: Option<&str>, table: &Table) -> (Vec<String>, Vec<String>) {
+    let mut warnings = Vec::new();
+    let mut defs = Vec::new();
+    for (i, col) in table.columns.iter().enumerate() {
+        let is_key = table.key.contains(&i);
+        let (ty, warning) = column_type(target, table.dialect, col, is_key);
+        warnings.extend(warning);
+        let mut def = format!("{} {ty}", ident(target, &col.name));
+        if !col.nullable {
+            def.push_str(" NOT NULL");
+        }
+        if let Some(d) = default_sql(target, col) {
+            def.push_str(&format!(" DEFAULT {d}"));
+        }
+        if let Logical::Enum(labels) = &col.logical
+            && target != Dialect::MySql
+            && !labels.is_empty()
+        {
+            let quoted: Vec<String> = labels.iter().map(|l| literal(target, l)).collect();
+            def.push_str(&format!(" CHECK ({} IN ({}))", ident(target, &col.name), quoted.join(", ")));
+        }
+        defs.push(def);
+    }
+    if !table.key.is_empty() {
+        let key: Vec<String> = table.key_names().iter().map(|k| ident(target, k)).collect();
+        defs.push(format!("PRIMARY KEY ({})", key.join(", ")));
+    }
+    let mut ddl = format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n  {}\n)",
+        qualified(target, schema, &table.name),
+        defs.join(",\n  ")
+    );
+    if target == Dialect::MySql {
+        ddl.push_str(" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
+    }
+    (vec![ddl], warnings)
+}
+
+/// The index's name on the target: MySQL scopes index names per table,
+/// PostgreSQL per schema, so names from MySQL get the table as a prefix.
+pub fn index_name(source: Dialect, table: &str, index: &Index) -> String {
+    let name = if source == Dialect::MySql && !index.name.starts_with(table) {
+        format!("{table}_{}", index.name)
+    } else {
+        index.name.clone()
+    };
+    truncate(&name, 63)
+}
+
+pub fn index_ddl(target: Dialect, schema: Option<&str>, table: &Table, index: &Index, text_prefix: bool) -> String {
+    let cols: Vec<String> = index
+        .columns
+        .iter()
+        .map(|c| {
+            let quoted = ident(target, c);
+            // MySQL cannot index TEXT/BLOB without a prefix length.
+            let unbounded = table.column(c).is_some_and(|col| {
+                matches!(col.logical, Logical::Text { max_len: None, .. } | Logical::Bytes | Logical::Other(_) | Logical::Json)
+                    || matches!(col.logical, Logical::Text { max_len: Some(n), .. } if n > 768)
+            });
+            if text_prefix && target == Dialect::MySql && unbounded {
+                format!("{quoted}(255)")
+            } else {
+                quoted
+            }
+        })
+        .collect();
+    let name = index_name(table.dialect, &table.name, index);
+    format!(
+        "CREATE {}INDEX {} ON {} ({})",
+        if index.unique { "UNIQUE " } else { "" },
+        ident(target, &name),
+        qualified(target, schema, &table.name),
+        cols.join(", ")
+    )
+}
+
+pub fn foreign_key_ddl(target: Dialect, schema: Option<&str>, table: &str, fk: &ForeignKey) -> String {
+    let cols: Vec<String> = fk.columns.iter().map(|c| ident(target, c)).collect();
+    let refs: Vec<String> = fk.ref_columns.iter().map(|c| ident(target, c)).collect();
+    format!(
+        "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})",
+        qualified(target, schema, table),
+        ident(target, &truncate(&fk.name, 63)),
+        cols.join(", "),
+        qualified(target, schema, &fk.ref_table),
+        refs.join(", ")
+    )
+}
+
+fn truncate(name: &str, max: usize) -> String {
+    let mut end = name.len().min(max);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_owned()
+}

@@ -1,0 +1,279 @@
+//! Writing neutral rows into a target transaction: PostgreSQL by COPY,
+//! MySQL and SQLite by multi-row INSERTs with bound parameters.
+
+mod copy_text;
+
+use sqlx::{Executor, MySql, Postgres, Sqlite, Transaction};
+use tokio::sync::mpsc;
+
+use super::bind;
+use super::connect::Pool;
+use super::error::{Failure, classify};
+use super::model::{Dialect, Row};
+use super::sql::{Predicate, ident, table as qualified, values_placeholders};
+
+/// Where rows go: a target table and its columns, in the order of the
+/// values in each row.
+#[derive(Debug, Clone)]
+pub struct WriteSpec {
+    pub dialect: Dialect,
+    pub qualified_table: String,
+    pub columns: Vec<String>,
+}
+
+impl WriteSpec {
+    pub fn new(dialect: Dialect, schema: Option<&str>, table: &str, columns: Vec<String>) -> Self {
+        Self {
+            dialect,
+            qualified_table: qualified(dialect, schema, table),
+            columns,
+        }
+    }
+
+    fn column_list(&self) -> String {
+        let cols: Vec<String> = self.columns.iter().map(|c| ident(self.dialect, c)).collect();
+        cols.join(", ")
+    }
+
+    fn copy_sql(&self) -> String {
+        format!("COPY {} ({}) FROM STDIN", self.qualified_table, self.column_list())
+    }
+
+    /// Rows per INSERT: under the dialect's bound-parameter limit.
+    fn rows_per_insert(&self) -> usize {
+        let max_params = match self.dialect {
+            Dialect::MySql => 65_535,
+            _ => 32_766,
+        };
+        (max_params / self.columns.len().max(1)).clamp(1, 2_000)
+    }
+}
+
+/// Bytes of row data per INSERT statement before it is sent (stays well
+/// under MySQL's default 16 MB `max_allowed_packet`).
+const INSERT_BYTES: usize = 4 << 20;
+
+/// An open target transaction of one of the three dialects.
+pub enum TargetTx {
+    Postgres(Transaction<'static, Postgres>),
+    MySql(Transaction<'static, MySql>),
+    Sqlite(Transaction<'static, Sqlite>),
+}
+
+macro_rules! on_tx {
+    ($self:expr, $tx:ident => $body:expr) => {
+        match $self {
+            TargetTx::Postgres($tx) => $body,
+            TargetTx::MySql($tx) => $body,
+            TargetTx::Sqlite($tx) => $body,
+        }
+    };
+}
+
+impl TargetTx {
+    pub async fn begin(pool: &Pool) -> Result<Self, Failure> {
+        let ctx = "opening the target transaction";
+        Ok(match pool {
+            Pool::Postgres(p) => Self::Postgres(p.begin().await.map_err(|e| classify(&e, ctx))?),
+            Pool::MySql(p) => Self::MySql(p.begin().await.map_err(|e| classify(&e, ctx))?),
+            Pool::Sqlite(p) => Self::Sqlite(p.begin().await.map_err(|e| classify(&e, ctx))?),
+        })
+    }
+
+    pub async fn commit(self) -> Result<(), Failure> {
+        on_tx!(self, tx => tx.commit().await.map_err(|e| classify(&e, "committing the batch")))
+    }
+
+    pub async fn rollback(self) -> Result<(), Failure> {
+        on_tx!(self, tx => tx.rollback().await.map_err(|e| classify(&e, "rolling back the batch")))
+    }
+
+    /// Runs a statement without parameters (savepoints).
+    async fn execute(&mut self, sql: &str) -> Result<(), Failure> {
+        let ctx = "managing a savepoint";
+        on_tx!(self, tx => tx
+            .execute(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())))
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&e, ctx)))
+    }
+
+    pub async fn savepoint(&mut self) -> Result<(), Failure> {
+        self.execute("SAVEPOINT freight_bisect").await
+    }
+
+    pub async fn rollback_to_savepoint(&mut self) -> Result<(), Failure> {
+        self.execute("ROLLBACK TO SAVEPOINT freight_bisect").await
+    }
+
+    pub async fn release_savepoint(&mut self) -> Result<(), Failure> {
+        self.execute("RELEASE SAVEPOINT freight_bisect").await
+    }
+
+    /// `DELETE FROM table WHERE predicate`; returns rows deleted.
+    pub async fn delete(&mut self, spec: &WriteSpec, predicate: &Predicate) -> Result<u64, Failure> {
+        let sql = format!("DELETE FROM {} WHERE {}", spec.qualified_table, predicate.sql);
+        let ctx = "clearing the key range on the target";
+        let res = match self {
+            Self::Postgres(tx) => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for v in &predicate.binds {
+                    q = bind::pg(q, v);
+                }
+                q.execute(&mut **tx).await.map(|r| r.rows_affected())
+            }
+            Self::MySql(tx) => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for v in &predicate.binds {
+                    q = bind::mysql(q, v);
+                }
+                q.execute(&mut **tx).await.map(|r| r.rows_affected())
+            }
+            Self::Sqlite(tx) => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for v in &predicate.binds {
+                    q = bind::sqlite(q, v);
+                }
+                q.execute(&mut **tx).await.map(|r| r.rows_affected())
+            }
+        };
+        res.map_err(|e| classify(&e, ctx))
+    }
+
+    /// Writes rows held in memory; returns rows written.
+    pub async fn write_rows(&mut self, spec: &WriteSpec, rows: &[Row]) -> Result<u64, Failure> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        match self {
+            Self::Postgres(tx) => {
+                let mut copy = tx
+                    .copy_in_raw(&spec.copy_sql())
+                    .await
+                    .map_err(|e| classify(&e, "starting COPY"))?;
+                let mut buf = Vec::with_capacity(64 << 10);
+                for row in rows {
+                    copy_text::encode_row(&mut buf, row);
+                    if buf.len() >= 256 << 10 {
+                        copy.send(std::mem::take(&mut buf))
+                            .await
+                            .map_err(|e| classify(&e, "writing rows"))?;
+                    }
+                }
+                if !buf.is_empty() {
+                    copy.send(buf).await.map_err(|e| classify(&e, "writing rows"))?;
+                }
+                copy.finish().await.map_err(|e| classify(&e, "writing rows"))
+            }
+            _ => {
+                let mut written = 0;
+                let mut start = 0;
+                while start < rows.len() {
+                    let end = insert_chunk_end(spec, rows, start);
+                    written += self.insert(spec, &rows[start..end]).await?;
+                    start = end;
+                }
+                Ok(written)
+            }
+        }
+    }
+
+    /// Writes rows as they arrive from the reader; returns rows written.
+    pub async fn write_stream(&mut self, spec: &WriteSpec, rx: &mut mpsc::Receiver<Vec<Row>>) -> Result<u64, Failure> {
+        match self {
+            Self::Postgres(tx) => {
+                let mut copy = tx
+                    .copy_in_raw(&spec.copy_sql())
+                    .await
+                    .map_err(|e| classify(&e, "starting COPY"))?;
+                let mut buf = Vec::with_capacity(128 << 10);
+                while let Some(chunk) = rx.recv().await {
+                    for row in &chunk {
+                        copy_text::encode_row(&mut buf, row);
+                    }
+                    if buf.len() >= 64 << 10 {
+                        let sent = copy.send(std::mem::take(&mut buf)).await;
+                        if let Err(e) = sent {
+                            return Err(classify(&e, "writing rows"));
+                        }
+                    }
+                }
+                if !buf.is_empty() {
+                    copy.send(buf).await.map_err(|e| classify(&e, "writing rows"))?;
+                }
+                copy.finish().await.map_err(|e| classify(&e, "writing rows"))
+            }
+            _ => {
+                let mut written = 0;
+                let mut pending: Vec<Row> = Vec::new();
+                while let Some(chunk) = rx.recv().await {
+                    pending.extend(chunk);
+                    if pending.len() >= spec.rows_per_insert() {
+                        written += self.write_rows(spec, &pending).await?;
+                        pending.clear();
+                    }
+                }
+                written += self.write_rows(spec, &pending).await?;
+                Ok(written)
+            }
+        }
+    }
+
+    async fn insert(&mut self, spec: &WriteSpec, rows: &[Row]) -> Result<u64, Failure> {
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES {}",
+            spec.qualified_table,
+            spec.column_list(),
+            values_placeholders(spec.dialect, rows.len(), spec.columns.len())
+        );
+        let ctx = "writing rows";
+        let res = match self {
+            Self::MySql(tx) => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for v in rows.iter().flatten() {
+                    q = bind::mysql(q, v);
+                }
+                q.execute(&mut **tx).await.map(|r| r.rows_affected())
+            }
+            Self::Sqlite(tx) => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for v in rows.iter().flatten() {
+                    q = bind::sqlite(q, v);
+                }
+                q.execute(&mut **tx).await.map(|r| r.rows_affected())
+            }
+            Self::Postgres(tx) => {
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for v in rows.iter().flatten() {
+                    q = bind::pg(q, v);
+                }
+                q.execute(&mut **tx).await.map(|r| r.rows_affected())
+            }
+        };
+        res.map_err(|e| classify(&e, ctx))
+    }
+}
+
+/// End of the next INSERT chunk from `start`: bounded by rows and bytes.
+fn insert_chunk_end(spec: &WriteSpec, rows: &[Row], start: usize) -> usize {
+    let max_rows = spec.rows_per_insert();
+    let mut bytes = 0;
+    let mut end = start;
+    while end < rows.len() && end - start < max_rows {
+        bytes += rows[end].iter().map(approx_size).sum::<usize>();
+        end += 1;
+        if bytes >= INSERT_BYTES {
+            break;
+        }
+    }
+    end
+}
+
+fn approx_size(v: &super::model::Value) -> usize {
+    use super::model::Value;
+    match v {
+        Value::Text(s) | Value::Decimal(s) | Value::Json(s) => s.len() + 4,
+        Value::Bytes(b) => b.len() + 4,
+        _ => 9,
+    }
+}
