@@ -1,13 +1,85 @@
-//! `freight worker`: runs the migration engine's workers until `shutdown`.
-//! (Owned by the engine work; see worker/.)
+//! `freight worker`: runs the migration workers until `shutdown`: the
+//! engine behind dispatch (apalis on Redis, leases in Postgres, the
+//! reconciler, heartbeats). See `freight_worker::dispatch`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use freight_core::store::postgres::PgStore;
+use freight_worker::dispatch::{self, DispatchConfig, DispatchStore};
+use freight_worker::engine::Engine;
 
 use crate::settings::Settings;
 
 pub async fn run(
-    _settings: &Settings,
+    settings: &Settings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    tracing::warn!("the migration engine is not built yet: jobs stay queued");
-    shutdown.await;
-    Ok(())
+    let config = dispatch_config(settings)?;
+    // Batches in flight, the reconciler, lease renewals and heartbeats each
+    // hold a connection at times.
+    let connections = u32::try_from(config.concurrency)
+        .unwrap_or(u32::MAX)
+        .saturating_mul(2)
+        .saturating_add(4);
+    let store = PgStore::connect(
+        &settings.database_url,
+        connections,
+        settings.secrets.clone(),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "connect to PostgreSQL at {}",
+            freight_core::connection::redact_url(&settings.database_url)
+        )
+    })?;
+    store.migrate().await.context("apply migrations")?;
+    let dispatch_store = DispatchStore::new(store.pool().clone(), settings.secrets.clone());
+    dispatch::run_workers(
+        dispatch_store,
+        Arc::new(Engine::new()),
+        config,
+        &settings.redis_url,
+        shutdown,
+    )
+    .await
+}
+
+fn dispatch_config(settings: &Settings) -> anyhow::Result<DispatchConfig> {
+    let mut config = DispatchConfig::new(&settings.queue_name, settings.worker_concurrency);
+    config.shutdown_grace = Duration::from_secs(settings.shutdown_grace_seconds);
+    // Dispatch timings (see REQUESTS_dispatch.md: to move into Settings).
+    if let Some(ms) = millis("FREIGHT_LEASE_MS")? {
+        config.lease_ttl = ms;
+    }
+    if let Some(ms) = millis("FREIGHT_RECONCILE_INTERVAL_MS")? {
+        config.reconcile_interval = ms;
+    }
+    if let Some(ms) = millis("FREIGHT_REDISPATCH_AFTER_MS")? {
+        config.redispatch_after = ms;
+    }
+    if let Some(ms) = millis("FREIGHT_RETRY_BACKOFF_MS")? {
+        config.retry_backoff_base = ms;
+    }
+    if let Some(ms) = millis("FREIGHT_HEARTBEAT_MS")? {
+        config.heartbeat_interval = ms;
+    }
+    Ok(config)
+}
+
+fn millis(name: &str) -> anyhow::Result<Option<Duration>> {
+    match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(raw) => raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(|ms| Some(Duration::from_millis(ms)))
+            .ok_or_else(|| {
+                anyhow::anyhow!("{name}={raw:?} must be a positive number of milliseconds")
+            }),
+    }
 }

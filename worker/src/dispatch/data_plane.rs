@@ -29,3 +29,26 @@ pub trait DataPlane: Send + Sync + 'static {
     /// Drops whatever the engine cached for the job (connection pools).
     fn release_job(&self, job: JobId) -> impl Future<Output = ()> + Send;
 }
+
+/// The real data plane.
+impl DataPlane for crate::engine::Engine {
+    async fn plan(&self, job: &JobContext) -> Result<JobPlan, EngineError> {
+        crate::engine::Engine::plan(self, job, true).await
+    }
+
+    async fn run_batch(
+        &self,
+        job: &JobContext,
+        batch: &BatchToRun,
+    ) -> Result<BatchOutcome, EngineError> {
+        crate::engine::Engine::run_batch(self, job, batch).await
+    }
+
+    async fn finish_job(&self, job: &JobContext) -> Result<Vec<String>, EngineError> {
+        crate::engine::Engine::finish_job(self, job).await
+    }
+
+    async fn release_job(&self, job: JobId) {
+        crate::engine::Engine::release_job(self, job).await
+    }
+}

@@ -10,7 +10,7 @@ use tracing::Instrument as _;
 use super::data_plane::DataPlane;
 use super::runtime::{InFlight, Runtime};
 use super::store::{AttemptFailed, BatchRef, ClaimedBatch};
-use crate::engine::{BatchOutcome, EngineError};
+use crate::engine::{BatchOutcome, EngineError, RejectedRecord};
 
 /// Handles one queue message. Always "succeeds" as far as apalis is
 /// concerned: the outcome lives in Postgres, and a message that cannot be
@@ -75,7 +75,7 @@ async fn run<E: DataPlane>(runtime: &Runtime<E>, batch: &BatchRef) {
         Ok(job) => job,
         Err(e) => {
             let message = format!("loading the job failed: {e:#}");
-            record_failure(runtime, &claimed, &owner, &message, true).await;
+            record_failure(runtime, &claimed, &owner, &message, true, &[]).await;
             return;
         }
     };
@@ -125,10 +125,17 @@ async fn run<E: DataPlane>(runtime: &Runtime<E>, batch: &BatchRef) {
             }
         }
         Ending::Ran(Err(EngineError::Transient(message))) => {
-            record_failure(runtime, &claimed, &owner, &message, false).await;
+            record_failure(runtime, &claimed, &owner, &message, false, &[]).await;
         }
         Ending::Ran(Err(EngineError::Permanent(message))) => {
-            record_failure(runtime, &claimed, &owner, &message, true).await;
+            record_failure(runtime, &claimed, &owner, &message, true, &[]).await;
+        }
+        Ending::Ran(Err(error @ EngineError::Rejected(_))) => {
+            let message = error.to_string();
+            let EngineError::Rejected(records) = error else {
+                return;
+            };
+            record_failure(runtime, &claimed, &owner, &message, true, &records).await;
         }
         Ending::LeaseLost => {
             tracing::warn!(
@@ -150,6 +157,7 @@ async fn record_failure<E: DataPlane>(
     owner: &str,
     message: &str,
     permanent: bool,
+    rejected: &[RejectedRecord],
 ) {
     // Attempts lost to dead workers are not the batch's fault.
     let failed_attempts = claimed.attempts - claimed.lost_leases;
@@ -157,7 +165,7 @@ async fn record_failure<E: DataPlane>(
         .then(|| runtime.config.backoff(failed_attempts));
     match runtime
         .store
-        .fail_attempt(claimed, owner, message, retry_after)
+        .fail_attempt(claimed, owner, message, retry_after, rejected)
         .await
     {
         Ok(AttemptFailed::WillRetry) => tracing::warn!(

@@ -238,7 +238,7 @@ async fn plan<E: DataPlane>(runtime: Arc<Runtime<E>>, job: JobRef) {
                 EngineError::Transient(m) => {
                     format!("planning failed (source or target unreachable): {m}")
                 }
-                EngineError::Permanent(m) => format!("planning failed: {m}"),
+                other => format!("planning failed: {other}"),
             };
             tracing::warn!(error = %summary, "planning failed");
             if let Err(e) = store.fail_job(&job, &owner, &summary).await {
@@ -284,6 +284,7 @@ async fn finish<E: DataPlane>(runtime: Arc<Runtime<E>>, job: JobRef) {
         };
         Some(result.map_err(|e| match e {
             EngineError::Transient(m) | EngineError::Permanent(m) => m,
+            other => other.to_string(),
         }))
     } else {
         None

@@ -17,7 +17,7 @@ use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::engine::{BatchOutcome, BatchToRun, JobContext, JobPlan};
+use crate::engine::{BatchOutcome, BatchToRun, JobContext, JobPlan, RejectedRecord};
 
 /// A job, named the way every query wants it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -868,34 +868,7 @@ impl DispatchStore {
             job_id: batch.job_id,
             tenant: batch.tenant.clone(),
         };
-        if !outcome.rejected.is_empty() {
-            let keys: Vec<Value> = outcome.rejected.iter().map(|r| r.key.clone()).collect();
-            let columns: Vec<Option<&str>> = outcome
-                .rejected
-                .iter()
-                .map(|r| r.column.as_deref())
-                .collect();
-            let messages: Vec<&str> = outcome
-                .rejected
-                .iter()
-                .map(|r| r.message.as_str())
-                .collect();
-            sqlx::query(
-                "INSERT INTO job_logs (job_id, tenant_id, batch_id, level, table_name, record_key, column_name, message)
-                 SELECT $1, $2, $3, 'error', $4, k, c, m
-                 FROM UNNEST($5::jsonb[], $6::text[], $7::text[]) AS t(k, c, m)",
-            )
-            .bind(job.job_id.0)
-            .bind(job.tenant.as_str())
-            .bind(batch.batch_id.0)
-            .bind(&claimed.run.table_name)
-            .bind(&keys)
-            .bind(&columns)
-            .bind(&messages)
-            .execute(&mut *tx)
-            .await
-            .context("logging rejected records")?;
-        }
+        insert_rejected(&mut tx, claimed, &outcome.rejected).await?;
         if mismatch {
             let detail = outcome
                 .verify_detail
@@ -936,6 +909,7 @@ impl DispatchStore {
         owner: &str,
         error: &str,
         retry_after: Option<Duration>,
+        rejected: &[RejectedRecord],
     ) -> anyhow::Result<AttemptFailed> {
         let batch = &claimed.batch;
         let mut tx = self.pool.begin().await?;
@@ -956,7 +930,7 @@ impl DispatchStore {
             "UPDATE batches SET status = $4, last_error = $5,
                     not_before = CASE WHEN $4 = 'pending' THEN now() + make_interval(secs => $6) END,
                     finished_at = CASE WHEN $4 = 'pending' THEN NULL ELSE now() END,
-                    rows_read = 0, rows_written = 0, rows_rejected = 0,
+                    rows_read = 0, rows_written = 0, rows_rejected = $7,
                     lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL, updated_at = now()
              WHERE id = $1 AND tenant_id = $2 AND lease_owner = $3 AND status = 'running'",
         )
@@ -966,6 +940,7 @@ impl DispatchStore {
         .bind(status.as_str())
         .bind(error)
         .bind(retry_after.map(interval_secs).unwrap_or(0.0))
+        .bind(i64::try_from(rejected.len()).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -1119,6 +1094,37 @@ async fn release_in_tx(
     .bind(owner)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// One error log row per rejected record: key, table, column, message.
+async fn insert_rejected(
+    conn: &mut PgConnection,
+    claimed: &ClaimedBatch,
+    rejected: &[RejectedRecord],
+) -> anyhow::Result<()> {
+    if rejected.is_empty() {
+        return Ok(());
+    }
+    let batch = &claimed.batch;
+    let keys: Vec<Value> = rejected.iter().map(|r| r.key.clone()).collect();
+    let columns: Vec<Option<&str>> = rejected.iter().map(|r| r.column.as_deref()).collect();
+    let messages: Vec<&str> = rejected.iter().map(|r| r.message.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO job_logs (job_id, tenant_id, batch_id, level, table_name, record_key, column_name, message)
+         SELECT $1, $2, $3, 'error', $4, k, c, m
+         FROM UNNEST($5::jsonb[], $6::text[], $7::text[]) AS t(k, c, m)",
+    )
+    .bind(batch.job_id.0)
+    .bind(batch.tenant.as_str())
+    .bind(batch.batch_id.0)
+    .bind(&claimed.run.table_name)
+    .bind(&keys)
+    .bind(&columns)
+    .bind(&messages)
+    .execute(conn)
+    .await
+    .context("logging rejected records")?;
     Ok(())
 }
 

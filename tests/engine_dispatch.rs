@@ -1,0 +1,707 @@
+//! Dispatch against real Postgres and Redis with a stand-in data plane: a
+//! faithful idempotent batch copy (delete range + insert, one transaction)
+//! between two tables of a scratch database, with fault injection. Tests
+//! the leases, the reconciler, retries, cancellation, shutdown and
+//! recovery from dead workers and a flushed queue, independent of the
+//! connectors.
+
+mod engine_support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use engine_support::*;
+use freight_core::TenantId;
+use freight_core::connection::{ConnectionConfig, DatabaseKind, Secret};
+use freight_core::ids::JobId;
+use freight_core::job::{BatchStatus, JobSpec, JobStatus, LogLevel};
+use freight_core::plan::{PlanReport, TablePlan};
+use freight_core::store::postgres::PgStore;
+use freight_core::store::{RetryRequest, Store};
+use freight_worker::dispatch::DataPlane;
+use freight_worker::engine::{
+    BatchOutcome, BatchToRun, EngineError, JobContext, JobPlan, PlannedBatch, RejectedRecord,
+};
+use serde_json::json;
+use sqlx::postgres::PgPool;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Copies `src` to `dst` in id ranges; rows whose `v` starts with `bad` are
+/// rejected like constraint violations.
+struct FakePlane {
+    pool: PgPool,
+    /// Simulated work per batch, so that a job is observable mid-way.
+    work: Duration,
+    /// Transient failures still to inject, by batch lower bound.
+    transient: Mutex<HashMap<i64, u32>>,
+    runs: AtomicUsize,
+    finished: AtomicUsize,
+}
+
+impl FakePlane {
+    fn new(pool: PgPool, work: Duration) -> Self {
+        Self {
+            pool,
+            work,
+            transient: Mutex::new(HashMap::new()),
+            runs: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
+        }
+    }
+
+    fn fail_transiently(&self, lower_bound: i64, times: u32) {
+        self.transient
+            .lock()
+            .expect("lock")
+            .insert(lower_bound, times);
+    }
+}
+
+fn bound(value: &Option<serde_json::Value>) -> Option<i64> {
+    value
+        .as_ref()
+        .and_then(|v| v.get(0))
+        .and_then(|v| v.as_i64())
+}
+
+fn transient(e: sqlx::Error) -> EngineError {
+    EngineError::Transient(e.to_string())
+}
+
+impl DataPlane for FakePlane {
+    async fn plan(&self, job: &JobContext) -> Result<JobPlan, EngineError> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM src ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(transient)?;
+        let size = job.batch_size as usize;
+        let starts: Vec<i64> = ids.chunks(size).map(|c| c[0]).collect();
+        let batches: Vec<PlannedBatch> = starts
+            .iter()
+            .enumerate()
+            .map(|(i, start)| PlannedBatch {
+                table_name: "src".into(),
+                key_start: (i > 0).then(|| json!([start])),
+                key_end: starts.get(i + 1).map(|end| json!([end])),
+            })
+            .collect();
+        let rows = i64::try_from(ids.len()).unwrap_or(0);
+        Ok(JobPlan {
+            report: PlanReport {
+                tables: vec![TablePlan {
+                    table_name: "src".into(),
+                    key_columns: vec!["id".into()],
+                    rows_estimate: rows,
+                    batch_count: i64::try_from(batches.len()).unwrap_or(0),
+                    target_ddl: vec![],
+                    warnings: vec!["v: text kept as text".into()],
+                }],
+                total_rows_estimate: rows,
+                total_batches: i64::try_from(batches.len()).unwrap_or(0),
+                warnings: vec![],
+            },
+            batches,
+        })
+    }
+
+    async fn run_batch(
+        &self,
+        job: &JobContext,
+        batch: &BatchToRun,
+    ) -> Result<BatchOutcome, EngineError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        let lo = bound(&batch.key_start).unwrap_or(i64::MIN);
+        let hi = bound(&batch.key_end).unwrap_or(i64::MAX);
+        let mut tx = self.pool.begin().await.map_err(transient)?;
+        sqlx::query("DELETE FROM dst WHERE id >= $1 AND id < $2")
+            .bind(lo)
+            .bind(hi)
+            .execute(&mut *tx)
+            .await
+            .map_err(transient)?;
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, v FROM src WHERE id >= $1 AND id < $2 ORDER BY id")
+                .bind(lo)
+                .bind(hi)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(transient)?;
+        let (bad, good): (Vec<_>, Vec<_>) = rows.iter().partition(|(_, v)| v.starts_with("bad"));
+        let ids: Vec<i64> = good.iter().map(|(id, _)| *id).collect();
+        let values: Vec<&str> = good.iter().map(|(_, v)| v.as_str()).collect();
+        sqlx::query("INSERT INTO dst (id, v) SELECT * FROM UNNEST($1::int8[], $2::text[])")
+            .bind(&ids)
+            .bind(&values)
+            .execute(&mut *tx)
+            .await
+            .map_err(transient)?;
+        // The work happens inside the target transaction: cancelling or
+        // crashing now leaves nothing behind.
+        tokio::time::sleep(self.work).await;
+        let inject = {
+            let mut transient = self.transient.lock().expect("lock");
+            match transient.get_mut(&lo) {
+                Some(left) if *left > 0 => {
+                    *left -= 1;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if inject {
+            return Err(EngineError::Transient(
+                "connection reset by peer (injected)".into(),
+            ));
+        }
+        if bad.len() as u64 > batch.record_error_budget {
+            return Err(EngineError::Permanent(format!(
+                "{} bad records exceed the job's error budget",
+                bad.len()
+            )));
+        }
+        tx.commit().await.map_err(transient)?;
+        Ok(BatchOutcome {
+            rows_read: i64::try_from(rows.len()).unwrap_or(0),
+            rows_written: i64::try_from(good.len()).unwrap_or(0),
+            rejected: bad
+                .iter()
+                .map(|(id, _)| RejectedRecord {
+                    key: json!([id]),
+                    column: Some("v".into()),
+                    message: "value starts with bad".into(),
+                })
+                .collect(),
+            verified: job.verify.then_some(true),
+            verify_detail: job.verify.then(|| "row counts and checksums match".into()),
+        })
+    }
+
+    async fn finish_job(&self, _job: &JobContext) -> Result<Vec<String>, EngineError> {
+        self.finished.fetch_add(1, Ordering::SeqCst);
+        Ok(vec![])
+    }
+
+    async fn release_job(&self, _job: JobId) {}
+}
+
+struct Fixture {
+    store: Arc<PgStore>,
+    data: PgPool,
+    data_url: String,
+    tenant: TenantId,
+    queue: String,
+}
+
+impl Fixture {
+    async fn new(rows: i64) -> Self {
+        let (store, _) = freight_store().await;
+        let data_url = fresh_database("freight_fake_data").await;
+        let data = PgPool::connect(&data_url).await.expect("data db");
+        sqlx::query("CREATE TABLE src (id bigint PRIMARY KEY, v text NOT NULL)")
+            .execute(&data)
+            .await
+            .expect("src");
+        sqlx::query("CREATE TABLE dst (id bigint PRIMARY KEY, v text NOT NULL)")
+            .execute(&data)
+            .await
+            .expect("dst");
+        // Gaps in the keys: ids 1, 3, 5, ...
+        sqlx::query("INSERT INTO src SELECT 2 * g - 1, 'row ' || g FROM generate_series(1, $1) g")
+            .bind(rows)
+            .execute(&data)
+            .await
+            .expect("fill src");
+        Self {
+            store,
+            data,
+            data_url,
+            tenant: tenant(&format!(
+                "t{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            )),
+            queue: queue_name(),
+        }
+    }
+
+    fn plane(&self, work: Duration) -> Arc<FakePlane> {
+        Arc::new(FakePlane::new(self.data.clone(), work))
+    }
+
+    async fn create_job(&self, batch_size: u32, max_retries: u32, max_record_errors: u64) -> JobId {
+        let config = ConnectionConfig {
+            kind: DatabaseKind::Postgresql,
+            url: Some(Secret::new(self.data_url.clone())),
+            host: None,
+            port: None,
+            database: None,
+            user: None,
+            password: None,
+            schema: None,
+        };
+        let spec = JobSpec {
+            name: Some("dispatch test".into()),
+            source_config: config.clone(),
+            target_config: config,
+            tables: vec!["src".into()],
+            exclude_tables: vec![],
+            batch_size,
+            max_retries,
+            max_record_errors,
+            verify: true,
+            started_by: "engine-test".into(),
+        };
+        self.store
+            .create_job(&self.tenant, &spec, &audit())
+            .await
+            .expect("create job")
+            .id
+    }
+
+    async fn assert_target_equals_source(&self) {
+        let diff: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM ((SELECT * FROM src EXCEPT ALL SELECT * FROM dst)
+                                   UNION ALL (SELECT * FROM dst EXCEPT ALL SELECT * FROM src)) d",
+        )
+        .fetch_one(&self.data)
+        .await
+        .expect("compare");
+        assert_eq!(diff, 0, "target differs from source");
+    }
+
+    async fn target_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM dst")
+            .fetch_one(&self.data)
+            .await
+            .expect("count")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_is_planned_dispatched_and_completed_by_two_workers() {
+    let fx = Fixture::new(95).await;
+    let plane = fx.plane(Duration::from_millis(5));
+    let w1 = InProcessWorker::start(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let w2 = InProcessWorker::start(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let job_id = fx.create_job(10, 3, 0).await;
+
+    let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    fx.assert_target_equals_source().await;
+    assert_eq!(detail.batches.total, 10);
+    assert_eq!(detail.batches.completed, 10);
+    assert_eq!(detail.job.rows_written, 95);
+    assert_eq!(detail.job.rows_estimated, 95);
+    assert_eq!(
+        detail.plan_warnings,
+        vec!["src: v: text kept as text".to_owned()]
+    );
+    assert!(detail.job.started_at.is_some() && detail.job.finished_at.is_some());
+    let all = batches(&fx.store, &fx.tenant, job_id).await;
+    assert!(
+        all.iter()
+            .all(|b| b.attempts == 1 && b.verified == Some(true)),
+        "{all:?}"
+    );
+    assert_eq!(
+        plane.runs.load(Ordering::SeqCst),
+        10,
+        "each batch ran exactly once"
+    );
+    assert_eq!(
+        plane.finished.load(Ordering::SeqCst),
+        1,
+        "indexes built once"
+    );
+
+    // Both workers report themselves, then stop cleanly.
+    let store = fx.store.clone();
+    let tenant = fx.tenant.clone();
+    let ids = [w1.worker_id.clone(), w2.worker_id.clone()];
+    eventually(
+        WAIT,
+        "both workers report the rows they copied",
+        move || {
+            let store = store.clone();
+            let tenant = tenant.clone();
+            let ids = ids.clone();
+            async move {
+                let status = store.worker_status(&tenant).await.expect("worker status");
+                ids.iter()
+                    .all(|id| status.workers.iter().any(|w| &w.id == id))
+                    && status.workers.iter().map(|w| w.rows_processed).sum::<i64>() == 95
+            }
+        },
+    )
+    .await;
+    w1.stop().await.expect("clean stop");
+    w2.stop().await.expect("clean stop");
+    let status = fx
+        .store
+        .worker_status(&fx.tenant)
+        .await
+        .expect("worker status");
+    assert!(
+        status.workers.is_empty(),
+        "stopped workers are not live: {:?}",
+        status.workers
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_mid_job_leaves_no_half_written_batch() {
+    let fx = Fixture::new(200).await;
+    let plane = fx.plane(Duration::from_millis(150));
+    let worker = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 2));
+    let job_id = fx.create_job(10, 3, 0).await;
+    wait_for_job(
+        &fx.store,
+        &fx.tenant,
+        job_id,
+        WAIT,
+        "two batches done",
+        |d| d.batches.completed >= 2,
+    )
+    .await;
+
+    fx.store
+        .cancel_job(&fx.tenant, job_id, &audit())
+        .await
+        .expect("cancel");
+    let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Cancelled).await;
+
+    let all = batches(&fx.store, &fx.tenant, job_id).await;
+    let completed = count_status(&all, BatchStatus::Completed);
+    let cancelled = count_status(&all, BatchStatus::Cancelled);
+    assert_eq!(
+        completed + cancelled,
+        20,
+        "every batch completed or cancelled: {all:?}"
+    );
+    assert!(cancelled > 0 && completed < 20);
+    // Exactly the completed batches' rows are in the target: none half-written.
+    let written: i64 = all
+        .iter()
+        .filter(|b| b.status == BatchStatus::Completed)
+        .map(|b| b.rows_written)
+        .sum();
+    assert_eq!(fx.target_rows().await, written);
+    assert_eq!(detail.job.rows_written, written);
+    worker.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_records_fail_their_batches_and_a_retry_after_fixing_them_completes() {
+    let fx = Fixture::new(50).await;
+    sqlx::query("UPDATE src SET v = 'bad ' || id WHERE id IN (7, 61)")
+        .execute(&fx.data)
+        .await
+        .expect("break rows");
+    let plane = fx.plane(Duration::from_millis(1));
+    let worker = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 2));
+    let job_id = fx.create_job(10, 2, 0).await;
+
+    let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Failed).await;
+    assert_eq!(detail.batches.failed, 2);
+    assert_eq!(detail.batches.completed, 3);
+    assert!(
+        detail
+            .job
+            .error_summary
+            .as_deref()
+            .unwrap_or("")
+            .contains("2 of 5 batches failed")
+    );
+    let all = batches(&fx.store, &fx.tenant, job_id).await;
+    assert!(
+        all.iter()
+            .filter(|b| b.status == BatchStatus::Failed)
+            .all(|b| b.attempts == 1),
+        "permanent errors are not retried: {all:?}"
+    );
+
+    sqlx::query("UPDATE src SET v = 'fixed' WHERE v LIKE 'bad%'")
+        .execute(&fx.data)
+        .await
+        .expect("fix");
+    let outcome = fx
+        .store
+        .retry_job(
+            &fx.tenant,
+            job_id,
+            &RetryRequest {
+                max_retries: 2,
+                batch_ids: vec![],
+            },
+            &audit(),
+        )
+        .await
+        .expect("retry");
+    assert_eq!(outcome.batches_retried, 2);
+    wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    fx.assert_target_equals_source().await;
+    worker.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rejected_records_within_the_budget_are_logged_and_the_rest_written() {
+    let fx = Fixture::new(40).await;
+    sqlx::query("UPDATE src SET v = 'bad ' || id WHERE id IN (3, 45)")
+        .execute(&fx.data)
+        .await
+        .expect("break rows");
+    let plane = fx.plane(Duration::from_millis(1));
+    let worker = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 2));
+    let job_id = fx.create_job(10, 2, 5).await;
+
+    let detail = wait_for_status(
+        &fx.store,
+        &fx.tenant,
+        job_id,
+        WAIT,
+        JobStatus::CompletedWithErrors,
+    )
+    .await;
+    assert_eq!(detail.job.rows_rejected, 2);
+    assert_eq!(detail.job.rows_written, 38);
+    assert_eq!(detail.batches.completed_with_errors, 2);
+    let logs = logs(&fx.store, &fx.tenant, job_id).await;
+    let mut keys: Vec<_> = logs
+        .iter()
+        .filter(|l| l.record_key.is_some())
+        .map(|l| {
+            (
+                l.record_key.clone(),
+                l.table_name.clone(),
+                l.column_name.clone(),
+                l.level,
+            )
+        })
+        .collect();
+    keys.sort_by_key(|k| k.0.as_ref().map(|v| v.to_string()));
+    assert_eq!(
+        keys,
+        vec![
+            (
+                Some(json!([3])),
+                Some("src".into()),
+                Some("v".into()),
+                LogLevel::Error
+            ),
+            (
+                Some(json!([45])),
+                Some("src".into()),
+                Some("v".into()),
+                LogLevel::Error
+            ),
+        ]
+    );
+    worker.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transient_failures_are_retried_with_backoff_counted_in_postgres() {
+    let fx = Fixture::new(30).await;
+    let plane = fx.plane(Duration::from_millis(1));
+    plane.fail_transiently(21, 2); // second batch: fails twice, then works
+    plane.fail_transiently(41, 9); // third batch: never within 3 attempts
+    let worker = InProcessWorker::start(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let job_id = fx.create_job(10, 2, 0).await;
+
+    let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Failed).await;
+    let all = batches(&fx.store, &fx.tenant, job_id).await;
+    let by_seq = |seq: i32| all.iter().find(|b| b.seq == seq).expect("batch");
+    assert_eq!(
+        (by_seq(0).status, by_seq(0).attempts),
+        (BatchStatus::Completed, 1)
+    );
+    assert_eq!(
+        (by_seq(1).status, by_seq(1).attempts),
+        (BatchStatus::Completed, 3)
+    );
+    assert_eq!(
+        (by_seq(2).status, by_seq(2).attempts),
+        (BatchStatus::Failed, 3)
+    );
+    assert!(
+        by_seq(2)
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("injected")
+    );
+    assert_eq!(detail.batches.failed, 1);
+    let retries = logs(&fx.store, &fx.tenant, job_id)
+        .await
+        .into_iter()
+        .filter(|l| l.level == LogLevel::Warn && l.message.contains("retrying in"))
+        .count();
+    assert_eq!(retries, 4, "two retries of each failing batch");
+
+    // The batch that ran out of attempts succeeds on a retry of the job.
+    plane.fail_transiently(41, 0);
+    fx.store
+        .retry_job(
+            &fx.tenant,
+            job_id,
+            &RetryRequest {
+                max_retries: 0,
+                batch_ids: vec![],
+            },
+            &audit(),
+        )
+        .await
+        .expect("retry");
+    wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    fx.assert_target_equals_source().await;
+    worker.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_workers_batches_are_taken_over_after_their_leases_expire() {
+    let fx = Fixture::new(100).await;
+    let plane = fx.plane(Duration::from_millis(20));
+    let first = InProcessWorker::start(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let job_id = fx.create_job(10, 0, 0).await;
+    wait_for_job(
+        &fx.store,
+        &fx.tenant,
+        job_id,
+        WAIT,
+        "some batches done",
+        |d| d.batches.completed >= 2,
+    )
+    .await;
+    first.stop().await.expect("clean stop");
+    // A worker that died holding two leases (its target transactions rolled
+    // back with its connections): the batches look running, nobody renews.
+    let taken = sqlx::query(
+        "UPDATE batches SET status = 'running', lease_owner = 'ghost/1', attempts = attempts + 1,
+                lease_expires_at = now() + interval '1 second'
+         WHERE id IN (SELECT id FROM batches WHERE job_id = $1 AND status = 'pending' ORDER BY seq LIMIT 2)",
+    )
+    .bind(job_id.0)
+    .execute(fx.store.pool())
+    .await
+    .expect("ghost leases")
+    .rows_affected();
+    assert_eq!(taken, 2);
+
+    let second = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 2));
+    let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    fx.assert_target_equals_source().await;
+    assert_eq!(detail.batches.completed, 10);
+    let taken_over: Vec<_> = batches(&fx.store, &fx.tenant, job_id)
+        .await
+        .into_iter()
+        .filter(|b| b.attempts == 2)
+        .collect();
+    assert_eq!(
+        taken_over.len(),
+        2,
+        "with max_retries 0, a dead worker's attempt does not use up the batch"
+    );
+    let lost = logs(&fx.store, &fx.tenant, job_id)
+        .await
+        .iter()
+        .filter(|l| l.message.contains("lease expired"))
+        .count();
+    assert_eq!(lost, 2);
+    second.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_lost_by_redis_are_dispatched_again() {
+    let fx = Fixture::new(300).await;
+    let plane = fx.plane(Duration::from_millis(40));
+    let worker = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 2));
+    let job_id = fx.create_job(10, 0, 0).await;
+    wait_for_job(
+        &fx.store,
+        &fx.tenant,
+        job_id,
+        WAIT,
+        "some batches done",
+        |d| d.batches.completed >= 3,
+    )
+    .await;
+    let deleted = flush_queue(&fx.queue).await;
+    assert!(deleted > 0, "the queue had keys to lose");
+
+    let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    fx.assert_target_equals_source().await;
+    assert_eq!(detail.batches.completed, 30);
+    worker.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_finishes_in_flight_batches_and_leaves_the_rest_pending() {
+    let fx = Fixture::new(100).await;
+    let plane = fx.plane(Duration::from_millis(300));
+    let worker = InProcessWorker::start(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let job_id = fx.create_job(10, 0, 0).await;
+    wait_for_job(
+        &fx.store,
+        &fx.tenant,
+        job_id,
+        WAIT,
+        "batches running",
+        |d| d.batches.running > 0,
+    )
+    .await;
+
+    worker.stop().await.expect("clean stop");
+    let all = batches(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(
+        count_status(&all, BatchStatus::Running),
+        0,
+        "nothing left running: {all:?}"
+    );
+    assert!(count_status(&all, BatchStatus::Completed) >= 1);
+    assert!(count_status(&all, BatchStatus::Pending) >= 1);
+    let written: i64 = all.iter().map(|b| b.rows_written).sum();
+    assert_eq!(
+        fx.target_rows().await,
+        written,
+        "only completed batches are in the target"
+    );
+
+    let next = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 2));
+    wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    fx.assert_target_equals_source().await;
+    next.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_past_the_grace_period_rolls_back_and_releases_batches() {
+    let fx = Fixture::new(40).await;
+    let plane = fx.plane(Duration::from_secs(20));
+    let mut config = fast_config(&fx.queue, 2);
+    config.shutdown_grace = Duration::from_millis(300);
+    let worker = InProcessWorker::start(&fx.store, plane.clone(), config);
+    let job_id = fx.create_job(10, 0, 0).await;
+    wait_for_job(
+        &fx.store,
+        &fx.tenant,
+        job_id,
+        WAIT,
+        "batches running",
+        |d| d.batches.running == 2,
+    )
+    .await;
+
+    worker.stop().await.expect("clean stop");
+    let all = batches(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(
+        count_status(&all, BatchStatus::Pending),
+        4,
+        "released, not lost: {all:?}"
+    );
+    assert!(
+        all.iter().all(|b| b.attempts == 0),
+        "a rolled-back attempt is not counted: {all:?}"
+    );
+    assert_eq!(fx.target_rows().await, 0);
+}
