@@ -987,6 +987,7 @@ impl DispatchStore {
             &message,
         )
         .await?;
+        insert_rejected(&mut tx, claimed, rejected).await?;
         tx.commit().await?;
         Ok(result)
     }

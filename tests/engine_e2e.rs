@@ -1,0 +1,569 @@
+//! End to end with the real engine, real PostgreSQL, MariaDB and Redis:
+//! jobs created through the API (or the store it uses) are copied by
+//! workers — in-process, or the real `freight worker` binary when a test
+//! kills one.
+
+mod engine_support;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine_support::*;
+use freight_core::TenantId;
+use freight_core::connection::{ConnectionConfig, DatabaseKind, Secret};
+use freight_core::ids::JobId;
+use freight_core::job::{BatchStatus, JobSpec, JobStatus};
+use freight_core::store::postgres::PgStore;
+use freight_core::store::{RetryRequest, Store};
+use freight_worker::engine::{Engine, EnginePlanner};
+use serde_json::{Value, json};
+use sqlx::mysql::MySqlPool;
+use sqlx::postgres::PgPool;
+use sqlx::{AssertSqlSafe, Row};
+
+const WAIT: Duration = Duration::from_secs(120);
+const MARIADB: &str = "mysql://root@127.0.0.1:3306";
+
+/// A MariaDB database with an `items` table of `rows` rows (ids 3, 6, 9, …).
+async fn mariadb_source(rows: i64) -> (MySqlPool, String) {
+    let name = format!(
+        "freight_src_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let admin = MySqlPool::connect(&format!("{MARIADB}/mysql"))
+        .await
+        .expect("MariaDB reachable");
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
+        .execute(&admin)
+        .await
+        .expect("create source db");
+    admin.close().await;
+    let url = format!("{MARIADB}/{name}");
+    let pool = MySqlPool::connect(&url).await.expect("source db");
+    sqlx::query(
+        "CREATE TABLE items (
+             id bigint PRIMARY KEY,
+             uuid char(36) NOT NULL,
+             email varchar(255) NOT NULL,
+             amount decimal(12,2) NOT NULL,
+             active tinyint(1) NOT NULL,
+             score double,
+             created datetime NOT NULL,
+             note text
+         )",
+    )
+    .execute(&pool)
+    .await
+    .expect("create items");
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO items
+         SELECT seq * 3, uuid(), concat('user', seq, '@example.com'), seq * 1.25 % 900, seq % 2,
+                IF(seq % 7 = 0, NULL, seq / 3), '2024-01-01 00:00:00' + INTERVAL seq SECOND,
+                IF(seq % 5 = 0, NULL, repeat('n', seq % 40))
+         FROM seq_1_to_{rows}"
+    )))
+    .execute(&pool)
+    .await
+    .expect("fill items");
+    (pool, url)
+}
+
+/// A fingerprint of every row: count, and an md5 over id, uuid, email,
+/// amount and note in id order.
+async fn mariadb_fingerprint(pool: &MySqlPool) -> (i64, String) {
+    let mut conn = pool.acquire().await.expect("conn");
+    sqlx::query("SET SESSION group_concat_max_len = 1073741824")
+        .execute(&mut *conn)
+        .await
+        .expect("group_concat_max_len");
+    let row = sqlx::query(
+        "SELECT count(*) AS n,
+                md5(group_concat(concat_ws('|', id, uuid, email, amount, coalesce(note, '~')) ORDER BY id SEPARATOR ',')) AS h
+         FROM items",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .expect("source fingerprint");
+    (
+        row.get::<i64, _>("n"),
+        row.get::<Option<String>, _>("h").unwrap_or_default(),
+    )
+}
+
+async fn postgres_fingerprint(pool: &PgPool) -> (i64, String) {
+    let row = sqlx::query(
+        "SELECT count(*) AS n,
+                md5(string_agg(concat_ws('|', id, uuid, email, amount, coalesce(note, '~')), ',' ORDER BY id)) AS h
+         FROM items",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("target fingerprint");
+    (
+        row.get::<i64, _>("n"),
+        row.get::<Option<String>, _>("h").unwrap_or_default(),
+    )
+}
+
+fn url_config(kind: DatabaseKind, url: &str) -> ConnectionConfig {
+    ConnectionConfig {
+        kind,
+        url: Some(Secret::new(url.to_owned())),
+        host: None,
+        port: None,
+        database: None,
+        user: None,
+        password: None,
+        schema: None,
+    }
+}
+
+struct Migration {
+    store: Arc<PgStore>,
+    freight_url: String,
+    tenant: TenantId,
+    queue: String,
+    source: MySqlPool,
+    source_url: String,
+    target: PgPool,
+    target_url: String,
+}
+
+impl Migration {
+    async fn new(rows: i64) -> Self {
+        let (store, freight_url) = freight_store().await;
+        Self::with_store(store, freight_url, rows).await
+    }
+
+    async fn with_store(store: Arc<PgStore>, freight_url: String, rows: i64) -> Self {
+        let (source, source_url) = mariadb_source(rows).await;
+        let target_url = fresh_database("freight_tgt").await;
+        let target = PgPool::connect(&target_url).await.expect("target db");
+        Self {
+            store,
+            freight_url,
+            tenant: tenant(&format!(
+                "e2e{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            )),
+            queue: queue_name(),
+            source,
+            source_url,
+            target,
+            target_url,
+        }
+    }
+
+    fn spec(&self, batch_size: u32, max_retries: u32) -> JobSpec {
+        JobSpec {
+            name: Some("e2e".into()),
+            source_config: url_config(DatabaseKind::Mysql, &self.source_url),
+            target_config: url_config(DatabaseKind::Postgresql, &self.target_url),
+            tables: vec!["items".into()],
+            exclude_tables: vec![],
+            batch_size,
+            max_retries,
+            max_record_errors: 0,
+            verify: true,
+            started_by: "engine-e2e".into(),
+        }
+    }
+
+    async fn create_job(&self, batch_size: u32, max_retries: u32) -> JobId {
+        self.store
+            .create_job(&self.tenant, &self.spec(batch_size, max_retries), &audit())
+            .await
+            .expect("create job")
+            .id
+    }
+
+    async fn assert_target_equals_source(&self) {
+        let source = mariadb_fingerprint(&self.source).await;
+        let target = postgres_fingerprint(&self.target).await;
+        assert_eq!(target, source, "target (count, md5) differs from source");
+    }
+
+    async fn target_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM items")
+            .fetch_one(&self.target)
+            .await
+            .unwrap_or(0)
+    }
+
+    fn worker(&self, concurrency: usize) -> InProcessWorker {
+        InProcessWorker::start(
+            &self.store,
+            Arc::new(Engine::new()),
+            fast_config(&self.queue, concurrency),
+        )
+    }
+
+    fn binary_worker(&self, concurrency: usize, log_name: &str) -> BinaryWorker {
+        BinaryWorker::spawn(&self.freight_url, &self.queue, concurrency, log_name)
+    }
+}
+
+/// `freight worker` as a child process.
+struct BinaryWorker {
+    child: tokio::process::Child,
+    log: PathBuf,
+}
+
+impl BinaryWorker {
+    fn spawn(database_url: &str, queue: &str, concurrency: usize, log_name: &str) -> Self {
+        let log = std::env::temp_dir().join(format!("{queue}-{log_name}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_freight"))
+            .arg("worker")
+            .env("DATABASE_URL", database_url)
+            .env("REDIS_URL", redis_url())
+            .env("JWT_SECRET_KEY", TEST_JWT_SECRET)
+            .env_remove("FREIGHT_ENCRYPTION_KEY")
+            .env("FREIGHT_QUEUE", queue)
+            .env("WORKER_CONCURRENCY", concurrency.to_string())
+            .env("FREIGHT_LEASE_MS", "2000")
+            .env("FREIGHT_RECONCILE_INTERVAL_MS", "200")
+            .env("FREIGHT_REDISPATCH_AFTER_MS", "2000")
+            .env("FREIGHT_RETRY_BACKOFF_MS", "100")
+            .env("FREIGHT_HEARTBEAT_MS", "500")
+            .env("SHUTDOWN_GRACE_SECONDS", "20")
+            .env("ENABLE_METRICS", "false")
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn freight worker");
+        Self { child, log }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
+    /// SIGKILL: no chance to release anything.
+    async fn kill(mut self) {
+        self.child.kill().await.expect("SIGKILL");
+    }
+
+    /// SIGTERM and wait for the exit status.
+    async fn terminate(mut self) -> std::process::ExitStatus {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        match tokio::time::timeout(Duration::from_secs(40), self.child.wait()).await {
+            Ok(status) => status.expect("wait"),
+            Err(_) => panic!(
+                "worker did not exit after SIGTERM; log: {}",
+                self.log.display()
+            ),
+        }
+    }
+}
+
+async fn batch_statuses(store: &PgStore, tenant: &TenantId, job: JobId) -> Vec<BatchStatus> {
+    batches(store, tenant, job)
+        .await
+        .into_iter()
+        .map(|b| b.status)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_created_through_the_api_completes_with_the_target_equal_to_the_source() {
+    let app = freight_api::testing::spawn_app_with(Arc::new(EnginePlanner::new())).await;
+    let m = Migration::with_store(app.store.clone(), app.database_url.clone(), 2_500).await;
+    let worker = m.worker(2);
+    let http = reqwest::Client::new();
+    let token = app.token(&[m.tenant.as_str()], "engineer");
+    let mut body = serde_json::to_value(m.spec(200, 3)).expect("spec json");
+    body["name"] = json!("api e2e");
+    let created: Value = http
+        .post(format!("{}/api/v1/jobs", app.base_url))
+        .bearer_auth(&token)
+        .header("X-Tenant-ID", m.tenant.as_str())
+        .json(&body)
+        .send()
+        .await
+        .expect("create request")
+        .error_for_status()
+        .expect("201")
+        .json()
+        .await
+        .expect("job json");
+    assert_eq!(created["status"], "queued");
+    let job_id = created["id"].as_str().expect("id").to_owned();
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let job = loop {
+        let job: Value = http
+            .get(format!("{}/api/v1/jobs/{job_id}", app.base_url))
+            .bearer_auth(&token)
+            .header("X-Tenant-ID", m.tenant.as_str())
+            .send()
+            .await
+            .expect("get request")
+            .json()
+            .await
+            .expect("job json");
+        if job["status"] != "queued" && job["status"] != "running" {
+            break job;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "job never finished: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(job["status"], "completed", "{job:#}");
+    assert_eq!(job["rows_written"], 2_500);
+    assert_eq!(job["batches"]["completed"], 13);
+    m.assert_target_equals_source().await;
+
+    let workers: Value = http
+        .get(format!("{}/api/v1/workers", app.base_url))
+        .bearer_auth(&token)
+        .header("X-Tenant-ID", m.tenant.as_str())
+        .send()
+        .await
+        .expect("workers request")
+        .json()
+        .await
+        .expect("workers json");
+    assert_eq!(workers["live_workers"], 1, "{workers:#}");
+    worker.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancelling_mid_job_cancels_the_rest_and_leaves_no_half_written_batch() {
+    let m = Migration::new(20_000).await;
+    let worker = m.worker(1);
+    let job_id = m.create_job(50, 3).await;
+    wait_for_job(&m.store, &m.tenant, job_id, WAIT, "a few batches", |d| {
+        d.batches.completed >= 3
+    })
+    .await;
+    m.store
+        .cancel_job(&m.tenant, job_id, &audit())
+        .await
+        .expect("cancel");
+    let detail = wait_for_status(&m.store, &m.tenant, job_id, WAIT, JobStatus::Cancelled).await;
+
+    let all = batches(&m.store, &m.tenant, job_id).await;
+    let completed: Vec<_> = all
+        .iter()
+        .filter(|b| b.status == BatchStatus::Completed)
+        .collect();
+    let cancelled = count_status(&all, BatchStatus::Cancelled);
+    assert_eq!(
+        completed.len() + cancelled,
+        all.len(),
+        "only completed and cancelled batches"
+    );
+    assert!(cancelled > 0, "the job was cancelled mid-way");
+    let written: i64 = completed.iter().map(|b| b.rows_written).sum();
+    assert_eq!(
+        m.target_rows().await,
+        written,
+        "the target holds whole batches only"
+    );
+    assert_eq!(detail.job.rows_written, written);
+    worker.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rejected_records_fail_their_batches_and_a_retry_after_fixing_the_data_completes() {
+    let m = Migration::new(1_000).await;
+    // The target refuses large amounts; three source rows have one.
+    sqlx::query(
+        "CREATE TABLE items (id bigint PRIMARY KEY, uuid char(36) NOT NULL, email varchar(255) NOT NULL,
+                             amount numeric(12,2) NOT NULL CHECK (amount < 5000), active boolean NOT NULL,
+                             score double precision, created timestamp NOT NULL, note text)",
+    )
+    .execute(&m.target)
+    .await
+    .expect("target table");
+    sqlx::query("UPDATE items SET amount = 9999 WHERE id IN (30, 1500, 2997)")
+        .execute(&m.source)
+        .await
+        .expect("bad rows");
+    let worker = m.worker(2);
+    let job_id = m.create_job(100, 1).await;
+
+    let detail = wait_for_status(&m.store, &m.tenant, job_id, WAIT, JobStatus::Failed).await;
+    assert_eq!(detail.batches.failed, 3, "{:?}", detail.batches);
+    let entries = logs(&m.store, &m.tenant, job_id).await;
+    let rejected: Vec<Value> = entries
+        .iter()
+        .filter_map(|l| l.record_key.clone())
+        .collect();
+    assert_eq!(
+        rejected.len(),
+        3,
+        "each bad record logged with its key: {entries:#?}"
+    );
+
+    sqlx::query("UPDATE items SET amount = 1 WHERE amount = 9999")
+        .execute(&m.source)
+        .await
+        .expect("fix rows");
+    m.store
+        .retry_job(
+            &m.tenant,
+            job_id,
+            &RetryRequest {
+                max_retries: 1,
+                batch_ids: vec![],
+            },
+            &audit(),
+        )
+        .await
+        .expect("retry");
+    wait_for_status(&m.store, &m.tenant, job_id, WAIT, JobStatus::Completed).await;
+    m.assert_target_equals_source().await;
+    worker.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_target_connections_are_retried_and_the_job_completes() {
+    let m = Migration::new(20_000).await;
+    let worker = m.worker(2);
+    let job_id = m.create_job(100, 5).await;
+    let target_db: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&m.target)
+        .await
+        .expect("db name");
+    wait_for_job(&m.store, &m.tenant, job_id, WAIT, "copying", |d| {
+        d.batches.completed >= 2
+    })
+    .await;
+
+    // Kill every target connection a few times while batches are copying.
+    let admin = PgPool::connect(&format!(
+        "{}/postgres",
+        freight_api::testing::postgres_server_url()
+    ))
+    .await
+    .expect("admin");
+    let mut killed = 0i64;
+    for _ in 0..40 {
+        let detail = job(&m.store, &m.tenant, job_id).await;
+        if detail.job.status != JobStatus::Running || killed >= 6 {
+            break;
+        }
+        killed += sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                                   WHERE datname = $1 AND pid <> pg_backend_pid() AND state = 'active') k",
+        )
+        .bind(&target_db)
+        .fetch_one(&admin)
+        .await
+        .expect("terminate");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let detail = wait_for_status(&m.store, &m.tenant, job_id, WAIT, JobStatus::Completed).await;
+    m.assert_target_equals_source().await;
+    assert!(killed > 0, "some copying connections were killed");
+    let retried = batches(&m.store, &m.tenant, job_id)
+        .await
+        .iter()
+        .filter(|b| b.attempts > 1)
+        .count();
+    assert!(
+        retried > 0,
+        "killed batches were retried ({killed} connections killed)"
+    );
+    assert_eq!(detail.batches.completed, 200);
+    worker.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sigkilled_worker_process_loses_and_duplicates_nothing() {
+    let m = Migration::new(30_000).await;
+    let first = m.binary_worker(2, "first");
+    let job_id = m.create_job(100, 3).await;
+    wait_for_job(&m.store, &m.tenant, job_id, WAIT, "mid-job", |d| {
+        d.batches.completed >= 5 && d.batches.running > 0
+    })
+    .await;
+    first.kill().await;
+    let at_kill = job(&m.store, &m.tenant, job_id).await;
+    assert_eq!(at_kill.job.status, JobStatus::Running, "killed mid-job");
+    assert!(
+        at_kill.batches.running > 0,
+        "killed while batches were running"
+    );
+
+    let second = m.binary_worker(2, "second");
+    let detail = wait_for_status(&m.store, &m.tenant, job_id, WAIT, JobStatus::Completed).await;
+    m.assert_target_equals_source().await;
+    assert_eq!(detail.batches.completed, 300);
+    assert_eq!(detail.job.rows_written, 30_000);
+    let statuses = batch_statuses(&m.store, &m.tenant, job_id).await;
+    assert!(statuses.iter().all(|s| *s == BatchStatus::Completed));
+    let status = second.terminate().await;
+    assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flushed_queue_mid_job_is_refilled_from_postgres() {
+    let m = Migration::new(30_000).await;
+    let worker = m.binary_worker(2, "flush");
+    let job_id = m.create_job(100, 3).await;
+    wait_for_job(&m.store, &m.tenant, job_id, WAIT, "mid-job", |d| {
+        d.batches.completed >= 5
+    })
+    .await;
+    let deleted = flush_queue(&m.queue).await;
+    assert!(deleted > 0, "the queue had keys");
+    let after = job(&m.store, &m.tenant, job_id).await;
+    assert_eq!(after.job.status, JobStatus::Running, "flushed mid-job");
+
+    let detail = wait_for_status(&m.store, &m.tenant, job_id, WAIT, JobStatus::Completed).await;
+    m.assert_target_equals_source().await;
+    assert_eq!(detail.batches.completed, 300);
+    let status = worker.terminate().await;
+    assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_lets_in_flight_batches_finish_and_exits_cleanly() {
+    let m = Migration::new(20_000).await;
+    let worker = m.binary_worker(2, "term");
+    let job_id = m.create_job(100, 3).await;
+    wait_for_job(&m.store, &m.tenant, job_id, WAIT, "copying", |d| {
+        d.batches.completed >= 2 && d.batches.running > 0
+    })
+    .await;
+    let status = worker.terminate().await;
+    assert!(status.success(), "exit 0 after SIGTERM: {status:?}");
+
+    let all = batches(&m.store, &m.tenant, job_id).await;
+    assert_eq!(
+        count_status(&all, BatchStatus::Running),
+        0,
+        "no batch left running"
+    );
+    let written: i64 = all.iter().map(|b| b.rows_written).sum();
+    assert_eq!(
+        m.target_rows().await,
+        written,
+        "only whole batches in the target"
+    );
+    let stopped: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM workers WHERE stopped_at IS NOT NULL")
+            .fetch_one(m.store.pool())
+            .await
+            .expect("workers");
+    assert_eq!(stopped, 1, "the worker recorded its clean exit");
+
+    let next = m.worker(2);
+    wait_for_status(&m.store, &m.tenant, job_id, WAIT, JobStatus::Completed).await;
+    m.assert_target_equals_source().await;
+    next.stop().await.expect("clean stop");
+}
