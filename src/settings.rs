@@ -24,6 +24,10 @@ pub struct Settings {
     pub worker_concurrency: usize,
     /// Redis queue (apalis namespace) batches are dispatched on.
     pub queue_name: String,
+    /// Per-tenant API requests per minute (0 = unlimited).
+    pub rate_limit_per_minute: u32,
+    /// Per-tenant job creations per minute (0 = unlimited).
+    pub rate_limit_create_per_minute: u32,
     /// Seconds to finish in-flight requests and batches after SIGTERM.
     pub shutdown_grace_seconds: u64,
 }
@@ -108,6 +112,8 @@ impl Settings {
             worker_concurrency: parsed("WORKER_CONCURRENCY", 4usize)?.max(1),
             queue_name: var("FREIGHT_QUEUE").unwrap_or_else(|| "freight:batches".into()),
             shutdown_grace_seconds: parsed("SHUTDOWN_GRACE_SECONDS", 30u64)?,
+            rate_limit_per_minute: parsed("RATE_LIMIT_PER_MINUTE", 600u32)?,
+            rate_limit_create_per_minute: parsed("RATE_LIMIT_CREATE_PER_MINUTE", 60u32)?,
         })
     }
 }

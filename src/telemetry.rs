@@ -1,5 +1,6 @@
 //! Logging and metrics set-up.
 
+use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
 use crate::settings::Settings;
@@ -21,6 +22,19 @@ pub fn init_logging() {
 
 /// Prometheus metrics on `METRICS_PORT` unless `ENABLE_METRICS=false`.
 pub fn init_metrics(settings: &Settings) -> anyhow::Result<()> {
-    let _ = settings;
+    if !settings.enable_metrics {
+        tracing::info!("metrics disabled (ENABLE_METRICS=false)");
+        return Ok(());
+    }
+    let addr = std::net::SocketAddr::from(([0, 0, 0, 0], settings.metrics_port));
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets(&[
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        ])
+        .context("histogram buckets")?
+        .install()
+        .with_context(|| format!("serve metrics on {addr} (METRICS_PORT)"))?;
+    tracing::info!(%addr, "metrics at /metrics");
     Ok(())
 }

@@ -100,6 +100,13 @@ async fn not_found() -> ApiError {
 /// The complete application: API, spec, docs, middleware.
 pub fn app(state: AppState) -> Router {
     let (router, api) = api_routes().split_for_parts();
+    // Layers added to the API router run after routing, so MatchedPath is known.
+    let router = router
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::rate_limit::enforce,
+        ))
+        .layer(axum::middleware::from_fn(crate::http_metrics::record));
     let spec = openapi_json();
     let request_id = HeaderName::from_static("x-request-id");
     router

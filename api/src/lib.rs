@@ -6,7 +6,9 @@ pub mod app;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod http_metrics;
 pub mod progress;
+pub mod rate_limit;
 pub mod routes;
 pub mod state;
 #[cfg(feature = "testing")]

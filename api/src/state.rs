@@ -8,6 +8,8 @@ use freight_core::plan::Planner;
 use freight_core::store::Store;
 use freight_core::tokens::TokenKeys;
 
+use crate::rate_limit::{RateLimiter, RateLimits};
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
@@ -15,6 +17,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub redis: redis::Client,
     pub started_at: Instant,
+    /// `None`: no rate limits (tests, or both limits configured 0).
+    pub rate_limiter: Option<Arc<RateLimiter>>,
     shutting_down: Arc<AtomicBool>,
 }
 
@@ -31,8 +35,15 @@ impl AppState {
             tokens,
             redis,
             started_at: Instant::now(),
+            rate_limiter: None,
             shutting_down: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Enforces per-tenant limits, counted in this state's Redis.
+    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
+        self.rate_limiter = Some(Arc::new(RateLimiter::new(limits, self.redis.clone())));
+        self
     }
 
     /// From now on `/ready` answers 503, so load balancers drain this replica.

@@ -62,6 +62,14 @@ impl TestApp {
 
 /// Starts the API with the given planner.
 pub async fn spawn_app_with(planner: Arc<dyn Planner>) -> TestApp {
+    spawn_app_with_limits(planner, None).await
+}
+
+/// Starts the API with the given planner and, optionally, rate limits.
+pub async fn spawn_app_with_limits(
+    planner: Arc<dyn Planner>,
+    limits: Option<crate::rate_limit::RateLimits>,
+) -> TestApp {
     let database_url = fresh_database("freight_test").await;
     let secrets = SecretBox::from_key_material(TEST_JWT_SECRET);
     let store = Arc::new(
@@ -73,7 +81,10 @@ pub async fn spawn_app_with(planner: Arc<dyn Planner>) -> TestApp {
     let tokens = TokenKeys::new(TEST_JWT_SECRET);
     let redis_url = redis_url();
     let redis = redis::Client::open(redis_url.as_str()).expect("redis url");
-    let state = AppState::new(store.clone(), planner, tokens.clone(), redis);
+    let mut state = AppState::new(store.clone(), planner, tokens.clone(), redis);
+    if let Some(limits) = limits {
+        state = state.with_rate_limits(limits);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -1,5 +1,7 @@
 //! End-to-end tests of the control-plane API against real PostgreSQL and Redis.
 
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
 #[path = "../common/mod.rs"]
 mod common;
 
@@ -7,4 +9,5 @@ mod auth;
 mod jobs;
 mod logs;
 mod openapi_spec;
+mod rate_limits;
 mod statistics;

@@ -34,6 +34,16 @@ impl Api {
         }
     }
 
+    pub async fn spawn_limited(
+        planner: Arc<dyn Planner>,
+        limits: freight_api::rate_limit::RateLimits,
+    ) -> Self {
+        Self {
+            app: freight_api::testing::spawn_app_with_limits(planner, Some(limits)).await,
+            http: reqwest::Client::new(),
+        }
+    }
+
     /// A caller for a new tenant, unique to this test.
     pub fn new_tenant(&self) -> Caller {
         let tenant = format!("t-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);

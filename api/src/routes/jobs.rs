@@ -167,6 +167,7 @@ pub async fn create_migration_job(
         .store
         .create_job(&ctx.tenant, &spec, &ctx.audit)
         .await?;
+    metrics::counter!("freight_jobs_created_total").increment(1);
     tracing::info!(tenant = %ctx.tenant, job_id = %job.id, "job created");
     let location = format!("/api/v1/jobs/{}", job.id);
     Ok((

@@ -358,7 +358,7 @@ pub struct AuditEvent {
 }
 
 /// One worker process, from its heartbeats.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct WorkerInfo {
     /// Worker id.
     pub id: String,

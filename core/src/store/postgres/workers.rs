@@ -8,19 +8,11 @@ use crate::store::*;
 pub const LIVE_WORKER_WINDOW_SECONDS: i64 = 30;
 
 pub(super) async fn status(store: &PgStore, tenant: &TenantId) -> StoreResult<WorkerStatus> {
-    let workers: Vec<(
-        String,
-        String,
-        i32,
-        chrono::DateTime<chrono::Utc>,
-        chrono::DateTime<chrono::Utc>,
-        i32,
-        i64,
-    )> = sqlx::query_as(
+    let workers: Vec<WorkerInfo> = sqlx::query_as(
         "SELECT id, host, concurrency, started_at, last_seen, in_flight, rows_processed
-             FROM workers
-             WHERE stopped_at IS NULL AND last_seen > now() - make_interval(secs => $1)
-             ORDER BY started_at, id",
+         FROM workers
+         WHERE stopped_at IS NULL AND last_seen > now() - make_interval(secs => $1)
+         ORDER BY started_at, id",
     )
     .bind(LIVE_WORKER_WINDOW_SECONDS as f64)
     .fetch_all(store.pool())
@@ -38,22 +30,7 @@ pub(super) async fn status(store: &PgStore, tenant: &TenantId) -> StoreResult<Wo
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    let workers: Vec<WorkerInfo> = workers
-        .into_iter()
-        .map(
-            |(id, host, concurrency, started_at, last_seen, in_flight, rows_processed)| {
-                WorkerInfo {
-                    id,
-                    host,
-                    concurrency,
-                    started_at,
-                    last_seen,
-                    in_flight,
-                    rows_processed,
-                }
-            },
-        )
-        .collect();
+
     Ok(WorkerStatus {
         live_workers: workers.len() as i64,
         workers,

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command: starts what the tests need, then checks formatting,
+# lints and runs the whole test suite once (real PostgreSQL, Redis, MariaDB).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/services.sh
+command -v promtool >/dev/null || {
+  echo "[test] installing prometheus (promtool, real scrape test)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+}
+cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo nextest run --workspace --locked --no-fail-fast
