@@ -137,23 +137,8 @@ async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<PgStore>> {
     Ok(Arc::new(store))
 }
 
-// Replaced by the engine's planner as soon as it lands.
-struct PendingPlanner;
-
-#[async_trait::async_trait]
-impl Planner for PendingPlanner {
-    async fn plan(
-        &self,
-        _spec: &freight_core::job::JobSpec,
-    ) -> Result<freight_core::plan::PlanReport, freight_core::plan::PlanError> {
-        Err(freight_core::plan::PlanError::Internal(
-            "planner not available".into(),
-        ))
-    }
-}
-
 fn planner() -> Arc<dyn Planner> {
-    Arc::new(PendingPlanner)
+    Arc::new(freight_worker::engine::EnginePlanner::new())
 }
 
 async fn run_api(

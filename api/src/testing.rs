@@ -60,6 +60,11 @@ impl TestApp {
     }
 }
 
+/// Starts the API with the engine's real planner.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Arc::new(freight_worker::engine::EnginePlanner::new())).await
+}
+
 /// Starts the API with the given planner.
 pub async fn spawn_app_with(planner: Arc<dyn Planner>) -> TestApp {
     spawn_app_with_limits(planner, None).await

@@ -9,5 +9,6 @@ mod auth;
 mod jobs;
 mod logs;
 mod openapi_spec;
+mod plan;
 mod rate_limits;
 mod statistics;

@@ -1,10 +1,10 @@
 //! Every connector pair moves a table with rich types and NULLs; the target
 //! is read back with plain sqlx and compared row by row with the source data.
 
-#[path = "engine_support/mod.rs"]
-mod support;
 #[path = "engine_support/rich.rs"]
 mod rich;
+#[path = "engine_support/mod.rs"]
+mod support;
 
 use freight_worker::engine::Engine;
 use support::{Dbs, job, migrate, total_read};
@@ -26,7 +26,10 @@ async fn postgres_to_postgres() {
     let (plan, outcomes) = migrate(&engine, &job).await;
     assert_eq!(plan.report.total_rows_estimate, ROWS);
     assert_eq!(total_read(&outcomes), ROWS);
-    assert_eq!(rich::normalized(rich::read_pg(&pg, "dst").await), expected());
+    assert_eq!(
+        rich::normalized(rich::read_pg(&pg, "dst").await),
+        expected()
+    );
     engine.release_job(job.job_id).await;
     pg.close().await;
     dbs.cleanup().await;
@@ -42,7 +45,10 @@ async fn mysql_to_postgres() {
     let (_, outcomes) = migrate(&engine, &job).await;
     assert_eq!(total_read(&outcomes), ROWS);
     let pg = dbs.pg_pool().await;
-    assert_eq!(rich::normalized(rich::read_pg(&pg, "public").await), expected());
+    assert_eq!(
+        rich::normalized(rich::read_pg(&pg, "public").await),
+        expected()
+    );
     engine.release_job(job.job_id).await;
     pg.close().await;
     dbs.cleanup().await;
@@ -73,7 +79,10 @@ async fn sqlite_to_postgres() {
     let (_, outcomes) = migrate(&engine, &job).await;
     assert_eq!(total_read(&outcomes), ROWS);
     let pg = dbs.pg_pool().await;
-    assert_eq!(rich::normalized(rich::read_pg(&pg, "public").await), expected());
+    assert_eq!(
+        rich::normalized(rich::read_pg(&pg, "public").await),
+        expected()
+    );
     engine.release_job(job.job_id).await;
     dbs.cleanup().await;
 }

@@ -23,21 +23,32 @@ pub struct Bounds {
 }
 
 pub fn parse_bounds(ctx: &TableCtx, batch: &BatchToRun) -> Result<Bounds, EngineError> {
-    let logicals: Vec<Logical> = ctx.source.key_columns().iter().map(|c| c.logical.clone()).collect();
+    let logicals: Vec<Logical> = ctx
+        .source
+        .key_columns()
+        .iter()
+        .map(|c| c.logical.clone())
+        .collect();
     let parse = |json: &Option<serde_json::Value>| -> Result<Option<Vec<Value>>, EngineError> {
         let Some(json) = json else { return Ok(None) };
-        let items = json.as_array().filter(|a| a.len() == logicals.len()).ok_or_else(|| {
-            EngineError::Permanent(format!(
-                "batch bound {json} is not an array of {} key values",
-                logicals.len()
-            ))
-        })?;
+        let items = json
+            .as_array()
+            .filter(|a| a.len() == logicals.len())
+            .ok_or_else(|| {
+                EngineError::Permanent(format!(
+                    "batch bound {json} is not an array of {} key values",
+                    logicals.len()
+                ))
+            })?;
         items
             .iter()
             .zip(&logicals)
             .map(|(v, l)| {
-                Value::from_json(v, l)
-                    .ok_or_else(|| EngineError::Permanent(format!("batch bound {json} does not match the key types")))
+                Value::from_json(v, l).ok_or_else(|| {
+                    EngineError::Permanent(format!(
+                        "batch bound {json} does not match the key types"
+                    ))
+                })
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
@@ -57,7 +68,11 @@ pub async fn run(
 ) -> Result<BatchOutcome, EngineError> {
     let bounds = parse_bounds(ctx, batch)?;
     let mut src_pred = Predicate::new(source.dialect());
-    src_pred.key_range(&ctx.source_key(), bounds.start.as_deref(), bounds.end.as_deref());
+    src_pred.key_range(
+        &ctx.source_key(),
+        bounds.start.as_deref(),
+        bounds.end.as_deref(),
+    );
     let select = read::select_sql(
         source.dialect(),
         ctx.source_schema.as_deref(),
@@ -75,7 +90,17 @@ pub async fn run(
         Ok((summary, keys)) => (summary, Vec::new(), summary.checksum, keys),
         Err(Failure::Data { message, .. }) => {
             tracing::info!(table = %ctx.source.name, error = %message, "batch refused by the target; isolating bad records");
-            isolate(job, source, target, ctx, &bounds, select, &src_pred, batch.record_error_budget).await?
+            isolate(
+                job,
+                source,
+                target,
+                ctx,
+                &bounds,
+                select,
+                &src_pred,
+                batch.record_error_budget,
+            )
+            .await?
         }
         Err(other) => return Err(other.into_engine()),
     };
@@ -87,20 +112,36 @@ pub async fn run(
         verified: None,
         verify_detail: None,
     };
-    verify(job, target, ctx, &bounds, keys.as_deref(), accepted_checksum, &mut outcome)
-        .await
-        .map_err(Failure::into_engine)?;
+    verify(
+        job,
+        target,
+        ctx,
+        &bounds,
+        keys.as_deref(),
+        accepted_checksum,
+        &mut outcome,
+    )
+    .await
+    .map_err(Failure::into_engine)?;
     Ok(outcome)
 }
 
 /// The target predicate of the batch: its key range, or its exact keys when
 /// the key's order is not portable between the two databases.
-fn target_predicate(ctx: &TableCtx, bounds: &Bounds, keys: Option<&[Vec<Value>]>) -> Vec<Predicate> {
+fn target_predicate(
+    ctx: &TableCtx,
+    bounds: &Bounds,
+    keys: Option<&[Vec<Value>]>,
+) -> Vec<Predicate> {
     let dialect = ctx.target.dialect;
     match keys {
         None => {
             let mut p = Predicate::new(dialect);
-            p.key_range(&ctx.target_key(), bounds.start.as_deref(), bounds.end.as_deref());
+            p.key_range(
+                &ctx.target_key(),
+                bounds.start.as_deref(),
+                bounds.end.as_deref(),
+            );
             vec![p]
         }
         Some(keys) => keys
@@ -130,7 +171,14 @@ async fn copy_streaming(
     src_pred: &Predicate,
 ) -> Result<(ReadSummary, Option<Vec<Vec<Value>>>), Failure> {
     let (tx_rows, rx) = mpsc::channel(4);
-    let reading = read::stream(source, select, src_pred, &ctx.source.columns, job.verify, tx_rows);
+    let reading = read::stream(
+        source,
+        select,
+        src_pred,
+        &ctx.source.columns,
+        job.verify,
+        tx_rows,
+    );
     let writing = async move {
         let mut rx = rx;
         let mut tx = TargetTx::begin(target).await?;
@@ -182,9 +230,13 @@ async fn copy_buffered(
     select: String,
     src_pred: &Predicate,
 ) -> Result<(ReadSummary, Option<Vec<Vec<Value>>>), Failure> {
-    let (rows, summary) = read::collect(source, select, src_pred, &ctx.source.columns, job.verify).await?;
+    let (rows, summary) =
+        read::collect(source, select, src_pred, &ctx.source.columns, job.verify).await?;
     let keys: Vec<Vec<Value>> = rows.iter().map(|r| key_of(ctx, r)).collect();
-    let bounds = Bounds { start: None, end: None };
+    let bounds = Bounds {
+        start: None,
+        end: None,
+    };
     let mut tx = TargetTx::begin(target).await?;
     let result = async {
         for pred in target_predicate(ctx, &bounds, Some(&keys)) {
@@ -205,7 +257,12 @@ async fn copy_buffered(
     }
 }
 
-type Isolated = (ReadSummary, Vec<RejectedRecord>, Option<u64>, Option<Vec<Vec<Value>>>);
+type Isolated = (
+    ReadSummary,
+    Vec<RejectedRecord>,
+    Option<u64>,
+    Option<Vec<Vec<Value>>>,
+);
 
 /// The slow path after the target refused the batch: re-read the range,
 /// write it in halves under savepoints, halving failing parts down to single
@@ -224,8 +281,11 @@ async fn isolate(
     let (rows, summary) = read::collect(source, select, src_pred, &ctx.source.columns, job.verify)
         .await
         .map_err(Failure::into_engine)?;
-    let keys: Option<Vec<Vec<Value>>> = (!ctx.range_mode).then(|| rows.iter().map(|r| key_of(ctx, r)).collect());
-    let mut tx = TargetTx::begin(target).await.map_err(Failure::into_engine)?;
+    let keys: Option<Vec<Vec<Value>>> =
+        (!ctx.range_mode).then(|| rows.iter().map(|r| key_of(ctx, r)).collect());
+    let mut tx = TargetTx::begin(target)
+        .await
+        .map_err(Failure::into_engine)?;
     let mut rejected = Vec::new();
     let mut rejected_sum = 0u64;
     let result = async {
@@ -246,7 +306,9 @@ async fn isolate(
                     if hi - lo == 1 {
                         rejected_sum = rejected_sum.wrapping_add(read::row_hash(&rows[lo]));
                         rejected.push(RejectedRecord {
-                            key: serde_json::Value::Array(key_of(ctx, &rows[lo]).iter().map(Value::to_json).collect()),
+                            key: serde_json::Value::Array(
+                                key_of(ctx, &rows[lo]).iter().map(Value::to_json).collect(),
+                            ),
                             column,
                             message,
                         });
@@ -301,7 +363,13 @@ async fn verify(
             target_rows += s.rows;
             target_sum = target_sum.wrapping_add(s.checksum.unwrap_or_default());
         } else {
-            target_rows += read::count(target, ctx.target_schema.as_deref(), &ctx.target.name, &pred).await?;
+            target_rows += read::count(
+                target,
+                ctx.target_schema.as_deref(),
+                &ctx.target.name,
+                &pred,
+            )
+            .await?;
         }
     }
     let count_ok = target_rows == outcome.rows_written;
@@ -316,7 +384,11 @@ async fn verify(
     let mut ok = count_ok;
     if let (true, Some(expected)) = (job.verify, expected_checksum) {
         let sum_ok = expected == target_sum;
-        detail.push_str(if sum_ok { "; checksum match" } else { "; checksum MISMATCH" });
+        detail.push_str(if sum_ok {
+            "; checksum match"
+        } else {
+            "; checksum MISMATCH"
+        });
         ok &= sum_ok;
     }
     if !ok {

@@ -63,7 +63,9 @@ pub fn sqlite<'q>(q: SqliteQuery<'q>, v: &Value) -> SqliteQuery<'q> {
         Value::Float(f) => q.bind(*f),
         Value::Decimal(s) | Value::Text(s) | Value::Json(s) => q.bind(s.clone()),
         Value::Bytes(b) => q.bind(b.clone()),
-        Value::DateTimeTz(dt) => q.bind(format!("{}+00:00", dt.naive_utc().format(DATETIME_FORMAT))),
+        Value::DateTimeTz(dt) => {
+            q.bind(format!("{}+00:00", dt.naive_utc().format(DATETIME_FORMAT)))
+        }
         other => q.bind(other.canonical_text()),
     }
 }

@@ -69,7 +69,11 @@ pub enum Access {
 /// Opens a pool for one side of a job. Errors name the side, never the
 /// credentials. `Ok(None)`: a read-only SQLite target file that does not
 /// exist yet (an empty target, not an error).
-pub async fn open(config: &ConnectionConfig, side: Side, access: Access) -> Result<Option<Pool>, Failure> {
+pub async fn open(
+    config: &ConnectionConfig,
+    side: Side,
+    access: Access,
+) -> Result<Option<Pool>, Failure> {
     let url = config.connection_url();
     let secrets = secrets_of(config);
     let ctx = format!("connecting to the {}", side.as_str());

@@ -100,11 +100,19 @@ impl JobState {
     }
 }
 
-pub fn schema_of(pool: &Pool, config: &freight_core::connection::ConnectionConfig) -> Option<String> {
+pub fn schema_of(
+    pool: &Pool,
+    config: &freight_core::connection::ConnectionConfig,
+) -> Option<String> {
     (pool.dialect() == Dialect::Postgres).then(|| config.schema_or_default().to_owned())
 }
 
-async fn load_table(job: &JobContext, source: &Pool, target: &Pool, name: &str) -> Result<TableCtx, Failure> {
+async fn load_table(
+    job: &JobContext,
+    source: &Pool,
+    target: &Pool,
+    name: &str,
+) -> Result<TableCtx, Failure> {
     let source_schema = schema_of(source, &job.source);
     let target_schema = schema_of(target, &job.target);
     let src = introspect::table(source, source_schema.as_deref().unwrap_or_default(), name)

@@ -11,7 +11,10 @@ pub enum Failure {
     /// Connection drops, deadlocks, lock and pool timeouts.
     Transient(String),
     /// The target refused a value (constraint, conversion): bisect.
-    Data { message: String, column: Option<String> },
+    Data {
+        message: String,
+        column: Option<String>,
+    },
     Permanent(String),
 }
 
@@ -19,7 +22,9 @@ impl Failure {
     pub fn into_engine(self) -> EngineError {
         match self {
             Self::Transient(m) => EngineError::Transient(m),
-            Self::Data { message, .. } | Self::Permanent(message) => EngineError::Permanent(message),
+            Self::Data { message, .. } | Self::Permanent(message) => {
+                EngineError::Permanent(message)
+            }
         }
     }
 }
@@ -35,7 +40,10 @@ pub fn classify(err: &sqlx::Error, context: &str) -> Failure {
         | sqlx::Error::Protocol(_)
         | sqlx::Error::Tls(_) => Failure::Transient(message),
         sqlx::Error::Encode(_) | sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
-            Failure::Data { message, column: None }
+            Failure::Data {
+                message,
+                column: None,
+            }
         }
         sqlx::Error::Database(db) => classify_db(db.as_ref(), message),
         _ => Failure::Permanent(message),
@@ -71,7 +79,11 @@ fn classify_db(db: &dyn DatabaseError, message: String) -> Failure {
             .map(str::to_owned)
             .or_else(|| pg.r#where().and_then(copy_context_column));
         return match &code[..code.len().min(2)] {
-            _ if matches!(code.as_str(), "40001" | "40P01" | "55P03" | "57014" | "53300") => {
+            _ if matches!(
+                code.as_str(),
+                "40001" | "40P01" | "55P03" | "57014" | "53300"
+            ) =>
+            {
                 Failure::Transient(message)
             }
             "08" | "57" => Failure::Transient(message),
@@ -151,12 +163,18 @@ mod tests {
             copy_context_column("COPY t, line 3, column amount: \"abc\"").as_deref(),
             Some("amount")
         );
-        assert_eq!(quoted_column("Column 'email' cannot be null").as_deref(), Some("email"));
+        assert_eq!(
+            quoted_column("Column 'email' cannot be null").as_deref(),
+            Some("email")
+        );
         assert_eq!(
             quoted_column("Out of range value for column 'n' at row 1").as_deref(),
             Some("n")
         );
-        assert_eq!(sqlite_column("NOT NULL constraint failed: t.name").as_deref(), Some("name"));
+        assert_eq!(
+            sqlite_column("NOT NULL constraint failed: t.name").as_deref(),
+            Some("name")
+        );
         assert_eq!(scrub("pw s3cret!".into(), &["s3cret".into()]), "pw ***!");
     }
 }

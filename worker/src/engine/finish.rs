@@ -12,7 +12,11 @@ use super::planner::{PlanFail, select_tables};
 use super::sql::{ident, table as qualified};
 use super::typemap;
 
-pub async fn finish(job: &JobContext, source: &Pool, target: &Pool) -> Result<Vec<String>, Failure> {
+pub async fn finish(
+    job: &JobContext,
+    source: &Pool,
+    target: &Pool,
+) -> Result<Vec<String>, Failure> {
     let names = match select_tables(job, source).await {
         Ok((names, _)) => names,
         Err(PlanFail::Failure(f)) => return Err(f),
@@ -25,10 +29,14 @@ pub async fn finish(job: &JobContext, source: &Pool, target: &Pool) -> Result<Ve
     let mut tables = Vec::new();
     for name in &names {
         let Some(src) = introspect::table(source, &source_schema, name).await? else {
-            warnings.push(format!("table {name} vanished from the source before finishing"));
+            warnings.push(format!(
+                "table {name} vanished from the source before finishing"
+            ));
             continue;
         };
-        let Some(tgt) = introspect::table(target, target_schema.as_deref().unwrap_or_default(), name).await? else {
+        let Some(tgt) =
+            introspect::table(target, target_schema.as_deref().unwrap_or_default(), name).await?
+        else {
             warnings.push(format!("table {name} is missing on the target"));
             continue;
         };
@@ -38,16 +46,18 @@ pub async fn finish(job: &JobContext, source: &Pool, target: &Pool) -> Result<Ve
     for (src, tgt) in &tables {
         for index in &src.indexes {
             let target_name = typemap::index_name(src.dialect, &src.name, index);
-            let exists = tgt
-                .indexes
-                .iter()
-                .any(|i| i.name == target_name || (i.columns == index.columns && i.unique == index.unique));
+            let exists = tgt.indexes.iter().any(|i| {
+                i.name == target_name || (i.columns == index.columns && i.unique == index.unique)
+            });
             if exists {
                 continue;
             }
             let sql = typemap::index_ddl(dialect, target_schema.as_deref(), src, index, true);
             if let Err(e) = execute(target, &sql).await {
-                warnings.push(format!("index {target_name} on {} not created: {e}", src.name));
+                warnings.push(format!(
+                    "index {target_name} on {} not created: {e}",
+                    src.name
+                ));
             }
         }
     }
@@ -63,19 +73,30 @@ pub async fn finish(job: &JobContext, source: &Pool, target: &Pool) -> Result<Ve
                 ));
                 continue;
             }
-            if tgt.foreign_keys.iter().any(|t| t.name == fk.name || t.columns == fk.columns) {
+            if tgt
+                .foreign_keys
+                .iter()
+                .any(|t| t.name == fk.name || t.columns == fk.columns)
+            {
                 continue;
             }
             let sql = typemap::foreign_key_ddl(dialect, target_schema.as_deref(), &src.name, fk);
             if let Err(e) = execute(target, &sql).await {
-                warnings.push(format!("foreign key {} on {} not created: {e}", fk.name, src.name));
+                warnings.push(format!(
+                    "foreign key {} on {} not created: {e}",
+                    fk.name, src.name
+                ));
             }
         }
     }
     // Identity columns continue after the copied keys.
     if let Pool::Postgres(pg) = target {
         for (src, _) in &tables {
-            for col in src.columns.iter().filter(|c| c.auto_increment && matches!(c.logical, Logical::Int(_))) {
+            for col in src
+                .columns
+                .iter()
+                .filter(|c| c.auto_increment && matches!(c.logical, Logical::Int(_)))
+            {
                 let table = qualified(dialect, target_schema.as_deref(), &src.name);
                 let sql = format!(
                     "SELECT setval(pg_get_serial_sequence($1, $2), GREATEST(COALESCE(MAX({}), 0), 1)) FROM {table}",
@@ -87,7 +108,10 @@ pub async fn finish(job: &JobContext, source: &Pool, target: &Pool) -> Result<Ve
                     .execute(pg)
                     .await;
                 if let Err(e) = res {
-                    warnings.push(format!("sequence of {}.{} not advanced: {e}", src.name, col.name));
+                    warnings.push(format!(
+                        "sequence of {}.{} not advanced: {e}",
+                        src.name, col.name
+                    ));
                 }
             }
         }

@@ -141,15 +141,18 @@ impl Table {
     }
 
     pub fn column(&self, name: &str) -> Option<&Column> {
-        self.columns
-            .iter()
-            .find(|c| c.name == name)
-            .or_else(|| self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)))
+        self.columns.iter().find(|c| c.name == name).or_else(|| {
+            self.columns
+                .iter()
+                .find(|c| c.name.eq_ignore_ascii_case(name))
+        })
     }
 
     /// Whether the target can be addressed by key range (see [`Logical::orders_portably`]).
     pub fn range_addressable(&self) -> bool {
-        self.key_columns().iter().all(|c| c.logical.orders_portably())
+        self.key_columns()
+            .iter()
+            .all(|c| c.logical.orders_portably())
     }
 }
 
@@ -201,7 +204,10 @@ impl Value {
             (J::Number(n), Logical::UInt64) => Value::UInt(n.as_u64()?),
             (J::Number(n), Logical::Float32 | Logical::Float64) => Value::Float(n.as_f64()?),
             (J::Number(n), Logical::Decimal { .. }) => Value::Decimal(n.to_string()),
-            (J::Number(n), _) => n.as_i64().map(Value::Int).or_else(|| n.as_f64().map(Value::Float))?,
+            (J::Number(n), _) => n
+                .as_i64()
+                .map(Value::Int)
+                .or_else(|| n.as_f64().map(Value::Float))?,
             (J::String(s), Logical::Bytes) => {
                 Value::Bytes(hex::decode(s.strip_prefix("\\x").unwrap_or(s)).ok()?)
             }

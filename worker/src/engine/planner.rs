@@ -14,7 +14,10 @@ use super::{JobContext, JobPlan, PlannedBatch, introspect, read, typemap};
 #[derive(Debug)]
 pub enum PlanFail {
     /// The request names something that does not exist or cannot be copied.
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     Failure(Failure),
 }
 
@@ -26,7 +29,10 @@ impl From<Failure> for PlanFail {
 
 /// The tables to copy: the requested ones (each must exist) or all of the
 /// source, minus the excluded ones, in the source's order.
-pub async fn select_tables(job: &JobContext, source: &Pool) -> Result<(Vec<String>, Vec<String>), PlanFail> {
+pub async fn select_tables(
+    job: &JobContext,
+    source: &Pool,
+) -> Result<(Vec<String>, Vec<String>), PlanFail> {
     let schema = schema_of(source, &job.source).unwrap_or_default();
     let all = introspect::list_tables(source, &schema).await?;
     let mut warnings = Vec::new();
@@ -58,7 +64,9 @@ pub async fn select_tables(job: &JobContext, source: &Pool) -> Result<(Vec<Strin
     for name in &job.exclude_tables {
         match find(name) {
             Some(t) => chosen.retain(|c| *c != t),
-            None => warnings.push(format!("excluded table {name} does not exist in the source")),
+            None => warnings.push(format!(
+                "excluded table {name} does not exist in the source"
+            )),
         }
     }
     if chosen.is_empty() {
@@ -68,18 +76,26 @@ pub async fn select_tables(job: &JobContext, source: &Pool) -> Result<(Vec<Strin
 }
 
 /// Plans the job; with `prepare_target`, also creates missing target tables.
-pub async fn plan(job: &JobContext, source: &Pool, target: Option<&Pool>, prepare_target: bool) -> Result<JobPlan, PlanFail> {
+pub async fn plan(
+    job: &JobContext,
+    source: &Pool,
+    target: Option<&Pool>,
+    prepare_target: bool,
+) -> Result<JobPlan, PlanFail> {
     let (names, mut job_warnings) = select_tables(job, source).await?;
     let source_schema = schema_of(source, &job.source);
     let target_dialect = Dialect::from_kind(job.target.kind);
-    let target_schema = (target_dialect == Dialect::Postgres).then(|| job.target.schema_or_default().to_owned());
+    let target_schema =
+        (target_dialect == Dialect::Postgres).then(|| job.target.schema_or_default().to_owned());
 
     let mut tables = Vec::with_capacity(names.len());
     let mut keyless = Vec::new();
     for name in &names {
         let table = introspect::table(source, source_schema.as_deref().unwrap_or_default(), name)
             .await?
-            .ok_or_else(|| Failure::Permanent(format!("table {name} disappeared while planning")))?;
+            .ok_or_else(|| {
+                Failure::Permanent(format!("table {name} disappeared while planning"))
+            })?;
         if table.key.is_empty() {
             keyless.push(name.clone());
         }
@@ -95,10 +111,11 @@ pub async fn plan(job: &JobContext, source: &Pool, target: Option<&Pool>, prepar
         });
     }
 
-    if prepare_target
-        && let (Some(Pool::Postgres(pg)), Some(schema)) = (target, &target_schema)
-    {
-        let sql = format!("CREATE SCHEMA IF NOT EXISTS {}", ident(Dialect::Postgres, schema));
+    if prepare_target && let (Some(Pool::Postgres(pg)), Some(schema)) = (target, &target_schema) {
+        let sql = format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            ident(Dialect::Postgres, schema)
+        );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(pg)
             .await
@@ -110,16 +127,27 @@ pub async fn plan(job: &JobContext, source: &Pool, target: Option<&Pool>, prepar
     for table in &tables {
         let mut warnings = table.warnings.clone();
         let existing = match target {
-            Some(pool) => introspect::table(pool, target_schema.as_deref().unwrap_or_default(), &table.name).await?,
+            Some(pool) => {
+                introspect::table(
+                    pool,
+                    target_schema.as_deref().unwrap_or_default(),
+                    &table.name,
+                )
+                .await?
+            }
             None => None,
         };
-        let (create, ddl_warnings) = typemap::create_table(target_dialect, target_schema.as_deref(), table);
+        let (create, ddl_warnings) =
+            typemap::create_table(target_dialect, target_schema.as_deref(), table);
         warnings.extend(ddl_warnings);
         let mut target_ddl = Vec::new();
         match existing {
             Some(existing) => {
                 match_columns(table, &existing).map_err(|f| match f {
-                    Failure::Permanent(message) => PlanFail::Invalid { field: "target_config", message },
+                    Failure::Permanent(message) => PlanFail::Invalid {
+                        field: "target_config",
+                        message,
+                    },
                     other => PlanFail::Failure(other),
                 })?;
                 warnings.push(format!(
@@ -135,11 +163,22 @@ pub async fn plan(job: &JobContext, source: &Pool, target: Option<&Pool>, prepar
             }
         }
         for index in &table.indexes {
-            target_ddl.push(typemap::index_ddl(target_dialect, target_schema.as_deref(), table, index, true));
+            target_ddl.push(typemap::index_ddl(
+                target_dialect,
+                target_schema.as_deref(),
+                table,
+                index,
+                true,
+            ));
         }
         for fk in &table.foreign_keys {
             if names.contains(&fk.ref_table) && target_dialect != Dialect::Sqlite {
-                target_ddl.push(typemap::foreign_key_ddl(target_dialect, target_schema.as_deref(), &table.name, fk));
+                target_ddl.push(typemap::foreign_key_ddl(
+                    target_dialect,
+                    target_schema.as_deref(),
+                    &table.name,
+                    fk,
+                ));
             } else if target_dialect == Dialect::Sqlite {
                 warnings.push(format!(
                     "foreign key {} is not recreated: SQLite cannot add constraints to an existing table",
@@ -153,7 +192,8 @@ pub async fn plan(job: &JobContext, source: &Pool, target: Option<&Pool>, prepar
             }
         }
 
-        let (bounds, rows) = key_boundaries(source, source_schema.as_deref(), table, job.batch_size).await?;
+        let (bounds, rows) =
+            key_boundaries(source, source_schema.as_deref(), table, job.batch_size).await?;
         let table_batches = ranges(&table.name, &bounds);
         report_tables.push(TablePlan {
             table_name: table.name.clone(),
@@ -182,9 +222,18 @@ async fn execute_ddl(pool: &Pool, statements: &[String]) -> Result<(), Failure> 
     for sql in statements {
         let ctx = "creating the target table";
         let res = match pool {
-            Pool::Postgres(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(p).await.map(|_| ()),
-            Pool::MySql(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(p).await.map(|_| ()),
-            Pool::Sqlite(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone())).execute(p).await.map(|_| ()),
+            Pool::Postgres(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(p)
+                .await
+                .map(|_| ()),
+            Pool::MySql(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(p)
+                .await
+                .map(|_| ()),
+            Pool::Sqlite(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                .execute(p)
+                .await
+                .map(|_| ()),
         };
         res.map_err(|e| classify(&e, ctx))?;
     }
@@ -211,7 +260,11 @@ async fn key_boundaries(
         .collect::<Vec<_>>();
     let select: Vec<String> = key_cols
         .iter()
-        .map(|c| c.select_expr.clone().unwrap_or_else(|| ident(dialect, &c.name)))
+        .map(|c| {
+            c.select_expr
+                .clone()
+                .unwrap_or_else(|| ident(dialect, &c.name))
+        })
         .collect();
     let order: Vec<String> = key_cols.iter().map(|c| ident(dialect, &c.name)).collect();
     let step = batch_size.max(1);
@@ -246,7 +299,8 @@ async fn key_boundaries(
 /// Turns boundaries into ranges: `[-inf, b0)`, `[b0, b1)`, ..., `[bn, +inf)`.
 /// The open ends catch rows added below the first or above the last key.
 fn ranges(table: &str, bounds: &[Vec<Value>]) -> Vec<PlannedBatch> {
-    let to_json = |row: &Vec<Value>| serde_json::Value::Array(row.iter().map(Value::to_json).collect());
+    let to_json =
+        |row: &Vec<Value>| serde_json::Value::Array(row.iter().map(Value::to_json).collect());
     let mut out = Vec::with_capacity(bounds.len() + 1);
     let mut start: Option<serde_json::Value> = None;
     for b in bounds {

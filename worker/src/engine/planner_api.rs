@@ -42,11 +42,13 @@ impl Planner for EnginePlanner {
         let scrub = |m: String| super::error::scrub(m, &secrets);
         match self.engine.plan_detailed(&job, false).await {
             Ok(plan) => Ok(plan.report),
-            Err(PlanFail::Invalid { field, message }) => {
-                Err(PlanError::Invalid(ValidationError::single(field, scrub(message))))
-            }
+            Err(PlanFail::Invalid { field, message }) => Err(PlanError::Invalid(
+                ValidationError::single(field, scrub(message)),
+            )),
             Err(PlanFail::Failure(Failure::Transient(m) | Failure::Permanent(m)))
-            | Err(PlanFail::Failure(Failure::Data { message: m, .. })) => Err(PlanError::Unreachable(scrub(m))),
+            | Err(PlanFail::Failure(Failure::Data { message: m, .. })) => {
+                Err(PlanError::Unreachable(scrub(m)))
+            }
         }
     }
 }

@@ -38,7 +38,11 @@ impl Engine {
 
     /// Plans the job. `prepare_target = false` is read-only (used by
     /// `plan_migration_job`); `true` also creates missing target tables.
-    pub async fn plan(&self, job: &JobContext, prepare_target: bool) -> Result<JobPlan, EngineError> {
+    pub async fn plan(
+        &self,
+        job: &JobContext,
+        prepare_target: bool,
+    ) -> Result<JobPlan, EngineError> {
         self.plan_detailed(job, prepare_target)
             .await
             .map_err(|f| match f {
@@ -48,7 +52,11 @@ impl Engine {
             .map_err(|e| scrub_engine(e, job))
     }
 
-    pub(crate) async fn plan_detailed(&self, job: &JobContext, prepare_target: bool) -> Result<JobPlan, PlanFail> {
+    pub(crate) async fn plan_detailed(
+        &self,
+        job: &JobContext,
+        prepare_target: bool,
+    ) -> Result<JobPlan, PlanFail> {
         if prepare_target {
             let state = self.state(job.job_id);
             let source = state.source(job).await?;
@@ -76,7 +84,11 @@ impl Engine {
     }
 
     /// Copies one key range; idempotent.
-    pub async fn run_batch(&self, job: &JobContext, batch: &BatchToRun) -> Result<BatchOutcome, EngineError> {
+    pub async fn run_batch(
+        &self,
+        job: &JobContext,
+        batch: &BatchToRun,
+    ) -> Result<BatchOutcome, EngineError> {
         let state = self.state(job.job_id);
         let run = async {
             let source = state.source(job).await.map_err(Failure::into_engine)?;

@@ -80,7 +80,12 @@ impl Predicate {
     }
 
     /// `(cols) >= (values)` (or `>` when `inclusive` is false), lexicographic.
-    fn tuple_cmp(&mut self, columns: &[(String, String)], values: &[Value], inclusive: bool) -> String {
+    fn tuple_cmp(
+        &mut self,
+        columns: &[(String, String)],
+        values: &[Value],
+        inclusive: bool,
+    ) -> String {
         let Some(((name, pg_type), rest_cols)) = columns.split_first() else {
             return if inclusive { "1=1" } else { "1=0" }.to_owned();
         };
@@ -158,7 +163,10 @@ mod tests {
 
     #[test]
     fn composite_ranges_expand_lexicographically() {
-        let cols = vec![("a".to_owned(), "int".to_owned()), ("b".to_owned(), "text".to_owned())];
+        let cols = vec![
+            ("a".to_owned(), "int".to_owned()),
+            ("b".to_owned(), "text".to_owned()),
+        ];
         let mut p = Predicate::new(Dialect::Postgres);
         p.key_range(
             &cols,

@@ -10,7 +10,12 @@ const MYSQL_KEY_TEXT: &str = "varchar(768)";
 const MYSQL_KEY_BYTES: &str = "varbinary(3072)";
 
 /// The target spelling of a column's type, with a warning when lossy.
-pub fn column_type(target: Dialect, source: Dialect, col: &Column, is_key: bool) -> (String, Option<String>) {
+pub fn column_type(
+    target: Dialect,
+    source: Dialect,
+    col: &Column,
+    is_key: bool,
+) -> (String, Option<String>) {
     match target {
         Dialect::Postgres => postgres_type(source, col),
         Dialect::MySql => mysql_type(source, col, is_key),
@@ -27,12 +32,20 @@ fn postgres_type(source: Dialect, col: &Column) -> (String, Option<String>) {
         Logical::UInt64 => "numeric(20,0)".to_owned(),
         Logical::Float32 => "real".to_owned(),
         Logical::Float64 => "double precision".to_owned(),
-        Logical::Decimal { precision: Some(p), scale } => format!("numeric({p},{})", scale.unwrap_or(0)),
+        Logical::Decimal {
+            precision: Some(p),
+            scale,
+        } => format!("numeric({p},{})", scale.unwrap_or(0)),
         Logical::Decimal { .. } => "numeric".to_owned(),
         // MySQL `char(n)` strips trailing spaces on read while PostgreSQL's
         // `char(n)` pads them back: `varchar(n)` keeps the values as read.
-        Logical::Text { max_len: Some(n), fixed: true } if source == Dialect::Postgres => format!("char({n})"),
-        Logical::Text { max_len: Some(n), .. } if *n <= 10_485_760 => format!("varchar({n})"),
+        Logical::Text {
+            max_len: Some(n),
+            fixed: true,
+        } if source == Dialect::Postgres => format!("char({n})"),
+        Logical::Text {
+            max_len: Some(n), ..
+        } if *n <= 10_485_760 => format!("varchar({n})"),
         Logical::Text { .. } => "text".to_owned(),
         Logical::Bytes => "bytea".to_owned(),
         Logical::Date => "date".to_owned(),
@@ -44,7 +57,10 @@ fn postgres_type(source: Dialect, col: &Column) -> (String, Option<String>) {
         Logical::Enum(_) => "text".to_owned(),
         Logical::Other(spelling) if source == Dialect::Postgres => spelling.clone(),
         Logical::Other(spelling) => {
-            return ("text".to_owned(), Some(format!("column {}: {spelling} stored as text", col.name)));
+            return (
+                "text".to_owned(),
+                Some(format!("column {}: {spelling} stored as text", col.name)),
+            );
         }
     };
     (t, None)
@@ -60,7 +76,10 @@ fn mysql_type(source: Dialect, col: &Column, is_key: bool) -> (String, Option<St
         Logical::UInt64 => "bigint unsigned".to_owned(),
         Logical::Float32 => "float".to_owned(),
         Logical::Float64 => "double".to_owned(),
-        Logical::Decimal { precision: Some(p), scale } if *p <= 65 && scale.unwrap_or(0) <= 30 => {
+        Logical::Decimal {
+            precision: Some(p),
+            scale,
+        } if *p <= 65 && scale.unwrap_or(0) <= 30 => {
             format!("decimal({p},{})", scale.unwrap_or(0))
         }
         Logical::Decimal { .. } => {
@@ -70,8 +89,13 @@ fn mysql_type(source: Dialect, col: &Column, is_key: bool) -> (String, Option<St
             ));
             "decimal(65,30)".to_owned()
         }
-        Logical::Text { max_len: Some(n), fixed: true } if *n <= 255 => format!("char({n})"),
-        Logical::Text { max_len: Some(n), .. } if *n <= 16_383 => format!("varchar({n})"),
+        Logical::Text {
+            max_len: Some(n),
+            fixed: true,
+        } if *n <= 255 => format!("char({n})"),
+        Logical::Text {
+            max_len: Some(n), ..
+        } if *n <= 16_383 => format!("varchar({n})"),
         Logical::Text { .. } | Logical::Other(_) if is_key => {
             warning = Some(format!(
                 "column {}: unbounded text key stored as {MYSQL_KEY_TEXT}; longer values are rejected",
@@ -127,14 +151,22 @@ fn sqlite_type(source: Dialect, col: &Column) -> (String, Option<String>) {
         // SQLite's NUMERIC affinity would turn 12.50 into the float 12.5:
         // TEXT affinity keeps decimals exact (the declared name keeps p,s).
         Logical::Decimal { precision, scale } => {
-            warning = Some(format!("column {}: decimal stored as exact text (TEXT affinity)", col.name));
+            warning = Some(format!(
+                "column {}: decimal stored as exact text (TEXT affinity)",
+                col.name
+            ));
             match (precision, scale) {
                 (Some(p), s) => format!("DECIMAL_TEXT({p},{})", s.unwrap_or(0)),
                 _ => "DECIMAL_TEXT".to_owned(),
             }
         }
-        Logical::Text { max_len: Some(n), fixed: true } => format!("CHAR({n})"),
-        Logical::Text { max_len: Some(n), .. } => format!("VARCHAR({n})"),
+        Logical::Text {
+            max_len: Some(n),
+            fixed: true,
+        } => format!("CHAR({n})"),
+        Logical::Text {
+            max_len: Some(n), ..
+        } => format!("VARCHAR({n})"),
         Logical::Text { .. } => "TEXT".to_owned(),
         Logical::Bytes => "BLOB".to_owned(),
         Logical::Date => "DATE".to_owned(),
@@ -167,8 +199,12 @@ fn default_sql(target: Dialect, col: &Column) -> Option<String> {
         },
         (DefaultValue::Number(n), _) => n.clone(),
         // MySQL only allows literal defaults on TEXT/BLOB/JSON from 8.0.13 as expressions.
-        (DefaultValue::String(_), Logical::Json | Logical::Bytes) if target == Dialect::MySql => return None,
-        (DefaultValue::String(s), Logical::Text { max_len: None, .. }) if target == Dialect::MySql => {
+        (DefaultValue::String(_), Logical::Json | Logical::Bytes) if target == Dialect::MySql => {
+            return None;
+        }
+        (DefaultValue::String(s), Logical::Text { max_len: None, .. })
+            if target == Dialect::MySql =>
+        {
             format!("({})", literal(target, s))
         }
         (DefaultValue::String(s), _) => literal(target, s),
@@ -183,7 +219,11 @@ fn default_sql(target: Dialect, col: &Column) -> Option<String> {
 /// `CREATE TABLE IF NOT EXISTS` for the target, with the primary key (the
 /// batch key), NOT NULL, portable defaults and enum CHECKs. Indexes and
 /// foreign keys come later, in [`index_ddl`] / [`foreign_key_ddl`].
-pub fn create_table(target: Dialect, schema: Option<&str>, table: &Table) -> (Vec<String>, Vec<String>) {
+pub fn create_table(
+    target: Dialect,
+    schema: Option<&str>,
+    table: &Table,
+) -> (Vec<String>, Vec<String>) {
     let mut warnings = Vec::new();
     let mut defs = Vec::new();
     for (i, col) in table.columns.iter().enumerate() {
@@ -202,7 +242,11 @@ pub fn create_table(target: Dialect, schema: Option<&str>, table: &Table) -> (Ve
             && !labels.is_empty()
         {
             let quoted: Vec<String> = labels.iter().map(|l| literal(target, l)).collect();
-            def.push_str(&format!(" CHECK ({} IN ({}))", ident(target, &col.name), quoted.join(", ")));
+            def.push_str(&format!(
+                " CHECK ({} IN ({}))",
+                ident(target, &col.name),
+                quoted.join(", ")
+            ));
         }
         defs.push(def);
     }
@@ -232,7 +276,13 @@ pub fn index_name(source: Dialect, table: &str, index: &Index) -> String {
     truncate(&name, 63)
 }
 
-pub fn index_ddl(target: Dialect, schema: Option<&str>, table: &Table, index: &Index, text_prefix: bool) -> String {
+pub fn index_ddl(
+    target: Dialect,
+    schema: Option<&str>,
+    table: &Table,
+    index: &Index,
+    text_prefix: bool,
+) -> String {
     let cols: Vec<String> = index
         .columns
         .iter()
@@ -240,8 +290,13 @@ pub fn index_ddl(target: Dialect, schema: Option<&str>, table: &Table, index: &I
             let quoted = ident(target, c);
             // MySQL cannot index TEXT/BLOB without a prefix length.
             let unbounded = table.column(c).is_some_and(|col| {
-                matches!(col.logical, Logical::Text { max_len: None, .. } | Logical::Bytes | Logical::Other(_) | Logical::Json)
-                    || matches!(col.logical, Logical::Text { max_len: Some(n), .. } if n > 768)
+                matches!(
+                    col.logical,
+                    Logical::Text { max_len: None, .. }
+                        | Logical::Bytes
+                        | Logical::Other(_)
+                        | Logical::Json
+                ) || matches!(col.logical, Logical::Text { max_len: Some(n), .. } if n > 768)
             });
             if text_prefix && target == Dialect::MySql && unbounded {
                 format!("{quoted}(255)")
@@ -260,7 +315,12 @@ pub fn index_ddl(target: Dialect, schema: Option<&str>, table: &Table, index: &I
     )
 }
 
-pub fn foreign_key_ddl(target: Dialect, schema: Option<&str>, table: &str, fk: &ForeignKey) -> String {
+pub fn foreign_key_ddl(
+    target: Dialect,
+    schema: Option<&str>,
+    table: &str,
+    fk: &ForeignKey,
+) -> String {
     let cols: Vec<String> = fk.columns.iter().map(|c| ident(target, c)).collect();
     let refs: Vec<String> = fk.ref_columns.iter().map(|c| ident(target, c)).collect();
     format!(

@@ -25,16 +25,21 @@ impl Dbs {
         let pg = PgPool::connect(PG_ADMIN).await.expect("postgres up");
         // CREATE DATABASE can collide with a concurrent one on template1.
         let mut attempts = 0;
-        while let Err(e) = pg.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await {
+        while let Err(e) = pg
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+        {
             attempts += 1;
             assert!(attempts < 20, "create pg database: {e}");
             tokio::task::yield_now().await;
         }
         pg.close().await;
         let my = MySqlPool::connect(MY_ADMIN).await.expect("mariadb up");
-        my.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name} CHARACTER SET utf8mb4")))
-            .await
-            .expect("create mysql database");
+        my.execute(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE {name} CHARACTER SET utf8mb4"
+        )))
+        .await
+        .expect("create mysql database");
         my.close().await;
         let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -74,7 +79,9 @@ impl Dbs {
     }
 
     pub async fn my_pool(&self) -> MySqlPool {
-        MySqlPool::connect(&self.my_url()).await.expect("mysql pool")
+        MySqlPool::connect(&self.my_url())
+            .await
+            .expect("mysql pool")
     }
 
     pub async fn sqlite_pool(&self, label: &str) -> SqlitePool {
@@ -87,13 +94,19 @@ impl Dbs {
     pub async fn cleanup(self) {
         if let Ok(pg) = PgPool::connect(PG_ADMIN).await {
             let _ = pg
-                .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)))
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                )))
                 .await;
             pg.close().await;
         }
         if let Ok(my) = MySqlPool::connect(MY_ADMIN).await {
             let _ = my
-                .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {}", self.name)))
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {}",
+                    self.name
+                )))
                 .await;
             my.close().await;
         }
@@ -114,7 +127,12 @@ pub fn config(kind: DatabaseKind, url: &str, schema: Option<&str>) -> Connection
     }
 }
 
-pub fn job(source: ConnectionConfig, target: ConnectionConfig, tables: &[&str], batch_size: u32) -> JobContext {
+pub fn job(
+    source: ConnectionConfig,
+    target: ConnectionConfig,
+    tables: &[&str],
+    batch_size: u32,
+) -> JobContext {
     JobContext {
         job_id: JobId::new(),
         tenant: TenantId::parse("engine-tests").expect("tenant"),
@@ -144,7 +162,12 @@ pub async fn migrate(engine: &Engine, job: &JobContext) -> (JobPlan, Vec<BatchOu
     let mut outcomes = Vec::new();
     for b in &plan.batches {
         let outcome = engine.run_batch(job, &to_run(b, 0)).await.expect("batch");
-        assert_eq!(outcome.verified, Some(true), "verification: {:?}", outcome.verify_detail);
+        assert_eq!(
+            outcome.verified,
+            Some(true),
+            "verification: {:?}",
+            outcome.verify_detail
+        );
         outcomes.push(outcome);
     }
     let warnings = engine.finish_job(job).await.expect("finish");

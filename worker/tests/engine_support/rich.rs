@@ -44,8 +44,12 @@ pub fn rows(n: i64) -> Vec<Rich> {
                     uid: None,
                 };
             }
-            let day = NaiveDate::from_ymd_opt(1990 + (i % 40) as i32, 1 + (i % 12) as u32, 1 + (i % 28) as u32)
-                .expect("date");
+            let day = NaiveDate::from_ymd_opt(
+                1990 + (i % 40) as i32,
+                1 + (i % 12) as u32,
+                1 + (i % 28) as u32,
+            )
+            .expect("date");
             Rich {
                 id,
                 flag: Some(i % 2 == 0),
@@ -59,7 +63,9 @@ pub fn rows(n: i64) -> Vec<Rich> {
                 day: Some(day),
                 at: day.and_hms_micro_opt((i % 24) as u32, 7, 9, (i * 1013 % 1_000_000) as u32),
                 doc: Some(serde_json::json!({"i": i, "tags": ["a", "b"], "nested": {"x": null}})),
-                uid: Some(uuid::Uuid::from_u128(0x1234_5678_9abc_def0_u128 * (i as u128 + 1))),
+                uid: Some(uuid::Uuid::from_u128(
+                    0x1234_5678_9abc_def0_u128 * (i as u128 + 1),
+                )),
             }
         })
         .collect()
@@ -68,7 +74,11 @@ pub fn rows(n: i64) -> Vec<Rich> {
 /// Decimals are compared without trailing zeros (SQLite keeps `12.5`).
 fn norm_amount(a: Option<String>) -> Option<String> {
     a.map(|s| {
-        let t = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s };
+        let t = if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_owned()
+        } else {
+            s
+        };
         if t == "-0" { "0".to_owned() } else { t }
     })
 }
@@ -83,10 +93,12 @@ pub fn normalized(rows: Vec<Rich>) -> Vec<Rich> {
 }
 
 pub async fn create_pg(pool: &PgPool, schema: &str, rows: &[Rich]) {
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
-        .execute(pool)
-        .await
-        .expect("schema");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema}"
+    )))
+    .execute(pool)
+    .await
+    .expect("schema");
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE TABLE {schema}.rich (id bigint PRIMARY KEY, flag boolean, small smallint, big bigint,
          amount numeric(12,2), ratio double precision, name varchar(100), note text, data bytea,
@@ -260,10 +272,12 @@ pub async fn read_sqlite(pool: &SqlitePool) -> Vec<Rich> {
             name: r.get(6),
             note: r.get(7),
             data: r.get(8),
-            day: r.get::<Option<String>, _>(9).map(|d| d.parse().expect("date")),
-            at: r
-                .get::<Option<String>, _>(10)
-                .map(|d| NaiveDateTime::parse_from_str(&d, "%Y-%m-%d %H:%M:%S%.f").expect("datetime")),
+            day: r
+                .get::<Option<String>, _>(9)
+                .map(|d| d.parse().expect("date")),
+            at: r.get::<Option<String>, _>(10).map(|d| {
+                NaiveDateTime::parse_from_str(&d, "%Y-%m-%d %H:%M:%S%.f").expect("datetime")
+            }),
             doc: json(r.get(11)),
             uid: uid(r.get(12)),
         })

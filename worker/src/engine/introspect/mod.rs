@@ -121,9 +121,18 @@ mod tests {
         assert_eq!(type_args("numeric(12,2)"), vec![12, 2]);
         assert_eq!(type_args("timestamp(3) without time zone"), vec![3]);
         assert!(type_args("text").is_empty());
-        assert_eq!(parse_default("'it''s'::character varying"), Some(DefaultValue::String("it's".into())));
-        assert_eq!(parse_default("(-1)"), Some(DefaultValue::Number("-1".into())));
-        assert_eq!(parse_default("current_timestamp()"), Some(DefaultValue::CurrentTimestamp));
+        assert_eq!(
+            parse_default("'it''s'::character varying"),
+            Some(DefaultValue::String("it's".into()))
+        );
+        assert_eq!(
+            parse_default("(-1)"),
+            Some(DefaultValue::Number("-1".into()))
+        );
+        assert_eq!(
+            parse_default("current_timestamp()"),
+            Some(DefaultValue::CurrentTimestamp)
+        );
         assert_eq!(parse_default("nextval('s'::regclass)"), None);
     }
 }

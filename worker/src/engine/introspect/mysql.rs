@@ -66,15 +66,26 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
         let scale: Option<i64> = row.try_get(8)?;
         let quoted = ident(Dialect::MySql, &col_name);
         let is_json = json_columns.contains(&col_name);
-        let (logical, select_expr, warning) =
-            logical_of(&data_type, &column_type, char_len, precision, scale, is_json, &quoted);
+        let (logical, select_expr, warning) = logical_of(
+            &data_type,
+            &column_type,
+            char_len,
+            precision,
+            scale,
+            is_json,
+            &quoted,
+        );
         if let Some(w) = warning {
             warnings.push(format!("column {col_name}: {w}"));
         }
         if matches!(data_type.as_str(), "date" | "datetime" | "timestamp") {
             warnings.push(format!(
                 "column {col_name}: zero dates (0000-00-00) are copied as NULL{}",
-                if nullable { "" } else { " and rejected, the column being NOT NULL" }
+                if nullable {
+                    ""
+                } else {
+                    " and rejected, the column being NOT NULL"
+                }
             ));
         }
         let auto_increment = extra.contains("auto_increment");
@@ -129,7 +140,9 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
     let mut indexes = Vec::new();
     for (index_name, (unique, cols)) in by_index {
         let Some(cols) = cols.into_iter().collect::<Option<Vec<String>>>() else {
-            warnings.push(format!("index {index_name} uses expressions and is not recreated"));
+            warnings.push(format!(
+                "index {index_name} uses expressions and is not recreated"
+            ));
             continue;
         };
         if index_name == "PRIMARY" {
@@ -217,14 +230,23 @@ fn logical_of(
         }),
         "float" => plain(Logical::Float32),
         "double" | "real" => plain(Logical::Float64),
-        "char" => plain(Logical::Text { max_len: len, fixed: true }),
-        "varchar" => plain(Logical::Text { max_len: len, fixed: false }),
+        "char" => plain(Logical::Text {
+            max_len: len,
+            fixed: true,
+        }),
+        "varchar" => plain(Logical::Text {
+            max_len: len,
+            fixed: false,
+        }),
         "tinytext" | "text" | "mediumtext" | "longtext" if is_json => plain(Logical::Json),
-        "tinytext" | "text" | "mediumtext" | "longtext" => {
-            plain(Logical::Text { max_len: None, fixed: false })
-        }
+        "tinytext" | "text" | "mediumtext" | "longtext" => plain(Logical::Text {
+            max_len: None,
+            fixed: false,
+        }),
         "json" => plain(Logical::Json),
-        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => plain(Logical::Bytes),
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => {
+            plain(Logical::Bytes)
+        }
         "date" => plain(Logical::Date),
         "datetime" => plain(Logical::DateTime),
         "timestamp" => plain(Logical::DateTimeTz),
@@ -236,15 +258,23 @@ fn logical_of(
         ),
         "enum" => plain(Logical::Enum(enum_labels(column_type))),
         "set" => (
-            Logical::Text { max_len: None, fixed: false },
+            Logical::Text {
+                max_len: None,
+                fixed: false,
+            },
             None,
             Some(format!("{column_type} is copied as comma-separated text")),
         ),
         "uuid" => (Logical::Uuid, Some(format!("CAST({quoted} AS CHAR)")), None),
         "bit" => (
-            Logical::Text { max_len: None, fixed: false },
+            Logical::Text {
+                max_len: None,
+                fixed: false,
+            },
             Some(format!("BIN({quoted})")),
-            Some(format!("{column_type} has no portable equivalent; copied as text of 0/1 digits")),
+            Some(format!(
+                "{column_type} has no portable equivalent; copied as text of 0/1 digits"
+            )),
         ),
         "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
         | "multipolygon" | "geometrycollection" => (
@@ -255,7 +285,9 @@ fn logical_of(
         _ => (
             Logical::Other(column_type.to_owned()),
             Some(format!("CAST({quoted} AS CHAR)")),
-            Some(format!("type {column_type} has no portable equivalent; copied as its text form")),
+            Some(format!(
+                "type {column_type} has no portable equivalent; copied as its text form"
+            )),
         ),
     }
 }
@@ -294,10 +326,23 @@ mod tests {
     #[test]
     fn maps_mysql_types() {
         let q = "`c`";
-        assert_eq!(logical_of("tinyint", "tinyint(1)", None, None, None, false, q).0, Logical::Bool);
-        assert_eq!(logical_of("int", "int(10) unsigned", None, None, None, false, q).0, Logical::Int(8));
-        assert_eq!(logical_of("bigint", "bigint(20) unsigned", None, None, None, false, q).0, Logical::UInt64);
+        assert_eq!(
+            logical_of("tinyint", "tinyint(1)", None, None, None, false, q).0,
+            Logical::Bool
+        );
+        assert_eq!(
+            logical_of("int", "int(10) unsigned", None, None, None, false, q).0,
+            Logical::Int(8)
+        );
+        assert_eq!(
+            logical_of("bigint", "bigint(20) unsigned", None, None, None, false, q).0,
+            Logical::UInt64
+        );
         assert_eq!(enum_labels("enum('a','b''c')"), vec!["a", "b'c"]);
-        assert!(logical_of("point", "point", None, None, None, false, q).2.is_some());
+        assert!(
+            logical_of("point", "point", None, None, None, false, q)
+                .2
+                .is_some()
+        );
     }
 }

@@ -72,8 +72,12 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
             _ => None,
         };
         columns.push(Column {
-            select_expr: needs_text
-                .then(|| format!("{}::text", crate::engine::sql::ident(Dialect::Postgres, &name))),
+            select_expr: needs_text.then(|| {
+                format!(
+                    "{}::text",
+                    crate::engine::sql::ident(Dialect::Postgres, &name)
+                )
+            }),
             name,
             source_type: spelled,
             logical,
@@ -154,7 +158,12 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
 
 /// The neutral type of a PostgreSQL column, and whether it must be selected
 /// as `::text` (types the reader does not decode natively).
-fn logical_of(typname: &str, typtype: &str, spelled: &str, labels: Option<Vec<String>>) -> (Logical, bool) {
+fn logical_of(
+    typname: &str,
+    typtype: &str,
+    spelled: &str,
+    labels: Option<Vec<String>>,
+) -> (Logical, bool) {
     let args = type_args(spelled);
     let logical = match typname {
         "bool" => Logical::Bool,
@@ -180,7 +189,15 @@ fn logical_of(typname: &str, typtype: &str, spelled: &str, labels: Option<Vec<St
             max_len: args.first().copied(),
             fixed: true,
         },
-        "citext" => return (Logical::Text { max_len: None, fixed: false }, true),
+        "citext" => {
+            return (
+                Logical::Text {
+                    max_len: None,
+                    fixed: false,
+                },
+                true,
+            );
+        }
         "bytea" => Logical::Bytes,
         "date" => Logical::Date,
         "time" => Logical::Time,

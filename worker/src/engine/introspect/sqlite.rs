@@ -74,10 +74,11 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
         col.auto_increment = true;
     }
 
-    let index_rows = sqlx::query("SELECT name, \"unique\", origin FROM pragma_index_list(?) ORDER BY name")
-        .bind(name)
-        .fetch_all(pool)
-        .await?;
+    let index_rows =
+        sqlx::query("SELECT name, \"unique\", origin FROM pragma_index_list(?) ORDER BY name")
+            .bind(name)
+            .fetch_all(pool)
+            .await?;
     let mut indexes = Vec::new();
     for row in &index_rows {
         let index_name: String = row.try_get(0)?;
@@ -97,7 +98,9 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
                 columns: cols,
                 unique: unique != 0,
             }),
-            None => warnings.push(format!("index {index_name} uses expressions and is not recreated")),
+            None => warnings.push(format!(
+                "index {index_name} uses expressions and is not recreated"
+            )),
         }
     }
 
@@ -114,7 +117,9 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
         let from: String = row.try_get(2)?;
         let to: Option<String> = row.try_get(3)?;
         let Some(to) = to else {
-            warnings.push(format!("foreign key on {from} names no referenced column and is not recreated"));
+            warnings.push(format!(
+                "foreign key on {from} names no referenced column and is not recreated"
+            ));
             continue;
         };
         match foreign_keys.last_mut() {
@@ -153,7 +158,10 @@ pub fn logical_of(declared: &str) -> Logical {
     let args = type_args(&upper);
     let has = |s: &str| upper.contains(s);
     if upper.is_empty() {
-        return Logical::Text { max_len: None, fixed: false };
+        return Logical::Text {
+            max_len: None,
+            fixed: false,
+        };
     }
     if has("BOOL") || upper.starts_with("TINYINT(1)") {
         Logical::Bool
@@ -175,14 +183,20 @@ pub fn logical_of(declared: &str) -> Logical {
     } else if has("CHAR") || has("CLOB") || has("TEXT") {
         Logical::Text {
             max_len: args.first().copied(),
-            fixed: upper.starts_with("CHAR") || upper.starts_with("NCHAR") || upper.starts_with("CHARACTER("),
+            fixed: upper.starts_with("CHAR")
+                || upper.starts_with("NCHAR")
+                || upper.starts_with("CHARACTER("),
         }
     } else if has("BLOB") || has("BYTEA") || has("BINARY") {
         Logical::Bytes
     } else if has("DOUB") {
         Logical::Float64
     } else if has("REAL") || has("FLOA") {
-        if upper.starts_with("REAL") || has("DOUB") { Logical::Float64 } else { Logical::Float32 }
+        if upper.starts_with("REAL") || has("DOUB") {
+            Logical::Float64
+        } else {
+            Logical::Float32
+        }
     } else if has("TIMESTAMPTZ") || has("WITH TIME ZONE") {
         Logical::DateTimeTz
     } else if has("DATETIME") || has("TIMESTAMP") {

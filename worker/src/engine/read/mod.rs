@@ -31,10 +31,20 @@ pub struct ReadSummary {
 
 /// `SELECT <columns> FROM <table> WHERE <predicate>`; no ORDER BY: a batch
 /// is a set, and sorting would only cost the source.
-pub fn select_sql(dialect: Dialect, schema: Option<&str>, table: &str, columns: &[Column], predicate: &str) -> String {
+pub fn select_sql(
+    dialect: Dialect,
+    schema: Option<&str>,
+    table: &str,
+    columns: &[Column],
+    predicate: &str,
+) -> String {
     let cols: Vec<String> = columns
         .iter()
-        .map(|c| c.select_expr.clone().unwrap_or_else(|| ident(dialect, &c.name)))
+        .map(|c| {
+            c.select_expr
+                .clone()
+                .unwrap_or_else(|| ident(dialect, &c.name))
+        })
         .collect();
     format!(
         "SELECT {} FROM {} WHERE {predicate}",
@@ -131,7 +141,12 @@ pub async fn collect(
 }
 
 /// Reads the first row of a query (key probes), decoded as `columns`.
-pub async fn first_row(pool: &Pool, sql: String, predicate: &Predicate, columns: &[Column]) -> Result<Option<Row>, Failure> {
+pub async fn first_row(
+    pool: &Pool,
+    sql: String,
+    predicate: &Predicate,
+    columns: &[Column],
+) -> Result<Option<Row>, Failure> {
     let ctx = "probing keys";
     match pool {
         Pool::Postgres(p) => {
@@ -162,7 +177,12 @@ pub async fn first_row(pool: &Pool, sql: String, predicate: &Predicate, columns:
 }
 
 /// `SELECT COUNT(*)` of a predicate.
-pub async fn count(pool: &Pool, schema: Option<&str>, table: &str, predicate: &Predicate) -> Result<i64, Failure> {
+pub async fn count(
+    pool: &Pool,
+    schema: Option<&str>,
+    table: &str,
+    predicate: &Predicate,
+) -> Result<i64, Failure> {
     let sql = format!(
         "SELECT COUNT(*) FROM {} WHERE {}",
         qualified(pool.dialect(), schema, table),
@@ -182,14 +202,18 @@ pub async fn count(pool: &Pool, schema: Option<&str>, table: &str, predicate: &P
             for v in &predicate.binds {
                 q = bind::mysql(q, v);
             }
-            q.fetch_one(p).await.and_then(|r| sqlx::Row::try_get::<i64, _>(&r, 0))
+            q.fetch_one(p)
+                .await
+                .and_then(|r| sqlx::Row::try_get::<i64, _>(&r, 0))
         }
         Pool::Sqlite(p) => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for v in &predicate.binds {
                 q = bind::sqlite(q, v);
             }
-            q.fetch_one(p).await.and_then(|r| sqlx::Row::try_get::<i64, _>(&r, 0))
+            q.fetch_one(p)
+                .await
+                .and_then(|r| sqlx::Row::try_get::<i64, _>(&r, 0))
         }
     };
     res.map_err(|e| classify(&e, ctx))
@@ -240,7 +264,12 @@ fn decode_failure(column: &Column, err: sqlx::Error) -> Failure {
 }
 
 /// Reads rows only to count and checksum them (verification).
-pub async fn checksum(pool: &Pool, sql: String, predicate: &Predicate, columns: &[Column]) -> Result<ReadSummary, Failure> {
+pub async fn checksum(
+    pool: &Pool,
+    sql: String,
+    predicate: &Predicate,
+    columns: &[Column],
+) -> Result<ReadSummary, Failure> {
     let (tx, mut rx) = mpsc::channel(4);
     let reading = stream(pool, sql, predicate, columns, true, tx);
     let draining = async { while rx.recv().await.is_some() {} };

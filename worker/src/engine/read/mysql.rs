@@ -22,10 +22,14 @@ fn decode(row: &MySqlRow, i: usize, col: &Column) -> Result<Value, sqlx::Error> 
         v.map_or(Value::Null, f)
     }
     Ok(match &col.logical {
-        Logical::Bool => opt(row.try_get_unchecked::<Option<i64>, _>(i)?, |v| Value::Bool(v != 0)),
+        Logical::Bool => opt(row.try_get_unchecked::<Option<i64>, _>(i)?, |v| {
+            Value::Bool(v != 0)
+        }),
         Logical::Int(_) => opt(row.try_get_unchecked(i)?, Value::Int),
         Logical::UInt64 => opt(row.try_get_unchecked(i)?, Value::UInt),
-        Logical::Float32 => opt(row.try_get_unchecked::<Option<f32>, _>(i)?, |v| Value::Float(v.into())),
+        Logical::Float32 => opt(row.try_get_unchecked::<Option<f32>, _>(i)?, |v| {
+            Value::Float(v.into())
+        }),
         Logical::Float64 => opt(row.try_get_unchecked(i)?, Value::Float),
         Logical::Decimal { .. } => opt(row.try_get_unchecked(i)?, Value::Decimal),
         Logical::Bytes => opt(row.try_get_unchecked(i)?, Value::Bytes),
@@ -36,9 +40,13 @@ fn decode(row: &MySqlRow, i: usize, col: &Column) -> Result<Value, sqlx::Error> 
         // Zero dates ('0000-00-00') have no value in any other database and
         // fail to decode: they become NULL, with a warning.
         Logical::Date => zero_date(row.try_get_unchecked(i), col).map_or(Value::Null, Value::Date),
-        Logical::DateTime => zero_date(row.try_get_unchecked(i), col).map_or(Value::Null, Value::DateTime),
+        Logical::DateTime => {
+            zero_date(row.try_get_unchecked(i), col).map_or(Value::Null, Value::DateTime)
+        }
         Logical::DateTimeTz => zero_date(row.try_get_unchecked(i), col)
-            .map_or(Value::Null, |v: chrono::NaiveDateTime| Value::DateTimeTz(v.and_utc())),
+            .map_or(Value::Null, |v: chrono::NaiveDateTime| {
+                Value::DateTimeTz(v.and_utc())
+            }),
         Logical::Time => opt(row.try_get_unchecked::<Option<String>, _>(i)?, |s| {
             s.parse().map(Value::Time).unwrap_or(Value::Text(s))
         }),

@@ -33,7 +33,9 @@ fn decode(row: &PgRow, i: usize, col: &Column) -> Result<Value, sqlx::Error> {
         Logical::Int(2) => opt(row.try_get::<Option<i16>, _>(i)?, |v| Value::Int(v.into())),
         Logical::Int(4) => opt(row.try_get::<Option<i32>, _>(i)?, |v| Value::Int(v.into())),
         Logical::Int(_) => opt(row.try_get(i)?, Value::Int),
-        Logical::Float32 => opt(row.try_get::<Option<f32>, _>(i)?, |v| Value::Float(v.into())),
+        Logical::Float32 => opt(row.try_get::<Option<f32>, _>(i)?, |v| {
+            Value::Float(v.into())
+        }),
         Logical::Float64 => opt(row.try_get(i)?, Value::Float),
         Logical::Bytes => opt(row.try_get(i)?, Value::Bytes),
         Logical::Date => opt(row.try_get(i)?, Value::Date),

@@ -45,7 +45,9 @@ fn decode(row: &SqliteRow, i: usize, col: &Column) -> Result<Value, sqlx::Error>
         "BLOB" => {
             let v: Vec<u8> = row.try_get_unchecked(i)?;
             match col.logical {
-                Logical::Uuid if v.len() == 16 => uuid::Uuid::from_slice(&v).map_or(Value::Bytes(v), Value::Uuid),
+                Logical::Uuid if v.len() == 16 => {
+                    uuid::Uuid::from_slice(&v).map_or(Value::Bytes(v), Value::Uuid)
+                }
                 Logical::Text { .. } | Logical::Json => match String::from_utf8(v) {
                     Ok(s) => Value::Text(s),
                     Err(e) => Value::Bytes(e.into_bytes()),
@@ -61,10 +63,14 @@ fn decode(row: &SqliteRow, i: usize, col: &Column) -> Result<Value, sqlx::Error>
 /// the target decides whether it accepts it).
 pub fn from_text(s: String, logical: &Logical) -> Value {
     match logical {
-        Logical::Date => NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_or(Value::Text(s), Value::Date),
+        Logical::Date => {
+            NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_or(Value::Text(s), Value::Date)
+        }
         Logical::DateTime => parse_datetime(&s).map_or(Value::Text(s), Value::DateTime),
         Logical::DateTimeTz => parse_instant(&s).map_or(Value::Text(s), Value::DateTimeTz),
-        Logical::Time => NaiveTime::parse_from_str(&s, "%H:%M:%S%.f").map_or(Value::Text(s), Value::Time),
+        Logical::Time => {
+            NaiveTime::parse_from_str(&s, "%H:%M:%S%.f").map_or(Value::Text(s), Value::Time)
+        }
         Logical::Uuid => s.parse().map_or(Value::Text(s), Value::Uuid),
         Logical::Json => Value::Json(s),
         Logical::Decimal { .. } => Value::Decimal(s),

@@ -31,12 +31,20 @@ impl WriteSpec {
     }
 
     fn column_list(&self) -> String {
-        let cols: Vec<String> = self.columns.iter().map(|c| ident(self.dialect, c)).collect();
+        let cols: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| ident(self.dialect, c))
+            .collect();
         cols.join(", ")
     }
 
     fn copy_sql(&self) -> String {
-        format!("COPY {} ({}) FROM STDIN", self.qualified_table, self.column_list())
+        format!(
+            "COPY {} ({}) FROM STDIN",
+            self.qualified_table,
+            self.column_list()
+        )
     }
 
     /// Rows per INSERT: under the dialect's bound-parameter limit.
@@ -111,8 +119,15 @@ impl TargetTx {
     }
 
     /// `DELETE FROM table WHERE predicate`; returns rows deleted.
-    pub async fn delete(&mut self, spec: &WriteSpec, predicate: &Predicate) -> Result<u64, Failure> {
-        let sql = format!("DELETE FROM {} WHERE {}", spec.qualified_table, predicate.sql);
+    pub async fn delete(
+        &mut self,
+        spec: &WriteSpec,
+        predicate: &Predicate,
+    ) -> Result<u64, Failure> {
+        let sql = format!(
+            "DELETE FROM {} WHERE {}",
+            spec.qualified_table, predicate.sql
+        );
         let ctx = "clearing the key range on the target";
         let res = match self {
             Self::Postgres(tx) => {
@@ -161,9 +176,13 @@ impl TargetTx {
                     }
                 }
                 if !buf.is_empty() {
-                    copy.send(buf).await.map_err(|e| classify(&e, "writing rows"))?;
+                    copy.send(buf)
+                        .await
+                        .map_err(|e| classify(&e, "writing rows"))?;
                 }
-                copy.finish().await.map_err(|e| classify(&e, "writing rows"))
+                copy.finish()
+                    .await
+                    .map_err(|e| classify(&e, "writing rows"))
             }
             _ => {
                 let mut written = 0;
@@ -179,7 +198,11 @@ impl TargetTx {
     }
 
     /// Writes rows as they arrive from the reader; returns rows written.
-    pub async fn write_stream(&mut self, spec: &WriteSpec, rx: &mut mpsc::Receiver<Vec<Row>>) -> Result<u64, Failure> {
+    pub async fn write_stream(
+        &mut self,
+        spec: &WriteSpec,
+        rx: &mut mpsc::Receiver<Vec<Row>>,
+    ) -> Result<u64, Failure> {
         match self {
             Self::Postgres(tx) => {
                 let mut copy = tx
@@ -199,9 +222,13 @@ impl TargetTx {
                     }
                 }
                 if !buf.is_empty() {
-                    copy.send(buf).await.map_err(|e| classify(&e, "writing rows"))?;
+                    copy.send(buf)
+                        .await
+                        .map_err(|e| classify(&e, "writing rows"))?;
                 }
-                copy.finish().await.map_err(|e| classify(&e, "writing rows"))
+                copy.finish()
+                    .await
+                    .map_err(|e| classify(&e, "writing rows"))
             }
             _ => {
                 let mut written = 0;

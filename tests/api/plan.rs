@@ -1,0 +1,70 @@
+use std::sync::Arc;
+
+use freight_worker::engine::EnginePlanner;
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+use crate::common::{Api, assert_problem};
+
+#[tokio::test]
+async fn plan_reports_tables_batches_and_ddl_and_writes_nothing() {
+    let api = Api::spawn_with(Arc::new(EnginePlanner::new())).await;
+    let caller = api.new_tenant();
+    let dir = std::env::temp_dir().join(format!("freight-plan-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source_path = dir.join("source.db");
+    let mut source =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", source_path.display()))
+            .await
+            .unwrap();
+    sqlx::query("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL)")
+        .execute(&mut source)
+        .await
+        .unwrap();
+    sqlx::query("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 250) INSERT INTO items SELECT i, 'item ' || i, i * 1.5 FROM n")
+        .execute(&mut source)
+        .await
+        .unwrap();
+    source.close().await.unwrap();
+    let target_url = freight_api::testing::fresh_database("freight_plan_target").await;
+
+    let body = json!({
+        "source_config": {"type": "sqlite", "database": source_path.display().to_string()},
+        "target_config": {"type": "postgresql", "url": target_url},
+        "batch_size": 100,
+        "started_by": "planner-test"
+    });
+    let response = api.post("/api/v1/jobs/plan", &caller, &body).await;
+    assert_eq!(response.status(), 200);
+    let plan: Value = response.json().await.unwrap();
+    assert_eq!(plan["tables"][0]["table_name"], "items");
+    assert_eq!(plan["tables"][0]["key_columns"], json!(["id"]));
+    assert_eq!(plan["total_batches"], 3);
+    let ddl = plan["tables"][0]["target_ddl"].to_string().to_lowercase();
+    assert!(ddl.contains("create table"), "{ddl}");
+
+    let mut target = sqlx::PgConnection::connect(&target_url).await.unwrap();
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_one(&mut target)
+    .await
+    .unwrap();
+    assert_eq!(tables, 0, "planning must not create anything on the target");
+    let jobs: Value = api.get("/api/v1/jobs", &caller).await.json().await.unwrap();
+    assert_eq!(jobs["total"], 0, "planning stores no job");
+
+    let missing = json!({
+        "source_config": {"type": "sqlite", "database": source_path.display().to_string()},
+        "target_config": {"type": "postgresql", "url": target_url},
+        "tables": ["no_such_table"],
+        "started_by": "planner-test"
+    });
+    assert_problem(
+        api.post("/api/v1/jobs/plan", &caller, &missing).await,
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
