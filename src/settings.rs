@@ -24,6 +24,17 @@ pub struct Settings {
     pub worker_concurrency: usize,
     /// Redis queue (apalis namespace) batches are dispatched on.
     pub queue_name: String,
+    /// Lifetime of a batch or planning lease; renewed every third of it.
+    pub lease_ms: u64,
+    /// Reconciler poll backstop (it is also woken by Postgres notifications).
+    pub reconcile_interval_ms: u64,
+    /// A batch queued this long ago and never claimed is presumed lost by
+    /// Redis and queued again.
+    pub redispatch_after_ms: u64,
+    /// First retry delay after a transient failure; doubles per attempt.
+    pub retry_backoff_ms: u64,
+    /// Period of worker heartbeats.
+    pub heartbeat_ms: u64,
     /// Per-tenant API requests per minute (0 = unlimited).
     pub rate_limit_per_minute: u32,
     /// Per-tenant job creations per minute (0 = unlimited).
@@ -112,6 +123,11 @@ impl Settings {
             worker_concurrency: parsed("WORKER_CONCURRENCY", 4usize)?.max(1),
             queue_name: var("FREIGHT_QUEUE").unwrap_or_else(|| "freight:batches".into()),
             shutdown_grace_seconds: parsed("SHUTDOWN_GRACE_SECONDS", 30u64)?,
+            lease_ms: parsed("FREIGHT_LEASE_MS", 30_000u64)?.max(1000),
+            reconcile_interval_ms: parsed("FREIGHT_RECONCILE_INTERVAL_MS", 2_000u64)?.max(10),
+            redispatch_after_ms: parsed("FREIGHT_REDISPATCH_AFTER_MS", 60_000u64)?,
+            retry_backoff_ms: parsed("FREIGHT_RETRY_BACKOFF_MS", 2_000u64)?,
+            heartbeat_ms: parsed("FREIGHT_HEARTBEAT_MS", 5_000u64)?.max(100),
             rate_limit_per_minute: parsed("RATE_LIMIT_PER_MINUTE", 600u32)?,
             rate_limit_create_per_minute: parsed("RATE_LIMIT_CREATE_PER_MINUTE", 60u32)?,
         })

@@ -50,36 +50,10 @@ pub async fn run(
 fn dispatch_config(settings: &Settings) -> anyhow::Result<DispatchConfig> {
     let mut config = DispatchConfig::new(&settings.queue_name, settings.worker_concurrency);
     config.shutdown_grace = Duration::from_secs(settings.shutdown_grace_seconds);
-    // Dispatch timings (see REQUESTS_dispatch.md: to move into Settings).
-    if let Some(ms) = millis("FREIGHT_LEASE_MS")? {
-        config.lease_ttl = ms;
-    }
-    if let Some(ms) = millis("FREIGHT_RECONCILE_INTERVAL_MS")? {
-        config.reconcile_interval = ms;
-    }
-    if let Some(ms) = millis("FREIGHT_REDISPATCH_AFTER_MS")? {
-        config.redispatch_after = ms;
-    }
-    if let Some(ms) = millis("FREIGHT_RETRY_BACKOFF_MS")? {
-        config.retry_backoff_base = ms;
-    }
-    if let Some(ms) = millis("FREIGHT_HEARTBEAT_MS")? {
-        config.heartbeat_interval = ms;
-    }
+    config.lease_ttl = Duration::from_millis(settings.lease_ms);
+    config.reconcile_interval = Duration::from_millis(settings.reconcile_interval_ms);
+    config.redispatch_after = Duration::from_millis(settings.redispatch_after_ms);
+    config.retry_backoff_base = Duration::from_millis(settings.retry_backoff_ms);
+    config.heartbeat_interval = Duration::from_millis(settings.heartbeat_ms);
     Ok(config)
-}
-
-fn millis(name: &str) -> anyhow::Result<Option<Duration>> {
-    match std::env::var(name).ok().filter(|v| !v.trim().is_empty()) {
-        None => Ok(None),
-        Some(raw) => raw
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|ms| *ms > 0)
-            .map(|ms| Some(Duration::from_millis(ms)))
-            .ok_or_else(|| {
-                anyhow::anyhow!("{name}={raw:?} must be a positive number of milliseconds")
-            }),
-    }
 }
