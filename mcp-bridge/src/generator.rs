@@ -528,16 +528,21 @@ impl Operation<'_> {
                 continue;
             };
             let mut defs = Defs::default();
-            let is_object = match deref_schema(self.spec, schema) {
-                Ok(s) => s.get("type") == Some(&json!("object")),
+            // An object, or an `allOf` of objects (utoipa's `#[serde(flatten)]`).
+            let is_object = match flatten_object(self.spec, schema, &mut FlatObject::default(), 0) {
+                Ok(is_object) => is_object,
                 Err(e) => {
                     problems.push(format!("{at}: response {code}: {e}"));
                     return (None, false);
                 }
             };
             let mut body = if is_object {
-                // Inline the top-level object so the schema's own `type` is "object".
-                deref_schema(self.spec, schema).cloned().unwrap_or_default()
+                // Inline the top-level schema so its own `type` is "object".
+                let mut inlined = deref_schema(self.spec, schema).cloned().unwrap_or_default();
+                if let Some(obj) = inlined.as_object_mut() {
+                    obj.insert("type".into(), json!("object"));
+                }
+                inlined
             } else {
                 schema.clone()
             };

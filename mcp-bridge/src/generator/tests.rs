@@ -527,3 +527,21 @@ fn openapi_only_keywords_are_dropped_but_properties_named_like_them_kept() {
     );
     assert!(input["$defs"]["DatabaseConfig"]["oneOf"].is_array());
 }
+
+#[test]
+fn all_of_objects_are_objects_not_wrapped() {
+    let mut spec = fixture();
+    spec["components"]["schemas"]["JobDetail"] = json!({"allOf": [
+        {"$ref": "#/components/schemas/MigrationJob"},
+        {"type": "object", "required": ["batches"], "properties": {"batches": {"type": "integer"}}}
+    ]});
+    op_mut(&mut spec, "/api/v1/jobs/{job_id}", "get")["responses"]["200"]["content"]["application/json"]
+        ["schema"] = json!({"$ref": "#/components/schemas/JobDetail"});
+    let tools = tools(&spec);
+    let get = tool(&tools, "get_migration_job");
+    assert!(!get.wrap_output);
+    let out = get.output_schema.as_ref().expect("output");
+    assert_eq!(out["type"], "object");
+    assert_eq!(out["allOf"][0]["$ref"], "#/$defs/MigrationJob");
+    assert!(out["$defs"]["MigrationJob"].is_object());
+}

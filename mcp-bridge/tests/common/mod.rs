@@ -20,10 +20,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_freight-mcp");
 
 /// The operationIds of the spec the binary was built from (minus `x-mcp.hidden`).
 pub fn spec_operation_ids() -> BTreeSet<String> {
-    let path = std::env::var("FREIGHT_MCP_DEV_SPEC").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/freight.json").to_owned()
-    });
-    let text = std::fs::read_to_string(&path).expect("spec readable");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/freight.json");
+    let text = std::fs::read_to_string(path).expect("spec readable");
     let spec: Value = serde_json::from_str(&text).expect("spec is JSON");
     let mut ids = BTreeSet::new();
     for item in spec["paths"].as_object().expect("paths").values() {
