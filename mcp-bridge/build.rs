@@ -12,11 +12,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    // LOCAL-ONLY-DO-NOT-COMMIT
-    println!("cargo:rerun-if-env-changed=FREIGHT_MCP_DEV_SPEC");
-    let spec_path = std::env::var_os("FREIGHT_MCP_DEV_SPEC")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| manifest_dir.join("../openapi/freight.json"));
+    let spec_path = manifest_dir.join("../openapi/freight.json");
     println!("cargo:rerun-if-changed={}", spec_path.display());
     println!("cargo:rerun-if-changed=src/generator.rs");
 
