@@ -30,6 +30,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         description = "Migration-control service: tenant-scoped jobs that copy tables between PostgreSQL, MySQL/MariaDB and SQLite in batches. Every /api/v1 request needs `Authorization: Bearer <JWT>` and `X-Tenant-ID`."
     ),
     modifiers(&BearerAuth),
+    // Schemas only referenced from query parameters are not collected by `routes!`.
+    components(schemas(crate::routes::logs::ExportFormat, freight_core::job::LogLevel, freight_core::job::JobStatus, freight_core::job::BatchStatus)),
     tags(
         (name = "jobs", description = "Migration jobs and their batches"),
         (name = "logs", description = "Record-level job logs"),

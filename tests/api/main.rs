@@ -6,6 +6,7 @@
 mod common;
 
 mod auth;
+mod cli;
 mod jobs;
 mod logs;
 mod openapi_spec;

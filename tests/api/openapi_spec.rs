@@ -54,3 +54,14 @@ fn every_operation_has_an_id_summary_and_description() {
         );
     }
 }
+
+#[test]
+fn every_schema_reference_resolves() {
+    let json = freight_api::openapi_json();
+    let spec: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    for reference in json.split("\"#/components/schemas/").skip(1) {
+        let name = reference.split('"').next().unwrap();
+        assert!(schemas.contains_key(name), "unresolvable $ref to {name}");
+    }
+}

@@ -185,6 +185,8 @@ pub async fn create_migration_job(
 /// risky type conversions. Nothing is written anywhere.
 #[utoipa::path(
     post, path = "/api/v1/jobs/plan", operation_id = "plan_migration_job", tag = "jobs",
+    // A POST that writes nothing: tell MCP clients it is safe to call.
+    extensions(("x-mcp" = json!({"annotations": {"readOnlyHint": true, "idempotentHint": true, "destructiveHint": false}}))),
     params(("X-Tenant-ID" = String, Header, description = "Tenant to act for")),
     request_body = JobSpec,
     responses(
