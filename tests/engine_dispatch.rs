@@ -705,3 +705,50 @@ async fn shutdown_past_the_grace_period_rolls_back_and_releases_batches() {
     );
     assert_eq!(fx.target_rows().await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_with_nothing_to_copy_completes_right_after_planning() {
+    let fx = Fixture::new(0).await;
+    let plane = fx.plane(Duration::ZERO);
+    let worker = InProcessWorker::start(&fx.store, plane.clone(), fast_config(&fx.queue, 1));
+    let job_id = fx.create_job(10, 0, 0).await;
+    let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    assert_eq!(detail.batches.total, 0);
+    assert_eq!(
+        plane.finished.load(Ordering::SeqCst),
+        1,
+        "target tables finished once"
+    );
+    assert_eq!(plane.runs.load(Ordering::SeqCst), 0);
+    worker.stop().await.expect("clean stop");
+}
+
+/// Measures what dispatch itself costs per batch (claim, lease, outcome,
+/// queue round trip) with a data plane that copies one row per batch.
+/// `cargo test --test engine_dispatch -- --ignored --nocapture dispatch_overhead`
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a measurement, not a check"]
+async fn dispatch_overhead() {
+    let fx = Fixture::new(1_000).await;
+    let plane = fx.plane(Duration::ZERO);
+    let mut config = fast_config(&fx.queue, 4);
+    config.reconcile_interval = Duration::from_secs(2);
+    let worker = InProcessWorker::start(&fx.store, plane, config);
+    let started = std::time::Instant::now();
+    let job_id = fx.create_job(1, 0, 0).await;
+    wait_for_job(&fx.store, &fx.tenant, job_id, WAIT, "planned", |d| {
+        d.batches.total > 0
+    })
+    .await;
+    let planned = started.elapsed();
+    wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    let total = started.elapsed();
+    let run = total - planned;
+    println!(
+        "1000 one-row batches, concurrency 4: planned+stored in {planned:?}, ran in {run:?} = {:.0} batches/s ({:.2} ms per batch per slot)",
+        1000.0 / run.as_secs_f64(),
+        run.as_secs_f64() * 1000.0 * 4.0 / 1000.0
+    );
+    fx.assert_target_equals_source().await;
+    worker.stop().await.expect("clean stop");
+}

@@ -506,6 +506,15 @@ async fn a_sigkilled_worker_process_loses_and_duplicates_nothing() {
     assert_eq!(detail.job.rows_written, 30_000);
     let statuses = batch_statuses(&m.store, &m.tenant, job_id).await;
     assert!(statuses.iter().all(|s| *s == BatchStatus::Completed));
+    let taken_over = logs(&m.store, &m.tenant, job_id)
+        .await
+        .iter()
+        .filter(|l| l.message.contains("lease expired"))
+        .count();
+    assert!(
+        taken_over >= 1,
+        "the killed worker's running batches were taken over"
+    );
     let status = second.terminate().await;
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");
 }

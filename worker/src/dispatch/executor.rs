@@ -101,10 +101,13 @@ async fn run<E: DataPlane>(runtime: &Runtime<E>, batch: &BatchRef) {
                     runtime
                         .rows_processed
                         .fetch_add(outcome.rows_written, Ordering::Relaxed);
-                    metrics::counter!("freight_rows_written_total")
-                        .increment(u64::try_from(outcome.rows_written).unwrap_or(0));
-                    metrics::counter!("freight_batches_total", "status" => status.as_str())
-                        .increment(1);
+                    super::metrics::batch_finished(
+                        status.as_str(),
+                        started.elapsed(),
+                        outcome.rows_read,
+                        outcome.rows_written,
+                        outcome.rejected.len(),
+                    );
                     tracing::info!(
                         status = status.as_str(),
                         rows_read = outcome.rows_read,
@@ -168,14 +171,17 @@ async fn record_failure<E: DataPlane>(
         .fail_attempt(claimed, owner, message, retry_after, rejected)
         .await
     {
-        Ok(AttemptFailed::WillRetry) => tracing::warn!(
-            attempt = claimed.attempts,
-            retry_in_ms = retry_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            error = %message,
-            "batch attempt failed; will retry"
-        ),
+        Ok(AttemptFailed::WillRetry) => {
+            super::metrics::retry_scheduled();
+            tracing::warn!(
+                attempt = claimed.attempts,
+                retry_in_ms = retry_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                error = %message,
+                "batch attempt failed; will retry"
+            )
+        }
         Ok(AttemptFailed::Failed) => {
-            metrics::counter!("freight_batches_total", "status" => "failed").increment(1);
+            super::metrics::batch_failed(rejected.len());
             tracing::error!(attempt = claimed.attempts, error = %message, "batch failed")
         }
         Ok(AttemptFailed::Cancelled) => {

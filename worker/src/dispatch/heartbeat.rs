@@ -28,7 +28,9 @@ pub(crate) async fn run<E>(runtime: Arc<Runtime<E>>) {
             () = runtime.stop.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        if let Err(e) = runtime.store.heartbeat(&beat(&runtime)).await {
+        let beat = beat(&runtime);
+        super::metrics::worker_load(beat.in_flight, beat.concurrency);
+        if let Err(e) = runtime.store.heartbeat(&beat).await {
             tracing::warn!(error = %format!("{e:#}"), "worker heartbeat failed");
         }
     }

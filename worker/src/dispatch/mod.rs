@@ -22,6 +22,7 @@ mod consumer;
 mod data_plane;
 mod executor;
 mod heartbeat;
+mod metrics;
 pub mod queue;
 mod reconciler;
 mod runtime;

@@ -27,7 +27,8 @@ use super::data_plane::DataPlane;
 use super::queue::Producer;
 use super::runtime::Runtime;
 use super::store::{JobRef, PlanStored};
-use crate::engine::EngineError;
+use crate::engine::{EngineError, JobPlan};
+use freight_core::plan::PlanReport;
 
 const NOTIFY_CHANNEL: &str = "freight_jobs";
 const VACUUM_EVERY: Duration = Duration::from_secs(60);
@@ -103,6 +104,7 @@ async fn pass<E: DataPlane>(
 
     for job in store.settle_cancelling().await? {
         tracing::info!(job_id = %job.job_id, "job cancelled");
+        super::metrics::job_finished("cancelled");
         runtime.engine.release_job(job.job_id).await;
     }
 
@@ -138,6 +140,7 @@ async fn pass<E: DataPlane>(
         .live_concurrency(config.heartbeat_interval * 6)
         .await?
         .max(i64::try_from(config.concurrency).unwrap_or(1));
+    super::metrics::dispatch_state(outstanding, slots);
     let room = slots.saturating_mul(2).saturating_sub(outstanding);
     let batches = store
         .take_dispatchable(room, config.redispatch_after)
@@ -213,6 +216,25 @@ async fn plan<E: DataPlane>(runtime: Arc<Runtime<E>>, job: JobRef) {
         tracing::warn!("lost the planning lease; another worker plans the job");
         return;
     };
+    runtime.touch_job(job.job_id);
+    let result = match result {
+        // Nothing to copy: the job ends here, after finishing the target
+        // tables planning created (indexes, foreign keys).
+        Ok(plan) if plan.batches.is_empty() => {
+            match with_job_lease(&runtime, &job, runtime.engine.finish_job(&context)).await {
+                Some(Ok(warnings)) => Ok(JobPlan {
+                    report: PlanReport {
+                        warnings: plan.report.warnings.into_iter().chain(warnings).collect(),
+                        ..plan.report
+                    },
+                    batches: plan.batches,
+                }),
+                Some(Err(e)) => Err(e),
+                None => return,
+            }
+        }
+        other => other,
+    };
     match result {
         Ok(plan) => match store.store_plan(&job, &owner, &plan).await {
             Ok(PlanStored::Stored { batches }) => {
@@ -241,8 +263,12 @@ async fn plan<E: DataPlane>(runtime: Arc<Runtime<E>>, job: JobRef) {
                 other => format!("planning failed: {other}"),
             };
             tracing::warn!(error = %summary, "planning failed");
-            if let Err(e) = store.fail_job(&job, &owner, &summary).await {
-                tracing::error!(error = %format!("{e:#}"), "could not record the planning failure");
+            match store.fail_job(&job, &owner, &summary).await {
+                Ok(true) => super::metrics::job_finished("failed"),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "could not record the planning failure")
+                }
             }
             runtime.engine.release_job(job.job_id).await;
         }
@@ -292,6 +318,7 @@ async fn finish<E: DataPlane>(runtime: Arc<Runtime<E>>, job: JobRef) {
     match store.finalize_job(&job, &owner, finish).await {
         Ok(Some(status)) => {
             tracing::info!(status = status.as_str(), "job finished");
+            super::metrics::job_finished(status.as_str());
             runtime.engine.release_job(job.job_id).await;
         }
         Ok(None) => tracing::info!("job not final after all; will look again"),

@@ -324,12 +324,33 @@ impl DispatchStore {
         .bind(sqlx::types::Json(&warnings))
         .execute(&mut *tx)
         .await?;
+        if n == 0 {
+            sqlx::query(
+                "UPDATE jobs SET status = 'completed', finished_at = now(), updated_at = now()
+                 WHERE id = $1 AND tenant_id = $2",
+            )
+            .bind(job.job_id.0)
+            .bind(job.tenant.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
         let message = format!(
             "planned {n} batches over {} tables, about {} rows",
             plan.report.tables.len(),
             plan.report.total_rows_estimate
         );
         insert_log(&mut tx, job, None, LogLevel::Info, None, &message).await?;
+        if n == 0 {
+            insert_log(
+                &mut tx,
+                job,
+                None,
+                LogLevel::Info,
+                None,
+                "job completed: nothing to copy",
+            )
+            .await?;
+        }
         for warning in &warnings {
             insert_log(&mut tx, job, None, LogLevel::Warn, None, warning).await?;
         }
@@ -762,8 +783,9 @@ impl DispatchStore {
                AND (b.not_before IS NULL OR b.not_before <= now())
              RETURNING b.seq, b.table_name, b.key_start, b.key_end, b.attempts, b.max_attempts,
                        b.lost_leases, j.max_record_errors,
-                       (SELECT COALESCE(sum(o.rows_rejected), 0)::bigint FROM batches o
-                        WHERE o.job_id = b.job_id AND o.id <> b.id)",
+                       CASE WHEN j.max_record_errors = 0 THEN 0::bigint
+                            ELSE (SELECT COALESCE(sum(o.rows_rejected), 0)::bigint FROM batches o
+                                  WHERE o.job_id = b.job_id AND o.id <> b.id) END",
         )
         .bind(batch.batch_id.0)
         .bind(batch.job_id.0)
