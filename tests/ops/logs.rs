@@ -55,6 +55,7 @@ async fn json_logs_name_requests_and_jobs_but_never_secrets() {
     let source_password = unique("SrcPw");
     let target_password = unique("TgtPw");
     let wrong_password = unique("WrongPw");
+    let url_password = unique("UrlPw");
 
     // Local PostgreSQL trusts 127.0.0.1, so a URL password is accepted
     // (and ignored): enough to see whether it leaks.
@@ -81,10 +82,21 @@ async fn json_logs_name_requests_and_jobs_but_never_secrets() {
 
     let tenant = unique("ops");
     let bearer = token(&tenant);
+    // Host form with the right and a wrong password; URL form with a
+    // password, against a port nothing listens on.
+    let unreachable = format!(
+        "mysql://{user}:{url_password}@127.0.0.1:{}/{shop}",
+        crate::support::free_port()
+    );
     let job = |password: &str| {
+        let source = if password == url_password {
+            json!({"type": "mysql", "url": unreachable})
+        } else {
+            json!({"type": "mysql", "host": "127.0.0.1", "port": 3306,
+                   "database": shop, "user": user, "password": password})
+        };
         json!({
-            "source_config": {"type": "mysql", "host": "127.0.0.1", "port": 3306,
-                              "database": shop, "user": user, "password": password},
+            "source_config": source,
             "target_config": {"type": "postgresql", "url": target},
             "tables": ["customers"],
             "batch_size": 50,
@@ -93,7 +105,7 @@ async fn json_logs_name_requests_and_jobs_but_never_secrets() {
     };
     let mut job_ids = Vec::new();
     let mut request_ids = Vec::new();
-    for password in [&source_password, &wrong_password] {
+    for password in [&source_password, &wrong_password, &url_password] {
         let response = http
             .post(format!("{}/api/v1/jobs", freight.base_url()))
             .bearer_auth(&bearer)
@@ -110,7 +122,11 @@ async fn json_logs_name_requests_and_jobs_but_never_secrets() {
                 .to_owned(),
         );
         let created: Value = response.json().await.expect("job json");
-        assert_eq!(created["source_config"]["password"], "***");
+        let shown = created["source_config"].to_string();
+        assert!(
+            !shown.contains(password.as_str()),
+            "password shown back: {shown}"
+        );
         job_ids.push(created["id"].as_str().expect("id").to_owned());
     }
     // A request the API refuses still logs nothing secret.
@@ -125,7 +141,7 @@ async fn json_logs_name_requests_and_jobs_but_never_secrets() {
         .expect("invalid create");
     assert!(refused.status().is_client_error());
 
-    for (id, expected) in job_ids.iter().zip(["completed", "failed"]) {
+    for (id, expected) in job_ids.iter().zip(["completed", "failed", "failed"]) {
         let status = eventually(Duration::from_secs(120), "the job to finish", || async {
             let job: Value = http
                 .get(format!("{}/api/v1/jobs/{id}", freight.base_url()))
@@ -159,6 +175,7 @@ async fn json_logs_name_requests_and_jobs_but_never_secrets() {
         ("the DATABASE_URL password", db_password.as_str()),
         ("the source password", source_password.as_str()),
         ("the wrong source password", wrong_password.as_str()),
+        ("the source URL password", url_password.as_str()),
         ("the target URL password", target_password.as_str()),
         ("the bearer token", bearer.as_str()),
         ("the JWT secret", JWT_SECRET),
@@ -195,4 +212,57 @@ async fn json_logs_name_requests_and_jobs_but_never_secrets() {
             .any(|l| l.contains("planning failed") && l.contains(&job_ids[1])),
         "no `planning failed` line with the job id"
     );
+}
+
+/// Start-up failures say what they could not reach, without a password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_start_ups_do_not_print_passwords() {
+    let password = unique("StartPw");
+    let closed = crate::support::free_port();
+    let reachable_db = with_password(
+        &freight_api::testing::fresh_database("freight_ops").await,
+        &password,
+    );
+    let cases = [
+        (
+            "api",
+            format!("postgres://postgres:{password}@127.0.0.1:{closed}/freight"),
+            freight_api::testing::redis_url(),
+            format!("127.0.0.1:{closed}"),
+        ),
+        (
+            "worker",
+            reachable_db,
+            format!("redis://:{password}@127.0.0.1:{closed}"),
+            "REDIS_URL".to_owned(),
+        ),
+    ];
+    // Started together: the PostgreSQL connect gives up only after its
+    // acquire timeout.
+    let mut started: Vec<_> = cases
+        .into_iter()
+        .map(|(command, database_url, redis_url, names)| {
+            let freight = FreightSpec::new(command, &database_url)
+                .env("LOG_FORMAT", "json")
+                .env("REDIS_URL", redis_url)
+                .spawn();
+            (command, freight, names)
+        })
+        .collect();
+    for (command, freight, names) in &mut started {
+        let status = freight.wait_exit(Duration::from_secs(60)).await;
+        let logs = freight.logs();
+        assert!(
+            !status.success(),
+            "{command} started against a closed port:\n{logs}"
+        );
+        assert!(
+            logs.contains(names.as_str()),
+            "{command}: the error names {names}:\n{logs}"
+        );
+        assert!(
+            !logs.contains(&password),
+            "{command} printed the password:\n{logs}"
+        );
+    }
 }
