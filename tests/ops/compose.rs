@@ -371,3 +371,112 @@ fn every_setting_is_documented() {
         "docs/production.md does not document {missing:?}"
     );
 }
+
+/// Without `docker compose config` to run, at least catch misspelt keys:
+/// every key must be one the Compose specification defines.
+#[test]
+fn only_compose_spec_keys_are_used() {
+    let compose = compose();
+    let top: BTreeSet<&str> = [
+        "name", "services", "volumes", "networks", "configs", "secrets",
+    ]
+    .into();
+    let service_keys: BTreeSet<&str> = [
+        "image",
+        "build",
+        "command",
+        "entrypoint",
+        "environment",
+        "env_file",
+        "ports",
+        "expose",
+        "volumes",
+        "healthcheck",
+        "depends_on",
+        "deploy",
+        "restart",
+        "stop_grace_period",
+        "stop_signal",
+        "user",
+        "working_dir",
+        "init",
+        "labels",
+        "networks",
+        "profiles",
+        "container_name",
+        "hostname",
+        "logging",
+        "ulimits",
+        "read_only",
+        "tmpfs",
+        "pull_policy",
+    ]
+    .into();
+    let healthcheck_keys: BTreeSet<&str> = [
+        "test",
+        "interval",
+        "timeout",
+        "retries",
+        "start_period",
+        "start_interval",
+        "disable",
+    ]
+    .into();
+    for key in compose.as_mapping().expect("mapping").keys() {
+        let key = key.as_str().expect("key");
+        assert!(
+            top.contains(key) || key.starts_with("x-"),
+            "unknown top-level key {key}"
+        );
+    }
+    for (name, s) in compose["services"].as_mapping().expect("services") {
+        for key in s.as_mapping().expect("service").keys() {
+            let key = key.as_str().expect("key");
+            assert!(service_keys.contains(key), "{name:?}: unknown key {key}");
+        }
+        if let Some(check) = s["healthcheck"].as_mapping() {
+            for key in check.keys() {
+                let key = key.as_str().expect("key");
+                assert!(
+                    healthcheck_keys.contains(key),
+                    "{name:?}: unknown healthcheck key {key}"
+                );
+            }
+        }
+        for (dependency, condition) in s["depends_on"].as_mapping().into_iter().flatten() {
+            let dependency = dependency.as_str().expect("name");
+            assert!(
+                compose["services"].get(dependency).is_some(),
+                "{name:?} depends on unknown {dependency}"
+            );
+            let condition = condition["condition"].as_str().unwrap_or_default();
+            assert!(
+                [
+                    "service_started",
+                    "service_healthy",
+                    "service_completed_successfully"
+                ]
+                .contains(&condition),
+                "{name:?} -> {dependency}: condition {condition:?}"
+            );
+        }
+    }
+    // Named volumes used by services are declared.
+    let declared: BTreeSet<&str> = compose["volumes"]
+        .as_mapping()
+        .expect("volumes")
+        .keys()
+        .map(|k| k.as_str().expect("volume"))
+        .collect();
+    for (name, s) in compose["services"].as_mapping().expect("services") {
+        for volume in str_list(&s["volumes"]) {
+            let source = volume.split(':').next().unwrap_or_default();
+            if !source.starts_with('.') && !source.starts_with('/') {
+                assert!(
+                    declared.contains(source),
+                    "{name:?}: volume {source} not declared"
+                );
+            }
+        }
+    }
+}
