@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 use freight_core::plan::Planner;
 use freight_core::store::postgres::PgStore;
 use freight_core::tokens::{Role, TokenKeys};
+use tokio::sync::watch;
 
 use settings::Settings;
 
@@ -89,31 +90,26 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Api => {
+            let signal = install_shutdown_signal()?;
             let settings = Settings::from_env()?;
             let store = connect_store(&settings).await?;
             telemetry::init_metrics(&settings)?;
-            run_api(&settings, store, shutdown_signal()).await
+            run_api(&settings, store, stopped(signal)).await
         }
         Command::Worker => {
+            let signal = install_shutdown_signal()?;
             let settings = Settings::from_env()?;
             telemetry::init_metrics(&settings)?;
-            worker_cmd::run(&settings, shutdown_signal()).await
+            worker_cmd::run(&settings, stopped(signal)).await
         }
         Command::All => {
+            let signal = install_shutdown_signal()?;
             let settings = Settings::from_env()?;
             let store = connect_store(&settings).await?;
             telemetry::init_metrics(&settings)?;
-            let (tx, rx) = tokio::sync::watch::channel(false);
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                let _ = tx.send(true);
-            });
-            let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            };
             let (api, worker) = tokio::join!(
-                run_api(&settings, store, wait(rx.clone())),
-                worker_cmd::run(&settings, wait(rx)),
+                run_api(&settings, store, stopped(signal.clone())),
+                worker_cmd::run(&settings, stopped(signal)),
             );
             api.and(worker)
         }
@@ -174,25 +170,38 @@ async fn run_api(
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Installs the SIGTERM/SIGINT handlers right away, so a signal that
+/// arrives during start-up (connecting, migrating) ends the process cleanly
+/// instead of killing it, and returns a receiver that turns `true` on the
+/// first signal.
+fn install_shutdown_signal() -> anyhow::Result<watch::Receiver<bool>> {
+    let (tx, rx) = watch::channel(false);
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).context("install SIGTERM handler")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("install SIGINT handler")?;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = terminate.recv() => tracing::info!("SIGTERM received: shutting down"),
+                _ = interrupt.recv() => tracing::info!("SIGINT received: shutting down"),
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+            let _ = tx.send(true);
+        });
     }
-    tracing::info!("shutdown signal received");
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = tx.send(true);
+    });
+    Ok(rx)
+}
+
+/// Resolves once a shutdown signal has been received.
+fn stopped(
+    mut signal: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    async move {
+        let _ = signal.wait_for(|stop| *stop).await;
+    }
 }
