@@ -7,8 +7,10 @@
 #   docker run --rm freight:local --help
 #   docker run --rm --entrypoint freight-mcp freight:local --help
 
-ARG RUST_VERSION=1.94
-ARG DEBIAN_RELEASE=bookworm
+# The toolchain the tests run with (the workspace's minimum is 1.94); build
+# and runtime share the Debian release, so the binaries find the same glibc.
+ARG RUST_VERSION=1.95
+ARG DEBIAN_RELEASE=trixie
 
 # ---- build ------------------------------------------------------------------
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS build
