@@ -52,7 +52,7 @@ async fn api_finishes_an_in_flight_request_after_sigterm_and_exits_0() {
     .await;
 
     api.terminate();
-    api.wait_for_log_line(|line| line.contains("shutdown signal received"))
+    api.wait_for_log_line(|line| line.contains("SIGTERM received"))
         .await;
     api.assert_running();
     tx.unbounded_send(Ok(rest.to_vec())).expect("second half");
@@ -79,7 +79,7 @@ async fn api_finishes_an_in_flight_request_after_sigterm_and_exits_0() {
             .unwrap_or_else(|| panic!("no {needle:?} in the log:\n{logs}"))
     };
     assert!(
-        line_of("shutdown signal received") < line_of("job created"),
+        line_of("SIGTERM received") < line_of("job created"),
         "the request was still in flight when the signal arrived"
     );
     assert!(line_of("job created") < line_of("API stopped"));
@@ -96,9 +96,7 @@ async fn api_finishes_an_in_flight_request_after_sigterm_and_exits_0() {
 async fn worker_exits_0_on_sigterm() {
     let database = freight_api::testing::fresh_database("freight_ops").await;
     let mut worker = FreightSpec::new("worker", &database).spawn();
-    // The queue consumer's "Worker … started" comes after the worker's
-    // set-up, once it waits for the signal (see REQUESTS_ops.md: a SIGTERM
-    // during set-up still kills it with the default disposition).
+    // Fully up: the queue consumer's "Worker … started" comes last.
     worker
         .wait_for_log_line(|line| line.contains("Worker ") && line.contains(" started"))
         .await;
@@ -150,5 +148,22 @@ async fn sigint_stops_the_api_too() {
         status.success(),
         "exit 0 after SIGINT: {status}\n{}",
         api.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_signalled_during_start_up_exits_0() {
+    let database = freight_api::testing::fresh_database("freight_ops").await;
+    let mut worker = FreightSpec::new("worker", &database).spawn();
+    // Its first line: still connecting and migrating, not yet dispatching.
+    worker
+        .wait_for_log_line(|line| line.contains("metrics at /metrics"))
+        .await;
+    worker.terminate();
+    let status = worker.wait_exit(EXIT_WITHIN).await;
+    assert!(
+        status.success(),
+        "exit 0 after SIGTERM during start-up: {status}\n{}",
+        worker.logs()
     );
 }
