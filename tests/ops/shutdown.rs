@@ -100,6 +100,22 @@ async fn worker_exits_0_on_sigterm() {
     worker
         .wait_for_log_line(|line| line.contains("Worker ") && line.contains(" started"))
         .await;
+    // What the compose health check of a worker probes.
+    let metrics_url = format!("http://127.0.0.1:{}/metrics", worker.metrics_port);
+    crate::support::eventually(EXIT_WITHIN, "the worker's /metrics", || async {
+        let text = reqwest::get(&metrics_url)
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        if text.contains("freight_worker_concurrency 2") {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    })
+    .await;
     worker.terminate();
     let status = worker.wait_exit(EXIT_WITHIN).await;
     assert!(
