@@ -187,20 +187,35 @@ async fn prometheus_scrapes_freight_and_sees_a_migration() {
         .wait_for_value(&http, r#"up{job="freight"}"#, 1.0)
         .await;
 
-    // The first migration of docs/production.md: every table of `shop`.
+    // The first migration of docs/production.md: every table of `shop`,
+    // planned first.
     let tenant = unique("ops");
-    let created: Value = http
-        .post(format!("{}/api/v1/jobs", freight.base_url()))
-        .bearer_auth(token(&tenant))
-        .header("X-Tenant-ID", &tenant)
-        .json(&json!({
-            "name": "shop to warehouse",
-            "source_config": {"type": "mysql", "url": format!("{MARIADB}/{shop}")},
-            "target_config": {"type": "postgresql", "url": target},
-            "batch_size": 100,
-            "verify": true,
-            "started_by": "ops-test",
-        }))
+    let body = json!({
+        "name": "shop to warehouse",
+        "source_config": {"type": "mysql", "url": format!("{MARIADB}/{shop}")},
+        "target_config": {"type": "postgresql", "url": target},
+        "batch_size": 100,
+        "verify": true,
+        "started_by": "ops-test",
+    });
+    let post = |path: &str| {
+        http.post(format!("{}{path}", freight.base_url()))
+            .bearer_auth(token(&tenant))
+            .header("X-Tenant-ID", &tenant)
+            .json(&body)
+    };
+    let plan: Value = post("/api/v1/jobs/plan")
+        .send()
+        .await
+        .expect("plan job")
+        .error_for_status()
+        .expect("200")
+        .json()
+        .await
+        .expect("plan json");
+    assert_eq!(plan["tables"].as_array().map(Vec::len), Some(3), "{plan:#}");
+    assert_eq!(plan["total_batches"], 7, "{plan:#}");
+    let created: Value = post("/api/v1/jobs")
         .send()
         .await
         .expect("create job")
