@@ -111,7 +111,7 @@ fn classify_db(db: &dyn DatabaseError, message: String) -> Failure {
     let primary = code.parse::<i32>().map(|c| c & 0xff).unwrap_or_default();
     match primary {
         5 | 6 => Failure::Transient(message),
-        19 | 20 | 18 => Failure::Data {
+        18..=20 => Failure::Data {
             column: sqlite_column(db.message()),
             message,
         },
