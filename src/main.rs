@@ -198,10 +198,6 @@ fn install_shutdown_signal() -> anyhow::Result<watch::Receiver<bool>> {
 }
 
 /// Resolves once a shutdown signal has been received.
-fn stopped(
-    mut signal: watch::Receiver<bool>,
-) -> impl std::future::Future<Output = ()> + Send + 'static {
-    async move {
-        let _ = signal.wait_for(|stop| *stop).await;
-    }
+async fn stopped(mut signal: watch::Receiver<bool>) {
+    let _ = signal.wait_for(|stop| *stop).await;
 }
