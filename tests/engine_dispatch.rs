@@ -616,7 +616,11 @@ async fn a_dead_workers_batches_are_taken_over_after_their_leases_expire() {
 async fn batches_lost_by_redis_are_dispatched_again() {
     let fx = Fixture::new(300).await;
     let plane = fx.plane(Duration::from_millis(40));
-    let worker = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 2));
+    let mut config = fast_config(&fx.queue, 2);
+    // Recovery must not wait for the "presumed lost" timeout: the reset is
+    // noticed on the next pass.
+    config.redispatch_after = Duration::from_secs(600);
+    let worker = InProcessWorker::start(&fx.store, plane, config);
     let job_id = fx.create_job(10, 0, 0).await;
     wait_for_job(
         &fx.store,

@@ -84,6 +84,9 @@ pub fn storage(conn: ConnectionManager, queue_name: &str) -> Storage {
 #[derive(Clone)]
 pub struct Producer {
     storage: Storage,
+    conn: ConnectionManager,
+    /// Present while Redis keeps this queue's data; see [`Producer::queue_was_reset`].
+    marker_key: String,
 }
 
 impl std::fmt::Debug for Producer {
@@ -95,8 +98,26 @@ impl std::fmt::Debug for Producer {
 impl Producer {
     pub fn new(conn: ConnectionManager, queue_name: &str) -> Self {
         Self {
-            storage: storage(conn, queue_name),
+            storage: storage(conn.clone(), queue_name),
+            conn,
+            marker_key: format!("{queue_name}:freight-alive"),
         }
+    }
+
+    /// Whether Redis lost this queue's data (restarted without persistence,
+    /// flushed, keys deleted) since the last call by any worker: a marker
+    /// key that only a reset removes is set again, and the one reconciler
+    /// that re-creates it learns that every message in flight is gone.
+    /// Also true on a brand-new Redis, which is harmless.
+    pub async fn queue_was_reset(&mut self) -> anyhow::Result<bool> {
+        let created: Option<String> = redis::cmd("SET")
+            .arg(&self.marker_key)
+            .arg("1")
+            .arg("NX")
+            .query_async(&mut self.conn)
+            .await
+            .context("checking the queue marker in Redis")?;
+        Ok(created.is_some())
     }
 
     /// Pushes one message per batch; returns the batches that could not be

@@ -133,6 +133,21 @@ async fn pass<E: DataPlane>(
         }
     }
 
+    // Redis keeps nothing on disk here: after a restart or flush, what was
+    // queued is gone. Re-dispatch it now rather than after `redispatch_after`.
+    match producer.queue_was_reset().await {
+        Ok(true) => {
+            let lost = store.forget_dispatches().await?;
+            if lost > 0 {
+                tracing::warn!(
+                    batches = lost,
+                    "the Redis queue was reset (restart or flush); dispatching its batches again"
+                );
+            }
+        }
+        Ok(false) => {}
+        Err(e) => tracing::debug!(error = %format!("{e:#}"), "Redis unreachable"),
+    }
     let outstanding = store
         .outstanding_dispatches(config.redispatch_after)
         .await?;

@@ -726,6 +726,18 @@ impl DispatchStore {
             .collect()
     }
 
+    /// Forgets every dispatch still unclaimed (the queue lost them): those
+    /// batches are pushed again on the next pass.
+    pub async fn forget_dispatches(&self) -> anyhow::Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE batches SET dispatched_at = NULL
+             WHERE status = 'pending' AND dispatched_at IS NOT NULL",
+        )
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
     /// Undoes `take_dispatchable` for batches the queue did not accept.
     pub async fn undispatch(&self, batches: &[BatchRef]) -> anyhow::Result<()> {
         let ids: Vec<Uuid> = batches.iter().map(|b| b.batch_id.0).collect();
