@@ -1,6 +1,6 @@
 //! docker-compose.yml, the Dockerfile and deploy/prometheus.yml, checked
 //! without Docker: the services, ports, env wiring and start order that
-//! docs/production.md promises.
+//! README.md promises.
 
 use std::collections::BTreeSet;
 
@@ -332,10 +332,10 @@ fn promtool_accepts_the_alert_rules() {
     );
 }
 
-/// Every variable the binary reads is documented in docs/production.md.
+/// Every variable the binary reads is documented in README.md.
 #[test]
 fn every_setting_is_documented() {
-    let docs = read("docs/production.md");
+    let docs = read("README.md");
     let mut names = BTreeSet::new();
     for source in ["src/settings.rs", "src/worker_cmd.rs", "src/telemetry.rs"] {
         let text = read(source);
@@ -368,7 +368,7 @@ fn every_setting_is_documented() {
         .collect();
     assert!(
         missing.is_empty(),
-        "docs/production.md does not document {missing:?}"
+        "README.md does not document {missing:?}"
     );
 }
 

@@ -1,6 +1,6 @@
 //! Operations tests against real processes and services (no Docker): the
 //! compose file, image and Prometheus config as promised by
-//! docs/production.md; a real Prometheus scraping a real `freight all`
+//! README.md; a real Prometheus scraping a real `freight all`
 //! through a migration; SIGTERM/SIGINT handling; redacted JSON logs;
 //! readiness following Redis. Needs PostgreSQL, Redis and MariaDB on their
 //! standard local ports and the Debian `prometheus` package (promtool).

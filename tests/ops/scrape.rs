@@ -187,7 +187,7 @@ async fn prometheus_scrapes_freight_and_sees_a_migration() {
         .wait_for_value(&http, r#"up{job="freight"}"#, 1.0)
         .await;
 
-    // The first migration of docs/production.md: every table of `shop`,
+    // The first migration of README.md: every table of `shop`,
     // planned first.
     let tenant = unique("ops");
     let body = json!({
@@ -229,7 +229,7 @@ async fn prometheus_scrapes_freight_and_sees_a_migration() {
     assert_eq!(job["status"], "completed", "{job:#}");
     assert_eq!(job["rows_written"], SHOP_ROWS, "{job:#}");
     let batches = job["batches"]["completed"].as_u64().expect("batch count");
-    // 200 + 40 + 400 rows in batches of 100, as docs/production.md shows.
+    // 200 + 40 + 400 rows in batches of 100, as README.md shows.
     assert_eq!(batches, 7, "{job:#}");
 
     let rows = SHOP_ROWS as f64;
