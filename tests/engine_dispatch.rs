@@ -190,6 +190,7 @@ impl DataPlane for FakePlane {
 
 struct Fixture {
     store: Arc<PgStore>,
+    freight_url: String,
     data: PgPool,
     data_url: String,
     tenant: TenantId,
@@ -198,7 +199,7 @@ struct Fixture {
 
 impl Fixture {
     async fn new(rows: i64) -> Self {
-        let (store, _) = freight_store().await;
+        let (store, freight_url) = freight_store().await;
         let data_url = fresh_database("freight_fake_data").await;
         let data = PgPool::connect(&data_url).await.expect("data db");
         sqlx::query("CREATE TABLE src (id bigint PRIMARY KEY, v text NOT NULL)")
@@ -217,6 +218,7 @@ impl Fixture {
             .expect("fill src");
         Self {
             store,
+            freight_url,
             data,
             data_url,
             tenant: tenant(&format!(
@@ -270,6 +272,13 @@ impl Fixture {
         .await
         .expect("compare");
         assert_eq!(diff, 0, "target differs from source");
+    }
+
+    async fn cleanup(self) {
+        self.data.close().await;
+        self.store.pool().close().await;
+        drop_postgres_database(&self.data_url).await;
+        drop_postgres_database(&self.freight_url).await;
     }
 
     async fn target_rows(&self) -> i64 {
@@ -348,6 +357,7 @@ async fn a_job_is_planned_dispatched_and_completed_by_two_workers() {
         "stopped workers are not live: {:?}",
         status.workers
     );
+    fx.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -390,6 +400,7 @@ async fn cancel_mid_job_leaves_no_half_written_batch() {
     assert_eq!(fx.target_rows().await, written);
     assert_eq!(detail.job.rows_written, written);
     worker.stop().await.expect("clean stop");
+    fx.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -443,6 +454,7 @@ async fn bad_records_fail_their_batches_and_a_retry_after_fixing_them_completes(
     wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
     fx.assert_target_equals_source().await;
     worker.stop().await.expect("clean stop");
+    fx.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -499,6 +511,7 @@ async fn rejected_records_within_the_budget_are_logged_and_the_rest_written() {
         ]
     );
     worker.stop().await.expect("clean stop");
+    fx.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -557,6 +570,7 @@ async fn transient_failures_are_retried_with_backoff_counted_in_postgres() {
     wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
     fx.assert_target_equals_source().await;
     worker.stop().await.expect("clean stop");
+    fx.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -610,6 +624,7 @@ async fn a_dead_workers_batches_are_taken_over_after_their_leases_expire() {
         .count();
     assert_eq!(lost, 2);
     second.stop().await.expect("clean stop");
+    fx.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -638,6 +653,7 @@ async fn batches_lost_by_redis_are_dispatched_again() {
     fx.assert_target_equals_source().await;
     assert_eq!(detail.batches.completed, 30);
     worker.stop().await.expect("clean stop");
+    fx.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -676,6 +692,7 @@ async fn shutdown_finishes_in_flight_batches_and_leaves_the_rest_pending() {
     wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
     fx.assert_target_equals_source().await;
     next.stop().await.expect("clean stop");
+    fx.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -708,6 +725,7 @@ async fn shutdown_past_the_grace_period_rolls_back_and_releases_batches() {
         "a rolled-back attempt is not counted: {all:?}"
     );
     assert_eq!(fx.target_rows().await, 0);
+    fx.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -725,6 +743,7 @@ async fn a_job_with_nothing_to_copy_completes_right_after_planning() {
     );
     assert_eq!(plane.runs.load(Ordering::SeqCst), 0);
     worker.stop().await.expect("clean stop");
+    fx.cleanup().await;
 }
 
 /// Measures what dispatch itself costs per batch (claim, lease, outcome,

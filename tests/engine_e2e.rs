@@ -123,6 +123,8 @@ fn url_config(kind: DatabaseKind, url: &str) -> ConnectionConfig {
 struct Migration {
     store: Arc<PgStore>,
     freight_url: String,
+    /// The API harness owns its database; ours is dropped after the test.
+    owns_freight_db: bool,
     tenant: TenantId,
     queue: String,
     source: MySqlPool,
@@ -134,7 +136,10 @@ struct Migration {
 impl Migration {
     async fn new(rows: i64) -> Self {
         let (store, freight_url) = freight_store().await;
-        Self::with_store(store, freight_url, rows).await
+        Self {
+            owns_freight_db: true,
+            ..Self::with_store(store, freight_url, rows).await
+        }
     }
 
     async fn with_store(store: Arc<PgStore>, freight_url: String, rows: i64) -> Self {
@@ -144,6 +149,7 @@ impl Migration {
         Self {
             store,
             freight_url,
+            owns_freight_db: false,
             tenant: tenant(&format!(
                 "e2e{}",
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
@@ -183,6 +189,21 @@ impl Migration {
         let source = mariadb_fingerprint(&self.source).await;
         let target = postgres_fingerprint(&self.target).await;
         assert_eq!(target, source, "target (count, md5) differs from source");
+    }
+
+    async fn cleanup(self) {
+        if let Some((_, name)) = self.source_url.rsplit_once('/') {
+            let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
+                .execute(&self.source)
+                .await;
+        }
+        self.source.close().await;
+        self.target.close().await;
+        drop_postgres_database(&self.target_url).await;
+        if self.owns_freight_db {
+            self.store.pool().close().await;
+            drop_postgres_database(&self.freight_url).await;
+        }
     }
 
     async fn target_rows(&self) -> i64 {
@@ -247,6 +268,7 @@ impl BinaryWorker {
     /// SIGKILL: no chance to release anything.
     async fn kill(mut self) {
         self.child.kill().await.expect("SIGKILL");
+        let _ = std::fs::remove_file(&self.log);
     }
 
     /// SIGTERM and wait for the exit status.
@@ -257,7 +279,13 @@ impl BinaryWorker {
             .expect("kill -TERM");
         assert!(status.success());
         match tokio::time::timeout(Duration::from_secs(40), self.child.wait()).await {
-            Ok(status) => status.expect("wait"),
+            Ok(status) => {
+                let status = status.expect("wait");
+                if status.success() {
+                    let _ = std::fs::remove_file(&self.log);
+                }
+                status
+            }
             Err(_) => panic!(
                 "worker did not exit after SIGTERM; log: {}",
                 self.log.display()
@@ -337,6 +365,7 @@ async fn a_job_created_through_the_api_completes_with_the_target_equal_to_the_so
         .expect("workers json");
     assert_eq!(workers["live_workers"], 1, "{workers:#}");
     worker.stop().await.expect("clean stop");
+    m.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -374,6 +403,7 @@ async fn cancelling_mid_job_cancels_the_rest_and_leaves_no_half_written_batch() 
     );
     assert_eq!(detail.job.rows_written, written);
     worker.stop().await.expect("clean stop");
+    m.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -427,6 +457,7 @@ async fn rejected_records_fail_their_batches_and_a_retry_after_fixing_the_data_c
     wait_for_status(&m.store, &m.tenant, job_id, WAIT, JobStatus::Completed).await;
     m.assert_target_equals_source().await;
     worker.stop().await.expect("clean stop");
+    m.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -480,6 +511,7 @@ async fn killed_target_connections_are_retried_and_the_job_completes() {
     );
     assert_eq!(detail.batches.completed, 200);
     worker.stop().await.expect("clean stop");
+    m.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -517,6 +549,7 @@ async fn a_sigkilled_worker_process_loses_and_duplicates_nothing() {
     );
     let status = second.terminate().await;
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+    m.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -538,6 +571,7 @@ async fn a_flushed_queue_mid_job_is_refilled_from_postgres() {
     assert_eq!(detail.batches.completed, 300);
     let status = worker.terminate().await;
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+    m.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -575,4 +609,5 @@ async fn sigterm_lets_in_flight_batches_finish_and_exits_cleanly() {
     wait_for_status(&m.store, &m.tenant, job_id, WAIT, JobStatus::Completed).await;
     m.assert_target_equals_source().await;
     next.stop().await.expect("clean stop");
+    m.cleanup().await;
 }

@@ -225,3 +225,19 @@ pub async fn flush_queue(queue: &str) -> usize {
     }
     keys.len()
 }
+
+/// Drops a test database (after a passing test; a failing one leaves its
+/// databases behind for a look).
+pub async fn drop_postgres_database(url: &str) {
+    let Some((server, name)) = url.rsplit_once('/') else {
+        return;
+    };
+    if let Ok(admin) = sqlx::PgPool::connect(&format!("{server}/postgres")).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await;
+        admin.close().await;
+    }
+}
