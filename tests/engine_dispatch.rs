@@ -746,6 +746,26 @@ async fn a_job_with_nothing_to_copy_completes_right_after_planning() {
     fx.cleanup().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_jobs_take_turns() {
+    let fx = Fixture::new(200).await;
+    let plane = fx.plane(Duration::from_millis(20));
+    let big = fx.create_job(10, 0, 0).await;
+    let small = fx.create_job(50, 0, 0).await;
+    let worker = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 1));
+    wait_for_status(&fx.store, &fx.tenant, small, WAIT, JobStatus::Completed).await;
+    let big_now = job(&fx.store, &fx.tenant, big).await;
+    assert!(
+        big_now.batches.completed < 15,
+        "the small job did not wait for the big one: {:?}",
+        big_now.batches
+    );
+    wait_for_status(&fx.store, &fx.tenant, big, WAIT, JobStatus::Completed).await;
+    fx.assert_target_equals_source().await;
+    worker.stop().await.expect("clean stop");
+    fx.cleanup().await;
+}
+
 /// Measures what dispatch itself costs per batch (claim, lease, outcome,
 /// queue round trip) with a data plane that copies one row per batch.
 /// `cargo test --test engine_dispatch -- --ignored --nocapture dispatch_overhead`

@@ -687,7 +687,9 @@ impl DispatchStore {
     /// Marks up to `limit` due pending batches of running jobs as
     /// dispatched now and returns them, for the caller to push to the queue
     /// after this commit. A batch dispatched less than `redispatch_after`
-    /// ago is presumed still queued.
+    /// ago is presumed still queued. Jobs take turns: the job with the
+    /// fewest batches running or queued goes first, so one big job does not
+    /// hold back the others (older jobs win ties).
     pub async fn take_dispatchable(
         &self,
         limit: i64,
@@ -697,12 +699,23 @@ impl DispatchStore {
             return Ok(Vec::new());
         }
         let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
-            "WITH due AS (
-                 SELECT b.id FROM batches b JOIN jobs j ON j.id = b.job_id
+            "WITH active AS (
+                 SELECT job_id, count(*) AS n FROM batches
+                 WHERE status = 'running'
+                    OR (status = 'pending' AND dispatched_at >= now() - make_interval(secs => $2))
+                 GROUP BY job_id
+             ), ranked AS (
+                 SELECT b.id, j.created_at, b.seq,
+                        COALESCE(a.n, 0) + row_number() OVER (PARTITION BY b.job_id ORDER BY b.seq) AS turn
+                 FROM batches b JOIN jobs j ON j.id = b.job_id
+                 LEFT JOIN active a ON a.job_id = b.job_id
                  WHERE b.status = 'pending' AND j.status = 'running'
                    AND (b.not_before IS NULL OR b.not_before <= now())
                    AND (b.dispatched_at IS NULL OR b.dispatched_at < now() - make_interval(secs => $2))
-                 ORDER BY j.created_at, b.job_id, b.seq
+             ), due AS (
+                 SELECT b.id FROM batches b JOIN ranked r ON r.id = b.id
+                 WHERE b.status = 'pending'
+                 ORDER BY r.turn, r.created_at, r.seq
                  LIMIT $1
                  FOR UPDATE OF b SKIP LOCKED
              )
