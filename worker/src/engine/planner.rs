@@ -258,12 +258,14 @@ async fn key_boundaries(
         .iter()
         .map(|c| (c.name.clone(), c.source_type.clone()))
         .collect::<Vec<_>>();
+    // Aliased: PostgreSQL resolves ORDER BY names to *output* columns first,
+    // and `"id"::text` would be output as "id" and sorted as text.
     let select: Vec<String> = key_cols
         .iter()
-        .map(|c| {
-            c.select_expr
-                .clone()
-                .unwrap_or_else(|| ident(dialect, &c.name))
+        .enumerate()
+        .map(|(i, c)| {
+            let expr = c.select_expr.clone().unwrap_or_else(|| ident(dialect, &c.name));
+            format!("{expr} AS freight_k{i}")
         })
         .collect();
     let order: Vec<String> = key_cols.iter().map(|c| ident(dialect, &c.name)).collect();

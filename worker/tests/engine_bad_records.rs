@@ -1,0 +1,153 @@
+//! Bad records: the batch is narrowed down to the rows the target refuses;
+//! good rows are written; beyond the budget the batch fails and writes
+//! nothing, still naming the bad records.
+
+#[path = "engine_support/mod.rs"]
+mod support;
+
+use freight_worker::engine::{Engine, RejectedRecord};
+use serde_json::json;
+use sqlx::Executor;
+use support::{Dbs, expect_rejected, job, to_run};
+
+fn keys(records: &[RejectedRecord]) -> Vec<serde_json::Value> {
+    let mut k: Vec<_> = records.iter().map(|r| r.key.clone()).collect();
+    k.sort_by_key(|v| v[0].as_i64());
+    k
+}
+
+async fn mysql_people(dbs: &Dbs) {
+    let my = dbs.my_pool().await;
+    my.execute("CREATE TABLE people (id int PRIMARY KEY, name varchar(50), age int)")
+        .await
+        .expect("create");
+    for i in 1..=100 {
+        let name = match i {
+            7 => None,
+            77 => Some("nul\0byte".to_owned()),
+            _ => Some(format!("person {i}")),
+        };
+        let age = if i == 42 { -1 } else { i };
+        sqlx::query("INSERT INTO people VALUES (?, ?, ?)")
+            .bind(i)
+            .bind(name)
+            .bind(age)
+            .execute(&my)
+            .await
+            .expect("insert");
+    }
+}
+
+const PG_PEOPLE: &str = "CREATE TABLE people (id int PRIMARY KEY, name text NOT NULL, age int CHECK (age >= 0))";
+
+#[tokio::test]
+async fn bad_rows_are_isolated_and_good_rows_written_into_postgres() {
+    let dbs = Dbs::new().await;
+    mysql_people(&dbs).await;
+    let pg = dbs.pg_pool().await;
+    pg.execute(PG_PEOPLE).await.expect("target");
+    let engine = Engine::new();
+    let job = job(dbs.mysql(), dbs.pg("public"), &["people"], 1000);
+    let plan = engine.plan(&job, true).await.expect("plan");
+    assert_eq!(plan.batches.len(), 1);
+    let outcome = engine.run_batch(&job, &to_run(&plan.batches[0], 10)).await.expect("batch");
+    assert_eq!(outcome.rows_read, 100);
+    assert_eq!(outcome.rows_written, 97);
+    assert_eq!(keys(&outcome.rejected), [json!([7]), json!([42]), json!([77])]);
+    let by_key = |k: i64| outcome.rejected.iter().find(|r| r.key == json!([k])).expect("rejected");
+    assert_eq!(by_key(7).column.as_deref(), Some("name"));
+    assert!(by_key(7).message.contains("23502"), "{}", by_key(7).message);
+    assert!(by_key(42).message.contains("check"), "{}", by_key(42).message);
+    assert_eq!(outcome.verified, Some(true), "{:?}", outcome.verify_detail);
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM people").fetch_one(&pg).await.expect("count");
+    assert_eq!(n, 97);
+    // Running it again gives the same result (idempotent with rejects too).
+    let again = engine.run_batch(&job, &to_run(&plan.batches[0], 10)).await.expect("again");
+    assert_eq!(again.rejected.len(), 3);
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM people").fetch_one(&pg).await.expect("count");
+    assert_eq!(n, 97);
+
+    // Budget 0: the batch fails, writes nothing, and names the records.
+    pg.execute("TRUNCATE people").await.expect("truncate");
+    let err = engine.run_batch(&job, &to_run(&plan.batches[0], 0)).await.expect_err("over budget");
+    assert_eq!(keys(&expect_rejected(err)), [json!([7]), json!([42]), json!([77])]);
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM people").fetch_one(&pg).await.expect("count");
+    assert_eq!(n, 0);
+    // Budget 2 < 3 bad records: also fails whole.
+    let err = engine.run_batch(&job, &to_run(&plan.batches[0], 2)).await.expect_err("over budget");
+    assert_eq!(expect_rejected(err).len(), 3);
+
+    // After fixing the source data, the batch completes.
+    let my = dbs.my_pool().await;
+    my.execute("UPDATE people SET name = 'seven' WHERE id = 7; UPDATE people SET age = 42 WHERE id = 42; UPDATE people SET name = 'fixed' WHERE id = 77")
+        .await
+        .expect("fix");
+    let fixed = engine.run_batch(&job, &to_run(&plan.batches[0], 0)).await.expect("fixed");
+    assert_eq!((fixed.rows_written, fixed.rejected.len()), (100, 0));
+    engine.release_job(job.job_id).await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
+async fn values_that_do_not_fit_mysql_are_rejected_not_truncated() {
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    pg.execute(
+        "CREATE TABLE codes (id int PRIMARY KEY, code text, n bigint);
+         INSERT INTO codes SELECT i, 'c' || i, i FROM generate_series(1, 30) i;
+         UPDATE codes SET code = 'far too long for five' WHERE id = 5;
+         UPDATE codes SET n = 99999999999 WHERE id = 20;",
+    )
+    .await
+    .expect("source");
+    let my = dbs.my_pool().await;
+    my.execute("CREATE TABLE codes (id int PRIMARY KEY, code varchar(5), n int)")
+        .await
+        .expect("target");
+    let engine = Engine::new();
+    let job = job(dbs.pg("public"), dbs.mysql(), &["codes"], 8);
+    let plan = engine.plan(&job, true).await.expect("plan");
+    let mut rejected = Vec::new();
+    let mut written = 0;
+    for b in &plan.batches {
+        let o = engine.run_batch(&job, &to_run(b, 5)).await.expect("batch");
+        written += o.rows_written;
+        rejected.extend(o.rejected);
+    }
+    assert_eq!(written, 28);
+    assert_eq!(keys(&rejected), [json!([5]), json!([20])]);
+    let cols: Vec<Option<String>> = rejected.iter().map(|r| r.column.clone()).collect();
+    assert!(cols.contains(&Some("code".into())) && cols.contains(&Some("n".into())), "{rejected:?}");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM codes").fetch_one(&my).await.expect("count");
+    assert_eq!(n, 28);
+    engine.release_job(job.job_id).await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
+async fn sqlite_constraint_violations_are_rejected() {
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    pg.execute(
+        "CREATE TABLE scores (id int PRIMARY KEY, score int);
+         INSERT INTO scores SELECT i, i FROM generate_series(1, 20) i;
+         UPDATE scores SET score = NULL WHERE id = 3;
+         UPDATE scores SET score = 500 WHERE id = 13;",
+    )
+    .await
+    .expect("source");
+    let lite = dbs.sqlite_pool("dst").await;
+    lite.execute("CREATE TABLE scores (id INTEGER PRIMARY KEY, score INTEGER NOT NULL CHECK (score < 100))")
+        .await
+        .expect("target");
+    lite.close().await;
+    let engine = Engine::new();
+    let job = job(dbs.pg("public"), dbs.sqlite("dst"), &["scores"], 100);
+    let plan = engine.plan(&job, true).await.expect("plan");
+    let o = engine.run_batch(&job, &to_run(&plan.batches[0], 2)).await.expect("batch");
+    assert_eq!(o.rows_written, 18);
+    assert_eq!(keys(&o.rejected), [json!([3]), json!([13])]);
+    assert!(o.rejected.iter().any(|r| r.column.as_deref() == Some("score")), "{:?}", o.rejected);
+    engine.release_job(job.job_id).await;
+    dbs.cleanup().await;
+}

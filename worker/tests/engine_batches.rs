@@ -1,0 +1,308 @@
+//! Batch boundaries (gaps, negative, text, composite and uuid keys), running
+//! a batch twice, multi-table jobs with indexes and foreign keys.
+
+#[path = "engine_support/mod.rs"]
+mod support;
+
+use std::collections::BTreeSet;
+
+use freight_worker::engine::{BatchOutcome, Engine, JobContext, JobPlan};
+use sqlx::{Executor, Row};
+use support::{Dbs, job, migrate, to_run};
+
+/// Every batch but the last holds exactly `batch` rows and they add up.
+fn assert_exact_ranges(plan: &JobPlan, outcomes: &[BatchOutcome], total: i64, batch: i64) {
+    assert_eq!(plan.batches.len() as i64, (total + batch - 1) / batch, "batch count");
+    let (last, full) = outcomes.split_last().expect("batches");
+    assert!(full.iter().all(|o| o.rows_read == batch), "full ranges: {outcomes:?}");
+    assert_eq!(last.rows_read, total - batch * full.len() as i64);
+    assert_eq!(outcomes.iter().map(|o| o.rows_written).sum::<i64>(), total);
+    assert!(plan.batches.first().expect("first").key_start.is_none());
+    assert!(plan.batches.last().expect("last").key_end.is_none());
+}
+
+#[tokio::test]
+async fn integer_keys_with_gaps_and_extremes_split_exactly() {
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    pg.execute("CREATE SCHEMA src; CREATE TABLE src.t (id bigint PRIMARY KEY, v text)")
+        .await
+        .expect("create");
+    let mut ids: Vec<i64> = vec![i64::MIN + 1, -1000, -5, 0, 1, 2, 10, 11, 100, i64::MAX - 1];
+    ids.extend(5000..5023);
+    ids.sort_unstable();
+    for id in &ids {
+        sqlx::query("INSERT INTO src.t VALUES ($1, $2)")
+            .bind(id)
+            .bind(format!("v{id}"))
+            .execute(&pg)
+            .await
+            .expect("insert");
+    }
+    let engine = Engine::new();
+    let job = job(dbs.pg("src"), dbs.pg("dst"), &["t"], 4);
+    let (plan, outcomes) = migrate(&engine, &job).await;
+    assert_exact_ranges(&plan, &outcomes, ids.len() as i64, 4);
+    let got: Vec<i64> = sqlx::query_scalar("SELECT id FROM dst.t ORDER BY id")
+        .fetch_all(&pg)
+        .await
+        .expect("read");
+    assert_eq!(got, ids);
+    engine.release_job(job.job_id).await;
+    pg.close().await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
+async fn text_keys_follow_the_source_collation_without_loss() {
+    // MariaDB's case-insensitive collation orders 'b' < 'C' while
+    // PostgreSQL's C order does not: batches address the target by key set.
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute("CREATE TABLE words (w varchar(40) PRIMARY KEY, n int) CHARSET utf8mb4 COLLATE utf8mb4_general_ci")
+        .await
+        .expect("create");
+    let words = [
+        "a", "B", "c", "D", "e", "Zebra", "zz", "with space", "tab\tin", "quote'", "émile", "Ω", "1", "10", "9",
+        "_", "-", "~",
+    ];
+    for (i, w) in words.iter().enumerate() {
+        sqlx::query("INSERT INTO words VALUES (?, ?)")
+            .bind(w)
+            .bind(i as i32)
+            .execute(&my)
+            .await
+            .expect("insert");
+    }
+    let engine = Engine::new();
+    let job = job(dbs.mysql(), dbs.pg("public"), &["words"], 3);
+    let (plan, outcomes) = migrate(&engine, &job).await;
+    assert_exact_ranges(&plan, &outcomes, words.len() as i64, 3);
+    let pg = dbs.pg_pool().await;
+    let got: BTreeSet<String> = sqlx::query_scalar("SELECT w FROM words")
+        .fetch_all(&pg)
+        .await
+        .expect("read")
+        .into_iter()
+        .collect();
+    let want: BTreeSet<String> = words.iter().map(|w| (*w).to_owned()).collect();
+    assert_eq!(got, want);
+    // Re-running a middle batch after the others leaves every row in place.
+    engine.run_batch(&job, &to_run(&plan.batches[2], 0)).await.expect("rerun");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM words").fetch_one(&pg).await.expect("count");
+    assert_eq!(n, words.len() as i64);
+    engine.release_job(job.job_id).await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
+async fn composite_keys_split_exactly_sqlite_to_mysql_and_pg_to_sqlite() {
+    let dbs = Dbs::new().await;
+    let lite = dbs.sqlite_pool("src").await;
+    lite.execute("CREATE TABLE pairs (a INTEGER NOT NULL, b TEXT NOT NULL, v REAL, PRIMARY KEY (a, b))")
+        .await
+        .expect("create");
+    let mut expected = Vec::new();
+    for a in [-3i64, 0, 1, 7] {
+        for b in ["x", "Y", "a b", "z"] {
+            sqlx::query("INSERT INTO pairs VALUES (?, ?, ?)")
+                .bind(a)
+                .bind(b)
+                .bind(a as f64 / 3.0)
+                .execute(&lite)
+                .await
+                .expect("insert");
+            expected.push((a, b.to_owned()));
+        }
+    }
+    expected.sort();
+    let engine = Engine::new();
+    let job1 = job(dbs.sqlite("src"), dbs.mysql(), &["pairs"], 5);
+    let (plan, outcomes) = migrate(&engine, &job1).await;
+    assert_exact_ranges(&plan, &outcomes, expected.len() as i64, 5);
+    let my = dbs.my_pool().await;
+    let mut got: Vec<(i64, String)> = sqlx::query("SELECT a, b FROM pairs")
+        .fetch_all(&my)
+        .await
+        .expect("read")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    got.sort();
+    assert_eq!(got, expected);
+
+    // And composite (text, integer) from PostgreSQL into SQLite.
+    let pg = dbs.pg_pool().await;
+    pg.execute("CREATE TABLE comp (k text, n int, PRIMARY KEY (k, n)); INSERT INTO comp SELECT 'k' || (i % 4), i FROM generate_series(1, 23) i")
+        .await
+        .expect("pg data");
+    let job2 = job(dbs.pg("public"), dbs.sqlite("dst"), &["comp"], 6);
+    let (plan, outcomes) = migrate(&engine, &job2).await;
+    assert_exact_ranges(&plan, &outcomes, 23, 6);
+    engine.release_job(job2.job_id).await;
+    let dst = dbs.sqlite_pool("dst").await;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT k || '/' || n) FROM comp")
+        .fetch_one(&dst)
+        .await
+        .expect("count");
+    assert_eq!(n, 23);
+    engine.release_job(job1.job_id).await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
+async fn uuid_and_decimal_keys_split_exactly() {
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    pg.execute(
+        "CREATE SCHEMA src;
+         CREATE TABLE src.u (id uuid PRIMARY KEY, v int);
+         INSERT INTO src.u SELECT md5(i::text)::uuid, i FROM generate_series(1, 31) i;
+         CREATE TABLE src.d (id numeric(20,5) PRIMARY KEY, v int);
+         INSERT INTO src.d SELECT i / 7.0, i FROM generate_series(-10, 20) i;",
+    )
+    .await
+    .expect("data");
+    let engine = Engine::new();
+    let job = job(dbs.pg("src"), dbs.pg("dst"), &["u", "d"], 7);
+    let (plan, outcomes) = migrate(&engine, &job).await;
+    let per_table = |t: &str| -> Vec<BatchOutcome> {
+        plan.batches
+            .iter()
+            .zip(&outcomes)
+            .filter(|(b, _)| b.table_name == t)
+            .map(|(_, o)| o.clone())
+            .collect()
+    };
+    for (t, n) in [("u", 31), ("d", 31)] {
+        let outs = per_table(t);
+        assert_eq!(outs.iter().map(|o| o.rows_read).sum::<i64>(), n, "{t}");
+        assert!(outs.iter().rev().skip(1).all(|o| o.rows_read == 7), "{t}: {outs:?}");
+    }
+    let same: bool = sqlx::query_scalar(
+        "SELECT (SELECT array_agg(id ORDER BY id) FROM src.u) = (SELECT array_agg(id ORDER BY id) FROM dst.u)
+            AND (SELECT array_agg(id ORDER BY id) FROM src.d) = (SELECT array_agg(id ORDER BY id) FROM dst.d)",
+    )
+    .fetch_one(&pg)
+    .await
+    .expect("compare");
+    assert!(same);
+    engine.release_job(job.job_id).await;
+    pg.close().await;
+    dbs.cleanup().await;
+}
+
+async fn mysql_snapshot(pool: &sqlx::MySqlPool) -> Vec<(i64, Option<String>)> {
+    sqlx::query("SELECT id, v FROM t ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .expect("snapshot")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[tokio::test]
+async fn running_a_batch_twice_equals_running_it_once() {
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    pg.execute("CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i * 2, 'v' || i FROM generate_series(1, 50) i")
+        .await
+        .expect("data");
+    let engine = Engine::new();
+    let job = job(dbs.pg("public"), dbs.mysql(), &["t"], 10);
+    let (plan, _) = migrate(&engine, &job).await;
+    let my = dbs.my_pool().await;
+    let once = mysql_snapshot(&my).await;
+    assert_eq!(once.len(), 50);
+
+    for _ in 0..2 {
+        let o = engine.run_batch(&job, &to_run(&plan.batches[2], 0)).await.expect("again");
+        assert_eq!((o.rows_read, o.rows_written, o.verified), (10, 10, Some(true)));
+    }
+    assert_eq!(mysql_snapshot(&my).await, once);
+
+    // Drift inside the range (a stray row, a changed value, a lost row) is
+    // repaired by re-running the range; rows outside it are untouched.
+    let (start, end) = (22i64, 42i64);
+    assert_eq!(plan.batches[1].key_start, Some(serde_json::json!([start])));
+    assert_eq!(plan.batches[1].key_end, Some(serde_json::json!([end])));
+    my.execute("INSERT INTO t VALUES (23, 'stray'); UPDATE t SET v = 'changed' WHERE id = 30; DELETE FROM t WHERE id = 40")
+        .await
+        .expect("drift");
+    engine.run_batch(&job, &to_run(&plan.batches[1], 0)).await.expect("repair");
+    assert_eq!(mysql_snapshot(&my).await, once);
+    engine.release_job(job.job_id).await;
+    dbs.cleanup().await;
+}
+
+fn whole_db_job(dbs: &Dbs) -> JobContext {
+    let mut j = job(dbs.mysql(), dbs.pg("public"), &[], 3);
+    j.exclude_tables = vec!["skipme".into(), "nokey".into()];
+    j
+}
+
+#[tokio::test]
+async fn whole_database_with_excludes_indexes_and_foreign_keys() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute(
+        "CREATE TABLE parent (id int PRIMARY KEY AUTO_INCREMENT, name varchar(50) NOT NULL, UNIQUE KEY uq_name (name));
+         CREATE TABLE child (id int PRIMARY KEY, parent_id int NOT NULL, note varchar(20) DEFAULT 'none',
+            KEY idx_parent (parent_id), CONSTRAINT fk_parent FOREIGN KEY (parent_id) REFERENCES parent (id));
+         CREATE TABLE skipme (id int PRIMARY KEY);
+         CREATE TABLE nokey (v int);
+         INSERT INTO parent (name) VALUES ('a'), ('b'), ('c'), ('d');
+         INSERT INTO child VALUES (1, 1, 'x'), (2, 1, 'y'), (3, 2, NULL), (4, 3, 'z'), (5, 4, 'w');
+         INSERT INTO skipme VALUES (1);",
+    )
+    .await
+    .expect("schema");
+    let engine = Engine::new();
+
+    // Without excluding it, the keyless table is refused by name.
+    let mut all = whole_db_job(&dbs);
+    all.exclude_tables.clear();
+    let err = engine.plan(&all, false).await.expect_err("keyless table");
+    assert!(err.to_string().contains("nokey"), "{err}");
+
+    let job = whole_db_job(&dbs);
+    let (plan, outcomes) = migrate(&engine, &job).await;
+    let names: Vec<&str> = plan.report.tables.iter().map(|t| t.table_name.as_str()).collect();
+    assert_eq!(names, ["child", "parent"]);
+    assert_eq!(outcomes.iter().map(|o| o.rows_written).sum::<i64>(), 9);
+
+    let pg = dbs.pg_pool().await;
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")
+            .fetch_all(&pg)
+            .await
+            .expect("tables");
+    assert_eq!(tables, ["child", "parent"]);
+    let indexes: Vec<String> =
+        sqlx::query_scalar("SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE '%pkey' ORDER BY 1")
+            .fetch_all(&pg)
+            .await
+            .expect("indexes");
+    assert_eq!(indexes, ["child_idx_parent", "parent_uq_name"]);
+    let fks: Vec<String> = sqlx::query_scalar("SELECT conname::text FROM pg_constraint WHERE contype = 'f'")
+        .fetch_all(&pg)
+        .await
+        .expect("fks");
+    assert_eq!(fks, ["fk_parent"]);
+    // The default and the identity survive: a new parent continues after 4.
+    let id: i32 = sqlx::query_scalar("INSERT INTO parent (name) VALUES ('e') RETURNING id")
+        .fetch_one(&pg)
+        .await
+        .expect("identity");
+    assert_eq!(id, 5);
+    let note: Option<String> = sqlx::query_scalar("INSERT INTO child (id, parent_id) VALUES (9, 5) RETURNING note")
+        .fetch_one(&pg)
+        .await
+        .expect("default");
+    assert_eq!(note.as_deref(), Some("none"));
+    // finish_job is idempotent.
+    assert!(engine.finish_job(&job).await.expect("finish again").is_empty());
+    engine.release_job(job.job_id).await;
+    dbs.cleanup().await;
+}

@@ -1,0 +1,124 @@
+//! MySQL/MariaDB types into PostgreSQL: the documented mapping and values.
+
+#[path = "engine_support/mod.rs"]
+mod support;
+
+use std::collections::HashMap;
+
+use freight_worker::engine::Engine;
+use sqlx::{Executor, Row};
+use support::{Dbs, job, migrate};
+
+#[tokio::test]
+async fn mysql_types_map_faithfully_to_postgres() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    let mut conn = my.acquire().await.expect("conn");
+    // Zero dates can only be stored with a lax sql_mode.
+    conn.execute("SET SESSION sql_mode = ''").await.expect("mode");
+    conn.execute(
+        "CREATE TABLE kinds (
+            id int unsigned PRIMARY KEY,
+            b tinyint(1), tu tinyint unsigned, iu int unsigned, bu bigint unsigned,
+            d decimal(30,10), f float, e enum('red','green','it''s'), s set('x','y'),
+            dt datetime(3), ts timestamp NULL, dd date, tm time, yr year,
+            j json, bl blob, bt bit(5), pt point, vb varbinary(8))",
+    )
+    .await
+    .expect("create");
+    conn.execute(
+        "INSERT INTO kinds VALUES
+          (1, 1, 255, 4294967295, 18446744073709551615, 12345678901234567890.0123456789, 1.5, 'it''s', 'x,y',
+           '2024-02-29 23:59:59.123', '2024-06-01 12:00:00', '0000-00-00', '13:14:15', 2024,
+           '{\"a\": [1, 2]}', x'00ff10', b'10101', POINT(1.5, -2), x'cafe'),
+          (2, 0, 0, 0, 0, -0.5, NULL, 'red', '', '0000-00-00 00:00:00', NULL, '1999-12-31', NULL, NULL,
+           NULL, NULL, NULL, NULL, NULL)",
+    )
+    .await
+    .expect("insert");
+    drop(conn);
+    let engine = Engine::new();
+    let job = job(dbs.mysql(), dbs.pg("public"), &["kinds"], 10);
+    let (plan, _) = migrate(&engine, &job).await;
+    let warnings = plan.report.tables[0].warnings.join("\n");
+    for needle in ["WKB", "bit(5)", "zero dates", "comma-separated"] {
+        assert!(warnings.contains(needle), "missing {needle} in {warnings}");
+    }
+
+    let pg = dbs.pg_pool().await;
+    let types: HashMap<String, String> = sqlx::query(
+        "SELECT column_name::text, format_type(atttypid, atttypmod) FROM information_schema.columns c
+         JOIN pg_attribute a ON a.attrelid = 'kinds'::regclass AND a.attname = c.column_name
+         WHERE table_name = 'kinds'",
+    )
+    .fetch_all(&pg)
+    .await
+    .expect("types")
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    let expect = [
+        ("id", "bigint"),
+        ("b", "boolean"),
+        ("tu", "smallint"),
+        ("iu", "bigint"),
+        ("bu", "numeric(20,0)"),
+        ("d", "numeric(30,10)"),
+        ("f", "real"),
+        ("e", "text"),
+        ("s", "text"),
+        ("dt", "timestamp without time zone"),
+        ("ts", "timestamp with time zone"),
+        ("dd", "date"),
+        ("tm", "time without time zone"),
+        ("yr", "smallint"),
+        ("j", "jsonb"),
+        ("bl", "bytea"),
+        ("bt", "text"),
+        ("pt", "bytea"),
+        ("vb", "bytea"),
+    ];
+    for (col, ty) in expect {
+        assert_eq!(types.get(col).map(String::as_str), Some(ty), "column {col}");
+    }
+    let row = sqlx::query(
+        "SELECT b, tu, iu, bu::text, d::text, f, e, s, dt::text, ts = '2024-06-01 12:00:00+00', dd, tm::text, yr,
+                j = '{\"a\": [1, 2]}'::jsonb, bl, bt, length(pt), vb
+         FROM kinds WHERE id = 1",
+    )
+    .fetch_one(&pg)
+    .await
+    .expect("row 1");
+    assert_eq!(row.get::<bool, _>(0), true);
+    assert_eq!(row.get::<i16, _>(1), 255);
+    assert_eq!(row.get::<i64, _>(2), 4_294_967_295);
+    assert_eq!(row.get::<String, _>(3), "18446744073709551615");
+    assert_eq!(row.get::<String, _>(4), "12345678901234567890.0123456789");
+    assert_eq!(row.get::<f32, _>(5), 1.5);
+    assert_eq!(row.get::<String, _>(6), "it's");
+    assert_eq!(row.get::<String, _>(7), "x,y");
+    assert_eq!(row.get::<String, _>(8), "2024-02-29 23:59:59.123");
+    assert!(row.get::<bool, _>(9));
+    assert_eq!(row.get::<Option<chrono::NaiveDate>, _>(10), None, "zero date becomes NULL");
+    assert_eq!(row.get::<String, _>(11), "13:14:15");
+    assert_eq!(row.get::<i16, _>(12), 2024);
+    assert!(row.get::<bool, _>(13));
+    assert_eq!(row.get::<Vec<u8>, _>(14), vec![0x00, 0xff, 0x10]);
+    assert_eq!(row.get::<String, _>(15), "10101");
+    assert_eq!(row.get::<i32, _>(16), 21, "WKB point: byte order, type, two doubles");
+    assert_eq!(row.get::<Vec<u8>, _>(17), vec![0xca, 0xfe]);
+
+    let row2 = sqlx::query("SELECT b, dt, d::text, s FROM kinds WHERE id = 2")
+        .fetch_one(&pg)
+        .await
+        .expect("row 2");
+    assert!(!row2.get::<bool, _>(0));
+    assert_eq!(row2.get::<Option<chrono::NaiveDateTime>, _>(1), None, "zero datetime becomes NULL");
+    assert_eq!(row2.get::<String, _>(2), "-0.5000000000");
+    assert_eq!(row2.get::<String, _>(3), "");
+    // The enum keeps its closed set as a CHECK.
+    let bad = pg.execute("INSERT INTO kinds (id, e) VALUES (3, 'blue')").await;
+    assert!(bad.is_err(), "enum CHECK missing");
+    engine.release_job(job.job_id).await;
+    dbs.cleanup().await;
+}
