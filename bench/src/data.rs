@@ -55,7 +55,7 @@ pub async fn ensure_source(server: &str, rows: i64) -> anyhow::Result<i64> {
                    CONCAT('Name ', seq, ' ', SUBSTRING(MD5(seq), 1, 8)),
                    ROUND(RAND(seq) * 1000000, 2), seq % 2, RAND(seq + 1) * 1000,
                    '2020-01-01' + INTERVAL seq SECOND, FROM_UNIXTIME(1600000000 + seq),
-                   SUBSTRING(REPEAT('lorem ipsum dolor sit amet, consectetur adipiscing elit ', 8), 1, 20 + (seq * 7919) % 260)
+                   SUBSTRING(REPEAT('lorem ipsum dolor sit amet, consectetur adipiscing elit ', 8), 1, 20 + (seq * 7919) % 90)
                  FROM seq_{}_to_{upto}",
                 done + 1
             )))

@@ -20,9 +20,21 @@ async fn plan_reports_ddl_and_batches_but_writes_nothing() {
     )
     .await
     .expect("source");
+    // A second, empty MariaDB database as the MySQL target.
+    let admin = sqlx::MySqlPool::connect(support::MY_ADMIN).await.expect("admin");
+    let my_target = format!("{}_t", dbs.name);
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {my_target}")))
+        .await
+        .expect("target db");
+    let my_target_url = format!("mysql://root@127.0.0.1:3306/{my_target}");
     let engine = Engine::new();
     let sqlite_target = dbs.sqlite_path("never");
-    for target in [dbs.pg("fresh_schema"), dbs.mysql(), dbs.sqlite("never")] {
+    for target in [
+        dbs.pg("fresh_schema"),
+        config(DatabaseKind::Mysql, &my_target_url, None),
+        dbs.sqlite("never"),
+    ] {
         let mut j = job(dbs.mysql(), target.clone(), &["items"], 2);
         j.verify = false;
         let plan = engine.plan(&j, false).await.expect("plan");
@@ -45,11 +57,15 @@ async fn plan_reports_ddl_and_batches_but_writes_nothing() {
         .await
         .expect("schemas");
     assert_eq!(schemas, 0);
-    let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()")
-        .fetch_one(&my)
+    let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ?")
+        .bind(&my_target)
+        .fetch_one(&admin)
         .await
         .expect("tables");
-    assert_eq!(tables, 1);
+    assert_eq!(tables, 0);
+    let _ = admin
+        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE {my_target}")))
+        .await;
     assert!(!sqlite_target.exists());
 
     // The API's planner: same, from a JobSpec.

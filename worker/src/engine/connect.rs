@@ -83,7 +83,11 @@ pub async fn open(
             Failure::Permanent(scrub(message, &secrets))
         }
     };
-    let acquire = Duration::from_secs(30);
+    // Planning answers an API request: fail an unreachable server sooner.
+    let acquire = match access {
+        Access::ReadOnly => Duration::from_secs(10),
+        Access::ReadWrite => Duration::from_secs(30),
+    };
     let idle = Duration::from_secs(60);
     match Dialect::from_kind(config.kind) {
         Dialect::Postgres => {

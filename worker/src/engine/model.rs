@@ -100,6 +100,8 @@ pub struct Column {
     pub select_expr: Option<String>,
     /// Auto-increment / identity / serial column.
     pub auto_increment: bool,
+    /// MySQL unsigned integer: decoded zero-extended, not sign-extended.
+    pub unsigned: bool,
 }
 
 #[derive(Debug, Clone)]

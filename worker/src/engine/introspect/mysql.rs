@@ -107,6 +107,7 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
             _ => None,
         };
         columns.push(Column {
+            unsigned: column_type.contains("unsigned"),
             name: col_name,
             source_type: column_type,
             logical,

@@ -84,6 +84,7 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
             nullable: row.try_get(2)?,
             default: parsed_default,
             auto_increment,
+            unsigned: false,
         });
     }
 

@@ -62,6 +62,7 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
             default: parsed_default,
             select_expr: None,
             auto_increment: false,
+            unsigned: false,
         });
     }
     pk.sort();

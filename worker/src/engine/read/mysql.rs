@@ -25,6 +25,11 @@ fn decode(row: &MySqlRow, i: usize, col: &Column) -> Result<Value, sqlx::Error> 
         Logical::Bool => opt(row.try_get_unchecked::<Option<i64>, _>(i)?, |v| {
             Value::Bool(v != 0)
         }),
+        // The binary protocol sends the column's width; unsigned values must
+        // be zero-extended (a tinyint unsigned 255 is not -1).
+        Logical::Int(_) if col.unsigned => opt(row.try_get_unchecked::<Option<u64>, _>(i)?, |v| {
+            i64::try_from(v).map_or(Value::UInt(v), Value::Int)
+        }),
         Logical::Int(_) => opt(row.try_get_unchecked(i)?, Value::Int),
         Logical::UInt64 => opt(row.try_get_unchecked(i)?, Value::UInt),
         Logical::Float32 => opt(row.try_get_unchecked::<Option<f32>, _>(i)?, |v| {
