@@ -11,7 +11,7 @@ use super::connect::{self, Access, Pool, Side};
 use super::error::Failure;
 use super::introspect;
 use super::model::{Dialect, Table};
-use super::write::WriteSpec;
+use super::write::{WriteSpec, copy_binary};
 
 /// One table of a job, ready to copy.
 #[derive(Debug)]
@@ -131,12 +131,17 @@ async fn load_table(
             ))
         })?;
     let target = match_columns(&src, &tgt)?;
-    let write = WriteSpec::new(
+    let mut write = WriteSpec::new(
         target.dialect,
         target_schema.as_deref(),
         &target.name,
         target.columns.iter().map(|c| c.name.clone()).collect(),
     );
+    // Binary COPY unless disabled (FREIGHT_ENGINE_COPY=text, for comparison).
+    let text_only = std::env::var("FREIGHT_ENGINE_COPY").is_ok_and(|v| v == "text");
+    if target.dialect == Dialect::Postgres && !text_only {
+        write.binary = copy_binary::plan_types(src.dialect, &src.columns, &target.columns);
+    }
     Ok(TableCtx {
         range_mode: src.range_addressable() && target.range_addressable(),
         source: src,

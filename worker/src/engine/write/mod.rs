@@ -1,7 +1,10 @@
 //! Writing neutral rows into a target transaction: PostgreSQL by COPY,
 //! MySQL and SQLite by multi-row INSERTs with bound parameters.
 
+pub mod copy_binary;
 mod copy_text;
+
+use copy_binary::BinType;
 
 use sqlx::{Executor, MySql, Postgres, Sqlite, Transaction};
 use tokio::sync::mpsc;
@@ -19,6 +22,8 @@ pub struct WriteSpec {
     pub dialect: Dialect,
     pub qualified_table: String,
     pub columns: Vec<String>,
+    /// Binary COPY wire types when every column allows it (PostgreSQL).
+    pub binary: Option<Vec<BinType>>,
 }
 
 impl WriteSpec {
@@ -27,6 +32,7 @@ impl WriteSpec {
             dialect,
             qualified_table: qualified(dialect, schema, table),
             columns,
+            binary: None,
         }
     }
 
@@ -42,6 +48,14 @@ impl WriteSpec {
     fn copy_sql(&self) -> String {
         format!(
             "COPY {} ({}) FROM STDIN",
+            self.qualified_table,
+            self.column_list()
+        )
+    }
+
+    fn copy_binary_sql(&self) -> String {
+        format!(
+            "COPY {} ({}) FROM STDIN (FORMAT binary)",
             self.qualified_table,
             self.column_list()
         )
@@ -203,6 +217,9 @@ impl TargetTx {
         spec: &WriteSpec,
         rx: &mut mpsc::Receiver<Vec<Row>>,
     ) -> Result<u64, Failure> {
+        if let (Self::Postgres(tx), Some(types)) = (&mut *self, &spec.binary) {
+            return copy_binary_stream(tx, spec, types, rx).await;
+        }
         match self {
             Self::Postgres(tx) => {
                 let mut copy = tx
@@ -303,4 +320,42 @@ fn approx_size(v: &super::model::Value) -> usize {
         Value::Bytes(b) => b.len() + 4,
         _ => 9,
     }
+}
+
+/// Streams rows into a binary COPY; a value that does not fit its column
+/// aborts the COPY as a data error, so the batch is bisected in text mode.
+async fn copy_binary_stream(
+    tx: &mut Transaction<'static, Postgres>,
+    spec: &WriteSpec,
+    types: &[BinType],
+    rx: &mut mpsc::Receiver<Vec<Row>>,
+) -> Result<u64, Failure> {
+    let ctx = "writing rows";
+    let mut copy = tx
+        .copy_in_raw(&spec.copy_binary_sql())
+        .await
+        .map_err(|e| classify(&e, "starting COPY"))?;
+    let mut buf = Vec::with_capacity(128 << 10);
+    buf.extend_from_slice(copy_binary::HEADER);
+    while let Some(chunk) = rx.recv().await {
+        for row in &chunk {
+            if let Err(copy_binary::Misfit(i)) = copy_binary::encode_row(&mut buf, row, types) {
+                let column = spec.columns.get(i).cloned();
+                let message = format!(
+                    "value of column {} does not fit its target type",
+                    column.as_deref().unwrap_or("?")
+                );
+                let _ = copy.abort(message.clone()).await;
+                return Err(Failure::Data { message, column });
+            }
+        }
+        if buf.len() >= 64 << 10 {
+            copy.send(std::mem::take(&mut buf))
+                .await
+                .map_err(|e| classify(&e, ctx))?;
+        }
+    }
+    buf.extend_from_slice(copy_binary::TRAILER);
+    copy.send(buf).await.map_err(|e| classify(&e, ctx))?;
+    copy.finish().await.map_err(|e| classify(&e, ctx))
 }
