@@ -74,6 +74,13 @@ pub async fn ensure_source(server: &str, rows: i64) -> anyhow::Result<i64> {
     Ok(size)
 }
 
+static PG_SUFFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Query string appended to target URLs (e.g. `?sslmode=disable`).
+pub fn set_pg_url_suffix(suffix: &str) {
+    let _ = PG_SUFFIX.set(suffix.to_owned());
+}
+
 /// Drops and re-creates a PostgreSQL database; returns its URL.
 pub async fn fresh_pg_database(server: &str, name: &str) -> anyhow::Result<String> {
     let mut conn = PgConnection::connect(&format!("{server}/postgres"))
@@ -82,7 +89,7 @@ pub async fn fresh_pg_database(server: &str, name: &str) -> anyhow::Result<Strin
     conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
         .await?;
     conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
-    Ok(format!("{server}/{name}"))
+    Ok(format!("{server}/{name}{}", PG_SUFFIX.get().map_or("", String::as_str)))
 }
 
 /// The target holds exactly `rows` rows.
