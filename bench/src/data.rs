@@ -11,9 +11,12 @@ pub async fn ensure_source(server: &str, rows: i64) -> anyhow::Result<i64> {
     let mut conn = MySqlConnection::connect(&format!("{server}/mysql"))
         .await
         .context("connect to MariaDB")?;
-    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE IF NOT EXISTS {DB}")))
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE IF NOT EXISTS {DB}"
+    )))
+    .await?;
+    conn.execute(sqlx::AssertSqlSafe(format!("USE {DB}")))
         .await?;
-    conn.execute(sqlx::AssertSqlSafe(format!("USE {DB}"))).await?;
     let existing: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '{DB}' AND table_name = '{TABLE}'"
     )))
@@ -62,7 +65,8 @@ pub async fn ensure_source(server: &str, rows: i64) -> anyhow::Result<i64> {
             .await?;
             done = upto;
         }
-        conn.execute(sqlx::AssertSqlSafe(format!("ANALYZE TABLE {TABLE}"))).await?;
+        conn.execute(sqlx::AssertSqlSafe(format!("ANALYZE TABLE {TABLE}")))
+            .await?;
     }
     let size: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT CAST(data_length + index_length AS SIGNED) FROM information_schema.tables
@@ -86,10 +90,16 @@ pub async fn fresh_pg_database(server: &str, name: &str) -> anyhow::Result<Strin
     let mut conn = PgConnection::connect(&format!("{server}/postgres"))
         .await
         .context("connect to PostgreSQL")?;
-    conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .await?;
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await?;
-    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await?;
-    Ok(format!("{server}/{name}{}", PG_SUFFIX.get().map_or("", String::as_str)))
+    Ok(format!(
+        "{server}/{name}{}",
+        PG_SUFFIX.get().map_or("", String::as_str)
+    ))
 }
 
 /// The target holds exactly `rows` rows.

@@ -111,7 +111,10 @@ pub async fn run(args: &Args, source_url: &str, batch_size: u32) -> anyhow::Resu
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_owned();
-        if matches!(status.as_str(), "completed" | "completed_with_errors" | "failed" | "cancelled") {
+        if matches!(
+            status.as_str(),
+            "completed" | "completed_with_errors" | "failed" | "cancelled"
+        ) {
             break status;
         }
         anyhow::ensure!(Instant::now() < deadline, "job did not finish in time");
@@ -122,7 +125,10 @@ pub async fn run(args: &Args, source_url: &str, batch_size: u32) -> anyhow::Resu
     anyhow::ensure!(status == "completed", "job ended {status}");
     data::check_target(&target_url, args.rows).await?;
     Ok(Measure {
-        label: format!("freight full path (batch {batch_size}, x{})", args.concurrency),
+        label: format!(
+            "freight full path (batch {batch_size}, x{})",
+            args.concurrency
+        ),
         wall,
         rows: args.rows,
         peak_rss_kb: peak,

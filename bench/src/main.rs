@@ -77,9 +77,9 @@ impl Measure {
     }
 
     fn print(&self, bytes: i64) {
-        let rss = self
-            .peak_rss_kb
-            .map_or("n/a".to_owned(), |kb| format!("{:.1} MB", kb as f64 / 1024.0));
+        let rss = self.peak_rss_kb.map_or("n/a".to_owned(), |kb| {
+            format!("{:.1} MB", kb as f64 / 1024.0)
+        });
         println!(
             "{:<34} wall {:>7.2} s  {:>9.0} rows/s  {:>6.1} MB/s  peak RSS {rss}",
             self.label,
@@ -115,7 +115,14 @@ async fn main() -> anyhow::Result<()> {
     }
     for &batch_size in &args.batch_sizes {
         if args.mode.contains(&Mode::Engine) {
-            let m = engine_run(&source_url, &args.postgres, batch_size, args.concurrency, args.rows).await?;
+            let m = engine_run(
+                &source_url,
+                &args.postgres,
+                batch_size,
+                args.concurrency,
+                args.rows,
+            )
+            .await?;
             m.print(size);
             results.push(m);
         }
@@ -129,7 +136,11 @@ async fn main() -> anyhow::Result<()> {
     if let Some(pgl) = results.iter().find(|m| m.label.starts_with("pgloader")) {
         println!("\nratio to pgloader (rows/s):");
         for m in results.iter().filter(|m| !m.label.starts_with("pgloader")) {
-            println!("  {:<34} {:.2}x", m.label, m.rows_per_sec() / pgl.rows_per_sec());
+            println!(
+                "  {:<34} {:.2}x",
+                m.label,
+                m.rows_per_sec() / pgl.rows_per_sec()
+            );
         }
     }
     Ok(())
@@ -173,7 +184,13 @@ pub fn peak_rss_kb(pid: Option<u32>) -> Option<u64> {
 }
 
 /// Engine only: plan, then every batch with `concurrency` tasks, then finish.
-async fn engine_run(source_url: &str, pg_server: &str, batch_size: u32, concurrency: usize, rows: i64) -> anyhow::Result<Measure> {
+async fn engine_run(
+    source_url: &str,
+    pg_server: &str,
+    batch_size: u32,
+    concurrency: usize,
+    rows: i64,
+) -> anyhow::Result<Measure> {
     let target_db = format!("{DB}_engine");
     let target_url = data::fresh_pg_database(pg_server, &target_db).await?;
     let job = JobContext {

@@ -38,7 +38,8 @@ async fn mysql_people(dbs: &Dbs) {
     }
 }
 
-const PG_PEOPLE: &str = "CREATE TABLE people (id int PRIMARY KEY, name text NOT NULL, age int CHECK (age >= 0))";
+const PG_PEOPLE: &str =
+    "CREATE TABLE people (id int PRIMARY KEY, name text NOT NULL, age int CHECK (age >= 0))";
 
 #[tokio::test]
 async fn bad_rows_are_isolated_and_good_rows_written_into_postgres() {
@@ -50,31 +51,68 @@ async fn bad_rows_are_isolated_and_good_rows_written_into_postgres() {
     let job = job(dbs.mysql(), dbs.pg("public"), &["people"], 1000);
     let plan = engine.plan(&job, true).await.expect("plan");
     assert_eq!(plan.batches.len(), 1);
-    let outcome = engine.run_batch(&job, &to_run(&plan.batches[0], 10)).await.expect("batch");
+    let outcome = engine
+        .run_batch(&job, &to_run(&plan.batches[0], 10))
+        .await
+        .expect("batch");
     assert_eq!(outcome.rows_read, 100);
     assert_eq!(outcome.rows_written, 97);
-    assert_eq!(keys(&outcome.rejected), [json!([7]), json!([42]), json!([77])]);
-    let by_key = |k: i64| outcome.rejected.iter().find(|r| r.key == json!([k])).expect("rejected");
+    assert_eq!(
+        keys(&outcome.rejected),
+        [json!([7]), json!([42]), json!([77])]
+    );
+    let by_key = |k: i64| {
+        outcome
+            .rejected
+            .iter()
+            .find(|r| r.key == json!([k]))
+            .expect("rejected")
+    };
     assert_eq!(by_key(7).column.as_deref(), Some("name"));
     assert!(by_key(7).message.contains("23502"), "{}", by_key(7).message);
-    assert!(by_key(42).message.contains("check"), "{}", by_key(42).message);
+    assert!(
+        by_key(42).message.contains("check"),
+        "{}",
+        by_key(42).message
+    );
     assert_eq!(outcome.verified, Some(true), "{:?}", outcome.verify_detail);
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM people").fetch_one(&pg).await.expect("count");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM people")
+        .fetch_one(&pg)
+        .await
+        .expect("count");
     assert_eq!(n, 97);
     // Running it again gives the same result (idempotent with rejects too).
-    let again = engine.run_batch(&job, &to_run(&plan.batches[0], 10)).await.expect("again");
+    let again = engine
+        .run_batch(&job, &to_run(&plan.batches[0], 10))
+        .await
+        .expect("again");
     assert_eq!(again.rejected.len(), 3);
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM people").fetch_one(&pg).await.expect("count");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM people")
+        .fetch_one(&pg)
+        .await
+        .expect("count");
     assert_eq!(n, 97);
 
     // Budget 0: the batch fails, writes nothing, and names the records.
     pg.execute("TRUNCATE people").await.expect("truncate");
-    let err = engine.run_batch(&job, &to_run(&plan.batches[0], 0)).await.expect_err("over budget");
-    assert_eq!(keys(&expect_rejected(err)), [json!([7]), json!([42]), json!([77])]);
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM people").fetch_one(&pg).await.expect("count");
+    let err = engine
+        .run_batch(&job, &to_run(&plan.batches[0], 0))
+        .await
+        .expect_err("over budget");
+    assert_eq!(
+        keys(&expect_rejected(err)),
+        [json!([7]), json!([42]), json!([77])]
+    );
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM people")
+        .fetch_one(&pg)
+        .await
+        .expect("count");
     assert_eq!(n, 0);
     // Budget 2 < 3 bad records: also fails whole.
-    let err = engine.run_batch(&job, &to_run(&plan.batches[0], 2)).await.expect_err("over budget");
+    let err = engine
+        .run_batch(&job, &to_run(&plan.batches[0], 2))
+        .await
+        .expect_err("over budget");
     assert_eq!(expect_rejected(err).len(), 3);
 
     // After fixing the source data, the batch completes.
@@ -82,7 +120,10 @@ async fn bad_rows_are_isolated_and_good_rows_written_into_postgres() {
     my.execute("UPDATE people SET name = 'seven' WHERE id = 7; UPDATE people SET age = 42 WHERE id = 42; UPDATE people SET name = 'fixed' WHERE id = 77")
         .await
         .expect("fix");
-    let fixed = engine.run_batch(&job, &to_run(&plan.batches[0], 0)).await.expect("fixed");
+    let fixed = engine
+        .run_batch(&job, &to_run(&plan.batches[0], 0))
+        .await
+        .expect("fixed");
     assert_eq!((fixed.rows_written, fixed.rejected.len()), (100, 0));
     engine.release_job(job.job_id).await;
     dbs.cleanup().await;
@@ -117,8 +158,14 @@ async fn values_that_do_not_fit_mysql_are_rejected_not_truncated() {
     assert_eq!(written, 28);
     assert_eq!(keys(&rejected), [json!([5]), json!([20])]);
     let cols: Vec<Option<String>> = rejected.iter().map(|r| r.column.clone()).collect();
-    assert!(cols.contains(&Some("code".into())) && cols.contains(&Some("n".into())), "{rejected:?}");
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM codes").fetch_one(&my).await.expect("count");
+    assert!(
+        cols.contains(&Some("code".into())) && cols.contains(&Some("n".into())),
+        "{rejected:?}"
+    );
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM codes")
+        .fetch_one(&my)
+        .await
+        .expect("count");
     assert_eq!(n, 28);
     engine.release_job(job.job_id).await;
     dbs.cleanup().await;
@@ -137,17 +184,28 @@ async fn sqlite_constraint_violations_are_rejected() {
     .await
     .expect("source");
     let lite = dbs.sqlite_pool("dst").await;
-    lite.execute("CREATE TABLE scores (id INTEGER PRIMARY KEY, score INTEGER NOT NULL CHECK (score < 100))")
-        .await
-        .expect("target");
+    lite.execute(
+        "CREATE TABLE scores (id INTEGER PRIMARY KEY, score INTEGER NOT NULL CHECK (score < 100))",
+    )
+    .await
+    .expect("target");
     lite.close().await;
     let engine = Engine::new();
     let job = job(dbs.pg("public"), dbs.sqlite("dst"), &["scores"], 100);
     let plan = engine.plan(&job, true).await.expect("plan");
-    let o = engine.run_batch(&job, &to_run(&plan.batches[0], 2)).await.expect("batch");
+    let o = engine
+        .run_batch(&job, &to_run(&plan.batches[0], 2))
+        .await
+        .expect("batch");
     assert_eq!(o.rows_written, 18);
     assert_eq!(keys(&o.rejected), [json!([3]), json!([13])]);
-    assert!(o.rejected.iter().any(|r| r.column.as_deref() == Some("score")), "{:?}", o.rejected);
+    assert!(
+        o.rejected
+            .iter()
+            .any(|r| r.column.as_deref() == Some("score")),
+        "{:?}",
+        o.rejected
+    );
     engine.release_job(job.job_id).await;
     dbs.cleanup().await;
 }

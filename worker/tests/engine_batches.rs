@@ -12,9 +12,16 @@ use support::{Dbs, job, migrate, to_run};
 
 /// Every batch but the last holds exactly `batch` rows and they add up.
 fn assert_exact_ranges(plan: &JobPlan, outcomes: &[BatchOutcome], total: i64, batch: i64) {
-    assert_eq!(plan.batches.len() as i64, (total + batch - 1) / batch, "batch count");
+    assert_eq!(
+        plan.batches.len() as i64,
+        (total + batch - 1) / batch,
+        "batch count"
+    );
     let (last, full) = outcomes.split_last().expect("batches");
-    assert!(full.iter().all(|o| o.rows_read == batch), "full ranges: {outcomes:?}");
+    assert!(
+        full.iter().all(|o| o.rows_read == batch),
+        "full ranges: {outcomes:?}"
+    );
     assert_eq!(last.rows_read, total - batch * full.len() as i64);
     assert_eq!(outcomes.iter().map(|o| o.rows_written).sum::<i64>(), total);
     assert!(plan.batches.first().expect("first").key_start.is_none());
@@ -63,8 +70,24 @@ async fn text_keys_follow_the_source_collation_without_loss() {
         .await
         .expect("create");
     let words = [
-        "a", "B", "c", "D", "e", "Zebra", "zz", "with space", "tab\tin", "quote'", "émile", "Ω", "1", "10", "9",
-        "_", "-", "~",
+        "a",
+        "B",
+        "c",
+        "D",
+        "e",
+        "Zebra",
+        "zz",
+        "with space",
+        "tab\tin",
+        "quote'",
+        "émile",
+        "Ω",
+        "1",
+        "10",
+        "9",
+        "_",
+        "-",
+        "~",
     ];
     for (i, w) in words.iter().enumerate() {
         sqlx::query("INSERT INTO words VALUES (?, ?)")
@@ -88,8 +111,14 @@ async fn text_keys_follow_the_source_collation_without_loss() {
     let want: BTreeSet<String> = words.iter().map(|w| (*w).to_owned()).collect();
     assert_eq!(got, want);
     // Re-running a middle batch after the others leaves every row in place.
-    engine.run_batch(&job, &to_run(&plan.batches[2], 0)).await.expect("rerun");
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM words").fetch_one(&pg).await.expect("count");
+    engine
+        .run_batch(&job, &to_run(&plan.batches[2], 0))
+        .await
+        .expect("rerun");
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM words")
+        .fetch_one(&pg)
+        .await
+        .expect("count");
     assert_eq!(n, words.len() as i64);
     engine.release_job(job.job_id).await;
     dbs.cleanup().await;
@@ -99,9 +128,11 @@ async fn text_keys_follow_the_source_collation_without_loss() {
 async fn composite_keys_split_exactly_sqlite_to_mysql_and_pg_to_sqlite() {
     let dbs = Dbs::new().await;
     let lite = dbs.sqlite_pool("src").await;
-    lite.execute("CREATE TABLE pairs (a INTEGER NOT NULL, b TEXT NOT NULL, v REAL, PRIMARY KEY (a, b))")
-        .await
-        .expect("create");
+    lite.execute(
+        "CREATE TABLE pairs (a INTEGER NOT NULL, b TEXT NOT NULL, v REAL, PRIMARY KEY (a, b))",
+    )
+    .await
+    .expect("create");
     let mut expected = Vec::new();
     for a in [-3i64, 0, 1, 7] {
         for b in ["x", "Y", "a b", "z"] {
@@ -177,7 +208,10 @@ async fn uuid_and_decimal_keys_split_exactly() {
     for (t, n) in [("u", 31), ("d", 31)] {
         let outs = per_table(t);
         assert_eq!(outs.iter().map(|o| o.rows_read).sum::<i64>(), n, "{t}");
-        assert!(outs.iter().rev().skip(1).all(|o| o.rows_read == 7), "{t}: {outs:?}");
+        assert!(
+            outs.iter().rev().skip(1).all(|o| o.rows_read == 7),
+            "{t}: {outs:?}"
+        );
     }
     let same: bool = sqlx::query_scalar(
         "SELECT (SELECT array_agg(id ORDER BY id) FROM src.u) = (SELECT array_agg(id ORDER BY id) FROM dst.u)
@@ -217,8 +251,14 @@ async fn running_a_batch_twice_equals_running_it_once() {
     assert_eq!(once.len(), 50);
 
     for _ in 0..2 {
-        let o = engine.run_batch(&job, &to_run(&plan.batches[2], 0)).await.expect("again");
-        assert_eq!((o.rows_read, o.rows_written, o.verified), (10, 10, Some(true)));
+        let o = engine
+            .run_batch(&job, &to_run(&plan.batches[2], 0))
+            .await
+            .expect("again");
+        assert_eq!(
+            (o.rows_read, o.rows_written, o.verified),
+            (10, 10, Some(true))
+        );
     }
     assert_eq!(mysql_snapshot(&my).await, once);
 
@@ -230,7 +270,10 @@ async fn running_a_batch_twice_equals_running_it_once() {
     my.execute("INSERT INTO t VALUES (23, 'stray'); UPDATE t SET v = 'changed' WHERE id = 30; DELETE FROM t WHERE id = 40")
         .await
         .expect("drift");
-    engine.run_batch(&job, &to_run(&plan.batches[1], 0)).await.expect("repair");
+    engine
+        .run_batch(&job, &to_run(&plan.batches[1], 0))
+        .await
+        .expect("repair");
     assert_eq!(mysql_snapshot(&my).await, once);
     engine.release_job(job.job_id).await;
     dbs.cleanup().await;
@@ -268,7 +311,12 @@ async fn whole_database_with_excludes_indexes_and_foreign_keys() {
 
     let job = whole_db_job(&dbs);
     let (plan, outcomes) = migrate(&engine, &job).await;
-    let names: Vec<&str> = plan.report.tables.iter().map(|t| t.table_name.as_str()).collect();
+    let names: Vec<&str> = plan
+        .report
+        .tables
+        .iter()
+        .map(|t| t.table_name.as_str())
+        .collect();
     assert_eq!(names, ["child", "parent"]);
     assert_eq!(outcomes.iter().map(|o| o.rows_written).sum::<i64>(), 9);
 
@@ -285,10 +333,11 @@ async fn whole_database_with_excludes_indexes_and_foreign_keys() {
             .await
             .expect("indexes");
     assert_eq!(indexes, ["child_idx_parent", "parent_uq_name"]);
-    let fks: Vec<String> = sqlx::query_scalar("SELECT conname::text FROM pg_constraint WHERE contype = 'f'")
-        .fetch_all(&pg)
-        .await
-        .expect("fks");
+    let fks: Vec<String> =
+        sqlx::query_scalar("SELECT conname::text FROM pg_constraint WHERE contype = 'f'")
+            .fetch_all(&pg)
+            .await
+            .expect("fks");
     assert_eq!(fks, ["fk_parent"]);
     // The default and the identity survive: a new parent continues after 4.
     let id: i32 = sqlx::query_scalar("INSERT INTO parent (name) VALUES ('e') RETURNING id")
@@ -296,13 +345,20 @@ async fn whole_database_with_excludes_indexes_and_foreign_keys() {
         .await
         .expect("identity");
     assert_eq!(id, 5);
-    let note: Option<String> = sqlx::query_scalar("INSERT INTO child (id, parent_id) VALUES (9, 5) RETURNING note")
-        .fetch_one(&pg)
-        .await
-        .expect("default");
+    let note: Option<String> =
+        sqlx::query_scalar("INSERT INTO child (id, parent_id) VALUES (9, 5) RETURNING note")
+            .fetch_one(&pg)
+            .await
+            .expect("default");
     assert_eq!(note.as_deref(), Some("none"));
     // finish_job is idempotent.
-    assert!(engine.finish_job(&job).await.expect("finish again").is_empty());
+    assert!(
+        engine
+            .finish_job(&job)
+            .await
+            .expect("finish again")
+            .is_empty()
+    );
     engine.release_job(job.job_id).await;
     dbs.cleanup().await;
 }

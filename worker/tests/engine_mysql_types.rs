@@ -15,7 +15,9 @@ async fn mysql_types_map_faithfully_to_postgres() {
     let my = dbs.my_pool().await;
     let mut conn = my.acquire().await.expect("conn");
     // Zero dates can only be stored with a lax sql_mode.
-    conn.execute("SET SESSION sql_mode = ''").await.expect("mode");
+    conn.execute("SET SESSION sql_mode = ''")
+        .await
+        .expect("mode");
     conn.execute(
         "CREATE TABLE kinds (
             id int unsigned PRIMARY KEY,
@@ -89,7 +91,7 @@ async fn mysql_types_map_faithfully_to_postgres() {
     .fetch_one(&pg)
     .await
     .expect("row 1");
-    assert_eq!(row.get::<bool, _>(0), true);
+    assert!(row.get::<bool, _>(0));
     assert_eq!(row.get::<i16, _>(1), 255);
     assert_eq!(row.get::<i64, _>(2), 4_294_967_295);
     assert_eq!(row.get::<String, _>(3), "18446744073709551615");
@@ -99,13 +101,21 @@ async fn mysql_types_map_faithfully_to_postgres() {
     assert_eq!(row.get::<String, _>(7), "x,y");
     assert_eq!(row.get::<String, _>(8), "2024-02-29 23:59:59.123");
     assert!(row.get::<bool, _>(9));
-    assert_eq!(row.get::<Option<chrono::NaiveDate>, _>(10), None, "zero date becomes NULL");
+    assert_eq!(
+        row.get::<Option<chrono::NaiveDate>, _>(10),
+        None,
+        "zero date becomes NULL"
+    );
     assert_eq!(row.get::<String, _>(11), "13:14:15");
     assert_eq!(row.get::<i16, _>(12), 2024);
     assert!(row.get::<bool, _>(13));
     assert_eq!(row.get::<Vec<u8>, _>(14), vec![0x00, 0xff, 0x10]);
     assert_eq!(row.get::<String, _>(15), "10101");
-    assert_eq!(row.get::<i32, _>(16), 21, "WKB point: byte order, type, two doubles");
+    assert_eq!(
+        row.get::<i32, _>(16),
+        21,
+        "WKB point: byte order, type, two doubles"
+    );
     assert_eq!(row.get::<Vec<u8>, _>(17), vec![0xca, 0xfe]);
 
     let row2 = sqlx::query("SELECT b, dt, d::text, s FROM kinds WHERE id = 2")
@@ -113,11 +123,17 @@ async fn mysql_types_map_faithfully_to_postgres() {
         .await
         .expect("row 2");
     assert!(!row2.get::<bool, _>(0));
-    assert_eq!(row2.get::<Option<chrono::NaiveDateTime>, _>(1), None, "zero datetime becomes NULL");
+    assert_eq!(
+        row2.get::<Option<chrono::NaiveDateTime>, _>(1),
+        None,
+        "zero datetime becomes NULL"
+    );
     assert_eq!(row2.get::<String, _>(2), "-0.5000000000");
     assert_eq!(row2.get::<String, _>(3), "");
     // The enum keeps its closed set as a CHECK.
-    let bad = pg.execute("INSERT INTO kinds (id, e) VALUES (3, 'blue')").await;
+    let bad = pg
+        .execute("INSERT INTO kinds (id, e) VALUES (3, 'blue')")
+        .await;
     assert!(bad.is_err(), "enum CHECK missing");
     engine.release_job(job.job_id).await;
     dbs.cleanup().await;

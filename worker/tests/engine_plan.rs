@@ -6,7 +6,7 @@ mod support;
 
 use freight_core::connection::DatabaseKind;
 use freight_core::plan::{PlanError, Planner};
-use freight_worker::engine::{Engine, EnginePlanner, EngineError};
+use freight_worker::engine::{Engine, EngineError, EnginePlanner};
 use sqlx::Executor;
 use support::{Dbs, config, job};
 
@@ -21,7 +21,9 @@ async fn plan_reports_ddl_and_batches_but_writes_nothing() {
     .await
     .expect("source");
     // A second, empty MariaDB database as the MySQL target.
-    let admin = sqlx::MySqlPool::connect(support::MY_ADMIN).await.expect("admin");
+    let admin = sqlx::MySqlPool::connect(support::MY_ADMIN)
+        .await
+        .expect("admin");
     let my_target = format!("{}_t", dbs.name);
     admin
         .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {my_target}")))
@@ -43,25 +45,43 @@ async fn plan_reports_ddl_and_batches_but_writes_nothing() {
         assert_eq!(plan.batches.len(), 2);
         let table = &plan.report.tables[0];
         assert_eq!(table.key_columns, ["id"]);
-        assert!(table.target_ddl[0].contains("CREATE TABLE"), "{:?}", table.target_ddl);
-        assert!(table.target_ddl.iter().any(|d| d.contains("idx_price")), "{:?}", table.target_ddl);
-        assert!(table.warnings.iter().any(|w| w.contains("WKB")), "{:?}", table.warnings);
+        assert!(
+            table.target_ddl[0].contains("CREATE TABLE"),
+            "{:?}",
+            table.target_ddl
+        );
+        assert!(
+            table.target_ddl.iter().any(|d| d.contains("idx_price")),
+            "{:?}",
+            table.target_ddl
+        );
+        assert!(
+            table.warnings.iter().any(|w| w.contains("WKB")),
+            "{:?}",
+            table.warnings
+        );
         if target.kind == DatabaseKind::Postgresql {
-            assert!(table.target_ddl[0].contains("boolean"), "{}", table.target_ddl[0]);
+            assert!(
+                table.target_ddl[0].contains("boolean"),
+                "{}",
+                table.target_ddl[0]
+            );
         }
     }
     // Nothing was created: no PostgreSQL schema, no MySQL table, no SQLite file.
     let pg = dbs.pg_pool().await;
-    let schemas: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_namespace WHERE nspname = 'fresh_schema'")
-        .fetch_one(&pg)
-        .await
-        .expect("schemas");
+    let schemas: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM pg_namespace WHERE nspname = 'fresh_schema'")
+            .fetch_one(&pg)
+            .await
+            .expect("schemas");
     assert_eq!(schemas, 0);
-    let tables: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ?")
-        .bind(&my_target)
-        .fetch_one(&admin)
-        .await
-        .expect("tables");
+    let tables: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ?")
+            .bind(&my_target)
+            .fetch_one(&admin)
+            .await
+            .expect("tables");
     assert_eq!(tables, 0);
     let _ = admin
         .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE {my_target}")))
@@ -117,9 +137,21 @@ async fn errors_never_contain_passwords() {
     let engine = Engine::new();
     let secret = "Sup3rS3cretPw";
     let cases = [
-        config(DatabaseKind::Postgresql, &format!("postgres://nobody:{secret}@127.0.0.1:5432/nope_db"), None),
-        config(DatabaseKind::Mysql, &format!("mysql://nobody:{secret}@127.0.0.1:3306/nope_db"), None),
-        config(DatabaseKind::Postgresql, &format!("postgres://nobody:{secret}@127.0.0.1:1/nope_db"), None),
+        config(
+            DatabaseKind::Postgresql,
+            &format!("postgres://nobody:{secret}@127.0.0.1:5432/nope_db"),
+            None,
+        ),
+        config(
+            DatabaseKind::Mysql,
+            &format!("mysql://nobody:{secret}@127.0.0.1:3306/nope_db"),
+            None,
+        ),
+        config(
+            DatabaseKind::Postgresql,
+            &format!("postgres://nobody:{secret}@127.0.0.1:1/nope_db"),
+            None,
+        ),
     ];
     for source in cases {
         let j = job(source, dbs.pg("public"), &[], 10);

@@ -264,7 +264,10 @@ async fn key_boundaries(
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let expr = c.select_expr.clone().unwrap_or_else(|| ident(dialect, &c.name));
+            let expr = c
+                .select_expr
+                .clone()
+                .unwrap_or_else(|| ident(dialect, &c.name));
             format!("{expr} AS freight_k{i}")
         })
         .collect();

@@ -32,7 +32,11 @@ pub enum BinType {
 
 /// Binary wire types for the target columns, or `None` when some column
 /// pair cannot be encoded without PostgreSQL's text conversions.
-pub fn plan_types(source_dialect: Dialect, source: &[Column], target: &[Column]) -> Option<Vec<BinType>> {
+pub fn plan_types(
+    source_dialect: Dialect,
+    source: &[Column],
+    target: &[Column],
+) -> Option<Vec<BinType>> {
     // SQLite values are dynamically typed: a column's values may not match
     // its declared type, so only text COPY is safe.
     if source_dialect == Dialect::Sqlite {
@@ -50,7 +54,9 @@ pub fn plan_types(source_dialect: Dialect, source: &[Column], target: &[Column])
                 (Logical::Int(_), Logical::Int(8)) => BinType::Int8,
                 (Logical::Float32 | Logical::Float64, Logical::Float32) => BinType::Float4,
                 (Logical::Float32 | Logical::Float64, Logical::Float64) => BinType::Float8,
-                (Logical::Decimal { .. } | Logical::UInt64, Logical::Decimal { .. }) => BinType::Numeric,
+                (Logical::Decimal { .. } | Logical::UInt64, Logical::Decimal { .. }) => {
+                    BinType::Numeric
+                }
                 (Logical::Text { .. } | Logical::Enum(_), Logical::Text { .. })
                     if ty.starts_with("character") || ty == "text" =>
                 {
@@ -59,12 +65,16 @@ pub fn plan_types(source_dialect: Dialect, source: &[Column], target: &[Column])
                 (Logical::Bytes, Logical::Bytes) => BinType::Bytea,
                 (Logical::Date, Logical::Date) => BinType::Date,
                 // MySQL TIME values beyond a day arrive as text.
-                (Logical::Time, Logical::Time) if source_dialect == Dialect::Postgres => BinType::Time,
+                (Logical::Time, Logical::Time) if source_dialect == Dialect::Postgres => {
+                    BinType::Time
+                }
                 (Logical::DateTime, Logical::DateTime) => BinType::Timestamp,
                 (Logical::DateTimeTz, Logical::DateTimeTz) => BinType::Timestamptz,
                 (Logical::Json, Logical::Json) if ty == "jsonb" => BinType::Jsonb,
                 (Logical::Json, Logical::Json) if ty == "json" => BinType::Json,
-                (Logical::Uuid, Logical::Uuid) if source_dialect == Dialect::Postgres => BinType::Uuid,
+                (Logical::Uuid, Logical::Uuid) if source_dialect == Dialect::Postgres => {
+                    BinType::Uuid
+                }
                 _ => return None,
             })
         })
@@ -128,10 +138,14 @@ fn encode_value(buf: &mut Vec<u8>, v: &Value, t: BinType) -> Option<()> {
         (Value::UInt(u), BinType::Numeric) => field(buf, &numeric(&u.to_string())?)?,
         (Value::Text(s), BinType::Text) => field(buf, s.as_bytes())?,
         (Value::Bytes(b), BinType::Bytea) => field(buf, b)?,
-        (Value::Date(d), BinType::Date) => field(buf, &i32::try_from(days(*d)).ok()?.to_be_bytes())?,
+        (Value::Date(d), BinType::Date) => {
+            field(buf, &i32::try_from(days(*d)).ok()?.to_be_bytes())?
+        }
         (Value::Time(t), BinType::Time) => field(buf, &micros_of_day(*t).to_be_bytes())?,
         (Value::DateTime(dt), BinType::Timestamp) => field(buf, &timestamp(*dt).to_be_bytes())?,
-        (Value::DateTimeTz(dt), BinType::Timestamptz) => field(buf, &timestamp(dt.naive_utc()).to_be_bytes())?,
+        (Value::DateTimeTz(dt), BinType::Timestamptz) => {
+            field(buf, &timestamp(dt.naive_utc()).to_be_bytes())?
+        }
         (Value::Json(s), BinType::Json) => field(buf, s.as_bytes())?,
         (Value::Json(s), BinType::Jsonb) => {
             buf.extend_from_slice(&i32::try_from(s.len() + 1).ok()?.to_be_bytes());
@@ -149,7 +163,15 @@ fn encode_value(buf: &mut Vec<u8>, v: &Value, t: BinType) -> Option<()> {
 pub fn numeric(text: &str) -> Option<Vec<u8>> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("nan") {
-        return Some([0i16.to_be_bytes(), 0i16.to_be_bytes(), 0xC000u16.to_be_bytes(), 0i16.to_be_bytes()].concat());
+        return Some(
+            [
+                0i16.to_be_bytes(),
+                0i16.to_be_bytes(),
+                0xC000u16.to_be_bytes(),
+                0i16.to_be_bytes(),
+            ]
+            .concat(),
+        );
     }
     let (negative, unsigned) = match text.as_bytes().first() {
         Some(b'-') => (true, &text[1..]),
@@ -158,7 +180,10 @@ pub fn numeric(text: &str) -> Option<Vec<u8>> {
     };
     let (int_part, frac_part) = unsigned.split_once('.').unwrap_or((unsigned, ""));
     if int_part.is_empty() && frac_part.is_empty()
-        || !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit())
+        || !int_part
+            .bytes()
+            .chain(frac_part.bytes())
+            .all(|b| b.is_ascii_digit())
     {
         return None;
     }
@@ -187,7 +212,11 @@ pub fn numeric(text: &str) -> Option<Vec<u8>> {
     if digits.is_empty() {
         weight = 0;
     }
-    let sign: u16 = if negative && !digits.is_empty() { 0x4000 } else { 0 };
+    let sign: u16 = if negative && !digits.is_empty() {
+        0x4000
+    } else {
+        0
+    };
     let mut out = Vec::with_capacity(8 + digits.len() * 2);
     out.extend_from_slice(&i16::try_from(digits.len()).ok()?.to_be_bytes());
     out.extend_from_slice(&weight.to_be_bytes());
@@ -222,7 +251,10 @@ mod tests {
     #[test]
     fn dates_count_from_2000() {
         assert_eq!(days(NaiveDate::from_ymd_opt(2000, 1, 1).expect("date")), 0);
-        assert_eq!(days(NaiveDate::from_ymd_opt(1999, 12, 31).expect("date")), -1);
+        assert_eq!(
+            days(NaiveDate::from_ymd_opt(1999, 12, 31).expect("date")),
+            -1
+        );
         assert_eq!(days(NaiveDate::from_ymd_opt(2000, 3, 1).expect("date")), 60);
     }
 }
