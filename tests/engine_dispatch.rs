@@ -784,7 +784,34 @@ async fn dispatch_overhead() {
     })
     .await;
     let planned = started.elapsed();
+    let queue_key = format!("{}:active", fx.queue);
+    let sampler = tokio::spawn(async move {
+        let client = redis::Client::open(redis_url()).expect("redis");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis");
+        let mut samples = Vec::new();
+        for _ in 0..400 {
+            let n: i64 = redis::cmd("LLEN")
+                .arg(&queue_key)
+                .query_async(&mut conn)
+                .await
+                .unwrap_or(-1);
+            samples.push(n);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        samples
+    });
     wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    let samples = sampler.await.expect("sampler");
+    let zero = samples.iter().filter(|n| **n == 0).count();
+    println!(
+        "queue length samples: {} zero of {}, mean {:.1}",
+        zero,
+        samples.len(),
+        samples.iter().sum::<i64>() as f64 / samples.len() as f64
+    );
     let total = started.elapsed();
     let run = total - planned;
     println!(

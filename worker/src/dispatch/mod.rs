@@ -64,6 +64,7 @@ pub async fn run_workers<E: DataPlane>(
 
     let heartbeat = tokio::spawn(heartbeat::run(runtime.clone()));
     let listener = tokio::spawn(reconciler::listen(runtime.clone()));
+    let dispatcher = tokio::spawn(reconciler::dispatch(runtime.clone(), producer.clone()));
     let reconciler = tokio::spawn(reconciler::run(runtime.clone(), producer));
     let consumer = tokio::spawn(consumer::run(runtime.clone(), conn));
 
@@ -89,6 +90,7 @@ pub async fn run_workers<E: DataPlane>(
         ("heartbeat", heartbeat),
         ("listener", listener),
         ("reconciler", reconciler),
+        ("dispatcher", dispatcher),
         ("consumer", consumer),
     ] {
         if tokio::time::timeout(Duration::from_secs(5), task)

@@ -11,10 +11,12 @@
 //! 5. running jobs whose batches are all final are finished (indexes and
 //!    foreign keys) and settled;
 //! 6. due pending batches not recently pushed are pushed to Redis, keeping
-//!    about twice the live workers' slots queued.
+//!    about four times the live workers' slots queued (jobs take turns).
 //!
 //! Passes run on a short interval, and at once when Postgres announces a
-//! job change (`LISTEN freight_jobs`) or a batch finishes here.
+//! job change (`LISTEN freight_jobs`). When a batch ends here, only the hot
+//! part runs ([`dispatch`]: settle cancelled or finished jobs, refill the
+//! queue), so that workers are not kept waiting on the full pass.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,11 +34,14 @@ use freight_core::plan::PlanReport;
 
 const NOTIFY_CHANNEL: &str = "freight_jobs";
 const VACUUM_EVERY: Duration = Duration::from_secs(60);
+/// Unclaimed batches kept queued per live worker slot, and at least.
+const QUEUE_SLOTS_FACTOR: i64 = 4;
+const MIN_QUEUE_WINDOW: i64 = 16;
 
 pub(crate) async fn run<E: DataPlane>(runtime: Arc<Runtime<E>>, mut producer: Producer) {
     let mut last_vacuum = Instant::now();
     loop {
-        if let Err(e) = pass(&runtime, &mut producer).await {
+        if let Err(e) = maintain(&runtime, &mut producer).await {
             tracing::warn!(error = %format!("{e:#}"), "reconciler pass failed");
         }
         if last_vacuum.elapsed() >= VACUUM_EVERY {
@@ -84,7 +89,8 @@ pub(crate) async fn listen<E>(runtime: Arc<Runtime<E>>) {
     }
 }
 
-async fn pass<E: DataPlane>(
+/// The full pass: everything that changes state without a batch ending.
+async fn maintain<E: DataPlane>(
     runtime: &Arc<Runtime<E>>,
     producer: &mut Producer,
 ) -> anyhow::Result<()> {
@@ -100,12 +106,6 @@ async fn pass<E: DataPlane>(
             previous_owner = expired.previous_owner.as_deref().unwrap_or(""),
             "batch lease expired"
         );
-    }
-
-    for job in store.settle_cancelling().await? {
-        tracing::info!(job_id = %job.job_id, "job cancelled");
-        super::metrics::job_finished("cancelled");
-        runtime.engine.release_job(job.job_id).await;
     }
 
     // Bounded so that a flood of new jobs cannot starve the other steps.
@@ -124,13 +124,6 @@ async fn pass<E: DataPlane>(
             let span = tracing::info_span!("plan", job_id = %job.job_id);
             tokio::spawn(plan(runtime.clone(), job).instrument(span));
         }
-        while let Some(job) = store
-            .claim_job_to_finish(&config.worker_id, config.lease_ttl)
-            .await?
-        {
-            let span = tracing::info_span!("finish", job_id = %job.job_id);
-            tokio::spawn(finish(runtime.clone(), job).instrument(span));
-        }
     }
 
     // Redis keeps nothing on disk here: after a restart or flush, what was
@@ -148,6 +141,42 @@ async fn pass<E: DataPlane>(
         Ok(false) => {}
         Err(e) => tracing::debug!(error = %format!("{e:#}"), "Redis unreachable"),
     }
+    let touched = runtime.touched_jobs();
+    if !touched.is_empty() {
+        let done = store.inactive_jobs(&touched).await?;
+        for job in &done {
+            runtime.engine.release_job(*job).await;
+        }
+        runtime.forget_jobs(&done);
+    }
+    top_up(runtime, producer).await
+}
+
+/// The hot path, run whenever a batch ends here: settle what that may have
+/// settled (a cancelled or finished job) and refill the queue.
+async fn top_up<E: DataPlane>(
+    runtime: &Arc<Runtime<E>>,
+    producer: &mut Producer,
+) -> anyhow::Result<()> {
+    let store = &runtime.store;
+    let config = &runtime.config;
+
+    for job in store.settle_cancelling().await? {
+        tracing::info!(job_id = %job.job_id, "job cancelled");
+        super::metrics::job_finished("cancelled");
+        runtime.engine.release_job(job.job_id).await;
+    }
+
+    if runtime.accepting() {
+        while let Some(job) = store
+            .claim_job_to_finish(&config.worker_id, config.lease_ttl)
+            .await?
+        {
+            let span = tracing::info_span!("finish", job_id = %job.job_id);
+            tokio::spawn(finish(runtime.clone(), job).instrument(span));
+        }
+    }
+
     let outstanding = store
         .outstanding_dispatches(config.redispatch_after)
         .await?;
@@ -156,7 +185,13 @@ async fn pass<E: DataPlane>(
         .await?
         .max(i64::try_from(config.concurrency).unwrap_or(1));
     super::metrics::dispatch_state(outstanding, slots);
-    let room = slots.saturating_mul(2).saturating_sub(outstanding);
+    // Keep enough queued that workers never wait for the next pass (a pass
+    // takes tens of ms under load, small batches take about as long), but
+    // not so much that a new job waits behind a long queue.
+    let window = slots
+        .saturating_mul(QUEUE_SLOTS_FACTOR)
+        .max(MIN_QUEUE_WINDOW);
+    let room = window.saturating_sub(outstanding);
     let batches = store
         .take_dispatchable(room, config.redispatch_after)
         .await?;
@@ -173,15 +208,20 @@ async fn pass<E: DataPlane>(
         tracing::debug!(dispatched = total - failed.len(), "dispatched batches");
     }
 
-    let touched = runtime.touched_jobs();
-    if !touched.is_empty() {
-        let done = store.inactive_jobs(&touched).await?;
-        for job in &done {
-            runtime.engine.release_job(*job).await;
-        }
-        runtime.forget_jobs(&done);
-    }
     Ok(())
+}
+
+/// Refills the queue as batches end here, between the reconciler's passes.
+pub(crate) async fn dispatch<E: DataPlane>(runtime: Arc<Runtime<E>>, mut producer: Producer) {
+    loop {
+        tokio::select! {
+            () = runtime.stop.cancelled() => return,
+            () = runtime.top_up.notified() => {}
+        }
+        if let Err(e) = top_up(&runtime, &mut producer).await {
+            tracing::warn!(error = %format!("{e:#}"), "refilling the queue failed");
+        }
+    }
 }
 
 /// Runs `work` while renewing the job lease; `None` if the lease was lost.

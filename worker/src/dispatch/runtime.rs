@@ -24,8 +24,10 @@ pub(crate) struct Runtime<E> {
     pub stop: CancellationToken,
     /// Fired when the grace period is over: in-flight batches roll back.
     pub abort: CancellationToken,
-    /// Wakes the reconciler (a batch finished, a job changed).
+    /// Wakes the reconciler's full pass (a job changed, a plan was stored).
     pub wake: Notify,
+    /// Wakes the queue refill (a batch ended here).
+    pub top_up: Notify,
     /// Fired whenever an in-flight batch ends.
     pub batch_done: Notify,
     pub in_flight: AtomicI64,
@@ -46,6 +48,7 @@ impl<E> Runtime<E> {
             stop: CancellationToken::new(),
             abort: CancellationToken::new(),
             wake: Notify::new(),
+            top_up: Notify::new(),
             batch_done: Notify::new(),
             in_flight: AtomicI64::new(0),
             rows_processed: AtomicI64::new(0),
@@ -95,6 +98,6 @@ impl<E> Drop for InFlight<'_, E> {
     fn drop(&mut self) {
         self.runtime.in_flight.fetch_sub(1, Ordering::SeqCst);
         self.runtime.batch_done.notify_waiters();
-        self.runtime.wake.notify_one();
+        self.runtime.top_up.notify_one();
     }
 }
