@@ -25,7 +25,7 @@ pub(crate) async fn handle<E: DataPlane>(runtime: Arc<Runtime<E>>, batch: BatchR
     if !runtime.accepting() {
         return;
     }
-    let span = tracing::info_span!("batch", job_id = %batch.job_id, batch_id = %batch.batch_id);
+    let span = tracing::info_span!("batch", tenant = %batch.tenant, job_id = %batch.job_id, batch_id = %batch.batch_id);
     // The copy runs in its own task: if the apalis worker is torn down
     // (Redis flushed, connection lost), the batch still finishes and is
     // recorded instead of being dropped half-way.

@@ -121,7 +121,7 @@ async fn maintain<E: DataPlane>(
             .claim_job_to_plan(&config.worker_id, config.lease_ttl)
             .await?
         {
-            let span = tracing::info_span!("plan", job_id = %job.job_id);
+            let span = tracing::info_span!("plan", tenant = %job.tenant, job_id = %job.job_id);
             tokio::spawn(plan(runtime.clone(), job).instrument(span));
         }
     }
@@ -172,7 +172,7 @@ async fn top_up<E: DataPlane>(
             .claim_job_to_finish(&config.worker_id, config.lease_ttl)
             .await?
         {
-            let span = tracing::info_span!("finish", job_id = %job.job_id);
+            let span = tracing::info_span!("finish", tenant = %job.tenant, job_id = %job.job_id);
             tokio::spawn(finish(runtime.clone(), job).instrument(span));
         }
     }
@@ -293,6 +293,10 @@ async fn plan<E: DataPlane>(runtime: Arc<Runtime<E>>, job: JobRef) {
     match result {
         Ok(plan) => match store.store_plan(&job, &owner, &plan).await {
             Ok(PlanStored::Stored { batches }) => {
+                if batches == 0 {
+                    // store_plan completed the job: there was nothing to copy.
+                    super::metrics::job_finished("completed");
+                }
                 tracing::info!(
                     batches,
                     rows_estimated = plan.report.total_rows_estimate,
