@@ -52,7 +52,7 @@ impl DispatchConfig {
             retry_backoff_max: Duration::from_secs(300),
             max_lost_leases: 3,
             heartbeat_interval: Duration::from_secs(5),
-            fetch_interval: Duration::from_millis(200),
+            fetch_interval: Duration::from_millis(25),
             shutdown_grace: Duration::from_secs(30),
         }
     }
