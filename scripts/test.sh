@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./scripts/services.sh
+./scripts/drop-test-databases.sh
 command -v promtool >/dev/null || {
   echo "[test] installing prometheus (promtool, real scrape test)" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
