@@ -91,6 +91,14 @@ fn interval_secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// A `(id, tenant_id)` row as a [`JobRef`].
+fn job_ref((id, raw_tenant): (Uuid, String)) -> anyhow::Result<JobRef> {
+    Ok(JobRef {
+        job_id: JobId(id),
+        tenant: tenant(&raw_tenant)?,
+    })
+}
+
 fn tenant(raw: &str) -> anyhow::Result<TenantId> {
     TenantId::parse(raw).map_err(|_| anyhow::anyhow!("invalid tenant id {raw:?} in the database"))
 }
@@ -175,13 +183,7 @@ impl DispatchStore {
         .fetch_optional(&self.pool)
         .await
         .context("claiming a job to plan")?;
-        row.map(|(id, t)| {
-            Ok(JobRef {
-                job_id: JobId(id),
-                tenant: tenant(&t)?,
-            })
-        })
-        .transpose()
+        row.map(job_ref).transpose()
     }
 
     /// Takes the finishing lease of one running job whose batches are all
@@ -207,13 +209,7 @@ impl DispatchStore {
         .fetch_optional(&self.pool)
         .await
         .context("claiming a job to finish")?;
-        row.map(|(id, t)| {
-            Ok(JobRef {
-                job_id: JobId(id),
-                tenant: tenant(&t)?,
-            })
-        })
-        .transpose()
+        row.map(job_ref).transpose()
     }
 
     /// Extends the job lease; `false` when it is no longer ours.
