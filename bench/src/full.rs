@@ -51,6 +51,10 @@ pub async fn run(args: &Args, source_url: &str, batch_size: u32) -> anyhow::Resu
     let mut worker = Command::new(&args.freight_bin);
     worker.arg("worker");
     env(&mut worker);
+    if let Some(path) = &args.worker_log {
+        let log = std::fs::File::create(path).context("create the worker log file")?;
+        worker.env("RUST_LOG", "info").stderr(log);
+    }
     let worker = Kill(worker.spawn().context("spawn freight worker")?);
     let worker_pid = worker.0.id();
 

@@ -57,6 +57,10 @@ struct Args {
     /// server offers it; encrypting 400 MB twice costs a core-second or more).
     #[arg(long)]
     tls: bool,
+    /// Full path: write the worker's log (RUST_LOG=info) to this file, to
+    /// see where the time goes.
+    #[arg(long)]
+    worker_log: Option<std::path::PathBuf>,
 }
 
 pub const DB: &str = "freight_bench";

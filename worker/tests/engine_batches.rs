@@ -61,6 +61,108 @@ async fn integer_keys_with_gaps_and_extremes_split_exactly() {
 }
 
 #[tokio::test]
+async fn analyzed_dense_integer_keys_are_cut_by_arithmetic_and_sparse_ones_walked() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    // 2,000 rows each; `dense` has ids 1..=2000, `sparse` every tenth id,
+    // and statistics exist for both (ANALYZE), as on any table in use.
+    my.execute(
+        "CREATE TABLE dense (id int PRIMARY KEY, v varchar(20));
+         INSERT INTO dense SELECT seq, CONCAT('v', seq) FROM seq_1_to_2000;
+         CREATE TABLE sparse (id bigint PRIMARY KEY, v varchar(20));
+         INSERT INTO sparse SELECT seq * 10, CONCAT('v', seq) FROM seq_1_to_2000;
+         ANALYZE TABLE dense, sparse;",
+    )
+    .await
+    .expect("data");
+    let engine = Engine::new();
+    let job = job(dbs.mysql(), dbs.pg("public"), &["dense", "sparse"], 100);
+    let (plan, outcomes) = migrate(&engine, &job).await;
+    let of = |table: &str| -> (
+        Vec<&freight_worker::engine::PlannedBatch>,
+        Vec<&BatchOutcome>,
+    ) {
+        plan.batches
+            .iter()
+            .zip(&outcomes)
+            .filter(|(b, _)| b.table_name == table)
+            .unzip()
+    };
+
+    // Arithmetic: boundaries at min + i * batch_size, each range full.
+    let (batches, done) = of("dense");
+    let ends: Vec<serde_json::Value> = batches.iter().filter_map(|b| b.key_end.clone()).collect();
+    let want: Vec<serde_json::Value> = (1..20).map(|i| serde_json::json!([1 + i * 100])).collect();
+    assert_eq!(ends, want);
+    assert!(done.iter().all(|o| o.rows_read == 100), "{done:?}");
+
+    // Arithmetic would make 200 ranges of 10 rows: the key is walked, and
+    // every range holds exactly batch_size rows.
+    let (batches, done) = of("sparse");
+    assert_eq!(batches.len(), 20);
+    assert_eq!(batches[0].key_end, Some(serde_json::json!([1010])));
+    assert!(done.iter().all(|o| o.rows_read == 100), "{done:?}");
+
+    let pg = dbs.pg_pool().await;
+    for table in ["dense", "sparse"] {
+        let (n, sum): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*), SUM(id)::bigint FROM {table}"
+        )))
+        .fetch_one(&pg)
+        .await
+        .expect("count");
+        let (mn, msum): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*), CAST(SUM(id) AS SIGNED) FROM {table}"
+        )))
+        .fetch_one(&my)
+        .await
+        .expect("source count");
+        assert_eq!((n, sum), (mn, msum), "{table}");
+    }
+    engine.release_job(job.job_id).await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
+async fn rows_beyond_the_planned_key_span_land_in_the_open_end_ranges() {
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    pg.execute(
+        "CREATE SCHEMA src;
+         CREATE TABLE src.t (id int PRIMARY KEY, v text);
+         INSERT INTO src.t SELECT i, 'v' || i FROM generate_series(1, 1600) i;
+         ANALYZE src.t;",
+    )
+    .await
+    .expect("data");
+    let engine = Engine::new();
+    let job = job(dbs.pg("src"), dbs.pg("dst"), &["t"], 100);
+    let plan = engine.plan(&job, true).await.expect("plan");
+    assert_eq!(plan.batches.len(), 16);
+    assert_eq!(plan.batches[0].key_end, Some(serde_json::json!([101])));
+    // Written after planning, below the first and above the last key.
+    pg.execute("INSERT INTO src.t VALUES (-7, 'low'), (99999, 'high')")
+        .await
+        .expect("late rows");
+    let mut read = 0;
+    for b in &plan.batches {
+        read += engine
+            .run_batch(&job, &to_run(b, 0))
+            .await
+            .expect("batch")
+            .rows_read;
+    }
+    assert_eq!(read, 1602);
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM dst.t")
+        .fetch_one(&pg)
+        .await
+        .expect("count");
+    assert_eq!(n, 1602);
+    engine.release_job(job.job_id).await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
 async fn text_keys_follow_the_source_collation_without_loss() {
     // MariaDB's case-insensitive collation orders 'b' < 'C' while
     // PostgreSQL's C order does not: batches address the target by key set.

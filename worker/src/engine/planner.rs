@@ -6,7 +6,7 @@ use freight_core::plan::{PlanReport, TablePlan};
 use super::connect::Pool;
 use super::context::{match_columns, schema_of};
 use super::error::{Failure, classify};
-use super::model::{Column, Dialect, Table, Value};
+use super::model::{Column, Dialect, Logical, Table, Value};
 use super::sql::{Predicate, ident, table as qualified};
 use super::{JobContext, JobPlan, PlannedBatch, introspect, read, typemap};
 
@@ -240,13 +240,98 @@ async fn execute_ddl(pool: &Pool, statements: &[String]) -> Result<(), Failure> 
     Ok(())
 }
 
+/// The first key of every range after the first, and the row count
+/// (exact from a walk, estimated for arithmetic ranges).
+async fn key_boundaries(
+    pool: &Pool,
+    schema: Option<&str>,
+    table: &Table,
+    batch_size: u32,
+) -> Result<(Vec<Vec<Value>>, i64), Failure> {
+    match arithmetic_boundaries(pool, schema, table, batch_size).await? {
+        Some(found) => Ok(found),
+        None => walked_boundaries(pool, schema, table, batch_size).await,
+    }
+}
+
+/// Estimated rows below which the key walk is cheap enough to always run
+/// (and gives an exact count).
+const WALK_BELOW_BATCHES: i64 = 16;
+
+/// A single integer key that the database's statistics call dense is cut
+/// by arithmetic: `[min + i·batch_size, min + (i+1)·batch_size)`. A range
+/// of `batch_size` consecutive key values never holds more than
+/// `batch_size` rows (exactly that many where the key has no gaps), and
+/// planning costs two index lookups instead of a walk over every key (the
+/// walk reads the whole clustered index of an InnoDB table: 1.4 s for 2M
+/// rows). `None` (walk instead) for other keys, small or unanalyzed
+/// tables, and keys so sparse that arithmetic ranges would mostly be empty.
+async fn arithmetic_boundaries(
+    pool: &Pool,
+    schema: Option<&str>,
+    table: &Table,
+    batch_size: u32,
+) -> Result<Option<(Vec<Vec<Value>>, i64)>, Failure> {
+    let key_cols: Vec<Column> = table.key_columns().into_iter().cloned().collect();
+    let [key] = key_cols.as_slice() else {
+        return Ok(None);
+    };
+    if !matches!(key.logical, Logical::Int(_)) {
+        return Ok(None);
+    }
+    let step = i64::from(batch_size.max(1));
+    let Some(estimate) =
+        introspect::row_estimate(pool, schema.unwrap_or_default(), &table.name).await?
+    else {
+        return Ok(None);
+    };
+    if estimate < WALK_BELOW_BATCHES * step {
+        return Ok(None);
+    }
+    let dialect = pool.dialect();
+    let column = ident(dialect, &key.name);
+    let select = key.select_expr.clone().unwrap_or_else(|| column.clone());
+    let from = qualified(dialect, schema, &table.name);
+    let none = Predicate::new(dialect);
+    let mut ends = Vec::with_capacity(2);
+    for order in ["ASC", "DESC"] {
+        let sql =
+            format!("SELECT {select} AS freight_k0 FROM {from} ORDER BY {column} {order} LIMIT 1");
+        match read::first_row(pool, sql, &none, &key_cols)
+            .await?
+            .as_deref()
+        {
+            Some([Value::Int(v)]) => ends.push(*v),
+            _ => return Ok(None),
+        }
+    }
+    let [min, max] = ends[..] else {
+        return Ok(None);
+    };
+    let span = i128::from(max) - i128::from(min) + 1;
+    let ranges = (span + i128::from(step) - 1) / i128::from(step);
+    // Density below one half by the statistics: too many empty ranges.
+    let needed = (i128::from(estimate) + i128::from(step) - 1) / i128::from(step);
+    if ranges > 2 * needed + 1 {
+        return Ok(None);
+    }
+    let bounds: Result<Vec<Vec<Value>>, _> = (1..ranges)
+        .map(|i| i64::try_from(i128::from(min) + i * i128::from(step)).map(|b| vec![Value::Int(b)]))
+        .collect();
+    let Ok(bounds) = bounds else {
+        return Ok(None);
+    };
+    let rows = i64::try_from(span).map_or(estimate, |span| estimate.min(span));
+    Ok(Some((bounds, rows)))
+}
+
 /// Walks the key in order and returns the first key of every range after
 /// the first, plus the exact row count. Each probe seeks to the previous
 /// boundary through the key index and steps `batch_size` entries
 /// (`WHERE key >= last ORDER BY key LIMIT 1 OFFSET n`): O(batch_size) per
 /// probe, O(rows) in all, reading key columns only. Data is never read by
 /// OFFSET; batches are read by key range.
-async fn key_boundaries(
+async fn walked_boundaries(
     pool: &Pool,
     schema: Option<&str>,
     table: &Table,

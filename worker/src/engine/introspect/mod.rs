@@ -30,6 +30,19 @@ pub async fn table(pool: &Pool, schema: &str, name: &str) -> Result<Option<Table
     res.map_err(|e| classify(&e, &format!("reading the schema of table {name}")))
 }
 
+/// The database's own estimate of the table's row count (InnoDB
+/// `table_rows`, PostgreSQL `reltuples`), read from its statistics without
+/// touching the table; `None` where there is none (SQLite, never analyzed).
+pub async fn row_estimate(pool: &Pool, schema: &str, name: &str) -> Result<Option<i64>, Failure> {
+    let res = match pool {
+        Pool::Postgres(p) => postgres::row_estimate(p, schema, name).await,
+        Pool::MySql(p) => mysql::row_estimate(p, name).await,
+        Pool::Sqlite(_) => Ok(None),
+    };
+    res.map(|n| n.filter(|n| *n > 0))
+        .map_err(|e| classify(&e, &format!("reading the statistics of table {name}")))
+}
+
 /// Picks the key: the primary key's columns, else the first unique index
 /// with only NOT NULL columns (it identifies rows just as well).
 fn choose_key(table: &mut Table, primary: &[String]) {

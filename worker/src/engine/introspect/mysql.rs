@@ -18,6 +18,17 @@ pub async fn list_tables(pool: &MySqlPool) -> Result<Vec<String>, sqlx::Error> {
     rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
 }
 
+pub async fn row_estimate(pool: &MySqlPool, name: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CAST(table_rows AS SIGNED) FROM information_schema.tables
+         WHERE table_schema = DATABASE() AND table_name = ?",
+    )
+    .bind(name)
+    .fetch_optional(pool)
+    .await
+    .map(Option::flatten)
+}
+
 pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR), CAST(column_type AS CHAR),

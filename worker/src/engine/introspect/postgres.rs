@@ -17,6 +17,23 @@ pub async fn list_tables(pool: &PgPool, schema: &str) -> Result<Vec<String>, sql
     .await
 }
 
+pub async fn row_estimate(
+    pool: &PgPool,
+    schema: &str,
+    name: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    // -1 (PostgreSQL 14+) or 0 until the table is first analyzed.
+    sqlx::query_scalar(
+        "SELECT c.reltuples::bigint FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND c.relname = $2",
+    )
+    .bind(schema)
+    .bind(name)
+    .fetch_optional(pool)
+    .await
+}
+
 pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Table>, sqlx::Error> {
     let oid: Option<i64> = sqlx::query_scalar(
         "SELECT c.oid::int8 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
