@@ -96,6 +96,11 @@ pub async fn fresh_pg_database(server: &str, name: &str) -> anyhow::Result<Strin
     .await?;
     conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .await?;
+    // Each run writes ~1 GB of WAL and pages; flush the previous run's now
+    // so that its checkpoint does not land in the middle of this one.
+    if let Err(e) = conn.execute("CHECKPOINT").await {
+        println!("(CHECKPOINT failed, figures may be noisier: {e})");
+    }
     Ok(format!(
         "{server}/{name}{}",
         PG_SUFFIX.get().map_or("", String::as_str)

@@ -163,6 +163,58 @@ async fn rows_beyond_the_planned_key_span_land_in_the_open_end_ranges() {
 }
 
 #[tokio::test]
+async fn one_sided_ranges_on_an_unanalyzed_postgres_table_use_the_key_index() {
+    // What the last batch of a table meets on a target this job filled:
+    // no statistics yet, so PostgreSQL would scan the whole table.
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    pg.execute(
+        "CREATE TABLE filled (id bigint PRIMARY KEY, u char(36), email varchar(255),
+             name varchar(100), amount numeric(12,2), active boolean, score float8,
+             created_at timestamp, updated_at timestamptz, body text)
+             WITH (autovacuum_enabled = false);
+         INSERT INTO filled SELECT i, md5(i::text), 'user' || i || '@example.com', 'Name ' || i,
+             i / 100.0, i % 2 = 0, i / 3.0, '2020-01-01', '2020-01-01Z', repeat('x', 60)
+         FROM generate_series(1, 100000) i;",
+    )
+    .await
+    .expect("data");
+    let plan_of = |prefer_index: bool| {
+        let pg = pg.clone();
+        async move {
+            let mut tx = pg.begin().await.expect("begin");
+            if prefer_index {
+                sqlx::query(freight_worker::engine::PG_PREFER_INDEX)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("set");
+            }
+            let rows: Vec<String> =
+                sqlx::query_scalar("EXPLAIN DELETE FROM filled WHERE id >= 99001")
+                    .fetch_all(&mut *tx)
+                    .await
+                    .expect("explain");
+            rows.join("\n")
+        }
+    };
+    let default_plan = plan_of(false).await;
+    assert!(default_plan.contains("Seq Scan"), "{default_plan}");
+    let chosen = plan_of(true).await;
+    assert!(
+        chosen.contains("filled_pkey") && !chosen.contains("Seq Scan"),
+        "{chosen}"
+    );
+
+    // And the engine's last batch over such a table copies exactly its rows.
+    let engine = Engine::new();
+    let job = job(dbs.pg("public"), dbs.pg("dst"), &["filled"], 25_000);
+    let (plan, outcomes) = migrate(&engine, &job).await;
+    assert_exact_ranges(&plan, &outcomes, 100_000, 25_000);
+    engine.release_job(job.job_id).await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
 async fn text_keys_follow_the_source_collation_without_loss() {
     // MariaDB's case-insensitive collation orders 'b' < 'C' while
     // PostgreSQL's C order does not: batches address the target by key set.

@@ -71,7 +71,7 @@ async fn run<E: DataPlane>(runtime: &Runtime<E>, batch: &BatchRef) {
     tracing::info!(seq = claimed.seq, table = %claimed.run.table_name, attempt = claimed.attempts, "batch started");
     let started = std::time::Instant::now();
 
-    let job = match runtime.store.job_context(&job_of(batch)).await {
+    let job = match runtime.job_context(&job_of(batch)).await {
         Ok(job) => job,
         Err(e) => {
             let message = format!("loading the job failed: {e:#}");

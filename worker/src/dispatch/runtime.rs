@@ -1,6 +1,6 @@
 //! State shared by the parts of one worker process.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -10,7 +10,8 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::config::DispatchConfig;
-use super::store::DispatchStore;
+use super::store::{DispatchStore, JobRef};
+use crate::engine::JobContext;
 
 pub(crate) struct Runtime<E> {
     pub store: DispatchStore,
@@ -35,6 +36,10 @@ pub(crate) struct Runtime<E> {
     /// Jobs whose batches ran here, so the engine's caches for them can be
     /// released once they end.
     pub touched_jobs: Mutex<HashSet<JobId>>,
+    /// What a job's batches run with (connections, tables, batch size),
+    /// loaded and unsealed once per job instead of once per batch: none of
+    /// it changes after the job is created.
+    job_contexts: Mutex<HashMap<JobId, Arc<JobContext>>>,
 }
 
 impl<E> Runtime<E> {
@@ -53,6 +58,7 @@ impl<E> Runtime<E> {
             in_flight: AtomicI64::new(0),
             rows_processed: AtomicI64::new(0),
             touched_jobs: Mutex::new(HashSet::new()),
+            job_contexts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -79,6 +85,28 @@ impl<E> Runtime<E> {
                 jobs.remove(job);
             }
         }
+        if let Ok(mut contexts) = self.job_contexts.lock() {
+            for job in done {
+                contexts.remove(job);
+            }
+        }
+    }
+
+    /// The job's context, from the cache or from Postgres.
+    pub async fn job_context(&self, job: &JobRef) -> anyhow::Result<Arc<JobContext>> {
+        let cached = self
+            .job_contexts
+            .lock()
+            .ok()
+            .and_then(|contexts| contexts.get(&job.job_id).cloned());
+        if let Some(context) = cached {
+            return Ok(context);
+        }
+        let context = Arc::new(self.store.job_context(job).await?);
+        if let Ok(mut contexts) = self.job_contexts.lock() {
+            contexts.insert(job.job_id, context.clone());
+        }
+        Ok(context)
     }
 }
 

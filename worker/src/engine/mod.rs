@@ -25,6 +25,7 @@ mod write;
 
 pub use planner_api::EnginePlanner;
 pub use service::Engine;
+pub use sql::PG_PREFER_INDEX;
 
 use freight_core::connection::ConnectionConfig;
 use freight_core::ids::{BatchId, JobId, TenantId};

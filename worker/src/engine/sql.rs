@@ -35,7 +35,17 @@ pub struct Predicate {
     dialect: Dialect,
     pub sql: String,
     pub binds: Vec<Value>,
+    /// A key range open at one end (a table's first or last batch).
+    pub one_sided: bool,
 }
+
+/// Run before a one-sided key range query on PostgreSQL, in the same
+/// transaction. Without statistics (a target table filled by this very job
+/// and not analyzed yet) PostgreSQL assumes `key >= $1` matches a third of
+/// the table and scans all of it: 0.3 s for the last batch of a 2M-row
+/// table, every time, instead of a few ms through the key's index. Where
+/// there is no index, the sequential scan still runs.
+pub const PG_PREFER_INDEX: &str = "SET LOCAL enable_seqscan = off";
 
 impl Predicate {
     pub fn new(dialect: Dialect) -> Self {
@@ -43,6 +53,7 @@ impl Predicate {
             dialect,
             sql: String::new(),
             binds: Vec::new(),
+            one_sided: false,
         }
     }
 
@@ -65,6 +76,7 @@ impl Predicate {
         start: Option<&[Value]>,
         end: Option<&[Value]>,
     ) {
+        self.one_sided = start.is_some() != end.is_some();
         let mut parts = Vec::new();
         if let Some(start) = start {
             parts.push(self.tuple_cmp(columns, start, true));
@@ -178,5 +190,22 @@ mod tests {
             "(\"a\" > CAST($1 AS int) OR (\"a\" = CAST($2 AS int) AND \"b\" >= CAST($3 AS text))) AND NOT (\"a\" > CAST($4 AS int) OR (\"a\" = CAST($5 AS int) AND \"b\" >= CAST($6 AS text)))"
         );
         assert_eq!(p.binds.len(), 6);
+        assert!(!p.one_sided);
+    }
+
+    #[test]
+    fn first_and_last_ranges_are_one_sided() {
+        let cols = vec![("id".to_owned(), "bigint".to_owned())];
+        let one = [Value::Int(1)];
+        for (start, end, one_sided) in [
+            (None, Some(&one[..]), true),
+            (Some(&one[..]), None, true),
+            (Some(&one[..]), Some(&one[..]), false),
+            (None, None, false),
+        ] {
+            let mut p = Predicate::new(Dialect::Postgres);
+            p.key_range(&cols, start, end);
+            assert_eq!(p.one_sided, one_sided, "{}", p.sql);
+        }
     }
 }

@@ -15,7 +15,7 @@ use super::bind;
 use super::connect::Pool;
 use super::error::{Failure, classify};
 use super::model::{Column, Dialect, Row, Value};
-use super::sql::{Predicate, ident, table as qualified};
+use super::sql::{PG_PREFER_INDEX, Predicate, ident, table as qualified};
 
 /// Rows per message on the channel: large enough to amortize the hop
 /// between tasks, small enough to keep memory flat.
@@ -96,7 +96,13 @@ pub async fn stream(
             for v in &predicate.binds {
                 q = bind::pg(q, v);
             }
-            drain!(q.fetch(p), postgres::decode_row)
+            if predicate.one_sided {
+                // Read-only: dropping the transaction rolls it back.
+                let mut tx = prefer_index(p).await?;
+                drain!(q.fetch(&mut *tx), postgres::decode_row)
+            } else {
+                drain!(q.fetch(p), postgres::decode_row)
+            }
         }
         Pool::MySql(p) => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -195,7 +201,12 @@ pub async fn count(
             for v in &predicate.binds {
                 q = bind_scalar_pg(q, v);
             }
-            q.fetch_one(p).await
+            if predicate.one_sided {
+                let mut tx = prefer_index(p).await?;
+                q.fetch_one(&mut *tx).await
+            } else {
+                q.fetch_one(p).await
+            }
         }
         Pool::MySql(p) => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -217,6 +228,19 @@ pub async fn count(
         }
     };
     res.map_err(|e| classify(&e, ctx))
+}
+
+/// A read transaction in which one-sided key ranges use the key's index.
+async fn prefer_index(
+    pool: &sqlx::PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, Failure> {
+    let ctx = "opening a read transaction";
+    let mut tx = pool.begin().await.map_err(|e| classify(&e, ctx))?;
+    sqlx::query(PG_PREFER_INDEX)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(&e, ctx))?;
+    Ok(tx)
 }
 
 fn bind_scalar_pg<'q>(

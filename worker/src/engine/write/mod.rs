@@ -13,7 +13,7 @@ use super::bind;
 use super::connect::Pool;
 use super::error::{Failure, classify};
 use super::model::{Dialect, Row};
-use super::sql::{Predicate, ident, table as qualified, values_placeholders};
+use super::sql::{PG_PREFER_INDEX, Predicate, ident, table as qualified, values_placeholders};
 
 /// Where rows go: a target table and its columns, in the order of the
 /// values in each row.
@@ -145,6 +145,12 @@ impl TargetTx {
         let ctx = "clearing the key range on the target";
         let res = match self {
             Self::Postgres(tx) => {
+                if predicate.one_sided {
+                    sqlx::query(PG_PREFER_INDEX)
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(|e| classify(&e, ctx))?;
+                }
                 let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for v in &predicate.binds {
                     q = bind::pg(q, v);
