@@ -17,13 +17,13 @@ use crate::engine::{BatchOutcome, EngineError, RejectedRecord};
 /// handled now is re-dispatched by the reconciler.
 pub(crate) async fn handle<E: DataPlane>(runtime: Arc<Runtime<E>>, batch: BatchRef) {
     if !runtime.accepting() {
-        return;
+        return hand_back(&runtime, &batch).await;
     }
     let Ok(permit) = runtime.permits.clone().acquire_owned().await else {
-        return;
+        return hand_back(&runtime, &batch).await;
     };
     if !runtime.accepting() {
-        return;
+        return hand_back(&runtime, &batch).await;
     }
     let span = tracing::info_span!("batch", tenant = %batch.tenant, job_id = %batch.job_id, batch_id = %batch.batch_id);
     // The copy runs in its own task: if the apalis worker is torn down
@@ -45,6 +45,15 @@ enum Ending {
     Ran(Result<BatchOutcome, EngineError>),
     LeaseLost,
     Aborted,
+}
+
+/// A message this process will not run (shutting down): acked all the same,
+/// so its batch is marked undispatched for the next reconciler pass to push
+/// again at once, instead of after `redispatch_after`.
+async fn hand_back<E>(runtime: &Runtime<E>, batch: &BatchRef) {
+    if let Err(e) = runtime.store.undispatch(std::slice::from_ref(batch)).await {
+        tracing::debug!(error = %format!("{e:#}"), "could not hand a batch back; it is re-dispatched later");
+    }
 }
 
 async fn run<E: DataPlane>(runtime: &Runtime<E>, batch: &BatchRef) {

@@ -701,13 +701,22 @@ impl DispatchStore {
                     OR (status = 'pending' AND dispatched_at >= now() - make_interval(secs => $2))
                  GROUP BY job_id
              ), ranked AS (
-                 SELECT b.id, j.created_at, b.seq,
-                        COALESCE(a.n, 0) + row_number() OVER (PARTITION BY b.job_id ORDER BY b.seq) AS turn
-                 FROM batches b JOIN jobs j ON j.id = b.job_id
-                 LEFT JOIN active a ON a.job_id = b.job_id
-                 WHERE b.status = 'pending' AND j.status = 'running'
-                   AND (b.not_before IS NULL OR b.not_before <= now())
-                   AND (b.dispatched_at IS NULL OR b.dispatched_at < now() - make_interval(secs => $2))
+                 -- Per job, only its first $1 candidates in key order: no
+                 -- more can be taken, and ranking every pending batch of a
+                 -- 2,000-batch job cost 7 ms per refill instead of 1.4.
+                 SELECT c.id, j.created_at, c.seq, COALESCE(a.n, 0) + c.rank AS turn
+                 FROM jobs j
+                 LEFT JOIN active a ON a.job_id = j.id
+                 CROSS JOIN LATERAL (
+                     SELECT b.id, b.seq, row_number() OVER (ORDER BY b.seq) AS rank
+                     FROM batches b
+                     WHERE b.job_id = j.id AND b.status = 'pending'
+                       AND (b.not_before IS NULL OR b.not_before <= now())
+                       AND (b.dispatched_at IS NULL OR b.dispatched_at < now() - make_interval(secs => $2))
+                     ORDER BY b.seq
+                     LIMIT $1
+                 ) c
+                 WHERE j.status = 'running'
              ), due AS (
                  SELECT b.id FROM batches b JOIN ranked r ON r.id = b.id
                  WHERE b.status = 'pending'
