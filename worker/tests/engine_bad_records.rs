@@ -172,6 +172,70 @@ async fn values_that_do_not_fit_mysql_are_rejected_not_truncated() {
 }
 
 #[tokio::test]
+async fn postgres_infinity_copies_to_postgres_and_is_a_record_error_for_mysql() {
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    pg.execute(
+        "CREATE SCHEMA src;
+         CREATE TABLE src.spans (id int PRIMARY KEY, d date, ts timestamp, tz timestamptz);
+         INSERT INTO src.spans SELECT i, '2024-01-01'::date + i, '2024-01-01 10:00'::timestamp + i * interval '1 hour',
+                                      '2024-01-01 10:00Z'::timestamptz + i * interval '1 minute'
+         FROM generate_series(1, 12) i;
+         UPDATE src.spans SET d = 'infinity', ts = '-infinity', tz = 'infinity' WHERE id = 3;
+         UPDATE src.spans SET d = '-infinity', ts = 'infinity', tz = '-infinity' WHERE id = 9;",
+    )
+    .await
+    .expect("source");
+    let engine = Engine::new();
+
+    // PostgreSQL to PostgreSQL: the values arrive as they were.
+    let to_pg = job(dbs.pg("src"), dbs.pg("dst"), &["spans"], 5);
+    let (_, outcomes) = support::migrate(&engine, &to_pg).await;
+    assert_eq!(outcomes.iter().map(|o| o.rows_written).sum::<i64>(), 12);
+    let diff: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT * FROM src.spans EXCEPT SELECT * FROM dst.spans) x",
+    )
+    .fetch_one(&pg)
+    .await
+    .expect("compare");
+    assert_eq!(diff, 0);
+    let infinite: Vec<(i32, String, String, String)> = sqlx::query_as(
+        "SELECT id, d::text, ts::text, tz::text FROM dst.spans WHERE id IN (3, 9) ORDER BY id",
+    )
+    .fetch_all(&pg)
+    .await
+    .expect("read");
+    assert_eq!(
+        infinite,
+        [
+            (3, "infinity".into(), "-infinity".into(), "infinity".into()),
+            (9, "-infinity".into(), "infinity".into(), "-infinity".into()),
+        ]
+    );
+
+    // MySQL has no infinity: those two rows are rejected records naming a
+    // column, the other ten are written.
+    let to_my = job(dbs.pg("src"), dbs.mysql(), &["spans"], 5);
+    let plan = engine.plan(&to_my, true).await.expect("plan");
+    let mut rejected = Vec::new();
+    let mut written = 0;
+    for b in &plan.batches {
+        let o = engine
+            .run_batch(&to_my, &to_run(b, 5))
+            .await
+            .expect("batch");
+        written += o.rows_written;
+        rejected.extend(o.rejected);
+    }
+    assert_eq!(written, 10);
+    assert_eq!(keys(&rejected), [json!([3]), json!([9])]);
+    assert!(rejected.iter().all(|r| r.column.is_some()), "{rejected:?}");
+    engine.release_job(to_pg.job_id).await;
+    engine.release_job(to_my.job_id).await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
 async fn sqlite_constraint_violations_are_rejected() {
     let dbs = Dbs::new().await;
     let pg = dbs.pg_pool().await;

@@ -36,7 +36,7 @@ const NOTIFY_CHANNEL: &str = "freight_jobs";
 const VACUUM_EVERY: Duration = Duration::from_secs(60);
 /// Unclaimed batches kept queued per live worker slot, and at least.
 const QUEUE_SLOTS_FACTOR: i64 = 4;
-const MIN_QUEUE_WINDOW: i64 = 16;
+const MIN_QUEUE_WINDOW: i64 = 4;
 
 pub(crate) async fn run<E: DataPlane>(runtime: Arc<Runtime<E>>, mut producer: Producer) {
     let mut last_vacuum = Instant::now();

@@ -153,6 +153,17 @@ fn encode_value(buf: &mut Vec<u8>, v: &Value, t: BinType) -> Option<()> {
             buf.extend_from_slice(s.as_bytes());
         }
         (Value::Uuid(u), BinType::Uuid) => field(buf, u.as_bytes())?,
+        // PostgreSQL's own ±infinity, read from a PostgreSQL source.
+        (Value::Text(s), BinType::Date) if s == "infinity" || s == "-infinity" => {
+            let days = if s == "infinity" { i32::MAX } else { i32::MIN };
+            field(buf, &days.to_be_bytes())?
+        }
+        (Value::Text(s), BinType::Timestamp | BinType::Timestamptz)
+            if s == "infinity" || s == "-infinity" =>
+        {
+            let micros = if s == "infinity" { i64::MAX } else { i64::MIN };
+            field(buf, &micros.to_be_bytes())?
+        }
         _ => return None,
     }
     Some(())
