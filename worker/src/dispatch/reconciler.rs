@@ -161,10 +161,15 @@ async fn top_up<E: DataPlane>(
     let store = &runtime.store;
     let config = &runtime.config;
 
-    for job in store.settle_cancelling().await? {
-        tracing::info!(job_id = %job.job_id, "job cancelled");
-        super::metrics::job_finished("cancelled");
-        runtime.engine.release_job(job.job_id).await;
+    let state = store
+        .dispatch_state(config.redispatch_after, config.heartbeat_interval * 6)
+        .await?;
+    if state.cancelling {
+        for job in store.settle_cancelling().await? {
+            tracing::info!(job_id = %job.job_id, "job cancelled");
+            super::metrics::job_finished("cancelled");
+            runtime.engine.release_job(job.job_id).await;
+        }
     }
 
     if runtime.accepting() {
@@ -177,12 +182,9 @@ async fn top_up<E: DataPlane>(
         }
     }
 
-    let outstanding = store
-        .outstanding_dispatches(config.redispatch_after)
-        .await?;
-    let slots = store
-        .live_concurrency(config.heartbeat_interval * 6)
-        .await?
+    let outstanding = state.outstanding;
+    let slots = state
+        .live_slots
         .max(i64::try_from(config.concurrency).unwrap_or(1));
     super::metrics::dispatch_state(outstanding, slots);
     // Keep enough queued that workers never wait for the next pass (a pass

@@ -19,6 +19,14 @@ use uuid::Uuid;
 
 use crate::engine::{BatchOutcome, BatchToRun, JobContext, JobPlan, RejectedRecord};
 
+/// See [`DispatchStore::dispatch_state`].
+#[derive(Debug, Clone, Copy)]
+pub struct DispatchState {
+    pub outstanding: i64,
+    pub live_slots: i64,
+    pub cancelling: bool,
+}
+
 /// A job, named the way every query wants it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct JobRef {
@@ -657,27 +665,32 @@ impl DispatchStore {
         Ok(expired)
     }
 
-    /// Batches pushed to the queue but not yet claimed, recently enough to
-    /// be still there.
-    pub async fn outstanding_dispatches(&self, redispatch_after: Duration) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT count(*) FROM batches
-             WHERE status = 'pending' AND dispatched_at > now() - make_interval(secs => $1)",
+    /// What a queue refill needs to know, in one round trip (it runs after
+    /// every batch): batches pushed but not yet claimed (recently enough to
+    /// be still queued), the batch slots of the workers alive now, and
+    /// whether any job is being cancelled.
+    pub async fn dispatch_state(
+        &self,
+        redispatch_after: Duration,
+        live_window: Duration,
+    ) -> anyhow::Result<DispatchState> {
+        let (outstanding, live_slots, cancelling): (i64, i64, bool) = sqlx::query_as(
+            "SELECT
+                 (SELECT count(*) FROM batches
+                  WHERE status = 'pending' AND dispatched_at > now() - make_interval(secs => $1)),
+                 (SELECT COALESCE(sum(concurrency), 0)::bigint FROM workers
+                  WHERE stopped_at IS NULL AND last_seen > now() - make_interval(secs => $2)),
+                 EXISTS (SELECT 1 FROM jobs WHERE status = 'cancelling')",
         )
         .bind(interval_secs(redispatch_after))
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    /// Batch slots of the workers alive now.
-    pub async fn live_concurrency(&self, live_window: Duration) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COALESCE(sum(concurrency), 0)::bigint FROM workers
-             WHERE stopped_at IS NULL AND last_seen > now() - make_interval(secs => $1)",
-        )
         .bind(interval_secs(live_window))
         .fetch_one(&self.pool)
-        .await?)
+        .await?;
+        Ok(DispatchState {
+            outstanding,
+            live_slots,
+            cancelling,
+        })
     }
 
     /// Marks up to `limit` due pending batches of running jobs as
@@ -893,8 +906,14 @@ impl DispatchStore {
             BatchStatus::CompletedWithErrors
         };
         let rejected = i64::try_from(outcome.rejected.len()).unwrap_or(i64::MAX);
-        let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(
+        // The common case writes one row: no transaction round trips.
+        let single = matches!(status, BatchStatus::Completed);
+        let mut tx = if single {
+            None
+        } else {
+            Some(self.pool.begin().await?)
+        };
+        let update = sqlx::query(
             "UPDATE batches SET status = $4, rows_read = $5, rows_written = $6, rows_rejected = $7,
                     verified = $8, verify_detail = $9, last_error = NULL, finished_at = now(),
                     lease_owner = NULL, lease_expires_at = NULL, not_before = NULL, updated_at = now()
@@ -908,10 +927,15 @@ impl DispatchStore {
         .bind(outcome.rows_written)
         .bind(rejected)
         .bind(outcome.verified)
-        .bind(outcome.verify_detail.as_deref())
-        .execute(&mut *tx)
-        .await?
+        .bind(outcome.verify_detail.as_deref());
+        let updated = match tx.as_mut() {
+            Some(tx) => update.execute(&mut **tx).await?,
+            None => update.execute(&self.pool).await?,
+        }
         .rows_affected();
+        let Some(mut tx) = tx else {
+            return Ok((updated == 1).then_some(status));
+        };
         if updated != 1 {
             tx.rollback().await?;
             return Ok(None);
