@@ -16,6 +16,27 @@ fn keys(records: &[RejectedRecord]) -> Vec<serde_json::Value> {
     k
 }
 
+/// Plans the job and runs every batch with `budget` record errors each:
+/// rows written and the records rejected, in all.
+async fn plan_and_run_all(
+    engine: &Engine,
+    job: &freight_worker::engine::JobContext,
+    budget: u64,
+) -> (i64, Vec<RejectedRecord>) {
+    let plan = engine.plan(job, true).await.expect("plan");
+    let mut rejected = Vec::new();
+    let mut written = 0;
+    for b in &plan.batches {
+        let o = engine
+            .run_batch(job, &to_run(b, budget))
+            .await
+            .expect("batch");
+        written += o.rows_written;
+        rejected.extend(o.rejected);
+    }
+    (written, rejected)
+}
+
 async fn mysql_people(dbs: &Dbs) {
     let my = dbs.my_pool().await;
     my.execute("CREATE TABLE people (id int PRIMARY KEY, name varchar(50), age int)")
@@ -147,14 +168,7 @@ async fn values_that_do_not_fit_mysql_are_rejected_not_truncated() {
         .expect("target");
     let engine = Engine::new();
     let job = job(dbs.pg("public"), dbs.mysql(), &["codes"], 8);
-    let plan = engine.plan(&job, true).await.expect("plan");
-    let mut rejected = Vec::new();
-    let mut written = 0;
-    for b in &plan.batches {
-        let o = engine.run_batch(&job, &to_run(b, 5)).await.expect("batch");
-        written += o.rows_written;
-        rejected.extend(o.rejected);
-    }
+    let (written, rejected) = plan_and_run_all(&engine, &job, 5).await;
     assert_eq!(written, 28);
     assert_eq!(keys(&rejected), [json!([5]), json!([20])]);
     let cols: Vec<Option<String>> = rejected.iter().map(|r| r.column.clone()).collect();
@@ -216,17 +230,7 @@ async fn postgres_infinity_copies_to_postgres_and_is_a_record_error_for_mysql() 
     // MySQL has no infinity: those two rows are rejected records naming a
     // column, the other ten are written.
     let to_my = job(dbs.pg("src"), dbs.mysql(), &["spans"], 5);
-    let plan = engine.plan(&to_my, true).await.expect("plan");
-    let mut rejected = Vec::new();
-    let mut written = 0;
-    for b in &plan.batches {
-        let o = engine
-            .run_batch(&to_my, &to_run(b, 5))
-            .await
-            .expect("batch");
-        written += o.rows_written;
-        rejected.extend(o.rejected);
-    }
+    let (written, rejected) = plan_and_run_all(&engine, &to_my, 5).await;
     assert_eq!(written, 10);
     assert_eq!(keys(&rejected), [json!([3]), json!([9])]);
     assert!(rejected.iter().all(|r| r.column.is_some()), "{rejected:?}");
