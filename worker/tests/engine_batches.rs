@@ -95,6 +95,19 @@ async fn analyzed_dense_integer_keys_are_cut_by_arithmetic_and_sparse_ones_walke
     let want: Vec<serde_json::Value> = (1..20).map(|i| serde_json::json!([1 + i * 100])).collect();
     assert_eq!(ends, want);
     assert!(done.iter().all(|o| o.rows_read == 100), "{done:?}");
+    let estimate = |table: &str| {
+        plan.report
+            .tables
+            .iter()
+            .find(|t| t.table_name == table)
+            .map(|t| t.rows_estimate)
+    };
+    assert_eq!(
+        estimate("dense"),
+        Some(2000),
+        "a dense key counts as gap-free"
+    );
+    assert_eq!(estimate("sparse"), Some(2000), "a walk counts exactly");
 
     // Arithmetic would make 200 ranges of 10 rows: the key is walked, and
     // every range holds exactly batch_size rows.
@@ -140,6 +153,7 @@ async fn rows_beyond_the_planned_key_span_land_in_the_open_end_ranges() {
     let plan = engine.plan(&job, true).await.expect("plan");
     assert_eq!(plan.batches.len(), 16);
     assert_eq!(plan.batches[0].key_end, Some(serde_json::json!([101])));
+    assert_eq!(plan.report.total_rows_estimate, 1600);
     // Written after planning, below the first and above the last key.
     pg.execute("INSERT INTO src.t VALUES (-7, 'low'), (99999, 'high')")
         .await

@@ -321,7 +321,14 @@ async fn arithmetic_boundaries(
     let Ok(bounds) = bounds else {
         return Ok(None);
     };
-    let rows = i64::try_from(span).map_or(estimate, |span| estimate.min(span));
+    // InnoDB's estimate is often 5-10 % off; a key it calls 90 % dense is
+    // counted as gap-free, so that progress does not read 100 % while the
+    // last ranges still run.
+    let rows = match i64::try_from(span) {
+        Ok(span) if estimate.saturating_mul(10) >= span.saturating_mul(9) => span,
+        Ok(span) => estimate.min(span),
+        Err(_) => estimate,
+    };
     Ok(Some((bounds, rows)))
 }
 
