@@ -34,9 +34,10 @@ use freight_core::plan::PlanReport;
 
 const NOTIFY_CHANNEL: &str = "freight_jobs";
 const VACUUM_EVERY: Duration = Duration::from_secs(60);
-/// Unclaimed batches kept queued per live worker slot, and at least.
+/// Unclaimed batches kept queued per live worker slot. Not more: a job
+/// planned a moment after another waits behind the whole window (with one
+/// slot and a floor of 16, the turn-taking test saw it wait 16 batches).
 const QUEUE_SLOTS_FACTOR: i64 = 4;
-const MIN_QUEUE_WINDOW: i64 = 4;
 
 pub(crate) async fn run<E: DataPlane>(runtime: Arc<Runtime<E>>, mut producer: Producer) {
     let mut last_vacuum = Instant::now();
@@ -190,9 +191,7 @@ async fn top_up<E: DataPlane>(
     // Keep enough queued that workers never wait for the next pass (a pass
     // takes tens of ms under load, small batches take about as long), but
     // not so much that a new job waits behind a long queue.
-    let window = slots
-        .saturating_mul(QUEUE_SLOTS_FACTOR)
-        .max(MIN_QUEUE_WINDOW);
+    let window = slots.saturating_mul(QUEUE_SLOTS_FACTOR);
     let room = window.saturating_sub(outstanding);
     let batches = store
         .take_dispatchable(room, config.redispatch_after)
