@@ -7,7 +7,10 @@ use utoipa::ToSchema;
 use crate::connection::ConnectionConfig;
 use crate::error::{ValidationError, Validator};
 
-pub const DEFAULT_BATCH_SIZE: u32 = 1000;
+/// 10,000: the 2M-row benchmark copies about twice as fast as at 1,000
+/// (per-batch transactions and bookkeeping), and a batch of that size still
+/// streams in a few MB; the bad-record search costs 14 halvings, not 10.
+pub const DEFAULT_BATCH_SIZE: u32 = 10_000;
 pub const MAX_BATCH_SIZE: u32 = 100_000;
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
 pub const MAX_MAX_RETRIES: u32 = 50;
@@ -187,9 +190,9 @@ pub struct JobSpec {
     /// Tables to leave out when copying a whole database.
     #[serde(default)]
     pub exclude_tables: Vec<String>,
-    /// Rows per batch, 1..=100000; default 1000.
+    /// Rows per batch, 1..=100000; default 10000.
     #[serde(default = "default_batch_size")]
-    #[schema(minimum = 1, maximum = 100000, default = 1000)]
+    #[schema(minimum = 1, maximum = 100000, default = 10000)]
     pub batch_size: u32,
     /// Attempts per failed batch before it counts as failed; default 3.
     #[serde(default = "default_max_retries")]

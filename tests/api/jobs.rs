@@ -65,7 +65,7 @@ async fn defaults_are_applied_and_limits_enforced_with_field_errors() {
     let mut body = job_body();
     body.as_object_mut().unwrap().remove("batch_size");
     let job = api.create_job(&caller, &body).await;
-    assert_eq!(job["batch_size"], 1000);
+    assert_eq!(job["batch_size"], 10_000);
 
     let mut bad = job_body();
     bad["batch_size"] = json!(100_001);
