@@ -177,21 +177,13 @@ impl DispatchStore {
         owner: &str,
         ttl: Duration,
     ) -> anyhow::Result<Option<JobRef>> {
-        let row: Option<(Uuid, String)> = sqlx::query_as(
-            "UPDATE jobs SET dispatch_owner = $1, dispatch_lease_until = now() + make_interval(secs => $2)
-             WHERE id = (SELECT j.id FROM jobs j
-                         WHERE j.status = 'running'
-                           AND (j.dispatch_lease_until IS NULL OR j.dispatch_lease_until < now())
-                           AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.job_id = j.id)
-                         ORDER BY j.created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-             RETURNING id, tenant_id",
+        self.claim_job_lease(
+            owner,
+            ttl,
+            "NOT EXISTS (SELECT 1 FROM batches b WHERE b.job_id = j.id)",
         )
-        .bind(owner)
-        .bind(interval_secs(ttl))
-        .fetch_optional(&self.pool)
         .await
-        .context("claiming a job to plan")?;
-        row.map(job_ref).transpose()
+        .context("claiming a job to plan")
     }
 
     /// Takes the finishing lease of one running job whose batches are all
@@ -201,22 +193,39 @@ impl DispatchStore {
         owner: &str,
         ttl: Duration,
     ) -> anyhow::Result<Option<JobRef>> {
-        let row: Option<(Uuid, String)> = sqlx::query_as(
+        self.claim_job_lease(
+            owner,
+            ttl,
+            "EXISTS (SELECT 1 FROM batches b WHERE b.job_id = j.id)
+             AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.job_id = j.id
+                             AND b.status IN ('pending', 'running'))",
+        )
+        .await
+        .context("claiming a job to finish")
+    }
+
+    /// Takes the job lease of the oldest running job that meets `condition`
+    /// (SQL over `jobs j`, a constant) and whose lease is free.
+    async fn claim_job_lease(
+        &self,
+        owner: &str,
+        ttl: Duration,
+        condition: &'static str,
+    ) -> anyhow::Result<Option<JobRef>> {
+        let sql = format!(
             "UPDATE jobs SET dispatch_owner = $1, dispatch_lease_until = now() + make_interval(secs => $2)
              WHERE id = (SELECT j.id FROM jobs j
                          WHERE j.status = 'running'
                            AND (j.dispatch_lease_until IS NULL OR j.dispatch_lease_until < now())
-                           AND EXISTS (SELECT 1 FROM batches b WHERE b.job_id = j.id)
-                           AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.job_id = j.id
-                                           AND b.status IN ('pending', 'running'))
+                           AND {condition}
                          ORDER BY j.created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-             RETURNING id, tenant_id",
-        )
-        .bind(owner)
-        .bind(interval_secs(ttl))
-        .fetch_optional(&self.pool)
-        .await
-        .context("claiming a job to finish")?;
+             RETURNING id, tenant_id"
+        );
+        let row: Option<(Uuid, String)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(interval_secs(ttl))
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(job_ref).transpose()
     }
 
