@@ -197,16 +197,17 @@ pub async fn count(
     let ctx = "counting rows";
     let res = match pool {
         Pool::Postgres(p) => {
-            let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for v in &predicate.binds {
-                q = bind_scalar_pg(q, v);
+                q = bind::pg(q, v);
             }
-            if predicate.one_sided {
+            let row = if predicate.one_sided {
                 let mut tx = prefer_index(p).await?;
                 q.fetch_one(&mut *tx).await
             } else {
                 q.fetch_one(p).await
-            }
+            };
+            row.and_then(|r| sqlx::Row::try_get::<i64, _>(&r, 0))
         }
         Pool::MySql(p) => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -241,26 +242,6 @@ async fn prefer_index(
         .await
         .map_err(|e| classify(&e, ctx))?;
     Ok(tx)
-}
-
-fn bind_scalar_pg<'q>(
-    q: sqlx::query::QueryScalar<'q, sqlx::Postgres, i64, sqlx::postgres::PgArguments>,
-    v: &Value,
-) -> sqlx::query::QueryScalar<'q, sqlx::Postgres, i64, sqlx::postgres::PgArguments> {
-    match v {
-        Value::Null => q.bind(None::<String>),
-        Value::Bool(b) => q.bind(*b),
-        Value::Int(i) => q.bind(*i),
-        Value::UInt(u) => q.bind(u.to_string()),
-        Value::Float(f) => q.bind(*f),
-        Value::Decimal(s) | Value::Text(s) | Value::Json(s) => q.bind(s.clone()),
-        Value::Bytes(b) => q.bind(b.clone()),
-        Value::Date(d) => q.bind(*d),
-        Value::Time(t) => q.bind(*t),
-        Value::DateTime(dt) => q.bind(*dt),
-        Value::DateTimeTz(dt) => q.bind(*dt),
-        Value::Uuid(u) => q.bind(*u),
-    }
 }
 
 /// Hash of one row's canonical values; rows are summed, so order is free.
