@@ -180,28 +180,59 @@ impl ConnectionConfig {
         self.schema.as_deref().unwrap_or("public")
     }
 
-    /// A sqlx connection URL for this config, secrets included: only for
-    /// opening connections, never for display.
-    pub fn connection_url(&self) -> String {
-        if let Some(url) = &self.url {
-            return url.expose().to_owned();
+    /// The config taken apart: what driver options are built from. Nothing
+    /// comes from the process environment, pass files or option files.
+    pub fn parts(&self) -> Result<ConnectionParts, String> {
+        match (&self.url, self.kind) {
+            (Some(url), DatabaseKind::Sqlite) => Ok(ConnectionParts {
+                kind: self.kind,
+                host: None,
+                port: None,
+                user: None,
+                password: None,
+                database: Some(sqlite_path_of(url.expose())?),
+                params: sqlite_params_of(url.expose()),
+            }),
+            (Some(url), _) => parse_server_url(self.kind, url.expose()),
+            (None, _) => Ok(ConnectionParts {
+                kind: self.kind,
+                host: self.host.clone(),
+                port: self.port.or(self.kind.default_port()),
+                user: self.user.clone(),
+                password: self.password.clone(),
+                database: self.database.clone(),
+                params: Vec::new(),
+            }),
         }
-        let db = self.database.as_deref().unwrap_or_default();
-        if self.kind == DatabaseKind::Sqlite {
-            return format!("sqlite://{db}");
+    }
+
+    /// Every string of this config that must never be shown: passwords and
+    /// sensitive URL parameters, raw and percent-decoded.
+    pub fn secret_values(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(pw) = &self.password {
+            out.push(pw.expose().to_owned());
         }
-        let scheme = self.kind.url_schemes()[0];
-        let host = self.host.as_deref().unwrap_or("localhost");
-        let port = self.port.or(self.kind.default_port()).unwrap_or_default();
-        let mut url = match url::Url::parse(&format!("{scheme}://{host}:{port}/")) {
-            Ok(url) => url,
-            Err(_) => return format!("{scheme}://{host}:{port}/{db}"),
-        };
-        // Url setters percent-encode, so passwords with '@' or '/' survive.
-        let _ = url.set_username(self.user.as_deref().unwrap_or_default());
-        let _ = url.set_password(self.password.as_ref().map(Secret::expose));
-        url.set_path(db);
-        url.to_string()
+        if let Some(url) = &self.url
+            && let Ok(parsed) = url::Url::parse(url.expose())
+        {
+            let mut push = |raw: &str| {
+                out.push(raw.to_owned());
+                if let Ok(decoded) = percent_encoding::percent_decode_str(raw).decode_utf8() {
+                    out.push(decoded.into_owned());
+                }
+            };
+            if let Some(pw) = parsed.password() {
+                push(pw);
+            }
+            for (name, value) in parsed.query_pairs() {
+                if is_sensitive_param(&name) {
+                    push(&value);
+                }
+            }
+        }
+        out.retain(|s| !s.is_empty());
+        out
     }
 
     /// The config as it may be shown: no password anywhere.
@@ -219,18 +250,117 @@ impl ConnectionConfig {
     }
 }
 
-/// Replaces the password of a URL by `***`; a URL that does not parse but
-/// might hold credentials is masked whole.
-pub fn redact_url(raw: &str) -> String {
-    match url::Url::parse(raw) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some(MASK));
-            url.to_string()
+/// A connection config taken apart, URL or fields alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionParts {
+    pub kind: DatabaseKind,
+    /// Host name or address (IPv6 without brackets); `None` for SQLite.
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub password: Option<Secret>,
+    /// Database name, or the SQLite file path.
+    pub database: Option<String>,
+    /// URL query parameters other than user and password, as given.
+    pub params: Vec<(String, String)>,
+}
+
+/// URL parameters whose values are credentials.
+const SENSITIVE_PARAMS: &[&str] = &["password", "sslpassword", "sslkey", "ssl-key"];
+
+fn is_sensitive_param(name: &str) -> bool {
+    SENSITIVE_PARAMS
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(name))
+}
+
+fn decoded(raw: &str) -> String {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn parse_server_url(kind: DatabaseKind, raw: &str) -> Result<ConnectionParts, String> {
+    let url = url::Url::parse(raw).map_err(|_| "url does not parse".to_owned())?;
+    let host = match url.host() {
+        Some(url::Host::Domain(name)) => Some(decoded(name)),
+        Some(url::Host::Ipv4(ip)) => Some(ip.to_string()),
+        Some(url::Host::Ipv6(ip)) => Some(ip.to_string()),
+        None => None,
+    };
+    let mut user = Some(decoded(url.username())).filter(|u| !u.is_empty());
+    let mut password = url.password().map(|p| Secret::new(decoded(p)));
+    let mut params = Vec::new();
+    for (name, value) in url.query_pairs() {
+        match name.as_ref() {
+            "user" if user.is_none() => user = Some(value.into_owned()),
+            "password" if password.is_none() => password = Some(Secret::new(value.into_owned())),
+            _ => params.push((name.into_owned(), value.into_owned())),
         }
-        Ok(url) => url.to_string(),
-        Err(_) if raw.contains('@') => MASK.to_owned(),
-        Err(_) => raw.to_owned(),
     }
+    let database = Some(decoded(url.path().trim_start_matches('/'))).filter(|d| !d.is_empty());
+    Ok(ConnectionParts {
+        kind,
+        host,
+        port: url.port().or(kind.default_port()),
+        user,
+        password,
+        database,
+        params,
+    })
+}
+
+/// The file path of a `sqlite:` URL (`sqlite://path`, `sqlite:///abs`, `sqlite:path`).
+fn sqlite_path_of(raw: &str) -> Result<String, String> {
+    let rest = raw
+        .strip_prefix("sqlite://")
+        .or_else(|| raw.strip_prefix("sqlite:"))
+        .ok_or_else(|| "url must start with sqlite:".to_owned())?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() {
+        return Err("url names no database file".into());
+    }
+    Ok(decoded(path))
+}
+
+fn sqlite_params_of(raw: &str) -> Vec<(String, String)> {
+    match raw.split_once('?') {
+        Some((_, query)) => url::form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Replaces every credential of a URL by `***`: the password and sensitive
+/// query parameters. A URL that does not parse but might hold credentials
+/// is masked whole.
+pub fn redact_url(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return if raw.contains('@') || raw.contains('?') {
+            MASK.to_owned()
+        } else {
+            raw.to_owned()
+        };
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some(MASK));
+    }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if is_sensitive_param(&name) {
+                    MASK.to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 #[cfg(test)]
@@ -264,9 +394,51 @@ mod tests {
     }
 
     #[test]
-    fn connection_url_percent_encodes_credentials() {
-        let url = host_config("p@ss/word").connection_url();
-        assert_eq!(url, "mysql://app:p%40ss%2Fword@db:3306/shop");
+    fn query_string_credentials_are_secrets() {
+        let raw = "postgres://u@h/db?sslmode=require&password=hunt%2Fer2&sslpassword=kp&sslkey=pem";
+        let redacted = redact_url(raw);
+        for secret in ["hunt", "kp", "pem"] {
+            assert!(!redacted.contains(secret), "{redacted}");
+        }
+        assert!(redacted.contains("sslmode=require"), "{redacted}");
+        let config = ConnectionConfig {
+            kind: DatabaseKind::Postgresql,
+            url: Some(Secret::new(raw)),
+            host: None,
+            port: None,
+            database: None,
+            user: None,
+            password: None,
+            schema: None,
+        };
+        let secrets = config.secret_values();
+        assert!(secrets.contains(&"hunt/er2".to_owned()), "{secrets:?}");
+        assert!(secrets.contains(&"kp".to_owned()), "{secrets:?}");
+        let parts = config.parts().unwrap();
+        assert_eq!(parts.password.unwrap().expose(), "hunt/er2");
+        assert_eq!(parts.user.as_deref(), Some("u"));
+        assert_eq!(parts.database.as_deref(), Some("db"));
+        assert_eq!(parts.port, Some(5432));
+        assert_eq!(parts.params.len(), 3, "{:?}", parts.params);
+    }
+
+    #[test]
+    fn urls_and_fields_come_apart_alike() {
+        let from_fields = host_config("p@ss").parts().unwrap();
+        let mut url_config = host_config("unused");
+        url_config.host = None;
+        url_config.password = None;
+        url_config.url = Some(Secret::new("mysql://app:p%40ss@db/shop"));
+        let from_url = url_config.parts().unwrap();
+        assert_eq!(from_fields, from_url);
+        let v6 = ConnectionConfig {
+            url: Some(Secret::new("postgres://u@[::1]:6543/x")),
+            kind: DatabaseKind::Postgresql,
+            ..url_config
+        };
+        let parts = v6.parts().unwrap();
+        assert_eq!(parts.host.as_deref(), Some("::1"));
+        assert_eq!(parts.port, Some(6543));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod error;
 pub mod ids;
 pub mod job;
 pub mod plan;
+pub mod policy;
 pub mod secrets;
 pub mod store;
 pub mod tokens;

@@ -1,0 +1,276 @@
+//! The connection policy: which databases a tenant's job may reach.
+//!
+//! Every outbound connection Freight makes for a tenant passes through here
+//! twice: the address and path rules ([`ConnectionPolicy::vet`]) before any
+//! network or file access, and the identity rule
+//! ([`ConnectionPolicy::check_identity`]) right after connecting, before
+//! anything is read or written. The API applies both at plan, create and
+//! retry; the worker applies both again right before it connects, on the
+//! address it resolved (so a name that later resolves elsewhere is refused).
+
+mod address;
+mod sqlite;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+pub use address::EgressRule;
+
+use crate::connection::{ConnectionConfig, ConnectionParts, DatabaseKind, Secret};
+use crate::ids::TenantId;
+
+/// What identifies a database server and database after connecting.
+/// Freight's own database is refused whatever name or address reaches it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseIdentity {
+    /// `system_identifier` of `pg_control_system()` (unique per cluster)
+    /// and the database name.
+    Postgres {
+        system_identifier: String,
+        database: String,
+    },
+    /// A SQLite file, by canonical path.
+    SqliteFile(PathBuf),
+}
+
+/// Reads the identity of the PostgreSQL server and database a connection
+/// reached; any role may run it.
+pub const POSTGRES_IDENTITY_QUERY: &str =
+    "SELECT system_identifier::text, current_database()::text FROM pg_control_system()";
+
+/// A connection the policy refused: the field it concerns and why. The
+/// message never says whether a file exists.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct PolicyViolation {
+    pub field: String,
+    pub message: String,
+}
+
+impl PolicyViolation {
+    fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Who the policy trusts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// Many tenants: SQLite only under `FREIGHT_SQLITE_ROOT/<tenant>/`.
+    Tenants,
+    /// One trusted local user (`freight dev`, `FREIGHT_DEV_MODE=true`):
+    /// SQLite paths anywhere. The address and identity rules still hold.
+    LocalUser,
+}
+
+/// A connection that passed the address and path rules.
+#[derive(Debug, Clone)]
+pub struct VettedConnection {
+    /// The config's parts; for SQLite, `database` is the resolved file path.
+    pub parts: ConnectionParts,
+    /// For servers: the checked address to connect to (connect to this, not
+    /// to the name, so DNS cannot change the answer afterwards).
+    pub address: Option<SocketAddr>,
+}
+
+impl VettedConnection {
+    /// The host to hand the driver: the checked address.
+    pub fn pinned_host(&self) -> Option<String> {
+        self.address.map(|a| a.ip().to_string())
+    }
+}
+
+/// The policy of one Freight installation.
+#[derive(Debug, Clone)]
+pub struct ConnectionPolicy {
+    trust: Trust,
+    /// Empty: any address not denied.
+    allow: Vec<EgressRule>,
+    /// Operator's additions to the always-denied list.
+    deny: Vec<EgressRule>,
+    /// Freight's own services by address (Redis).
+    protected: Vec<SocketAddr>,
+    /// Addresses of this host: a protected service on a local address is
+    /// reached through any of them.
+    local_addresses: Vec<IpAddr>,
+    own_databases: Vec<DatabaseIdentity>,
+    sqlite_root: Option<PathBuf>,
+}
+
+impl ConnectionPolicy {
+    /// A policy for many tenants with no operator rules.
+    pub fn for_tenants() -> Self {
+        Self {
+            trust: Trust::Tenants,
+            allow: Vec::new(),
+            deny: Vec::new(),
+            protected: Vec::new(),
+            local_addresses: address::local_addresses(),
+            own_databases: Vec::new(),
+            sqlite_root: None,
+        }
+    }
+
+    /// A policy for one trusted local user (development, tests of the engine).
+    pub fn for_local_user() -> Self {
+        Self {
+            trust: Trust::LocalUser,
+            ..Self::for_tenants()
+        }
+    }
+
+    pub fn trust(&self) -> Trust {
+        self.trust
+    }
+
+    /// Only addresses matching one of `rules` may be reached (`FREIGHT_EGRESS_ALLOW`).
+    pub fn allow_only(mut self, rules: Vec<EgressRule>) -> Self {
+        self.allow = rules;
+        self
+    }
+
+    /// Also refuses these (`FREIGHT_EGRESS_DENY`).
+    pub fn deny(mut self, rules: Vec<EgressRule>) -> Self {
+        self.deny.extend(rules);
+        self
+    }
+
+    /// Refuses this endpoint of Freight's own (its Redis).
+    pub fn protect_endpoint(mut self, addresses: impl IntoIterator<Item = SocketAddr>) -> Self {
+        self.protected.extend(addresses);
+        self
+    }
+
+    /// Refuses this database (Freight's own system of record).
+    pub fn protect_database(mut self, identity: DatabaseIdentity) -> Self {
+        self.own_databases.push(identity);
+        self
+    }
+
+    /// SQLite files of tenant `t` live under `root/t/` (`FREIGHT_SQLITE_ROOT`).
+    pub fn sqlite_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.sqlite_root = Some(root.into());
+        self
+    }
+
+    /// The address and path rules, before any connection is opened.
+    /// `field` names the config in errors (`source_config`).
+    pub async fn vet(
+        &self,
+        field: &str,
+        tenant: &TenantId,
+        config: &ConnectionConfig,
+    ) -> Result<VettedConnection, PolicyViolation> {
+        let mut parts = config
+            .parts()
+            .map_err(|message| PolicyViolation::new(field, message))?;
+        check_params(field, &parts)?;
+        if parts.kind == DatabaseKind::Sqlite {
+            let raw = parts.database.clone().unwrap_or_default();
+            let path = sqlite::resolve(self, tenant, &raw).map_err(|message| {
+                PolicyViolation::new(&format!("{field}.database"), message)
+            })?;
+            let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+            if self.is_own_database(&DatabaseIdentity::SqliteFile(canonical)) {
+                return Err(PolicyViolation::new(field, OWN_DATABASE));
+            }
+            parts.database = Some(path.to_string_lossy().into_owned());
+            return Ok(VettedConnection {
+                parts,
+                address: None,
+            });
+        }
+        let host = parts
+            .host
+            .clone()
+            .filter(|h| !h.trim().is_empty())
+            .ok_or_else(|| {
+                PolicyViolation::new(field, "a server host is required (no Unix sockets)")
+            })?;
+        if host.starts_with('/') {
+            return Err(PolicyViolation::new(
+                field,
+                "Unix socket paths are not allowed; give a host name or address",
+            ));
+        }
+        let port = parts.port.unwrap_or_default();
+        let address = self.resolve_and_check(field, &host, port).await?;
+        Ok(VettedConnection {
+            parts,
+            address: Some(address),
+        })
+    }
+
+    /// The identity rule, right after connecting and before anything is read
+    /// or written.
+    pub fn check_identity(
+        &self,
+        field: &str,
+        identity: &DatabaseIdentity,
+    ) -> Result<(), PolicyViolation> {
+        if self.is_own_database(identity) {
+            return Err(PolicyViolation::new(field, OWN_DATABASE));
+        }
+        Ok(())
+    }
+
+    fn is_own_database(&self, identity: &DatabaseIdentity) -> bool {
+        self.own_databases.iter().any(|own| own == identity)
+    }
+}
+
+const OWN_DATABASE: &str = "this is Freight's own database; jobs may not read or write it";
+
+/// URL parameters a tenant may set. Everything else (socket paths, file
+/// paths of keys and certificates, host overrides) could make Freight
+/// read its own files or reach another host than the one checked.
+fn check_params(field: &str, parts: &ConnectionParts) -> Result<(), PolicyViolation> {
+    let allowed: &[&str] = match parts.kind {
+        DatabaseKind::Postgresql => &[
+            "sslmode",
+            "sslrootcert",
+            "sslcert",
+            "sslkey",
+            "application_name",
+            "options",
+        ],
+        DatabaseKind::Mysql => &["ssl-mode", "sslmode", "ssl-ca", "ssl-cert", "ssl-key"],
+        DatabaseKind::Sqlite => &["mode"],
+    };
+    for (name, value) in &parts.params {
+        if !allowed.contains(&name.as_str()) {
+            return Err(PolicyViolation::new(
+                &format!("{field}.url"),
+                format!("URL parameter {name:?} is not allowed (allowed: {allowed:?})"),
+            ));
+        }
+        let is_file = matches!(
+            name.as_str(),
+            "sslrootcert" | "sslcert" | "sslkey" | "ssl-ca" | "ssl-cert" | "ssl-key"
+        );
+        if is_file && !value.trim_start().starts_with("-----BEGIN") {
+            return Err(PolicyViolation::new(
+                &format!("{field}.url"),
+                format!("URL parameter {name:?} must hold the PEM text itself, not a file path"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Tenant connections must not pick up these from Freight's environment:
+/// sqlx reads them as defaults and cannot be told to forget them.
+pub const INHERITED_POSTGRES_VARIABLES: &[&str] =
+    &["PGSSLCERT", "PGSSLKEY", "PGSSLROOTCERT", "PGOPTIONS"];
+
+/// The password to give a driver: the tenant's, or an empty one, so that
+/// nothing of the Freight process (PGPASSWORD, ~/.pgpass) fills the gap.
+pub fn tenant_password(parts: &ConnectionParts) -> Secret {
+    parts.password.clone().unwrap_or_else(|| Secret::new(""))
+}
+
+#[cfg(test)]
+mod tests;
