@@ -1,5 +1,6 @@
 //! The `freight` binary: composes the API and the workers.
 
+mod connection_policy;
 mod settings;
 mod telemetry;
 mod worker_cmd;
@@ -39,6 +40,9 @@ enum Command {
     Migrate,
     /// Print the OpenAPI document.
     Openapi,
+    /// Re-seal every job's connection configs with FREIGHT_ENCRYPTION_KEY
+    /// (after a key rotation; FREIGHT_PREVIOUS_ENCRYPTION_KEY opens the old ones).
+    Reseal,
     /// Mint a JWT with the configured secret; prints only the token.
     Token {
         /// Tenant the token grants (repeatable).
@@ -89,6 +93,22 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
+        Command::Reseal => {
+            let settings = Settings::from_env()?;
+            let store = connect_store(&settings).await?;
+            let report = store
+                .reseal_all()
+                .await
+                .context("re-seal connection configs")?;
+            println!(
+                "re-sealed {} job(s); {} could not be opened with the configured keys",
+                report.resealed, report.unreadable
+            );
+            if report.unreadable > 0 {
+                anyhow::bail!("some connection configs could not be opened");
+            }
+            Ok(())
+        }
         Command::Api => {
             let signal = install_shutdown_signal()?;
             let settings = Settings::from_env()?;
@@ -120,7 +140,7 @@ async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<PgStore>> {
     let store = PgStore::connect(
         &settings.database_url,
         settings.database_max_connections,
-        settings.secrets.clone(),
+        settings.secret_box()?,
     )
     .await
     .with_context(|| {
@@ -133,10 +153,6 @@ async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<PgStore>> {
     Ok(Arc::new(store))
 }
 
-fn planner() -> Arc<dyn Planner> {
-    Arc::new(freight_worker::engine::EnginePlanner::new())
-}
-
 async fn run_api(
     settings: &Settings,
     store: Arc<PgStore>,
@@ -144,16 +160,20 @@ async fn run_api(
 ) -> anyhow::Result<()> {
     let redis = redis::Client::open(settings.redis_url.as_str())
         .context("REDIS_URL is not a valid Redis URL")?;
-    let state = freight_api::AppState::new(
-        store,
-        planner(),
-        TokenKeys::new(&settings.jwt_secret),
-        redis,
-    )
-    .with_rate_limits(freight_api::rate_limit::RateLimits {
-        requests_per_minute: settings.rate_limit_per_minute,
-        creates_per_minute: settings.rate_limit_create_per_minute,
-    });
+    let policy = connection_policy::connection_policy(settings, &store).await?;
+    let planner: Arc<dyn Planner> = Arc::new(freight_worker::engine::EnginePlanner::new(
+        connection_policy::engine(settings, policy),
+    ));
+    let state =
+        freight_api::AppState::new(store, planner, TokenKeys::new(&settings.jwt_secret), redis)
+            .with_rate_limits(freight_api::rate_limit::RateLimits {
+                requests_per_minute: settings.rate_limit_per_minute,
+                creates_per_minute: settings.rate_limit_create_per_minute,
+            })
+            .with_plan_limits(freight_api::plan_slots::PlanLimits {
+                concurrent_per_tenant: settings.max_concurrent_plans,
+                timeout: Duration::from_secs(settings.plan_timeout_seconds),
+            });
     let addr = format!("{}:{}", settings.host, settings.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

@@ -1,6 +1,9 @@
 //! Process configuration, read once from the environment at start-up.
 
+use std::path::PathBuf;
+
 use anyhow::bail;
+use freight_core::policy::EgressRule;
 use freight_core::secrets::SecretBox;
 
 /// The dev-only JWT secret used when `FREIGHT_DEV_MODE=true` and no
@@ -19,7 +22,10 @@ pub struct Settings {
     pub port: u16,
     pub metrics_port: u16,
     pub enable_metrics: bool,
-    pub secrets: SecretBox,
+    /// `FREIGHT_ENCRYPTION_KEY`; see [`Settings::secret_box`].
+    encryption_key: Option<String>,
+    /// `FREIGHT_PREVIOUS_ENCRYPTION_KEY`: still opens configs sealed before a rotation.
+    previous_encryption_key: Option<String>,
     /// Batches one worker process copies at the same time.
     pub worker_concurrency: usize,
     /// Redis queue (apalis namespace) batches are dispatched on.
@@ -41,6 +47,21 @@ pub struct Settings {
     pub rate_limit_create_per_minute: u32,
     /// Seconds to finish in-flight requests and batches after SIGTERM.
     pub shutdown_grace_seconds: u64,
+    /// `FREIGHT_DEV_MODE=true`: one trusted local user (SQLite paths
+    /// anywhere, dev JWT secret and key allowed).
+    pub dev_mode: bool,
+    /// `FREIGHT_EGRESS_ALLOW`: only these may be reached (empty = any not denied).
+    pub egress_allow: Vec<EgressRule>,
+    /// `FREIGHT_EGRESS_DENY`: refused in addition to the always-denied list.
+    pub egress_deny: Vec<EgressRule>,
+    /// `FREIGHT_SQLITE_ROOT`: tenants' SQLite files live under `<root>/<tenant>/`.
+    pub sqlite_root: Option<PathBuf>,
+    /// Batches one job may be cut into.
+    pub max_batches_per_job: usize,
+    /// Seconds one `plan_migration_job` may take.
+    pub plan_timeout_seconds: u64,
+    /// Plans one tenant may run at the same time (per API process).
+    pub max_concurrent_plans: usize,
 }
 
 impl std::fmt::Debug for Settings {
@@ -101,9 +122,10 @@ impl Settings {
                  (e.g. `openssl rand -hex 32`), or set FREIGHT_DEV_MODE=true for a local dev default."
             ),
         };
-        let secrets = SecretBox::from_key_material(
-            &var("FREIGHT_ENCRYPTION_KEY").unwrap_or_else(|| jwt_secret.clone()),
-        );
+        let rules = |name: &str| -> anyhow::Result<Vec<EgressRule>> {
+            EgressRule::parse_list(&var(name).unwrap_or_default())
+                .map_err(|e| anyhow::anyhow!("{name}: {e}"))
+        };
         let token_expiry_hours = parsed("TOKEN_EXPIRY_HOURS", 24i64)?;
         if token_expiry_hours <= 0 {
             bail!("TOKEN_EXPIRY_HOURS must be positive");
@@ -119,7 +141,8 @@ impl Settings {
             port: parsed("FREIGHT_PORT", 8000u16)?,
             metrics_port: parsed("METRICS_PORT", 9090u16)?,
             enable_metrics: parsed("ENABLE_METRICS", true)?,
-            secrets,
+            encryption_key: var("FREIGHT_ENCRYPTION_KEY"),
+            previous_encryption_key: var("FREIGHT_PREVIOUS_ENCRYPTION_KEY"),
             worker_concurrency: parsed("WORKER_CONCURRENCY", 4usize)?.max(1),
             queue_name: var("FREIGHT_QUEUE").unwrap_or_else(|| "freight:batches".into()),
             shutdown_grace_seconds: parsed("SHUTDOWN_GRACE_SECONDS", 30u64)?,
@@ -130,6 +153,41 @@ impl Settings {
             heartbeat_ms: parsed("FREIGHT_HEARTBEAT_MS", 5_000u64)?.max(100),
             rate_limit_per_minute: parsed("RATE_LIMIT_PER_MINUTE", 600u32)?,
             rate_limit_create_per_minute: parsed("RATE_LIMIT_CREATE_PER_MINUTE", 60u32)?,
+            dev_mode,
+            egress_allow: rules("FREIGHT_EGRESS_ALLOW")?,
+            egress_deny: rules("FREIGHT_EGRESS_DENY")?,
+            sqlite_root: var("FREIGHT_SQLITE_ROOT").map(PathBuf::from),
+            max_batches_per_job: parsed("FREIGHT_MAX_BATCHES_PER_JOB", 100_000usize)?.max(1),
+            plan_timeout_seconds: parsed("FREIGHT_PLAN_TIMEOUT_SECONDS", 60u64)?.max(1),
+            max_concurrent_plans: parsed("FREIGHT_MAX_CONCURRENT_PLANS", 2usize)?.max(1),
         })
+    }
+
+    /// The key that seals connection configs. Required outside dev mode
+    /// (only the roles that store or open configs ask for it).
+    pub fn secret_box(&self) -> anyhow::Result<SecretBox> {
+        let mut secrets = match &self.encryption_key {
+            Some(key) if key.len() >= 16 => SecretBox::from_key_material(key),
+            Some(_) => bail!(
+                "FREIGHT_ENCRYPTION_KEY must be at least 16 characters (64 hex characters = a raw 256-bit key)"
+            ),
+            None if self.dev_mode => {
+                tracing::warn!(
+                    "FREIGHT_ENCRYPTION_KEY is not set: FREIGHT_DEV_MODE=true derives the key that seals \
+                     connection passwords from the JWT secret. Never run like this in production."
+                );
+                SecretBox::from_key_material(&self.jwt_secret)
+            }
+            None => bail!(
+                "FREIGHT_ENCRYPTION_KEY is not set. It seals the connection passwords of jobs: set it to \
+                 64 hex characters (`openssl rand -hex 32`), apart from JWT_SECRET_KEY. An installation \
+                 whose key was derived from JWT_SECRET_KEY (before this setting was required) also sets \
+                 FREIGHT_PREVIOUS_ENCRYPTION_KEY to that JWT secret and runs `freight reseal` once."
+            ),
+        };
+        if let Some(previous) = &self.previous_encryption_key {
+            secrets = secrets.with_previous_key(previous);
+        }
+        Ok(secrets)
     }
 }

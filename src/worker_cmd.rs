@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use freight_core::store::postgres::PgStore;
 use freight_worker::dispatch::{self, DispatchConfig, DispatchStore};
-use freight_worker::engine::Engine;
 
 use crate::settings::Settings;
 
@@ -23,23 +22,22 @@ pub async fn run(
         .unwrap_or(u32::MAX)
         .saturating_mul(2)
         .saturating_add(4);
-    let store = PgStore::connect(
-        &settings.database_url,
-        connections,
-        settings.secrets.clone(),
-    )
-    .await
-    .with_context(|| {
-        format!(
-            "connect to PostgreSQL at {}",
-            freight_core::connection::redact_url(&settings.database_url)
-        )
-    })?;
+    let secrets = settings.secret_box()?;
+    let store = PgStore::connect(&settings.database_url, connections, secrets.clone())
+        .await
+        .with_context(|| {
+            format!(
+                "connect to PostgreSQL at {}",
+                freight_core::connection::redact_url(&settings.database_url)
+            )
+        })?;
     store.migrate().await.context("apply migrations")?;
-    let dispatch_store = DispatchStore::new(store.pool().clone(), settings.secrets.clone());
+    let policy = crate::connection_policy::connection_policy(settings, &store).await?;
+    let engine = crate::connection_policy::engine(settings, policy);
+    let dispatch_store = DispatchStore::new(store.pool().clone(), secrets);
     dispatch::run_workers(
         dispatch_store,
-        Arc::new(Engine::new()),
+        Arc::new(engine),
         config,
         &settings.redis_url,
         shutdown,

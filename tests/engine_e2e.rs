@@ -216,7 +216,9 @@ impl Migration {
     fn worker(&self, concurrency: usize) -> InProcessWorker {
         InProcessWorker::start(
             &self.store,
-            Arc::new(Engine::new()),
+            Arc::new(Engine::new(
+                freight_core::policy::ConnectionPolicy::for_local_user(),
+            )),
             fast_config(&self.queue, concurrency),
         )
     }
@@ -241,7 +243,7 @@ impl BinaryWorker {
             .env("DATABASE_URL", database_url)
             .env("REDIS_URL", redis_url())
             .env("JWT_SECRET_KEY", TEST_JWT_SECRET)
-            .env_remove("FREIGHT_ENCRYPTION_KEY")
+            .env("FREIGHT_ENCRYPTION_KEY", TEST_JWT_SECRET)
             .env("FREIGHT_QUEUE", queue)
             .env("WORKER_CONCURRENCY", concurrency.to_string())
             .env("FREIGHT_LEASE_MS", "2000")
@@ -304,7 +306,12 @@ async fn batch_statuses(store: &PgStore, tenant: &TenantId, job: JobId) -> Vec<B
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_created_through_the_api_completes_with_the_target_equal_to_the_source() {
-    let app = freight_api::testing::spawn_app_with(Arc::new(EnginePlanner::new())).await;
+    let app = freight_api::testing::spawn_app_with(Arc::new(EnginePlanner::new(
+        freight_worker::engine::Engine::new(
+            freight_core::policy::ConnectionPolicy::for_local_user(),
+        ),
+    )))
+    .await;
     let m = Migration::with_store(app.store.clone(), app.database_url.clone(), 2_500).await;
     let worker = m.worker(2);
     let http = reqwest::Client::new();

@@ -21,6 +21,12 @@ pub enum ErrorCode {
     RateLimited,
     Unavailable,
     Internal,
+    /// The connection policy refuses a source or target.
+    ConnectionNotAllowed,
+    /// The plan would need more batches than a job may have.
+    PlanTooLarge,
+    /// Planning took longer than the plan timeout.
+    PlanTimeout,
 }
 
 impl ErrorCode {
@@ -34,6 +40,9 @@ impl ErrorCode {
             Self::RateLimited => "rate-limited",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::ConnectionNotAllowed => "connection-not-allowed",
+            Self::PlanTooLarge => "plan-too-large",
+            Self::PlanTimeout => "plan-timeout",
         }
     }
 }
@@ -83,6 +92,16 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal: {0}")]
     Internal(String),
+    /// The connection policy refuses a source or target (422).
+    #[error("connection not allowed")]
+    ConnectionNotAllowed(ValidationError),
+    #[error("plan too large: {0}")]
+    PlanTooLarge(String),
+    #[error("plan timed out after {0} s")]
+    PlanTimeout(u64),
+    /// The tenant already runs its maximum of concurrent plans (429).
+    #[error("too many concurrent plans")]
+    TooManyPlans(usize),
 }
 
 impl ApiError {
@@ -135,6 +154,36 @@ impl ApiError {
                 ErrorCode::Internal,
                 "internal error".into(),
             ),
+            Self::ConnectionNotAllowed(e) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ConnectionNotAllowed,
+                format!(
+                    "connection not allowed: {}",
+                    e.0.iter()
+                        .map(|f| f.field.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+            Self::PlanTooLarge(detail) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::PlanTooLarge,
+                detail.clone(),
+            ),
+            Self::PlanTimeout(seconds) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                ErrorCode::PlanTimeout,
+                format!(
+                    "planning took longer than {seconds} s (FREIGHT_PLAN_TIMEOUT_SECONDS); plan fewer tables at a time"
+                ),
+            ),
+            Self::TooManyPlans(max) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::RateLimited,
+                format!(
+                    "at most {max} plans run at a time per tenant; retry when one has finished"
+                ),
+            ),
         }
     }
 }
@@ -147,8 +196,9 @@ impl IntoResponse for ApiError {
             Self::Unavailable(cause) => tracing::warn!(%cause, "dependency unavailable"),
             _ => {}
         }
+        let retry_after = matches!(self, Self::TooManyPlans(_));
         let errors = match self {
-            Self::Validation(e) => e.0,
+            Self::Validation(e) | Self::ConnectionNotAllowed(e) => e.0,
             _ => Vec::new(),
         };
         let problem = Problem {
@@ -164,6 +214,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
     }
 }
@@ -192,6 +247,10 @@ impl From<PlanError> for ApiError {
     fn from(e: PlanError) -> Self {
         match e {
             PlanError::Invalid(v) => Self::Validation(v),
+            PlanError::NotAllowed(violation) => Self::ConnectionNotAllowed(
+                ValidationError::single(violation.field, violation.message),
+            ),
+            PlanError::TooLarge(detail) => Self::PlanTooLarge(detail),
             PlanError::Unreachable(detail) => {
                 Self::Validation(ValidationError::single("source_config", detail))
             }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod http_metrics;
+pub mod plan_slots;
 pub mod progress;
 pub mod rate_limit;
 pub mod routes;

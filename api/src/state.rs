@@ -8,6 +8,7 @@ use freight_core::plan::Planner;
 use freight_core::store::Store;
 use freight_core::tokens::TokenKeys;
 
+use crate::plan_slots::{PlanLimits, PlanSlots};
 use crate::rate_limit::{RateLimiter, RateLimits};
 
 #[derive(Clone)]
@@ -19,6 +20,8 @@ pub struct AppState {
     pub started_at: Instant,
     /// `None`: no rate limits (tests, or both limits configured 0).
     pub rate_limiter: Option<Arc<RateLimiter>>,
+    /// Concurrent plans per tenant and the plan timeout.
+    pub plans: Arc<PlanSlots>,
     shutting_down: Arc<AtomicBool>,
 }
 
@@ -36,6 +39,7 @@ impl AppState {
             redis,
             started_at: Instant::now(),
             rate_limiter: None,
+            plans: Arc::new(PlanSlots::new(PlanLimits::default())),
             shutting_down: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -43,6 +47,12 @@ impl AppState {
     /// Enforces per-tenant limits, counted in this state's Redis.
     pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
         self.rate_limiter = Some(Arc::new(RateLimiter::new(limits, self.redis.clone())));
+        self
+    }
+
+    /// Bounds planning: concurrent plans per tenant, and their timeout.
+    pub fn with_plan_limits(mut self, limits: PlanLimits) -> Self {
+        self.plans = Arc::new(PlanSlots::new(limits));
         self
     }
 

@@ -62,7 +62,12 @@ impl TestApp {
 
 /// Starts the API with the engine's real planner.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Arc::new(freight_worker::engine::EnginePlanner::new())).await
+    spawn_app_with(Arc::new(freight_worker::engine::EnginePlanner::new(
+        freight_worker::engine::Engine::new(
+            freight_core::policy::ConnectionPolicy::for_local_user(),
+        ),
+    )))
+    .await
 }
 
 /// Starts the API with the given planner.

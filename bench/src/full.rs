@@ -29,6 +29,7 @@ pub async fn run(args: &Args, source_url: &str, batch_size: u32) -> anyhow::Resu
         cmd.env("DATABASE_URL", &control)
             .env("REDIS_URL", &args.redis)
             .env("JWT_SECRET_KEY", JWT)
+            .env("FREIGHT_ENCRYPTION_KEY", JWT)
             .env("FREIGHT_PORT", PORT.to_string())
             .env("FREIGHT_HOST", "127.0.0.1")
             .env("ENABLE_METRICS", "false")

@@ -207,7 +207,7 @@ async fn engine_run(
         batch_size,
         verify: false,
     };
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let started = Instant::now();
     let plan = engine.plan(&job, true).await.context("plan")?;
     let planned = started.elapsed();

@@ -7,7 +7,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::ValidationError;
+use crate::connection::ConnectionConfig;
+use crate::ids::TenantId;
 use crate::job::JobSpec;
+use crate::policy::PolicyViolation;
 
 /// The plan of one table.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -44,6 +47,13 @@ pub enum PlanError {
     /// The spec is well-formed but names something that does not exist.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// The connection policy refuses a source or target.
+    #[error(transparent)]
+    NotAllowed(#[from] PolicyViolation),
+    /// The plan would need more batches than a job may have; the message
+    /// names a batch size that fits.
+    #[error("{0}")]
+    TooLarge(String),
     /// A source or target database could not be reached or read; the
     /// message never holds credentials.
     #[error("{0}")]
@@ -54,6 +64,16 @@ pub enum PlanError {
 
 #[async_trait]
 pub trait Planner: Send + Sync + 'static {
-    /// Introspects source (and target) and returns the plan; writes nothing.
-    async fn plan(&self, spec: &JobSpec) -> Result<PlanReport, PlanError>;
+    /// Introspects source (and target) for `tenant` and returns the plan;
+    /// writes nothing. Both ends pass the connection policy first.
+    async fn plan(&self, tenant: &TenantId, spec: &JobSpec) -> Result<PlanReport, PlanError>;
+
+    /// Applies the connection policy to both ends of a job (at create and
+    /// retry) without reading or writing anything.
+    async fn check_connections(
+        &self,
+        tenant: &TenantId,
+        source: &ConnectionConfig,
+        target: &ConnectionConfig,
+    ) -> Result<(), PlanError>;
 }

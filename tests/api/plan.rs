@@ -8,7 +8,12 @@ use crate::common::{Api, assert_problem};
 
 #[tokio::test]
 async fn plan_reports_tables_batches_and_ddl_and_writes_nothing() {
-    let api = Api::spawn_with(Arc::new(EnginePlanner::new())).await;
+    let api = Api::spawn_with(Arc::new(EnginePlanner::new(
+        freight_worker::engine::Engine::new(
+            freight_core::policy::ConnectionPolicy::for_local_user(),
+        ),
+    )))
+    .await;
     let caller = api.new_tenant();
     let dir = std::env::temp_dir().join(format!("freight-plan-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -122,14 +122,29 @@ pub async fn assert_problem(response: Response, status: u16, code: &str) -> Valu
     body
 }
 
-/// Planner for tests that never plan.
+/// Planner for control-plane tests that never connect anywhere: it plans
+/// nothing and leaves connections unchecked (the connection policy has its
+/// own tests in `tests/security`, against the engine's planner).
 pub struct NoPlanner;
 
 #[async_trait::async_trait]
 impl Planner for NoPlanner {
-    async fn plan(&self, _spec: &freight_core::job::JobSpec) -> Result<PlanReport, PlanError> {
+    async fn plan(
+        &self,
+        _tenant: &freight_core::TenantId,
+        _spec: &freight_core::job::JobSpec,
+    ) -> Result<PlanReport, PlanError> {
         Err(PlanError::Unreachable(
             "planning is not part of this test".into(),
         ))
+    }
+
+    async fn check_connections(
+        &self,
+        _tenant: &freight_core::TenantId,
+        _source: &freight_core::connection::ConnectionConfig,
+        _target: &freight_core::connection::ConnectionConfig,
+    ) -> Result<(), PlanError> {
+        Ok(())
     }
 }

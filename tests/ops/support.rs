@@ -12,6 +12,8 @@ use tokio::process::{Child, Command};
 
 /// The JWT secret the spawned processes use (long enough for Settings).
 pub const JWT_SECRET: &str = "ops-test-jwt-secret-0123456789abcdef";
+/// Seals connection configs in the processes the ops tests start.
+pub const ENCRYPTION_KEY: &str = "ops-test-encryption-key-0123456789";
 pub const MARIADB: &str = "mysql://root@127.0.0.1:3306";
 
 /// The repository root (where docker-compose.yml lives).
@@ -92,6 +94,7 @@ impl FreightSpec {
             ("DATABASE_URL", database_url.to_owned()),
             ("REDIS_URL", freight_api::testing::redis_url()),
             ("JWT_SECRET_KEY", JWT_SECRET.to_owned()),
+            ("FREIGHT_ENCRYPTION_KEY", ENCRYPTION_KEY.to_owned()),
             ("FREIGHT_HOST", "127.0.0.1".to_owned()),
             ("FREIGHT_QUEUE", unique("freight-ops:")),
             ("ENABLE_METRICS", "true".to_owned()),

@@ -68,7 +68,7 @@ async fn bad_rows_are_isolated_and_good_rows_written_into_postgres() {
     mysql_people(&dbs).await;
     let pg = dbs.pg_pool().await;
     pg.execute(PG_PEOPLE).await.expect("target");
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.mysql(), dbs.pg("public"), &["people"], 1000);
     let plan = engine.plan(&job, true).await.expect("plan");
     assert_eq!(plan.batches.len(), 1);
@@ -166,7 +166,7 @@ async fn values_that_do_not_fit_mysql_are_rejected_not_truncated() {
     my.execute("CREATE TABLE codes (id int PRIMARY KEY, code varchar(5), n int)")
         .await
         .expect("target");
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.pg("public"), dbs.mysql(), &["codes"], 8);
     let (written, rejected) = plan_and_run_all(&engine, &job, 5).await;
     assert_eq!(written, 28);
@@ -200,7 +200,7 @@ async fn postgres_infinity_copies_to_postgres_and_is_a_record_error_for_mysql() 
     )
     .await
     .expect("source");
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
 
     // PostgreSQL to PostgreSQL: the values arrive as they were.
     let to_pg = job(dbs.pg("src"), dbs.pg("dst"), &["spans"], 5);
@@ -258,7 +258,7 @@ async fn sqlite_constraint_violations_are_rejected() {
     .await
     .expect("target");
     lite.close().await;
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.pg("public"), dbs.sqlite("dst"), &["scores"], 100);
     let plan = engine.plan(&job, true).await.expect("plan");
     let o = engine

@@ -46,7 +46,7 @@ async fn integer_keys_with_gaps_and_extremes_split_exactly() {
             .await
             .expect("insert");
     }
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.pg("src"), dbs.pg("dst"), &["t"], 4);
     let (plan, outcomes) = migrate(&engine, &job).await;
     assert_exact_ranges(&plan, &outcomes, ids.len() as i64, 4);
@@ -76,7 +76,7 @@ async fn analyzed_dense_integer_keys_are_cut_by_arithmetic_and_sparse_ones_walke
     )
     .await
     .expect("data");
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.mysql(), dbs.pg("public"), &["dense", "sparse"], 100);
     let (plan, outcomes) = migrate(&engine, &job).await;
     let of = |table: &str| -> (
@@ -152,7 +152,7 @@ async fn rows_beyond_the_planned_key_span_land_in_the_open_end_ranges() {
     )
     .await
     .expect("data");
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.pg("src"), dbs.pg("dst"), &["t"], 100);
     let plan = engine.plan(&job, true).await.expect("plan");
     assert_eq!(plan.batches.len(), 16);
@@ -226,7 +226,7 @@ async fn one_sided_ranges_on_an_unanalyzed_postgres_table_use_the_key_index() {
     // The engine copies into such a table (created by the job, never
     // analyzed) without a single sequential scan of it: its clears and
     // counts of the first and last ranges go through the key index.
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let target_url = format!("{}?application_name=freight_target", dbs.pg_url());
     let target = support::config(
         freight_core::connection::DatabaseKind::Postgresql,
@@ -307,7 +307,7 @@ async fn text_keys_follow_the_source_collation_without_loss() {
             .await
             .expect("insert");
     }
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.mysql(), dbs.pg("public"), &["words"], 3);
     let (plan, outcomes) = migrate(&engine, &job).await;
     assert_exact_ranges(&plan, &outcomes, words.len() as i64, 3);
@@ -357,7 +357,7 @@ async fn composite_keys_split_exactly_sqlite_to_mysql_and_pg_to_sqlite() {
         }
     }
     expected.sort();
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job1 = job(dbs.sqlite("src"), dbs.mysql(), &["pairs"], 5);
     let (plan, outcomes) = migrate(&engine, &job1).await;
     assert_exact_ranges(&plan, &outcomes, expected.len() as i64, 5);
@@ -404,7 +404,7 @@ async fn uuid_and_decimal_keys_split_exactly() {
     )
     .await
     .expect("data");
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.pg("src"), dbs.pg("dst"), &["u", "d"], 7);
     let (plan, outcomes) = migrate(&engine, &job).await;
     let per_table = |t: &str| -> Vec<BatchOutcome> {
@@ -453,7 +453,7 @@ async fn running_a_batch_twice_equals_running_it_once() {
     pg.execute("CREATE TABLE t (id bigint PRIMARY KEY, v text); INSERT INTO t SELECT i * 2, 'v' || i FROM generate_series(1, 50) i")
         .await
         .expect("data");
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.pg("public"), dbs.mysql(), &["t"], 10);
     let (plan, _) = migrate(&engine, &job).await;
     let my = dbs.my_pool().await;
@@ -511,7 +511,7 @@ async fn whole_database_with_excludes_indexes_and_foreign_keys() {
     )
     .await
     .expect("schema");
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
 
     // Without excluding it, the keyless table is refused by name.
     let mut all = whole_db_job(&dbs);

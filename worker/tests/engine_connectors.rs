@@ -21,7 +21,7 @@ async fn postgres_to_postgres() {
     let dbs = Dbs::new().await;
     let pg = dbs.pg_pool().await;
     rich::create_pg(&pg, "src", &rich::rows(ROWS)).await;
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.pg("src"), dbs.pg("dst"), &["rich"], BATCH);
     let (plan, outcomes) = migrate(&engine, &job).await;
     assert_eq!(plan.report.total_rows_estimate, ROWS);
@@ -40,7 +40,7 @@ async fn mysql_to_postgres() {
     let dbs = Dbs::new().await;
     let my = dbs.my_pool().await;
     rich::create_mysql(&my, &rich::rows(ROWS)).await;
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.mysql(), dbs.pg("public"), &["rich"], BATCH);
     let (_, outcomes) = migrate(&engine, &job).await;
     assert_eq!(total_read(&outcomes), ROWS);
@@ -59,7 +59,7 @@ async fn postgres_to_mysql() {
     let dbs = Dbs::new().await;
     let pg = dbs.pg_pool().await;
     rich::create_pg(&pg, "public", &rich::rows(ROWS)).await;
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.pg("public"), dbs.mysql(), &["rich"], BATCH);
     let (_, outcomes) = migrate(&engine, &job).await;
     assert_eq!(total_read(&outcomes), ROWS);
@@ -74,7 +74,7 @@ async fn sqlite_to_postgres() {
     let dbs = Dbs::new().await;
     let lite = dbs.sqlite_pool("src").await;
     rich::create_sqlite(&lite, &rich::rows(ROWS)).await;
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.sqlite("src"), dbs.pg("public"), &["rich"], BATCH);
     let (_, outcomes) = migrate(&engine, &job).await;
     assert_eq!(total_read(&outcomes), ROWS);
@@ -92,7 +92,7 @@ async fn postgres_to_sqlite() {
     let dbs = Dbs::new().await;
     let pg = dbs.pg_pool().await;
     rich::create_pg(&pg, "public", &rich::rows(ROWS)).await;
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.pg("public"), dbs.sqlite("dst"), &["rich"], BATCH);
     let (_, outcomes) = migrate(&engine, &job).await;
     assert_eq!(total_read(&outcomes), ROWS);
@@ -107,7 +107,7 @@ async fn mysql_to_sqlite() {
     let dbs = Dbs::new().await;
     let my = dbs.my_pool().await;
     rich::create_mysql(&my, &rich::rows(ROWS)).await;
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.mysql(), dbs.sqlite("dst"), &["rich"], BATCH);
     let (_, outcomes) = migrate(&engine, &job).await;
     assert_eq!(total_read(&outcomes), ROWS);
@@ -122,7 +122,7 @@ async fn sqlite_to_mysql() {
     let dbs = Dbs::new().await;
     let lite = dbs.sqlite_pool("src").await;
     rich::create_sqlite(&lite, &rich::rows(ROWS)).await;
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.sqlite("src"), dbs.mysql(), &["rich"], BATCH);
     let (_, outcomes) = migrate(&engine, &job).await;
     assert_eq!(total_read(&outcomes), ROWS);

@@ -39,7 +39,7 @@ async fn mysql_types_map_faithfully_to_postgres() {
     .await
     .expect("insert");
     drop(conn);
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let job = job(dbs.mysql(), dbs.pg("public"), &["kinds"], 10);
     let (plan, _) = migrate(&engine, &job).await;
     let warnings = plan.report.tables[0].warnings.join("\n");

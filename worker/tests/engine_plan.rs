@@ -30,7 +30,7 @@ async fn plan_reports_ddl_and_batches_but_writes_nothing() {
         .await
         .expect("target db");
     let my_target_url = format!("mysql://root@127.0.0.1:3306/{my_target}");
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let sqlite_target = dbs.sqlite_path("never");
     for target in [
         dbs.pg("fresh_schema"),
@@ -97,11 +97,15 @@ async fn plan_reports_ddl_and_batches_but_writes_nothing() {
         "started_by": "test"
     }))
     .expect("spec");
-    let report = EnginePlanner::new().plan(&spec).await.expect("planner");
+    let planner = EnginePlanner::new(freight_worker::engine::Engine::new(
+        freight_core::policy::ConnectionPolicy::for_local_user(),
+    ));
+    let tenant = freight_core::TenantId::parse("planner-test").expect("tenant");
+    let report = planner.plan(&tenant, &spec).await.expect("planner");
     assert_eq!(report.total_batches, 3);
     let mut missing = spec.clone();
     missing.tables = vec!["items".into(), "nope".into()];
-    match EnginePlanner::new().plan(&missing).await {
+    match planner.plan(&tenant, &missing).await {
         Err(PlanError::Invalid(e)) => assert!(e.0[0].message.contains("nope"), "{e:?}"),
         other => panic!("expected Invalid, got {other:?}"),
     }
@@ -111,7 +115,7 @@ async fn plan_reports_ddl_and_batches_but_writes_nothing() {
 #[tokio::test]
 async fn unknown_tables_are_named_and_batches_of_them_fail_permanently() {
     let dbs = Dbs::new().await;
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let j = job(dbs.pg("public"), dbs.mysql(), &["ghost"], 10);
     match engine.plan(&j, true).await {
         Err(EngineError::Permanent(m)) => assert!(m.contains("ghost"), "{m}"),
@@ -134,7 +138,7 @@ async fn unknown_tables_are_named_and_batches_of_them_fail_permanently() {
 #[tokio::test]
 async fn errors_never_contain_passwords() {
     let dbs = Dbs::new().await;
-    let engine = Engine::new();
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let secret = "Sup3rS3cretPw";
     let cases = [
         config(

@@ -153,7 +153,7 @@ fn has_more<T>(page: &Page<T>) -> bool {
         (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Tenant not granted", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid job specification", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid job specification, or a connection the connection policy refuses (`CONNECTION_NOT_ALLOWED`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -163,6 +163,10 @@ pub async fn create_migration_job(
     ApiJson(spec): ApiJson<JobSpec>,
 ) -> Result<impl IntoResponse, ApiError> {
     spec.validate()?;
+    state
+        .planner
+        .check_connections(&ctx.tenant, &spec.source_config, &spec.target_config)
+        .await?;
     let job = state
         .store
         .create_job(&ctx.tenant, &spec, &ctx.audit)
@@ -193,17 +197,24 @@ pub async fn create_migration_job(
         (status = 200, description = "The plan", body = PlanReport),
         (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid specification or unreachable database", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid specification, unreachable database, connection refused by the connection policy (`CONNECTION_NOT_ALLOWED`) or a plan with too many batches (`PLAN_TOO_LARGE`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The tenant already runs its maximum of concurrent plans", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "Planning took longer than the plan timeout (`PLAN_TIMEOUT`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
 pub async fn plan_migration_job(
     State(state): State<AppState>,
-    _ctx: TenantContext,
+    ctx: TenantContext,
     ApiJson(spec): ApiJson<JobSpec>,
 ) -> Result<axum::Json<PlanReport>, ApiError> {
     spec.validate()?;
-    Ok(axum::Json(state.planner.plan(&spec).await?))
+    let _slot = state.plans.acquire(&ctx.tenant)?;
+    let timeout = state.plans.timeout();
+    match tokio::time::timeout(timeout, state.planner.plan(&ctx.tenant, &spec)).await {
+        Ok(plan) => Ok(axum::Json(plan?)),
+        Err(_) => Err(ApiError::PlanTimeout(timeout.as_secs())),
+    }
 }
 
 /// List migration jobs
@@ -348,7 +359,7 @@ pub async fn list_job_batches(
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job for this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Nothing to retry in this state", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid retry request", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid retry request, or a connection the connection policy now refuses (`CONNECTION_NOT_ALLOWED`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -365,6 +376,12 @@ pub async fn retry_migration_job(
         )
         .into());
     }
+    // The policy may have changed since the job was created.
+    let (source, target) = state.store.job_connections(&ctx.tenant, job_id).await?;
+    state
+        .planner
+        .check_connections(&ctx.tenant, &source, &target)
+        .await?;
     let request = RetryRequest {
         max_retries: body.max_retries,
         batch_ids: body.batch_ids,

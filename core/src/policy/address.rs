@@ -52,7 +52,9 @@ impl FromStr for EgressRule {
         if valid {
             Ok(Self::Host(name))
         } else {
-            Err(format!("{s:?} is neither a CIDR block, an address nor a host name"))
+            Err(format!(
+                "{s:?} is neither a CIDR block, an address nor a host name"
+            ))
         }
     }
 }
@@ -77,9 +79,7 @@ fn always_denied(ip: IpAddr) -> bool {
 /// `::ffff:a.b.c.d` is `a.b.c.d` for every rule.
 fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
 }
@@ -101,11 +101,17 @@ impl ConnectionPolicy {
         let ip = canonical(addr.ip());
         self.protected.iter().any(|p| {
             let pip = canonical(p.ip());
-            p.port() == addr.port() && (pip == ip || (self.is_this_host(pip) && self.is_this_host(ip)))
+            p.port() == addr.port()
+                && (pip == ip || (self.is_this_host(pip) && self.is_this_host(ip)))
         })
     }
 
-    fn check_address(&self, field: &str, host: &str, addr: SocketAddr) -> Result<(), PolicyViolation> {
+    fn check_address(
+        &self,
+        field: &str,
+        host: &str,
+        addr: SocketAddr,
+    ) -> Result<(), PolicyViolation> {
         let ip = canonical(addr.ip());
         let refuse = |why: &str| PolicyViolation::new(field, format!("{host}: {why}"));
         if always_denied(ip) {
@@ -138,12 +144,14 @@ impl ConnectionPolicy {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
             Err(_) => tokio::net::lookup_host((lookup, port))
                 .await
-                .map_err(|_| PolicyViolation::new(field, format!("{host}: the name does not resolve")))?
+                .map_err(|_| {
+                    PolicyViolation::new(field, format!("{host}: the name does not resolve"))
+                })?
                 .collect(),
         };
-        let first = *resolved
-            .first()
-            .ok_or_else(|| PolicyViolation::new(field, format!("{host}: the name does not resolve")))?;
+        let first = *resolved.first().ok_or_else(|| {
+            PolicyViolation::new(field, format!("{host}: the name does not resolve"))
+        })?;
         // Every answer must pass: a name may not mix an allowed address
         // with a denied one and leave the choice to the driver.
         for addr in &resolved {

@@ -170,9 +170,8 @@ impl ConnectionPolicy {
         check_params(field, &parts)?;
         if parts.kind == DatabaseKind::Sqlite {
             let raw = parts.database.clone().unwrap_or_default();
-            let path = sqlite::resolve(self, tenant, &raw).map_err(|message| {
-                PolicyViolation::new(&format!("{field}.database"), message)
-            })?;
+            let path = sqlite::resolve(self, tenant, &raw)
+                .map_err(|message| PolicyViolation::new(&format!("{field}.database"), message))?;
             let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
             if self.is_own_database(&DatabaseIdentity::SqliteFile(canonical)) {
                 return Err(PolicyViolation::new(field, OWN_DATABASE));
@@ -194,6 +193,12 @@ impl ConnectionPolicy {
             return Err(PolicyViolation::new(
                 field,
                 "Unix socket paths are not allowed; give a host name or address",
+            ));
+        }
+        if parts.user.as_deref().is_none_or(str::is_empty) {
+            return Err(PolicyViolation::new(
+                field,
+                "a user name is required (Freight never fills one in from its own environment)",
             ));
         }
         let port = parts.port.unwrap_or_default();
@@ -229,14 +234,7 @@ const OWN_DATABASE: &str = "this is Freight's own database; jobs may not read or
 /// read its own files or reach another host than the one checked.
 fn check_params(field: &str, parts: &ConnectionParts) -> Result<(), PolicyViolation> {
     let allowed: &[&str] = match parts.kind {
-        DatabaseKind::Postgresql => &[
-            "sslmode",
-            "sslrootcert",
-            "sslcert",
-            "sslkey",
-            "application_name",
-            "options",
-        ],
+        DatabaseKind::Postgresql => &["sslmode", "sslrootcert", "sslcert", "sslkey"],
         DatabaseKind::Mysql => &["ssl-mode", "sslmode", "ssl-ca", "ssl-cert", "ssl-key"],
         DatabaseKind::Sqlite => &["mode"],
     };

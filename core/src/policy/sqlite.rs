@@ -9,7 +9,8 @@ use crate::ids::TenantId;
 /// so a plan cannot probe the host's file system.
 const REFUSED: &str = "SQLite databases must be a relative path inside this tenant's SQLite \
                        directory (FREIGHT_SQLITE_ROOT/<tenant>/), without `..`";
-const DISABLED: &str = "SQLite databases are disabled on this installation (FREIGHT_SQLITE_ROOT is not set)";
+const DISABLED: &str =
+    "SQLite databases are disabled on this installation (FREIGHT_SQLITE_ROOT is not set)";
 
 /// The file a tenant's SQLite path names, or why it may not be used.
 pub(super) fn resolve(

@@ -59,7 +59,11 @@ async fn link_local_and_metadata_addresses_are_always_refused() {
         assert!(err.message.contains("link-local"), "{url}: {}", err.message);
     }
     let ok = policy
-        .vet("source_config", &tenant(), &url_config(DatabaseKind::Postgresql, "postgres://u@127.0.0.1/db"))
+        .vet(
+            "source_config",
+            &tenant(),
+            &url_config(DatabaseKind::Postgresql, "postgres://u@127.0.0.1/db"),
+        )
         .await
         .unwrap();
     assert_eq!(ok.pinned_host().as_deref(), Some("127.0.0.1"));
@@ -76,10 +80,18 @@ async fn freights_redis_is_refused_by_any_local_address() {
         "mysql://u@LOCALHOST.:6379/db",
     ] {
         let err = refused(&policy, &url_config(DatabaseKind::Mysql, url)).await;
-        assert!(err.message.contains("Freight's own"), "{url}: {}", err.message);
+        assert!(
+            err.message.contains("Freight's own"),
+            "{url}: {}",
+            err.message
+        );
     }
     policy
-        .vet("source_config", &tenant(), &url_config(DatabaseKind::Mysql, "mysql://u@127.0.0.1:3306/db"))
+        .vet(
+            "source_config",
+            &tenant(),
+            &url_config(DatabaseKind::Mysql, "mysql://u@127.0.0.1:3306/db"),
+        )
         .await
         .expect("another port of the same host is allowed");
 }
@@ -89,13 +101,36 @@ async fn operator_allow_and_deny_lists_apply_to_names_and_addresses() {
     let policy = ConnectionPolicy::for_tenants()
         .allow_only(EgressRule::parse_list("10.0.0.0/8, 127.0.0.1").unwrap())
         .deny(EgressRule::parse_list("10.1.2.3,Blocked.Example.").unwrap());
-    let config = |host: &str| url_config(DatabaseKind::Postgresql, &format!("postgres://u@{host}/db"));
-    assert!(refused(&policy, &config("192.168.1.1")).await.message.contains("allow list"));
-    assert!(refused(&policy, &config("10.1.2.3")).await.message.contains("denied"));
-    policy.vet("f", &tenant(), &config("10.9.9.9")).await.unwrap();
-    policy.vet("f", &tenant(), &config("127.0.0.1")).await.unwrap();
-    let deny_name = ConnectionPolicy::for_tenants().deny(EgressRule::parse_list("localhost").unwrap());
-    assert!(refused(&deny_name, &config("LocalHost.")).await.message.contains("denied"));
+    let config =
+        |host: &str| url_config(DatabaseKind::Postgresql, &format!("postgres://u@{host}/db"));
+    assert!(
+        refused(&policy, &config("192.168.1.1"))
+            .await
+            .message
+            .contains("allow list")
+    );
+    assert!(
+        refused(&policy, &config("10.1.2.3"))
+            .await
+            .message
+            .contains("denied")
+    );
+    policy
+        .vet("f", &tenant(), &config("10.9.9.9"))
+        .await
+        .unwrap();
+    policy
+        .vet("f", &tenant(), &config("127.0.0.1"))
+        .await
+        .unwrap();
+    let deny_name =
+        ConnectionPolicy::for_tenants().deny(EgressRule::parse_list("localhost").unwrap());
+    assert!(
+        refused(&deny_name, &config("LocalHost."))
+            .await
+            .message
+            .contains("denied")
+    );
     assert!(EgressRule::parse_list("not a host!").is_err());
 }
 
@@ -103,9 +138,21 @@ async fn operator_allow_and_deny_lists_apply_to_names_and_addresses() {
 async fn dangerous_url_parameters_and_sockets_are_refused() {
     let policy = ConnectionPolicy::for_local_user();
     for (kind, url, field) in [
-        (DatabaseKind::Postgresql, "postgres://u@h/db?host=/var/run/postgresql", "source_config.url"),
-        (DatabaseKind::Postgresql, "postgres://u@h/db?sslkey=/root/.postgresql/postgresql.key", "source_config.url"),
-        (DatabaseKind::Mysql, "mysql://u@h/db?socket=/run/mysqld/mysqld.sock", "source_config.url"),
+        (
+            DatabaseKind::Postgresql,
+            "postgres://u@h/db?host=/var/run/postgresql",
+            "source_config.url",
+        ),
+        (
+            DatabaseKind::Postgresql,
+            "postgres://u@h/db?sslkey=/root/.postgresql/postgresql.key",
+            "source_config.url",
+        ),
+        (
+            DatabaseKind::Mysql,
+            "mysql://u@h/db?socket=/run/mysqld/mysqld.sock",
+            "source_config.url",
+        ),
         (DatabaseKind::Postgresql, "postgres:///db", "source_config"),
     ] {
         let err = refused(&policy, &url_config(kind, url)).await;
@@ -130,7 +177,8 @@ async fn own_database_identity_is_refused_and_others_on_the_server_are_not() {
 
 #[tokio::test]
 async fn sqlite_paths_stay_inside_the_tenant_directory() {
-    let root = std::env::temp_dir().join(format!("freight-policy-{}", uuid::Uuid::new_v4().simple()));
+    let root =
+        std::env::temp_dir().join(format!("freight-policy-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(root.join("acme")).unwrap();
     std::fs::create_dir_all(root.join("other")).unwrap();
     std::fs::write(root.join("other/secret.db"), b"x").unwrap();
@@ -139,23 +187,49 @@ async fn sqlite_paths_stay_inside_the_tenant_directory() {
     let policy = ConnectionPolicy::for_tenants().sqlite_root(&root);
 
     let disabled = ConnectionPolicy::for_tenants();
-    assert!(refused(&disabled, &sqlite_config("a.db")).await.message.contains("disabled"));
+    assert!(
+        refused(&disabled, &sqlite_config("a.db"))
+            .await
+            .message
+            .contains("disabled")
+    );
 
     let existing = refused(&policy, &sqlite_config("/etc/passwd")).await;
     let missing = refused(&policy, &sqlite_config("/etc/no-such-file")).await;
-    assert_eq!(existing, missing, "one answer whether or not the file exists");
+    assert_eq!(
+        existing, missing,
+        "one answer whether or not the file exists"
+    );
     assert_eq!(existing.field, "source_config.database");
-    for path in ["../other/secret.db", "link.db", "dir/secret.db", "sub/../../other/secret.db"] {
+    for path in [
+        "../other/secret.db",
+        "link.db",
+        "dir/secret.db",
+        "sub/../../other/secret.db",
+    ] {
         let err = refused(&policy, &sqlite_config(path)).await;
         assert_eq!(err, existing, "{path}");
     }
-    let ok = policy.vet("source_config", &tenant(), &sqlite_config("new.db")).await.unwrap();
+    let ok = policy
+        .vet("source_config", &tenant(), &sqlite_config("new.db"))
+        .await
+        .unwrap();
     assert_eq!(
         ok.parts.database.as_deref(),
-        Some(root.canonicalize().unwrap().join("acme/new.db").to_str().unwrap())
+        Some(
+            root.canonicalize()
+                .unwrap()
+                .join("acme/new.db")
+                .to_str()
+                .unwrap()
+        )
     );
     let via_url = policy
-        .vet("source_config", &tenant(), &url_config(DatabaseKind::Sqlite, "sqlite://new.db"))
+        .vet(
+            "source_config",
+            &tenant(),
+            &url_config(DatabaseKind::Sqlite, "sqlite://new.db"),
+        )
         .await
         .unwrap();
     assert_eq!(via_url.parts.database, ok.parts.database);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use freight_core::ids::{BatchId, JobId, TenantId};
 use freight_core::job::{BatchStatus, JobStatus, LogLevel};
-use freight_core::secrets::SecretBox;
+use freight_core::secrets::{SEAL_VERSION, SealBinding, SecretBox};
 use serde_json::Value;
 use sqlx::postgres::PgPool;
 use sqlx::{PgConnection, Postgres, Transaction};
@@ -249,30 +249,43 @@ impl DispatchStore {
         Ok(done.rows_affected() == 1)
     }
 
-    /// The job as the engine needs it, connection configs decrypted.
+    /// The job as the engine needs it, connection configs decrypted (they
+    /// open only for this tenant, job and side).
     pub async fn job_context(&self, job: &JobRef) -> anyhow::Result<JobContext> {
-        type Row = (Vec<u8>, Vec<u8>, Vec<String>, Vec<String>, i32, bool);
+        type Row = (Vec<u8>, Vec<u8>, i16, Vec<String>, Vec<String>, i32, bool);
         let row: Option<Row> = sqlx::query_as(
-            "SELECT source_config_sealed, target_config_sealed, tables, exclude_tables, batch_size, verify
+            "SELECT source_config_sealed, target_config_sealed, configs_sealed_version,
+                    tables, exclude_tables, batch_size, verify
              FROM jobs WHERE id = $1 AND tenant_id = $2",
         )
         .bind(job.job_id.0)
         .bind(job.tenant.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let (source, target, tables, exclude_tables, batch_size, verify) =
+        let (source, target, version, tables, exclude_tables, batch_size, verify) =
             row.ok_or_else(|| anyhow::anyhow!("job {} not found", job.job_id))?;
+        if version != SEAL_VERSION {
+            anyhow::bail!(
+                "job {}: connection configs are sealed in an older format; restart Freight or run `freight reseal`",
+                job.job_id
+            );
+        }
+        let binding = |side| SealBinding {
+            tenant: &job.tenant,
+            job: job.job_id,
+            side,
+        };
         Ok(JobContext {
             job_id: job.job_id,
             tenant: job.tenant.clone(),
             source: self
                 .secrets
-                .open_connection(&source)
-                .context("opening the source connection config")?,
+                .open_connection(&source, binding("source"))
+                .context("opening the source connection config (sealed for another job or key?)")?,
             target: self
                 .secrets
-                .open_connection(&target)
-                .context("opening the target connection config")?,
+                .open_connection(&target, binding("target"))
+                .context("opening the target connection config (sealed for another job or key?)")?,
             tables,
             exclude_tables,
             batch_size: u32::try_from(batch_size).unwrap_or(1).max(1),

@@ -1,12 +1,16 @@
 //! Opening source and target databases: one small pool per (job, side),
 //! cached by the [`Engine`](super::Engine) so a job's batches share them.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use freight_core::connection::ConnectionConfig;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use freight_core::ids::TenantId;
+use freight_core::policy::{
+    ConnectionPolicy, DatabaseIdentity, INHERITED_POSTGRES_VARIABLES, POSTGRES_IDENTITY_QUERY,
+    VettedConnection, tenant_password,
+};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Executor, MySqlPool, PgPool, SqlitePool};
 
@@ -25,6 +29,14 @@ impl Side {
         match self {
             Self::Source => "source",
             Self::Target => "target",
+        }
+    }
+
+    /// The job spec field that configures this side.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::Source => "source_config",
+            Self::Target => "target_config",
         }
     }
 }
@@ -66,19 +78,29 @@ pub enum Access {
     ReadWrite,
 }
 
-/// Opens a pool for one side of a job. Errors name the side, never the
+/// Opens a pool for one side of a job, through the connection policy: the
+/// address and path rules first, then the driver options built from the
+/// tenant's config alone (pinned to the checked address), then the identity
+/// rule before anything is read or written. Errors name the side, never the
 /// credentials. `Ok(None)`: a read-only SQLite target file that does not
 /// exist yet (an empty target, not an error).
 pub async fn open(
+    policy: &ConnectionPolicy,
+    tenant: &TenantId,
     config: &ConnectionConfig,
     side: Side,
     access: Access,
 ) -> Result<Option<Pool>, Failure> {
-    let url = config.connection_url();
-    let secrets = secrets_of(config);
+    let field = side.field();
+    let vetted = policy
+        .vet(field, tenant, config)
+        .await
+        .map_err(Failure::NotAllowed)?;
+    let secrets = config.secret_values();
     let ctx = format!("connecting to the {}", side.as_str());
     let map_err = |e: sqlx::Error| match classify(&e, &ctx) {
         Failure::Transient(m) => Failure::Transient(scrub(m, &secrets)),
+        Failure::NotAllowed(v) => Failure::NotAllowed(v),
         Failure::Data { message, .. } | Failure::Permanent(message) => {
             Failure::Permanent(scrub(message, &secrets))
         }
@@ -91,9 +113,7 @@ pub async fn open(
     let idle = Duration::from_secs(60);
     match Dialect::from_kind(config.kind) {
         Dialect::Postgres => {
-            let opts = PgConnectOptions::from_str(&url)
-                .map_err(map_err)?
-                .application_name("freight-worker");
+            let opts = postgres_options(&vetted)?;
             let pool = PgPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
                 .min_connections(0)
@@ -110,12 +130,16 @@ pub async fn open(
                 .connect_with(opts)
                 .await
                 .map_err(map_err)?;
+            if let Err(refused) = check_postgres_identity(policy, field, &pool).await {
+                pool.close().await;
+                return Err(refused);
+            }
             Ok(Some(Pool::Postgres(pool)))
         }
         Dialect::MySql => {
             // sqlx already sets time_zone '+00:00' (MySQL `timestamp`
             // values are read as UTC instants) and utf8mb4.
-            let opts = MySqlConnectOptions::from_str(&url).map_err(map_err)?;
+            let opts = mysql_options(&vetted)?;
             let pool = MySqlPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
                 .min_connections(0)
@@ -139,13 +163,14 @@ pub async fn open(
             Ok(Some(Pool::MySql(pool)))
         }
         Dialect::Sqlite => {
-            let mut opts = SqliteConnectOptions::from_str(&url).map_err(map_err)?;
-            let exists = opts.get_filename().exists();
+            let path = vetted.parts.database.clone().unwrap_or_default();
+            let exists = std::path::Path::new(&path).exists();
             let writable = side == Side::Target && access == Access::ReadWrite;
             if !writable && side == Side::Target && !exists {
                 return Ok(None);
             }
-            opts = opts
+            let opts = SqliteConnectOptions::new()
+                .filename(&path)
                 .read_only(!writable)
                 .create_if_missing(writable)
                 .busy_timeout(Duration::from_secs(30));
@@ -165,44 +190,111 @@ pub async fn open(
     }
 }
 
-/// Strings that must never appear in a message: the password, raw and
-/// percent-encoded as it sits in a URL.
-pub fn secrets_of(config: &ConnectionConfig) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(pw) = &config.password {
-        out.push(pw.expose().to_owned());
-    }
-    if let Some(url) = &config.url
-        && let Ok(parsed) = url::Url::parse(url.expose())
-        && let Some(pw) = parsed.password()
+/// PostgreSQL options from the tenant's config alone. sqlx seeds its
+/// options from PG* variables and ~/.pgpass; every field they could fill is
+/// set here, and the variables that cannot be overridden refuse the
+/// connection instead.
+fn postgres_options(vetted: &VettedConnection) -> Result<PgConnectOptions, Failure> {
+    if let Some(var) = INHERITED_POSTGRES_VARIABLES
+        .iter()
+        .find(|v| std::env::var_os(v).is_some())
     {
-        out.push(pw.to_owned());
-        if let Ok(decoded) = urlencoding_decode(pw) {
-            out.push(decoded);
-        }
+        return Err(Failure::Permanent(format!(
+            "Freight's environment sets {var}, which sqlx would apply to tenant connections; \
+             move it into DATABASE_URL and unset it"
+        )));
     }
-    out
+    let parts = &vetted.parts;
+    let mut ssl_mode = PgSslMode::Prefer;
+    let mut opts = PgConnectOptions::new_without_pgpass();
+    for (name, value) in &parts.params {
+        opts = match name.as_str() {
+            "sslmode" => {
+                ssl_mode = value.parse().map_err(|_| {
+                    Failure::Permanent(format!("sslmode {value:?} is not a PostgreSQL SSL mode"))
+                })?;
+                opts
+            }
+            "sslrootcert" => opts.ssl_root_cert_from_pem(value.as_bytes().to_vec()),
+            "sslcert" => opts.ssl_client_cert_from_pem(value.as_bytes()),
+            "sslkey" => opts.ssl_client_key_from_pem(value.as_bytes()),
+            _ => opts,
+        };
+    }
+    let user = parts.user.clone().unwrap_or_default();
+    // verify-full checks the certificate against the name: keep the name
+    // (the address was checked a moment ago); otherwise connect to the
+    // checked address itself.
+    let host = match ssl_mode {
+        PgSslMode::VerifyFull => parts.host.clone(),
+        _ => vetted.pinned_host(),
+    }
+    .unwrap_or_default();
+    Ok(opts
+        .host(&host)
+        .port(vetted.address.map_or(5432, |a| a.port()))
+        .username(&user)
+        .password(tenant_password(parts).expose())
+        .database(parts.database.as_deref().unwrap_or(&user))
+        .ssl_mode(ssl_mode)
+        .application_name("freight-worker"))
 }
 
-fn urlencoding_decode(raw: &str) -> Result<String, std::string::FromUtf8Error> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
+/// MySQL options from the tenant's config alone (sqlx reads no
+/// environment or option files for MySQL).
+fn mysql_options(vetted: &VettedConnection) -> Result<MySqlConnectOptions, Failure> {
+    let parts = &vetted.parts;
+    let mut ssl_mode = MySqlSslMode::Preferred;
+    let mut opts = MySqlConnectOptions::new();
+    for (name, value) in &parts.params {
+        opts = match name.as_str() {
+            "ssl-mode" | "sslmode" => {
+                ssl_mode = value.parse().map_err(|_| {
+                    Failure::Permanent(format!("ssl-mode {value:?} is not a MySQL SSL mode"))
+                })?;
+                opts
             }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
+            "ssl-ca" => opts.ssl_ca_from_pem(value.as_bytes().to_vec()),
+            "ssl-cert" => opts.ssl_client_cert_from_pem(value.as_bytes()),
+            "ssl-key" => opts.ssl_client_key_from_pem(value.as_bytes()),
+            _ => opts,
+        };
     }
-    String::from_utf8(out)
+    let host = match ssl_mode {
+        MySqlSslMode::VerifyIdentity => parts.host.clone(),
+        _ => vetted.pinned_host(),
+    }
+    .unwrap_or_default();
+    let mut opts = opts
+        .host(&host)
+        .port(vetted.address.map_or(3306, |a| a.port()))
+        .username(parts.user.as_deref().unwrap_or_default())
+        .password(tenant_password(parts).expose())
+        .ssl_mode(ssl_mode);
+    if let Some(db) = &parts.database {
+        opts = opts.database(db);
+    }
+    Ok(opts)
+}
+
+/// The identity rule: refuses Freight's own database, whatever address
+/// reached it.
+async fn check_postgres_identity(
+    policy: &ConnectionPolicy,
+    field: &str,
+    pool: &PgPool,
+) -> Result<(), Failure> {
+    let (system_identifier, database): (String, String) = sqlx::query_as(POSTGRES_IDENTITY_QUERY)
+        .fetch_one(pool)
+        .await
+        .map_err(|e| classify(&e, "reading the server's identity"))?;
+    policy
+        .check_identity(
+            field,
+            &DatabaseIdentity::Postgres {
+                system_identifier,
+                database,
+            },
+        )
+        .map_err(Failure::NotAllowed)
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use freight_core::policy::ConnectionPolicy;
 use tokio::sync::OnceCell;
 
 use super::JobContext;
@@ -54,23 +55,43 @@ pub struct JobState {
 }
 
 impl JobState {
-    pub async fn source(&self, job: &JobContext) -> Result<Pool, Failure> {
+    pub async fn source(
+        &self,
+        job: &JobContext,
+        policy: &ConnectionPolicy,
+    ) -> Result<Pool, Failure> {
         self.source
             .get_or_try_init(|| async {
-                connect::open(&job.source, Side::Source, Access::ReadOnly)
-                    .await?
-                    .ok_or_else(|| Failure::Permanent("the source database does not exist".into()))
+                connect::open(
+                    policy,
+                    &job.tenant,
+                    &job.source,
+                    Side::Source,
+                    Access::ReadOnly,
+                )
+                .await?
+                .ok_or_else(|| Failure::Permanent("the source database does not exist".into()))
             })
             .await
             .cloned()
     }
 
-    pub async fn target(&self, job: &JobContext) -> Result<Pool, Failure> {
+    pub async fn target(
+        &self,
+        job: &JobContext,
+        policy: &ConnectionPolicy,
+    ) -> Result<Pool, Failure> {
         self.target
             .get_or_try_init(|| async {
-                connect::open(&job.target, Side::Target, Access::ReadWrite)
-                    .await?
-                    .ok_or_else(|| Failure::Permanent("the target database does not exist".into()))
+                connect::open(
+                    policy,
+                    &job.tenant,
+                    &job.target,
+                    Side::Target,
+                    Access::ReadWrite,
+                )
+                .await?
+                .ok_or_else(|| Failure::Permanent("the target database does not exist".into()))
             })
             .await
             .cloned()
@@ -86,12 +107,17 @@ impl JobState {
     }
 
     /// The table's context, introspected once per job and process.
-    pub async fn table(&self, job: &JobContext, name: &str) -> Result<Arc<TableCtx>, Failure> {
+    pub async fn table(
+        &self,
+        job: &JobContext,
+        policy: &ConnectionPolicy,
+        name: &str,
+    ) -> Result<Arc<TableCtx>, Failure> {
         if let Some(ctx) = self.tables.lock().ok().and_then(|t| t.get(name).cloned()) {
             return Ok(ctx);
         }
-        let source = self.source(job).await?;
-        let target = self.target(job).await?;
+        let source = self.source(job, policy).await?;
+        let target = self.target(job, policy).await?;
         let ctx = Arc::new(load_table(job, &source, &target, name).await?);
         if let Ok(mut tables) = self.tables.lock() {
             tables.insert(name.to_owned(), ctx.clone());

@@ -1,6 +1,7 @@
 //! Sorting database errors into what dispatch can act on: transient (retry
 //! with backoff), data (narrow down to the bad records) or permanent.
 
+use freight_core::policy::PolicyViolation;
 use sqlx::error::DatabaseError;
 
 use super::EngineError;
@@ -16,6 +17,8 @@ pub enum Failure {
         column: Option<String>,
     },
     Permanent(String),
+    /// The connection policy refused the source or target.
+    NotAllowed(PolicyViolation),
 }
 
 impl Failure {
@@ -25,6 +28,7 @@ impl Failure {
             Self::Data { message, .. } | Self::Permanent(message) => {
                 EngineError::Permanent(message)
             }
+            Self::NotAllowed(v) => EngineError::Permanent(format!("connection not allowed: {v}")),
         }
     }
 }

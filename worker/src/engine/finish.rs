@@ -8,7 +8,7 @@ use super::context::schema_of;
 use super::error::Failure;
 use super::introspect;
 use super::model::{Dialect, Logical};
-use super::planner::{PlanFail, select_tables};
+use super::planner::select_tables;
 use super::sql::{ident, table as qualified};
 use super::typemap;
 
@@ -19,8 +19,7 @@ pub async fn finish(
 ) -> Result<Vec<String>, Failure> {
     let names = match select_tables(job, source).await {
         Ok((names, _)) => names,
-        Err(PlanFail::Failure(f)) => return Err(f),
-        Err(PlanFail::Invalid { message, .. }) => return Err(Failure::Permanent(message)),
+        Err(refused) => return Err(refused.into_failure()),
     };
     let source_schema = schema_of(source, &job.source).unwrap_or_default();
     let target_schema = schema_of(target, &job.target);

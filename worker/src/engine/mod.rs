@@ -24,7 +24,7 @@ mod typemap;
 mod write;
 
 pub use planner_api::EnginePlanner;
-pub use service::Engine;
+pub use service::{Engine, PlanLimits};
 pub use sql::PG_PREFER_INDEX;
 
 use freight_core::connection::ConnectionConfig;

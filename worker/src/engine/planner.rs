@@ -7,6 +7,7 @@ use super::connect::Pool;
 use super::context::{match_columns, schema_of};
 use super::error::{Failure, classify};
 use super::model::{Column, Dialect, Logical, Table, Value};
+use super::service::PlanLimits;
 use super::sql::{Predicate, ident, table as qualified};
 use super::{JobContext, JobPlan, PlannedBatch, introspect, read, typemap};
 
@@ -19,6 +20,18 @@ pub enum PlanFail {
         message: String,
     },
     Failure(Failure),
+    /// The plan would need more batches than the job may have.
+    TooLarge(String),
+}
+
+impl PlanFail {
+    /// For callers that only report: every refusal as a failure.
+    pub fn into_failure(self) -> Failure {
+        match self {
+            Self::Invalid { message, .. } | Self::TooLarge(message) => Failure::Permanent(message),
+            Self::Failure(f) => f,
+        }
+    }
 }
 
 impl From<Failure> for PlanFail {
@@ -81,6 +94,7 @@ pub async fn plan(
     source: &Pool,
     target: Option<&Pool>,
     prepare_target: bool,
+    limits: &PlanLimits,
 ) -> Result<JobPlan, PlanFail> {
     let (names, mut job_warnings) = select_tables(job, source).await?;
     let source_schema = schema_of(source, &job.source);
@@ -192,8 +206,19 @@ pub async fn plan(
             }
         }
 
+        // Every table costs at least one batch; what is left of the job's
+        // budget bounds this table's boundaries before they are collected.
+        let budget = BatchBudget {
+            remaining: limits.max_batches_per_job.saturating_sub(batches.len() + 1),
+            limit: limits.max_batches_per_job,
+            batch_size: job.batch_size,
+            rows_before: report_tables
+                .iter()
+                .map(|t: &TablePlan| t.rows_estimate)
+                .sum(),
+        };
         let (bounds, rows) =
-            key_boundaries(source, source_schema.as_deref(), table, job.batch_size).await?;
+            key_boundaries(source, source_schema.as_deref(), table, &budget).await?;
         let table_batches = ranges(&table.name, &bounds);
         report_tables.push(TablePlan {
             table_name: table.name.clone(),
@@ -240,17 +265,56 @@ async fn execute_ddl(pool: &Pool, statements: &[String]) -> Result<(), Failure> 
     Ok(())
 }
 
+/// How many more boundaries one table may add to the job's plan.
+struct BatchBudget {
+    /// Boundaries this table may still produce.
+    remaining: usize,
+    /// `FREIGHT_MAX_BATCHES_PER_JOB`.
+    limit: usize,
+    batch_size: u32,
+    /// Rows of the tables planned before this one.
+    rows_before: i64,
+}
+
+impl BatchBudget {
+    /// Refuses the plan once `rows` of this table are known or estimated to
+    /// need more boundaries than remain, naming a batch size that fits.
+    fn check(&self, boundaries: usize, rows: i64) -> Result<(), PlanFail> {
+        if boundaries <= self.remaining {
+            return Ok(());
+        }
+        let rows = u64::try_from(self.rows_before.saturating_add(rows)).unwrap_or(u64::MAX);
+        let limit = u64::try_from(self.limit.max(1)).unwrap_or(u64::MAX);
+        // Leave a quarter of headroom for estimates that run low.
+        let suggested = (rows.div_ceil(limit).saturating_mul(5) / 4)
+            .max(u64::from(self.batch_size).saturating_mul(2))
+            .min(u64::from(freight_core::job::MAX_BATCH_SIZE));
+        Err(PlanFail::TooLarge(format!(
+            "the plan needs more than {} batches (FREIGHT_MAX_BATCHES_PER_JOB) at batch_size {}; \
+             use batch_size {suggested} or more",
+            self.limit, self.batch_size
+        )))
+    }
+}
+
 /// The first key of every range after the first, and the row count
 /// (exact from a walk, estimated for arithmetic ranges).
 async fn key_boundaries(
     pool: &Pool,
     schema: Option<&str>,
     table: &Table,
-    batch_size: u32,
-) -> Result<(Vec<Vec<Value>>, i64), Failure> {
-    match arithmetic_boundaries(pool, schema, table, batch_size).await? {
+    budget: &BatchBudget,
+) -> Result<(Vec<Vec<Value>>, i64), PlanFail> {
+    let batch_size = budget.batch_size;
+    // The statistics say enough to refuse before anything is walked.
+    let estimate = introspect::row_estimate(pool, schema.unwrap_or_default(), &table.name).await?;
+    if let Some(estimate) = estimate {
+        let needed = u64::try_from(estimate).unwrap_or(0) / u64::from(batch_size.max(1));
+        budget.check(usize::try_from(needed).unwrap_or(usize::MAX), estimate)?;
+    }
+    match arithmetic_boundaries(pool, schema, table, budget, estimate).await? {
         Some(found) => Ok(found),
-        None => walked_boundaries(pool, schema, table, batch_size).await,
+        None => walked_boundaries(pool, schema, table, budget).await,
     }
 }
 
@@ -270,8 +334,10 @@ async fn arithmetic_boundaries(
     pool: &Pool,
     schema: Option<&str>,
     table: &Table,
-    batch_size: u32,
-) -> Result<Option<(Vec<Vec<Value>>, i64)>, Failure> {
+    budget: &BatchBudget,
+    estimate: Option<i64>,
+) -> Result<Option<(Vec<Vec<Value>>, i64)>, PlanFail> {
+    let batch_size = budget.batch_size;
     let key_cols: Vec<Column> = table.key_columns().into_iter().cloned().collect();
     let [key] = key_cols.as_slice() else {
         return Ok(None);
@@ -280,9 +346,7 @@ async fn arithmetic_boundaries(
         return Ok(None);
     }
     let step = i64::from(batch_size.max(1));
-    let Some(estimate) =
-        introspect::row_estimate(pool, schema.unwrap_or_default(), &table.name).await?
-    else {
+    let Some(estimate) = estimate else {
         return Ok(None);
     };
     if estimate < WALK_BELOW_BATCHES * step {
@@ -315,6 +379,8 @@ async fn arithmetic_boundaries(
     if ranges > 2 * needed + 1 {
         return Ok(None);
     }
+    // Refused before a single boundary is allocated.
+    budget.check(usize::try_from(ranges - 1).unwrap_or(usize::MAX), estimate)?;
     let bounds: Result<Vec<Vec<Value>>, _> = (1..ranges)
         .map(|i| i64::try_from(i128::from(min) + i * i128::from(step)).map(|b| vec![Value::Int(b)]))
         .collect();
@@ -342,8 +408,9 @@ async fn walked_boundaries(
     pool: &Pool,
     schema: Option<&str>,
     table: &Table,
-    batch_size: u32,
-) -> Result<(Vec<Vec<Value>>, i64), Failure> {
+    budget: &BatchBudget,
+) -> Result<(Vec<Vec<Value>>, i64), PlanFail> {
+    let batch_size = budget.batch_size;
     let dialect = pool.dialect();
     let key_cols: Vec<Column> = table.key_columns().into_iter().cloned().collect();
     let key = key_cols
@@ -377,12 +444,16 @@ async fn walked_boundaries(
             order.join(", ")
         );
         match read::first_row(pool, sql, &pred, &key_cols).await? {
-            Some(row) if row.iter().all(|v| *v != Value::Null) => bounds.push(row),
+            Some(row) if row.iter().all(|v| *v != Value::Null) => {
+                bounds.push(row);
+                let walked = i64::try_from(bounds.len()).unwrap_or(i64::MAX);
+                budget.check(bounds.len(), walked.saturating_mul(i64::from(step)))?;
+            }
             Some(_) => {
-                return Err(Failure::Permanent(format!(
+                return Err(PlanFail::Failure(Failure::Permanent(format!(
                     "table {}: NULL in key column; rows with a NULL key cannot be addressed",
                     table.name
-                )));
+                ))));
             }
             None => break,
         }

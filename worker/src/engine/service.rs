@@ -5,17 +5,41 @@ use std::sync::{Arc, Mutex};
 
 use freight_core::ids::JobId;
 
-use super::connect::{self, Access, Side};
+use freight_core::policy::ConnectionPolicy;
+
+use super::connect::{self, Access, Pool, Side};
 use super::context::JobState;
 use super::error::{Failure, scrub};
 use super::planner::{self, PlanFail};
 use super::{BatchOutcome, BatchToRun, EngineError, JobContext, JobPlan, batch, finish};
 
 /// Copies data for dispatch. Cheap to clone; clones share pools and caches.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Engine {
     jobs: Arc<Mutex<HashMap<JobId, Arc<JobState>>>>,
+    policy: Arc<ConnectionPolicy>,
+    limits: PlanLimits,
 }
+
+/// Bounds on what planning may produce, so a plan's memory stays bounded
+/// whatever the source returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanLimits {
+    /// Batches one job may be cut into (`FREIGHT_MAX_BATCHES_PER_JOB`).
+    pub max_batches_per_job: usize,
+}
+
+impl Default for PlanLimits {
+    fn default() -> Self {
+        Self {
+            max_batches_per_job: 100_000,
+        }
+    }
+}
+
+/// How long creating or retrying a job waits for a server to answer the
+/// identity check before leaving it to the worker.
+const IDENTITY_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -24,8 +48,22 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    pub fn new() -> Self {
-        Self::default()
+    /// An engine whose every connection passes `policy`.
+    pub fn new(policy: ConnectionPolicy) -> Self {
+        Self {
+            jobs: Arc::default(),
+            policy: Arc::new(policy),
+            limits: PlanLimits::default(),
+        }
+    }
+
+    pub fn with_limits(mut self, limits: PlanLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn policy(&self) -> &ConnectionPolicy {
+        &self.policy
     }
 
     fn state(&self, job: JobId) -> Arc<JobState> {
@@ -46,7 +84,9 @@ impl Engine {
         self.plan_detailed(job, prepare_target)
             .await
             .map_err(|f| match f {
-                PlanFail::Invalid { message, .. } => EngineError::Permanent(message),
+                PlanFail::Invalid { message, .. } | PlanFail::TooLarge(message) => {
+                    EngineError::Permanent(message)
+                }
                 PlanFail::Failure(f) => f.into_engine(),
             })
             .map_err(|e| scrub_engine(e, job))
@@ -59,28 +99,82 @@ impl Engine {
     ) -> Result<JobPlan, PlanFail> {
         if prepare_target {
             let state = self.state(job.job_id);
-            let source = state.source(job).await?;
-            let target = state.target(job).await?;
-            return planner::plan(job, &source, Some(&target), true).await;
+            let source = state.source(job, &self.policy).await?;
+            let target = state.target(job, &self.policy).await?;
+            return planner::plan(job, &source, Some(&target), true, &self.limits).await;
         }
         // Read-only: pools of its own (a read-only SQLite target file is
         // not created), closed when done.
-        let source = connect::open(&job.source, Side::Source, Access::ReadOnly)
-            .await?
-            .ok_or_else(|| Failure::Permanent("the source database does not exist".into()))?;
-        let target = match connect::open(&job.target, Side::Target, Access::ReadOnly).await {
-            Ok(t) => t,
-            Err(e) => {
-                source.close().await;
-                return Err(e.into());
+        let (source, target) = self.open_read_only(job).await?;
+        let Some(source) = source else {
+            if let Some(t) = target {
+                t.close().await;
             }
+            return Err(Failure::Permanent("the source database does not exist".into()).into());
         };
-        let result = planner::plan(job, &source, target.as_ref(), false).await;
+        let result = planner::plan(job, &source, target.as_ref(), false, &self.limits).await;
         source.close().await;
         if let Some(t) = target {
             t.close().await;
         }
         result
+    }
+
+    /// Opens both ends read-only through the policy (address, path and
+    /// identity rules) in pools of their own.
+    async fn open_read_only(
+        &self,
+        job: &JobContext,
+    ) -> Result<(Option<Pool>, Option<Pool>), Failure> {
+        let source = connect::open(
+            &self.policy,
+            &job.tenant,
+            &job.source,
+            Side::Source,
+            Access::ReadOnly,
+        )
+        .await?;
+        let target = match connect::open(
+            &self.policy,
+            &job.tenant,
+            &job.target,
+            Side::Target,
+            Access::ReadOnly,
+        )
+        .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                if let Some(s) = source {
+                    s.close().await;
+                }
+                return Err(e);
+            }
+        };
+        Ok((source, target))
+    }
+
+    /// The connection policy applied to both ends of a job without reading
+    /// or writing anything: address and path rules, then (when a server
+    /// answers) the identity rule. An unreachable server is not refused
+    /// here; the worker checks again right before it connects.
+    pub(crate) async fn check_connections(&self, job: &JobContext) -> Result<(), Failure> {
+        let sides = [(Side::Source, &job.source), (Side::Target, &job.target)];
+        for (side, config) in sides {
+            self.policy
+                .vet(side.field(), &job.tenant, config)
+                .await
+                .map_err(Failure::NotAllowed)?;
+        }
+        for (side, config) in sides {
+            let opened = connect::open(&self.policy, &job.tenant, config, side, Access::ReadOnly);
+            match tokio::time::timeout(IDENTITY_CHECK_TIMEOUT, opened).await {
+                Ok(Ok(Some(pool))) => pool.close().await,
+                Ok(Err(refused @ Failure::NotAllowed(_))) => return Err(refused),
+                Ok(Ok(None) | Err(_)) | Err(_) => {}
+            }
+        }
+        Ok(())
     }
 
     /// Copies one key range; idempotent.
@@ -91,10 +185,16 @@ impl Engine {
     ) -> Result<BatchOutcome, EngineError> {
         let state = self.state(job.job_id);
         let run = async {
-            let source = state.source(job).await.map_err(Failure::into_engine)?;
-            let target = state.target(job).await.map_err(Failure::into_engine)?;
+            let source = state
+                .source(job, &self.policy)
+                .await
+                .map_err(Failure::into_engine)?;
+            let target = state
+                .target(job, &self.policy)
+                .await
+                .map_err(Failure::into_engine)?;
             let ctx = state
-                .table(job, &batch.table_name)
+                .table(job, &self.policy, &batch.table_name)
                 .await
                 .map_err(Failure::into_engine)?;
             batch::run(job, &source, &target, &ctx, batch).await
@@ -106,8 +206,8 @@ impl Engine {
     pub async fn finish_job(&self, job: &JobContext) -> Result<Vec<String>, EngineError> {
         let state = self.state(job.job_id);
         let run = async {
-            let source = state.source(job).await?;
-            let target = state.target(job).await?;
+            let source = state.source(job, &self.policy).await?;
+            let target = state.target(job, &self.policy).await?;
             finish::finish(job, &source, &target).await
         };
         run.await.map_err(|f| scrub_engine(f.into_engine(), job))
@@ -123,8 +223,8 @@ impl Engine {
 }
 
 fn scrub_engine(err: EngineError, job: &JobContext) -> EngineError {
-    let mut secrets = connect::secrets_of(&job.source);
-    secrets.extend(connect::secrets_of(&job.target));
+    let mut secrets = job.source.secret_values();
+    secrets.extend(job.target.secret_values());
     match err {
         EngineError::Transient(m) => EngineError::Transient(scrub(m, &secrets)),
         EngineError::Permanent(m) => EngineError::Permanent(scrub(m, &secrets)),

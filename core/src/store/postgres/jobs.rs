@@ -10,6 +10,7 @@ use super::{PgStore, audit, decode_error, page_size};
 use crate::connection::{ConnectionConfig, ConnectionView};
 use crate::ids::{BatchId, JobId, TenantId};
 use crate::job::{BatchStatus, JobSpec, JobStatus};
+use crate::secrets::{SEAL_VERSION, SealBinding};
 use crate::store::*;
 use crate::{StoreError, ValidationError};
 
@@ -128,14 +129,15 @@ pub(super) async fn create(
     sqlx::query(
         "INSERT INTO jobs (id, tenant_id, name, status, source_config_sealed, target_config_sealed,
                            source_config_view, target_config_view, tables, exclude_tables,
-                           batch_size, max_retries, max_record_errors, verify, started_by, created_by)
-         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                           batch_size, max_retries, max_record_errors, verify, started_by, created_by,
+                           configs_sealed_version)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(id.0)
     .bind(tenant.as_str())
     .bind(spec.name.as_deref())
-    .bind(store.secrets.seal_connection(&spec.source_config))
-    .bind(store.secrets.seal_connection(&spec.target_config))
+    .bind(store.secrets.seal_connection(&spec.source_config, binding(tenant, id, "source")))
+    .bind(store.secrets.seal_connection(&spec.target_config, binding(tenant, id, "target")))
     .bind(Json(spec.source_config.redacted()))
     .bind(Json(spec.target_config.redacted()))
     .bind(&spec.tables)
@@ -146,6 +148,7 @@ pub(super) async fn create(
     .bind(spec.verify)
     .bind(spec.started_by.trim())
     .bind(&info.actor)
+    .bind(SEAL_VERSION)
     .execute(&mut *tx)
     .await?;
     audit::record(
@@ -572,18 +575,26 @@ pub(super) async fn connections(
     job: JobId,
 ) -> StoreResult<(ConnectionConfig, ConnectionConfig)> {
     let mut tx = store.scoped(tenant).await?;
-    let sealed: Option<(Vec<u8>, Vec<u8>)> = sqlx::query_as(
-        "SELECT source_config_sealed, target_config_sealed FROM jobs WHERE tenant_id = $1 AND id = $2",
+    let sealed: Option<(Vec<u8>, Vec<u8>, i16)> = sqlx::query_as(
+        "SELECT source_config_sealed, target_config_sealed, configs_sealed_version
+         FROM jobs WHERE tenant_id = $1 AND id = $2",
     )
     .bind(tenant.as_str())
     .bind(job.0)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
-    let (source, target) = sealed.ok_or(StoreError::NotFound)?;
+    let (source, target, version) = sealed.ok_or(StoreError::NotFound)?;
+    if version != SEAL_VERSION {
+        return Err(StoreError::Secret);
+    }
     Ok((
-        store.secrets.open_connection(&source)?,
-        store.secrets.open_connection(&target)?,
+        store
+            .secrets
+            .open_connection(&source, binding(tenant, job, "source"))?,
+        store
+            .secrets
+            .open_connection(&target, binding(tenant, job, "target"))?,
     ))
 }
 
@@ -604,4 +615,79 @@ pub(super) async fn batch_exists(
     .await?;
     tx.commit().await?;
     Ok(found.is_some())
+}
+
+fn binding<'a>(tenant: &'a TenantId, job: JobId, side: &'static str) -> SealBinding<'a> {
+    SealBinding { tenant, job, side }
+}
+
+/// What re-sealing did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResealReport {
+    pub resealed: u64,
+    /// Rows no configured key opens: left as they are, their jobs cannot run.
+    pub unreadable: u64,
+}
+
+/// Re-seals connection configs with the current key, bound to their row,
+/// and re-derives their redacted views. `all = false`: only rows sealed
+/// before configs were bound (version 1), as every start-up does; `true`:
+/// every row, after a key rotation (`freight reseal`).
+pub(super) async fn reseal(store: &PgStore, all: bool) -> StoreResult<ResealReport> {
+    type Row = (Uuid, String, Vec<u8>, Vec<u8>, i16);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, tenant_id, source_config_sealed, target_config_sealed, configs_sealed_version
+         FROM jobs WHERE $1 OR configs_sealed_version <> $2",
+    )
+    .bind(all)
+    .bind(SEAL_VERSION)
+    .fetch_all(&store.pool)
+    .await?;
+    let mut report = ResealReport::default();
+    for (id, tenant, source, target, version) in rows {
+        let (Ok(tenant), job) = (TenantId::parse(&tenant), JobId(id)) else {
+            report.unreadable += 1;
+            continue;
+        };
+        let open = |sealed: &[u8], side: &'static str| {
+            if version == SEAL_VERSION {
+                store
+                    .secrets
+                    .open_connection(sealed, binding(&tenant, job, side))
+            } else {
+                store.secrets.open_unbound_connection(sealed)
+            }
+        };
+        let (Ok(source), Ok(target)) = (open(&source, "source"), open(&target, "target")) else {
+            tracing::warn!(job_id = %job, "connection config opens with no configured key; left as is");
+            report.unreadable += 1;
+            continue;
+        };
+        sqlx::query(
+            "UPDATE jobs SET source_config_sealed = $3, target_config_sealed = $4,
+                             source_config_view = $5, target_config_view = $6,
+                             configs_sealed_version = $7
+             WHERE id = $1 AND tenant_id = $2 AND configs_sealed_version = $8",
+        )
+        .bind(job.0)
+        .bind(tenant.as_str())
+        .bind(
+            store
+                .secrets
+                .seal_connection(&source, binding(&tenant, job, "source")),
+        )
+        .bind(
+            store
+                .secrets
+                .seal_connection(&target, binding(&tenant, job, "target")),
+        )
+        .bind(Json(source.redacted()))
+        .bind(Json(target.redacted()))
+        .bind(SEAL_VERSION)
+        .bind(version)
+        .execute(&store.pool)
+        .await?;
+        report.resealed += 1;
+    }
+    Ok(report)
 }

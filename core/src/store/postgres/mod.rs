@@ -7,6 +7,8 @@
 
 mod audit;
 mod jobs;
+
+pub use jobs::ResealReport;
 mod logs;
 mod statistics;
 mod workers;
@@ -51,9 +53,38 @@ impl PgStore {
         &self.secrets
     }
 
+    /// Applies migrations, then re-seals configs sealed before they were
+    /// bound to their row.
     pub async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await?;
+        let report = jobs::reseal(self, false).await?;
+        if report.resealed > 0 || report.unreadable > 0 {
+            tracing::info!(
+                resealed = report.resealed,
+                unreadable = report.unreadable,
+                "connection configs re-sealed, bound to their rows"
+            );
+        }
         Ok(())
+    }
+
+    /// Re-seals every connection config with the current key (after a
+    /// rotation: `freight reseal`).
+    pub async fn reseal_all(&self) -> StoreResult<jobs::ResealReport> {
+        jobs::reseal(self, true).await
+    }
+
+    /// The identity of Freight's own database, which the connection
+    /// policy refuses to every job.
+    pub async fn identity(&self) -> StoreResult<crate::policy::DatabaseIdentity> {
+        let (system_identifier, database): (String, String) =
+            sqlx::query_as(crate::policy::POSTGRES_IDENTITY_QUERY)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(crate::policy::DatabaseIdentity::Postgres {
+            system_identifier,
+            database,
+        })
     }
 
     /// A transaction in which row-level security admits only `tenant`'s rows.

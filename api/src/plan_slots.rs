@@ -1,0 +1,86 @@
+//! Limits on planning, which connects to tenant databases and walks their
+//! keys: at most a few plans per tenant at a time, each within a timeout.
+//! Counted per API replica.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use freight_core::TenantId;
+
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy)]
+pub struct PlanLimits {
+    /// Plans one tenant may run at the same time (`FREIGHT_MAX_CONCURRENT_PLANS`).
+    pub concurrent_per_tenant: usize,
+    /// How long one plan may take (`FREIGHT_PLAN_TIMEOUT_SECONDS`).
+    pub timeout: Duration,
+}
+
+impl Default for PlanLimits {
+    fn default() -> Self {
+        Self {
+            concurrent_per_tenant: 2,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Plans running now, per tenant.
+#[derive(Debug, Default)]
+pub struct PlanSlots {
+    limits: PlanLimits,
+    running: Mutex<HashMap<TenantId, usize>>,
+}
+
+/// A plan's place; freed when dropped, however the plan ends.
+#[derive(Debug)]
+pub struct PlanSlot {
+    slots: Arc<PlanSlots>,
+    tenant: TenantId,
+}
+
+impl PlanSlots {
+    pub fn new(limits: PlanLimits) -> Self {
+        Self {
+            limits,
+            running: Mutex::default(),
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.limits.timeout
+    }
+
+    /// A slot for `tenant`, or 429 when it already runs its maximum.
+    pub fn acquire(self: &Arc<Self>, tenant: &TenantId) -> Result<PlanSlot, ApiError> {
+        let max = self.limits.concurrent_per_tenant.max(1);
+        let mut running = self
+            .running
+            .lock()
+            .map_err(|_| ApiError::Internal("plan slots poisoned".into()))?;
+        let count = running.entry(tenant.clone()).or_default();
+        if *count >= max {
+            return Err(ApiError::TooManyPlans(max));
+        }
+        *count += 1;
+        Ok(PlanSlot {
+            slots: self.clone(),
+            tenant: tenant.clone(),
+        })
+    }
+}
+
+impl Drop for PlanSlot {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.slots.running.lock()
+            && let Some(count) = running.get_mut(&self.tenant)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                running.remove(&self.tenant);
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Builds the installation's connection policy from the settings and
+//! Freight's own services: its database (by identity) and its Redis (by
+//! address) are refused to every job.
+
+use anyhow::Context;
+use freight_core::policy::{ConnectionPolicy, INHERITED_POSTGRES_VARIABLES};
+use freight_core::store::postgres::PgStore;
+use freight_worker::engine::{Engine, PlanLimits};
+
+use crate::settings::Settings;
+
+pub async fn connection_policy(
+    settings: &Settings,
+    store: &PgStore,
+) -> anyhow::Result<ConnectionPolicy> {
+    let mut policy = if settings.dev_mode {
+        tracing::warn!(
+            "FREIGHT_DEV_MODE=true: the connection policy trusts a single local user: jobs may read \
+             and write SQLite files anywhere this process can. Never run like this with several tenants."
+        );
+        ConnectionPolicy::for_local_user()
+    } else {
+        ConnectionPolicy::for_tenants()
+    };
+    policy = policy
+        .allow_only(settings.egress_allow.clone())
+        .deny(settings.egress_deny.clone())
+        .protect_database(
+            store
+                .identity()
+                .await
+                .context("read the identity of Freight's database")?,
+        )
+        .protect_endpoint(redis_addresses(&settings.redis_url).await);
+    if let Some(root) = &settings.sqlite_root {
+        policy = policy.sqlite_root(root);
+    }
+    let inherited: Vec<&str> = INHERITED_POSTGRES_VARIABLES
+        .iter()
+        .copied()
+        .filter(|v| std::env::var_os(v).is_some())
+        .collect();
+    if !inherited.is_empty() {
+        tracing::warn!(
+            variables = ?inherited,
+            "these PostgreSQL variables are set in Freight's environment; sqlx would apply them to \
+             tenant connections, so PostgreSQL sources and targets are refused until they are unset \
+             (put Freight's own settings in DATABASE_URL)"
+        );
+    }
+    Ok(policy)
+}
+
+/// The engine every role uses: the policy, and the plan limits.
+pub fn engine(settings: &Settings, policy: ConnectionPolicy) -> Engine {
+    Engine::new(policy).with_limits(PlanLimits {
+        max_batches_per_job: settings.max_batches_per_job,
+    })
+}
+
+/// Where Freight's Redis listens, resolved now.
+async fn redis_addresses(redis_url: &str) -> Vec<std::net::SocketAddr> {
+    let Ok(url) = url::Url::parse(redis_url) else {
+        return Vec::new();
+    };
+    let Some(host) = url.host_str() else {
+        return Vec::new();
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = url.port().unwrap_or(6379);
+    match tokio::net::lookup_host((host.as_str(), port)).await {
+        Ok(addrs) => addrs.collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not resolve REDIS_URL's host for the connection policy");
+            Vec::new()
+        }
+    }
+}
