@@ -84,3 +84,33 @@ impl Drop for PlanSlot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_tenant_runs_at_most_its_share_of_plans_and_slots_come_back() {
+        let slots = Arc::new(PlanSlots::new(PlanLimits {
+            concurrent_per_tenant: 2,
+            timeout: Duration::from_secs(1),
+        }));
+        let acme = TenantId::parse("acme").unwrap();
+        let other = TenantId::parse("other").unwrap();
+        let first = slots.acquire(&acme).unwrap();
+        let _second = slots.acquire(&acme).unwrap();
+        assert!(matches!(
+            slots.acquire(&acme),
+            Err(ApiError::TooManyPlans(2))
+        ));
+        let _others = slots
+            .acquire(&other)
+            .expect("another tenant is not affected");
+        drop(first);
+        slots
+            .acquire(&acme)
+            .expect("a finished plan frees its slot");
+    }
+}

@@ -80,6 +80,16 @@ pub async fn spawn_app_with_limits(
     planner: Arc<dyn Planner>,
     limits: Option<crate::rate_limit::RateLimits>,
 ) -> TestApp {
+    spawn_app_built(limits, None, async |_store: &Arc<PgStore>| planner).await
+}
+
+/// Starts the API with a planner made once its own database exists (a
+/// connection policy that refuses that database needs its identity).
+pub async fn spawn_app_built(
+    limits: Option<crate::rate_limit::RateLimits>,
+    plan_limits: Option<crate::plan_slots::PlanLimits>,
+    make_planner: impl AsyncFnOnce(&Arc<PgStore>) -> Arc<dyn Planner>,
+) -> TestApp {
     let database_url = fresh_database("freight_test").await;
     let secrets = SecretBox::from_key_material(TEST_JWT_SECRET);
     let store = Arc::new(
@@ -88,12 +98,16 @@ pub async fn spawn_app_with_limits(
             .expect("connect"),
     );
     store.migrate().await.expect("migrate");
+    let planner = make_planner(&store).await;
     let tokens = TokenKeys::new(TEST_JWT_SECRET);
     let redis_url = redis_url();
     let redis = redis::Client::open(redis_url.as_str()).expect("redis url");
     let mut state = AppState::new(store.clone(), planner, tokens.clone(), redis);
     if let Some(limits) = limits {
         state = state.with_rate_limits(limits);
+    }
+    if let Some(plan_limits) = plan_limits {
+        state = state.with_plan_limits(plan_limits);
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

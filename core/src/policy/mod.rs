@@ -234,7 +234,13 @@ const OWN_DATABASE: &str = "this is Freight's own database; jobs may not read or
 /// read its own files or reach another host than the one checked.
 fn check_params(field: &str, parts: &ConnectionParts) -> Result<(), PolicyViolation> {
     let allowed: &[&str] = match parts.kind {
-        DatabaseKind::Postgresql => &["sslmode", "sslrootcert", "sslcert", "sslkey"],
+        DatabaseKind::Postgresql => &[
+            "sslmode",
+            "sslrootcert",
+            "sslcert",
+            "sslkey",
+            "application_name",
+        ],
         DatabaseKind::Mysql => &["ssl-mode", "sslmode", "ssl-ca", "ssl-cert", "ssl-key"],
         DatabaseKind::Sqlite => &["mode"],
     };

@@ -18,11 +18,14 @@ pub(super) fn resolve(
     tenant: &TenantId,
     raw: &str,
 ) -> Result<PathBuf, &'static str> {
-    if raw.is_empty() || raw.contains('\0') || raw == ":memory:" {
+    if raw.is_empty() || raw.contains('\0') {
         return Err(REFUSED);
     }
     if policy.trust == Trust::LocalUser && policy.sqlite_root.is_none() {
         return Ok(PathBuf::from(raw));
+    }
+    if raw == ":memory:" {
+        return Err(REFUSED);
     }
     let root = policy.sqlite_root.as_ref().ok_or(DISABLED)?;
     let relative = Path::new(raw);

@@ -169,8 +169,12 @@ pub async fn open(
             if !writable && side == Side::Target && !exists {
                 return Ok(None);
             }
-            let opts = SqliteConnectOptions::new()
-                .filename(&path)
+            let opts = if path == ":memory:" {
+                SqliteConnectOptions::new().in_memory(true)
+            } else {
+                SqliteConnectOptions::new().filename(&path)
+            };
+            let opts = opts
                 .read_only(!writable)
                 .create_if_missing(writable)
                 .busy_timeout(Duration::from_secs(30));
@@ -206,6 +210,7 @@ fn postgres_options(vetted: &VettedConnection) -> Result<PgConnectOptions, Failu
     }
     let parts = &vetted.parts;
     let mut ssl_mode = PgSslMode::Prefer;
+    let mut application_name = "freight-worker".to_owned();
     let mut opts = PgConnectOptions::new_without_pgpass();
     for (name, value) in &parts.params {
         opts = match name.as_str() {
@@ -218,6 +223,10 @@ fn postgres_options(vetted: &VettedConnection) -> Result<PgConnectOptions, Failu
             "sslrootcert" => opts.ssl_root_cert_from_pem(value.as_bytes().to_vec()),
             "sslcert" => opts.ssl_client_cert_from_pem(value.as_bytes()),
             "sslkey" => opts.ssl_client_key_from_pem(value.as_bytes()),
+            "application_name" => {
+                application_name.clone_from(value);
+                opts
+            }
             _ => opts,
         };
     }
@@ -237,11 +246,12 @@ fn postgres_options(vetted: &VettedConnection) -> Result<PgConnectOptions, Failu
         .password(tenant_password(parts).expose())
         .database(parts.database.as_deref().unwrap_or(&user))
         .ssl_mode(ssl_mode)
-        .application_name("freight-worker"))
+        .application_name(&application_name))
 }
 
 /// MySQL options from the tenant's config alone (sqlx reads no
-/// environment or option files for MySQL).
+/// environment or option files for MySQL, so a missing password stays
+/// missing: an empty one would be sent as a password).
 fn mysql_options(vetted: &VettedConnection) -> Result<MySqlConnectOptions, Failure> {
     let parts = &vetted.parts;
     let mut ssl_mode = MySqlSslMode::Preferred;
@@ -269,8 +279,10 @@ fn mysql_options(vetted: &VettedConnection) -> Result<MySqlConnectOptions, Failu
         .host(&host)
         .port(vetted.address.map_or(3306, |a| a.port()))
         .username(parts.user.as_deref().unwrap_or_default())
-        .password(tenant_password(parts).expose())
         .ssl_mode(ssl_mode);
+    if let Some(password) = &parts.password {
+        opts = opts.password(password.expose());
+    }
     if let Some(db) = &parts.database {
         opts = opts.database(db);
     }

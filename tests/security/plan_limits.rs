@@ -1,0 +1,155 @@
+//! Planning cannot exhaust the API: batches per job are capped before
+//! boundaries pile up, plans time out, and the process stays small.
+
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::Connection;
+
+use crate::common::assert_problem;
+use crate::ops_support::{FreightSpec, token};
+
+/// Peak resident memory of a process, from /proc.
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_two_million_batch_plan_is_refused_and_the_api_stays_small() {
+    let source = freight_api::testing::fresh_database("freight_sec_big").await;
+    let mut conn = sqlx::PgConnection::connect(&source).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE big (id bigint PRIMARY KEY, v int);
+         INSERT INTO big SELECT g, g % 7 FROM generate_series(1, 2000000) g;
+         ANALYZE big;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let control = freight_api::testing::fresh_database("freight_sec_big_ctl").await;
+    let target = freight_api::testing::fresh_database("freight_sec_big_t").await;
+    let mut api = FreightSpec::new("api", &control).spawn();
+    let http = reqwest::Client::new();
+    api.wait_ready(&http).await;
+
+    let plan = http
+        .post(format!("{}/api/v1/jobs/plan", api.base_url()))
+        .bearer_auth(token("acme"))
+        .header("X-Tenant-ID", "acme")
+        .json(&json!({
+            "source_config": {"type": "postgresql", "url": source},
+            "target_config": {"type": "postgresql", "url": target},
+            "batch_size": 1,
+            "started_by": "mallory"
+        }))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(plan, 422, "PLAN_TOO_LARGE").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("100000 batches") && detail.contains("use batch_size"),
+        "{detail}"
+    );
+    let peak_mib = peak_rss_kib(api.pid()) / 1024;
+    assert!(
+        peak_mib < 150,
+        "API peak RSS {peak_mib} MiB while refusing the plan"
+    );
+    eprintln!("API peak RSS while refusing a 2M-batch plan: {peak_mib} MiB");
+}
+
+#[tokio::test]
+async fn the_key_walk_stops_at_the_batch_limit_when_statistics_say_nothing() {
+    // SQLite keeps no row estimate: the walk itself must stop.
+    let dir = std::env::temp_dir().join(format!("freight-walk-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("walk.db");
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE t (k TEXT PRIMARY KEY);
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+         INSERT INTO t SELECT printf('key-%05d', i) FROM n;",
+    )
+    .execute(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+    let engine = freight_worker::engine::Engine::new(
+        freight_core::policy::ConnectionPolicy::for_local_user(),
+    )
+    .with_limits(freight_worker::engine::PlanLimits {
+        max_batches_per_job: 50,
+    });
+    let config: freight_core::connection::ConnectionConfig =
+        serde_json::from_value(json!({"type": "sqlite", "database": path.display().to_string()}))
+            .unwrap();
+    let job = freight_worker::engine::JobContext {
+        job_id: freight_core::JobId::new(),
+        tenant: freight_core::TenantId::parse("acme").unwrap(),
+        source: config,
+        target: serde_json::from_value(
+            json!({"type": "sqlite", "database": dir.join("out.db").display().to_string()}),
+        )
+        .unwrap(),
+        tables: Vec::new(),
+        exclude_tables: Vec::new(),
+        batch_size: 10,
+        verify: false,
+    };
+    let err = engine.plan(&job, false).await.unwrap_err().to_string();
+    assert!(err.contains("more than 50 batches"), "{err}");
+    let ok = freight_worker::engine::JobContext {
+        batch_size: 100,
+        ..job
+    };
+    let plan = engine.plan(&ok, false).await.unwrap();
+    assert_eq!(plan.batches.len(), 20);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_plan_that_hangs_times_out() {
+    // A "database" that accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let api = crate::support::secure_api_with_limits(
+        |p| p,
+        freight_worker::engine::PlanLimits::default(),
+        Some(freight_api::plan_slots::PlanLimits {
+            concurrent_per_tenant: 2,
+            timeout: Duration::from_secs(1),
+        }),
+    )
+    .await;
+    let tenant = api.new_tenant();
+    let hanging =
+        json!({"type": "mysql", "host": "127.0.0.1", "port": port, "database": "x", "user": "u"});
+    let started = std::time::Instant::now();
+    let response = api
+        .post(
+            "/api/v1/jobs/plan",
+            &tenant,
+            &crate::support::body(hanging.clone(), hanging),
+        )
+        .await;
+    assert_problem(response, 504, "PLAN_TIMEOUT").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "the 10 s connect timeout did not decide it"
+    );
+}

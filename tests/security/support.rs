@@ -1,0 +1,64 @@
+//! A tenant-facing API whose planner enforces the installation's
+//! connection policy, built the way `freight api` builds it.
+
+use std::sync::Arc;
+
+use freight_core::plan::Planner;
+use freight_core::policy::ConnectionPolicy;
+use freight_core::store::postgres::PgStore;
+use freight_worker::engine::{Engine, EnginePlanner, PlanLimits};
+
+use crate::common::Api;
+
+/// The API with a policy for many tenants that refuses its own database
+/// and Redis; `configure` adds what a test needs (SQLite root, egress lists).
+pub async fn secure_api(configure: impl FnOnce(ConnectionPolicy) -> ConnectionPolicy) -> Api {
+    secure_api_with_limits(configure, PlanLimits::default(), None).await
+}
+
+pub async fn secure_api_with_limits(
+    configure: impl FnOnce(ConnectionPolicy) -> ConnectionPolicy,
+    limits: PlanLimits,
+    api_plan_limits: Option<freight_api::plan_slots::PlanLimits>,
+) -> Api {
+    let app = freight_api::testing::spawn_app_built(
+        None,
+        api_plan_limits,
+        async |store: &Arc<PgStore>| {
+            let policy = configure(installation_policy(store).await);
+            Arc::new(EnginePlanner::new(Engine::new(policy).with_limits(limits)))
+                as Arc<dyn Planner>
+        },
+    )
+    .await;
+    Api {
+        app,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// What `freight` refuses on every installation: its database and Redis.
+pub async fn installation_policy(store: &PgStore) -> ConnectionPolicy {
+    let redis: Vec<std::net::SocketAddr> = tokio::net::lookup_host(("127.0.0.1", 6379))
+        .await
+        .unwrap()
+        .collect();
+    ConnectionPolicy::for_tenants()
+        .protect_database(store.identity().await.unwrap())
+        .protect_endpoint(redis)
+}
+
+/// The database name at the end of a PostgreSQL URL.
+pub fn database_name(url: &str) -> String {
+    url.rsplit('/').next().unwrap().to_owned()
+}
+
+/// A job body copying between two configs.
+pub fn body(source: serde_json::Value, target: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "source_config": source,
+        "target_config": target,
+        "batch_size": 1000,
+        "started_by": "mallory"
+    })
+}
