@@ -150,10 +150,14 @@ async fn run_api(
         TokenKeys::new(&settings.jwt_secret),
         redis,
     )
-    .with_rate_limits(freight_api::rate_limit::RateLimits {
-        requests_per_minute: settings.rate_limit_per_minute,
-        creates_per_minute: settings.rate_limit_create_per_minute,
-    });
+    .with_rate_limits(
+        freight_api::rate_limit::RateLimits {
+            requests_per_minute: settings.rate_limit_per_minute,
+            creates_per_minute: settings.rate_limit_create_per_minute,
+            anonymous_per_minute: settings.rate_limit_anonymous_per_minute,
+        },
+        &settings.queue_name,
+    );
     let addr = format!("{}:{}", settings.host, settings.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

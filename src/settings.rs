@@ -39,6 +39,9 @@ pub struct Settings {
     pub rate_limit_per_minute: u32,
     /// Per-tenant job creations per minute (0 = unlimited).
     pub rate_limit_create_per_minute: u32,
+    /// Per-client-address API requests per minute without a verified
+    /// identity (0 = unlimited).
+    pub rate_limit_anonymous_per_minute: u32,
     /// Seconds to finish in-flight requests and batches after SIGTERM.
     pub shutdown_grace_seconds: u64,
 }
@@ -130,6 +133,7 @@ impl Settings {
             heartbeat_ms: parsed("FREIGHT_HEARTBEAT_MS", 5_000u64)?.max(100),
             rate_limit_per_minute: parsed("RATE_LIMIT_PER_MINUTE", 600u32)?,
             rate_limit_create_per_minute: parsed("RATE_LIMIT_CREATE_PER_MINUTE", 60u32)?,
+            rate_limit_anonymous_per_minute: parsed("RATE_LIMIT_ANONYMOUS_PER_MINUTE", 120u32)?,
         })
     }
 }

@@ -40,9 +40,15 @@ impl AppState {
         }
     }
 
-    /// Enforces per-tenant limits, counted in this state's Redis.
-    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
-        self.rate_limiter = Some(Arc::new(RateLimiter::new(limits, self.redis.clone())));
+    /// Enforces `limits`, counted in this state's Redis under `namespace`
+    /// (the installation's queue name, so installations sharing a Redis
+    /// count separately).
+    pub fn with_rate_limits(mut self, limits: RateLimits, namespace: &str) -> Self {
+        self.rate_limiter = Some(Arc::new(RateLimiter::new(
+            limits,
+            self.redis.clone(),
+            namespace,
+        )));
         self
     }
 

@@ -1,0 +1,10 @@
+//! Security properties of the API, end to end against real PostgreSQL and
+//! Redis: who is rate-limited as whom, what a tenant sees of the fleet,
+//! what error bodies reveal.
+
+#![allow(clippy::unwrap_used)] // Tests fail loudly by design.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod rate_limits;
