@@ -9,6 +9,7 @@ use freight_core::store::Store;
 use freight_core::tokens::TokenKeys;
 
 use crate::rate_limit::{RateLimiter, RateLimits};
+use crate::routes::health::{Dependencies, DependencyProbe};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,6 +21,7 @@ pub struct AppState {
     /// `None`: no rate limits (tests, or both limits configured 0).
     pub rate_limiter: Option<Arc<RateLimiter>>,
     shutting_down: Arc<AtomicBool>,
+    dependencies: Arc<DependencyProbe>,
 }
 
 impl AppState {
@@ -37,6 +39,7 @@ impl AppState {
             started_at: Instant::now(),
             rate_limiter: None,
             shutting_down: Arc::new(AtomicBool::new(false)),
+            dependencies: Arc::new(DependencyProbe::default()),
         }
     }
 
@@ -50,6 +53,19 @@ impl AppState {
             namespace,
         )));
         self
+    }
+
+    /// Whether PostgreSQL and Redis answer, from a probe at most a second
+    /// old; concurrent callers share one probe.
+    pub async fn dependencies(&self) -> Dependencies {
+        self.dependencies
+            .check(self.store.as_ref(), &self.redis)
+            .await
+    }
+
+    /// How many dependency probes this process has run (for tests).
+    pub fn dependency_probes(&self) -> u64 {
+        self.dependencies.probes_run()
     }
 
     /// From now on `/ready` answers 503, so load balancers drain this replica.

@@ -8,3 +8,4 @@
 mod common;
 
 mod rate_limits;
+mod readiness;
