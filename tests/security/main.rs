@@ -7,5 +7,6 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod fleet_view;
 mod rate_limits;
 mod readiness;
