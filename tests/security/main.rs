@@ -8,5 +8,6 @@
 mod common;
 
 mod fleet_view;
+mod opaque_errors;
 mod rate_limits;
 mod readiness;
