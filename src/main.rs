@@ -166,10 +166,14 @@ async fn run_api(
     ));
     let state =
         freight_api::AppState::new(store, planner, TokenKeys::new(&settings.jwt_secret), redis)
-            .with_rate_limits(freight_api::rate_limit::RateLimits {
-                requests_per_minute: settings.rate_limit_per_minute,
-                creates_per_minute: settings.rate_limit_create_per_minute,
-            })
+            .with_rate_limits(
+                freight_api::rate_limit::RateLimits {
+                    requests_per_minute: settings.rate_limit_per_minute,
+                    creates_per_minute: settings.rate_limit_create_per_minute,
+                    anonymous_per_minute: settings.rate_limit_anonymous_per_minute,
+                },
+                &settings.queue_name,
+            )
             .with_plan_limits(freight_api::plan_slots::PlanLimits {
                 concurrent_per_tenant: settings.max_concurrent_plans,
                 timeout: Duration::from_secs(settings.plan_timeout_seconds),

@@ -45,6 +45,9 @@ pub struct Settings {
     pub rate_limit_per_minute: u32,
     /// Per-tenant job creations per minute (0 = unlimited).
     pub rate_limit_create_per_minute: u32,
+    /// Per-client-address API requests per minute without a verified
+    /// identity (0 = unlimited).
+    pub rate_limit_anonymous_per_minute: u32,
     /// Seconds to finish in-flight requests and batches after SIGTERM.
     pub shutdown_grace_seconds: u64,
     /// `FREIGHT_DEV_MODE=true`: one trusted local user (SQLite paths
@@ -160,6 +163,7 @@ impl Settings {
             max_batches_per_job: parsed("FREIGHT_MAX_BATCHES_PER_JOB", 100_000usize)?.max(1),
             plan_timeout_seconds: parsed("FREIGHT_PLAN_TIMEOUT_SECONDS", 60u64)?.max(1),
             max_concurrent_plans: parsed("FREIGHT_MAX_CONCURRENT_PLANS", 2usize)?.max(1),
+            rate_limit_anonymous_per_minute: parsed("RATE_LIMIT_ANONYMOUS_PER_MINUTE", 120u32)?,
         })
     }
 

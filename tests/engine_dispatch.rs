@@ -327,36 +327,30 @@ async fn a_job_is_planned_dispatched_and_completed_by_two_workers() {
 
     // Both workers report themselves, then stop cleanly.
     let store = fx.store.clone();
-    let tenant = fx.tenant.clone();
     let ids = [w1.worker_id.clone(), w2.worker_id.clone()];
     eventually(
         WAIT,
         "both workers report the rows they copied",
         move || {
             let store = store.clone();
-            let tenant = tenant.clone();
             let ids = ids.clone();
             async move {
-                let status = store.worker_status(&tenant).await.expect("worker status");
-                ids.iter()
-                    .all(|id| status.workers.iter().any(|w| &w.id == id))
-                    && status.workers.iter().map(|w| w.rows_processed).sum::<i64>() == 95
+                let workers = store.live_workers().await.expect("live workers");
+                ids.iter().all(|id| workers.iter().any(|w| &w.id == id))
+                    && workers.iter().map(|w| w.rows_processed).sum::<i64>() == 95
             }
         },
     )
     .await;
     w1.stop().await.expect("clean stop");
     w2.stop().await.expect("clean stop");
-    let status = fx
-        .store
-        .worker_status(&fx.tenant)
-        .await
-        .expect("worker status");
+    let workers = fx.store.live_workers().await.expect("live workers");
     assert!(
-        status.workers.is_empty(),
-        "stopped workers are not live: {:?}",
-        status.workers
+        workers.is_empty(),
+        "stopped workers are not live: {workers:?}"
     );
+    let status = fx.store.worker_status(&fx.tenant).await.expect("status");
+    assert_eq!(status.live_workers, 0);
     fx.cleanup().await;
 }
 

@@ -119,6 +119,7 @@ pub fn app(state: AppState) -> Router {
         .merge(Scalar::with_url("/docs", api))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(crate::error::scope_request_id))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

@@ -3,6 +3,7 @@
 //! `X-Tenant-ID` header together; [`AdminContext`] checks for the admin role.
 
 use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
 use axum::http::request::Parts;
 use freight_core::TenantId;
@@ -29,25 +30,41 @@ pub struct AdminContext {
     pub claims: Claims,
 }
 
-fn bearer_claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
-    let header = parts
-        .headers
-        .get(AUTHORIZATION)
-        .ok_or(ApiError::Unauthorized(
-            "missing Authorization: Bearer token",
-        ))?;
-    let token = header
+/// The token of an `Authorization: Bearer <token>` header.
+///
+/// The one parser of that header: the extractors below and the rate limiter
+/// both call it, so what authenticates is always what is counted. The scheme
+/// is case-insensitive (RFC 9110 §11.1), separated from the token by one or
+/// more spaces; the token itself is returned trimmed and never empty.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, BearerError> {
+    let header = headers.get(AUTHORIZATION).ok_or(BearerError::Missing)?;
+    let (scheme, token) = header
         .to_str()
         .ok()
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized(
-            "Authorization must be `Bearer <token>`",
-        ))?;
+        .and_then(|value| value.split_once(' '))
+        .ok_or(BearerError::Malformed)?;
+    let token = token.trim();
+    if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() {
+        Ok(token)
+    } else {
+        Err(BearerError::Malformed)
+    }
+}
+
+/// Why a request carries no bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BearerError {
+    /// No `Authorization` header.
+    Missing,
+    /// Another scheme, or no token after `Bearer`.
+    Malformed,
+}
+
+fn bearer_claims(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
+    let token = bearer_token(&parts.headers).map_err(|e| match e {
+        BearerError::Missing => ApiError::Unauthorized("missing Authorization: Bearer token"),
+        BearerError::Malformed => ApiError::Unauthorized("Authorization must be `Bearer <token>`"),
+    })?;
     state.tokens.verify(token).map_err(|e| match e {
         TokenError::Expired => ApiError::Unauthorized("token expired"),
         TokenError::Invalid => ApiError::Unauthorized("token invalid"),
@@ -120,5 +137,29 @@ impl FromRequestParts<AppState> for AdminContext {
             return Err(ApiError::Forbidden("admin role required".into()));
         }
         Ok(Self { claims })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn token_of(value: &str) -> Result<String, BearerError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_str(value).expect("header"));
+        bearer_token(&headers).map(str::to_owned)
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_the_token_trimmed() {
+        for value in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR   abc  "] {
+            assert_eq!(token_of(value), Ok("abc".into()), "{value}");
+        }
+        for value in ["Basic abc", "Bearer", "Bearer   ", "Bearerabc", "Token abc"] {
+            assert_eq!(token_of(value), Err(BearerError::Malformed), "{value}");
+        }
+        assert_eq!(bearer_token(&HeaderMap::new()), Err(BearerError::Missing));
     }
 }

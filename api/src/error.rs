@@ -1,8 +1,11 @@
 //! The API's one error type, and its single mapping to RFC 9457
-//! `application/problem+json`. 5xx bodies are opaque; their cause is logged
-//! here, once.
+//! `application/problem+json`. 5xx bodies are opaque (a generic sentence
+//! and the request id); their cause is logged here, once, on a line that
+//! carries the same request id (the request's span, see `app.rs`).
 
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use freight_core::plan::PlanError;
 use freight_core::{FieldError, StoreError, ValidationError};
@@ -64,6 +67,32 @@ pub struct Problem {
     /// Field-level details of a validation error.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// Id of the request (its `x-request-id` response header): quote it
+    /// when reporting a problem, operators find the cause in the logs by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// What a 503 says: which dependency failed, and how, is for the log only.
+pub const UNAVAILABLE_DETAIL: &str = "a dependency is unavailable; retry later";
+
+tokio::task_local! {
+    /// The id of the request being served, for problem bodies.
+    static REQUEST_ID: String;
+}
+
+/// Middleware: makes the request's `x-request-id` (set by the request-id
+/// layer in front of it) known to the problems rendered while serving it.
+pub async fn scope_request_id(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match id {
+        Some(id) => REQUEST_ID.scope(id, next.run(request)).await,
+        None => next.run(request).await,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,10 +173,10 @@ impl ApiError {
                 ErrorCode::RateLimited,
                 format!("rate limit exceeded; retry in {retry_after_seconds} s"),
             ),
-            Self::Unavailable(detail) => (
+            Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::Unavailable,
-                detail.clone(),
+                UNAVAILABLE_DETAIL.into(),
             ),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -208,6 +237,7 @@ impl IntoResponse for ApiError {
             detail,
             code,
             errors,
+            request_id: REQUEST_ID.try_with(Clone::clone).ok(),
         };
         let mut response = (status, axum::Json(problem)).into_response();
         response.headers_mut().insert(

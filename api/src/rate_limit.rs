@@ -1,20 +1,37 @@
-//! Per-tenant request limits shared by every API replica through Redis.
+//! Request limits shared by every API replica through Redis.
 //!
-//! A fixed one-minute window per (tenant, scope), counted with one atomic
-//! Lua script (INCR + EXPIRE), so replicas agree without coordination. Job
-//! creation has its own, tighter scope. When Redis cannot be reached the
-//! limiter fails open: refusing every request because the dispatcher is
-//! down would turn a Redis outage into an API outage.
+//! A fixed one-minute window per (scope, caller), counted with one atomic
+//! Lua script (INCR + EXPIRE), so replicas agree without coordination. The
+//! caller is the verified identity: the tenant a valid token grants, or the
+//! subject of a valid admin token sent without `X-Tenant-ID`. Everything
+//! else (no token, a bad one, a tenant the token does not grant) is counted
+//! per client address (the TCP peer; `X-Forwarded-For` is not trusted) in
+//! its own `anonymous` scope, so bad tokens cannot buy unlimited requests
+//! and cannot spend a tenant's budget either. Job creation has its own,
+//! tighter scope. `/health` and `/ready` are not counted: orchestrators and
+//! load balancers probe them from few addresses, a 429 there would take a
+//! healthy replica out of rotation, and both are cheap (`/ready` answers
+//! from a probe cached for a second).
+//!
+//! Keys are `{namespace}:ratelimit:{scope}:{window}:{caller}`, the namespace
+//! being the installation's queue name, so installations sharing a Redis
+//! count separately. When Redis cannot be reached the limiter fails open:
+//! refusing every request because the dispatcher is down would turn a
+//! Redis outage into an API outage.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tokio::sync::OnceCell;
 
-use crate::auth::TENANT_HEADER;
+use freight_core::TenantId;
+use freight_core::tokens::Role;
+
+use crate::auth::{TENANT_HEADER, bearer_token};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -26,11 +43,15 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n";
 
-/// Requests per minute per tenant; 0 turns a limit off.
+/// Requests per minute; 0 turns a limit off.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimits {
+    /// Per tenant (or admin subject), all requests.
     pub requests_per_minute: u32,
+    /// Per tenant, job creations.
     pub creates_per_minute: u32,
+    /// Per client address, requests without a verified identity.
+    pub anonymous_per_minute: u32,
 }
 
 impl Default for RateLimits {
@@ -38,12 +59,14 @@ impl Default for RateLimits {
         Self {
             requests_per_minute: 600,
             creates_per_minute: 60,
+            anonymous_per_minute: 120,
         }
     }
 }
 
 pub struct RateLimiter {
     limits: RateLimits,
+    namespace: String,
     client: redis::Client,
     connection: OnceCell<redis::aio::ConnectionManager>,
     script: redis::Script,
@@ -59,9 +82,12 @@ struct Decision {
 }
 
 impl RateLimiter {
-    pub fn new(limits: RateLimits, client: redis::Client) -> Self {
+    /// A limiter counting in `client`'s Redis under `namespace` (the
+    /// installation's queue name).
+    pub fn new(limits: RateLimits, client: redis::Client, namespace: &str) -> Self {
         Self {
             limits,
+            namespace: namespace.to_owned(),
             client,
             connection: OnceCell::new(),
             script: redis::Script::new(COUNT_SCRIPT),
@@ -81,13 +107,20 @@ impl RateLimiter {
             .await
     }
 
-    async fn check(&self, tenant: &str, scope: &str, limit: u32) -> Option<Decision> {
+    fn key(&self, scope: &str, window: u64, caller: &Caller) -> String {
+        let namespace = &self.namespace;
+        format!("{namespace}:ratelimit:{scope}:{window}:{caller}")
+    }
+
+    /// Counts one request of `caller` in `scope`; `None` when Redis did not
+    /// answer (fail open).
+    async fn check(&self, caller: &Caller, scope: &str, limit: u32) -> Option<Decision> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
         let window = now / WINDOW_SECONDS;
-        let key = format!("freight:ratelimit:{scope}:{tenant}:{window}");
+        let key = self.key(scope, window, caller);
         match tokio::time::timeout(REDIS_TIMEOUT, self.count(&key)).await {
             Ok(Ok(count)) => Some(Decision {
                 limit,
@@ -120,25 +153,100 @@ fn set_headers(headers: &mut HeaderMap, decision: &Decision) {
     }
 }
 
-/// Middleware: counts the request against its tenant's limits. Only
-/// requests whose token grants the tenant they name are counted, so nobody
-/// can spend another tenant's budget; the rest are left to the handler's
-/// 400/401/403.
+/// Who a request is counted against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Caller {
+    /// A valid token granting the `X-Tenant-ID` it is sent with.
+    Tenant(TenantId),
+    /// A valid admin token sent without `X-Tenant-ID` (admin routes).
+    Admin(String),
+    /// Anything else, by client address (IPv6 by its /64, which one host
+    /// usually holds whole).
+    Anonymous(IpAddr),
+}
+
+impl std::fmt::Display for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The variable part comes last, so no caller's key is another's.
+        match self {
+            Self::Tenant(tenant) => write!(f, "tenant:{tenant}"),
+            Self::Admin(subject) => write!(f, "admin:{subject}"),
+            Self::Anonymous(ip) => write!(f, "ip:{ip}"),
+        }
+    }
+}
+
+impl Caller {
+    fn of(state: &AppState, request: &Request) -> Option<Self> {
+        if let Some(verified) = verified_caller(state, request.headers()) {
+            return Some(verified);
+        }
+        let ConnectInfo(peer) = request.extensions().get::<ConnectInfo<SocketAddr>>()?;
+        Some(Self::Anonymous(address_bucket(peer.ip())))
+    }
+}
+
+/// The identity a valid token proves, exactly as the extractors in
+/// [`crate::auth`] would accept it.
+fn verified_caller(state: &AppState, headers: &HeaderMap) -> Option<Caller> {
+    let claims = state.tokens.verify(bearer_token(headers).ok()?).ok()?;
+    match headers.get(TENANT_HEADER) {
+        Some(tenant) => {
+            let tenant = TenantId::parse(tenant.to_str().ok()?).ok()?;
+            claims
+                .grants(tenant.as_str())
+                .then_some(Caller::Tenant(tenant))
+        }
+        None if claims.role == Role::Admin => Some(Caller::Admin(claims.sub)),
+        None => None,
+    }
+}
+
+fn address_bucket(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
+        v4 => v4,
+    }
+}
+
+/// Paths never counted: probes (see the module documentation).
+fn is_exempt(path: &str) -> bool {
+    matches!(path, "/health" | "/ready")
+}
+
+/// Middleware: counts the request against its caller's limits (see the
+/// module documentation).
 pub async fn enforce(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let Some(limiter) = state.rate_limiter.as_deref() else {
         return next.run(request).await;
     };
-    let Some(tenant) = authenticated_tenant(&state, request.headers()) else {
+    if is_exempt(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let Some(caller) = Caller::of(&state, &request) else {
+        // Served without connection info: nothing to key on.
         return next.run(request).await;
     };
-    let is_create = request.method() == Method::POST && request.uri().path() == "/api/v1/jobs";
-    let mut checks = vec![("requests", limiter.limits.requests_per_minute)];
-    if is_create {
-        checks.push(("create_job", limiter.limits.creates_per_minute));
-    }
+    let limits = limiter.limits;
+    let checks = match caller {
+        Caller::Anonymous(_) => vec![("anonymous", limits.anonymous_per_minute)],
+        Caller::Admin(_) => vec![("requests", limits.requests_per_minute)],
+        Caller::Tenant(_) => {
+            let is_create =
+                request.method() == Method::POST && request.uri().path() == "/api/v1/jobs";
+            let mut checks = vec![("requests", limits.requests_per_minute)];
+            if is_create {
+                checks.push(("create_job", limits.creates_per_minute));
+            }
+            checks
+        }
+    };
     let mut tightest: Option<Decision> = None;
     for (scope, limit) in checks.into_iter().filter(|(_, limit)| *limit > 0) {
-        let Some(decision) = limiter.check(&tenant, scope, limit).await else {
+        let Some(decision) = limiter.check(&caller, scope, limit).await else {
             continue;
         };
         if !decision.allowed {
@@ -164,14 +272,18 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
     response
 }
 
-fn authenticated_tenant(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?;
-    let tenant = headers.get(TENANT_HEADER)?.to_str().ok()?;
-    let tenant = freight_core::TenantId::parse(tenant).ok()?;
-    let claims = state.tokens.verify(token.trim()).ok()?;
-    claims.grants(tenant.as_str()).then(|| tenant.to_string())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_callers_are_counted_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("address");
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().expect("address");
+        let other: IpAddr = "2001:db8:1:3::1".parse().expect("address");
+        assert_eq!(address_bucket(a), address_bucket(b));
+        assert_ne!(address_bucket(a), address_bucket(other));
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().expect("address");
+        assert_eq!(address_bucket(mapped), IpAddr::from([10, 1, 2, 3]));
+    }
 }

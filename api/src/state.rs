@@ -10,6 +10,7 @@ use freight_core::tokens::TokenKeys;
 
 use crate::plan_slots::{PlanLimits, PlanSlots};
 use crate::rate_limit::{RateLimiter, RateLimits};
+use crate::routes::health::{Dependencies, DependencyProbe};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -23,6 +24,7 @@ pub struct AppState {
     /// Concurrent plans per tenant and the plan timeout.
     pub plans: Arc<PlanSlots>,
     shutting_down: Arc<AtomicBool>,
+    dependencies: Arc<DependencyProbe>,
 }
 
 impl AppState {
@@ -41,12 +43,19 @@ impl AppState {
             rate_limiter: None,
             plans: Arc::new(PlanSlots::new(PlanLimits::default())),
             shutting_down: Arc::new(AtomicBool::new(false)),
+            dependencies: Arc::new(DependencyProbe::default()),
         }
     }
 
-    /// Enforces per-tenant limits, counted in this state's Redis.
-    pub fn with_rate_limits(mut self, limits: RateLimits) -> Self {
-        self.rate_limiter = Some(Arc::new(RateLimiter::new(limits, self.redis.clone())));
+    /// Enforces `limits`, counted in this state's Redis under `namespace`
+    /// (the installation's queue name, so installations sharing a Redis
+    /// count separately).
+    pub fn with_rate_limits(mut self, limits: RateLimits, namespace: &str) -> Self {
+        self.rate_limiter = Some(Arc::new(RateLimiter::new(
+            limits,
+            self.redis.clone(),
+            namespace,
+        )));
         self
     }
 
@@ -54,6 +63,19 @@ impl AppState {
     pub fn with_plan_limits(mut self, limits: PlanLimits) -> Self {
         self.plans = Arc::new(PlanSlots::new(limits));
         self
+    }
+
+    /// Whether PostgreSQL and Redis answer, from a probe at most a second
+    /// old; concurrent callers share one probe.
+    pub async fn dependencies(&self) -> Dependencies {
+        self.dependencies
+            .check(self.store.as_ref(), &self.redis)
+            .await
+    }
+
+    /// How many dependency probes this process has run (for tests).
+    pub fn dependency_probes(&self) -> u64 {
+        self.dependencies.probes_run()
     }
 
     /// From now on `/ready` answers 503, so load balancers drain this replica.

@@ -42,6 +42,10 @@ pub struct TestApp {
     pub redis_url: String,
     pub store: Arc<PgStore>,
     pub state: AppState,
+    /// Namespace of this app's rate-limit counters, unique per test, so
+    /// tests sharing the local Redis (and the client address 127.0.0.1)
+    /// never share counters.
+    pub rate_limit_namespace: String,
     tokens: TokenKeys,
 }
 
@@ -102,33 +106,42 @@ pub async fn spawn_app_built(
     let tokens = TokenKeys::new(TEST_JWT_SECRET);
     let redis_url = redis_url();
     let redis = redis::Client::open(redis_url.as_str()).expect("redis url");
+    let rate_limit_namespace = format!("freight-test:{}", uuid::Uuid::new_v4().simple());
     let mut state = AppState::new(store.clone(), planner, tokens.clone(), redis);
     if let Some(limits) = limits {
-        state = state.with_rate_limits(limits);
+        state = state.with_rate_limits(limits, &rate_limit_namespace);
     }
     if let Some(plan_limits) = plan_limits {
         state = state.with_plan_limits(plan_limits);
     }
+    let base_url = serve_state(state.clone()).await;
+    TestApp {
+        base_url,
+        database_url,
+        redis_url,
+        store,
+        state,
+        rate_limit_namespace,
+        tokens,
+    }
+}
+
+/// Serves the complete application over `state` on a free local port, with
+/// connection info (client addresses), until the test's runtime ends;
+/// returns its base URL.
+pub async fn serve_state(state: AppState) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let server_state = state.clone();
     tokio::spawn(async move {
         let _ = crate::serve(
             listener,
-            server_state,
+            state,
             std::future::pending(),
             std::time::Duration::from_secs(1),
         )
         .await;
     });
-    TestApp {
-        base_url: format!("http://{addr}"),
-        database_url,
-        redis_url,
-        store,
-        state,
-        tokens,
-    }
+    format!("http://{addr}")
 }

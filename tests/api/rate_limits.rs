@@ -10,6 +10,7 @@ async fn tenants_get_429_with_rate_limit_headers_beyond_their_budget() {
     let limits = RateLimits {
         requests_per_minute: 5,
         creates_per_minute: 2,
+        ..RateLimits::default()
     };
     let api = Api::spawn_limited(Arc::new(NoPlanner), limits).await;
     let caller = api.new_tenant();

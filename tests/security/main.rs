@@ -1,5 +1,7 @@
 //! Attacks a hostile tenant would try through the public API, each against
-//! real PostgreSQL, MariaDB and Redis: Freight's walls must hold.
+//! real PostgreSQL, MariaDB and Redis: Freight's walls must hold (what
+//! a tenant can reach, who is rate-limited as whom, what it sees of the
+//! fleet, what error bodies reveal).
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
@@ -11,8 +13,12 @@ mod ops_support;
 
 mod credentials;
 mod egress;
+mod fleet_view;
+mod opaque_errors;
 mod own_database;
 mod plan_limits;
+mod rate_limits;
+mod readiness;
 mod sealing;
 mod sqlite_paths;
 mod support;

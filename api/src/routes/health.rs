@@ -1,15 +1,22 @@
 //! Liveness and readiness.
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use freight_core::store::Store;
 use serde::Serialize;
+use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
 use crate::state::AppState;
 
 const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A probe result younger than this is reused: however often `/ready` is
+/// called, a process checks its dependencies at most once per second.
+const PROBE_MAX_AGE: Duration = Duration::from_secs(1);
 
 /// Liveness of the process.
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,6 +58,51 @@ pub async fn health_check(State(state): State<AppState>) -> axum::Json<Health> {
     })
 }
 
+/// Whether each dependency answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dependencies {
+    pub postgres: bool,
+    pub redis: bool,
+}
+
+/// The last dependency probe and when it finished. The lock is held while
+/// a probe runs, so callers arriving meanwhile wait for it and share its
+/// result instead of starting their own.
+#[derive(Debug, Default)]
+pub struct DependencyProbe {
+    last: Mutex<Option<(Instant, Dependencies)>>,
+    runs: AtomicU64,
+}
+
+impl DependencyProbe {
+    pub async fn check(&self, store: &dyn Store, redis: &redis::Client) -> Dependencies {
+        let mut last = self.last.lock().await;
+        if let Some((at, dependencies)) = *last
+            && at.elapsed() < PROBE_MAX_AGE
+        {
+            return dependencies;
+        }
+        self.runs.fetch_add(1, Ordering::Relaxed);
+        let (postgres, redis) = tokio::join!(
+            async {
+                matches!(
+                    tokio::time::timeout(DEPENDENCY_TIMEOUT, store.ping()).await,
+                    Ok(Ok(()))
+                )
+            },
+            redis_answers(redis),
+        );
+        let dependencies = Dependencies { postgres, redis };
+        *last = Some((Instant::now(), dependencies));
+        dependencies
+    }
+
+    /// Probes run so far.
+    pub fn probes_run(&self) -> u64 {
+        self.runs.load(Ordering::Relaxed)
+    }
+}
+
 async fn redis_answers(client: &redis::Client) -> bool {
     let ping = async {
         let mut conn = client.get_multiplexed_async_connection().await?;
@@ -66,7 +118,9 @@ async fn redis_answers(client: &redis::Client) -> bool {
 ///
 /// 200 only when PostgreSQL and Redis answer and the process is not
 /// shutting down; 503 otherwise, with which dependency failed. Needs no
-/// token.
+/// token and is not rate-limited. The dependency check is cached for one
+/// second per process (concurrent calls share one check); the shutdown
+/// state is always current.
 #[utoipa::path(
     get, path = "/ready", operation_id = "readiness_check", tag = "health",
     responses(
@@ -75,15 +129,7 @@ async fn redis_answers(client: &redis::Client) -> bool {
     )
 )]
 pub async fn readiness_check(State(state): State<AppState>) -> (StatusCode, axum::Json<Readiness>) {
-    let (postgres, redis) = tokio::join!(
-        async {
-            matches!(
-                tokio::time::timeout(DEPENDENCY_TIMEOUT, state.store.ping()).await,
-                Ok(Ok(()))
-            )
-        },
-        redis_answers(&state.redis),
-    );
+    let Dependencies { postgres, redis } = state.dependencies().await;
     let shutting_down = state.is_shutting_down();
     let ready = postgres && redis && !shutting_down;
     let status = if ready {

@@ -99,7 +99,13 @@ pub trait Store: Send + Sync + 'static {
         filter: &AuditFilter,
     ) -> StoreResult<Page<AuditEvent>>;
 
+    /// The fleet as `tenant` may see it: counts, and its own running
+    /// batches; `workers` is left empty (see [`Store::live_workers`]).
     async fn worker_status(&self, tenant: &TenantId) -> StoreResult<WorkerStatus>;
+
+    /// Live workers with ids and host names: for admins only (the caller
+    /// checks the role).
+    async fn live_workers(&self) -> StoreResult<Vec<WorkerInfo>>;
 
     /// The decrypted connection configs of a job, for workers and planning.
     async fn job_connections(

@@ -376,10 +376,12 @@ pub struct WorkerInfo {
     pub rows_processed: i64,
 }
 
-/// Live workers and the work waiting for them.
+/// Live workers and the work waiting for them, as one tenant may see them.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WorkerStatus {
-    /// Workers whose last heartbeat is recent.
+    /// Live workers (recent heartbeat) with their ids and host names: only
+    /// for callers with the admin role, an empty list for everyone else
+    /// (`live_workers` has the count).
     pub workers: Vec<WorkerInfo>,
     /// Number of live workers.
     pub live_workers: i64,
@@ -389,4 +391,24 @@ pub struct WorkerStatus {
     pub in_flight_batches: i64,
     /// Batches waiting across all tenants.
     pub total_queue_depth: i64,
+    /// This tenant's batches being copied now, longest running first (at
+    /// most 100; `in_flight_batches` has the count).
+    pub batches: Vec<InFlightBatch>,
+}
+
+/// One of a tenant's batches a worker is copying now.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct InFlightBatch {
+    /// Batch identifier.
+    pub id: BatchId,
+    /// Job it belongs to.
+    pub job_id: JobId,
+    /// Source table.
+    pub table_name: String,
+    /// Position of the batch within its job.
+    pub seq: i32,
+    /// Attempts made so far, this one included.
+    pub attempts: i32,
+    /// When a worker started this attempt.
+    pub started_at: Option<DateTime<Utc>>,
 }

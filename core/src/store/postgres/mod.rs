@@ -210,6 +210,10 @@ impl Store for PgStore {
         workers::status(self, tenant).await
     }
 
+    async fn live_workers(&self) -> StoreResult<Vec<WorkerInfo>> {
+        workers::live(self).await
+    }
+
     async fn job_connections(
         &self,
         tenant: &TenantId,
