@@ -10,12 +10,14 @@ use serde_json::{Value, json};
 
 const TENANT_A: &str = "tenant-a";
 const TENANT_B: &str = "tenant-b";
+/// A password in the target URL's query string: no tool output may show it.
+const QUERY_STRING_SECRET: &str = "mcp-qs-secret-31";
 const UNKNOWN_JOB: &str = "00000000-0000-4000-8000-000000000000";
 
 fn create_body() -> Value {
     json!({
         "source_config": {"type": "sqlite", "url": "sqlite::memory:"},
-        "target_config": {"type": "postgresql", "host": "127.0.0.1", "port": 5432, "database": "x", "user": "postgres", "password": "secret"},
+        "target_config": {"type": "postgresql", "url": format!("postgres://postgres@127.0.0.1:5432/x?password={QUERY_STRING_SECRET}")},
         "tables": ["t"],
         "started_by": "me"
     })
@@ -53,14 +55,28 @@ async fn exercise_every_tool(client: &Client) -> String {
     let plan = call(client, "plan_migration_job", create_body()).await;
     ok_or_api_error(&plan, &["VALIDATION_ERROR", "UNAVAILABLE"]);
 
-    let job = ok(&call(client, "create_migration_job", create_body()).await);
+    let created = call(client, "create_migration_job", create_body()).await;
+    let job = ok(&created);
     let id = job_id_of(&job);
 
-    let got = ok(&call(client, "get_migration_job", json!({"job_id": id})).await);
+    let got_result = call(client, "get_migration_job", json!({"job_id": id})).await;
+    let got = ok(&got_result);
     assert_eq!(job_id_of(&got), id);
 
-    let listed = ok(&call(client, "list_migration_jobs", json!({})).await);
+    let listed_result = call(client, "list_migration_jobs", json!({})).await;
+    let listed = ok(&listed_result);
     assert!(listed.to_string().contains(&id), "new job listed: {listed}");
+    for output in [&plan, &created, &got_result, &listed_result] {
+        let shown = format!("{} {:?}", text(output), output.structured_content);
+        assert!(
+            !shown.contains(QUERY_STRING_SECRET),
+            "secret in MCP output: {shown}"
+        );
+    }
+    assert!(
+        got.to_string().contains("password=***"),
+        "masked URL shown: {got}"
+    );
 
     ok(&call(client, "list_job_batches", json!({"job_id": id})).await);
     ok(&call(client, "get_migration_logs", json!({"job_id": id})).await);
