@@ -5,6 +5,7 @@
 pub mod app;
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod http_metrics;
 pub mod plan_slots;

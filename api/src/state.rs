@@ -8,6 +8,7 @@ use freight_core::plan::Planner;
 use freight_core::store::Store;
 use freight_core::tokens::TokenKeys;
 
+use crate::events::JobEventHub;
 use crate::plan_slots::{PlanLimits, PlanSlots};
 use crate::rate_limit::{RateLimiter, RateLimits};
 use crate::routes::health::{Dependencies, DependencyProbe};
@@ -23,6 +24,8 @@ pub struct AppState {
     pub rate_limiter: Option<Arc<RateLimiter>>,
     /// Concurrent plans per tenant and the plan timeout.
     pub plans: Arc<PlanSlots>,
+    /// Wakes job event streams when their job changed.
+    pub job_events: JobEventHub,
     shutting_down: Arc<AtomicBool>,
     dependencies: Arc<DependencyProbe>,
 }
@@ -42,6 +45,7 @@ impl AppState {
             started_at: Instant::now(),
             rate_limiter: None,
             plans: Arc::new(PlanSlots::new(PlanLimits::default())),
+            job_events: JobEventHub::default(),
             shutting_down: Arc::new(AtomicBool::new(false)),
             dependencies: Arc::new(DependencyProbe::default()),
         }

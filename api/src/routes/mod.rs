@@ -2,6 +2,7 @@
 //! planner, shape the response.
 
 pub mod audit;
+pub mod events;
 pub mod health;
 pub mod jobs;
 pub mod logs;

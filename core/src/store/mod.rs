@@ -101,6 +101,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// The fleet as `tenant` may see it: counts, and its own running
     /// batches; `workers` is left empty (see [`Store::live_workers`]).
+    /// Durable events of a job (status changes, failed batch attempts)
+    /// after event id `after`, oldest first; ids only grow, so resuming
+    /// after the last id seen misses nothing.
+    async fn job_events(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<JobEvent>>;
+
+    /// The newest event id of a job (0 when none).
+    async fn last_job_event(&self, tenant: &TenantId, job: JobId) -> StoreResult<i64>;
+
+    /// Ids of jobs with new events, announced by whichever process wrote
+    /// them; the stream ends when the backend loses its listening connection.
+    async fn watch_job_events(&self) -> StoreResult<BoxStream<'static, JobId>>;
+
     async fn worker_status(&self, tenant: &TenantId) -> StoreResult<WorkerStatus>;
 
     /// Live workers with ids and host names: for admins only (the caller

@@ -412,3 +412,22 @@ pub struct InFlightBatch {
     /// When a worker started this attempt.
     pub started_at: Option<DateTime<Utc>>,
 }
+
+/// What kind of durable event a job recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobEventKind {
+    /// The job changed state.
+    Status,
+    /// A batch attempt failed (retried with backoff, or failed for good).
+    BatchFailed,
+}
+
+/// One durable event of a job, as the event triggers wrote it.
+#[derive(Debug, Clone)]
+pub struct JobEvent {
+    /// Increasing id; `Last-Event-ID` of the event stream.
+    pub id: i64,
+    pub kind: JobEventKind,
+    pub data: serde_json::Value,
+    pub at: DateTime<Utc>,
+}

@@ -6,6 +6,7 @@
 //! every query carries anyway.
 
 mod audit;
+mod events;
 mod jobs;
 
 pub use jobs::ResealReport;
@@ -175,6 +176,24 @@ impl Store for PgStore {
         filter: &LogFilter,
     ) -> StoreResult<Page<LogEntry>> {
         logs::list(self, tenant, job, filter).await
+    }
+
+    async fn job_events(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<JobEvent>> {
+        events::after(self, tenant, job, after, limit).await
+    }
+
+    async fn last_job_event(&self, tenant: &TenantId, job: JobId) -> StoreResult<i64> {
+        events::last_id(self, tenant, job).await
+    }
+
+    async fn watch_job_events(&self) -> StoreResult<BoxStream<'static, JobId>> {
+        events::watch(self).await
     }
 
     async fn stream_logs(
