@@ -173,6 +173,7 @@ impl Migration {
             max_retries,
             max_record_errors: 0,
             verify: true,
+            key_columns: Default::default(),
             started_by: "engine-e2e".into(),
         }
     }
@@ -612,5 +613,54 @@ async fn sigterm_lets_in_flight_batches_finish_and_exits_cleanly() {
     wait_for_status(&m.store, &m.tenant, job_id, WAIT, JobStatus::Completed).await;
     m.assert_target_equals_source().await;
     next.stop().await.expect("clean stop");
+    m.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keyless_tables_complete_whole_or_in_the_ranges_key_columns_name() {
+    let m = Migration::new(10).await;
+    for sql in [
+        "CREATE TABLE events (kind varchar(20), n int NOT NULL)",
+        "CREATE TABLE notes (body varchar(20))",
+        "INSERT INTO events SELECT IF(seq % 3 = 0, 'dup', concat('e', seq)), seq % 40 FROM seq_1_to_200",
+        "INSERT INTO notes VALUES ('same'), ('same'), ('other'), (NULL)",
+    ] {
+        sqlx::query(sql).execute(&m.source).await.expect(sql);
+    }
+    let worker = m.worker(2);
+    let mut spec = m.spec(25, 3);
+    spec.tables = vec!["items".into(), "events".into(), "notes".into()];
+    spec.key_columns = [("events".to_owned(), vec!["n".to_owned()])].into();
+    let created = m
+        .store
+        .create_job(&m.tenant, &spec, &audit())
+        .await
+        .expect("create job");
+    assert_eq!(created.key_columns, spec.key_columns);
+    let detail = wait_for_status(&m.store, &m.tenant, created.id, WAIT, JobStatus::Completed).await;
+    assert_eq!(detail.job.rows_written, 10 + 200 + 4);
+    let all = batches(&m.store, &m.tenant, created.id).await;
+    let of = |t: &str| all.iter().filter(|b| b.table_name == t).count();
+    assert_eq!(of("notes"), 1, "a keyless table is one batch");
+    assert!(
+        of("events") >= 8,
+        "events cut on the named key: {}",
+        of("events")
+    );
+    for (table, column) in [("events", "kind"), ("notes", "body")] {
+        let sql = format!("SELECT {column} FROM {table} ORDER BY 1");
+        let source: Vec<Option<String>> = sqlx::query_scalar(AssertSqlSafe(sql.clone()))
+            .fetch_all(&m.source)
+            .await
+            .expect("source rows");
+        let mut target: Vec<Option<String>> = sqlx::query_scalar(AssertSqlSafe(sql))
+            .fetch_all(&m.target)
+            .await
+            .expect("target rows");
+        // NULLs sort first on MariaDB, last on PostgreSQL.
+        target.sort();
+        assert_eq!(target, source, "{table}");
+    }
+    worker.stop().await.expect("clean stop");
     m.cleanup().await;
 }

@@ -206,6 +206,7 @@ async fn engine_run(
         exclude_tables: Vec::new(),
         batch_size,
         verify: false,
+        key_columns: Default::default(),
     };
     let engine = Engine::new();
     let started = Instant::now();

@@ -6,6 +6,7 @@
 //! `FOR UPDATE SKIP LOCKED`; writes that belong to one worker's lease are
 //! guarded by `lease_owner` / `dispatch_owner`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -251,16 +252,25 @@ impl DispatchStore {
 
     /// The job as the engine needs it, connection configs decrypted.
     pub async fn job_context(&self, job: &JobRef) -> anyhow::Result<JobContext> {
-        type Row = (Vec<u8>, Vec<u8>, Vec<String>, Vec<String>, i32, bool);
+        type Row = (
+            Vec<u8>,
+            Vec<u8>,
+            Vec<String>,
+            Vec<String>,
+            i32,
+            bool,
+            sqlx::types::Json<BTreeMap<String, Vec<String>>>,
+        );
         let row: Option<Row> = sqlx::query_as(
-            "SELECT source_config_sealed, target_config_sealed, tables, exclude_tables, batch_size, verify
+            "SELECT source_config_sealed, target_config_sealed, tables, exclude_tables, batch_size, verify,
+                    key_columns
              FROM jobs WHERE id = $1 AND tenant_id = $2",
         )
         .bind(job.job_id.0)
         .bind(job.tenant.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let (source, target, tables, exclude_tables, batch_size, verify) =
+        let (source, target, tables, exclude_tables, batch_size, verify, key_columns) =
             row.ok_or_else(|| anyhow::anyhow!("job {} not found", job.job_id))?;
         Ok(JobContext {
             job_id: job.job_id,
@@ -277,6 +287,7 @@ impl DispatchStore {
             exclude_tables,
             batch_size: u32::try_from(batch_size).unwrap_or(1).max(1),
             verify,
+            key_columns: key_columns.0,
         })
     }
 

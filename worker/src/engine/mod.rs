@@ -27,6 +27,8 @@ pub use planner_api::EnginePlanner;
 pub use service::Engine;
 pub use sql::PG_PREFER_INDEX;
 
+use std::collections::BTreeMap;
+
 use freight_core::connection::ConnectionConfig;
 use freight_core::ids::{BatchId, JobId, TenantId};
 use freight_core::plan::PlanReport;
@@ -43,6 +45,24 @@ pub struct JobContext {
     pub exclude_tables: Vec<String>,
     pub batch_size: u32,
     pub verify: bool,
+    /// Columns to cut batches on, per table (`JobSpec.key_columns`).
+    pub key_columns: BTreeMap<String, Vec<String>>,
+}
+
+impl JobContext {
+    /// The key columns the job names for `table` (matched like table names:
+    /// exactly, else ignoring ASCII case).
+    pub fn key_columns_for(&self, table: &str) -> Option<&[String]> {
+        self.key_columns
+            .get(table)
+            .or_else(|| {
+                self.key_columns
+                    .iter()
+                    .find(|(t, _)| t.eq_ignore_ascii_case(table))
+                    .map(|(_, c)| c)
+            })
+            .map(Vec::as_slice)
+    }
 }
 
 /// One fixed key range of one table, as planning produces it.

@@ -125,8 +125,14 @@ pub struct Table {
     pub dialect: Dialect,
     pub name: String,
     pub columns: Vec<Column>,
-    /// Indexes into `columns` of the key batches are cut on.
+    /// Indexes into `columns` of the key batches are cut on: the
+    /// `primary_key`, or the columns the job names in `key_columns`; empty
+    /// when the table is copied whole.
     pub key: Vec<usize>,
+    /// The key the source declares (primary key, else a unique index of NOT
+    /// NULL columns), recreated as the target's PRIMARY KEY. A key named in
+    /// the job is not: nothing says its values are unique.
+    pub primary_key: Vec<usize>,
     pub indexes: Vec<Index>,
     pub foreign_keys: Vec<ForeignKey>,
     /// Type fallbacks and other lossy choices made while reading the schema.

@@ -1,7 +1,7 @@
 //! Planning a job: which tables, what key, what target DDL, and the fixed
 //! key ranges of `batch_size` rows each.
 
-use freight_core::plan::{PlanReport, TablePlan};
+use freight_core::plan::{CopyMode, PlanReport, TablePlan};
 
 use super::connect::Pool;
 use super::context::{match_columns, schema_of};
@@ -88,26 +88,34 @@ pub async fn plan(
     let target_schema =
         (target_dialect == Dialect::Postgres).then(|| job.target.schema_or_default().to_owned());
 
+    check_key_columns_tables(job, &names)?;
     let mut tables = Vec::with_capacity(names.len());
-    let mut keyless = Vec::new();
+    let mut key_problems = Vec::new();
     for name in &names {
-        let table = introspect::table(source, source_schema.as_deref().unwrap_or_default(), name)
-            .await?
-            .ok_or_else(|| {
-                Failure::Permanent(format!("table {name} disappeared while planning"))
-            })?;
-        if table.key.is_empty() {
-            keyless.push(name.clone());
+        let mut table =
+            introspect::table(source, source_schema.as_deref().unwrap_or_default(), name)
+                .await?
+                .ok_or_else(|| {
+                    Failure::Permanent(format!("table {name} disappeared while planning"))
+                })?;
+        if let Some(named) = job.key_columns_for(name) {
+            match introspect::apply_key_columns(&mut table, named) {
+                Ok(()) => {
+                    if let Some(problem) =
+                        null_in_key(source, source_schema.as_deref(), &table).await?
+                    {
+                        key_problems.push(problem);
+                    }
+                }
+                Err(problem) => key_problems.push(problem),
+            }
         }
         tables.push(table);
     }
-    if !keyless.is_empty() {
+    if !key_problems.is_empty() {
         return Err(PlanFail::Invalid {
-            field: "tables",
-            message: format!(
-                "table(s) without a primary key or unique NOT NULL index cannot be copied in fixed key ranges: {} (add a key or list them in exclude_tables)",
-                keyless.join(", ")
-            ),
+            field: "key_columns",
+            message: key_problems.join("; "),
         });
     }
 
@@ -192,12 +200,29 @@ pub async fn plan(
             }
         }
 
-        let (bounds, rows) =
-            key_boundaries(source, source_schema.as_deref(), table, job.batch_size).await?;
-        let table_batches = ranges(&table.name, &bounds);
+        let (copy_mode, table_batches, rows) = if table.key.is_empty() {
+            warnings.push(format!(
+                "table {} has no primary key or unique NOT NULL index: it is copied whole, in one batch that clears the target table and copies every row in one transaction (a retry copies it whole again); name a key in key_columns to cut it in ranges",
+                table.name
+            ));
+            let mut all = Predicate::new(source.dialect());
+            all.whole_table();
+            let rows = read::count(source, source_schema.as_deref(), &table.name, &all).await?;
+            let batch = PlannedBatch {
+                table_name: table.name.clone(),
+                key_start: None,
+                key_end: None,
+            };
+            (CopyMode::WholeTable, vec![batch], rows)
+        } else {
+            let (bounds, rows) =
+                key_boundaries(source, source_schema.as_deref(), table, job.batch_size).await?;
+            (CopyMode::KeyRanges, ranges(&table.name, &bounds), rows)
+        };
         report_tables.push(TablePlan {
             table_name: table.name.clone(),
             key_columns: table.key_names(),
+            copy_mode,
             rows_estimate: rows,
             batch_count: table_batches.len() as i64,
             target_ddl,
@@ -216,6 +241,62 @@ pub async fn plan(
         warnings: job_warnings,
     };
     Ok(JobPlan { report, batches })
+}
+
+/// Every table named in `key_columns` must be one the job copies.
+fn check_key_columns_tables(job: &JobContext, names: &[String]) -> Result<(), PlanFail> {
+    let unknown: Vec<&str> = job
+        .key_columns
+        .keys()
+        .filter(|t| !names.iter().any(|n| n == *t || n.eq_ignore_ascii_case(t)))
+        .map(String::as_str)
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(PlanFail::Invalid {
+        field: "key_columns",
+        message: format!(
+            "key_columns names table(s) the job does not copy: {}",
+            unknown.join(", ")
+        ),
+    })
+}
+
+/// A named key column that holds NULL would lose rows: no key range holds
+/// them. One probe, only for nullable columns.
+async fn null_in_key(
+    pool: &Pool,
+    schema: Option<&str>,
+    table: &Table,
+) -> Result<Option<String>, Failure> {
+    let dialect = pool.dialect();
+    let nullable: Vec<&Column> = table
+        .key_columns()
+        .into_iter()
+        .filter(|c| c.nullable)
+        .collect();
+    if nullable.is_empty() {
+        return Ok(None);
+    }
+    let test: Vec<String> = nullable
+        .iter()
+        .map(|c| format!("{} IS NULL", ident(dialect, &c.name)))
+        .collect();
+    let sql = format!(
+        "SELECT 1 FROM {} WHERE {} LIMIT 1",
+        qualified(dialect, schema, &table.name),
+        test.join(" OR ")
+    );
+    let found = read::first_row(pool, sql, &Predicate::new(dialect), &[]).await?;
+    Ok(found.map(|_| {
+        let names: Vec<&str> = nullable.iter().map(|c| c.name.as_str()).collect();
+        format!(
+            "table {}: key column(s) {} hold NULL, which no key range can address",
+            table.name,
+            names.join(", ")
+        )
+    }))
 }
 
 async fn execute_ddl(pool: &Pool, statements: &[String]) -> Result<(), Failure> {
@@ -376,7 +457,25 @@ async fn walked_boundaries(
             pred.sql,
             order.join(", ")
         );
-        match read::first_row(pool, sql, &pred, &key_cols).await? {
+        let row = match read::first_row(pool, sql, &pred, &key_cols).await? {
+            // More than a batch of rows share the last boundary's value (a
+            // key named in key_columns need not be unique): the next range
+            // starts at the next value.
+            Some(row) if bounds.last() == Some(&row) => {
+                let mut after = Predicate::new(dialect);
+                after.key_after(&key, &row);
+                let sql = format!(
+                    "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1",
+                    select.join(", "),
+                    qualified(dialect, schema, &table.name),
+                    after.sql,
+                    order.join(", ")
+                );
+                read::first_row(pool, sql, &after, &key_cols).await?
+            }
+            other => other,
+        };
+        match row {
             Some(row) if row.iter().all(|v| *v != Value::Null) => bounds.push(row),
             Some(_) => {
                 return Err(Failure::Permanent(format!(

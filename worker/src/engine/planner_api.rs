@@ -36,6 +36,7 @@ impl Planner for EnginePlanner {
             exclude_tables: spec.exclude_tables.clone(),
             batch_size: spec.batch_size,
             verify: spec.verify,
+            key_columns: spec.key_columns.clone(),
         };
         let mut secrets = super::connect::secrets_of(&job.source);
         secrets.extend(super::connect::secrets_of(&job.target));

@@ -142,6 +142,7 @@ pub fn job(
         exclude_tables: Vec::new(),
         batch_size,
         verify: true,
+        key_columns: Default::default(),
     }
 }
 

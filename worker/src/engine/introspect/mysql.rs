@@ -203,6 +203,7 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
         name: name.to_owned(),
         columns,
         key: Vec::new(),
+        primary_key: Vec::new(),
         indexes,
         foreign_keys,
         warnings,

@@ -166,6 +166,7 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
         name: name.to_owned(),
         columns,
         key: Vec::new(),
+        primary_key: Vec::new(),
         indexes,
         foreign_keys,
         warnings,

@@ -145,6 +145,7 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
         name: name.to_owned(),
         columns,
         key: Vec::new(),
+        primary_key: Vec::new(),
         indexes,
         foreign_keys: foreign_keys.into_iter().map(|(_, fk)| fk).collect(),
         warnings,
