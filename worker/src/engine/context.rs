@@ -197,6 +197,7 @@ pub fn match_columns(source: &Table, target: &Table) -> Result<Table, Failure> {
         primary_key: source.primary_key.clone(),
         indexes: target.indexes.clone(),
         foreign_keys: target.foreign_keys.clone(),
+        checks: target.checks.clone(),
         warnings: Vec::new(),
     })
 }

@@ -9,6 +9,7 @@
 
 mod batch;
 mod bind;
+mod checks;
 mod connect;
 mod context;
 mod error;

@@ -117,6 +117,52 @@ pub struct ForeignKey {
     pub columns: Vec<String>,
     pub ref_table: String,
     pub ref_columns: Vec<String>,
+    pub on_delete: FkAction,
+    pub on_update: FkAction,
+}
+
+/// What a foreign key does when the referenced row is deleted or updated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FkAction {
+    #[default]
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+    SetDefault,
+}
+
+impl FkAction {
+    /// From the SQL spelling (`CASCADE`, `SET NULL`, ...; any case);
+    /// unknown spellings are `NO ACTION`, every database's default.
+    pub fn parse(raw: &str) -> Self {
+        match raw.trim().to_ascii_uppercase().as_str() {
+            "RESTRICT" => Self::Restrict,
+            "CASCADE" => Self::Cascade,
+            "SET NULL" => Self::SetNull,
+            "SET DEFAULT" => Self::SetDefault,
+            _ => Self::NoAction,
+        }
+    }
+
+    pub fn sql(self) -> &'static str {
+        match self {
+            Self::NoAction => "NO ACTION",
+            Self::Restrict => "RESTRICT",
+            Self::Cascade => "CASCADE",
+            Self::SetNull => "SET NULL",
+            Self::SetDefault => "SET DEFAULT",
+        }
+    }
+}
+
+/// A CHECK constraint as the source spells it.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: String,
+    /// The boolean expression, without `CHECK` and its outer parentheses,
+    /// in the source dialect.
+    pub expression: String,
 }
 
 /// A table as introspection found it.
@@ -135,6 +181,9 @@ pub struct Table {
     pub primary_key: Vec<usize>,
     pub indexes: Vec<Index>,
     pub foreign_keys: Vec<ForeignKey>,
+    /// CHECK constraints (not the ones that implement a type, such as
+    /// MariaDB's `json_valid` of a JSON column).
+    pub checks: Vec<Check>,
     /// Type fallbacks and other lossy choices made while reading the schema.
     pub warnings: Vec<String>,
 }

@@ -181,6 +181,7 @@ pub async fn plan(
         }
         for fk in &table.foreign_keys {
             if names.contains(&fk.ref_table) && target_dialect != Dialect::Sqlite {
+                warnings.extend(typemap::foreign_key_warnings(target_dialect, fk));
                 target_ddl.push(typemap::foreign_key_ddl(
                     target_dialect,
                     target_schema.as_deref(),

@@ -1,7 +1,8 @@
 //! Target DDL from the neutral schema: each dialect's spelling of a
 //! [`Logical`] type, and the documented fallbacks where none is faithful.
 
-use super::model::{Column, DefaultValue, Dialect, ForeignKey, Index, Logical, Table};
+use super::checks;
+use super::model::{Column, DefaultValue, Dialect, FkAction, ForeignKey, Index, Logical, Table};
 use super::sql::{ident, literal, table as qualified};
 
 /// MySQL keys cannot be unbounded TEXT/BLOB: key columns of those become
@@ -262,6 +263,18 @@ pub fn create_table(
         }
         defs.push(def);
     }
+    for check in &table.checks {
+        match checks::translate(table.dialect, target, &check.expression, &table.columns) {
+            Some(expression) => defs.push(format!(
+                "CONSTRAINT {} CHECK ({expression})",
+                ident(target, &check_name(table, &check.name))
+            )),
+            None => warnings.push(format!(
+                "CHECK constraint {} ({}) has no faithful translation and is not recreated",
+                check.name, check.expression
+            )),
+        }
+    }
     if !table.primary_key.is_empty() {
         let key: Vec<String> = table
             .primary_key
@@ -279,6 +292,17 @@ pub fn create_table(
         ddl.push_str(" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
     }
     (vec![ddl], warnings)
+}
+
+/// A CHECK constraint's name on the target: MySQL 8 scopes them per
+/// schema (MariaDB names column checks after the column), so names from
+/// MySQL and unnamed SQLite ones get the table as a prefix.
+fn check_name(table: &Table, name: &str) -> String {
+    if table.dialect == Dialect::MySql && !name.starts_with(&table.name) {
+        truncate(&format!("{}_{name}", table.name), 63)
+    } else {
+        truncate(name, 63)
+    }
 }
 
 /// The index's name on the target: MySQL scopes index names per table,
@@ -339,14 +363,46 @@ pub fn foreign_key_ddl(
 ) -> String {
     let cols: Vec<String> = fk.columns.iter().map(|c| ident(target, c)).collect();
     let refs: Vec<String> = fk.ref_columns.iter().map(|c| ident(target, c)).collect();
-    format!(
+    let mut ddl = format!(
         "ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({})",
         qualified(target, schema, table),
         ident(target, &truncate(&fk.name, 63)),
         cols.join(", "),
         qualified(target, schema, &fk.ref_table),
         refs.join(", ")
-    )
+    );
+    for (event, action) in [("DELETE", fk.on_delete), ("UPDATE", fk.on_update)] {
+        let action = fk_action_on(target, action);
+        if action != FkAction::NoAction {
+            ddl.push_str(&format!(" ON {event} {}", action.sql()));
+        }
+    }
+    ddl
+}
+
+/// InnoDB refuses `SET DEFAULT`; it becomes `NO ACTION` there (see
+/// [`foreign_key_warnings`]).
+fn fk_action_on(target: Dialect, action: FkAction) -> FkAction {
+    match (target, action) {
+        (Dialect::MySql, FkAction::SetDefault) => FkAction::NoAction,
+        _ => action,
+    }
+}
+
+/// What the target cannot keep of a foreign key's actions.
+pub fn foreign_key_warnings(target: Dialect, fk: &ForeignKey) -> Option<String> {
+    let lost = [("DELETE", fk.on_delete), ("UPDATE", fk.on_update)]
+        .into_iter()
+        .filter(|(_, a)| fk_action_on(target, *a) != *a)
+        .map(|(event, a)| format!("ON {event} {}", a.sql()))
+        .collect::<Vec<_>>();
+    (!lost.is_empty()).then(|| {
+        format!(
+            "foreign key {}: {} is not supported by MySQL/MariaDB (InnoDB); created with NO ACTION",
+            fk.name,
+            lost.join(", ")
+        )
+    })
 }
 
 fn truncate(name: &str, max: usize) -> String {
