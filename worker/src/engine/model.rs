@@ -45,6 +45,9 @@ pub enum Logical {
     Bytes,
     Date,
     Time,
+    /// MySQL `TIME`: a signed span of up to ±838:59:59.999999, not only a
+    /// time of day (PostgreSQL `interval`, MySQL `time(6)`, SQLite text).
+    Duration,
     /// Wall-clock timestamp without a time zone (`datetime`, `timestamp`).
     DateTime,
     /// An instant (`timestamptz`, MySQL `timestamp`).
@@ -227,6 +230,8 @@ pub enum Value {
     Bytes(Vec<u8>),
     Date(NaiveDate),
     Time(NaiveTime),
+    /// A signed span in microseconds (MySQL `TIME`).
+    Duration(i64),
     DateTime(NaiveDateTime),
     DateTimeTz(DateTime<Utc>),
     Json(String),
@@ -279,6 +284,7 @@ impl Value {
                     .and_utc(),
             ),
             (J::String(s), Logical::Time) => Value::Time(s.parse().ok()?),
+            (J::String(s), Logical::Duration) => Value::Duration(parse_duration(s)?),
             (J::String(s), Logical::Decimal { .. }) => Value::Decimal(s.clone()),
             (J::String(s), _) => Value::Text(s.clone()),
             _ => return None,
@@ -299,6 +305,7 @@ impl Value {
             Self::Bytes(b) => hex::encode(b),
             Self::Date(d) => d.format("%Y-%m-%d").to_string(),
             Self::Time(t) => t.format("%H:%M:%S%.f").to_string(),
+            Self::Duration(us) => format_duration(*us),
             Self::DateTime(dt) => dt.format(DATETIME_FORMAT).to_string(),
             // An instant is compared in UTC, so a timestamptz stored as a UTC
             // `datetime` on MySQL or text on SQLite hashes the same.
@@ -309,6 +316,54 @@ impl Value {
             Self::Uuid(u) => u.hyphenated().to_string(),
         }
     }
+}
+
+/// `[-]H:MM:SS[.ffffff]` (MySQL `TIME` as text, hours beyond 24 allowed)
+/// → signed microseconds.
+pub fn parse_duration(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (clock, fraction) = body.split_once('.').unwrap_or((body, ""));
+    let mut parts = clock.split(':');
+    let hours: i64 = parts.next()?.parse().ok()?;
+    let minutes: i64 = parts.next()?.parse().ok()?;
+    let seconds: i64 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || minutes > 59 || seconds > 59 || fraction.len() > 6 {
+        return None;
+    }
+    let micros: i64 = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<6}").parse().ok()?
+    };
+    let total = ((hours * 60 + minutes) * 60 + seconds)
+        .checked_mul(1_000_000)?
+        .checked_add(micros)?;
+    Some(if negative { -total } else { total })
+}
+
+/// Signed microseconds → `[-]HH:MM:SS[.f]`, trailing zeros of the fraction
+/// dropped: how PostgreSQL prints such an `interval`, so checksums of a
+/// MySQL `TIME` and the interval it became agree.
+pub fn format_duration(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let abs = micros.unsigned_abs();
+    let (secs, frac) = (abs / 1_000_000, abs % 1_000_000);
+    let mut out = format!(
+        "{sign}{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    if frac > 0 {
+        let digits = format!("{frac:06}");
+        out.push('.');
+        out.push_str(digits.trim_end_matches('0'));
+    }
+    out
 }
 
 /// `12.50`, `12.5` and `12.500` are the same number; databases disagree on
@@ -323,5 +378,27 @@ pub fn normalize_decimal(raw: &str) -> String {
     match normalized {
         "-0" | "" => "0".to_owned(),
         other => other.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_round_trip_as_postgres_prints_intervals() {
+        for (text, micros, canonical) in [
+            ("838:59:59", 3_020_399_000_000, "838:59:59"),
+            ("-12:30:00", -45_000_000_000, "-12:30:00"),
+            ("00:00:01.500000", 1_500_000, "00:00:01.5"),
+            ("-00:00:00.000001", -1, "-00:00:00.000001"),
+            ("13:14:15", 47_655_000_000, "13:14:15"),
+        ] {
+            assert_eq!(parse_duration(text), Some(micros), "{text}");
+            assert_eq!(format_duration(micros), canonical);
+        }
+        for bad in ["12:60:00", "1:2", "x:00:00", "00:00:00.1234567"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
     }
 }

@@ -134,6 +134,7 @@ pub async fn plan(
     let mut batches = Vec::new();
     for table in &tables {
         let mut warnings = table.warnings.clone();
+        warnings.extend(zero_date_warnings(source, table).await?);
         let existing = match target {
             Some(pool) => {
                 introspect::table(
@@ -242,6 +243,46 @@ pub async fn plan(
         warnings: job_warnings,
     };
     Ok(JobPlan { report, batches })
+}
+
+/// MySQL zero dates (`0000-00-00`, or a zero month or day) have no value in
+/// any other database and are copied as NULL: a warning per DATE/DATETIME/
+/// TIMESTAMP column that holds any, with how many. One existence probe per
+/// such column; the count only where one exists.
+async fn zero_date_warnings(pool: &Pool, table: &Table) -> Result<Vec<String>, Failure> {
+    if pool.dialect() != Dialect::MySql {
+        return Ok(Vec::new());
+    }
+    let from = qualified(Dialect::MySql, None, &table.name);
+    let none = Predicate::new(Dialect::MySql);
+    let mut warnings = Vec::new();
+    for col in &table.columns {
+        if !matches!(
+            col.logical,
+            Logical::Date | Logical::DateTime | Logical::DateTimeTz
+        ) {
+            continue;
+        }
+        let column = ident(Dialect::MySql, &col.name);
+        let zero = format!("(MONTH({column}) = 0 OR DAYOFMONTH({column}) = 0)");
+        let probe = format!("SELECT 1 FROM {from} WHERE {zero} LIMIT 1");
+        if read::first_row(pool, probe, &none, &[]).await?.is_none() {
+            continue;
+        }
+        let mut pred = Predicate::new(Dialect::MySql);
+        pred.sql = zero;
+        let n = read::count(pool, None, &table.name, &pred).await?;
+        warnings.push(format!(
+            "column {}: zero dates (0000-00-00 or a zero month/day) in {n} row(s) are copied as NULL{}",
+            col.name,
+            if col.nullable {
+                ""
+            } else {
+                " and rejected as records, the column being NOT NULL"
+            }
+        ));
+    }
+    Ok(warnings)
 }
 
 /// Every table named in `key_columns` must be one the job copies.

@@ -52,6 +52,7 @@ fn postgres_type(source: Dialect, col: &Column) -> (String, Option<String>) {
         Logical::Bytes => "bytea".to_owned(),
         Logical::Date => "date".to_owned(),
         Logical::Time => "time".to_owned(),
+        Logical::Duration => "interval".to_owned(),
         Logical::DateTime => "timestamp".to_owned(),
         Logical::DateTimeTz => "timestamptz".to_owned(),
         Logical::Json => "jsonb".to_owned(),
@@ -109,7 +110,7 @@ fn mysql_type(source: Dialect, col: &Column, is_key: bool) -> (String, Option<St
         Logical::Bytes if is_key => MYSQL_KEY_BYTES.to_owned(),
         Logical::Bytes => "longblob".to_owned(),
         Logical::Date => "date".to_owned(),
-        Logical::Time => "time(6)".to_owned(),
+        Logical::Time | Logical::Duration => "time(6)".to_owned(),
         Logical::DateTime => "datetime(6)".to_owned(),
         // MySQL `timestamp` ends in 2038; an instant is kept as a UTC datetime.
         Logical::DateTimeTz if source == Dialect::MySql => "timestamp(6) NULL".to_owned(),
@@ -173,6 +174,8 @@ fn sqlite_type(source: Dialect, col: &Column) -> (String, Option<String>) {
         Logical::Bytes => "BLOB".to_owned(),
         Logical::Date => "DATE".to_owned(),
         Logical::Time => "TIME".to_owned(),
+        // Read back as text, so it is compared as the text it was written as.
+        Logical::Duration => "TEXT".to_owned(),
         Logical::DateTime => "DATETIME".to_owned(),
         Logical::DateTimeTz => "TIMESTAMPTZ".to_owned(),
         Logical::Json => "JSON".to_owned(),

@@ -85,16 +85,6 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
         if let Some(w) = warning {
             warnings.push(format!("column {col_name}: {w}"));
         }
-        if matches!(data_type.as_str(), "date" | "datetime" | "timestamp") {
-            warnings.push(format!(
-                "column {col_name}: zero dates (0000-00-00) are copied as NULL{}",
-                if nullable {
-                    ""
-                } else {
-                    " and rejected, the column being NOT NULL"
-                }
-            ));
-        }
         let auto_increment = extra.contains("auto_increment");
         let parsed_default = match default {
             Some(raw) if !auto_increment => {
@@ -311,11 +301,11 @@ fn logical_of(
         "date" => plain(Logical::Date),
         "datetime" => plain(Logical::DateTime),
         "timestamp" => plain(Logical::DateTimeTz),
-        // TIME spans -838:59:59..838:59:59; read as text, values beyond a day are rejected.
+        // TIME spans -838:59:59..838:59:59: a duration, read as text.
         "time" => (
-            Logical::Time,
+            Logical::Duration,
             Some(format!("CAST({quoted} AS CHAR)")),
-            Some("MySQL time values outside 00:00:00-23:59:59 are rejected".into()),
+            None,
         ),
         "enum" => plain(Logical::Enum(enum_labels(column_type))),
         "set" => (
