@@ -256,6 +256,7 @@ impl Fixture {
             max_record_errors,
             verify: true,
             key_columns: Default::default(),
+            nul_characters: Default::default(),
             started_by: "engine-test".into(),
         };
         self.store

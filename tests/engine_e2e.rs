@@ -14,7 +14,7 @@ use engine_support::*;
 use freight_core::TenantId;
 use freight_core::connection::{ConnectionConfig, DatabaseKind, Secret};
 use freight_core::ids::JobId;
-use freight_core::job::{BatchStatus, JobSpec, JobStatus};
+use freight_core::job::{BatchStatus, JobSpec, JobStatus, NulCharacters};
 use freight_core::store::postgres::PgStore;
 use freight_core::store::{RetryRequest, Store};
 use freight_worker::engine::{Engine, EnginePlanner};
@@ -174,6 +174,7 @@ impl Migration {
             max_record_errors: 0,
             verify: true,
             key_columns: Default::default(),
+            nul_characters: Default::default(),
             started_by: "engine-e2e".into(),
         }
     }
@@ -623,7 +624,7 @@ async fn keyless_tables_complete_whole_or_in_the_ranges_key_columns_name() {
         "CREATE TABLE events (kind varchar(20), n int NOT NULL)",
         "CREATE TABLE notes (body varchar(20))",
         "INSERT INTO events SELECT IF(seq % 3 = 0, 'dup', concat('e', seq)), seq % 40 FROM seq_1_to_200",
-        "INSERT INTO notes VALUES ('same'), ('same'), ('other'), (NULL)",
+        "INSERT INTO notes VALUES ('same'), ('same'), ('other'), (NULL), (CONCAT('n', CHAR(0), 'ul'))",
     ] {
         sqlx::query(sql).execute(&m.source).await.expect(sql);
     }
@@ -631,14 +632,16 @@ async fn keyless_tables_complete_whole_or_in_the_ranges_key_columns_name() {
     let mut spec = m.spec(25, 3);
     spec.tables = vec!["items".into(), "events".into(), "notes".into()];
     spec.key_columns = [("events".to_owned(), vec!["n".to_owned()])].into();
+    spec.nul_characters = NulCharacters::Strip;
     let created = m
         .store
         .create_job(&m.tenant, &spec, &audit())
         .await
         .expect("create job");
     assert_eq!(created.key_columns, spec.key_columns);
+    assert_eq!(created.nul_characters, NulCharacters::Strip);
     let detail = wait_for_status(&m.store, &m.tenant, created.id, WAIT, JobStatus::Completed).await;
-    assert_eq!(detail.job.rows_written, 10 + 200 + 4);
+    assert_eq!(detail.job.rows_written, 10 + 200 + 5);
     let all = batches(&m.store, &m.tenant, created.id).await;
     let of = |t: &str| all.iter().filter(|b| b.table_name == t).count();
     assert_eq!(of("notes"), 1, "a keyless table is one batch");
@@ -647,17 +650,23 @@ async fn keyless_tables_complete_whole_or_in_the_ranges_key_columns_name() {
         "events cut on the named key: {}",
         of("events")
     );
-    for (table, column) in [("events", "kind"), ("notes", "body")] {
-        let sql = format!("SELECT {column} FROM {table} ORDER BY 1");
-        let source: Vec<Option<String>> = sqlx::query_scalar(AssertSqlSafe(sql.clone()))
-            .fetch_all(&m.source)
-            .await
-            .expect("source rows");
-        let mut target: Vec<Option<String>> = sqlx::query_scalar(AssertSqlSafe(sql))
-            .fetch_all(&m.target)
-            .await
-            .expect("target rows");
-        // NULLs sort first on MariaDB, last on PostgreSQL.
+    // Row for row, duplicates included; NUL characters were stripped
+    // (nul_characters: strip).
+    for (table, source_expr, column) in [
+        ("events", "kind", "kind"),
+        ("notes", "REPLACE(body, CHAR(0), '')", "body"),
+    ] {
+        let mut source: Vec<Option<String>> =
+            sqlx::query_scalar(AssertSqlSafe(format!("SELECT {source_expr} FROM {table}")))
+                .fetch_all(&m.source)
+                .await
+                .expect("source rows");
+        let mut target: Vec<Option<String>> =
+            sqlx::query_scalar(AssertSqlSafe(format!("SELECT {column} FROM {table}")))
+                .fetch_all(&m.target)
+                .await
+                .expect("target rows");
+        source.sort();
         target.sort();
         assert_eq!(target, source, "{table}");
     }

@@ -207,6 +207,7 @@ async fn engine_run(
         batch_size,
         verify: false,
         key_columns: Default::default(),
+        nul_characters: Default::default(),
     };
     let engine = Engine::new();
     let started = Instant::now();

@@ -144,6 +144,35 @@ impl BatchStatus {
         [Self::Failed, Self::CompletedWithErrors, Self::Cancelled];
 }
 
+/// What to do with text values holding a NUL character (U+0000), which
+/// PostgreSQL cannot store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NulCharacters {
+    /// Such a value is a rejected record (naming table, column and key)
+    /// where the target cannot store it (PostgreSQL); MySQL and SQLite
+    /// targets store it as it is.
+    #[default]
+    Reject,
+    /// NUL characters are removed from text read from the source.
+    Strip,
+}
+
+impl NulCharacters {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reject => "reject",
+            Self::Strip => "strip",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Reject, Self::Strip]
+            .into_iter()
+            .find(|n| n.as_str() == raw)
+    }
+}
+
 /// Severity of a job log entry.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
@@ -219,6 +248,12 @@ pub struct JobSpec {
     #[serde(default)]
     #[schema(example = json!({"events": ["device_id", "recorded_at"]}))]
     pub key_columns: BTreeMap<String, Vec<String>>,
+    /// Text values holding a NUL character (U+0000): `reject` (default:
+    /// a rejected record naming table, column and key, where the target is
+    /// PostgreSQL, which cannot store them) or `strip` (the characters are
+    /// removed).
+    #[serde(default)]
+    pub nul_characters: NulCharacters,
     /// Who or what started the job (a person, a pipeline).
     pub started_by: String,
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use freight_core::ids::{BatchId, JobId, TenantId};
-use freight_core::job::{BatchStatus, JobStatus, LogLevel};
+use freight_core::job::{BatchStatus, JobStatus, LogLevel, NulCharacters};
 use freight_core::secrets::SecretBox;
 use serde_json::Value;
 use sqlx::postgres::PgPool;
@@ -260,17 +260,18 @@ impl DispatchStore {
             i32,
             bool,
             sqlx::types::Json<BTreeMap<String, Vec<String>>>,
+            String,
         );
         let row: Option<Row> = sqlx::query_as(
             "SELECT source_config_sealed, target_config_sealed, tables, exclude_tables, batch_size, verify,
-                    key_columns
+                    key_columns, nul_characters
              FROM jobs WHERE id = $1 AND tenant_id = $2",
         )
         .bind(job.job_id.0)
         .bind(job.tenant.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let (source, target, tables, exclude_tables, batch_size, verify, key_columns) =
+        let (source, target, tables, exclude_tables, batch_size, verify, key_columns, nul) =
             row.ok_or_else(|| anyhow::anyhow!("job {} not found", job.job_id))?;
         Ok(JobContext {
             job_id: job.job_id,
@@ -288,6 +289,9 @@ impl DispatchStore {
             batch_size: u32::try_from(batch_size).unwrap_or(1).max(1),
             verify,
             key_columns: key_columns.0,
+            nul_characters: NulCharacters::parse(&nul).ok_or_else(|| {
+                anyhow::anyhow!("job {}: unknown nul_characters {nul:?}", job.job_id)
+            })?,
         })
     }
 

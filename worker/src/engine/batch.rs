@@ -9,7 +9,7 @@ use super::connect::Pool;
 use super::context::{Addressing, TableCtx};
 use super::error::Failure;
 use super::model::{Logical, Row, Value};
-use super::read::{self, ReadSummary};
+use super::read::{self, ReadOptions, ReadSummary};
 use super::sql::Predicate;
 use super::write::TargetTx;
 use super::{BatchOutcome, BatchToRun, EngineError, JobContext, RejectedRecord};
@@ -219,7 +219,7 @@ async fn copy_streaming(
         select,
         src_pred,
         &ctx.source.columns,
-        job.verify,
+        ReadOptions::of(job),
         tx_rows,
     );
     let writing = async move {
@@ -273,8 +273,14 @@ async fn copy_buffered(
     select: String,
     src_pred: &Predicate,
 ) -> Result<(ReadSummary, Option<Vec<Vec<Value>>>), Failure> {
-    let (rows, summary) =
-        read::collect(source, select, src_pred, &ctx.source.columns, job.verify).await?;
+    let (rows, summary) = read::collect(
+        source,
+        select,
+        src_pred,
+        &ctx.source.columns,
+        ReadOptions::of(job),
+    )
+    .await?;
     let keys: Vec<Vec<Value>> = rows.iter().map(|r| key_of(ctx, r)).collect();
     let bounds = Bounds {
         start: None,
@@ -321,9 +327,15 @@ async fn isolate(
     src_pred: &Predicate,
     budget: u64,
 ) -> Result<Isolated, EngineError> {
-    let (rows, summary) = read::collect(source, select, src_pred, &ctx.source.columns, job.verify)
-        .await
-        .map_err(Failure::into_engine)?;
+    let (rows, summary) = read::collect(
+        source,
+        select,
+        src_pred,
+        &ctx.source.columns,
+        ReadOptions::of(job),
+    )
+    .await
+    .map_err(Failure::into_engine)?;
     let keys: Option<Vec<Vec<Value>>> = (ctx.addressing == Addressing::KeySet)
         .then(|| rows.iter().map(|r| key_of(ctx, r)).collect());
     let mut tx = TargetTx::begin(target)

@@ -32,6 +32,7 @@ use std::collections::BTreeMap;
 
 use freight_core::connection::ConnectionConfig;
 use freight_core::ids::{BatchId, JobId, TenantId};
+use freight_core::job::NulCharacters;
 use freight_core::plan::PlanReport;
 
 /// A job as the engine needs it: loaded once, shared by its batches.
@@ -48,6 +49,9 @@ pub struct JobContext {
     pub verify: bool,
     /// Columns to cut batches on, per table (`JobSpec.key_columns`).
     pub key_columns: BTreeMap<String, Vec<String>>,
+    /// Text holding NUL characters: a record error on PostgreSQL targets,
+    /// or stripped while reading.
+    pub nul_characters: NulCharacters,
 }
 
 impl JobContext {

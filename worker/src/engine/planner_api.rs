@@ -37,6 +37,7 @@ impl Planner for EnginePlanner {
             batch_size: spec.batch_size,
             verify: spec.verify,
             key_columns: spec.key_columns.clone(),
+            nul_characters: spec.nul_characters,
         };
         let mut secrets = super::connect::secrets_of(&job.source);
         secrets.extend(super::connect::secrets_of(&job.target));

@@ -143,6 +143,7 @@ pub fn job(
         batch_size,
         verify: true,
         key_columns: Default::default(),
+        nul_characters: Default::default(),
     }
 }
 
