@@ -18,7 +18,7 @@ use freight_core::TenantId;
 use freight_core::connection::{ConnectionConfig, DatabaseKind, Secret};
 use freight_core::ids::JobId;
 use freight_core::job::{BatchStatus, JobSpec, JobStatus, LogLevel};
-use freight_core::plan::{PlanReport, TablePlan};
+use freight_core::plan::{CopyMode, PlanReport, TablePlan};
 use freight_core::store::postgres::PgStore;
 use freight_core::store::{RetryRequest, Store};
 use freight_worker::dispatch::DataPlane;
@@ -95,6 +95,7 @@ impl DataPlane for FakePlane {
                 tables: vec![TablePlan {
                     table_name: "src".into(),
                     key_columns: vec!["id".into()],
+                    copy_mode: CopyMode::KeyRanges,
                     rows_estimate: rows,
                     batch_count: i64::try_from(batches.len()).unwrap_or(0),
                     target_ddl: vec![],
@@ -254,6 +255,8 @@ impl Fixture {
             max_retries,
             max_record_errors,
             verify: true,
+            key_columns: Default::default(),
+            nul_characters: Default::default(),
             started_by: "engine-test".into(),
         };
         self.store

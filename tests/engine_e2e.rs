@@ -14,7 +14,7 @@ use engine_support::*;
 use freight_core::TenantId;
 use freight_core::connection::{ConnectionConfig, DatabaseKind, Secret};
 use freight_core::ids::JobId;
-use freight_core::job::{BatchStatus, JobSpec, JobStatus};
+use freight_core::job::{BatchStatus, JobSpec, JobStatus, NulCharacters};
 use freight_core::store::postgres::PgStore;
 use freight_core::store::{RetryRequest, Store};
 use freight_worker::engine::{Engine, EnginePlanner};
@@ -173,6 +173,8 @@ impl Migration {
             max_retries,
             max_record_errors: 0,
             verify: true,
+            key_columns: Default::default(),
+            nul_characters: Default::default(),
             started_by: "engine-e2e".into(),
         }
     }
@@ -619,5 +621,62 @@ async fn sigterm_lets_in_flight_batches_finish_and_exits_cleanly() {
     wait_for_status(&m.store, &m.tenant, job_id, WAIT, JobStatus::Completed).await;
     m.assert_target_equals_source().await;
     next.stop().await.expect("clean stop");
+    m.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keyless_tables_complete_whole_or_in_the_ranges_key_columns_name() {
+    let m = Migration::new(10).await;
+    for sql in [
+        "CREATE TABLE events (kind varchar(20), n int NOT NULL)",
+        "CREATE TABLE notes (body varchar(20))",
+        "INSERT INTO events SELECT IF(seq % 3 = 0, 'dup', concat('e', seq)), seq % 40 FROM seq_1_to_200",
+        "INSERT INTO notes VALUES ('same'), ('same'), ('other'), (NULL), (CONCAT('n', CHAR(0), 'ul'))",
+    ] {
+        sqlx::query(sql).execute(&m.source).await.expect(sql);
+    }
+    let worker = m.worker(2);
+    let mut spec = m.spec(25, 3);
+    spec.tables = vec!["items".into(), "events".into(), "notes".into()];
+    spec.key_columns = [("events".to_owned(), vec!["n".to_owned()])].into();
+    spec.nul_characters = NulCharacters::Strip;
+    let created = m
+        .store
+        .create_job(&m.tenant, &spec, &audit())
+        .await
+        .expect("create job");
+    assert_eq!(created.key_columns, spec.key_columns);
+    assert_eq!(created.nul_characters, NulCharacters::Strip);
+    let detail = wait_for_status(&m.store, &m.tenant, created.id, WAIT, JobStatus::Completed).await;
+    assert_eq!(detail.job.rows_written, 10 + 200 + 5);
+    let all = batches(&m.store, &m.tenant, created.id).await;
+    let of = |t: &str| all.iter().filter(|b| b.table_name == t).count();
+    assert_eq!(of("notes"), 1, "a keyless table is one batch");
+    assert!(
+        of("events") >= 8,
+        "events cut on the named key: {}",
+        of("events")
+    );
+    // Row for row, duplicates included; NUL characters were stripped
+    // (nul_characters: strip).
+    for (table, source_expr, column) in [
+        ("events", "kind", "kind"),
+        ("notes", "REPLACE(body, CHAR(0), '')", "body"),
+    ] {
+        let mut source: Vec<Option<String>> =
+            sqlx::query_scalar(AssertSqlSafe(format!("SELECT {source_expr} FROM {table}")))
+                .fetch_all(&m.source)
+                .await
+                .expect("source rows");
+        let mut target: Vec<Option<String>> =
+            sqlx::query_scalar(AssertSqlSafe(format!("SELECT {column} FROM {table}")))
+                .fetch_all(&m.target)
+                .await
+                .expect("target rows");
+        source.sort();
+        target.sort();
+        assert_eq!(target, source, "{table}");
+    }
+    worker.stop().await.expect("clean stop");
     m.cleanup().await;
 }

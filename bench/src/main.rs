@@ -206,6 +206,8 @@ async fn engine_run(
         exclude_tables: Vec::new(),
         batch_size,
         verify: false,
+        key_columns: Default::default(),
+        nul_characters: Default::default(),
     };
     let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let started = Instant::now();

@@ -1,6 +1,8 @@
 //! Migration jobs: what a tenant asks for, and the states a job and its
 //! batches move through.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -142,6 +144,35 @@ impl BatchStatus {
         [Self::Failed, Self::CompletedWithErrors, Self::Cancelled];
 }
 
+/// What to do with text values holding a NUL character (U+0000), which
+/// PostgreSQL cannot store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NulCharacters {
+    /// Such a value is a rejected record (naming table, column and key)
+    /// where the target cannot store it (PostgreSQL); MySQL and SQLite
+    /// targets store it as it is.
+    #[default]
+    Reject,
+    /// NUL characters are removed from text read from the source.
+    Strip,
+}
+
+impl NulCharacters {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reject => "reject",
+            Self::Strip => "strip",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Reject, Self::Strip]
+            .into_iter()
+            .find(|n| n.as_str() == raw)
+    }
+}
+
 /// Severity of a job log entry.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
@@ -206,6 +237,23 @@ pub struct JobSpec {
     /// (row counts are always compared).
     #[serde(default)]
     pub verify: bool,
+    /// Per table, the columns to cut batches on when the source table has no
+    /// primary key or unique NOT NULL index Freight can see, e.g.
+    /// `{"events": ["device_id", "recorded_at"]}`. The columns must exist in
+    /// the source table and hold no NULLs. A keyless table without an entry
+    /// here is copied whole, in one batch. Each batch deletes its key range
+    /// on the target and inserts the source rows of it, so the key must
+    /// order the same way on the target (the target needs no unique index on
+    /// it). Overrides a primary key Freight does see.
+    #[serde(default)]
+    #[schema(example = json!({"events": ["device_id", "recorded_at"]}))]
+    pub key_columns: BTreeMap<String, Vec<String>>,
+    /// Text values holding a NUL character (U+0000): `reject` (default:
+    /// a rejected record naming table, column and key, where the target is
+    /// PostgreSQL, which cannot store them) or `strip` (the characters are
+    /// removed).
+    #[serde(default)]
+    pub nul_characters: NulCharacters,
     /// Who or what started the job (a person, a pipeline).
     pub started_by: String,
 }
@@ -255,6 +303,36 @@ impl JobSpec {
                 );
             }
         }
+        v.check(
+            self.key_columns.len() <= 10_000,
+            "key_columns",
+            "at most 10000 tables",
+        );
+        for (table, columns) in &self.key_columns {
+            let field = format!("key_columns.{table}");
+            v.check(
+                valid_table_name(table),
+                "key_columns",
+                "table names are 1-128 characters, without NUL or control characters",
+            );
+            v.check(
+                (1..=32).contains(&columns.len()),
+                field.clone(),
+                "name 1 to 32 key columns",
+            );
+            for (i, column) in columns.iter().enumerate() {
+                v.check(
+                    valid_table_name(column),
+                    format!("{field}[{i}]"),
+                    "column names are 1-128 characters, without NUL or control characters",
+                );
+                v.check(
+                    !columns[..i].contains(column),
+                    format!("{field}[{i}]"),
+                    format!("column {column} is named twice"),
+                );
+            }
+        }
         v.finish()
     }
 }
@@ -296,7 +374,8 @@ mod tests {
             "target_config": {"type": "postgresql", "url": "mysql://x"},
             "batch_size": 0,
             "started_by": " ",
-            "tables": [""]
+            "tables": [""],
+            "key_columns": {"events": [], "logs": ["a", "a"]}
         }))
         .unwrap();
         let fields: Vec<_> = spec
@@ -313,7 +392,9 @@ mod tests {
                 "target_config.url",
                 "batch_size",
                 "started_by",
-                "tables[0]"
+                "tables[0]",
+                "key_columns.events",
+                "key_columns.logs[1]"
             ]
         );
     }

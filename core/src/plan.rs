@@ -12,13 +12,30 @@ use crate::ids::TenantId;
 use crate::job::JobSpec;
 use crate::policy::PolicyViolation;
 
+/// How a table's rows are cut into batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyMode {
+    /// Fixed ranges of `key_columns`, each batch deleting its range on the
+    /// target and inserting the source rows of it.
+    KeyRanges,
+    /// No key (and none named in the job's `key_columns`): one batch clears
+    /// the target table and copies every row in one target transaction; a
+    /// retry copies the whole table again.
+    WholeTable,
+}
+
 /// The plan of one table.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TablePlan {
     /// Source table name.
     pub table_name: String,
-    /// Columns of the key batches are cut on (the primary key).
+    /// Columns of the key batches are cut on: the primary key, else a unique
+    /// index of NOT NULL columns, else the job's `key_columns` entry; empty
+    /// when the table is copied whole.
     pub key_columns: Vec<String>,
+    /// How the table is copied: in key ranges, or whole in one batch.
+    pub copy_mode: CopyMode,
     /// Estimated rows in the source table.
     pub rows_estimate: i64,
     /// Batches the table will be split into.

@@ -71,5 +71,41 @@ async fn plan_reports_tables_batches_and_ddl_and_writes_nothing() {
         "VALIDATION_ERROR",
     )
     .await;
+
+    // A key column the source table lacks is named back, field and column.
+    let mut unknown_key = body.clone();
+    unknown_key["key_columns"] = json!({"items": ["name", "no_such_column"]});
+    let problem = assert_problem(
+        api.post("/api/v1/jobs/plan", &caller, &unknown_key).await,
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "key_columns", "{problem}");
+    let message = problem["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("no_such_column"), "{problem}");
+    // An empty list is refused before anything is contacted, also on create.
+    let mut empty_key = body.clone();
+    empty_key["key_columns"] = json!({"items": []});
+    for path in ["/api/v1/jobs/plan", "/api/v1/jobs"] {
+        let problem = assert_problem(
+            api.post(path, &caller, &empty_key).await,
+            422,
+            "VALIDATION_ERROR",
+        )
+        .await;
+        assert_eq!(
+            problem["errors"][0]["field"], "key_columns.items",
+            "{problem}"
+        );
+    }
+    // A named key that exists is used.
+    let mut named = body.clone();
+    named["key_columns"] = json!({"items": ["name"]});
+    let response = api.post("/api/v1/jobs/plan", &caller, &named).await;
+    assert_eq!(response.status(), 200);
+    let plan: Value = response.json().await.unwrap();
+    assert_eq!(plan["tables"][0]["key_columns"], json!(["name"]));
+    assert_eq!(plan["tables"][0]["copy_mode"], "key_ranges");
     let _ = std::fs::remove_dir_all(&dir);
 }

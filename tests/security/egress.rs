@@ -115,16 +115,7 @@ async fn the_worker_checks_the_resolved_address_right_before_it_connects() {
     let engine = freight_worker::engine::Engine::new(policy);
     let config: freight_core::connection::ConnectionConfig =
         serde_json::from_value(mariadb("localhost", 3306)).unwrap();
-    let job = freight_worker::engine::JobContext {
-        job_id: freight_core::JobId::new(),
-        tenant: freight_core::TenantId::parse("acme").unwrap(),
-        source: config.clone(),
-        target: config,
-        tables: Vec::new(),
-        exclude_tables: Vec::new(),
-        batch_size: 10,
-        verify: false,
-    };
+    let job = crate::support::job_context("acme", config.clone(), config);
     let err = engine.plan(&job, true).await.unwrap_err();
     assert!(
         err.to_string()

@@ -119,19 +119,14 @@ async fn the_worker_refuses_freights_database_even_when_the_api_let_it_through()
         schema: None,
     };
     let neighbour = freight_api::testing::fresh_database("freight_sec_engine_n").await;
-    let job = freight_worker::engine::JobContext {
-        job_id: freight_core::JobId::new(),
-        tenant: freight_core::TenantId::parse("mallory").unwrap(),
-        source: config(neighbour),
-        target: config(format!(
+    let job = crate::support::job_context(
+        "mallory",
+        config(neighbour),
+        config(format!(
             "postgres://postgres@localhost/{}",
             database_name(&database)
         )),
-        tables: Vec::new(),
-        exclude_tables: Vec::new(),
-        batch_size: 10,
-        verify: false,
-    };
+    );
     let err = engine.plan(&job, true).await.unwrap_err();
     assert!(err.to_string().contains("connection not allowed"), "{err}");
     assert!(err.to_string().contains("Freight's own database"), "{err}");

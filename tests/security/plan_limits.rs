@@ -92,19 +92,14 @@ async fn the_key_walk_stops_at_the_batch_limit_when_statistics_say_nothing() {
     let config: freight_core::connection::ConnectionConfig =
         serde_json::from_value(json!({"type": "sqlite", "database": path.display().to_string()}))
             .unwrap();
-    let job = freight_worker::engine::JobContext {
-        job_id: freight_core::JobId::new(),
-        tenant: freight_core::TenantId::parse("acme").unwrap(),
-        source: config,
-        target: serde_json::from_value(
+    let job = crate::support::job_context(
+        "acme",
+        config,
+        serde_json::from_value(
             json!({"type": "sqlite", "database": dir.join("out.db").display().to_string()}),
         )
         .unwrap(),
-        tables: Vec::new(),
-        exclude_tables: Vec::new(),
-        batch_size: 10,
-        verify: false,
-    };
+    );
     let err = engine.plan(&job, false).await.unwrap_err().to_string();
     assert!(err.contains("more than 50 batches"), "{err}");
     let ok = freight_worker::engine::JobContext {

@@ -62,3 +62,23 @@ pub fn body(source: serde_json::Value, target: serde_json::Value) -> serde_json:
         "started_by": "mallory"
     })
 }
+
+/// A job as the engine sees it, batches of 10 rows.
+pub fn job_context(
+    tenant: &str,
+    source: freight_core::connection::ConnectionConfig,
+    target: freight_core::connection::ConnectionConfig,
+) -> freight_worker::engine::JobContext {
+    freight_worker::engine::JobContext {
+        job_id: freight_core::JobId::new(),
+        tenant: freight_core::TenantId::parse(tenant).unwrap(),
+        source,
+        target,
+        tables: Vec::new(),
+        exclude_tables: Vec::new(),
+        batch_size: 10,
+        verify: false,
+        key_columns: Default::default(),
+        nul_characters: Default::default(),
+    }
+}

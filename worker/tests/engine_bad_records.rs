@@ -8,7 +8,7 @@ mod support;
 use freight_worker::engine::{Engine, RejectedRecord};
 use serde_json::json;
 use sqlx::Executor;
-use support::{Dbs, expect_rejected, job, to_run};
+use support::{Dbs, expect_rejected, job, migrate, to_run};
 
 fn keys(records: &[RejectedRecord]) -> Vec<serde_json::Value> {
     let mut k: Vec<_> = records.iter().map(|r| r.key.clone()).collect();
@@ -275,5 +275,61 @@ async fn sqlite_constraint_violations_are_rejected() {
         o.rejected
     );
     engine.release_job(job.job_id).await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
+async fn text_with_a_nul_character_is_a_record_error_naming_table_column_and_key_or_is_stripped() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute(
+        "CREATE TABLE notes (id int PRIMARY KEY, note text, tag varchar(10));
+         INSERT INTO notes VALUES (1, 'ok', 'a'), (2, CONCAT('bad', CHAR(0), 'x'), 'b'), (3, 'fine', 'c');",
+    )
+    .await
+    .expect("source");
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let reject = job(dbs.mysql(), dbs.pg("rejected"), &["notes"], 10);
+    let plan = engine.plan(&reject, true).await.expect("plan");
+    let batch = to_run(&plan.batches[0], 0);
+    let records = expect_rejected(
+        engine
+            .run_batch(&reject, &batch)
+            .await
+            .expect_err("over budget"),
+    );
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].key, serde_json::json!([2]));
+    assert_eq!(records[0].column.as_deref(), Some("note"));
+    assert!(
+        records[0].message.contains("notes") && records[0].message.contains("NUL"),
+        "{}",
+        records[0].message
+    );
+    let within = engine
+        .run_batch(&reject, &to_run(&plan.batches[0], 1))
+        .await
+        .expect("within budget");
+    assert_eq!(within.rows_written, 2);
+    assert_eq!(within.verified, Some(true), "{:?}", within.verify_detail);
+    let pg = dbs.pg_pool().await;
+    let ids: Vec<i32> = sqlx::query_scalar("SELECT id FROM rejected.notes ORDER BY id")
+        .fetch_all(&pg)
+        .await
+        .expect("ids");
+    assert_eq!(ids, [1, 3]);
+
+    let mut strip = job(dbs.mysql(), dbs.pg("stripped"), &["notes"], 10);
+    strip.nul_characters = freight_core::job::NulCharacters::Strip;
+    migrate(&engine, &strip).await;
+    let note: String = sqlx::query_scalar("SELECT note FROM stripped.notes WHERE id = 2")
+        .fetch_one(&pg)
+        .await
+        .expect("note");
+    assert_eq!(note, "badx");
+    for j in [&reject, &strip] {
+        engine.release_job(j.job_id).await;
+    }
+    pg.close().await;
     dbs.cleanup().await;
 }

@@ -513,11 +513,18 @@ async fn whole_database_with_excludes_indexes_and_foreign_keys() {
     .expect("schema");
     let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
 
-    // Without excluding it, the keyless table is refused by name.
+    // Without excluding it, the keyless table is planned as one batch.
     let mut all = whole_db_job(&dbs);
     all.exclude_tables.clear();
-    let err = engine.plan(&all, false).await.expect_err("keyless table");
-    assert!(err.to_string().contains("nokey"), "{err}");
+    let plan = engine.plan(&all, false).await.expect("keyless table");
+    let nokey = plan
+        .report
+        .tables
+        .iter()
+        .find(|t| t.table_name == "nokey")
+        .expect("nokey planned");
+    assert_eq!(nokey.copy_mode, freight_core::plan::CopyMode::WholeTable);
+    assert_eq!(nokey.batch_count, 1);
 
     let job = whole_db_job(&dbs);
     let (plan, outcomes) = migrate(&engine, &job).await;

@@ -72,7 +72,7 @@ async fn mysql_types_map_faithfully_to_postgres() {
         ("dt", "timestamp without time zone"),
         ("ts", "timestamp with time zone"),
         ("dd", "date"),
-        ("tm", "time without time zone"),
+        ("tm", "interval"),
         ("yr", "smallint"),
         ("j", "jsonb"),
         ("bl", "bytea"),
@@ -136,5 +136,144 @@ async fn mysql_types_map_faithfully_to_postgres() {
         .await;
     assert!(bad.is_err(), "enum CHECK missing");
     engine.release_job(job.job_id).await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
+async fn mysql_time_beyond_a_day_and_negative_arrives_as_interval_with_the_rest_of_the_row() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute(
+        "CREATE TABLE spans (id int PRIMARY KEY, tm time, tm6 time(6), note varchar(10));
+         INSERT INTO spans VALUES (1, '838:59:59', '-00:00:00.5', 'a'), (2, '-12:30:00', '00:00:01.5', 'b'),
+             (3, '-838:59:59', NULL, 'c'), (4, '13:14:15', '23:59:59.999999', 'd');",
+    )
+    .await
+    .expect("source");
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    // verify: true (the support's default) also compares checksums.
+    let to_pg = job(dbs.mysql(), dbs.pg("public"), &["spans"], 10);
+    let (plan, outcomes) = migrate(&engine, &to_pg).await;
+    assert!(
+        plan.report.tables[0].target_ddl[0].contains("interval"),
+        "{:?}",
+        plan.report.tables[0].target_ddl
+    );
+    assert_eq!(outcomes[0].rows_written, 4);
+    assert!(outcomes[0].rejected.is_empty());
+    let pg = dbs.pg_pool().await;
+    let rows: Vec<(i32, String, Option<String>, String, i64)> = sqlx::query_as(
+        "SELECT id, tm::text, tm6::text, note, extract(epoch FROM tm)::bigint FROM spans ORDER BY id",
+    )
+    .fetch_all(&pg)
+    .await
+    .expect("rows");
+    assert_eq!(
+        rows,
+        [
+            (
+                1,
+                "838:59:59".into(),
+                Some("-00:00:00.5".into()),
+                "a".into(),
+                3_020_399
+            ),
+            (
+                2,
+                "-12:30:00".into(),
+                Some("00:00:01.5".into()),
+                "b".into(),
+                -45_000
+            ),
+            (3, "-838:59:59".into(), None, "c".into(), -3_020_399),
+            (
+                4,
+                "13:14:15".into(),
+                Some("23:59:59.999999".into()),
+                "d".into(),
+                47_655
+            ),
+        ]
+    );
+
+    // Into MariaDB the values stay TIME, exactly.
+    let admin = sqlx::MySqlPool::connect(support::MY_ADMIN)
+        .await
+        .expect("admin");
+    let my_target = format!("{}_t", dbs.name);
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {my_target}")))
+        .await
+        .expect("target db");
+    let target_url = format!("mysql://root@127.0.0.1:3306/{my_target}");
+    let to_my = job(
+        dbs.mysql(),
+        support::config(
+            freight_core::connection::DatabaseKind::Mysql,
+            &target_url,
+            None,
+        ),
+        &["spans"],
+        10,
+    );
+    migrate(&engine, &to_my).await;
+    let got: Vec<(String, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT CAST(tm AS CHAR), CAST(tm6 AS CHAR) FROM {my_target}.spans ORDER BY id"
+    )))
+    .fetch_all(&admin)
+    .await
+    .expect("mysql rows");
+    assert_eq!(
+        got[0],
+        ("838:59:59.000000".into(), Some("-00:00:00.500000".into()))
+    );
+    assert_eq!(got[1].0, "-12:30:00.000000");
+    let _ = admin
+        .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE {my_target}")))
+        .await;
+    for j in [&to_pg, &to_my] {
+        engine.release_job(j.job_id).await;
+    }
+    pg.close().await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_zero_date_warning_names_only_columns_that_hold_zero_dates() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    let mut conn = my.acquire().await.expect("conn");
+    conn.execute("SET SESSION sql_mode = ''")
+        .await
+        .expect("mode");
+    conn.execute(
+        "CREATE TABLE dates (id int PRIMARY KEY, zeroed datetime, clean datetime, day date NOT NULL,
+                             bad_day date NOT NULL);
+         INSERT INTO dates VALUES (1, '0000-00-00 00:00:00', '2024-01-01 00:00:00', '2024-01-01', '2024-00-10'),
+             (2, '0000-00-00 00:00:00', NULL, '2024-01-02', '2024-01-01'),
+             (3, NULL, '2024-01-03 00:00:00', '2024-01-03', '2024-01-01');",
+    )
+    .await
+    .expect("source");
+    drop(conn);
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let j = job(dbs.mysql(), dbs.pg("public"), &["dates"], 10);
+    let plan = engine.plan(&j, false).await.expect("plan");
+    let warnings = &plan.report.tables[0].warnings;
+    let zero: Vec<&String> = warnings
+        .iter()
+        .filter(|w| w.contains("zero dates"))
+        .collect();
+    assert_eq!(zero.len(), 2, "{warnings:?}");
+    assert!(
+        zero[0].starts_with("column zeroed: zero dates") && zero[0].contains(" 2 row(s)"),
+        "{zero:?}"
+    );
+    assert!(
+        zero[1].starts_with("column bad_day: zero dates")
+            && zero[1].contains(" 1 row(s)")
+            && zero[1].contains("NOT NULL"),
+        "{zero:?}"
+    );
     dbs.cleanup().await;
 }

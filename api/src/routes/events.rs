@@ -79,7 +79,7 @@ pub enum JobStreamEvent {
     Progress(ProgressEvent),
     BatchFailed(BatchFailedEvent),
     /// The last event: the job in its final state; the stream closes after it.
-    Finished(JobRecord),
+    Finished(Box<JobRecord>),
 }
 
 /// Stream job events

@@ -128,6 +128,10 @@ pub struct JobRecord {
     pub tables: Vec<String>,
     /// Tables excluded.
     pub exclude_tables: Vec<String>,
+    /// Key columns named per table (`JobSpec.key_columns`).
+    pub key_columns: BTreeMap<String, Vec<String>>,
+    /// What happens to text holding NUL characters.
+    pub nul_characters: crate::job::NulCharacters,
     /// Rows per batch.
     pub batch_size: u32,
     /// Attempts per failed batch.

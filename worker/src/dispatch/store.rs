@@ -6,11 +6,12 @@
 //! `FOR UPDATE SKIP LOCKED`; writes that belong to one worker's lease are
 //! guarded by `lease_owner` / `dispatch_owner`.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use freight_core::ids::{BatchId, JobId, TenantId};
-use freight_core::job::{BatchStatus, JobStatus, LogLevel};
+use freight_core::job::{BatchStatus, JobStatus, LogLevel, NulCharacters};
 use freight_core::secrets::{SEAL_VERSION, SealBinding, SecretBox};
 use serde_json::Value;
 use sqlx::postgres::PgPool;
@@ -252,17 +253,27 @@ impl DispatchStore {
     /// The job as the engine needs it, connection configs decrypted (they
     /// open only for this tenant, job and side).
     pub async fn job_context(&self, job: &JobRef) -> anyhow::Result<JobContext> {
-        type Row = (Vec<u8>, Vec<u8>, i16, Vec<String>, Vec<String>, i32, bool);
+        type Row = (
+            Vec<u8>,
+            Vec<u8>,
+            i16,
+            Vec<String>,
+            Vec<String>,
+            i32,
+            bool,
+            sqlx::types::Json<BTreeMap<String, Vec<String>>>,
+            String,
+        );
         let row: Option<Row> = sqlx::query_as(
             "SELECT source_config_sealed, target_config_sealed, configs_sealed_version,
-                    tables, exclude_tables, batch_size, verify
+                    tables, exclude_tables, batch_size, verify, key_columns, nul_characters
              FROM jobs WHERE id = $1 AND tenant_id = $2",
         )
         .bind(job.job_id.0)
         .bind(job.tenant.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let (source, target, version, tables, exclude_tables, batch_size, verify) =
+        let (source, target, version, tables, exclude_tables, batch_size, verify, key_columns, nul) =
             row.ok_or_else(|| anyhow::anyhow!("job {} not found", job.job_id))?;
         if version != SEAL_VERSION {
             anyhow::bail!(
@@ -290,6 +301,10 @@ impl DispatchStore {
             exclude_tables,
             batch_size: u32::try_from(batch_size).unwrap_or(1).max(1),
             verify,
+            key_columns: key_columns.0,
+            nul_characters: NulCharacters::parse(&nul).ok_or_else(|| {
+                anyhow::anyhow!("job {}: unknown nul_characters {nul:?}", job.job_id)
+            })?,
         })
     }
 

@@ -1,14 +1,15 @@
 //! Copying one batch: in one target transaction, clear the key range and
-//! write the source rows of the range. Running it twice leaves the target as
+//! write the source rows of the range (a keyless table: clear the whole
+//! table and write all of its rows). Running it twice leaves the target as
 //! running it once. Bad records are isolated by bisection.
 
 use tokio::sync::mpsc;
 
 use super::connect::Pool;
-use super::context::TableCtx;
+use super::context::{Addressing, TableCtx};
 use super::error::Failure;
 use super::model::{Logical, Row, Value};
-use super::read::{self, ReadSummary};
+use super::read::{self, ReadOptions, ReadSummary};
 use super::sql::Predicate;
 use super::write::TargetTx;
 use super::{BatchOutcome, BatchToRun, EngineError, JobContext, RejectedRecord};
@@ -23,6 +24,17 @@ pub struct Bounds {
 }
 
 pub fn parse_bounds(ctx: &TableCtx, batch: &BatchToRun) -> Result<Bounds, EngineError> {
+    if ctx.addressing == Addressing::WholeTable
+        && (batch.key_start.is_some() || batch.key_end.is_some())
+    {
+        // Planned in key ranges while the table had a key it has lost since
+        // (or the job's key_columns changed): copying the range as the whole
+        // table would delete the other batches' rows.
+        return Err(EngineError::Permanent(format!(
+            "table {} has no key to cut batches on, but this batch is a key range; plan the job again",
+            ctx.source.name
+        )));
+    }
     let logicals: Vec<Logical> = ctx
         .source
         .key_columns()
@@ -68,11 +80,14 @@ pub async fn run(
 ) -> Result<BatchOutcome, EngineError> {
     let bounds = parse_bounds(ctx, batch)?;
     let mut src_pred = Predicate::new(source.dialect());
-    src_pred.key_range(
-        &ctx.source_key(),
-        bounds.start.as_deref(),
-        bounds.end.as_deref(),
-    );
+    match ctx.addressing {
+        Addressing::WholeTable => src_pred.whole_table(),
+        Addressing::KeyRange | Addressing::KeySet => src_pred.key_range(
+            &ctx.source_key(),
+            bounds.start.as_deref(),
+            bounds.end.as_deref(),
+        ),
+    }
     let select = read::select_sql(
         source.dialect(),
         ctx.source_schema.as_deref(),
@@ -81,10 +96,13 @@ pub async fn run(
         &src_pred.sql,
     );
 
-    let first = if ctx.range_mode {
-        copy_streaming(job, source, target, ctx, &bounds, select.clone(), &src_pred).await
-    } else {
-        copy_buffered(job, source, target, ctx, select.clone(), &src_pred).await
+    let first = match ctx.addressing {
+        Addressing::KeyRange | Addressing::WholeTable => {
+            copy_streaming(job, source, target, ctx, &bounds, select.clone(), &src_pred).await
+        }
+        Addressing::KeySet => {
+            copy_buffered(job, source, target, ctx, select.clone(), &src_pred).await
+        }
     };
     let (summary, rejected, accepted_checksum, keys) = match first {
         Ok((summary, keys)) => (summary, Vec::new(), summary.checksum, keys),
@@ -126,14 +144,20 @@ pub async fn run(
     Ok(outcome)
 }
 
-/// The target predicate of the batch: its key range, or its exact keys when
-/// the key's order is not portable between the two databases.
+/// The target predicate of the batch: its key range, its exact keys when
+/// the key's order is not portable between the two databases, or the whole
+/// table when it has no key.
 fn target_predicate(
     ctx: &TableCtx,
     bounds: &Bounds,
     keys: Option<&[Vec<Value>]>,
 ) -> Vec<Predicate> {
     let dialect = ctx.target.dialect;
+    if ctx.addressing == Addressing::WholeTable {
+        let mut p = Predicate::new(dialect);
+        p.whole_table();
+        return vec![p];
+    }
     match keys {
         None => {
             let mut p = Predicate::new(dialect);
@@ -159,6 +183,25 @@ fn key_of(ctx: &TableCtx, row: &Row) -> Vec<Value> {
     ctx.source.key.iter().map(|&i| row[i].clone()).collect()
 }
 
+/// Longest text of one value in the `key` of a rejected row of a keyless table.
+const ROW_VALUE_CHARS: usize = 100;
+
+/// How a rejected record is named in the log: its key values, or for a
+/// table without a key the row's values (long ones cut short).
+fn record_key(ctx: &TableCtx, row: &Row) -> serde_json::Value {
+    if ctx.addressing != Addressing::WholeTable {
+        return serde_json::Value::Array(key_of(ctx, row).iter().map(Value::to_json).collect());
+    }
+    let values = row.iter().map(|v| match v.to_json() {
+        serde_json::Value::String(s) if s.chars().count() > ROW_VALUE_CHARS => {
+            let cut: String = s.chars().take(ROW_VALUE_CHARS).collect();
+            serde_json::Value::String(format!("{cut}…"))
+        }
+        other => other,
+    });
+    serde_json::Value::Array(values.collect())
+}
+
 /// Range mode: rows stream from the source straight into COPY/INSERTs while
 /// they are read; the range is cleared first in the same transaction.
 async fn copy_streaming(
@@ -176,7 +219,7 @@ async fn copy_streaming(
         select,
         src_pred,
         &ctx.source.columns,
-        job.verify,
+        ReadOptions::of(job),
         tx_rows,
     );
     let writing = async move {
@@ -230,8 +273,14 @@ async fn copy_buffered(
     select: String,
     src_pred: &Predicate,
 ) -> Result<(ReadSummary, Option<Vec<Vec<Value>>>), Failure> {
-    let (rows, summary) =
-        read::collect(source, select, src_pred, &ctx.source.columns, job.verify).await?;
+    let (rows, summary) = read::collect(
+        source,
+        select,
+        src_pred,
+        &ctx.source.columns,
+        ReadOptions::of(job),
+    )
+    .await?;
     let keys: Vec<Vec<Value>> = rows.iter().map(|r| key_of(ctx, r)).collect();
     let bounds = Bounds {
         start: None,
@@ -278,11 +327,17 @@ async fn isolate(
     src_pred: &Predicate,
     budget: u64,
 ) -> Result<Isolated, EngineError> {
-    let (rows, summary) = read::collect(source, select, src_pred, &ctx.source.columns, job.verify)
-        .await
-        .map_err(Failure::into_engine)?;
-    let keys: Option<Vec<Vec<Value>>> =
-        (!ctx.range_mode).then(|| rows.iter().map(|r| key_of(ctx, r)).collect());
+    let (rows, summary) = read::collect(
+        source,
+        select,
+        src_pred,
+        &ctx.source.columns,
+        ReadOptions::of(job),
+    )
+    .await
+    .map_err(Failure::into_engine)?;
+    let keys: Option<Vec<Vec<Value>>> = (ctx.addressing == Addressing::KeySet)
+        .then(|| rows.iter().map(|r| key_of(ctx, r)).collect());
     let mut tx = TargetTx::begin(target)
         .await
         .map_err(Failure::into_engine)?;
@@ -306,9 +361,7 @@ async fn isolate(
                     if hi - lo == 1 {
                         rejected_sum = rejected_sum.wrapping_add(read::row_hash(&rows[lo]));
                         rejected.push(RejectedRecord {
-                            key: serde_json::Value::Array(
-                                key_of(ctx, &rows[lo]).iter().map(Value::to_json).collect(),
-                            ),
+                            key: record_key(ctx, &rows[lo]),
                             column,
                             message,
                         });

@@ -6,7 +6,7 @@ use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{MySql, Postgres, Sqlite};
 
-use super::model::{DATETIME_FORMAT, Value};
+use super::model::{DATETIME_FORMAT, Value, format_duration};
 
 pub type PgQuery<'q> = Query<'q, Postgres, PgArguments>;
 pub type MySqlQuery<'q> = Query<'q, MySql, MySqlArguments>;
@@ -25,6 +25,7 @@ pub fn pg<'q>(q: PgQuery<'q>, v: &Value) -> PgQuery<'q> {
         Value::Bytes(b) => q.bind(b.clone()),
         Value::Date(d) => q.bind(*d),
         Value::Time(t) => q.bind(*t),
+        Value::Duration(us) => q.bind(format_duration(*us)),
         Value::DateTime(dt) => q.bind(*dt),
         Value::DateTimeTz(dt) => q.bind(*dt),
         Value::Uuid(u) => q.bind(*u),
@@ -42,6 +43,7 @@ pub fn mysql<'q>(q: MySqlQuery<'q>, v: &Value) -> MySqlQuery<'q> {
         Value::Bytes(b) => q.bind(b.clone()),
         Value::Date(d) => q.bind(*d),
         Value::Time(t) => q.bind(*t),
+        Value::Duration(us) => q.bind(format_duration(*us)),
         Value::DateTime(dt) => q.bind(*dt),
         // Sessions run with time_zone '+00:00': a UTC wall clock is the instant.
         Value::DateTimeTz(dt) => q.bind(dt.naive_utc()),

@@ -24,8 +24,21 @@ pub struct TableCtx {
     pub source_schema: Option<String>,
     pub target_schema: Option<String>,
     pub write: WriteSpec,
-    /// Whether the target is addressed by key range (else by key set).
-    pub range_mode: bool,
+    /// How a batch's rows are found on the target.
+    pub addressing: Addressing,
+}
+
+/// How a batch addresses its rows on the target (to clear and to verify).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressing {
+    /// By key range: the key orders the same way on both sides.
+    KeyRange,
+    /// By the exact keys read from the source (text, bytes, uuid keys:
+    /// collations differ between databases).
+    KeySet,
+    /// No key: the table is one batch, which clears and refills the whole
+    /// target table.
+    WholeTable,
 }
 
 impl TableCtx {
@@ -141,13 +154,12 @@ async fn load_table(
 ) -> Result<TableCtx, Failure> {
     let source_schema = schema_of(source, &job.source);
     let target_schema = schema_of(target, &job.target);
-    let src = introspect::table(source, source_schema.as_deref().unwrap_or_default(), name)
+    let mut src = introspect::table(source, source_schema.as_deref().unwrap_or_default(), name)
         .await?
         .ok_or_else(|| Failure::Permanent(format!("table {name} not found in the source")))?;
-    if src.key.is_empty() {
-        return Err(Failure::Permanent(format!(
-            "table {name} has no primary key or unique NOT NULL index to cut batches on"
-        )));
+    if let Some(named) = job.key_columns_for(name) {
+        introspect::apply_key_columns(&mut src, named)
+            .map_err(|m| Failure::Permanent(format!("key_columns: {m}")))?;
     }
     let tgt = introspect::table(target, target_schema.as_deref().unwrap_or_default(), name)
         .await?
@@ -168,8 +180,15 @@ async fn load_table(
     if target.dialect == Dialect::Postgres && !text_only {
         write.binary = copy_binary::plan_types(src.dialect, &src.columns, &target.columns);
     }
+    let addressing = if src.key.is_empty() {
+        Addressing::WholeTable
+    } else if src.range_addressable() && target.range_addressable() {
+        Addressing::KeyRange
+    } else {
+        Addressing::KeySet
+    };
     Ok(TableCtx {
-        range_mode: src.range_addressable() && target.range_addressable(),
+        addressing,
         source: src,
         target,
         source_schema,
@@ -196,14 +215,15 @@ pub fn match_columns(source: &Table, target: &Table) -> Result<Table, Failure> {
             missing.join(", ")
         )));
     }
-    let key = source.key.clone();
     Ok(Table {
         dialect: target.dialect,
         name: target.name.clone(),
         columns,
-        key,
+        key: source.key.clone(),
+        primary_key: source.primary_key.clone(),
         indexes: target.indexes.clone(),
         foreign_keys: target.foreign_keys.clone(),
+        checks: target.checks.clone(),
         warnings: Vec::new(),
     })
 }

@@ -9,6 +9,7 @@
 
 mod batch;
 mod bind;
+mod checks;
 mod connect;
 mod context;
 mod error;
@@ -27,8 +28,11 @@ pub use planner_api::EnginePlanner;
 pub use service::{Engine, PlanLimits};
 pub use sql::PG_PREFER_INDEX;
 
+use std::collections::BTreeMap;
+
 use freight_core::connection::ConnectionConfig;
 use freight_core::ids::{BatchId, JobId, TenantId};
+use freight_core::job::NulCharacters;
 use freight_core::plan::PlanReport;
 
 /// A job as the engine needs it: loaded once, shared by its batches.
@@ -43,6 +47,27 @@ pub struct JobContext {
     pub exclude_tables: Vec<String>,
     pub batch_size: u32,
     pub verify: bool,
+    /// Columns to cut batches on, per table (`JobSpec.key_columns`).
+    pub key_columns: BTreeMap<String, Vec<String>>,
+    /// Text holding NUL characters: a record error on PostgreSQL targets,
+    /// or stripped while reading.
+    pub nul_characters: NulCharacters,
+}
+
+impl JobContext {
+    /// The key columns the job names for `table` (matched like table names:
+    /// exactly, else ignoring ASCII case).
+    pub fn key_columns_for(&self, table: &str) -> Option<&[String]> {
+        self.key_columns
+            .get(table)
+            .or_else(|| {
+                self.key_columns
+                    .iter()
+                    .find(|(t, _)| t.eq_ignore_ascii_case(table))
+                    .map(|(_, c)| c)
+            })
+            .map(Vec::as_slice)
+    }
 }
 
 /// One fixed key range of one table, as planning produces it.

@@ -45,6 +45,9 @@ pub enum Logical {
     Bytes,
     Date,
     Time,
+    /// MySQL `TIME`: a signed span of up to ±838:59:59.999999, not only a
+    /// time of day (PostgreSQL `interval`, MySQL `time(6)`, SQLite text).
+    Duration,
     /// Wall-clock timestamp without a time zone (`datetime`, `timestamp`).
     DateTime,
     /// An instant (`timestamptz`, MySQL `timestamp`).
@@ -117,6 +120,52 @@ pub struct ForeignKey {
     pub columns: Vec<String>,
     pub ref_table: String,
     pub ref_columns: Vec<String>,
+    pub on_delete: FkAction,
+    pub on_update: FkAction,
+}
+
+/// What a foreign key does when the referenced row is deleted or updated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FkAction {
+    #[default]
+    NoAction,
+    Restrict,
+    Cascade,
+    SetNull,
+    SetDefault,
+}
+
+impl FkAction {
+    /// From the SQL spelling (`CASCADE`, `SET NULL`, ...; any case);
+    /// unknown spellings are `NO ACTION`, every database's default.
+    pub fn parse(raw: &str) -> Self {
+        match raw.trim().to_ascii_uppercase().as_str() {
+            "RESTRICT" => Self::Restrict,
+            "CASCADE" => Self::Cascade,
+            "SET NULL" => Self::SetNull,
+            "SET DEFAULT" => Self::SetDefault,
+            _ => Self::NoAction,
+        }
+    }
+
+    pub fn sql(self) -> &'static str {
+        match self {
+            Self::NoAction => "NO ACTION",
+            Self::Restrict => "RESTRICT",
+            Self::Cascade => "CASCADE",
+            Self::SetNull => "SET NULL",
+            Self::SetDefault => "SET DEFAULT",
+        }
+    }
+}
+
+/// A CHECK constraint as the source spells it.
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub name: String,
+    /// The boolean expression, without `CHECK` and its outer parentheses,
+    /// in the source dialect.
+    pub expression: String,
 }
 
 /// A table as introspection found it.
@@ -125,10 +174,19 @@ pub struct Table {
     pub dialect: Dialect,
     pub name: String,
     pub columns: Vec<Column>,
-    /// Indexes into `columns` of the key batches are cut on.
+    /// Indexes into `columns` of the key batches are cut on: the
+    /// `primary_key`, or the columns the job names in `key_columns`; empty
+    /// when the table is copied whole.
     pub key: Vec<usize>,
+    /// The key the source declares (primary key, else a unique index of NOT
+    /// NULL columns), recreated as the target's PRIMARY KEY. A key named in
+    /// the job is not: nothing says its values are unique.
+    pub primary_key: Vec<usize>,
     pub indexes: Vec<Index>,
     pub foreign_keys: Vec<ForeignKey>,
+    /// CHECK constraints (not the ones that implement a type, such as
+    /// MariaDB's `json_valid` of a JSON column).
+    pub checks: Vec<Check>,
     /// Type fallbacks and other lossy choices made while reading the schema.
     pub warnings: Vec<String>,
 }
@@ -172,6 +230,8 @@ pub enum Value {
     Bytes(Vec<u8>),
     Date(NaiveDate),
     Time(NaiveTime),
+    /// A signed span in microseconds (MySQL `TIME`).
+    Duration(i64),
     DateTime(NaiveDateTime),
     DateTimeTz(DateTime<Utc>),
     Json(String),
@@ -224,6 +284,7 @@ impl Value {
                     .and_utc(),
             ),
             (J::String(s), Logical::Time) => Value::Time(s.parse().ok()?),
+            (J::String(s), Logical::Duration) => Value::Duration(parse_duration(s)?),
             (J::String(s), Logical::Decimal { .. }) => Value::Decimal(s.clone()),
             (J::String(s), _) => Value::Text(s.clone()),
             _ => return None,
@@ -244,6 +305,7 @@ impl Value {
             Self::Bytes(b) => hex::encode(b),
             Self::Date(d) => d.format("%Y-%m-%d").to_string(),
             Self::Time(t) => t.format("%H:%M:%S%.f").to_string(),
+            Self::Duration(us) => format_duration(*us),
             Self::DateTime(dt) => dt.format(DATETIME_FORMAT).to_string(),
             // An instant is compared in UTC, so a timestamptz stored as a UTC
             // `datetime` on MySQL or text on SQLite hashes the same.
@@ -254,6 +316,54 @@ impl Value {
             Self::Uuid(u) => u.hyphenated().to_string(),
         }
     }
+}
+
+/// `[-]H:MM:SS[.ffffff]` (MySQL `TIME` as text, hours beyond 24 allowed)
+/// → signed microseconds.
+pub fn parse_duration(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (clock, fraction) = body.split_once('.').unwrap_or((body, ""));
+    let mut parts = clock.split(':');
+    let hours: i64 = parts.next()?.parse().ok()?;
+    let minutes: i64 = parts.next()?.parse().ok()?;
+    let seconds: i64 = parts.next()?.parse().ok()?;
+    if parts.next().is_some() || minutes > 59 || seconds > 59 || fraction.len() > 6 {
+        return None;
+    }
+    let micros: i64 = if fraction.is_empty() {
+        0
+    } else {
+        format!("{fraction:0<6}").parse().ok()?
+    };
+    let total = ((hours * 60 + minutes) * 60 + seconds)
+        .checked_mul(1_000_000)?
+        .checked_add(micros)?;
+    Some(if negative { -total } else { total })
+}
+
+/// Signed microseconds → `[-]HH:MM:SS[.f]`, trailing zeros of the fraction
+/// dropped: how PostgreSQL prints such an `interval`, so checksums of a
+/// MySQL `TIME` and the interval it became agree.
+pub fn format_duration(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let abs = micros.unsigned_abs();
+    let (secs, frac) = (abs / 1_000_000, abs % 1_000_000);
+    let mut out = format!(
+        "{sign}{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    );
+    if frac > 0 {
+        let digits = format!("{frac:06}");
+        out.push('.');
+        out.push_str(digits.trim_end_matches('0'));
+    }
+    out
 }
 
 /// `12.50`, `12.5` and `12.500` are the same number; databases disagree on
@@ -268,5 +378,27 @@ pub fn normalize_decimal(raw: &str) -> String {
     match normalized {
         "-0" | "" => "0".to_owned(),
         other => other.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_round_trip_as_postgres_prints_intervals() {
+        for (text, micros, canonical) in [
+            ("838:59:59", 3_020_399_000_000, "838:59:59"),
+            ("-12:30:00", -45_000_000_000, "-12:30:00"),
+            ("00:00:01.500000", 1_500_000, "00:00:01.5"),
+            ("-00:00:00.000001", -1, "-00:00:00.000001"),
+            ("13:14:15", 47_655_000_000, "13:14:15"),
+        ] {
+            assert_eq!(parse_duration(text), Some(micros), "{text}");
+            assert_eq!(format_duration(micros), canonical);
+        }
+        for bad in ["12:60:00", "1:2", "x:00:00", "00:00:00.1234567"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
     }
 }

@@ -40,6 +40,8 @@ fn context_of(
         exclude_tables: spec.map(|s| s.exclude_tables.clone()).unwrap_or_default(),
         batch_size: spec.map_or(1, |s| s.batch_size),
         verify: spec.is_some_and(|s| s.verify),
+        key_columns: spec.map(|s| s.key_columns.clone()).unwrap_or_default(),
+        nul_characters: spec.map(|s| s.nul_characters).unwrap_or_default(),
     }
 }
 

@@ -91,6 +91,21 @@ impl Predicate {
         };
     }
 
+    /// `key > start`: the rows after one key value (probing past a value
+    /// that more than a batch of rows share, which a key named in the job's
+    /// `key_columns` may).
+    pub fn key_after(&mut self, columns: &[(String, String)], start: &[Value]) {
+        self.one_sided = true;
+        self.sql = self.tuple_cmp(columns, start, false);
+    }
+
+    /// Every row of the table: the one batch of a table copied whole.
+    pub fn whole_table(&mut self) {
+        self.one_sided = false;
+        self.binds.clear();
+        self.sql = "1=1".to_owned();
+    }
+
     /// `(cols) >= (values)` (or `>` when `inclusive` is false), lexicographic.
     fn tuple_cmp(
         &mut self,

@@ -142,6 +142,8 @@ pub fn job(
         exclude_tables: Vec::new(),
         batch_size,
         verify: true,
+        key_columns: Default::default(),
+        nul_characters: Default::default(),
     }
 }
 

@@ -49,6 +49,7 @@ fn choose_key(table: &mut Table, primary: &[String]) {
     let position = |name: &String| table.columns.iter().position(|c| &c.name == name);
     let pk: Option<Vec<usize>> = primary.iter().map(position).collect();
     if let Some(pk) = pk.filter(|k| !k.is_empty()) {
+        table.primary_key = pk.clone();
         table.key = pk;
         return;
     }
@@ -64,10 +65,51 @@ fn choose_key(table: &mut Table, primary: &[String]) {
                 index.name,
                 index.columns.join(", ")
             ));
+            table.primary_key = cols.clone();
             table.key = cols;
             return;
         }
     }
+}
+
+/// Cuts the table's batches on the columns the job names for it
+/// (`key_columns`) instead of the key introspection chose; `Err` says which
+/// named column the table lacks.
+pub fn apply_key_columns(table: &mut Table, named: &[String]) -> Result<(), String> {
+    let mut key = Vec::with_capacity(named.len());
+    let mut missing = Vec::new();
+    for name in named {
+        let found = table
+            .columns
+            .iter()
+            .position(|c| c.name == *name)
+            .or_else(|| {
+                table
+                    .columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(name))
+            });
+        match found {
+            Some(i) if !key.contains(&i) => key.push(i),
+            Some(_) => {}
+            None => missing.push(name.as_str()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(format!(
+            "table {} has no column(s) {}",
+            table.name,
+            missing.join(", ")
+        ));
+    }
+    if key != table.key {
+        table.warnings.push(format!(
+            "batches are cut on {} as the job's key_columns name them; each batch deletes its key range on the target and inserts the source rows of it",
+            named.join(", ")
+        ));
+    }
+    table.key = key;
+    Ok(())
 }
 
 /// Parses the numbers in the first parentheses: `numeric(12,2)` → [12, 2].

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use sqlx::{MySqlPool, Row};
 
 use super::{choose_key, parse_default};
-use crate::engine::model::{Column, DefaultValue, Dialect, ForeignKey, Index, Logical, Table};
+use crate::engine::model::{
+    Check, Column, DefaultValue, Dialect, FkAction, ForeignKey, Index, Logical, Table,
+};
 use crate::engine::sql::ident;
 
 pub async fn list_tables(pool: &MySqlPool) -> Result<Vec<String>, sqlx::Error> {
@@ -46,21 +48,15 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
     }
 
     // MariaDB's JSON is a LONGTEXT with a json_valid() check.
-    let checks: Vec<String> = sqlx::query(
-        "SELECT CAST(check_clause AS CHAR) FROM information_schema.check_constraints
-         WHERE constraint_schema = DATABASE() AND table_name = ?",
-    )
-    .bind(name)
-    .fetch_all(pool)
-    .await
-    .map(|rows| rows.iter().filter_map(|r| r.try_get(0).ok()).collect())
-    .unwrap_or_default();
-    let json_columns: HashSet<String> = checks
+    let all_checks = check_constraints(pool, name).await;
+    let json_columns: HashSet<String> = all_checks
         .iter()
-        .filter_map(|c| {
-            let rest = c.strip_prefix("json_valid(`")?;
-            Some(rest.split('`').next()?.to_owned())
-        })
+        .filter_map(|(_, c)| json_valid_column(c))
+        .collect();
+    let checks: Vec<Check> = all_checks
+        .into_iter()
+        .filter(|(_, clause)| json_valid_column(clause).is_none())
+        .map(|(name, expression)| Check { name, expression })
         .collect();
 
     let mut warnings = Vec::new();
@@ -88,16 +84,6 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
         );
         if let Some(w) = warning {
             warnings.push(format!("column {col_name}: {w}"));
-        }
-        if matches!(data_type.as_str(), "date" | "datetime" | "timestamp") {
-            warnings.push(format!(
-                "column {col_name}: zero dates (0000-00-00) are copied as NULL{}",
-                if nullable {
-                    ""
-                } else {
-                    " and rejected, the column being NOT NULL"
-                }
-            ));
         }
         let auto_increment = extra.contains("auto_increment");
         let parsed_default = match default {
@@ -169,11 +155,15 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
     }
 
     let fk_rows = sqlx::query(
-        "SELECT CAST(constraint_name AS CHAR), CAST(column_name AS CHAR),
-                CAST(referenced_table_name AS CHAR), CAST(referenced_column_name AS CHAR)
-         FROM information_schema.key_column_usage
-         WHERE table_schema = DATABASE() AND table_name = ? AND referenced_table_name IS NOT NULL
-         ORDER BY constraint_name, ordinal_position",
+        "SELECT CAST(k.constraint_name AS CHAR), CAST(k.column_name AS CHAR),
+                CAST(k.referenced_table_name AS CHAR), CAST(k.referenced_column_name AS CHAR),
+                CAST(r.delete_rule AS CHAR), CAST(r.update_rule AS CHAR)
+         FROM information_schema.key_column_usage k
+         LEFT JOIN information_schema.referential_constraints r
+           ON r.constraint_schema = k.table_schema AND r.table_name = k.table_name
+          AND r.constraint_name = k.constraint_name
+         WHERE k.table_schema = DATABASE() AND k.table_name = ? AND k.referenced_table_name IS NOT NULL
+         ORDER BY k.constraint_name, k.ordinal_position",
     )
     .bind(name)
     .fetch_all(pool)
@@ -184,6 +174,8 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
         let column: String = row.try_get(1)?;
         let ref_table: String = row.try_get(2)?;
         let ref_column: String = row.try_get(3)?;
+        let on_delete: Option<String> = row.try_get(4)?;
+        let on_update: Option<String> = row.try_get(5)?;
         match foreign_keys.last_mut() {
             Some(fk) if fk.name == fk_name => {
                 fk.columns.push(column);
@@ -194,6 +186,8 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
                 columns: vec![column],
                 ref_table,
                 ref_columns: vec![ref_column],
+                on_delete: FkAction::parse(on_delete.as_deref().unwrap_or_default()),
+                on_update: FkAction::parse(on_update.as_deref().unwrap_or_default()),
             }),
         }
     }
@@ -203,12 +197,57 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
         name: name.to_owned(),
         columns,
         key: Vec::new(),
+        primary_key: Vec::new(),
         indexes,
         foreign_keys,
+        checks,
         warnings,
     };
     choose_key(&mut table, &primary);
     Ok(Some(table))
+}
+
+/// The table's CHECK constraints as (name, clause). MariaDB lists them with
+/// their table in `check_constraints`; MySQL 8 only through
+/// `table_constraints`. Unreadable (MySQL before 8.0.16) means none.
+async fn check_constraints(pool: &MySqlPool, name: &str) -> Vec<(String, String)> {
+    let read = |sql: &'static str| async move {
+        sqlx::query(sql)
+            .bind(name)
+            .fetch_all(pool)
+            .await
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|r| Some((r.try_get(0).ok()?, r.try_get(1).ok()?)))
+                    .collect::<Vec<(String, String)>>()
+            })
+    };
+    match read(
+        "SELECT CAST(constraint_name AS CHAR), CAST(check_clause AS CHAR)
+         FROM information_schema.check_constraints
+         WHERE constraint_schema = DATABASE() AND table_name = ? ORDER BY constraint_name",
+    )
+    .await
+    {
+        Ok(found) => found,
+        Err(_) => read(
+            "SELECT CAST(t.constraint_name AS CHAR), CAST(c.check_clause AS CHAR)
+             FROM information_schema.table_constraints t
+             JOIN information_schema.check_constraints c
+               ON c.constraint_schema = t.constraint_schema AND c.constraint_name = t.constraint_name
+             WHERE t.table_schema = DATABASE() AND t.table_name = ? AND t.constraint_type = 'CHECK'
+             ORDER BY t.constraint_name",
+        )
+        .await
+        .unwrap_or_default(),
+    }
+}
+
+/// `json_valid(`doc`)`: the check that makes a MariaDB LONGTEXT a JSON column.
+fn json_valid_column(clause: &str) -> Option<String> {
+    let rest = clause.strip_prefix("json_valid(`")?;
+    let (column, tail) = rest.split_once('`')?;
+    (tail == ")").then(|| column.to_owned())
 }
 
 type Mapped = (Logical, Option<String>, Option<String>);
@@ -262,11 +301,11 @@ fn logical_of(
         "date" => plain(Logical::Date),
         "datetime" => plain(Logical::DateTime),
         "timestamp" => plain(Logical::DateTimeTz),
-        // TIME spans -838:59:59..838:59:59; read as text, values beyond a day are rejected.
+        // TIME spans -838:59:59..838:59:59: a duration, read as text.
         "time" => (
-            Logical::Time,
+            Logical::Duration,
             Some(format!("CAST({quoted} AS CHAR)")),
-            Some("MySQL time values outside 00:00:00-23:59:59 are rejected".into()),
+            None,
         ),
         "enum" => plain(Logical::Enum(enum_labels(column_type))),
         "set" => (

@@ -4,7 +4,7 @@
 use sqlx::{PgPool, Row};
 
 use super::{choose_key, parse_default, type_args};
-use crate::engine::model::{Column, Dialect, ForeignKey, Index, Logical, Table};
+use crate::engine::model::{Check, Column, Dialect, FkAction, ForeignKey, Index, Logical, Table};
 
 pub async fn list_tables(pool: &PgPool, schema: &str) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
@@ -144,7 +144,8 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
                 array(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, o)
                       JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.o),
                 array(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, o)
-                      JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o)
+                      JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.o),
+                con.confdeltype::text, con.confupdtype::text
          FROM pg_constraint con JOIN pg_class rc ON rc.oid = con.confrelid
          WHERE con.conrelid = $1::oid AND con.contype = 'f' ORDER BY con.conname",
     )
@@ -158,7 +159,38 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
             ref_table: row.try_get(1)?,
             columns: row.try_get(2)?,
             ref_columns: row.try_get(3)?,
+            on_delete: fk_action(&row.try_get::<String, _>(4)?),
+            on_update: fk_action(&row.try_get::<String, _>(5)?),
         });
+    }
+
+    let check_rows = sqlx::query(
+        "SELECT conname::text, pg_get_constraintdef(oid), convalidated FROM pg_constraint
+         WHERE conrelid = $1::oid AND contype = 'c' ORDER BY conname",
+    )
+    .bind(oid)
+    .fetch_all(pool)
+    .await?;
+    let mut checks = Vec::new();
+    for row in check_rows {
+        let check_name: String = row.try_get(0)?;
+        let definition: String = row.try_get(1)?;
+        let validated: bool = row.try_get(2)?;
+        if !validated {
+            warnings.push(format!(
+                "CHECK constraint {check_name} is NOT VALID on the source (rows may violate it) and is not recreated"
+            ));
+            continue;
+        }
+        match check_body(&definition) {
+            Some(expression) => checks.push(Check {
+                name: check_name,
+                expression,
+            }),
+            None => warnings.push(format!(
+                "CHECK constraint {check_name} ({definition}) is not recreated"
+            )),
+        }
     }
 
     let mut table = Table {
@@ -166,12 +198,34 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
         name: name.to_owned(),
         columns,
         key: Vec::new(),
+        primary_key: Vec::new(),
         indexes,
         foreign_keys,
+        checks,
         warnings,
     };
     choose_key(&mut table, &primary);
     Ok(Some(table))
+}
+
+/// `pg_constraint.confdeltype` / `confupdtype`.
+fn fk_action(code: &str) -> FkAction {
+    match code {
+        "r" => FkAction::Restrict,
+        "c" => FkAction::Cascade,
+        "n" => FkAction::SetNull,
+        "d" => FkAction::SetDefault,
+        _ => FkAction::NoAction,
+    }
+}
+
+/// `CHECK ((a > 0))` → `(a > 0)`; `None` for `NO INHERIT` checks.
+fn check_body(definition: &str) -> Option<String> {
+    let body = definition.strip_prefix("CHECK ")?.trim();
+    if body.ends_with("NO INHERIT") {
+        return None;
+    }
+    Some(body.to_owned())
 }
 
 /// The neutral type of a PostgreSQL column, and whether it must be selected

@@ -5,7 +5,8 @@
 use sqlx::{Row, SqlitePool};
 
 use super::{choose_key, parse_default, type_args};
-use crate::engine::model::{Column, Dialect, ForeignKey, Index, Logical, Table};
+use crate::engine::checks::sqlite_checks;
+use crate::engine::model::{Check, Column, Dialect, FkAction, ForeignKey, Index, Logical, Table};
 
 pub async fn list_tables(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
@@ -106,7 +107,8 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
     }
 
     let fk_rows = sqlx::query(
-        "SELECT id, \"table\", \"from\", \"to\" FROM pragma_foreign_key_list(?) ORDER BY id, seq",
+        "SELECT id, \"table\", \"from\", \"to\", on_delete, on_update
+         FROM pragma_foreign_key_list(?) ORDER BY id, seq",
     )
     .bind(name)
     .fetch_all(pool)
@@ -117,6 +119,8 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
         let ref_table: String = row.try_get(1)?;
         let from: String = row.try_get(2)?;
         let to: Option<String> = row.try_get(3)?;
+        let on_delete: String = row.try_get(4)?;
+        let on_update: String = row.try_get(5)?;
         let Some(to) = to else {
             warnings.push(format!(
                 "foreign key on {from} names no referenced column and is not recreated"
@@ -135,18 +139,37 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
                     columns: vec![from],
                     ref_table,
                     ref_columns: vec![to],
+                    on_delete: FkAction::parse(&on_delete),
+                    on_update: FkAction::parse(&on_update),
                 },
             )),
         }
     }
+
+    let create_sql: Option<String> =
+        sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?
+            .flatten();
+    let checks = sqlite_checks(create_sql.as_deref().unwrap_or_default())
+        .into_iter()
+        .enumerate()
+        .map(|(i, (check_name, expression))| Check {
+            name: check_name.unwrap_or_else(|| format!("{name}_check{}", i + 1)),
+            expression,
+        })
+        .collect();
 
     let mut table = Table {
         dialect: Dialect::Sqlite,
         name: name.to_owned(),
         columns,
         key: Vec::new(),
+        primary_key: Vec::new(),
         indexes,
         foreign_keys: foreign_keys.into_iter().map(|(_, fk)| fk).collect(),
+        checks,
         warnings,
     };
     choose_key(&mut table, &primary);

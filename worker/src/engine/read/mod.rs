@@ -29,6 +29,35 @@ pub struct ReadSummary {
     pub checksum: Option<u64>,
 }
 
+/// How source rows are read for a batch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    /// Sum a checksum of the rows (`verify`).
+    pub checksum: bool,
+    /// Remove NUL characters from text (`nul_characters: strip`).
+    pub strip_nul: bool,
+}
+
+impl ReadOptions {
+    pub fn of(job: &super::JobContext) -> Self {
+        Self {
+            checksum: job.verify,
+            strip_nul: job.nul_characters == freight_core::job::NulCharacters::Strip,
+        }
+    }
+}
+
+/// Removes NUL characters from the row's text values.
+fn strip_nul(row: &mut Row) {
+    for v in row.iter_mut() {
+        if let Value::Text(s) | Value::Json(s) = v
+            && s.contains('\0')
+        {
+            s.retain(|c| c != '\0');
+        }
+    }
+}
+
 /// `SELECT <columns> FROM <table> WHERE <predicate>`; no ORDER BY: a batch
 /// is a set, and sorting would only cost the source.
 pub fn select_sql(
@@ -60,15 +89,18 @@ pub async fn stream(
     sql: String,
     predicate: &Predicate,
     columns: &[Column],
-    checksum: bool,
+    opts: ReadOptions,
     out: mpsc::Sender<Vec<Row>>,
 ) -> Result<ReadSummary, Failure> {
     let mut summary = ReadSummary {
         rows: 0,
-        checksum: checksum.then_some(0),
+        checksum: opts.checksum.then_some(0),
     };
     let mut chunk = Vec::with_capacity(CHUNK_ROWS);
-    let mut push = |row: Row, chunk: &mut Vec<Row>| {
+    let mut push = |mut row: Row, chunk: &mut Vec<Row>| {
+        if opts.strip_nul {
+            strip_nul(&mut row);
+        }
         summary.rows += 1;
         if let Some(sum) = summary.checksum.as_mut() {
             *sum = sum.wrapping_add(row_hash(&row));
@@ -131,10 +163,10 @@ pub async fn collect(
     sql: String,
     predicate: &Predicate,
     columns: &[Column],
-    checksum: bool,
+    opts: ReadOptions,
 ) -> Result<(Vec<Row>, ReadSummary), Failure> {
     let (tx, mut rx) = mpsc::channel(8);
-    let reading = stream(pool, sql, predicate, columns, checksum, tx);
+    let reading = stream(pool, sql, predicate, columns, opts, tx);
     let gathering = async {
         let mut all = Vec::new();
         while let Some(chunk) = rx.recv().await {
@@ -276,7 +308,11 @@ pub async fn checksum(
     columns: &[Column],
 ) -> Result<ReadSummary, Failure> {
     let (tx, mut rx) = mpsc::channel(4);
-    let reading = stream(pool, sql, predicate, columns, true, tx);
+    let opts = ReadOptions {
+        checksum: true,
+        strip_nul: false,
+    };
+    let reading = stream(pool, sql, predicate, columns, opts, tx);
     let draining = async { while rx.recv().await.is_some() {} };
     let (summary, ()) = tokio::join!(reading, draining);
     summary

@@ -7,7 +7,7 @@ use sqlx::mysql::MySqlRow;
 
 use super::decode_failure;
 use crate::engine::error::Failure;
-use crate::engine::model::{Column, Logical, Row, Value};
+use crate::engine::model::{Column, Logical, Row, Value, parse_duration};
 
 pub fn decode_row(row: &MySqlRow, columns: &[Column]) -> Result<Row, Failure> {
     columns
@@ -54,6 +54,9 @@ fn decode(row: &MySqlRow, i: usize, col: &Column) -> Result<Value, sqlx::Error> 
             }),
         Logical::Time => opt(row.try_get_unchecked::<Option<String>, _>(i)?, |s| {
             s.parse().map(Value::Time).unwrap_or(Value::Text(s))
+        }),
+        Logical::Duration => opt(row.try_get_unchecked::<Option<String>, _>(i)?, |s| {
+            parse_duration(&s).map_or(Value::Text(s), Value::Duration)
         }),
         Logical::Uuid => opt(row.try_get_unchecked::<Option<String>, _>(i)?, |s| {
             s.parse().map(Value::Uuid).unwrap_or(Value::Text(s))

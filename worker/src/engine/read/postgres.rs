@@ -6,7 +6,7 @@ use sqlx::{Row as _, ValueRef as _};
 
 use super::decode_failure;
 use crate::engine::error::Failure;
-use crate::engine::model::{Column, Logical, Row, Value};
+use crate::engine::model::{Column, Logical, Row, Value, parse_duration};
 
 pub fn decode_row(row: &PgRow, columns: &[Column]) -> Result<Row, Failure> {
     columns
@@ -41,6 +41,10 @@ fn decode(row: &PgRow, i: usize, col: &Column) -> Result<Value, sqlx::Error> {
         Logical::Bytes => opt(row.try_get(i)?, Value::Bytes),
         Logical::Date | Logical::DateTime | Logical::DateTimeTz => temporal(row, i, &col.logical)?,
         Logical::Time => opt(row.try_get(i)?, Value::Time),
+        // Only MySQL sources have durations; kept for completeness.
+        Logical::Duration => opt(row.try_get_unchecked::<Option<String>, _>(i)?, |s| {
+            parse_duration(&s).map_or(Value::Text(s), Value::Duration)
+        }),
         Logical::Uuid => opt(row.try_get(i)?, Value::Uuid),
         Logical::Decimal { .. } | Logical::UInt64 => opt(row.try_get_unchecked(i)?, Value::Decimal),
         Logical::Json => opt(row.try_get_unchecked(i)?, Value::Json),

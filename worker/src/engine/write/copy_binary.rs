@@ -23,6 +23,7 @@ pub enum BinType {
     Bytea,
     Date,
     Time,
+    Interval,
     Timestamp,
     Timestamptz,
     Json,
@@ -68,6 +69,7 @@ pub fn plan_types(
                 (Logical::Time, Logical::Time) if source_dialect == Dialect::Postgres => {
                     BinType::Time
                 }
+                (Logical::Duration, Logical::Other(t)) if t == "interval" => BinType::Interval,
                 (Logical::DateTime, Logical::DateTime) => BinType::Timestamp,
                 (Logical::DateTimeTz, Logical::DateTimeTz) => BinType::Timestamptz,
                 (Logical::Json, Logical::Json) if ty == "jsonb" => BinType::Jsonb,
@@ -142,6 +144,12 @@ fn encode_value(buf: &mut Vec<u8>, v: &Value, t: BinType) -> Option<()> {
             field(buf, &i32::try_from(days(*d)).ok()?.to_be_bytes())?
         }
         (Value::Time(t), BinType::Time) => field(buf, &micros_of_day(*t).to_be_bytes())?,
+        // interval: microseconds, days, months; a MySQL TIME is all microseconds.
+        (Value::Duration(us), BinType::Interval) => {
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&us.to_be_bytes());
+            field(buf, &bytes)?
+        }
         (Value::DateTime(dt), BinType::Timestamp) => field(buf, &timestamp(*dt).to_be_bytes())?,
         (Value::DateTimeTz(dt), BinType::Timestamptz) => {
             field(buf, &timestamp(dt.naive_utc()).to_be_bytes())?

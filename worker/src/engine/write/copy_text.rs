@@ -7,7 +7,7 @@ use std::io::Write as _;
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
-use crate::engine::model::{Row, Value};
+use crate::engine::model::{Row, Value, format_duration};
 
 /// Appends one row, tab-separated and newline-terminated.
 pub fn encode_row(buf: &mut Vec<u8>, row: &Row) {
@@ -47,6 +47,8 @@ fn encode_value(buf: &mut Vec<u8>, v: &Value) {
         }
         Value::Date(d) => push_date(buf, *d),
         Value::Time(t) => push_time(buf, *t),
+        // `[-]H:MM:SS[.f]` is PostgreSQL interval input as well.
+        Value::Duration(us) => buf.extend_from_slice(format_duration(*us).as_bytes()),
         Value::DateTime(dt) => push_datetime(buf, *dt),
         Value::DateTimeTz(dt) => {
             push_datetime(buf, dt.naive_utc());

@@ -20,6 +20,8 @@ use super::sql::{PG_PREFER_INDEX, Predicate, ident, table as qualified, values_p
 #[derive(Debug, Clone)]
 pub struct WriteSpec {
     pub dialect: Dialect,
+    /// The table's name, for messages.
+    pub table: String,
     pub qualified_table: String,
     pub columns: Vec<String>,
     /// Binary COPY wire types when every column allows it (PostgreSQL).
@@ -30,6 +32,7 @@ impl WriteSpec {
     pub fn new(dialect: Dialect, schema: Option<&str>, table: &str, columns: Vec<String>) -> Self {
         Self {
             dialect,
+            table: table.to_owned(),
             qualified_table: qualified(dialect, schema, table),
             columns,
             binary: None,
@@ -69,6 +72,39 @@ impl WriteSpec {
         };
         (max_params / self.columns.len().max(1)).clamp(1, 2_000)
     }
+}
+
+/// PostgreSQL text cannot hold U+0000: such a value is a record error
+/// naming its table and column (the caller adds the key), instead of an
+/// encoding error from the middle of a COPY that names neither.
+fn nul_failure(spec: &WriteSpec, row: &Row) -> Option<Failure> {
+    let i = row.iter().position(
+        |v| matches!(v, super::model::Value::Text(s) | super::model::Value::Json(s) if s.contains('\0')),
+    )?;
+    let column = spec.columns.get(i).cloned();
+    Some(Failure::Data {
+        message: format!(
+            "table {}, column {}: text holds a NUL character (U+0000), which PostgreSQL cannot store (the job option nul_characters: strip removes them)",
+            spec.table,
+            column.as_deref().unwrap_or("?")
+        ),
+        column,
+    })
+}
+
+/// Aborts a COPY because of a bad row, returning the row's failure.
+async fn abort_copy(
+    copy: sqlx::postgres::PgCopyIn<&mut sqlx::PgConnection>,
+    failure: Failure,
+) -> Failure {
+    let reason = match &failure {
+        Failure::Data { message, .. }
+        | Failure::Permanent(message)
+        | Failure::Transient(message) => message.clone(),
+        Failure::NotAllowed(violation) => violation.to_string(),
+    };
+    let _ = copy.abort(reason).await;
+    failure
 }
 
 /// Bytes of row data per INSERT statement before it is sent (stays well
@@ -188,6 +224,9 @@ impl TargetTx {
                     .map_err(|e| classify(&e, "starting COPY"))?;
                 let mut buf = Vec::with_capacity(64 << 10);
                 for row in rows {
+                    if let Some(failure) = nul_failure(spec, row) {
+                        return Err(abort_copy(copy, failure).await);
+                    }
                     copy_text::encode_row(&mut buf, row);
                     if buf.len() >= 256 << 10 {
                         copy.send(std::mem::take(&mut buf))
@@ -235,6 +274,9 @@ impl TargetTx {
                 let mut buf = Vec::with_capacity(128 << 10);
                 while let Some(chunk) = rx.recv().await {
                     for row in &chunk {
+                        if let Some(failure) = nul_failure(spec, row) {
+                            return Err(abort_copy(copy, failure).await);
+                        }
                         copy_text::encode_row(&mut buf, row);
                     }
                     if buf.len() >= 64 << 10 {
@@ -345,6 +387,9 @@ async fn copy_binary_stream(
     buf.extend_from_slice(copy_binary::HEADER);
     while let Some(chunk) = rx.recv().await {
         for row in &chunk {
+            if let Some(failure) = nul_failure(spec, row) {
+                return Err(abort_copy(copy, failure).await);
+            }
             if let Err(copy_binary::Misfit(i)) = copy_binary::encode_row(&mut buf, row, types) {
                 let column = spec.columns.get(i).cloned();
                 let message = format!(

@@ -1,0 +1,426 @@
+//! CHECK constraints between dialects: a small tokenizer that re-spells an
+//! expression for another database when every token of it means the same
+//! there (column names, literals, comparisons, AND/OR/NOT, IS NULL, IN,
+//! BETWEEN, LIKE, a few functions), and refuses otherwise. A refused check
+//! is a plan warning, never a failed job.
+
+use super::model::{Column, Dialect};
+use super::sql::{ident, literal};
+
+/// Words that mean the same in PostgreSQL, MySQL/MariaDB and SQLite.
+const KEYWORDS: &[&str] = &[
+    "and", "or", "not", "is", "null", "in", "between", "like", "true", "false",
+];
+
+/// Functions with the same name, arguments and meaning everywhere
+/// (`length` is not: bytes on MySQL, characters elsewhere).
+const FUNCTIONS: &[&str] = &[
+    "char_length",
+    "character_length",
+    "lower",
+    "upper",
+    "abs",
+    "coalesce",
+    "trim",
+];
+
+/// Words of the PostgreSQL type names that follow `::` in
+/// `pg_get_constraintdef` output (`(0)::numeric`, `'a'::character varying`).
+const PG_CAST_WORDS: &[&str] = &[
+    "numeric",
+    "text",
+    "integer",
+    "bigint",
+    "smallint",
+    "character",
+    "varying",
+    "bpchar",
+    "double",
+    "precision",
+    "real",
+    "boolean",
+    "date",
+    "timestamp",
+    "without",
+    "with",
+    "time",
+    "zone",
+    "varchar",
+];
+
+#[derive(Debug, PartialEq)]
+enum Token {
+    Ident(String),
+    Word(String),
+    Str(String),
+    Number(String),
+    Symbol(String),
+}
+
+/// The expression spelled for `target`; `None` when it cannot be translated
+/// faithfully. Same dialect: unchanged.
+pub fn translate(
+    source: Dialect,
+    target: Dialect,
+    expression: &str,
+    columns: &[Column],
+) -> Option<String> {
+    if source == target {
+        return Some(expression.to_owned());
+    }
+    let tokens = tokenize(source, expression)?;
+    let mut out = String::with_capacity(expression.len() + 8);
+    let mut after_function = false;
+    let mut iter = tokens.into_iter().peekable();
+    while let Some(token) = iter.next() {
+        let mut function = false;
+        let piece = match token {
+            Token::Ident(name) => {
+                let column = columns
+                    .iter()
+                    .find(|c| c.name == name)
+                    .or_else(|| columns.iter().find(|c| c.name.eq_ignore_ascii_case(&name)))?;
+                ident(target, &column.name)
+            }
+            Token::Word(word) => {
+                let lower = word.to_ascii_lowercase();
+                let is_call = matches!(iter.peek(), Some(Token::Symbol(s)) if s == "(");
+                if KEYWORDS.contains(&lower.as_str()) {
+                    lower.to_ascii_uppercase()
+                } else if is_call && FUNCTIONS.contains(&lower.as_str()) {
+                    function = true;
+                    lower
+                } else if word.starts_with('_') && matches!(iter.peek(), Some(Token::Str(_))) {
+                    // A character set introducer (`_utf8mb4'x'`): the target's own applies.
+                    continue;
+                } else {
+                    // A bare column name.
+                    let column = columns
+                        .iter()
+                        .find(|c| c.name.eq_ignore_ascii_case(&word))?;
+                    ident(target, &column.name)
+                }
+            }
+            Token::Str(s) => literal(target, &s),
+            Token::Number(n) => n,
+            Token::Symbol(s) if s == "::" => {
+                // A PostgreSQL cast: dropped, the comparison types the value.
+                let mut any = false;
+                while let Some(Token::Word(w)) = iter.peek() {
+                    if !PG_CAST_WORDS.contains(&w.to_ascii_lowercase().as_str()) {
+                        return None;
+                    }
+                    iter.next();
+                    any = true;
+                }
+                if !any {
+                    return None;
+                }
+                continue;
+            }
+            Token::Symbol(s) => s,
+        };
+        let glued = out.is_empty()
+            || out.ends_with('(')
+            || piece == ")"
+            || piece == ","
+            || (piece == "(" && after_function);
+        if !glued {
+            out.push(' ');
+        }
+        out.push_str(&piece);
+        after_function = function;
+    }
+    Some(out)
+}
+
+fn tokenize(source: Dialect, text: &str) -> Option<Vec<Token>> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            c if c.is_whitespace() => i += 1,
+            '\'' => {
+                let (s, next) = quoted(&chars, i, '\'')?;
+                // MySQL strings may hold backslash escapes: not portable.
+                if source == Dialect::MySql && s.contains('\\') {
+                    return None;
+                }
+                tokens.push(Token::Str(s));
+                i = next;
+            }
+            '`' if source != Dialect::Postgres => {
+                let (s, next) = quoted(&chars, i, '`')?;
+                tokens.push(Token::Ident(s));
+                i = next;
+            }
+            // MySQL: a string unless ANSI_QUOTES; ambiguous, so refused.
+            '"' if source != Dialect::MySql => {
+                let (s, next) = quoted(&chars, i, '"')?;
+                tokens.push(Token::Ident(s));
+                i = next;
+            }
+            '[' if source == Dialect::Sqlite => {
+                let end = chars[i + 1..].iter().position(|&c| c == ']')? + i + 1;
+                tokens.push(Token::Ident(chars[i + 1..end].iter().collect()));
+                i = end + 1;
+            }
+            c if c.is_ascii_digit()
+                || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) =>
+            {
+                let start = i;
+                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
+                    i += 1;
+                }
+                let n: String = chars[start..i].iter().collect();
+                if n.parse::<f64>().is_err() {
+                    return None;
+                }
+                tokens.push(Token::Number(n));
+            }
+            c if c.is_alphabetic() || c == '_' => {
+                let start = i;
+                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                    i += 1;
+                }
+                tokens.push(Token::Word(chars[start..i].iter().collect()));
+            }
+            _ => {
+                let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
+                let symbol = match two.as_str() {
+                    "<>" | "!=" | "<=" | ">=" => two,
+                    "::" if source == Dialect::Postgres => two,
+                    _ => match c {
+                        '=' | '<' | '>' | '+' | '-' | '*' | '/' | '%' | '(' | ')' | ',' => {
+                            c.to_string()
+                        }
+                        _ => return None,
+                    },
+                };
+                // `<=>`, `==`, `->` and friends have no portable spelling.
+                let operator = matches!(
+                    symbol.as_str(),
+                    "<" | ">" | "=" | "<=" | ">=" | "<>" | "!=" | "-"
+                );
+                if operator && matches!(chars.get(i + symbol.len()), Some('>' | '=')) {
+                    return None;
+                }
+                i += symbol.chars().count();
+                tokens.push(Token::Symbol(symbol));
+            }
+        }
+    }
+    Some(tokens)
+}
+
+/// A quoted run starting at `start` (the quote), with doubled quotes inside;
+/// returns its content and the index after the closing quote.
+fn quoted(chars: &[char], start: usize, quote: char) -> Option<(String, usize)> {
+    let mut out = String::new();
+    let mut i = start + 1;
+    loop {
+        let c = *chars.get(i)?;
+        if c == quote {
+            if chars.get(i + 1) == Some(&quote) {
+                out.push(quote);
+                i += 2;
+                continue;
+            }
+            return Some((out, i + 1));
+        }
+        out.push(c);
+        i += 1;
+    }
+}
+
+/// The CHECK constraints of a SQLite `CREATE TABLE` statement, as
+/// (name, expression); SQLite keeps no other record of them.
+pub fn sqlite_checks(create_sql: &str) -> Vec<(Option<String>, String)> {
+    let chars: Vec<char> = create_sql.chars().collect();
+    let mut found = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if matches!(c, '\'' | '"' | '`') {
+            match quoted(&chars, i, c) {
+                Some((s, next)) => {
+                    words.push(s);
+                    i = next;
+                }
+                None => break,
+            }
+            continue;
+        }
+        if c == '[' {
+            match chars[i + 1..].iter().position(|&c| c == ']') {
+                Some(end) => {
+                    words.push(chars[i + 1..i + 1 + end].iter().collect());
+                    i += end + 2;
+                }
+                None => break,
+            }
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            if word.eq_ignore_ascii_case("check") {
+                let mut j = i;
+                while j < chars.len() && chars[j].is_whitespace() {
+                    j += 1;
+                }
+                if chars.get(j) == Some(&'(')
+                    && let Some(end) = closing_paren(&chars, j)
+                {
+                    let expression: String = chars[j + 1..end].iter().collect();
+                    let name = match words.as_slice() {
+                        [.., kw, name] if kw.eq_ignore_ascii_case("constraint") => {
+                            Some(name.clone())
+                        }
+                        _ => None,
+                    };
+                    found.push((name, expression.trim().to_owned()));
+                    i = end + 1;
+                    words.clear();
+                    continue;
+                }
+            }
+            words.push(word);
+            continue;
+        }
+        i += 1;
+    }
+    found
+}
+
+/// Index of the parenthesis closing the one at `open`, skipping strings.
+fn closing_paren(chars: &[char], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < chars.len() {
+        match chars[i] {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            q @ ('\'' | '"' | '`') => {
+                let (_, next) = quoted(chars, i, q)?;
+                i = next;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::model::Logical;
+
+    fn cols(names: &[&str]) -> Vec<Column> {
+        names
+            .iter()
+            .map(|n| Column {
+                name: (*n).to_owned(),
+                source_type: "int".into(),
+                logical: Logical::Int(4),
+                nullable: true,
+                default: None,
+                select_expr: None,
+                auto_increment: false,
+                unsigned: false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn translates_portable_expressions_and_refuses_the_rest() {
+        let c = cols(&["qty", "code", "status"]);
+        let t = |s, d, e| translate(s, d, e, &c);
+        assert_eq!(
+            t(
+                Dialect::MySql,
+                Dialect::Postgres,
+                "`qty` > 0 and `qty` <= 100"
+            )
+            .as_deref(),
+            Some("\"qty\" > 0 AND \"qty\" <= 100")
+        );
+        assert_eq!(
+            t(Dialect::MySql, Dialect::Postgres, "char_length(`code`) = 3").as_deref(),
+            Some("char_length(\"code\") = 3")
+        );
+        assert_eq!(
+            t(Dialect::Postgres, Dialect::MySql, "((qty > (0)::numeric))").as_deref(),
+            Some("((`qty` > (0)))")
+        );
+        assert_eq!(
+            t(
+                Dialect::Postgres,
+                Dialect::MySql,
+                "((status)::text <> 'it''s'::character varying)"
+            )
+            .as_deref(),
+            Some("((`status`) <> 'it''s')")
+        );
+        assert_eq!(
+            t(
+                Dialect::Sqlite,
+                Dialect::Postgres,
+                "qty IN (1, 2) OR [code] IS NULL"
+            )
+            .as_deref(),
+            Some("\"qty\" IN (1, 2) OR \"code\" IS NULL")
+        );
+        for refused in [
+            "`code` regexp '^[a-z]+$'",
+            "`qty` <=> 1",
+            "`qty` || 1",
+            "`missing` > 1",
+            "`code` <> 'a\\\\b'",
+            "\"code\" = 'x'",
+        ] {
+            assert_eq!(
+                t(Dialect::MySql, Dialect::Postgres, refused),
+                None,
+                "{refused}"
+            );
+        }
+        assert_eq!(
+            t(
+                Dialect::Postgres,
+                Dialect::MySql,
+                "(status = ANY (ARRAY['a'::text]))"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn finds_sqlite_checks_with_and_without_names() {
+        let sql = "CREATE TABLE t (id INTEGER PRIMARY KEY, qty INT CHECK (qty > 0), \
+                   note TEXT DEFAULT 'check (x)', CONSTRAINT \"ck code\" CHECK (length(note) < 10 AND (qty < 5)))";
+        assert_eq!(
+            sqlite_checks(sql),
+            vec![
+                (None, "qty > 0".to_owned()),
+                (
+                    Some("ck code".to_owned()),
+                    "length(note) < 10 AND (qty < 5)".to_owned()
+                ),
+            ]
+        );
+    }
+}
