@@ -7,6 +7,7 @@ mod common;
 
 mod auth;
 mod cli;
+mod events;
 mod jobs;
 mod logs;
 mod openapi_spec;

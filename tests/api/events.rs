@@ -1,0 +1,219 @@
+//! `stream_job_events`: live, resumable job events over SSE.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::common::{Api, Caller, assert_problem, job_body};
+
+/// One parsed Server-Sent Event.
+#[derive(Debug, Clone)]
+struct SseEvent {
+    id: String,
+    event: String,
+    data: Value,
+}
+
+/// Reads events from an open stream until `done` says so or 20 s pass.
+struct SseReader {
+    body: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
+    buffer: String,
+}
+
+impl SseReader {
+    async fn open(api: &Api, caller: &Caller, path: &str, last_event_id: Option<&str>) -> Self {
+        let mut request = api.request(reqwest::Method::GET, path, caller);
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
+        Self {
+            body: response
+                .bytes_stream()
+                .map(|chunk| chunk.map(|b| b.to_vec()))
+                .boxed(),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event, skipping keep-alive comments; `None` when the stream closed.
+    async fn next(&mut self) -> Option<SseEvent> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (String::new(), String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if event.is_empty() {
+                    continue;
+                }
+                return Some(SseEvent {
+                    id,
+                    event,
+                    data: serde_json::from_str(&data).unwrap(),
+                });
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(20), self.body.next())
+                .await
+                .expect("an event within 20 s")?;
+            self.buffer
+                .push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_job_stream_shows_every_change_and_resumes_without_loss() {
+    let api = Api::spawn().await;
+    let caller = api.new_tenant();
+    let job = api.create_job(&caller, &job_body()).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/jobs/{id}/events");
+    let mut stream = SseReader::open(&api, &caller, &path, None).await;
+    let first = stream.next().await.unwrap();
+    assert_eq!(first.event, "status");
+    assert_eq!(first.data["status"], "queued");
+
+    // A worker starts it (as dispatch does) and a batch attempt fails.
+    let pg = api.pg().await;
+    let job_uuid = uuid::Uuid::parse_str(&id).unwrap();
+    sqlx::query("UPDATE jobs SET status = 'running', started_at = now() WHERE id = $1")
+        .bind(job_uuid)
+        .execute(&pg)
+        .await
+        .unwrap();
+    let batch = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status, attempts)
+         VALUES ($1, $2, $3, 0, 'orders', 'running', 1)",
+    )
+    .bind(batch)
+    .bind(job_uuid)
+    .bind(&caller.tenant)
+    .execute(&pg)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE batches SET status = 'pending', last_error = 'connection reset' WHERE id = $1",
+    )
+    .bind(batch)
+    .execute(&pg)
+    .await
+    .unwrap();
+
+    let running = stream.next().await.unwrap();
+    assert_eq!(
+        (running.event.as_str(), running.data["status"].as_str()),
+        ("status", Some("running"))
+    );
+    assert_eq!(running.data["previous_status"], "queued");
+    let failed = loop {
+        let event = stream.next().await.unwrap();
+        if event.event == "batch_failed" {
+            break event;
+        }
+    };
+    assert_eq!(failed.data["batch_id"], batch.to_string());
+    assert_eq!(failed.data["attempt"], 1);
+    assert_eq!(failed.data["error"], "connection reset");
+    assert_eq!(failed.data["final"], false);
+    let progress = loop {
+        let event = stream.next().await.unwrap();
+        if event.event == "progress" {
+            break event;
+        }
+    };
+    assert!(
+        progress.data["batches"]["total"].as_i64() == Some(1),
+        "{}",
+        progress.data
+    );
+    assert!(progress.data["percent"].is_number());
+
+    // Cancel: a status event, then `finished` with the final job, then the end.
+    let cancelled = api
+        .post(
+            &format!("/api/v1/jobs/{id}/cancel"),
+            &caller,
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(cancelled.status(), 200);
+    let mut tail = Vec::new();
+    while let Some(event) = stream.next().await {
+        tail.push(event);
+    }
+    let names: Vec<&str> = tail
+        .iter()
+        .map(|e| e.event.as_str())
+        .filter(|e| *e != "progress")
+        .collect();
+    assert_eq!(names.last(), Some(&"finished"), "{names:?}");
+    let finished = tail.last().unwrap();
+    assert_eq!(finished.data["id"], id);
+    assert!(
+        tail.iter().any(|e| e.event == "status"
+            && (e.data["status"] == "cancelling" || e.data["status"] == "cancelled")),
+        "{tail:?}"
+    );
+
+    // Resuming after the `running` event replays what followed, in order.
+    let mut resumed = SseReader::open(&api, &caller, &path, Some(&running.id)).await;
+    let mut replay = Vec::new();
+    while let Some(event) = resumed.next().await {
+        replay.push(event);
+    }
+    let durable: Vec<(String, String)> = replay
+        .iter()
+        .filter(|e| e.event != "progress")
+        .map(|e| (e.id.clone(), e.event.clone()))
+        .collect();
+    let original: Vec<(String, String)> = std::iter::once(&failed)
+        .chain(tail.iter())
+        .filter(|e| e.event != "progress")
+        .map(|e| (e.id.clone(), e.event.clone()))
+        .collect();
+    assert_eq!(
+        durable, original,
+        "the replay equals what the live stream showed"
+    );
+    let ids: Vec<i64> = durable.iter().map(|(id, _)| id.parse().unwrap()).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] <= w[1]),
+        "ids never go back: {ids:?}"
+    );
+}
+
+#[tokio::test]
+async fn another_tenants_job_stream_is_a_404_and_a_bad_last_event_id_a_400() {
+    let api = Api::spawn().await;
+    let owner = api.new_tenant();
+    let other = api.new_tenant();
+    let job = api.create_job(&owner, &job_body()).await;
+    let path = format!("/api/v1/jobs/{}/events", job["id"].as_str().unwrap());
+    assert_problem(api.get(&path, &other).await, 404, "NOT_FOUND").await;
+    let bad = api
+        .request(reqwest::Method::GET, &path, &owner)
+        .header("Last-Event-ID", "not-a-number")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(bad, 400, "VALIDATION_ERROR").await;
+}
