@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::error::ApiError;
-use crate::routes::{audit, events, health, jobs, logs, statistics, workers};
+use crate::routes::{audit, events, health, jobs, logs, statistics, webhooks, workers};
 use crate::state::AppState;
 
 /// Request bodies above this are refused with 413.
@@ -38,6 +38,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         (name = "statistics", description = "Aggregates over jobs"),
         (name = "workers", description = "Worker fleet"),
         (name = "audit", description = "Audit trail"),
+        (name = "webhooks", description = "Signed notifications when jobs finish"),
         (name = "admin", description = "Cross-tenant administration"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -74,6 +75,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::retry_migration_job))
         .routes(routes!(jobs::cancel_migration_job))
         .routes(routes!(events::stream_job_events))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::delete_webhook))
+        .routes(routes!(webhooks::list_webhook_deliveries))
         .routes(routes!(logs::get_migration_logs))
         .routes(routes!(logs::export_migration_logs))
         .routes(routes!(statistics::get_job_statistics))

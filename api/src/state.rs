@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use freight_core::plan::Planner;
+use freight_core::policy::ConnectionPolicy;
 use freight_core::store::Store;
 use freight_core::tokens::TokenKeys;
 
@@ -26,6 +27,8 @@ pub struct AppState {
     pub plans: Arc<PlanSlots>,
     /// Wakes job event streams when their job changed.
     pub job_events: JobEventHub,
+    /// Checks webhook URLs (the planner applies the same policy to databases).
+    pub connection_policy: Arc<ConnectionPolicy>,
     shutting_down: Arc<AtomicBool>,
     dependencies: Arc<DependencyProbe>,
 }
@@ -46,6 +49,7 @@ impl AppState {
             rate_limiter: None,
             plans: Arc::new(PlanSlots::new(PlanLimits::default())),
             job_events: JobEventHub::default(),
+            connection_policy: Arc::new(ConnectionPolicy::for_tenants()),
             shutting_down: Arc::new(AtomicBool::new(false)),
             dependencies: Arc::new(DependencyProbe::default()),
         }
@@ -60,6 +64,12 @@ impl AppState {
             self.redis.clone(),
             namespace,
         )));
+        self
+    }
+
+    /// The installation's connection policy, for webhook URLs.
+    pub fn with_connection_policy(mut self, policy: ConnectionPolicy) -> Self {
+        self.connection_policy = Arc::new(policy);
         self
     }
 

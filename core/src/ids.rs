@@ -104,6 +104,10 @@ uuid_id!(
     /// Identifies one batch (a fixed key range of one table) of a job.
     BatchId
 );
+uuid_id!(
+    /// Identifies a webhook endpoint of a tenant.
+    WebhookId
+);
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@ pub mod policy;
 pub mod secrets;
 pub mod store;
 pub mod tokens;
+pub mod webhooks;
 
 pub use error::{FieldError, StoreError, ValidationError};
 pub use ids::{BatchId, JobId, TenantId};

@@ -7,4 +7,5 @@ pub mod health;
 pub mod jobs;
 pub mod logs;
 pub mod statistics;
+pub mod webhooks;
 pub mod workers;

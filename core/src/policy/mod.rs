@@ -209,6 +209,40 @@ impl ConnectionPolicy {
         })
     }
 
+    /// The address rules for an HTTP(S) endpoint (a webhook URL): returns the
+    /// parsed URL and the checked address to connect to.
+    pub async fn vet_url(
+        &self,
+        field: &str,
+        raw: &str,
+    ) -> Result<(url::Url, SocketAddr), PolicyViolation> {
+        let url = url::Url::parse(raw)
+            .map_err(|_| PolicyViolation::new(field, "not an absolute http(s) URL"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(PolicyViolation::new(
+                field,
+                "the scheme must be http or https",
+            ));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(PolicyViolation::new(
+                field,
+                "credentials in the URL are not supported; receivers verify the signature",
+            ));
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(name)) => name.to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(PolicyViolation::new(field, "the URL names no host")),
+        };
+        let port = url
+            .port_or_known_default()
+            .ok_or_else(|| PolicyViolation::new(field, "the URL names no port"))?;
+        let address = self.resolve_and_check(field, &host, port).await?;
+        Ok((url, address))
+    }
+
     /// The identity rule, right after connecting and before anything is read
     /// or written.
     pub fn check_identity(

@@ -15,7 +15,7 @@ pub use types::*;
 
 use crate::StoreError;
 use crate::connection::ConnectionConfig;
-use crate::ids::{BatchId, JobId, TenantId};
+use crate::ids::{BatchId, JobId, TenantId, WebhookId};
 use crate::job::JobSpec;
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -99,8 +99,6 @@ pub trait Store: Send + Sync + 'static {
         filter: &AuditFilter,
     ) -> StoreResult<Page<AuditEvent>>;
 
-    /// The fleet as `tenant` may see it: counts, and its own running
-    /// batches; `workers` is left empty (see [`Store::live_workers`]).
     /// Durable events of a job (status changes, failed batch attempts)
     /// after event id `after`, oldest first; ids only grow, so resuming
     /// after the last id seen misses nothing.
@@ -119,7 +117,36 @@ pub trait Store: Send + Sync + 'static {
     /// them; the stream ends when the backend loses its listening connection.
     async fn watch_job_events(&self) -> StoreResult<BoxStream<'static, JobId>>;
 
+    /// The fleet as `tenant` may see it: counts, and its own running
+    /// batches; `workers` is left empty (see [`Store::live_workers`]).
     async fn worker_status(&self, tenant: &TenantId) -> StoreResult<WorkerStatus>;
+
+    /// Registers a webhook of `tenant`; returns it with its signing secret
+    /// (stored sealed, never shown again).
+    async fn create_webhook(
+        &self,
+        tenant: &TenantId,
+        new: &NewWebhook,
+        audit: &AuditInfo,
+    ) -> StoreResult<WebhookCreated>;
+
+    async fn list_webhooks(&self, tenant: &TenantId) -> StoreResult<Vec<WebhookRecord>>;
+
+    /// Deletes a webhook and its pending deliveries.
+    async fn delete_webhook(
+        &self,
+        tenant: &TenantId,
+        webhook: WebhookId,
+        audit: &AuditInfo,
+    ) -> StoreResult<()>;
+
+    /// Deliveries of a webhook, newest first.
+    async fn list_webhook_deliveries(
+        &self,
+        tenant: &TenantId,
+        webhook: WebhookId,
+        filter: &DeliveryFilter,
+    ) -> StoreResult<Page<WebhookDelivery>>;
 
     /// Live workers with ids and host names: for admins only (the caller
     /// checks the role).

@@ -435,3 +435,95 @@ pub struct JobEvent {
     pub data: serde_json::Value,
     pub at: DateTime<Utc>,
 }
+
+/// A webhook to register.
+#[derive(Debug, Clone)]
+pub struct NewWebhook {
+    /// Where deliveries are POSTed (already checked by the connection policy).
+    pub url: String,
+    pub events: Vec<crate::webhooks::WebhookEventType>,
+}
+
+/// A registered webhook endpoint; its secret is never shown again.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookRecord {
+    /// Webhook identifier.
+    pub id: crate::ids::WebhookId,
+    /// Endpoint deliveries are POSTed to.
+    pub url: String,
+    /// Events delivered to it.
+    pub events: Vec<crate::webhooks::WebhookEventType>,
+    /// Token subject that registered it.
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A webhook just registered, with its signing secret.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookCreated {
+    #[serde(flatten)]
+    pub webhook: WebhookRecord,
+    /// Signing secret (`whsec_…`, Standard Webhooks): shown only in this
+    /// response. Verify `webhook-signature` with it.
+    pub secret: String,
+}
+
+/// State of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its first or next attempt.
+    Pending,
+    /// The endpoint answered 2xx.
+    Delivered,
+    /// Every attempt failed; no more will be made.
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// One message to one webhook, with its attempts.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WebhookDelivery {
+    /// Stable message id, sent as `webhook-id` on every attempt.
+    pub id: String,
+    pub webhook_id: crate::ids::WebhookId,
+    /// Event type, e.g. `job.completed`.
+    pub event_type: String,
+    /// The JSON body sent.
+    pub payload: serde_json::Value,
+    pub status: DeliveryStatus,
+    /// Attempts made so far.
+    pub attempts: i32,
+    /// HTTP status of the last attempt, when the endpoint answered.
+    pub last_status: Option<i32>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// Filters and paging of webhook deliveries.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryFilter {
+    pub status: Option<DeliveryStatus>,
+    pub limit: u32,
+    /// Deliveries created before this one (keyset paging).
+    pub before: Option<(DateTime<Utc>, uuid::Uuid)>,
+}

@@ -10,8 +10,10 @@ mod events;
 mod jobs;
 
 pub use jobs::ResealReport;
+pub use webhooks::parse_delivery_cursor;
 mod logs;
 mod statistics;
+mod webhooks;
 mod workers;
 
 use std::time::Duration;
@@ -194,6 +196,37 @@ impl Store for PgStore {
 
     async fn watch_job_events(&self) -> StoreResult<BoxStream<'static, JobId>> {
         events::watch(self).await
+    }
+
+    async fn create_webhook(
+        &self,
+        tenant: &TenantId,
+        new: &NewWebhook,
+        audit: &AuditInfo,
+    ) -> StoreResult<WebhookCreated> {
+        webhooks::create(self, tenant, new, audit).await
+    }
+
+    async fn list_webhooks(&self, tenant: &TenantId) -> StoreResult<Vec<WebhookRecord>> {
+        webhooks::list(self, tenant).await
+    }
+
+    async fn delete_webhook(
+        &self,
+        tenant: &TenantId,
+        webhook: WebhookId,
+        audit: &AuditInfo,
+    ) -> StoreResult<()> {
+        webhooks::delete(self, tenant, webhook, audit).await
+    }
+
+    async fn list_webhook_deliveries(
+        &self,
+        tenant: &TenantId,
+        webhook: WebhookId,
+        filter: &DeliveryFilter,
+    ) -> StoreResult<Page<WebhookDelivery>> {
+        webhooks::deliveries(self, tenant, webhook, filter).await
     }
 
     async fn stream_logs(

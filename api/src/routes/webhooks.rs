@@ -1,0 +1,226 @@
+//! Webhooks: endpoints a tenant registers to be told when its jobs finish.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use freight_core::ValidationError;
+use freight_core::ids::WebhookId;
+use freight_core::store::postgres::parse_delivery_cursor;
+use freight_core::store::{
+    DeliveryFilter, DeliveryStatus, NewWebhook, WebhookCreated, WebhookDelivery, WebhookRecord,
+};
+use freight_core::webhooks::WebhookEventType;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::TenantContext;
+use crate::error::{ApiError, Problem};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+
+/// Longest webhook URL accepted.
+const MAX_URL_LEN: usize = 2048;
+
+/// Body of `create_webhook`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookBody {
+    /// `http` or `https` endpoint that receives a POST per event; it must
+    /// pass the installation's connection policy.
+    #[schema(example = "https://hooks.example.com/freight")]
+    pub url: String,
+    /// Events to deliver (at least one).
+    pub events: Vec<WebhookEventType>,
+}
+
+/// The tenant's webhooks, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookList {
+    pub items: Vec<WebhookRecord>,
+}
+
+/// Filters and paging of `list_webhook_deliveries`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveriesQuery {
+    /// Only deliveries in this state.
+    pub status: Option<DeliveryStatus>,
+    /// Page size, 1-1000; default 50.
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of deliveries, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    pub items: Vec<WebhookDelivery>,
+    /// Pass as `cursor` to get the next page.
+    pub next_cursor: Option<String>,
+    /// Whether more pages follow.
+    pub has_more: bool,
+}
+
+/// Register a webhook
+///
+/// Freight POSTs a JSON message to `url` whenever one of `events` happens
+/// to one of the tenant's jobs, signed per the Standard Webhooks
+/// specification (`webhook-id`, `webhook-timestamp`, `webhook-signature:
+/// v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, keyed with the base64
+/// part of the `secret`). The secret is shown only in this response.
+/// Deliveries are retried with backoff until the endpoint answers 2xx;
+/// `webhook-id` is the same on every attempt.
+#[utoipa::path(
+    post, path = "/api/v1/webhooks", operation_id = "create_webhook", tag = "webhooks",
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for")),
+    request_body = CreateWebhookBody,
+    responses(
+        (status = 201, description = "Webhook registered; `secret` is shown only now", body = WebhookCreated),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Tenant not granted", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid URL or events, or a URL the connection policy refuses (`CONNECTION_NOT_ALLOWED`)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_webhook(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    ApiJson(body): ApiJson<CreateWebhookBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    if body.url.len() > MAX_URL_LEN {
+        return Err(
+            ValidationError::single("url", format!("at most {MAX_URL_LEN} characters")).into(),
+        );
+    }
+    if body.events.is_empty() {
+        return Err(ValidationError::single("events", "name at least one event").into());
+    }
+    let mut events = body.events;
+    events.sort_by_key(|e| e.as_str());
+    events.dedup();
+    state
+        .connection_policy
+        .vet_url("url", &body.url)
+        .await
+        .map_err(|v| ApiError::ConnectionNotAllowed(ValidationError::single(v.field, v.message)))?;
+    let created = state
+        .store
+        .create_webhook(
+            &ctx.tenant,
+            &NewWebhook {
+                url: body.url,
+                events,
+            },
+            &ctx.audit,
+        )
+        .await?;
+    tracing::info!(tenant = %ctx.tenant, webhook_id = %created.webhook.id, "webhook created");
+    Ok((StatusCode::CREATED, axum::Json(created)))
+}
+
+/// List webhooks
+///
+/// The tenant's webhooks, newest first, without their secrets.
+#[utoipa::path(
+    get, path = "/api/v1/webhooks", operation_id = "list_webhooks", tag = "webhooks",
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for")),
+    responses(
+        (status = 200, description = "The webhooks", body = WebhookList),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Tenant not granted", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_webhooks(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+) -> Result<axum::Json<WebhookList>, ApiError> {
+    let items = state.store.list_webhooks(&ctx.tenant).await?;
+    Ok(axum::Json(WebhookList { items }))
+}
+
+/// Delete a webhook
+///
+/// Stops deliveries to it; pending ones are dropped with it.
+#[utoipa::path(
+    delete, path = "/api/v1/webhooks/{webhook_id}", operation_id = "delete_webhook", tag = "webhooks",
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("webhook_id" = String, Path, description = "Webhook id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Tenant not granted", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook for this tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_webhook(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    ApiPath(webhook_id): ApiPath<WebhookId>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .store
+        .delete_webhook(&ctx.tenant, webhook_id, &ctx.audit)
+        .await
+        .map_err(not_found)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// List the deliveries of a webhook
+///
+/// Every message sent (or still to send) to the webhook, newest first, with
+/// its attempts, the last HTTP status and the last error.
+#[utoipa::path(
+    get, path = "/api/v1/webhooks/{webhook_id}/deliveries", operation_id = "list_webhook_deliveries", tag = "webhooks",
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("webhook_id" = String, Path, description = "Webhook id"), DeliveriesQuery),
+    responses(
+        (status = 200, description = "A page of deliveries", body = DeliveryList),
+        (status = 400, description = "Malformed request or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Tenant not granted", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such webhook for this tenant", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_webhook_deliveries(
+    State(state): State<AppState>,
+    ctx: TenantContext,
+    ApiPath(webhook_id): ApiPath<WebhookId>,
+    ApiQuery(query): ApiQuery<DeliveriesQuery>,
+) -> Result<axum::Json<DeliveryList>, ApiError> {
+    let before = match &query.cursor {
+        Some(cursor) => Some(
+            parse_delivery_cursor(cursor)
+                .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
+        ),
+        None => None,
+    };
+    let filter = DeliveryFilter {
+        status: query.status,
+        limit: query.limit.unwrap_or_default(),
+        before,
+    };
+    let page = state
+        .store
+        .list_webhook_deliveries(&ctx.tenant, webhook_id, &filter)
+        .await
+        .map_err(not_found)?;
+    Ok(axum::Json(DeliveryList {
+        has_more: page.next_cursor.is_some(),
+        next_cursor: page.next_cursor,
+        items: page.items,
+    }))
+}
+
+fn not_found(e: freight_core::StoreError) -> ApiError {
+    match e {
+        freight_core::StoreError::NotFound => {
+            ApiError::NotFound("no such webhook for this tenant".into())
+        }
+        other => other.into(),
+    }
+}
