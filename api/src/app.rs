@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::error::ApiError;
-use crate::routes::{audit, health, jobs, logs, statistics, workers};
+use crate::routes::{audit, health, jobs, logs, statistics, validation, workers};
 use crate::state::AppState;
 
 /// Request bodies above this are refused with 413.
@@ -73,6 +73,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::list_job_batches))
         .routes(routes!(jobs::retry_migration_job))
         .routes(routes!(jobs::cancel_migration_job))
+        .routes(routes!(validation::validate_migration_job))
         .routes(routes!(logs::get_migration_logs))
         .routes(routes!(logs::export_migration_logs))
         .routes(routes!(statistics::get_job_statistics))

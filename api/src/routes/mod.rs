@@ -6,4 +6,5 @@ pub mod health;
 pub mod jobs;
 pub mod logs;
 pub mod statistics;
+pub mod validation;
 pub mod workers;

@@ -11,6 +11,7 @@ mod jobs;
 pub use jobs::ResealReport;
 mod logs;
 mod statistics;
+mod validations;
 mod workers;
 
 use std::time::Duration;
@@ -220,6 +221,15 @@ impl Store for PgStore {
         job: JobId,
     ) -> StoreResult<(ConnectionConfig, ConnectionConfig)> {
         jobs::connections(self, tenant, job).await
+    }
+
+    async fn start_validation(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        audit: &AuditInfo,
+    ) -> StoreResult<ValidationSummary> {
+        validations::start(self, tenant, job, audit).await
     }
 
     async fn batch_exists(
