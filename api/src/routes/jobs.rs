@@ -66,6 +66,7 @@ pub struct JobDetailResponse {
     pub plan_warnings: Vec<String>,
     /// The last validation after the load (`validate_migration_job`); null
     /// when the job was never validated.
+    #[schema(required = true)]
     pub validation: Option<ValidationSummary>,
 }
 
