@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::error::ApiError;
-use crate::routes::{audit, events, health, jobs, logs, statistics, webhooks, workers};
+use crate::routes::{audit, events, health, jobs, logs, statistics, validation, webhooks, workers};
 use crate::state::AppState;
 
 /// Request bodies above this are refused with 413.
@@ -78,6 +78,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
         .routes(routes!(webhooks::delete_webhook))
         .routes(routes!(webhooks::list_webhook_deliveries))
+        .routes(routes!(validation::validate_migration_job))
         .routes(routes!(logs::get_migration_logs))
         .routes(routes!(logs::export_migration_logs))
         .routes(routes!(statistics::get_job_statistics))

@@ -39,6 +39,7 @@ fn every_operation_has_an_id_summary_and_description() {
         "get_migration_job",
         "list_job_batches",
         "retry_migration_job",
+        "validate_migration_job",
         "cancel_migration_job",
         "get_migration_logs",
         "export_migration_logs",
@@ -64,4 +65,32 @@ fn every_schema_reference_resolves() {
         let name = reference.split('"').next().unwrap();
         assert!(schemas.contains_key(name), "unresolvable $ref to {name}");
     }
+}
+
+#[test]
+fn validation_is_an_open_world_tool_with_every_status_and_shown_in_the_job_view() {
+    let spec: serde_json::Value = serde_json::from_str(&freight_api::openapi_json()).unwrap();
+    let op = &spec["paths"]["/api/v1/jobs/{job_id}/validate"]["post"];
+    assert_eq!(op["operationId"], "validate_migration_job");
+    assert_eq!(op["x-mcp"]["annotations"]["openWorldHint"], true);
+    for status in ["202", "400", "401", "403", "404", "409", "429"] {
+        assert!(op["responses"][status].is_object(), "missing {status}");
+    }
+    let schemas = &spec["components"]["schemas"];
+    let summary = &schemas["ValidationSummary"]["properties"];
+    for key in ["status", "mismatched_batches", "checked_at"] {
+        assert!(summary[key].is_object(), "ValidationSummary lacks {key}");
+    }
+    assert_eq!(
+        schemas["ValidationStatus"]["enum"],
+        serde_json::json!(["running", "passed", "failed"])
+    );
+    let view = &schemas["JobDetailResponse"]["allOf"][1];
+    assert!(view["properties"]["validation"].is_object());
+    // Always present: null when the job was never validated.
+    assert!(
+        view["required"]
+            .as_array()
+            .is_some_and(|r| r.contains(&serde_json::json!("validation")))
+    );
 }

@@ -64,6 +64,10 @@ pub struct JobDetailResponse {
     pub errors: ErrorSummary,
     /// Warnings from planning (lossy casts, fallbacks).
     pub plan_warnings: Vec<String>,
+    /// The last validation after the load (`validate_migration_job`); null
+    /// when the job was never validated.
+    #[schema(required = true)]
+    pub validation: Option<ValidationSummary>,
 }
 
 /// What went wrong in a job.
@@ -115,7 +119,9 @@ pub struct RetryBody {
     #[schema(maximum = 50, default = 3)]
     #[serde(default = "default_retries")]
     pub max_retries: u32,
-    /// Retry only these batches; omitted or empty = every failed, rejected or cancelled batch.
+    /// Retry only these batches (any finished batch, completed ones included: how the
+    /// `mismatched_batches` of a validation are repaired); omitted or empty = every failed,
+    /// rejected or cancelled batch.
     #[serde(default)]
     pub batch_ids: Vec<BatchId>,
 }
@@ -296,6 +302,7 @@ pub async fn get_migration_job(
         batches: detail.batches,
         tables: detail.tables,
         plan_warnings: detail.plan_warnings,
+        validation: detail.validation,
     }))
 }
 
@@ -349,7 +356,9 @@ pub async fn list_job_batches(
 /// Re-runs exactly the key ranges that failed, rejected records or were
 /// cancelled (all of them, or the given `batch_ids`) with a fresh
 /// `max_retries`. Only for jobs that are `completed_with_errors`, `failed`
-/// or `cancelled`; 409 when there is nothing to retry.
+/// or `cancelled`; 409 when there is nothing to retry. Given `batch_ids`,
+/// completed batches (and completed jobs) are re-run too: that repairs the
+/// `mismatched_batches` a validation reported.
 #[utoipa::path(
     post, path = "/api/v1/jobs/{job_id}/retry", operation_id = "retry_migration_job", tag = "jobs",
     params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = String, Path, description = "Job id")),

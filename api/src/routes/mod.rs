@@ -7,5 +7,6 @@ pub mod health;
 pub mod jobs;
 pub mod logs;
 pub mod statistics;
+pub mod validation;
 pub mod webhooks;
 pub mod workers;

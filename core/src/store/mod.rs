@@ -159,6 +159,17 @@ pub trait Store: Send + Sync + 'static {
         job: JobId,
     ) -> StoreResult<(ConnectionConfig, ConnectionConfig)>;
 
+    /// Starts a validation of a finished job: one range task per batch,
+    /// compared by workers. `Conflict` while the job is queued, running or
+    /// cancelling, or when it has no batches; a validation already running
+    /// is returned as it is.
+    async fn start_validation(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        audit: &AuditInfo,
+    ) -> StoreResult<ValidationSummary>;
+
     /// Batches of a job by id, for retry requests naming batch ids.
     async fn batch_exists(
         &self,

@@ -223,6 +223,50 @@ pub struct JobDetail {
     pub plan_warnings: Vec<String>,
     /// The most frequent error messages, most frequent first.
     pub top_errors: Vec<ErrorCount>,
+    /// The newest validation of the job; `None` when never validated.
+    pub validation: Option<ValidationSummary>,
+}
+
+/// State of a validation after the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidationStatus {
+    /// Ranges are still being compared.
+    Running,
+    /// Every range matched: same row count and checksum on both sides.
+    Passed,
+    /// At least one range differs (or could not be compared).
+    Failed,
+}
+
+impl ValidationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Passed => "passed",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Running, Self::Passed, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// The last validation of a job: source and target compared per batch key
+/// range by row count and in-database checksum.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ValidationSummary {
+    /// `running` until every range is compared, then `passed` or `failed`.
+    pub status: ValidationStatus,
+    /// Batches whose key range differs between source and target (or could
+    /// not be compared), in plan order: pass them to `retry_migration_job`
+    /// as `batch_ids` to repair them. While running: those found so far.
+    pub mismatched_batches: Vec<BatchId>,
+    /// When the last range was compared; null while running.
+    pub checked_at: Option<DateTime<Utc>>,
 }
 
 /// How often one error message occurred.

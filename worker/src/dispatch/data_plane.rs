@@ -6,7 +6,9 @@ use std::future::Future;
 
 use freight_core::ids::JobId;
 
-use crate::engine::{BatchOutcome, BatchToRun, EngineError, JobContext, JobPlan};
+use crate::engine::{
+    BatchOutcome, BatchToRun, EngineError, JobContext, JobPlan, RangeCheck, RangeToValidate,
+};
 
 /// The engine's side of the contract in `crate::engine`.
 pub trait DataPlane: Send + Sync + 'static {
@@ -28,6 +30,21 @@ pub trait DataPlane: Send + Sync + 'static {
 
     /// Drops whatever the engine cached for the job (connection pools).
     fn release_job(&self, job: JobId) -> impl Future<Output = ()> + Send;
+
+    /// Compares one batch's key range between source and target
+    /// (validation after the load). A stand-in that cannot validate says so.
+    fn validate_range(
+        &self,
+        job: &JobContext,
+        range: &RangeToValidate,
+    ) -> impl Future<Output = Result<RangeCheck, EngineError>> + Send {
+        let _ = (job, range);
+        async {
+            Err(EngineError::Permanent(
+                "this data plane cannot validate".into(),
+            ))
+        }
+    }
 }
 
 /// The real data plane.
@@ -50,5 +67,13 @@ impl DataPlane for crate::engine::Engine {
 
     async fn release_job(&self, job: JobId) {
         crate::engine::Engine::release_job(self, job).await
+    }
+
+    async fn validate_range(
+        &self,
+        job: &JobContext,
+        range: &RangeToValidate,
+    ) -> Result<RangeCheck, EngineError> {
+        crate::engine::Engine::validate_range(self, job, range).await
     }
 }

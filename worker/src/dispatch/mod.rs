@@ -13,6 +13,8 @@
 //! - `executor`: claim, lease renewal, `run_batch`, outcome.
 //! - `reconciler`: plan, (re-)dispatch, expire leases, finish jobs.
 //! - `heartbeat`: the `workers` row.
+//! - `validator` / `validation_store`: the validation phase (range tasks
+//!   leased from Postgres, compared by the engine).
 //!
 //! Architecture invariant: dispatch never touches a source or target
 //! database; the engine never touches Freight's database.
@@ -27,6 +29,8 @@ pub mod queue;
 mod reconciler;
 mod runtime;
 pub mod store;
+mod validation_store;
+mod validator;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -67,6 +71,7 @@ pub async fn run_workers<E: DataPlane>(
     let dispatcher = tokio::spawn(reconciler::dispatch(runtime.clone(), producer.clone()));
     let reconciler = tokio::spawn(reconciler::run(runtime.clone(), producer));
     let consumer = tokio::spawn(consumer::run(runtime.clone(), conn));
+    let validator = tokio::spawn(validator::run(runtime.clone()));
 
     shutdown.await;
     tracing::info!(
@@ -92,6 +97,7 @@ pub async fn run_workers<E: DataPlane>(
         ("reconciler", reconciler),
         ("dispatcher", dispatcher),
         ("consumer", consumer),
+        ("validator", validator),
     ] {
         if tokio::time::timeout(Duration::from_secs(5), task)
             .await

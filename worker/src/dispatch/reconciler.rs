@@ -71,6 +71,7 @@ pub(crate) async fn listen<E>(runtime: Arc<Runtime<E>>) {
             loop {
                 listener.recv().await?;
                 runtime.wake.notify_one();
+                runtime.validate_wake.notify_one();
             }
             #[allow(unreachable_code)]
             Ok::<(), sqlx::Error>(())

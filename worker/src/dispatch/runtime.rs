@@ -29,6 +29,8 @@ pub(crate) struct Runtime<E> {
     pub wake: Notify,
     /// Wakes the queue refill (a batch ended here).
     pub top_up: Notify,
+    /// Wakes the validation loop (a validation was requested, a range ended).
+    pub validate_wake: Notify,
     /// Fired whenever an in-flight batch ends.
     pub batch_done: Notify,
     pub in_flight: AtomicI64,
@@ -54,6 +56,7 @@ impl<E> Runtime<E> {
             abort: CancellationToken::new(),
             wake: Notify::new(),
             top_up: Notify::new(),
+            validate_wake: Notify::new(),
             batch_done: Notify::new(),
             in_flight: AtomicI64::new(0),
             rows_processed: AtomicI64::new(0),

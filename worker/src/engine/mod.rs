@@ -22,11 +22,13 @@ mod read;
 mod service;
 mod sql;
 mod typemap;
+mod validate;
 mod write;
 
 pub use planner_api::EnginePlanner;
 pub use service::{Engine, PlanLimits};
 pub use sql::PG_PREFER_INDEX;
+pub use validate::{RangeCheck, RangeSide, RangeToValidate};
 
 use std::collections::BTreeMap;
 
@@ -146,3 +148,5 @@ pub enum EngineError {
 //   pub async fn run_batch(&self, job: &JobContext, batch: &BatchToRun) -> Result<BatchOutcome, EngineError>
 //   pub async fn finish_job(&self, job: &JobContext) -> Result<Vec<String>, EngineError>   (secondary indexes, FKs; returns warnings)
 //   pub async fn release_job(&self, job: JobId)   (drops cached pools)
+//   pub async fn validate_range(&self, job: &JobContext, range: &RangeToValidate) -> Result<RangeCheck, EngineError>
+//       (counts and in-database checksums of one batch's key range on both sides; reads only)

@@ -11,6 +11,7 @@ use super::connect::{self, Access, Pool, Side};
 use super::context::JobState;
 use super::error::{Failure, scrub};
 use super::planner::{self, PlanFail};
+use super::validate::{self, RangeCheck, RangeToValidate};
 use super::{BatchOutcome, BatchToRun, EngineError, JobContext, JobPlan, batch, finish};
 
 /// Copies data for dispatch. Cheap to clone; clones share pools and caches.
@@ -198,6 +199,32 @@ impl Engine {
                 .await
                 .map_err(Failure::into_engine)?;
             batch::run(job, &source, &target, &ctx, batch).await
+        };
+        run.await.map_err(|e| scrub_engine(e, job))
+    }
+
+    /// Compares one batch's key range between source and target by count
+    /// and in-database checksum (validation after the load); reads only.
+    pub async fn validate_range(
+        &self,
+        job: &JobContext,
+        range: &RangeToValidate,
+    ) -> Result<RangeCheck, EngineError> {
+        let state = self.state(job.job_id);
+        let run = async {
+            let source = state
+                .source(job, &self.policy)
+                .await
+                .map_err(Failure::into_engine)?;
+            let target = state
+                .target(job, &self.policy)
+                .await
+                .map_err(Failure::into_engine)?;
+            let ctx = state
+                .table(job, &self.policy, &range.table_name)
+                .await
+                .map_err(Failure::into_engine)?;
+            validate::check(&source, &target, &ctx, range).await
         };
         run.await.map_err(|e| scrub_engine(e, job))
     }

@@ -107,7 +107,7 @@ async fn fetch_job(
 }
 
 /// Locks the job row for a state change and returns its status.
-async fn lock_job(
+pub(super) async fn lock_job(
     conn: &mut sqlx::PgConnection,
     tenant: &TenantId,
     job: JobId,
@@ -236,6 +236,8 @@ pub(super) async fn get(
             .fetch_one(&mut *tx)
             .await?;
 
+    let validation = super::validations::latest(&mut tx, tenant, job_id).await?;
+
     let top_errors: Vec<(String, i64)> = sqlx::query_as(
         "SELECT message, count(*) AS n FROM job_logs
          WHERE tenant_id = $1 AND job_id = $2 AND level = 'error'
@@ -257,6 +259,7 @@ pub(super) async fn get(
             .into_iter()
             .map(|(message, count)| ErrorCount { message, count })
             .collect(),
+        validation,
     })
 }
 
@@ -486,8 +489,13 @@ pub(super) async fn retry(
 ) -> StoreResult<RetryOutcome> {
     let mut tx = store.scoped(tenant).await?;
     let current = lock_job(&mut tx, tenant, job).await?;
-    current.can_retry().map_err(StoreError::Conflict)?;
     let batch_ids: Vec<Uuid> = request.batch_ids.iter().map(|b| b.0).collect();
+    // Named batches of a completed job may be re-run too: that is how the
+    // ranges a validation found different are repaired.
+    let repair = !batch_ids.is_empty() && current == JobStatus::Completed;
+    if !repair {
+        current.can_retry().map_err(StoreError::Conflict)?;
+    }
     if !batch_ids.is_empty() {
         let known: Vec<Uuid> = sqlx::query_scalar(
             "SELECT id FROM batches WHERE tenant_id = $1 AND job_id = $2 AND id = ANY($3)",
@@ -511,7 +519,11 @@ pub(super) async fn retry(
             return Err(ValidationError(unknown).into());
         }
     }
-    let retryable: Vec<&str> = BatchStatus::RETRYABLE.iter().map(|s| s.as_str()).collect();
+    let mut retryable: Vec<&str> = BatchStatus::RETRYABLE.iter().map(|s| s.as_str()).collect();
+    if !batch_ids.is_empty() {
+        // A named batch that completed is re-copied (a repair after validation).
+        retryable.push(BatchStatus::Completed.as_str());
+    }
     let max_attempts = i32::try_from(request.max_retries).unwrap_or(i32::MAX - 1) + 1;
     let retried = sqlx::query(
         "UPDATE batches SET status = 'pending', attempts = 0, max_attempts = $5,
@@ -540,7 +552,7 @@ pub(super) async fn retry(
         return Err(StoreError::Conflict(if batch_ids.is_empty() {
             "the job has no failed, rejected or cancelled batches to retry".into()
         } else {
-            "none of the given batches failed, rejected records or was cancelled".into()
+            "none of the given batches has finished".into()
         }));
     }
     sqlx::query(

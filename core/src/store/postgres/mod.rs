@@ -13,6 +13,7 @@ pub use jobs::ResealReport;
 pub use webhooks::parse_delivery_cursor;
 mod logs;
 mod statistics;
+mod validations;
 mod webhooks;
 mod workers;
 
@@ -272,6 +273,15 @@ impl Store for PgStore {
         job: JobId,
     ) -> StoreResult<(ConnectionConfig, ConnectionConfig)> {
         jobs::connections(self, tenant, job).await
+    }
+
+    async fn start_validation(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        audit: &AuditInfo,
+    ) -> StoreResult<ValidationSummary> {
+        validations::start(self, tenant, job, audit).await
     }
 
     async fn batch_exists(

@@ -1,0 +1,461 @@
+//! Validation after the load (`validate_migration_job`), end to end with the
+//! real engine, PostgreSQL, MariaDB and Redis: identical data passes with
+//! equal per-range checksums; a changed value, a missing row and an extra
+//! row each fail exactly their batch; a retry of those batches repairs
+//! them; tenants and job states are enforced; the phase survives a flushed
+//! queue and a SIGKILLed worker.
+
+mod engine_support;
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine_support::*;
+use freight_core::connection::{ConnectionConfig, DatabaseKind, Secret};
+use freight_core::ids::{BatchId, JobId};
+use freight_core::job::{JobSpec, JobStatus};
+use freight_core::store::postgres::PgStore;
+use freight_core::store::{BatchRecord, Store, ValidationStatus};
+use freight_worker::engine::{Engine, EnginePlanner};
+use serde_json::{Value, json};
+use sqlx::AssertSqlSafe;
+use sqlx::mysql::MySqlPool;
+use sqlx::postgres::PgPool;
+
+const WAIT: Duration = Duration::from_secs(120);
+const MARIADB: &str = "mysql://root@127.0.0.1:3306";
+
+/// A MariaDB database with an `items` table of `rows` rows (ids 3, 6, 9, …)
+/// covering every type class the checksum canonicalizes, NULLs and
+/// non-ASCII text.
+async fn mariadb_source(rows: i64) -> (MySqlPool, String) {
+    let name = format!(
+        "freight_val_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let admin = MySqlPool::connect(&format!("{MARIADB}/mysql"))
+        .await
+        .expect("MariaDB reachable");
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
+        .execute(&admin)
+        .await
+        .expect("create source db");
+    admin.close().await;
+    let url = format!("{MARIADB}/{name}");
+    let pool = MySqlPool::connect(&url).await.expect("source db");
+    sqlx::query(
+        "CREATE TABLE items (
+             id bigint PRIMARY KEY,
+             uuid char(36) NOT NULL,
+             email varchar(255) NOT NULL,
+             amount decimal(12,2) NOT NULL,
+             ratio decimal(20,6),
+             active tinyint(1) NOT NULL,
+             score double,
+             created datetime(3) NOT NULL,
+             seen timestamp(6) NULL,
+             born date,
+             at_time time(3),
+             payload varbinary(16),
+             big bigint unsigned,
+             note text
+         )",
+    )
+    .execute(&pool)
+    .await
+    .expect("create items");
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO items
+         SELECT seq * 3, uuid(), concat('user', seq, '@example.com'), seq * 1.25 % 900,
+                IF(seq % 3 = 0, NULL, seq / 7), seq % 2, IF(seq % 7 = 0, NULL, seq / 3),
+                '2024-01-01 00:00:00.123' + INTERVAL seq SECOND,
+                IF(seq % 4 = 0, NULL, '2024-02-01 00:00:00.5' + INTERVAL seq MINUTE),
+                '2000-01-01' + INTERVAL seq DAY, SEC_TO_TIME(seq % 86000 + 0.25),
+                IF(seq % 6 = 0, NULL, UNHEX(MD5(seq))), seq * 1000000000000,
+                IF(seq % 5 = 0, NULL, concat(repeat('n', seq % 40), 'é ✓'))
+         FROM seq_1_to_{rows}"
+    )))
+    .execute(&pool)
+    .await
+    .expect("fill items");
+    (pool, url)
+}
+
+fn url_config(kind: DatabaseKind, url: &str) -> ConnectionConfig {
+    ConnectionConfig {
+        kind,
+        url: Some(Secret::new(url.to_owned())),
+        host: None,
+        port: None,
+        database: None,
+        user: None,
+        password: None,
+        schema: None,
+    }
+}
+
+struct Setup {
+    tenant: freight_core::TenantId,
+    queue: String,
+    source: MySqlPool,
+    source_url: String,
+    target: PgPool,
+    target_url: String,
+}
+
+impl Setup {
+    async fn new(rows: i64) -> Self {
+        let (source, source_url) = mariadb_source(rows).await;
+        let target_url = fresh_database("freight_tgt").await;
+        let target = PgPool::connect(&target_url).await.expect("target db");
+        Self {
+            tenant: tenant(&format!(
+                "val{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            )),
+            queue: queue_name(),
+            source,
+            source_url,
+            target,
+            target_url,
+        }
+    }
+
+    fn spec(&self, batch_size: u32) -> JobSpec {
+        JobSpec {
+            name: Some("validation".into()),
+            source_config: url_config(DatabaseKind::Mysql, &self.source_url),
+            target_config: url_config(DatabaseKind::Postgresql, &self.target_url),
+            tables: vec!["items".into()],
+            exclude_tables: vec![],
+            batch_size,
+            max_retries: 3,
+            max_record_errors: 0,
+            verify: false,
+            started_by: "validation-e2e".into(),
+            key_columns: Default::default(),
+            nul_characters: Default::default(),
+        }
+    }
+
+    fn worker(&self, store: &PgStore, concurrency: usize) -> InProcessWorker {
+        InProcessWorker::start(
+            store,
+            Arc::new(Engine::new(
+                freight_core::policy::ConnectionPolicy::for_local_user(),
+            )),
+            fast_config(&self.queue, concurrency),
+        )
+    }
+
+    async fn cleanup(self) {
+        if let Some((_, name)) = self.source_url.rsplit_once('/') {
+            let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
+                .execute(&self.source)
+                .await;
+        }
+        self.source.close().await;
+        self.target.close().await;
+        drop_postgres_database(&self.target_url).await;
+    }
+}
+
+/// The batch whose key range `[key_start, key_end)` holds the integer `id`.
+fn batch_holding(batches: &[BatchRecord], id: i64) -> BatchId {
+    let bound = |v: &Option<Value>| v.as_ref().and_then(|b| b[0].as_i64());
+    batches
+        .iter()
+        .find(|b| {
+            bound(&b.key_start).is_none_or(|s| s <= id) && bound(&b.key_end).is_none_or(|e| id < e)
+        })
+        .map(|b| b.id)
+        .expect("a batch holds every id")
+}
+
+/// Waits until the job's last validation is no longer running.
+async fn wait_for_validation(
+    store: &PgStore,
+    tenant: &freight_core::TenantId,
+    job_id: JobId,
+) -> freight_core::store::ValidationSummary {
+    let detail = wait_for_job(store, tenant, job_id, WAIT, "validation", |d| {
+        d.validation
+            .as_ref()
+            .is_some_and(|v| v.status != ValidationStatus::Running)
+    })
+    .await;
+    detail.validation.expect("validated")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_retry() {
+    let app = freight_api::testing::spawn_app_with(Arc::new(EnginePlanner::new(Engine::new(
+        freight_core::policy::ConnectionPolicy::for_local_user(),
+    ))))
+    .await;
+    let s = Setup::new(2_500).await;
+    let http = reqwest::Client::new();
+    let token = app.token(&[s.tenant.as_str()], "engineer");
+    let api = |path: String| format!("{}/api/v1/jobs/{path}", app.base_url);
+    let validate = |job_id: JobId, tenant: String, token: String| {
+        let http = http.clone();
+        let url = api(format!("{job_id}/validate"));
+        async move {
+            let response = http
+                .post(url)
+                .bearer_auth(token)
+                .header("X-Tenant-ID", tenant)
+                .send()
+                .await
+                .expect("validate request");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("json body"))
+        }
+    };
+
+    // A queued job cannot be validated.
+    let job_id = app
+        .store
+        .create_job(&s.tenant, &s.spec(200), &audit())
+        .await
+        .expect("create job")
+        .id;
+    let (status, body) = validate(job_id, s.tenant.to_string(), token.clone()).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "CONFLICT");
+
+    let worker = s.worker(&app.store, 2);
+    wait_for_status(&app.store, &s.tenant, job_id, WAIT, JobStatus::Completed).await;
+    let before: Value = http
+        .get(api(job_id.to_string()))
+        .bearer_auth(&token)
+        .header("X-Tenant-ID", s.tenant.as_str())
+        .send()
+        .await
+        .expect("get job")
+        .json()
+        .await
+        .expect("job json");
+    assert_eq!(before["validation"], Value::Null, "never validated");
+
+    // Another tenant's job is a 404, not a 403.
+    let other = tenant("valother");
+    let other_token = app.token(&[other.as_str()], "engineer");
+    let (status, body) = validate(job_id, other.to_string(), other_token).await;
+    assert_eq!(status, 404, "{body}");
+
+    // Identical data: every range matches, checksums computed on both sides.
+    let (status, body) = validate(job_id, s.tenant.to_string(), token.clone()).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "running");
+    assert_eq!(body["mismatched_batches"], json!([]));
+    assert_eq!(body["checked_at"], Value::Null);
+    let passed = wait_for_validation(&app.store, &s.tenant, job_id).await;
+    assert_eq!(passed.status, ValidationStatus::Passed, "{passed:?}");
+    assert!(passed.mismatched_batches.is_empty());
+    assert!(passed.checked_at.is_some());
+    let ranges: Vec<(i64, i64, String, String, bool)> = sqlx::query_as(
+        "SELECT source_count, target_count, source_checksum, target_checksum, matched
+         FROM validation_results WHERE job_id = $1",
+    )
+    .bind(job_id.0)
+    .fetch_all(app.store.pool())
+    .await
+    .expect("results");
+    assert_eq!(ranges.len(), 13, "one result per batch");
+    let details: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT detail FROM validation_results WHERE job_id = $1")
+            .bind(job_id.0)
+            .fetch_all(app.store.pool())
+            .await
+            .expect("details");
+    // Only the float is left out of the checksum; every other type is compared.
+    for detail in &details {
+        assert!(
+            detail.ends_with("checksum match; compared by count only: score (double)"),
+            "{detail}"
+        );
+    }
+    for (sc, tc, sx, tx, matched) in &ranges {
+        assert!(matched);
+        assert_eq!((sc, sx), (tc, tx), "equal count and checksum per range");
+        assert!(*sc > 0 && sx != "0", "a real checksum: {sx}");
+    }
+
+    // One changed value, one missing row, one extra row: three batches.
+    let batches = batches(&app.store, &s.tenant, job_id).await;
+    let changed = batch_holding(&batches, 300);
+    let missing = batch_holding(&batches, 3_000);
+    let extra = batch_holding(&batches, 6_001);
+    sqlx::query("UPDATE items SET amount = amount + 0.01 WHERE id = 300")
+        .execute(&s.target)
+        .await
+        .expect("tamper");
+    sqlx::query("DELETE FROM items WHERE id = 3000")
+        .execute(&s.target)
+        .await
+        .expect("delete");
+    sqlx::query(
+        "INSERT INTO items (id, uuid, email, amount, active, created)
+         VALUES (6001, 'x', 'extra@example.com', 1, true, '2024-01-01')",
+    )
+    .execute(&s.target)
+    .await
+    .expect("insert");
+    let mut expected: Vec<(i32, BatchId)> = batches
+        .iter()
+        .filter(|b| [changed, missing, extra].contains(&b.id))
+        .map(|b| (b.seq, b.id))
+        .collect();
+    expected.sort();
+    let expected: Vec<BatchId> = expected.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(expected.len(), 3, "three different batches");
+
+    let (status, _) = validate(job_id, s.tenant.to_string(), token.clone()).await;
+    assert_eq!(status, 202);
+    let failed = wait_for_validation(&app.store, &s.tenant, job_id).await;
+    assert_eq!(failed.status, ValidationStatus::Failed);
+    assert_eq!(
+        failed.mismatched_batches, expected,
+        "exactly the tampered batches"
+    );
+    let view: Value = http
+        .get(api(job_id.to_string()))
+        .bearer_auth(&token)
+        .header("X-Tenant-ID", s.tenant.as_str())
+        .send()
+        .await
+        .expect("get job")
+        .json()
+        .await
+        .expect("job json");
+    assert_eq!(view["validation"]["status"], "failed");
+    assert_eq!(
+        view["validation"]["mismatched_batches"],
+        serde_json::to_value(&expected).expect("ids")
+    );
+    assert!(view["validation"]["checked_at"].is_string());
+
+    // Repair: retry exactly those (completed) batches, then validate again.
+    let retried: Value = http
+        .post(api(format!("{job_id}/retry")))
+        .bearer_auth(&token)
+        .header("X-Tenant-ID", s.tenant.as_str())
+        .json(&json!({ "batch_ids": view["validation"]["mismatched_batches"] }))
+        .send()
+        .await
+        .expect("retry")
+        .error_for_status()
+        .expect("200")
+        .json()
+        .await
+        .expect("retry json");
+    assert_eq!(retried["batches_retried"], 3, "{retried}");
+    wait_for_status(&app.store, &s.tenant, job_id, WAIT, JobStatus::Completed).await;
+    let (status, _) = validate(job_id, s.tenant.to_string(), token.clone()).await;
+    assert_eq!(status, 202);
+    let repaired = wait_for_validation(&app.store, &s.tenant, job_id).await;
+    assert_eq!(repaired.status, ValidationStatus::Passed, "{repaired:?}");
+
+    worker.stop().await.expect("clean stop");
+    s.cleanup().await;
+}
+
+/// `freight worker` as a child process, killed with SIGKILL.
+fn binary_worker(database_url: &str, queue: &str) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_freight"))
+        .arg("worker")
+        .env("DATABASE_URL", database_url)
+        .env("REDIS_URL", redis_url())
+        .env("JWT_SECRET_KEY", TEST_JWT_SECRET)
+        .env("FREIGHT_ENCRYPTION_KEY", TEST_JWT_SECRET)
+        .env("FREIGHT_QUEUE", queue)
+        .env("WORKER_CONCURRENCY", "2")
+        .env("FREIGHT_LEASE_MS", "2000")
+        .env("FREIGHT_RECONCILE_INTERVAL_MS", "200")
+        .env("FREIGHT_REDISPATCH_AFTER_MS", "2000")
+        .env("FREIGHT_RETRY_BACKOFF_MS", "100")
+        .env("FREIGHT_HEARTBEAT_MS", "500")
+        .env("ENABLE_METRICS", "false")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn freight worker")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn validation_survives_a_flushed_queue_and_a_killed_worker() {
+    let (store, freight_url) = freight_store().await;
+    let s = Setup::new(30_000).await;
+    let job_id = store
+        .create_job(&s.tenant, &s.spec(100), &audit())
+        .await
+        .expect("create job")
+        .id;
+    let mut first = binary_worker(&freight_url, &s.queue);
+
+    // A running job cannot be validated.
+    wait_for_job(&store, &s.tenant, job_id, WAIT, "running", |d| {
+        d.job.status == JobStatus::Running && d.batches.completed >= 2
+    })
+    .await;
+    let refused = store.start_validation(&s.tenant, job_id, &audit()).await;
+    assert!(
+        matches!(refused, Err(freight_core::StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    wait_for_status(&store, &s.tenant, job_id, WAIT, JobStatus::Completed).await;
+
+    let started = store
+        .start_validation(&s.tenant, job_id, &audit())
+        .await
+        .expect("validate");
+    assert_eq!(started.status, ValidationStatus::Running);
+    // Asking again while it runs returns the same running validation.
+    let again = store
+        .start_validation(&s.tenant, job_id, &audit())
+        .await
+        .expect("validate again");
+    assert_eq!(again.status, ValidationStatus::Running);
+    let count = |store: Arc<PgStore>, sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .bind(job_id.0)
+            .fetch_one(store.pool())
+            .await
+            .expect("count")
+    };
+    assert_eq!(
+        count(
+            store.clone(),
+            "SELECT count(*) FROM validations WHERE job_id = $1"
+        )
+        .await,
+        1
+    );
+
+    // Mid-validation: the queue's Redis data is flushed and the worker
+    // SIGKILLed; a new worker finishes from what Postgres holds.
+    let checked =
+        "SELECT count(*) FROM validation_results WHERE job_id = $1 AND status = 'checked'";
+    eventually(WAIT, "some ranges checked", || async {
+        count(store.clone(), checked).await >= 5
+    })
+    .await;
+    flush_queue(&s.queue).await;
+    first.kill().await.expect("SIGKILL");
+    assert!(
+        count(store.clone(), checked).await < 300,
+        "killed mid-validation"
+    );
+    let second = s.worker(&store, 2);
+    let done = wait_for_validation(&store, &s.tenant, job_id).await;
+    assert_eq!(done.status, ValidationStatus::Passed, "{done:?}");
+    assert_eq!(count(store.clone(), checked).await, 300);
+    second.stop().await.expect("clean stop");
+    s.cleanup().await;
+    store.pool().close().await;
+    drop_postgres_database(&freight_url).await;
+}

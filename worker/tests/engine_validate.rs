@@ -1,0 +1,161 @@
+//! Validation of key ranges (`Engine::validate_range`) across dialects:
+//! identical rich data gives equal counts and checksums per range in every
+//! direction (SQLite hashed on the worker, the others in SQL), and a
+//! changed value, a missing row and an extra row are each found in their
+//! range.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "engine_support/rich.rs"]
+mod rich;
+#[path = "engine_support/mod.rs"]
+mod support;
+
+use freight_core::ids::BatchId;
+use freight_worker::engine::{Engine, JobContext, JobPlan, RangeCheck, RangeToValidate};
+use sqlx::Executor;
+use support::*;
+
+async fn check_all(engine: &Engine, job: &JobContext, plan: &JobPlan) -> Vec<RangeCheck> {
+    let mut out = Vec::new();
+    for b in &plan.batches {
+        let range = RangeToValidate {
+            batch_id: BatchId::new(),
+            table_name: b.table_name.clone(),
+            key_start: b.key_start.clone(),
+            key_end: b.key_end.clone(),
+        };
+        out.push(engine.validate_range(job, &range).await.expect("validate"));
+    }
+    out
+}
+
+fn assert_all_match(checks: &[RangeCheck], what: &str) {
+    assert!(checks.len() > 1, "{what}: several ranges");
+    for c in checks {
+        assert!(c.matched, "{what}: {}", c.detail);
+        assert_eq!(c.source, c.target, "{what}");
+        assert!(c.source.rows == 0 || c.source.checksum > 0, "{what}");
+    }
+}
+
+/// Indexes of the ranges that differ.
+fn mismatched(checks: &[RangeCheck]) -> Vec<usize> {
+    (0..checks.len()).filter(|&i| !checks[i].matched).collect()
+}
+
+/// The range holding integer key `id`.
+fn range_of(plan: &JobPlan, id: i64) -> usize {
+    let bound = |v: &Option<serde_json::Value>| v.as_ref().and_then(|b| b[0].as_i64());
+    plan.batches
+        .iter()
+        .position(|b| {
+            bound(&b.key_start).is_none_or(|s| s <= id) && bound(&b.key_end).is_none_or(|e| id < e)
+        })
+        .expect("a range holds the id")
+}
+
+#[tokio::test]
+async fn identical_data_matches_in_every_direction_and_each_change_names_its_range() {
+    let dbs = Dbs::new().await;
+    let rows = rich::rows(60);
+    let my = dbs.my_pool().await;
+    rich::create_mysql(&my, &rows).await;
+    let pg = dbs.pg_pool().await;
+    pg.execute("CREATE SCHEMA src; CREATE SCHEMA a; CREATE SCHEMA b")
+        .await
+        .expect("schemas");
+    rich::create_pg(&pg, "src", &rows).await;
+    let sq_src = dbs.sqlite_pool("src").await;
+    rich::create_sqlite(&sq_src, &rows).await;
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+
+    // MariaDB → PostgreSQL: in SQL on both sides.
+    let my_pg = job(dbs.mysql(), dbs.pg("a"), &["rich"], 10);
+    let (plan, _) = migrate(&engine, &my_pg).await;
+    let checks = check_all(&engine, &my_pg, &plan).await;
+    assert_all_match(&checks, "mariadb → postgres");
+    // Floats and JSON are compared by count only, and say so.
+    assert!(
+        checks[0]
+            .detail
+            .contains("compared by count only: ratio (double), doc ("),
+        "{}",
+        checks[0].detail
+    );
+
+    // One changed value, one missing row, one extra row.
+    pg.execute(
+        "UPDATE a.rich SET name = name || 'x' WHERE id = 4;
+         DELETE FROM a.rich WHERE id = 91;
+         INSERT INTO a.rich (id) VALUES (152);",
+    )
+    .await
+    .expect("tamper");
+    let checks = check_all(&engine, &my_pg, &plan).await;
+    let mut expected = vec![
+        range_of(&plan, 4),
+        range_of(&plan, 91),
+        range_of(&plan, 152),
+    ];
+    expected.sort_unstable();
+    expected.dedup();
+    assert_eq!(expected.len(), 3, "three ranges");
+    assert_eq!(mismatched(&checks), expected);
+    let changed = &checks[range_of(&plan, 4)];
+    assert_eq!(
+        changed.source.rows, changed.target.rows,
+        "same count, other value"
+    );
+    assert_eq!(
+        checks[range_of(&plan, 91)].target.rows + 1,
+        checks[range_of(&plan, 91)].source.rows
+    );
+    assert_eq!(
+        checks[range_of(&plan, 152)].target.rows,
+        checks[range_of(&plan, 152)].source.rows + 1
+    );
+    engine.release_job(my_pg.job_id).await;
+
+    // PostgreSQL → MariaDB, MariaDB → SQLite (hashed on the worker) and
+    // SQLite → PostgreSQL.
+    let pairs = [
+        (
+            job(dbs.pg("src"), dbs.mysql(), &["rich"], 10),
+            "postgres → mariadb",
+        ),
+        (
+            job(dbs.mysql(), dbs.sqlite("dst"), &["rich"], 10),
+            "mariadb → sqlite",
+        ),
+        (
+            job(dbs.sqlite("src"), dbs.pg("b"), &["rich"], 10),
+            "sqlite → postgres",
+        ),
+    ];
+    let mut plans = Vec::new();
+    for (j, what) in &pairs {
+        let (plan, _) = migrate(&engine, j).await;
+        assert_all_match(&check_all(&engine, j, &plan).await, what);
+        plans.push(plan);
+    }
+    let sq_dst = dbs.sqlite_pool("dst").await;
+    sqlx::query("UPDATE rich SET amount = '1.5' WHERE id = 10")
+        .execute(&sq_dst)
+        .await
+        .expect("tamper sqlite");
+    let (j, _) = &pairs[1];
+    let checks = check_all(&engine, j, &plans[1]).await;
+    assert_eq!(
+        mismatched(&checks),
+        vec![range_of(&plans[1], 10)],
+        "sqlite change found"
+    );
+    for (j, _) in &pairs {
+        engine.release_job(j.job_id).await;
+    }
+    my.close().await;
+    pg.close().await;
+    sq_src.close().await;
+    sq_dst.close().await;
+    dbs.cleanup().await;
+}
