@@ -81,3 +81,28 @@ CREATE TRIGGER jobs_webhook_outbox AFTER UPDATE OF status ON jobs
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status
                        AND NEW.status IN ('completed', 'completed_with_errors', 'failed', 'cancelled'))
     EXECUTE FUNCTION freight_job_webhook_outbox();
+
+-- `validation.finished`: a validation settled passed or failed.
+CREATE FUNCTION freight_validation_webhook_outbox() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO webhook_deliveries (id, tenant_id, webhook_id, event_type, payload)
+    SELECT gen_random_uuid(), w.tenant_id, w.id, 'validation.finished', jsonb_build_object(
+        'type', 'validation.finished',
+        'timestamp', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'data', jsonb_build_object(
+            'job_id', NEW.job_id,
+            'validation_id', NEW.id,
+            'status', NEW.status,
+            'ranges_checked', NEW.ranges_total,
+            'mismatched_ranges', NEW.mismatched,
+            'checked_at', NEW.checked_at))
+    FROM webhooks w
+    WHERE w.tenant_id = NEW.tenant_id AND 'validation.finished' = ANY (w.events);
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER validations_webhook_outbox AFTER UPDATE OF status ON validations
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status AND NEW.status IN ('passed', 'failed'))
+    EXECUTE FUNCTION freight_validation_webhook_outbox();

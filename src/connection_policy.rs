@@ -31,7 +31,12 @@ pub async fn connection_policy(
                 .await
                 .context("read the identity of Freight's database")?,
         )
-        .protect_endpoint(redis_addresses(&settings.redis_url).await);
+        .protect_endpoint(redis_addresses(&settings.redis_url).await)
+        // Freight's own HTTP ports, by any local address (webhooks).
+        .protect_endpoint(
+            [settings.port, settings.metrics_port]
+                .map(|port| std::net::SocketAddr::from(([0, 0, 0, 0], port))),
+        );
     if let Some(root) = &settings.sqlite_root {
         policy = policy.sqlite_root(root);
     }

@@ -162,7 +162,7 @@ async fn run_api(
         .context("REDIS_URL is not a valid Redis URL")?;
     let policy = connection_policy::connection_policy(settings, &store).await?;
     let planner: Arc<dyn Planner> = Arc::new(freight_worker::engine::EnginePlanner::new(
-        connection_policy::engine(settings, policy),
+        connection_policy::engine(settings, policy.clone()),
     ));
     let state =
         freight_api::AppState::new(store, planner, TokenKeys::new(&settings.jwt_secret), redis)
@@ -174,6 +174,7 @@ async fn run_api(
                 },
                 &settings.queue_name,
             )
+            .with_connection_policy(policy)
             .with_plan_limits(freight_api::plan_slots::PlanLimits {
                 concurrent_per_tenant: settings.max_concurrent_plans,
                 timeout: Duration::from_secs(settings.plan_timeout_seconds),

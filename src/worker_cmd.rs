@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use freight_core::store::postgres::PgStore;
 use freight_worker::dispatch::{self, DispatchConfig, DispatchStore};
+use freight_worker::webhooks::{SenderConfig, WebhookSender};
+use tokio_util::sync::CancellationToken;
 
 use crate::settings::Settings;
 
@@ -33,16 +35,28 @@ pub async fn run(
         })?;
     store.migrate().await.context("apply migrations")?;
     let policy = crate::connection_policy::connection_policy(settings, &store).await?;
-    let engine = crate::connection_policy::engine(settings, policy);
+    let engine = crate::connection_policy::engine(settings, policy.clone());
+    // The webhook sender stops with the workers.
+    let stop = CancellationToken::new();
+    let webhooks = WebhookSender::new(
+        store.pool().clone(),
+        secrets.clone(),
+        Arc::new(policy),
+        SenderConfig::default(),
+    );
+    let sender = tokio::spawn(webhooks.run(stop.clone()));
     let dispatch_store = DispatchStore::new(store.pool().clone(), secrets);
-    dispatch::run_workers(
+    let result = dispatch::run_workers(
         dispatch_store,
         Arc::new(engine),
         config,
         &settings.redis_url,
         shutdown,
     )
-    .await
+    .await;
+    stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(15), sender).await;
+    result
 }
 
 fn dispatch_config(settings: &Settings) -> anyhow::Result<DispatchConfig> {

@@ -107,7 +107,21 @@ pub async fn spawn_app_built(
     let redis_url = redis_url();
     let redis = redis::Client::open(redis_url.as_str()).expect("redis url");
     let rate_limit_namespace = format!("freight-test:{}", uuid::Uuid::new_v4().simple());
-    let mut state = AppState::new(store.clone(), planner, tokens.clone(), redis);
+    // Like `freight api`: webhook URLs may not reach the installation's Redis.
+    let redis_addresses: Vec<std::net::SocketAddr> = match url::Url::parse(&redis_url) {
+        Ok(url) => tokio::net::lookup_host((
+            url.host_str().unwrap_or("127.0.0.1").to_owned(),
+            url.port().unwrap_or(6379),
+        ))
+        .await
+        .map(Iterator::collect)
+        .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let mut state = AppState::new(store.clone(), planner, tokens.clone(), redis)
+        .with_connection_policy(
+            freight_core::policy::ConnectionPolicy::for_tenants().protect_endpoint(redis_addresses),
+        );
     if let Some(limits) = limits {
         state = state.with_rate_limits(limits, &rate_limit_namespace);
     }

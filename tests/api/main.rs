@@ -14,3 +14,4 @@ mod openapi_spec;
 mod plan;
 mod rate_limits;
 mod statistics;
+mod webhooks;

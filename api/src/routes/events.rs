@@ -157,6 +157,10 @@ async fn follow(
     sender: &mpsc::Sender<Event>,
 ) -> Result<(), Stop> {
     let store = &state.store;
+    // The state the client was last told: progress follows a `running`
+    // status event, never precedes it (events can be held back a moment,
+    // see `Store::job_events`, while the counters are read live).
+    let mut shown: Option<JobStatus> = None;
     let mut last = match resume {
         Some(id) => id,
         None => {
@@ -169,6 +173,7 @@ async fn follow(
                 at: Some(detail.job.updated_at),
             };
             send(sender, "status", last, &snapshot).await?;
+            shown = Some(detail.job.status);
             last
         }
     };
@@ -178,6 +183,12 @@ async fn follow(
         let full_page = i64::try_from(events.len()).unwrap_or(PAGE) >= PAGE;
         for event in events {
             last = event.id;
+            if event.kind == JobEventKind::Status
+                && let Ok(status) =
+                    serde_json::from_value::<JobStatus>(event.data["status"].clone())
+            {
+                shown = Some(status);
+            }
             send_durable(sender, &event).await?;
         }
         if full_page {
@@ -188,8 +199,10 @@ async fn follow(
             send(sender, "finished", last, &detail.job).await?;
             return Ok(());
         }
+        // Resumed streams start from the state the store shows now.
+        let shown = *shown.get_or_insert(detail.job.status);
         let due = last_progress.is_none_or(|at| at.elapsed() >= TICK);
-        if detail.job.status == JobStatus::Running && due {
+        if detail.job.status == JobStatus::Running && shown == JobStatus::Running && due {
             let progress = ProgressEvent {
                 rows_read: detail.job.rows_read,
                 rows_written: detail.job.rows_written,
