@@ -10,6 +10,10 @@ command -v promtool >/dev/null || {
   echo "[test] installing prometheus (promtool, real scrape test)" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
 }
+command -v chromium >/dev/null && command -v chromedriver >/dev/null || {
+  echo "[test] installing chromium + chromedriver (dashboard browser test)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+}
 cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 
 cargo fmt --all -- --check

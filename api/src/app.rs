@@ -123,6 +123,7 @@ pub fn app(state: AppState) -> Router {
             get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], spec).into_response() }),
         )
         .merge(Scalar::with_url("/docs", api))
+        .merge(crate::ui::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(crate::error::scope_request_id))

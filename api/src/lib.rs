@@ -15,6 +15,7 @@ pub mod routes;
 pub mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod ui;
 
 pub use app::{app, openapi, openapi_json, serve};
 pub use state::AppState;
