@@ -58,7 +58,8 @@ trap cleanup EXIT
 
 export FREIGHT_DEV_MODE=true DATABASE_URL="$PG/$db" REDIS_URL="$REDIS" FREIGHT_HOST=127.0.0.1
 export FREIGHT_QUEUE="freight_contract_$suffix" RUST_LOG=${RUST_LOG:-warn}
-# Generated job specs name closed ports: bound how long a plan may wait.
+# Generated job specs name closed ports: a create, plan or retry waits for
+# the connection check (up to ~10 s), a plan for at most this long.
 export FREIGHT_PLAN_TIMEOUT_SECONDS=15
 
 start() { # requests per minute, creations per minute, anonymous per minute
@@ -87,6 +88,7 @@ run_schemathesis() { # name, extra arguments...
     --seed "$SEED" \
     --workers 1 \
     --request-timeout 30 \
+    --max-response-time 25 \
     --no-color \
     --report junit --report-junit-path "$REPORTS/$name.xml" \
     "$@"

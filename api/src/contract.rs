@@ -115,6 +115,24 @@ pub fn finish(spec: &mut Value) {
             }
         }
     }
+    drop_unused_responses(spec);
+    if let Some(spec) = spec.as_object_mut() {
+        spec.entry("servers").or_insert_with(
+            || json!([{"url": "/", "description": "The Freight instance serving this document"}]),
+        );
+    }
+}
+
+/// Shared responses no operation refers to (every operation that could
+/// send one describes its own): left out rather than listed unused.
+fn drop_unused_responses(spec: &mut Value) {
+    let text = spec.get("paths").map(Value::to_string).unwrap_or_default();
+    if let Some(responses) = spec
+        .pointer_mut("/components/responses")
+        .and_then(Value::as_object_mut)
+    {
+        responses.retain(|name, _| text.contains(&format!("\"#/components/responses/{name}\"")));
+    }
 }
 
 fn add_components(spec: &mut Value) {
@@ -237,10 +255,11 @@ fn parameters(operation: &Value) -> impl Iterator<Item = &Value> {
 }
 
 fn finish_operation(operation: &mut Value, job_operations: &[String]) {
+    // `security: [{}]` (health probes) means "no token needed".
     let secured = operation
         .get("security")
         .and_then(Value::as_array)
-        .is_some_and(|s| !s.is_empty());
+        .is_some_and(|s| s.iter().any(|r| r.as_object().is_some_and(|r| !r.is_empty())));
     let mut tenant = false;
     if let Some(params) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
         for param in params.iter_mut() {
