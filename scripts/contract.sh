@@ -25,6 +25,12 @@ REPORTS=target/contract
 log() { printf '[contract] %s\n' "$*" >&2; }
 
 # --- tools -------------------------------------------------------------------
+apt_install() {
+  [ "$(id -u)" = 0 ] || { log "need root to install $*"; exit 1; }
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+python3 -c 'import ensurepip, venv' 2>/dev/null || { log "installing python3-venv"; apt_install python3-venv; }
+command -v npx >/dev/null || { log "installing Node.js (npx, for Redocly CLI)"; apt_install nodejs npm; }
 if [ "$("$VENV/bin/schemathesis" --version 2>/dev/null)" != "schemathesis, version $SCHEMATHESIS_VERSION" ]; then
   log "installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
   rm -rf "$VENV"

@@ -234,8 +234,9 @@ fn job_operations(spec: &Value) -> Vec<String> {
             let Some(operation) = item.get(method) else {
                 continue;
             };
-            let takes_job_id = parameters(operation)
-                .any(|p| p.get("in") == Some(&json!("path")) && p.get("name") == Some(&json!("job_id")));
+            let takes_job_id = parameters(operation).any(|p| {
+                p.get("in") == Some(&json!("path")) && p.get("name") == Some(&json!("job_id"))
+            });
             if let Some(id) = operation.get("operationId").and_then(Value::as_str)
                 && takes_job_id
             {
@@ -259,9 +260,15 @@ fn finish_operation(operation: &mut Value, job_operations: &[String]) {
     let secured = operation
         .get("security")
         .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().any(|r| r.as_object().is_some_and(|r| !r.is_empty())));
+        .is_some_and(|s| {
+            s.iter()
+                .any(|r| r.as_object().is_some_and(|r| !r.is_empty()))
+        });
     let mut tenant = false;
-    if let Some(params) = operation.get_mut("parameters").and_then(Value::as_array_mut) {
+    if let Some(params) = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut)
+    {
         for param in params.iter_mut() {
             let is_tenant = param.get("in") == Some(&json!("header"))
                 && param
@@ -274,7 +281,8 @@ fn finish_operation(operation: &mut Value, job_operations: &[String]) {
             }
         }
     }
-    let takes = |location: &str| parameters(operation).any(|p| p.get("in") == Some(&json!(location)));
+    let takes =
+        |location: &str| parameters(operation).any(|p| p.get("in") == Some(&json!(location)));
     let (path, query) = (takes("path"), takes("query"));
     let body = operation.get("requestBody").is_some();
 
@@ -299,7 +307,10 @@ fn finish_operation(operation: &mut Value, job_operations: &[String]) {
         .get("operationId")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else {
+    let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    else {
         return;
     };
     for response in responses.values_mut() {

@@ -41,11 +41,9 @@ fn example_arguments(spec: &Value, def: &ToolDef) -> Map<String, Value> {
     for param in op["parameters"].as_array().into_iter().flatten() {
         let param = resolve(spec, param);
         let (name, location) = (param["name"].as_str().unwrap_or_default(), &param["in"]);
-        let Some(binding) = def
-            .arguments
-            .iter()
-            .find(|a| a.api_name == name && json!(format!("{:?}", a.location).to_lowercase()) == *location)
-        else {
+        let Some(binding) = def.arguments.iter().find(|a| {
+            a.api_name == name && json!(format!("{:?}", a.location).to_lowercase()) == *location
+        }) else {
             continue;
         };
         if let Some(example) =
@@ -99,7 +97,11 @@ fn every_tool_accepts_the_spec_examples_and_rejects_ids_that_are_not_uuids() {
         }
         let valid = Value::Object(args.clone());
         let found = errors(&schema, &valid);
-        assert!(found.is_empty(), "{}: the spec's example {valid} is refused: {found:?}", def.name);
+        assert!(
+            found.is_empty(),
+            "{}: the spec's example {valid} is refused: {found:?}",
+            def.name
+        );
 
         let ids: Vec<&str> = def
             .arguments
@@ -148,7 +150,10 @@ fn tools_that_connect_to_tenant_databases_are_open_world() {
             .unwrap_or(false);
         let connects = matches!(
             tool.name.as_ref(),
-            "create_migration_job" | "plan_migration_job" | "retry_migration_job" | "validate_migration_job"
+            "create_migration_job"
+                | "plan_migration_job"
+                | "retry_migration_job"
+                | "validate_migration_job"
         );
         assert_eq!(open_world, connects, "openWorldHint of {}", tool.name);
     }

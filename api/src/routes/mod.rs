@@ -26,4 +26,3 @@ pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
         .into()),
     }
 }
-

@@ -562,7 +562,10 @@ fn uuid_ids_carry_a_pattern_every_validator_asserts() {
     spec["components"]["schemas"]["Uuid"] = json!({"type": "string", "format": "uuid"});
     let tools = tools(&spec);
     let schema = &tool(&tools, "pause_migration_job").input_schema;
-    assert_eq!(schema["properties"]["job_id"]["pattern"], json!(UUID_PATTERN));
+    assert_eq!(
+        schema["properties"]["job_id"]["pattern"],
+        json!(UUID_PATTERN)
+    );
     assert_eq!(schema["$defs"]["Uuid"]["pattern"], json!(UUID_PATTERN));
 }
 
