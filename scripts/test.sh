@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command: starts what the tests need, then checks formatting,
-# lints and runs the whole test suite once (real PostgreSQL, Redis, MariaDB).
+# lints and runs the whole test suite once (real PostgreSQL, Redis, MariaDB),
+# then the API contract (./scripts/contract.sh: the OpenAPI lint, and
+# schemathesis against a real `freight all`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,3 +21,4 @@ cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo nextest run --workspace --locked --no-fail-fast
+./scripts/contract.sh

@@ -14,7 +14,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use utoipa_scalar::{Scalar, Servable};
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::ApiError;
 use crate::routes::{audit, events, health, jobs, logs, statistics, validation, webhooks, workers};
@@ -30,8 +30,8 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
         description = "Migration-control service: tenant-scoped jobs that copy tables between PostgreSQL, MySQL/MariaDB and SQLite in batches. Every /api/v1 request needs `Authorization: Bearer <JWT>` and `X-Tenant-ID`."
     ),
     modifiers(&BearerAuth),
-    // Schemas only referenced from query parameters are not collected by `routes!`.
-    components(schemas(crate::routes::logs::ExportFormat, freight_core::job::LogLevel, freight_core::job::JobStatus, freight_core::job::BatchStatus)),
+    // Schemas only referenced from query parameters or from `contract.rs` are not collected by `routes!`.
+    components(schemas(crate::error::Problem, crate::routes::logs::ExportFormat, freight_core::job::LogLevel, freight_core::job::JobStatus, freight_core::job::BatchStatus)),
     tags(
         (name = "jobs", description = "Migration jobs and their batches"),
         (name = "logs", description = "Record-level job logs"),
@@ -89,16 +89,42 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(health::readiness_check))
 }
 
-/// The OpenAPI document of the API, as served at `/openapi.json`.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+/// The OpenAPI document of the API, as served at `/openapi.json`: what the
+/// router declares, plus what every operation shares (`crate::contract`).
+pub fn openapi() -> serde_json::Value {
+    finished(api_routes().split_for_parts().1)
+}
+
+fn finished(api: utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut spec = serde_json::to_value(api).unwrap_or_default();
+    crate::contract::finish(&mut spec);
+    spec
 }
 
 /// The spec as committed in `openapi/freight.json`.
 pub fn openapi_json() -> String {
-    let mut json = openapi().to_pretty_json().unwrap_or_default();
+    spec_text(&openapi())
+}
+
+fn spec_text(spec: &serde_json::Value) -> String {
+    let mut json = serde_json::to_string_pretty(spec).unwrap_or_default();
     json.push('\n');
     json
+}
+
+/// Path of the interactive docs. Swagger UI's files are compiled into the
+/// binary (`utoipa-swagger-ui`'s vendored copy): loading the page makes no
+/// request beyond this server.
+pub const DOCS_PATH: &str = "/docs";
+
+fn docs() -> SwaggerUi {
+    // `validator_url("none")`: Swagger UI would otherwise send the spec to
+    // validator.swagger.io for a badge.
+    SwaggerUi::new(DOCS_PATH).config(
+        Config::from("/openapi.json")
+            .validator_url("none")
+            .try_it_out_enabled(true),
+    )
 }
 
 async fn not_found() -> ApiError {
@@ -108,6 +134,7 @@ async fn not_found() -> ApiError {
 /// The complete application: API, spec, docs, middleware.
 pub fn app(state: AppState) -> Router {
     let (router, api) = api_routes().split_for_parts();
+    let spec = spec_text(&finished(api));
     // Layers added to the API router run after routing, so MatchedPath is known.
     let router = router
         .layer(axum::middleware::from_fn_with_state(
@@ -115,14 +142,13 @@ pub fn app(state: AppState) -> Router {
             crate::rate_limit::enforce,
         ))
         .layer(axum::middleware::from_fn(crate::http_metrics::record));
-    let spec = openapi_json();
     let request_id = HeaderName::from_static("x-request-id");
     router
         .route(
             "/openapi.json",
             get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], spec).into_response() }),
         )
-        .merge(Scalar::with_url("/docs", api))
+        .merge(docs())
         .merge(crate::ui::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod contract;
 pub mod error;
 pub mod events;
 pub mod extract;

@@ -77,6 +77,7 @@ pub struct ConnectionConfig {
     pub host: Option<String>,
     /// Server port; defaults to 5432 (PostgreSQL) or 3306 (MySQL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u16>,
     /// Database name (for SQLite: the database file path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,6 +91,7 @@ pub struct ConnectionConfig {
     pub password: Option<Secret>,
     /// PostgreSQL schema holding the tables; default `public`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 63)]
     pub schema: Option<String>,
 }
 

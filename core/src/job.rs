@@ -206,9 +206,19 @@ impl LogLevel {
 /// `plan_migration_job`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "name": "shop to warehouse",
+    "source_config": {"type": "mysql", "host": "127.0.0.1", "port": 3306, "database": "shop", "user": "root", "password": ""},
+    "target_config": {"type": "mysql", "host": "127.0.0.1", "port": 3306, "database": "shop_copy", "user": "root", "password": ""},
+    "tables": ["customers"],
+    "batch_size": 1000,
+    "verify": true,
+    "started_by": "you"
+})))]
 pub struct JobSpec {
     /// Optional human-readable name of the job.
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub name: Option<String>,
     /// Where rows are read from.
     pub source_config: ConnectionConfig,
@@ -232,6 +242,7 @@ pub struct JobSpec {
     /// Rejected records tolerated across the job before it stops; 0 (the
     /// default) means any bad record fails its batch.
     #[serde(default)]
+    #[schema(maximum = 9223372036854775807_i64)]
     pub max_record_errors: u64,
     /// Also compare a checksum of the values of each batch after copying
     /// (row counts are always compared).
@@ -254,7 +265,9 @@ pub struct JobSpec {
     /// removed).
     #[serde(default)]
     pub nul_characters: NulCharacters,
-    /// Who or what started the job (a person, a pipeline).
+    /// Who or what started the job (a person, a pipeline): 1-200
+    /// characters, not only spaces.
+    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
     pub started_by: String,
 }
 
@@ -283,12 +296,22 @@ impl JobSpec {
         );
         let started_by = self.started_by.trim();
         v.check(
-            !started_by.is_empty() && started_by.len() <= 200,
+            !started_by.is_empty() && started_by.chars().count() <= 200,
             "started_by",
             "must be 1-200 characters",
         );
+        // Stored as a PostgreSQL bigint: a larger value would be clamped, not kept.
+        v.check(
+            i64::try_from(self.max_record_errors).is_ok(),
+            "max_record_errors",
+            format!("must be at most {}", i64::MAX),
+        );
         if let Some(name) = &self.name {
-            v.check(name.len() <= 200, "name", "must be at most 200 characters");
+            v.check(
+                name.chars().count() <= 200,
+                "name",
+                "must be at most 200 characters",
+            );
         }
         for (list, names) in [
             ("tables", &self.tables),

@@ -16,7 +16,8 @@
 //!   copied (transitively) into the tool's `$defs`;
 //! - output schema = the JSON schema of the lowest 2xx response, wrapped as
 //!   `{ "result": … }` when it is not an object;
-//! - annotations from HTTP semantics, all four hints set, `x-mcp.annotations` overrides.
+//! - annotations from HTTP semantics, all four hints set, `x-mcp.annotations` overrides;
+//! - every `format: uuid` string in an input schema also carries the UUID `pattern`.
 //!
 //! Architecture invariant: nothing here knows about rmcp or HTTP clients.
 
@@ -501,6 +502,7 @@ impl Operation<'_> {
         }
         let mut schema = Value::Object(schema);
         sanitize(&mut schema);
+        assert_formats(&mut schema);
         (arguments, body, tenant_argument, schema)
     }
 
@@ -679,6 +681,28 @@ fn sanitize(schema: &mut Value) {
             | "additionalItems" => sanitize(value),
             _ => {}
         }
+    }
+}
+
+/// A UUID in any of its textual forms (hyphenated, any case).
+pub const UUID_PATTERN: &str =
+    "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
+
+/// JSON Schema's `format` is only an annotation unless a validator opts in,
+/// so an MCP client would accept any string for a `format: uuid` id and the
+/// API would answer 400. Every string schema with `format: uuid` (in
+/// `$defs` too) also gets the equivalent `pattern`, which every validator
+/// asserts.
+fn assert_formats(schema: &mut Value) {
+    match schema {
+        Value::Object(obj) => {
+            if obj.get("format") == Some(&json!("uuid")) && !obj.contains_key("pattern") {
+                obj.insert("pattern".into(), json!(UUID_PATTERN));
+            }
+            obj.values_mut().for_each(assert_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(assert_formats),
+        _ => {}
     }
 }
 

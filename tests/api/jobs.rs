@@ -465,3 +465,43 @@ async fn batches_list_pages_in_plan_order() {
     assert_eq!(second["has_more"], false);
     assert_eq!(second["items"][0]["key_start"], json!([300]));
 }
+
+/// What the spec says (`limit` 1-1000, `max_record_errors` an int64) is
+/// what the API enforces: out of range is a 422 naming the field, never
+/// silently clamped.
+#[tokio::test]
+async fn list_limits_and_record_error_budgets_out_of_range_are_422() {
+    let api = Api::spawn().await;
+    let caller = api.new_tenant();
+    let job = api.create_job(&caller, &job_body()).await;
+    let id = job["id"].as_str().unwrap();
+    for path in [
+        "/api/v1/jobs".to_owned(),
+        format!("/api/v1/jobs/{id}/batches"),
+        format!("/api/v1/jobs/{id}/logs"),
+        "/api/v1/audit".to_owned(),
+    ] {
+        for limit in ["0", "1001"] {
+            let problem = assert_problem(
+                api.get(&format!("{path}?limit={limit}"), &caller).await,
+                422,
+                "VALIDATION_ERROR",
+            )
+            .await;
+            assert_eq!(problem["errors"][0]["field"], "limit", "{path}");
+        }
+        for limit in ["1", "1000"] {
+            let response = api.get(&format!("{path}?limit={limit}"), &caller).await;
+            assert_eq!(response.status(), 200, "{path}?limit={limit}");
+        }
+    }
+    let mut body = job_body();
+    body["max_record_errors"] = json!(u64::MAX);
+    let problem = assert_problem(
+        api.post("/api/v1/jobs", &caller, &body).await,
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "max_record_errors");
+}

@@ -23,8 +23,11 @@ pub struct AuditQuery {
     /// Only events at or after this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,
     /// Page size, 1-1000; default 50.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page: an opaque token made by the
+    /// server; anything else is a 400.
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 
@@ -49,7 +52,7 @@ pub struct AuditList {
     params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), AuditQuery),
     responses(
         (status = 200, description = "A page of audit events", body = AuditList),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` out of range (1-1000) (`VALIDATION_ERROR`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -69,7 +72,7 @@ pub async fn list_audit_events(
         actor: query.actor,
         action: query.action,
         since: query.since,
-        limit: query.limit.unwrap_or_default(),
+        limit: super::page_limit(query.limit)?,
         before_id,
     };
     let page = state.store.list_audit_events(&ctx.tenant, &filter).await?;

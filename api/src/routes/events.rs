@@ -97,7 +97,7 @@ pub enum JobStreamEvent {
     params(
         ("X-Tenant-ID" = String, Header, description = "Tenant to act for"),
         ("Last-Event-ID" = Option<String>, Header, description = "Id of the last event received, to resume after it"),
-        ("job_id" = String, Path, description = "Job id")
+        ("job_id" = uuid::Uuid, Path, description = "Job id: the `id` returned by `create_migration_job`", example = "0192f4a1-7c3e-7b1a-9d2e-5f6a7b8c9d0e")
     ),
     responses(
         (status = 200, description = "An event stream; each SSE `data` is the JSON of its event", body = JobStreamEvent, content_type = "text/event-stream"),

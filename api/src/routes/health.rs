@@ -48,6 +48,7 @@ pub struct Readiness {
 /// no token. Use `/ready` to know whether its databases answer.
 #[utoipa::path(
     get, path = "/health", operation_id = "health_check", tag = "health",
+    security(()),
     responses((status = 200, description = "The process is up", body = Health))
 )]
 pub async fn health_check(State(state): State<AppState>) -> axum::Json<Health> {
@@ -123,6 +124,7 @@ async fn redis_answers(client: &redis::Client) -> bool {
 /// state is always current.
 #[utoipa::path(
     get, path = "/ready", operation_id = "readiness_check", tag = "health",
+    security(()),
     responses(
         (status = 200, description = "Ready", body = Readiness),
         (status = 503, description = "Not ready", body = Readiness),

@@ -30,8 +30,11 @@ pub struct ListJobsQuery {
     /// Only jobs created before this time (RFC 3339).
     pub until: Option<DateTime<Utc>>,
     /// Page size, 1-1000; default 50.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page: an opaque token made by the
+    /// server; anything else is a 400.
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 
@@ -93,8 +96,11 @@ pub struct ListBatchesQuery {
     /// Only batches in this state.
     pub status: Option<BatchStatus>,
     /// Page size, 1-1000; default 50.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page: an opaque token made by the
+    /// server; anything else is a 400.
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 
@@ -114,6 +120,7 @@ pub struct BatchList {
 /// Body of `retry_migration_job`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"max_retries": 3}), json!({"max_retries": 5, "batch_ids": ["0192f4a1-7c3f-7000-8000-000000000001"]})))]
 pub struct RetryBody {
     /// Attempts per batch for this retry; default 3.
     #[schema(maximum = 50, default = 3)]
@@ -152,13 +159,12 @@ fn has_more<T>(page: &Page<T>) -> bool {
 /// are never returned.
 #[utoipa::path(
     post, path = "/api/v1/jobs", operation_id = "create_migration_job", tag = "jobs",
+    // Connects to the tenant's databases (the connection check).
+    extensions(("x-mcp" = json!({"annotations": {"openWorldHint": true}}))),
     params(("X-Tenant-ID" = String, Header, description = "Tenant to act for")),
     request_body = JobSpec,
     responses(
         (status = 201, description = "Job created", body = JobRecord),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Tenant not granted", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid job specification, or a connection the connection policy refuses (`CONNECTION_NOT_ALLOWED`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -196,15 +202,13 @@ pub async fn create_migration_job(
 #[utoipa::path(
     post, path = "/api/v1/jobs/plan", operation_id = "plan_migration_job", tag = "jobs",
     // A POST that writes nothing: tell MCP clients it is safe to call.
-    extensions(("x-mcp" = json!({"annotations": {"readOnlyHint": true, "idempotentHint": true, "destructiveHint": false}}))),
+    extensions(("x-mcp" = json!({"annotations": {"readOnlyHint": true, "idempotentHint": true, "destructiveHint": false, "openWorldHint": true}}))),
     params(("X-Tenant-ID" = String, Header, description = "Tenant to act for")),
     request_body = JobSpec,
     responses(
         (status = 200, description = "The plan", body = PlanReport),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid specification, unreachable database, connection refused by the connection policy (`CONNECTION_NOT_ALLOWED`) or a plan with too many batches (`PLAN_TOO_LARGE`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The tenant already runs its maximum of concurrent plans", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The tenant already runs its maximum of concurrent plans (`FREIGHT_MAX_CONCURRENT_PLANS`), or the rate limit is exceeded; retry after `Retry-After` seconds (`RATE_LIMITED`)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "Planning took longer than the plan timeout (`PLAN_TIMEOUT`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -233,8 +237,7 @@ pub async fn plan_migration_job(
     params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ListJobsQuery),
     responses(
         (status = 200, description = "A page of jobs", body = JobList),
-        (status = 400, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` out of range (1-1000) (`VALIDATION_ERROR`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -256,7 +259,7 @@ pub async fn list_migration_jobs(
             since: query.since,
             until: query.until,
         },
-        limit: query.limit.unwrap_or_default(),
+        limit: super::page_limit(query.limit)?,
         after,
     };
     let page = state.store.list_jobs(&ctx.tenant, &filter).await?;
@@ -274,11 +277,9 @@ pub async fn list_migration_jobs(
 /// ETA, timings, per-table statistics and an error summary of one job.
 #[utoipa::path(
     get, path = "/api/v1/jobs/{job_id}", operation_id = "get_migration_job", tag = "jobs",
-    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = String, Path, description = "Job id")),
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = uuid::Uuid, Path, description = "Job id: the `id` returned by `create_migration_job`", example = "0192f4a1-7c3e-7b1a-9d2e-5f6a7b8c9d0e")),
     responses(
         (status = 200, description = "The job", body = JobDetailResponse),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job for this tenant", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -312,11 +313,10 @@ pub async fn get_migration_job(
 /// state, attempts, row counts, verification result and last error.
 #[utoipa::path(
     get, path = "/api/v1/jobs/{job_id}/batches", operation_id = "list_job_batches", tag = "jobs",
-    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = String, Path, description = "Job id"), ListBatchesQuery),
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = uuid::Uuid, Path, description = "Job id: the `id` returned by `create_migration_job`", example = "0192f4a1-7c3e-7b1a-9d2e-5f6a7b8c9d0e"), ListBatchesQuery),
     responses(
         (status = 200, description = "A page of batches", body = BatchList),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` out of range (1-1000) (`VALIDATION_ERROR`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -336,7 +336,7 @@ pub async fn list_job_batches(
     };
     let filter = BatchFilter {
         status: query.status,
-        limit: query.limit.unwrap_or_default(),
+        limit: super::page_limit(query.limit)?,
         after_seq,
     };
     let page = state
@@ -361,12 +361,12 @@ pub async fn list_job_batches(
 /// `mismatched_batches` a validation reported.
 #[utoipa::path(
     post, path = "/api/v1/jobs/{job_id}/retry", operation_id = "retry_migration_job", tag = "jobs",
-    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = String, Path, description = "Job id")),
+    // Connects to the tenant's databases (the connection check).
+    extensions(("x-mcp" = json!({"annotations": {"openWorldHint": true}}))),
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = uuid::Uuid, Path, description = "Job id: the `id` returned by `create_migration_job`", example = "0192f4a1-7c3e-7b1a-9d2e-5f6a7b8c9d0e")),
     request_body = RetryBody,
     responses(
         (status = 200, description = "Batches queued again", body = RetryResponse),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job for this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Nothing to retry in this state", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid retry request, or a connection the connection policy now refuses (`CONNECTION_NOT_ALLOWED`)", body = Problem, content_type = "application/problem+json"),
     ),
@@ -413,11 +413,9 @@ pub async fn retry_migration_job(
 /// `cancelled`. Finished jobs cannot be cancelled (409).
 #[utoipa::path(
     post, path = "/api/v1/jobs/{job_id}/cancel", operation_id = "cancel_migration_job", tag = "jobs",
-    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = String, Path, description = "Job id")),
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = uuid::Uuid, Path, description = "Job id: the `id` returned by `create_migration_job`", example = "0192f4a1-7c3e-7b1a-9d2e-5f6a7b8c9d0e")),
     responses(
         (status = 200, description = "Job cancelled or cancelling", body = JobRecord),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job for this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Job already finished or cancelling", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

@@ -30,8 +30,11 @@ pub struct LogsQuery {
     /// Only entries logged at or after this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,
     /// Page size, 1-1000; default 50.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page: an opaque token made by the
+    /// server; anything else is a 400.
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 
@@ -80,11 +83,10 @@ pub struct ExportQuery {
 /// `batch_id` and `since`; paginated by cursor.
 #[utoipa::path(
     get, path = "/api/v1/jobs/{job_id}/logs", operation_id = "get_migration_logs", tag = "logs",
-    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = String, Path, description = "Job id"), LogsQuery),
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = uuid::Uuid, Path, description = "Job id: the `id` returned by `create_migration_job`", example = "0192f4a1-7c3e-7b1a-9d2e-5f6a7b8c9d0e"), LogsQuery),
     responses(
         (status = 200, description = "A page of log entries", body = LogList),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` out of range (1-1000) (`VALIDATION_ERROR`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -105,7 +107,7 @@ pub async fn get_migration_logs(
         min_level: query.level,
         batch_id: query.batch_id,
         since: query.since,
-        limit: query.limit.unwrap_or_default(),
+        limit: super::page_limit(query.limit)?,
         after_id,
     };
     let page = state.store.list_logs(&ctx.tenant, job_id, &filter).await?;
@@ -164,14 +166,12 @@ fn entry_as_json_line(entry: &LogEntry) -> Bytes {
 /// newline-delimited JSON. Works for logs of any size without paging.
 #[utoipa::path(
     get, path = "/api/v1/jobs/{job_id}/logs/export", operation_id = "export_migration_logs", tag = "logs",
-    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = String, Path, description = "Job id"), ExportQuery),
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = uuid::Uuid, Path, description = "Job id: the `id` returned by `create_migration_job`", example = "0192f4a1-7c3e-7b1a-9d2e-5f6a7b8c9d0e"), ExportQuery),
     responses(
         (status = 200, description = "The log file", content(
             (String = "text/csv"),
             (String = "application/x-ndjson"),
         )),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such job for this tenant", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -61,7 +61,7 @@ pub struct TenantStatisticsList {
     params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), WindowQuery),
     responses(
         (status = 200, description = "Statistics", body = JobStatistics),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`until` is not after `since` (whose default is 30 days ago) (`VALIDATION_ERROR`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -86,8 +86,7 @@ pub async fn get_job_statistics(
     params(WindowQuery),
     responses(
         (status = 200, description = "Per-tenant statistics", body = TenantStatisticsList),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`until` is not after `since` (whose default is 30 days ago) (`VALIDATION_ERROR`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

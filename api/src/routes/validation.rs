@@ -26,7 +26,7 @@ use crate::state::AppState;
     post, path = "/api/v1/jobs/{job_id}/validate", operation_id = "validate_migration_job", tag = "jobs",
     // Reads the tenant's own source and target databases.
     extensions(("x-mcp" = json!({"annotations": {"openWorldHint": true}}))),
-    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = String, Path, description = "Job id")),
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = uuid::Uuid, Path, description = "Job id: the `id` returned by `create_migration_job`", example = "0192f4a1-7c3e-7b1a-9d2e-5f6a7b8c9d0e")),
     responses(
         (status = 202, description = "Validation started (or already running)", body = ValidationSummary),
         (status = 400, description = "Malformed job id", body = Problem, content_type = "application/problem+json"),

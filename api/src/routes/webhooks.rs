@@ -30,6 +30,7 @@ pub struct CreateWebhookBody {
     #[schema(example = "https://hooks.example.com/freight")]
     pub url: String,
     /// Events to deliver (at least one).
+    #[schema(example = json!(["job.completed", "job.failed"]), min_items = 1)]
     pub events: Vec<WebhookEventType>,
 }
 
@@ -47,8 +48,11 @@ pub struct DeliveriesQuery {
     /// Only deliveries in this state.
     pub status: Option<DeliveryStatus>,
     /// Page size, 1-1000; default 50.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page: an opaque token made by the
+    /// server; anything else is a 400.
+    #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 
@@ -147,7 +151,7 @@ pub async fn list_webhooks(
 /// Stops deliveries to it; pending ones are dropped with it.
 #[utoipa::path(
     delete, path = "/api/v1/webhooks/{webhook_id}", operation_id = "delete_webhook", tag = "webhooks",
-    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("webhook_id" = String, Path, description = "Webhook id")),
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("webhook_id" = uuid::Uuid, Path, description = "Webhook id: the `id` returned by `create_webhook`", example = "0192f4a1-7c3e-7b1a-9d2e-5f6a7b8c9d0f")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
@@ -176,7 +180,7 @@ pub async fn delete_webhook(
 /// its attempts, the last HTTP status and the last error.
 #[utoipa::path(
     get, path = "/api/v1/webhooks/{webhook_id}/deliveries", operation_id = "list_webhook_deliveries", tag = "webhooks",
-    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("webhook_id" = String, Path, description = "Webhook id"), DeliveriesQuery),
+    params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("webhook_id" = uuid::Uuid, Path, description = "Webhook id: the `id` returned by `create_webhook`", example = "0192f4a1-7c3e-7b1a-9d2e-5f6a7b8c9d0f"), DeliveriesQuery),
     responses(
         (status = 200, description = "A page of deliveries", body = DeliveryList),
         (status = 400, description = "Malformed request or cursor", body = Problem, content_type = "application/problem+json"),
@@ -201,7 +205,7 @@ pub async fn list_webhook_deliveries(
     };
     let filter = DeliveryFilter {
         status: query.status,
-        limit: query.limit.unwrap_or_default(),
+        limit: super::page_limit(query.limit)?,
         before,
     };
     let page = state

@@ -5,7 +5,7 @@ use freight_core::store::WorkerStatus;
 use freight_core::tokens::Role;
 
 use crate::auth::TenantContext;
-use crate::error::{ApiError, Problem};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Get worker status
@@ -22,7 +22,6 @@ use crate::state::AppState;
     params(("X-Tenant-ID" = String, Header, description = "Tenant to act for")),
     responses(
         (status = 200, description = "Worker status", body = WorkerStatus),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

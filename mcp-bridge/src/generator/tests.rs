@@ -545,3 +545,36 @@ fn all_of_objects_are_objects_not_wrapped() {
     assert_eq!(out["allOf"][0]["$ref"], "#/$defs/MigrationJob");
     assert!(out["$defs"]["MigrationJob"].is_object());
 }
+
+#[test]
+fn uuid_ids_carry_a_pattern_every_validator_asserts() {
+    let mut spec = fixture();
+    spec["paths"]["/api/v1/jobs/{job_id}/pause"] = json!({"post": {
+        "operationId": "pause_migration_job",
+        "summary": "Pause a job",
+        "description": "Stops dispatching new batches.",
+        "parameters": [
+            {"name": "job_id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}},
+            {"name": "batch_id", "in": "query", "schema": {"$ref": "#/components/schemas/Uuid"}}
+        ],
+        "responses": {"200": {"description": "ok"}}
+    }});
+    spec["components"]["schemas"]["Uuid"] = json!({"type": "string", "format": "uuid"});
+    let tools = tools(&spec);
+    let schema = &tool(&tools, "pause_migration_job").input_schema;
+    assert_eq!(
+        schema["properties"]["job_id"]["pattern"],
+        json!(UUID_PATTERN)
+    );
+    assert_eq!(schema["$defs"]["Uuid"]["pattern"], json!(UUID_PATTERN));
+}
+
+#[test]
+fn x_mcp_sets_the_open_world_hint() {
+    let mut spec = fixture();
+    op_mut(&mut spec, "/api/v1/jobs", "post")["x-mcp"] =
+        json!({"annotations": {"openWorldHint": true}});
+    let tools = tools(&spec);
+    assert!(tool(&tools, "create_migration_job").annotations.open_world);
+    assert!(!tool(&tools, "get_migration_job").annotations.open_world);
+}
