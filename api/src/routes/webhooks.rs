@@ -187,6 +187,7 @@ pub async fn delete_webhook(
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Tenant not granted", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook for this tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` out of range (1-1000) (`VALIDATION_ERROR`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
