@@ -78,6 +78,9 @@ enum Class {
     /// Wall-clock timestamps and instants (in UTC): a PostgreSQL
     /// `timestamptz` copied into a MySQL `datetime` holds UTC.
     Timestamp,
+    /// MySQL `TIME` used as a duration, PostgreSQL `interval`: total
+    /// microseconds.
+    Duration,
 }
 
 fn class(logical: &Logical) -> Option<Class> {
@@ -89,12 +92,9 @@ fn class(logical: &Logical) -> Option<Class> {
         Logical::Date => Class::Date,
         Logical::Time => Class::Time,
         Logical::DateTime | Logical::DateTimeTz => Class::Timestamp,
-        // MySQL TIME durations and PostgreSQL intervals print differently.
-        Logical::Float32
-        | Logical::Float64
-        | Logical::Json
-        | Logical::Duration
-        | Logical::Other(_) => return None,
+        Logical::Duration => Class::Duration,
+        Logical::Other(name) if name == "interval" => Class::Duration,
+        Logical::Float32 | Logical::Float64 | Logical::Json | Logical::Other(_) => return None,
     })
 }
 
@@ -378,8 +378,7 @@ fn canonical(value: &Value, class: Class) -> Option<String> {
         Value::DateTimeTz(dt) => dt.naive_utc().format(&timestamp).to_string(),
         Value::Json(j) => j.clone(),
         Value::Uuid(u) => u.hyphenated().to_string(),
-        // Durations are compared by count only (see `class`).
-        Value::Duration(_) => return None,
+        Value::Duration(us) => us.to_string(),
     })
 }
 
@@ -423,6 +422,10 @@ fn value_sql(dialect: Dialect, col: &Column, class: Class) -> String {
             Class::Date => format!("DATE_FORMAT({c}, '%Y-%m-%d')"),
             Class::Time => format!("TIME_FORMAT({c}, '%H:%i:%s.%f')"),
             Class::Timestamp => format!("DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s.%f')"),
+            // TIME_TO_SEC keeps the sign and (as a DECIMAL) the fraction.
+            Class::Duration => {
+                format!("CAST(CAST(ROUND(TIME_TO_SEC({c}) * 1000000) AS SIGNED) AS CHAR)")
+            }
         },
         // PostgreSQL (SQLite is hashed on the worker, see `sqlite_side`).
         _ => match class {
@@ -439,6 +442,8 @@ fn value_sql(dialect: Dialect, col: &Column, class: Class) -> String {
                 format!("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')")
             }
             Class::Timestamp => format!("to_char({c}, 'YYYY-MM-DD HH24:MI:SS.US')"),
+            // EXTRACT(EPOCH ...) of an interval is exact numeric.
+            Class::Duration => format!("round(extract(epoch from {c}) * 1000000)::bigint::text"),
         },
     }
 }
