@@ -8,7 +8,7 @@ use rmcp::model::CallToolResult;
 use serde_json::{Map, Value};
 
 use crate::config::Secret;
-use crate::generator::ToolDef;
+use crate::generator::{StreamDef, ToolDef};
 use crate::request::plan;
 use crate::response::{ApiResponse, argument_error, to_result, unreachable_result};
 
@@ -67,45 +67,10 @@ impl ApiClient {
             Ok(planned) => planned,
             Err(message) => return argument_error(&message),
         };
-        let method = Method::from_bytes(planned.method.as_bytes()).unwrap_or(Method::GET);
-        let mut request = self
-            .http
-            .request(method, planned.url.clone())
-            .header(ACCEPT, ACCEPTED);
-        if let Some(auth) = &caller.authorization {
-            match HeaderValue::from_str(auth.expose()) {
-                Ok(mut value) => {
-                    value.set_sensitive(true);
-                    request = request.header(AUTHORIZATION, value);
-                }
-                Err(_) => {
-                    return argument_error("the Authorization value is not a valid HTTP header");
-                }
-            }
-        }
-        if let Some(tenant) = planned.tenant.as_ref().or(caller.tenant.as_ref()) {
-            match HeaderValue::from_str(tenant) {
-                Ok(value) => request = request.header("x-tenant-id", value),
-                Err(_) => return argument_error("tenant_id is not a valid HTTP header value"),
-            }
-        }
-        for (name, value) in &planned.headers {
-            match (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(value),
-            ) {
-                (Ok(name), Ok(value)) => request = request.header(name, value),
-                _ => {
-                    return argument_error(&format!(
-                        "header argument `{name}` is not a valid HTTP header"
-                    ));
-                }
-            }
-        }
-        if let Some(body) = &planned.body {
-            request = request.json(body);
-        }
-
+        let request = match self.request(&planned, caller, ACCEPTED) {
+            Ok(request) => request,
+            Err(result) => return result,
+        };
         tracing::debug!(tool = %def.name, method = %planned.method, url = %planned.url, "calling the API");
         let response = match request.send().await {
             Ok(response) => response,
@@ -137,6 +102,152 @@ impl ApiClient {
             },
             self.text_budget,
         )
+    }
+
+    /// The HTTP request of a planned call, with the caller's credentials.
+    fn request(
+        &self,
+        planned: &crate::request::PlannedRequest,
+        caller: &Caller,
+        accept: &'static str,
+    ) -> Result<reqwest::RequestBuilder, CallToolResult> {
+        let method = Method::from_bytes(planned.method.as_bytes()).unwrap_or(Method::GET);
+        let mut request = self
+            .http
+            .request(method, planned.url.clone())
+            .header(ACCEPT, accept);
+        if let Some(auth) = &caller.authorization {
+            match HeaderValue::from_str(auth.expose()) {
+                Ok(mut value) => {
+                    value.set_sensitive(true);
+                    request = request.header(AUTHORIZATION, value);
+                }
+                Err(_) => {
+                    return Err(argument_error(
+                        "the Authorization value is not a valid HTTP header",
+                    ));
+                }
+            }
+        }
+        if let Some(tenant) = planned.tenant.as_ref().or(caller.tenant.as_ref()) {
+            match HeaderValue::from_str(tenant) {
+                Ok(value) => request = request.header("x-tenant-id", value),
+                Err(_) => return Err(argument_error("tenant_id is not a valid HTTP header value")),
+            }
+        }
+        for (name, value) in &planned.headers {
+            match (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                (Ok(name), Ok(value)) => request = request.header(name, value),
+                _ => {
+                    return Err(argument_error(&format!(
+                        "header argument `{name}` is not a valid HTTP header"
+                    )));
+                }
+            }
+        }
+        if let Some(body) = &planned.body {
+            request = request.json(body);
+        }
+
+        Ok(request)
+    }
+
+    /// Runs a stream-following tool (`def.stream`): opens the event stream,
+    /// reports each progress event through `progress` (a 0-100 share and a
+    /// line of text), and returns when the result event arrives or the
+    /// tool's timeout argument passes.
+    pub async fn watch(
+        &self,
+        def: &ToolDef,
+        stream: &StreamDef,
+        args: &Map<String, Value>,
+        caller: &Caller,
+        mut progress: impl FnMut(f64, String) + Send,
+    ) -> CallToolResult {
+        let seconds = match args.get(&stream.timeout_argument) {
+            None | Some(Value::Null) => stream.default_timeout_seconds,
+            Some(value) => match value.as_u64() {
+                Some(n) if (1..=stream.max_timeout_seconds).contains(&n) => n,
+                _ => {
+                    return argument_error(&format!(
+                        "`{}` must be a whole number of seconds, 1-{}",
+                        stream.timeout_argument, stream.max_timeout_seconds
+                    ));
+                }
+            },
+        };
+        let mut http_args = args.clone();
+        http_args.remove(&stream.timeout_argument);
+        let planned = match plan(def, &self.base, &http_args) {
+            Ok(planned) => planned,
+            Err(message) => return argument_error(&message),
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+        let request = match self.request(&planned, caller, "text/event-stream") {
+            // The stream outlives the bridge's per-request timeout.
+            Ok(request) => request.timeout(Duration::from_secs(seconds + 30)),
+            Err(result) => return result,
+        };
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return unreachable_result(self.base.as_str(), &describe(&e)),
+        };
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let content_type = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = response.text().await.unwrap_or_default();
+            return to_result(
+                def,
+                &ApiResponse {
+                    status,
+                    content_type: content_type.as_deref(),
+                    retry_after: None,
+                    body: &body,
+                    url: planned.url.as_str(),
+                },
+                self.text_budget,
+            );
+        }
+        let mut events = crate::sse::Reader::new(response.bytes_stream());
+        let mut last_progress = Value::Null;
+        loop {
+            let next = tokio::time::timeout_at(deadline, events.next()).await;
+            match next {
+                Err(_) | Ok(None) => {
+                    return CallToolResult::structured(serde_json::json!({
+                        "finished": false,
+                        "last_progress": last_progress,
+                    }));
+                }
+                Ok(Some(Err(e))) => return unreachable_result(self.base.as_str(), &e),
+                Ok(Some(Ok(event))) => {
+                    if event.name == stream.result_event {
+                        return CallToolResult::structured(serde_json::json!({
+                            "finished": true,
+                            "result": event.data,
+                            "last_progress": last_progress,
+                        }));
+                    }
+                    if stream.progress_event.as_deref() == Some(event.name.as_str()) {
+                        let percent = stream
+                            .percent_field
+                            .as_deref()
+                            .and_then(|f| event.data.get(f))
+                            .and_then(Value::as_f64)
+                            .unwrap_or(0.0);
+                        progress(percent, progress_line(&event.data, percent));
+                        last_progress = event.data;
+                    }
+                }
+            }
+        }
     }
 
     /// `GET /health` (no credentials needed).
@@ -199,4 +310,18 @@ fn describe(e: &reqwest::Error) -> String {
         Some(root) => format!("{kind} ({root})"),
         None => kind.to_owned(),
     }
+}
+
+/// One line about a progress event: the share done and what else it says.
+fn progress_line(data: &Value, percent: f64) -> String {
+    let mut line = format!("{percent:.1} %");
+    for (key, label) in [
+        ("rows_written", "rows written"),
+        ("rows_per_second", "rows/s"),
+    ] {
+        if let Some(n) = data.get(key).and_then(Value::as_f64) {
+            line.push_str(&format!(", {} {label}", n.round()));
+        }
+    }
+    line
 }

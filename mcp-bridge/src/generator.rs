@@ -58,6 +58,27 @@ pub struct ToolDef {
     pub body: BodyMode,
     /// Name of the argument that sets `X-Tenant-ID` (normally `tenant_id`).
     pub tenant_argument: String,
+    /// Set for a Server-Sent Events operation turned into a tool that
+    /// follows the stream (`x-mcp.stream`).
+    #[serde(default)]
+    pub stream: Option<StreamDef>,
+}
+
+/// How a tool follows an event stream: until `result_event` arrives (its
+/// data is the result) or the timeout argument's seconds pass (then the
+/// last `progress_event` data is returned, marked unfinished). Each
+/// `progress_event` becomes an MCP progress notification when the client
+/// asked for them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamDef {
+    pub result_event: String,
+    pub progress_event: Option<String>,
+    /// Field of the progress event's data holding a 0-100 percentage.
+    pub percent_field: Option<String>,
+    /// The argument bounding how long the stream is followed (not sent).
+    pub timeout_argument: String,
+    pub default_timeout_seconds: u64,
+    pub max_timeout_seconds: u64,
 }
 
 /// The four MCP tool hints, always set.
@@ -259,7 +280,8 @@ impl Operation<'_> {
                 name.len()
             ));
         }
-        let description = non_empty_str(self.operation.get("description"));
+        let description = non_empty_str(ext.get("description"))
+            .or_else(|| non_empty_str(self.operation.get("description")));
         if description.is_none() {
             problems.push(format!(
                 "{at}: missing description (write a doc comment with a summary line, a blank line, then a description paragraph)"
@@ -271,9 +293,18 @@ impl Operation<'_> {
 
         let mut defs = Defs::default();
         let candidates = self.candidates(&mut defs, &mut problems);
-        let (arguments, body, tenant_argument, input_schema) =
+        let (arguments, body, tenant_argument, mut input_schema) =
             self.input(candidates, &mut defs, &mut problems);
-        let (output_schema, wrap_output) = self.output(&mut problems);
+        let stream = match ext.get("stream") {
+            Some(raw) => stream_def(raw, &arguments, &mut input_schema)
+                .map_err(|e| problems.push(format!("{at}: x-mcp.stream: {e}")))
+                .ok(),
+            None => None,
+        };
+        let (output_schema, wrap_output) = match ext.get("stream") {
+            Some(raw) => self.output_of("x-mcp.stream", &stream_output(raw), &mut problems),
+            None => self.output(&mut problems),
+        };
         let annotations = annotations(&self.method, &name, self.path, ext.get("annotations"));
 
         if !problems.is_empty() {
@@ -298,6 +329,7 @@ impl Operation<'_> {
             arguments,
             body,
             tenant_argument,
+            stream,
         }))
     }
 
@@ -529,12 +561,26 @@ impl Operation<'_> {
             else {
                 continue;
             };
+            return self.output_of(&format!("response {code}"), schema, problems);
+        }
+        (None, false)
+    }
+
+    /// The output schema for a result of `schema` (`what` names it in errors).
+    fn output_of(
+        &self,
+        what: &str,
+        schema: &Value,
+        problems: &mut Vec<String>,
+    ) -> (Option<Value>, bool) {
+        let at = self.at();
+        {
             let mut defs = Defs::default();
             // An object, or an `allOf` of objects (utoipa's `#[serde(flatten)]`).
             let is_object = match flatten_object(self.spec, schema, &mut FlatObject::default(), 0) {
                 Ok(is_object) => is_object,
                 Err(e) => {
-                    problems.push(format!("{at}: response {code}: {e}"));
+                    problems.push(format!("{at}: {what}: {e}"));
                     return (None, false);
                 }
             };
@@ -552,7 +598,7 @@ impl Operation<'_> {
                 .rewrite(self.spec, &mut body)
                 .and_then(|()| defs.close(self.spec))
             {
-                problems.push(format!("{at}: response {code}: {e}"));
+                problems.push(format!("{at}: {what}: {e}"));
                 return (None, false);
             }
             let mut out = if is_object {
@@ -577,10 +623,73 @@ impl Operation<'_> {
                 }
             }
             sanitize(&mut out);
-            return (Some(out), !is_object);
+            (Some(out), !is_object)
         }
-        (None, false)
     }
+}
+
+/// What a stream-following tool returns: whether the stream ended with
+/// its result event, that event's data, and the last progress data.
+fn stream_output(raw: &Value) -> Value {
+    let any = json!({});
+    json!({
+        "type": "object",
+        "properties": {
+            "finished": {
+                "type": "boolean",
+                "description": "True when the result arrived; false when the timeout passed first (call again to keep following)."
+            },
+            "result": raw.get("result_schema").unwrap_or(&any),
+            "last_progress": raw.get("progress_schema").unwrap_or(&any),
+        },
+        "required": ["finished"],
+    })
+}
+
+/// Reads `x-mcp.stream` and adds its timeout argument to the input schema.
+fn stream_def(
+    raw: &Value,
+    arguments: &[ArgBinding],
+    input_schema: &mut Value,
+) -> Result<StreamDef, String> {
+    let text = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_owned);
+    let result_event = text("result_event").ok_or("`result_event` is required")?;
+    let timeout_argument = text("timeout_argument").unwrap_or_else(|| "timeout_seconds".into());
+    if arguments.iter().any(|a| a.name == timeout_argument) {
+        return Err(format!("`{timeout_argument}` is already an argument"));
+    }
+    let max = raw
+        .get("max_timeout_seconds")
+        .and_then(Value::as_u64)
+        .unwrap_or(3600)
+        .max(1);
+    let default = raw
+        .get("default_timeout_seconds")
+        .and_then(Value::as_u64)
+        .unwrap_or(300)
+        .clamp(1, max);
+    let properties = input_schema
+        .get_mut("properties")
+        .and_then(Value::as_object_mut)
+        .ok_or("the input schema has no properties")?;
+    properties.insert(
+        timeout_argument.clone(),
+        json!({
+            "type": "integer",
+            "minimum": 1,
+            "maximum": max,
+            "default": default,
+            "description": format!("Seconds to follow before returning the latest state (default {default}, at most {max})."),
+        }),
+    );
+    Ok(StreamDef {
+        result_event,
+        progress_event: text("progress_event"),
+        percent_field: text("percent_field"),
+        timeout_argument,
+        default_timeout_seconds: default,
+        max_timeout_seconds: max,
+    })
 }
 
 /// Annotations from HTTP semantics, then `x-mcp.annotations` overrides.

@@ -16,4 +16,5 @@ pub mod generator;
 pub mod request;
 pub mod response;
 pub mod server;
+pub mod sse;
 pub mod tools;

@@ -2,12 +2,15 @@
 
 use std::sync::{Arc, Mutex};
 
+use std::time::Duration;
+
 use anyhow::Context as _;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProgressToken,
+    RequestParamsMeta, ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{Peer, RequestContext};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
@@ -135,9 +138,10 @@ impl ServerHandler for Bridge {
             )
             .with_instructions(
                 "Tools for Freight, a database migration service: create, plan, list, inspect, \
-                 cancel and retry migration jobs, read and export their logs, and see statistics \
-                 and workers. Every tool takes an optional tenant_id. Call bridge_status when \
-                 calls fail.",
+                 cancel, retry and validate migration jobs, watch them until they finish \
+                 (watch_migration_job, with progress notifications), read and export their logs, \
+                 manage webhooks, and see statistics and workers. Every tool takes an optional \
+                 tenant_id. Call bridge_status when calls fail.",
             )
     }
 
@@ -171,9 +175,31 @@ impl ServerHandler for Bridge {
                 None,
             ));
         };
+        // rmcp moves a request's `_meta` into the context.
+        let progress_token = request
+            .progress_token()
+            .or_else(|| context.meta.get_progress_token());
         let args: Map<String, Value> = request.arguments.unwrap_or_default();
+        let call = async {
+            match &def.stream {
+                Some(stream) => {
+                    let (progress, sent) = progress_forwarder(progress_token, context.peer.clone());
+                    let result = self
+                        .shared
+                        .api
+                        .watch(def, stream, &args, &caller, progress)
+                        .await;
+                    // Progress first, then the result it led to.
+                    if let Some(sent) = sent {
+                        let _ = tokio::time::timeout(Duration::from_secs(2), sent).await;
+                    }
+                    result
+                }
+                None => self.shared.api.call(def, &args, &caller).await,
+            }
+        };
         let result = tokio::select! {
-            result = self.shared.api.call(def, &args, &caller) => result,
+            result = call => result,
             () = context.ct.cancelled() => {
                 CallToolResult::error(vec![ContentBlock::text("cancelled by the client")])
             }
@@ -258,4 +284,34 @@ pub async fn serve_http(shared: Arc<Shared>, config: &Config) -> anyhow::Result<
         .await
         .context("HTTP server failed")?;
     Ok(())
+}
+
+/// Sends a stream tool's progress as MCP `notifications/progress` when the
+/// client gave a progress token (and ignores it otherwise). Notifications
+/// go out in order from one task, so the tool never waits for the client;
+/// the task ends once the callback is dropped and all are sent.
+fn progress_forwarder(
+    token: Option<ProgressToken>,
+    peer: Peer<RoleServer>,
+) -> (
+    impl FnMut(f64, String) + Send,
+    Option<tokio::task::JoinHandle<()>>,
+) {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<(f64, String)>();
+    let task = token.map(|token| {
+        tokio::spawn(async move {
+            while let Some((percent, line)) = receiver.recv().await {
+                let note = ProgressNotificationParam::new(token.clone(), percent)
+                    .with_total(100.0)
+                    .with_message(line);
+                if peer.notify_progress(note).await.is_err() {
+                    break;
+                }
+            }
+        })
+    });
+    let progress = move |percent, line| {
+        let _ = sender.send((percent, line));
+    };
+    (progress, task)
 }

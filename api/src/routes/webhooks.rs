@@ -24,6 +24,7 @@ const MAX_URL_LEN: usize = 2048;
 /// Body of `create_webhook`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://hooks.example.com/freight", "events": ["job.completed", "job.failed"]}))]
 pub struct CreateWebhookBody {
     /// `http` or `https` endpoint that receives a POST per event; it must
     /// pass the installation's connection policy.
