@@ -148,7 +148,12 @@ pub async fn plan(
     let mut batches = Vec::new();
     for table in &tables {
         let mut warnings = table.warnings.clone();
-        warnings.extend(zero_date_warnings(source, table).await?);
+        // A full scan: only for the preview (`plan_migration_job`), where
+        // the user decides. A job's own planning stays O(1) for dense keys
+        // (the copy turns zero dates into NULL either way).
+        if !prepare_target {
+            warnings.extend(zero_date_warnings(source, table).await?);
+        }
         let existing = match target {
             Some(pool) => {
                 introspect::table(
