@@ -199,3 +199,77 @@ async fn sqlite_foreign_key_actions_and_checks_arrive_on_postgres() {
     pg.close().await;
     dbs.cleanup().await;
 }
+
+/// (column, comment) of a PostgreSQL table's commented columns.
+async fn pg_comments(pg: &sqlx::PgPool, table: &str) -> Vec<(String, String)> {
+    sqlx::query_as(
+        "SELECT a.attname::text, col_description(a.attrelid, a.attnum)
+         FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0
+           AND col_description(a.attrelid, a.attnum) IS NOT NULL ORDER BY a.attnum",
+    )
+    .bind(table)
+    .fetch_all(pg)
+    .await
+    .expect("pg comments")
+}
+
+#[tokio::test]
+async fn column_comments_arrive_and_generated_columns_are_named() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute(
+        "CREATE TABLE priced (id int PRIMARY KEY COMMENT 'the order''s number',
+            net decimal(10,2) NOT NULL COMMENT 'before tax',
+            gross decimal(10,2) AS (net * 1.2) STORED, note text);
+         INSERT INTO priced (id, net, note) VALUES (1, 10.00, 'a'), (2, 2.50, NULL);",
+    )
+    .await
+    .expect("source");
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let j = job(dbs.mysql(), dbs.pg("public"), &["priced"], 10);
+    let (plan, _) = migrate(&engine, &j).await;
+    let warnings = plan.report.tables[0].warnings.join("\n");
+    assert!(
+        warnings.contains("column gross: generated column") && warnings.contains("plain column"),
+        "{warnings}"
+    );
+    let pg = dbs.pg_pool().await;
+    assert_eq!(
+        pg_comments(&pg, "priced").await,
+        vec![
+            ("id".to_owned(), "the order's number".to_owned()),
+            ("net".to_owned(), "before tax".to_owned())
+        ]
+    );
+    let gross: Vec<String> = sqlx::query_scalar("SELECT gross::text FROM priced ORDER BY id")
+        .fetch_all(&pg)
+        .await
+        .expect("gross");
+    assert_eq!(gross, ["12.00", "3.00"], "the computed values are copied");
+
+    // Back from PostgreSQL: comments onto MariaDB columns; a generated
+    // column is named and left to the target.
+    pg.execute(
+        "CREATE TABLE shipped (id int PRIMARY KEY, w numeric(8,2), w2 numeric GENERATED ALWAYS AS (w * 2) STORED);
+         COMMENT ON COLUMN shipped.w IS 'weight, kg';
+         INSERT INTO shipped (id, w) VALUES (1, 1.5);",
+    )
+    .await
+    .expect("pg source");
+    let back = job(dbs.pg("public"), dbs.mysql(), &["shipped"], 10);
+    let (plan, _) = migrate(&engine, &back).await;
+    let warnings = plan.report.tables[0].warnings.join("\n");
+    assert!(
+        warnings.contains("column w2: generated column") && warnings.contains("not copied"),
+        "{warnings}"
+    );
+    let comment: String = sqlx::query_scalar(
+        "SELECT CAST(column_comment AS CHAR) FROM information_schema.columns
+         WHERE table_schema = DATABASE() AND table_name = 'shipped' AND column_name = 'w'",
+    )
+    .fetch_one(&my)
+    .await
+    .expect("comment");
+    assert_eq!(comment, "weight, kg");
+    dbs.cleanup().await;
+}

@@ -341,6 +341,7 @@ mod tests {
                 select_expr: None,
                 auto_increment: false,
                 unsigned: false,
+                comment: None,
             })
             .collect()
     }

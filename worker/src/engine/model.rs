@@ -105,6 +105,8 @@ pub struct Column {
     pub auto_increment: bool,
     /// MySQL unsigned integer: decoded zero-extended, not sign-extended.
     pub unsigned: bool,
+    /// The column's comment, kept on the target where it has comments.
+    pub comment: Option<String>,
 }
 
 #[derive(Debug, Clone)]

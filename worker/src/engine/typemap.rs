@@ -253,6 +253,9 @@ pub fn create_table(
         if let Some(d) = default_sql(target, col) {
             def.push_str(&format!(" DEFAULT {d}"));
         }
+        if let (Dialect::MySql, Some(comment)) = (target, &col.comment) {
+            def.push_str(&format!(" COMMENT {}", literal(target, comment)));
+        }
         if let Logical::Enum(labels) = &col.logical
             && target != Dialect::MySql
             && !labels.is_empty()
@@ -294,7 +297,28 @@ pub fn create_table(
     if target == Dialect::MySql {
         ddl.push_str(" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
     }
-    (vec![ddl], warnings)
+    let mut statements = vec![ddl];
+    let commented: Vec<&Column> = table
+        .columns
+        .iter()
+        .filter(|c| c.comment.is_some())
+        .collect();
+    match target {
+        Dialect::Postgres => statements.extend(commented.iter().map(|c| {
+            format!(
+                "COMMENT ON COLUMN {}.{} IS {}",
+                qualified(target, schema, &table.name),
+                ident(target, &c.name),
+                literal(target, c.comment.as_deref().unwrap_or_default())
+            )
+        })),
+        Dialect::Sqlite if !commented.is_empty() => warnings.push(format!(
+            "column comments of {} are not kept: SQLite has none",
+            table.name
+        )),
+        _ => {}
+    }
+    (statements, warnings)
 }
 
 /// A CHECK constraint's name on the target: MySQL 8 scopes them per

@@ -36,7 +36,8 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
         "SELECT CAST(column_name AS CHAR), CAST(data_type AS CHAR), CAST(column_type AS CHAR),
                 CAST(is_nullable AS CHAR), CAST(column_default AS CHAR), CAST(extra AS CHAR),
                 CAST(character_maximum_length AS SIGNED), CAST(numeric_precision AS SIGNED),
-                CAST(numeric_scale AS SIGNED), CAST(datetime_precision AS SIGNED)
+                CAST(numeric_scale AS SIGNED), CAST(datetime_precision AS SIGNED),
+                CAST(column_comment AS CHAR)
          FROM information_schema.columns
          WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
     )
@@ -86,6 +87,18 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
             warnings.push(format!("column {col_name}: {w}"));
         }
         let auto_increment = extra.contains("auto_increment");
+        let comment: Option<String> = row
+            .try_get::<Option<String>, _>(10)?
+            .filter(|c| !c.is_empty());
+        // Generated columns are copied with the values the source computed;
+        // their expressions are MySQL SQL, not recreated.
+        if extra.to_ascii_uppercase().contains("GENERATED") && !extra.contains("DEFAULT_GENERATED")
+        {
+            warnings.push(format!(
+                "column {col_name}: generated column ({}) is created as a plain column holding the values the source computed; its expression is not recreated",
+                extra.trim()
+            ));
+        }
         let parsed_default = match default {
             Some(raw) if !auto_increment => {
                 let parsed = parse_default(&raw).or_else(|| {
@@ -112,6 +125,7 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
             default: parsed_default,
             select_expr,
             auto_increment,
+            comment,
         });
     }
 

@@ -49,7 +49,8 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
         "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
                 pg_get_expr(d.adbin, d.adrelid), t.typname::text, t.typtype::text,
                 a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false),
-                (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = a.atttypid)
+                (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = a.atttypid),
+                col_description(a.attrelid, a.attnum)
          FROM pg_attribute a
          JOIN pg_type t ON t.oid = a.atttypid
          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -61,6 +62,22 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
     .await?;
 
     let mut warnings = Vec::new();
+    // Generated columns are left out of the copy: the target computes its own.
+    let generated: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT a.attname::text, pg_get_expr(d.adbin, d.adrelid)
+         FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''
+         ORDER BY a.attnum",
+    )
+    .bind(oid)
+    .fetch_all(pool)
+    .await?;
+    for (column, expression) in generated {
+        warnings.push(format!(
+            "column {column}: generated column (GENERATED ALWAYS AS ({})) is not copied; add it to the target table to have it computed there",
+            expression.unwrap_or_default()
+        ));
+    }
     let mut columns = Vec::with_capacity(rows.len());
     for row in rows {
         let name: String = row.try_get(0)?;
@@ -70,6 +87,7 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
         let typtype: String = row.try_get(5)?;
         let auto_increment: bool = row.try_get(6)?;
         let labels: Option<Vec<String>> = row.try_get(7)?;
+        let comment: Option<String> = row.try_get(8)?;
         let (logical, needs_text) = logical_of(&typname, &typtype, &spelled, labels);
         if let Logical::Other(_) = logical {
             warnings.push(format!(
@@ -102,6 +120,7 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
             default: parsed_default,
             auto_increment,
             unsigned: false,
+            comment,
         });
     }
 

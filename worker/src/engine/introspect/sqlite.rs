@@ -64,6 +64,7 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
             select_expr: None,
             auto_increment: false,
             unsigned: false,
+            comment: None,
         });
     }
     pk.sort();
