@@ -220,7 +220,7 @@ async fn column_comments_arrive_and_generated_columns_are_named() {
     my.execute(
         "CREATE TABLE priced (id int PRIMARY KEY COMMENT 'the order''s number',
             net decimal(10,2) NOT NULL COMMENT 'before tax',
-            gross decimal(10,2) AS (net * 1.2) STORED, note text);
+            gross decimal(10,2) AS (net * 1.2) STORED, note text, KEY note_prefix (note(20)));
          INSERT INTO priced (id, net, note) VALUES (1, 10.00, 'a'), (2, 2.50, NULL);",
     )
     .await
@@ -231,6 +231,10 @@ async fn column_comments_arrive_and_generated_columns_are_named() {
     let warnings = plan.report.tables[0].warnings.join("\n");
     assert!(
         warnings.contains("column gross: generated column") && warnings.contains("plain column"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("index note_prefix indexes prefixes (note(20))"),
         "{warnings}"
     );
     let pg = dbs.pg_pool().await;

@@ -130,7 +130,8 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
     }
 
     let stats = sqlx::query(
-        "SELECT CAST(index_name AS CHAR), CAST(non_unique AS SIGNED), CAST(column_name AS CHAR)
+        "SELECT CAST(index_name AS CHAR), CAST(non_unique AS SIGNED), CAST(column_name AS CHAR),
+                CAST(sub_part AS SIGNED)
          FROM information_schema.statistics
          WHERE table_schema = DATABASE() AND table_name = ? ORDER BY index_name, seq_in_index",
     )
@@ -138,15 +139,31 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
     .fetch_all(pool)
     .await?;
     let mut by_index: BTreeMap<String, (bool, Vec<Option<String>>)> = BTreeMap::new();
+    let mut prefixed = BTreeMap::<String, Vec<String>>::new();
     for row in &stats {
         let index_name: String = row.try_get(0)?;
         let non_unique: i64 = row.try_get(1)?;
         let column: Option<String> = row.try_get(2)?;
+        let sub_part: Option<i64> = row.try_get(3)?;
+        if let (Some(column), Some(chars)) = (&column, sub_part) {
+            prefixed
+                .entry(index_name.clone())
+                .or_default()
+                .push(format!("{column}({chars})"));
+        }
         by_index
             .entry(index_name)
             .or_insert((non_unique == 0, Vec::new()))
             .1
             .push(column);
+    }
+    // Other databases index whole values; a unique prefix index becomes
+    // stricter (unique on the whole value), which the plan says.
+    for (index_name, parts) in &prefixed {
+        warnings.push(format!(
+            "index {index_name} indexes prefixes ({}) and becomes an index of the whole columns",
+            parts.join(", ")
+        ));
     }
     let mut primary = Vec::new();
     let mut indexes = Vec::new();
