@@ -221,7 +221,8 @@ async fn column_comments_arrive_and_generated_columns_are_named() {
         "CREATE TABLE priced (id int PRIMARY KEY COMMENT 'the order''s number',
             net decimal(10,2) NOT NULL COMMENT 'before tax',
             gross decimal(10,2) AS (net * 1.2) STORED, note text, KEY note_prefix (note(20)));
-         INSERT INTO priced (id, net, note) VALUES (1, 10.00, 'a'), (2, 2.50, NULL);",
+         INSERT INTO priced (id, net, note) VALUES (1, 10.00, 'a'), (2, 2.50, NULL);
+         CREATE VIEW priced_view AS SELECT id, gross FROM priced;",
     )
     .await
     .expect("source");
@@ -236,6 +237,11 @@ async fn column_comments_arrive_and_generated_columns_are_named() {
     assert!(
         warnings.contains("index note_prefix indexes prefixes (note(20))"),
         "{warnings}"
+    );
+    let job_warnings = plan.report.warnings.join("\n");
+    assert!(
+        job_warnings.contains("views are not copied") && job_warnings.contains("priced_view"),
+        "{job_warnings}"
     );
     let pg = dbs.pg_pool().await;
     assert_eq!(

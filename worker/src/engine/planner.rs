@@ -97,6 +97,14 @@ pub async fn plan(
     limits: &PlanLimits,
 ) -> Result<JobPlan, PlanFail> {
     let (names, mut job_warnings) = select_tables(job, source).await?;
+    let views =
+        introspect::list_views(source, &schema_of(source, &job.source).unwrap_or_default()).await?;
+    if !views.is_empty() {
+        job_warnings.push(format!(
+            "views are not copied (Freight copies tables; recreate them on the target): {}",
+            views.join(", ")
+        ));
+    }
     let source_schema = schema_of(source, &job.source);
     let target_dialect = Dialect::from_kind(job.target.kind);
     let target_schema =

@@ -18,6 +18,16 @@ pub async fn list_tables(pool: &Pool, schema: &str) -> Result<Vec<String>, Failu
     res.map_err(|e| classify(&e, "listing tables"))
 }
 
+/// Views of the source (not copied: only tables are).
+pub async fn list_views(pool: &Pool, schema: &str) -> Result<Vec<String>, Failure> {
+    let res = match pool {
+        Pool::Postgres(p) => postgres::list_views(p, schema).await,
+        Pool::MySql(p) => mysql::list_views(p).await,
+        Pool::Sqlite(p) => sqlite::list_views(p).await,
+    };
+    res.map_err(|e| classify(&e, "listing views"))
+}
+
 /// The table's columns, key, indexes and foreign keys; `None` if it does
 /// not exist. The key is the primary key, else the first unique index whose
 /// columns are all NOT NULL; a table with neither has an empty `key`.

@@ -20,6 +20,16 @@ pub async fn list_tables(pool: &MySqlPool) -> Result<Vec<String>, sqlx::Error> {
     rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
 }
 
+pub async fn list_views(pool: &MySqlPool) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT CAST(table_name AS CHAR) FROM information_schema.views
+         WHERE table_schema = DATABASE() ORDER BY table_name",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
+}
+
 pub async fn row_estimate(pool: &MySqlPool, name: &str) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT CAST(table_rows AS SIGNED) FROM information_schema.tables

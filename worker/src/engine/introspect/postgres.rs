@@ -17,6 +17,17 @@ pub async fn list_tables(pool: &PgPool, schema: &str) -> Result<Vec<String>, sql
     .await
 }
 
+/// Views and materialized views of the schema.
+pub async fn list_views(pool: &PgPool, schema: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') ORDER BY c.relname",
+    )
+    .bind(schema)
+    .fetch_all(pool)
+    .await
+}
+
 pub async fn row_estimate(
     pool: &PgPool,
     schema: &str,

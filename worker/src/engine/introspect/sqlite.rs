@@ -16,6 +16,12 @@ pub async fn list_tables(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> 
     .await
 }
 
+pub async fn list_views(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name")
+        .fetch_all(pool)
+        .await
+}
+
 pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?) ORDER BY cid",
