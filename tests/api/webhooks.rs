@@ -254,3 +254,57 @@ async fn webhook_urls_pass_the_connection_policy() {
         .await;
     assert_eq!(unknown_event.status(), 422);
 }
+
+#[tokio::test]
+async fn a_settled_validation_is_delivered_as_validation_finished() {
+    let api = Api::spawn().await;
+    let owner = api.new_tenant();
+    let created = api
+        .post(
+            "/api/v1/webhooks",
+            &owner,
+            &json!({"url": "http://127.0.0.1:9/hook", "events": ["validation.finished"]}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let webhook: Value = created.json().await.unwrap();
+    let job = api.create_job(&owner, &job_body()).await;
+    let job_id = uuid::Uuid::parse_str(job["id"].as_str().unwrap()).unwrap();
+    // What the API and the last validator do: start a validation, settle it.
+    let pg = api.pg().await;
+    let validation = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO validations (id, tenant_id, job_id, status, ranges_total, created_by)
+         VALUES ($1, $2, $3, 'running', 3, 'test')",
+    )
+    .bind(validation)
+    .bind(&owner.tenant)
+    .bind(job_id)
+    .execute(&pg)
+    .await
+    .unwrap();
+    let path = format!(
+        "/api/v1/webhooks/{}/deliveries",
+        webhook["id"].as_str().unwrap()
+    );
+    let before: Value = api.get(&path, &owner).await.json().await.unwrap();
+    assert_eq!(before["items"], json!([]), "nothing while it runs");
+    sqlx::query("UPDATE validations SET status = 'failed', mismatched = 1, checked_at = now() WHERE id = $1")
+        .bind(validation)
+        .execute(&pg)
+        .await
+        .unwrap();
+    let after: Value = api.get(&path, &owner).await.json().await.unwrap();
+    let delivery = &after["items"][0];
+    assert_eq!(delivery["event_type"], "validation.finished", "{after}");
+    assert_eq!(delivery["payload"]["data"]["status"], "failed");
+    assert_eq!(delivery["payload"]["data"]["mismatched_ranges"], 1);
+    assert_eq!(delivery["payload"]["data"]["job_id"], job_id.to_string());
+    // A job event the webhook did not ask for is not delivered.
+    let cancel = api
+        .post(&format!("/api/v1/jobs/{job_id}/cancel"), &owner, &json!({}))
+        .await;
+    assert_eq!(cancel.status(), 200);
+    let last: Value = api.get(&path, &owner).await.json().await.unwrap();
+    assert_eq!(last["items"].as_array().unwrap().len(), 1, "{last}");
+}
