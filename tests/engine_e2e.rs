@@ -24,24 +24,10 @@ use sqlx::postgres::PgPool;
 use sqlx::{AssertSqlSafe, Row};
 
 const WAIT: Duration = Duration::from_secs(120);
-const MARIADB: &str = "mysql://root@127.0.0.1:3306";
 
 /// A MariaDB database with an `items` table of `rows` rows (ids 3, 6, 9, …).
 async fn mariadb_source(rows: i64) -> (MySqlPool, String) {
-    let name = format!(
-        "freight_src_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    let admin = MySqlPool::connect(&format!("{MARIADB}/mysql"))
-        .await
-        .expect("MariaDB reachable");
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
-        .execute(&admin)
-        .await
-        .expect("create source db");
-    admin.close().await;
-    let url = format!("{MARIADB}/{name}");
-    let pool = MySqlPool::connect(&url).await.expect("source db");
+    let (pool, url) = engine_support::fresh_mariadb_database("freight_src").await;
     sqlx::query(
         "CREATE TABLE items (
              id bigint PRIMARY KEY,

@@ -24,26 +24,12 @@ use sqlx::mysql::MySqlPool;
 use sqlx::postgres::PgPool;
 
 const WAIT: Duration = Duration::from_secs(120);
-const MARIADB: &str = "mysql://root@127.0.0.1:3306";
 
 /// A MariaDB database with an `items` table of `rows` rows (ids 3, 6, 9, …)
 /// covering every type class the checksum canonicalizes, NULLs and
 /// non-ASCII text.
 async fn mariadb_source(rows: i64) -> (MySqlPool, String) {
-    let name = format!(
-        "freight_val_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    );
-    let admin = MySqlPool::connect(&format!("{MARIADB}/mysql"))
-        .await
-        .expect("MariaDB reachable");
-    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
-        .execute(&admin)
-        .await
-        .expect("create source db");
-    admin.close().await;
-    let url = format!("{MARIADB}/{name}");
-    let pool = MySqlPool::connect(&url).await.expect("source db");
+    let (pool, url) = engine_support::fresh_mariadb_database("freight_val").await;
     sqlx::query(
         "CREATE TABLE items (
              id bigint PRIMARY KEY,

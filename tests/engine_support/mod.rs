@@ -226,6 +226,29 @@ pub async fn flush_queue(queue: &str) -> usize {
     keys.len()
 }
 
+/// The test MariaDB server.
+pub const MARIADB: &str = "mysql://root@127.0.0.1:3306";
+
+/// Creates an empty MariaDB database named `<prefix>_<random>`; returns a
+/// pool on it and its URL.
+pub async fn fresh_mariadb_database(prefix: &str) -> (sqlx::MySqlPool, String) {
+    let name = format!(
+        "{prefix}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let admin = sqlx::MySqlPool::connect(&format!("{MARIADB}/mysql"))
+        .await
+        .expect("MariaDB reachable");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE `{name}`")))
+        .execute(&admin)
+        .await
+        .expect("create source db");
+    admin.close().await;
+    let url = format!("{MARIADB}/{name}");
+    let pool = sqlx::MySqlPool::connect(&url).await.expect("source db");
+    (pool, url)
+}
+
 /// Drops a test database (after a passing test; a failing one leaves its
 /// databases behind for a look).
 pub async fn drop_postgres_database(url: &str) {

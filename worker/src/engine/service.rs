@@ -8,7 +8,7 @@ use freight_core::ids::JobId;
 use freight_core::policy::ConnectionPolicy;
 
 use super::connect::{self, Access, Pool, Side};
-use super::context::JobState;
+use super::context::{JobState, TableCtx};
 use super::error::{Failure, scrub};
 use super::planner::{self, PlanFail};
 use super::validate::{self, RangeCheck, RangeToValidate};
@@ -178,26 +178,36 @@ impl Engine {
         Ok(())
     }
 
+    /// The job's cached pools (through the policy) and one table's context.
+    async fn open_table(
+        &self,
+        job: &JobContext,
+        table: &str,
+    ) -> Result<(Pool, Pool, Arc<TableCtx>), EngineError> {
+        let state = self.state(job.job_id);
+        let source = state
+            .source(job, &self.policy)
+            .await
+            .map_err(Failure::into_engine)?;
+        let target = state
+            .target(job, &self.policy)
+            .await
+            .map_err(Failure::into_engine)?;
+        let ctx = state
+            .table(job, &self.policy, table)
+            .await
+            .map_err(Failure::into_engine)?;
+        Ok((source, target, ctx))
+    }
+
     /// Copies one key range; idempotent.
     pub async fn run_batch(
         &self,
         job: &JobContext,
         batch: &BatchToRun,
     ) -> Result<BatchOutcome, EngineError> {
-        let state = self.state(job.job_id);
         let run = async {
-            let source = state
-                .source(job, &self.policy)
-                .await
-                .map_err(Failure::into_engine)?;
-            let target = state
-                .target(job, &self.policy)
-                .await
-                .map_err(Failure::into_engine)?;
-            let ctx = state
-                .table(job, &self.policy, &batch.table_name)
-                .await
-                .map_err(Failure::into_engine)?;
+            let (source, target, ctx) = self.open_table(job, &batch.table_name).await?;
             batch::run(job, &source, &target, &ctx, batch).await
         };
         run.await.map_err(|e| scrub_engine(e, job))
@@ -210,20 +220,8 @@ impl Engine {
         job: &JobContext,
         range: &RangeToValidate,
     ) -> Result<RangeCheck, EngineError> {
-        let state = self.state(job.job_id);
         let run = async {
-            let source = state
-                .source(job, &self.policy)
-                .await
-                .map_err(Failure::into_engine)?;
-            let target = state
-                .target(job, &self.policy)
-                .await
-                .map_err(Failure::into_engine)?;
-            let ctx = state
-                .table(job, &self.policy, &range.table_name)
-                .await
-                .map_err(Failure::into_engine)?;
+            let (source, target, ctx) = self.open_table(job, &range.table_name).await?;
             validate::check(&source, &target, &ctx, range).await
         };
         run.await.map_err(|e| scrub_engine(e, job))
