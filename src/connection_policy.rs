@@ -23,15 +23,15 @@ pub async fn connection_policy(
         ConnectionPolicy::for_tenants()
     };
     policy = policy
-        .allow_only(settings.egress_allow.clone())
-        .deny(settings.egress_deny.clone())
+        .allow_only(settings.egress_allow.0.clone())
+        .deny(settings.egress_deny.0.clone())
         .protect_database(
             store
                 .identity()
                 .await
                 .context("read the identity of Freight's database")?,
         )
-        .protect_endpoint(redis_addresses(&settings.redis_url).await)
+        .protect_endpoint(redis_addresses(settings.redis_url.expose()).await)
         // Freight's own HTTP ports, by any local address (webhooks).
         .protect_endpoint(
             [settings.port, settings.metrics_port]
@@ -59,7 +59,7 @@ pub async fn connection_policy(
 /// The engine every role uses: the policy, and the plan limits.
 pub fn engine(settings: &Settings, policy: ConnectionPolicy) -> Engine {
     Engine::new(policy).with_limits(PlanLimits {
-        max_batches_per_job: settings.max_batches_per_job,
+        max_batches_per_job: usize::try_from(settings.max_batches_per_job).unwrap_or(usize::MAX),
     })
 }
 

@@ -26,6 +26,8 @@ use settings::Settings;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    settings: Settings,
 }
 
 #[derive(Subcommand)]
@@ -64,6 +66,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init_logging();
+    let settings = cli.settings;
     match cli.command {
         Command::Openapi => {
             print!("{}", freight_api::openapi_json());
@@ -75,26 +78,23 @@ async fn main() -> anyhow::Result<()> {
             subject,
             ttl_hours,
         } => {
-            let settings = Settings::from_env()?;
             for tenant in &tenants {
                 freight_core::TenantId::parse(tenant)
                     .map_err(|e| anyhow::anyhow!("--tenant {tenant:?}: {e}"))?;
             }
             let ttl = chrono::Duration::hours(ttl_hours.unwrap_or(settings.token_expiry_hours));
-            let token = TokenKeys::new(&settings.jwt_secret)
+            let token = TokenKeys::new(&settings.jwt_secret()?)
                 .mint(&subject, &tenants, role, ttl)
                 .context("mint token")?;
             println!("{token}");
             Ok(())
         }
         Command::Migrate => {
-            let settings = Settings::from_env()?;
             connect_store(&settings).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
         Command::Reseal => {
-            let settings = Settings::from_env()?;
             let store = connect_store(&settings).await?;
             let report = store
                 .reseal_all()
@@ -111,25 +111,26 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Api => {
             let signal = install_shutdown_signal()?;
-            let settings = Settings::from_env()?;
             let store = connect_store(&settings).await?;
             telemetry::init_metrics(&settings)?;
             run_api(&settings, store, stopped(signal)).await
         }
         Command::Worker => {
             let signal = install_shutdown_signal()?;
-            let settings = Settings::from_env()?;
             telemetry::init_metrics(&settings)?;
-            worker_cmd::run(&settings, stopped(signal)).await
+            worker_cmd::run(&settings, worker_cmd::Migrations::Apply, stopped(signal)).await
         }
         Command::All => {
             let signal = install_shutdown_signal()?;
-            let settings = Settings::from_env()?;
             let store = connect_store(&settings).await?;
             telemetry::init_metrics(&settings)?;
             let (api, worker) = tokio::join!(
                 run_api(&settings, store, stopped(signal.clone())),
-                worker_cmd::run(&settings, stopped(signal)),
+                worker_cmd::run(
+                    &settings,
+                    worker_cmd::Migrations::AlreadyApplied,
+                    stopped(signal)
+                ),
             );
             api.and(worker)
         }
@@ -138,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
 
 async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<PgStore>> {
     let store = PgStore::connect(
-        &settings.database_url,
+        settings.database_url.expose(),
         settings.database_max_connections,
         settings.secret_box()?,
     )
@@ -146,7 +147,7 @@ async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<PgStore>> {
     .with_context(|| {
         format!(
             "connect to PostgreSQL at {}",
-            freight_core::connection::redact_url(&settings.database_url)
+            freight_core::connection::redact_url(settings.database_url.expose())
         )
     })?;
     store.migrate().await.context("apply migrations")?;
@@ -158,27 +159,31 @@ async fn run_api(
     store: Arc<PgStore>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let redis = redis::Client::open(settings.redis_url.as_str())
+    let redis = redis::Client::open(settings.redis_url.expose())
         .context("REDIS_URL is not a valid Redis URL")?;
     let policy = connection_policy::connection_policy(settings, &store).await?;
     let planner: Arc<dyn Planner> = Arc::new(freight_worker::engine::EnginePlanner::new(
         connection_policy::engine(settings, policy.clone()),
     ));
-    let state =
-        freight_api::AppState::new(store, planner, TokenKeys::new(&settings.jwt_secret), redis)
-            .with_rate_limits(
-                freight_api::rate_limit::RateLimits {
-                    requests_per_minute: settings.rate_limit_per_minute,
-                    creates_per_minute: settings.rate_limit_create_per_minute,
-                    anonymous_per_minute: settings.rate_limit_anonymous_per_minute,
-                },
-                &settings.queue_name,
-            )
-            .with_connection_policy(policy)
-            .with_plan_limits(freight_api::plan_slots::PlanLimits {
-                concurrent_per_tenant: settings.max_concurrent_plans,
-                timeout: Duration::from_secs(settings.plan_timeout_seconds),
-            });
+    let state = freight_api::AppState::new(
+        store,
+        planner,
+        TokenKeys::new(&settings.jwt_secret()?),
+        redis,
+    )
+    .with_rate_limits(
+        freight_api::rate_limit::RateLimits {
+            requests_per_minute: settings.rate_limit_per_minute,
+            creates_per_minute: settings.rate_limit_create_per_minute,
+            anonymous_per_minute: settings.rate_limit_anonymous_per_minute,
+        },
+        &settings.queue_name,
+    )
+    .with_connection_policy(policy)
+    .with_plan_limits(freight_api::plan_slots::PlanLimits {
+        concurrent_per_tenant: usize::from(settings.max_concurrent_plans),
+        timeout: Duration::from_secs(settings.plan_timeout_seconds),
+    });
     let addr = format!("{}:{}", settings.host, settings.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

@@ -7,17 +7,26 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use freight_core::store::postgres::PgStore;
-use freight_worker::dispatch::{self, DispatchConfig, DispatchStore};
+use freight_worker::dispatch::{self, DispatchStore};
 use freight_worker::webhooks::{SenderConfig, WebhookSender};
 use tokio_util::sync::CancellationToken;
 
 use crate::settings::Settings;
 
+/// Whether the worker applies Freight's migrations itself (`freight
+/// worker`) or the process already did (`freight all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    Apply,
+    AlreadyApplied,
+}
+
 pub async fn run(
     settings: &Settings,
+    migrations: Migrations,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let config = dispatch_config(settings)?;
+    let config = settings.dispatch_config();
     // Batches in flight, the reconciler, lease renewals and heartbeats each
     // hold a connection at times.
     let connections = u32::try_from(config.concurrency)
@@ -25,15 +34,17 @@ pub async fn run(
         .saturating_mul(2)
         .saturating_add(4);
     let secrets = settings.secret_box()?;
-    let store = PgStore::connect(&settings.database_url, connections, secrets.clone())
+    let store = PgStore::connect(settings.database_url.expose(), connections, secrets.clone())
         .await
         .with_context(|| {
             format!(
                 "connect to PostgreSQL at {}",
-                freight_core::connection::redact_url(&settings.database_url)
+                freight_core::connection::redact_url(settings.database_url.expose())
             )
         })?;
-    store.migrate().await.context("apply migrations")?;
+    if migrations == Migrations::Apply {
+        store.migrate().await.context("apply migrations")?;
+    }
     let policy = crate::connection_policy::connection_policy(settings, &store).await?;
     let engine = crate::connection_policy::engine(settings, policy.clone());
     // The webhook sender stops with the workers.
@@ -50,22 +61,11 @@ pub async fn run(
         dispatch_store,
         Arc::new(engine),
         config,
-        &settings.redis_url,
+        settings.redis_url.expose(),
         shutdown,
     )
     .await;
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(15), sender).await;
     result
-}
-
-fn dispatch_config(settings: &Settings) -> anyhow::Result<DispatchConfig> {
-    let mut config = DispatchConfig::new(&settings.queue_name, settings.worker_concurrency);
-    config.shutdown_grace = Duration::from_secs(settings.shutdown_grace_seconds);
-    config.lease_ttl = Duration::from_millis(settings.lease_ms);
-    config.reconcile_interval = Duration::from_millis(settings.reconcile_interval_ms);
-    config.redispatch_after = Duration::from_millis(settings.redispatch_after_ms);
-    config.retry_backoff_base = Duration::from_millis(settings.retry_backoff_ms);
-    config.heartbeat_interval = Duration::from_millis(settings.heartbeat_ms);
-    Ok(config)
 }

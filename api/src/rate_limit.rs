@@ -1,7 +1,9 @@
 //! Request limits shared by every API replica through Redis.
 //!
 //! A fixed one-minute window per (scope, caller), counted with one atomic
-//! Lua script (INCR + EXPIRE), so replicas agree without coordination. The
+//! Lua script (INCR + EXPIRE), so replicas agree without coordination; the
+//! embedded mode (`freight dev`, one process, no Redis) counts the same
+//! windows in memory. The
 //! caller is the verified identity: the tenant a valid token grants, or the
 //! subject of a valid admin token sent without `X-Tenant-ID`. Everything
 //! else (no token, a bad one, a tenant the token does not grant) is counted
@@ -19,7 +21,9 @@
 //! refusing every request because the dispatcher is down would turn a
 //! Redis outage into an API outage.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -66,10 +70,91 @@ impl Default for RateLimits {
 
 pub struct RateLimiter {
     limits: RateLimits,
-    namespace: String,
-    client: redis::Client,
-    connection: OnceCell<redis::aio::ConnectionManager>,
-    script: redis::Script,
+    counter: WindowCounter,
+}
+
+/// Where the requests of a window are counted.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per process, held behind an Arc"
+)]
+pub enum WindowCounter {
+    /// Shared by every replica of an installation.
+    Redis {
+        namespace: String,
+        client: redis::Client,
+        connection: OnceCell<redis::aio::ConnectionManager>,
+        script: redis::Script,
+    },
+    /// One process is the whole installation: counts by key for the
+    /// current window only (older windows are dropped as time moves on).
+    InProcess(Mutex<InProcessWindow>),
+}
+
+#[derive(Default)]
+pub struct InProcessWindow {
+    window: u64,
+    counts: HashMap<String, u64>,
+}
+
+impl WindowCounter {
+    /// Counts in `client`'s Redis under `namespace` (the installation's
+    /// queue name).
+    pub fn redis(client: redis::Client, namespace: &str) -> Self {
+        Self::Redis {
+            namespace: namespace.to_owned(),
+            client,
+            connection: OnceCell::new(),
+            script: redis::Script::new(COUNT_SCRIPT),
+        }
+    }
+
+    pub fn in_process() -> Self {
+        Self::InProcess(Mutex::new(InProcessWindow::default()))
+    }
+
+    fn key(&self, scope: &str, window: u64, caller: &Caller) -> String {
+        match self {
+            Self::Redis { namespace, .. } => {
+                format!("{namespace}:ratelimit:{scope}:{window}:{caller}")
+            }
+            Self::InProcess(_) => format!("{scope}:{caller}"),
+        }
+    }
+
+    /// Adds one request to `key` in `window` and returns the window's count.
+    async fn count(&self, key: &str, window: u64) -> Result<u64, redis::RedisError> {
+        match self {
+            Self::Redis {
+                client,
+                connection,
+                script,
+                ..
+            } => {
+                let connection = connection
+                    .get_or_try_init(|| redis::aio::ConnectionManager::new(client.clone()))
+                    .await?;
+                let mut connection = connection.clone();
+                script
+                    .key(key)
+                    .arg(WINDOW_SECONDS * 2)
+                    .invoke_async(&mut connection)
+                    .await
+            }
+            Self::InProcess(state) => {
+                // A poisoned lock only means another request panicked while
+                // counting; the counts themselves are still usable.
+                let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+                if state.window != window {
+                    state.window = window;
+                    state.counts.clear();
+                }
+                let count = state.counts.entry(key.to_owned()).or_default();
+                *count += 1;
+                Ok(*count)
+            }
+        }
+    }
 }
 
 /// What one check decided.
@@ -82,34 +167,8 @@ struct Decision {
 }
 
 impl RateLimiter {
-    /// A limiter counting in `client`'s Redis under `namespace` (the
-    /// installation's queue name).
-    pub fn new(limits: RateLimits, client: redis::Client, namespace: &str) -> Self {
-        Self {
-            limits,
-            namespace: namespace.to_owned(),
-            client,
-            connection: OnceCell::new(),
-            script: redis::Script::new(COUNT_SCRIPT),
-        }
-    }
-
-    async fn count(&self, key: &str) -> Result<u64, redis::RedisError> {
-        let connection = self
-            .connection
-            .get_or_try_init(|| redis::aio::ConnectionManager::new(self.client.clone()))
-            .await?;
-        let mut connection = connection.clone();
-        self.script
-            .key(key)
-            .arg(WINDOW_SECONDS * 2)
-            .invoke_async(&mut connection)
-            .await
-    }
-
-    fn key(&self, scope: &str, window: u64, caller: &Caller) -> String {
-        let namespace = &self.namespace;
-        format!("{namespace}:ratelimit:{scope}:{window}:{caller}")
+    pub fn new(limits: RateLimits, counter: WindowCounter) -> Self {
+        Self { limits, counter }
     }
 
     /// Counts one request of `caller` in `scope`; `None` when Redis did not
@@ -120,8 +179,8 @@ impl RateLimiter {
             .unwrap_or_default()
             .as_secs();
         let window = now / WINDOW_SECONDS;
-        let key = self.key(scope, window, caller);
-        match tokio::time::timeout(REDIS_TIMEOUT, self.count(&key)).await {
+        let key = self.counter.key(scope, window, caller);
+        match tokio::time::timeout(REDIS_TIMEOUT, self.counter.count(&key, window)).await {
             Ok(Ok(count)) => Some(Decision {
                 limit,
                 remaining: u32::try_from(u64::from(limit).saturating_sub(count)).unwrap_or(0),

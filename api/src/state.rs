@@ -11,7 +11,7 @@ use freight_core::tokens::TokenKeys;
 
 use crate::events::JobEventHub;
 use crate::plan_slots::{PlanLimits, PlanSlots};
-use crate::rate_limit::{RateLimiter, RateLimits};
+use crate::rate_limit::{RateLimiter, RateLimits, WindowCounter};
 use crate::routes::health::{Dependencies, DependencyProbe};
 
 #[derive(Clone)]
@@ -19,7 +19,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub planner: Arc<dyn Planner>,
     pub tokens: TokenKeys,
-    pub redis: redis::Client,
+    /// Redis of the installation (dispatch and shared rate-limit counters);
+    /// `None` in the embedded mode (`freight dev`), where both live in
+    /// this process.
+    pub redis: Option<redis::Client>,
     pub started_at: Instant,
     /// `None`: no rate limits (tests, or both limits configured 0).
     pub rate_limiter: Option<Arc<RateLimiter>>,
@@ -40,6 +43,21 @@ impl AppState {
         tokens: TokenKeys,
         redis: redis::Client,
     ) -> Self {
+        Self::with_dispatch(store, planner, tokens, Some(redis))
+    }
+
+    /// The state of the embedded mode: no Redis; rate limits are counted in
+    /// this process, which is the only replica.
+    pub fn embedded(store: Arc<dyn Store>, planner: Arc<dyn Planner>, tokens: TokenKeys) -> Self {
+        Self::with_dispatch(store, planner, tokens, None)
+    }
+
+    fn with_dispatch(
+        store: Arc<dyn Store>,
+        planner: Arc<dyn Planner>,
+        tokens: TokenKeys,
+        redis: Option<redis::Client>,
+    ) -> Self {
         Self {
             store,
             planner,
@@ -57,13 +75,13 @@ impl AppState {
 
     /// Enforces `limits`, counted in this state's Redis under `namespace`
     /// (the installation's queue name, so installations sharing a Redis
-    /// count separately).
+    /// count separately), or in this process when there is no Redis.
     pub fn with_rate_limits(mut self, limits: RateLimits, namespace: &str) -> Self {
-        self.rate_limiter = Some(Arc::new(RateLimiter::new(
-            limits,
-            self.redis.clone(),
-            namespace,
-        )));
+        let counter = match &self.redis {
+            Some(redis) => WindowCounter::redis(redis.clone(), namespace),
+            None => WindowCounter::in_process(),
+        };
+        self.rate_limiter = Some(Arc::new(RateLimiter::new(limits, counter)));
         self
     }
 
@@ -79,11 +97,11 @@ impl AppState {
         self
     }
 
-    /// Whether PostgreSQL and Redis answer, from a probe at most a second
-    /// old; concurrent callers share one probe.
+    /// Whether the store and Redis (when used) answer, from a probe at
+    /// most a second old; concurrent callers share one probe.
     pub async fn dependencies(&self) -> Dependencies {
         self.dependencies
-            .check(self.store.as_ref(), &self.redis)
+            .check(self.store.as_ref(), self.redis.as_ref())
             .await
     }
 

@@ -148,6 +148,7 @@ async fn health_needs_no_token_and_ready_checks_postgres_and_redis() {
     let body: serde_json::Value = ready.json().await.unwrap();
     assert_eq!(body["postgres"], true);
     assert_eq!(body["redis"], true);
+    assert_eq!(body["sqlite"], serde_json::Value::Null);
 
     api.app.state.begin_shutdown();
     let draining = api

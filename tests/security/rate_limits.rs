@@ -162,3 +162,51 @@ async fn installations_sharing_a_redis_count_separately() {
         assert!(keys[0].ends_with(&format!(":tenant:{}", caller.tenant)));
     }
 }
+
+#[tokio::test]
+async fn without_redis_limits_are_counted_in_process_and_ready_needs_no_redis() {
+    let limits = RateLimits {
+        requests_per_minute: 2,
+        creates_per_minute: 0,
+        anonymous_per_minute: 0,
+    };
+    // A tenant and its token from a normal harness; the embedded state
+    // shares its store but has no Redis at all.
+    let api = Api::spawn_with(Arc::new(NoPlanner)).await;
+    let caller = api.new_tenant();
+    let embedded = AppState::embedded(
+        api.app.store.clone(),
+        Arc::new(NoPlanner),
+        api.app.tokens().clone(),
+    )
+    .with_rate_limits(limits, "unused");
+    let base_url = freight_api::testing::serve_state(embedded).await;
+    start_of_a_window().await;
+
+    let get = || {
+        api.http
+            .get(format!("{base_url}/api/v1/jobs"))
+            .bearer_auth(&caller.token)
+            .header("X-Tenant-ID", &caller.tenant)
+            .send()
+    };
+    for remaining in ["1", "0"] {
+        let response = get().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["ratelimit-remaining"], remaining);
+    }
+    let refused = get().await.unwrap();
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_problem(refused, 429, "RATE_LIMITED").await;
+
+    let ready = api
+        .http
+        .get(format!("{base_url}/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["redis"], serde_json::Value::Null, "{body}");
+    assert_eq!(body["postgres"], true, "{body}");
+}

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use freight_core::store::Store;
+use freight_core::store::{Store, StoreBackend};
 use serde::Serialize;
 use tokio::sync::Mutex;
 use utoipa::ToSchema;
@@ -34,10 +34,15 @@ pub struct Health {
 pub struct Readiness {
     /// `ready` or `not_ready`.
     pub status: String,
-    /// Whether PostgreSQL answered.
-    pub postgres: bool,
-    /// Whether Redis answered.
-    pub redis: bool,
+    /// Whether PostgreSQL (the system of record) answered; `null` when the
+    /// installation keeps its records in SQLite (`freight dev`).
+    pub postgres: Option<bool>,
+    /// Whether the SQLite system of record answered (`freight dev`); `null`
+    /// when the installation uses PostgreSQL.
+    pub sqlite: Option<bool>,
+    /// Whether Redis answered; `null` when batches are dispatched in process
+    /// (`freight dev`).
+    pub redis: Option<bool>,
     /// Whether the process is shutting down.
     pub shutting_down: bool,
 }
@@ -62,8 +67,17 @@ pub async fn health_check(State(state): State<AppState>) -> axum::Json<Health> {
 /// Whether each dependency answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dependencies {
-    pub postgres: bool,
-    pub redis: bool,
+    pub store: StoreBackend,
+    /// Whether the store answered.
+    pub store_ok: bool,
+    /// Whether Redis answered; `None` when there is none.
+    pub redis: Option<bool>,
+}
+
+impl Dependencies {
+    pub fn all_ok(&self) -> bool {
+        self.store_ok && self.redis.unwrap_or(true)
+    }
 }
 
 /// The last dependency probe and when it finished. The lock is held while
@@ -76,7 +90,7 @@ pub struct DependencyProbe {
 }
 
 impl DependencyProbe {
-    pub async fn check(&self, store: &dyn Store, redis: &redis::Client) -> Dependencies {
+    pub async fn check(&self, store: &dyn Store, redis: Option<&redis::Client>) -> Dependencies {
         let mut last = self.last.lock().await;
         if let Some((at, dependencies)) = *last
             && at.elapsed() < PROBE_MAX_AGE
@@ -84,16 +98,25 @@ impl DependencyProbe {
             return dependencies;
         }
         self.runs.fetch_add(1, Ordering::Relaxed);
-        let (postgres, redis) = tokio::join!(
+        let (store_ok, redis) = tokio::join!(
             async {
                 matches!(
                     tokio::time::timeout(DEPENDENCY_TIMEOUT, store.ping()).await,
                     Ok(Ok(()))
                 )
             },
-            redis_answers(redis),
+            async {
+                match redis {
+                    Some(client) => Some(redis_answers(client).await),
+                    None => None,
+                }
+            },
         );
-        let dependencies = Dependencies { postgres, redis };
+        let dependencies = Dependencies {
+            store: store.backend(),
+            store_ok,
+            redis,
+        };
         *last = Some((Instant::now(), dependencies));
         dependencies
     }
@@ -117,7 +140,8 @@ async fn redis_answers(client: &redis::Client) -> bool {
 
 /// Check readiness
 ///
-/// 200 only when PostgreSQL and Redis answer and the process is not
+/// 200 only when the system of record (PostgreSQL, or SQLite in
+/// `freight dev`) and Redis (when used) answer and the process is not
 /// shutting down; 503 otherwise, with which dependency failed. Needs no
 /// token and is not rate-limited. The dependency check is cached for one
 /// second per process (concurrent calls share one check); the shutdown
@@ -131,9 +155,14 @@ async fn redis_answers(client: &redis::Client) -> bool {
     )
 )]
 pub async fn readiness_check(State(state): State<AppState>) -> (StatusCode, axum::Json<Readiness>) {
-    let Dependencies { postgres, redis } = state.dependencies().await;
+    let dependencies = state.dependencies().await;
     let shutting_down = state.is_shutting_down();
-    let ready = postgres && redis && !shutting_down;
+    let ready = dependencies.all_ok() && !shutting_down;
+    let store_ok = Some(dependencies.store_ok);
+    let (postgres, sqlite) = match dependencies.store {
+        StoreBackend::Postgres => (store_ok, None),
+        StoreBackend::Sqlite => (None, store_ok),
+    };
     let status = if ready {
         StatusCode::OK
     } else {
@@ -144,7 +173,8 @@ pub async fn readiness_check(State(state): State<AppState>) -> (StatusCode, axum
         axum::Json(Readiness {
             status: if ready { "ready" } else { "not_ready" }.into(),
             postgres,
-            redis,
+            sqlite,
+            redis: dependencies.redis,
             shutting_down,
         }),
     )

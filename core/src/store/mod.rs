@@ -20,8 +20,20 @@ use crate::job::JobSpec;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Which database holds Freight's own tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreBackend {
+    /// The production system of record.
+    Postgres,
+    /// The embedded mode's file (`freight dev`).
+    Sqlite,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Which database this store writes to.
+    fn backend(&self) -> StoreBackend;
+
     /// Answers when the database is reachable.
     async fn ping(&self) -> StoreResult<()>;
 

@@ -2,6 +2,19 @@
 
 use std::time::Duration;
 
+/// Production defaults, written once: [`DispatchConfig::new`] and the
+/// binary's settings (flags and environment) both read them.
+pub mod defaults {
+    pub const QUEUE_NAME: &str = "freight:batches";
+    pub const CONCURRENCY: u16 = 4;
+    pub const LEASE_MS: u64 = 30_000;
+    pub const RECONCILE_INTERVAL_MS: u64 = 2_000;
+    pub const REDISPATCH_AFTER_MS: u64 = 60_000;
+    pub const RETRY_BACKOFF_MS: u64 = 2_000;
+    pub const HEARTBEAT_MS: u64 = 5_000;
+    pub const SHUTDOWN_GRACE_SECONDS: u64 = 30;
+}
+
 /// How a worker process dispatches and runs batches. Every field has a
 /// production default ([`DispatchConfig::new`]); tests shorten the timings.
 #[derive(Debug, Clone)]
@@ -45,15 +58,15 @@ impl DispatchConfig {
             host,
             queue_name: queue_name.into(),
             concurrency: concurrency.max(1),
-            lease_ttl: Duration::from_secs(30),
-            reconcile_interval: Duration::from_secs(2),
-            redispatch_after: Duration::from_secs(60),
-            retry_backoff_base: Duration::from_secs(2),
+            lease_ttl: Duration::from_millis(defaults::LEASE_MS),
+            reconcile_interval: Duration::from_millis(defaults::RECONCILE_INTERVAL_MS),
+            redispatch_after: Duration::from_millis(defaults::REDISPATCH_AFTER_MS),
+            retry_backoff_base: Duration::from_millis(defaults::RETRY_BACKOFF_MS),
             retry_backoff_max: Duration::from_secs(300),
             max_lost_leases: 3,
-            heartbeat_interval: Duration::from_secs(5),
+            heartbeat_interval: Duration::from_millis(defaults::HEARTBEAT_MS),
             fetch_interval: Duration::from_millis(25),
-            shutdown_grace: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(defaults::SHUTDOWN_GRACE_SECONDS),
         }
     }
 

@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-pub use config::DispatchConfig;
+pub use config::{DispatchConfig, defaults};
 pub use data_plane::DataPlane;
 pub use store::DispatchStore;
 

@@ -118,6 +118,10 @@ fn decode_error(what: &str, value: &str) -> StoreError {
 
 #[async_trait]
 impl Store for PgStore {
+    fn backend(&self) -> StoreBackend {
+        StoreBackend::Postgres
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
