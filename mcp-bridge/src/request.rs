@@ -166,7 +166,7 @@ mod tests {
 
     fn defs() -> Vec<ToolDef> {
         let spec: Value =
-            serde_json::from_str(include_str!("../tests/fixtures/freight.json")).expect("json");
+            serde_json::from_str(include_str!("../../openapi/freight.json")).expect("json");
         generate(&spec).expect("generates")
     }
 
@@ -233,7 +233,7 @@ mod tests {
         let planned = plan(
             &def("list_migration_jobs"),
             &base(),
-            &args(json!({"limit": 5, "offset": null})),
+            &args(json!({"limit": 5, "cursor": null})),
         )
         .expect("plans");
         assert_eq!(planned.url.query(), Some("limit=5"));

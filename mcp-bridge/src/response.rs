@@ -192,7 +192,7 @@ mod tests {
 
     fn def(name: &str) -> ToolDef {
         let spec: Value =
-            serde_json::from_str(include_str!("../tests/fixtures/freight.json")).expect("json");
+            serde_json::from_str(include_str!("../../openapi/freight.json")).expect("json");
         generate(&spec)
             .expect("generates")
             .into_iter()
@@ -276,11 +276,12 @@ mod tests {
     fn truncation_note_names_paging_arguments_when_the_tool_has_them() {
         let long = "x\n".repeat(400);
         let t = truncate(&long, 300, &paging_note(&def("get_migration_logs"), "u"));
-        assert!(
-            t.contains("call `get_migration_logs` again with `limit`, `offset`")
-                || t.contains("`level`"),
-            "{t}"
-        );
+        assert!(t.contains("call `get_migration_logs` again with `"), "{t}");
+        // Its query arguments that page or narrow, not the path's job id.
+        for named in ["`level`", "`since`", "`limit`", "`cursor`"] {
+            assert!(t.contains(named), "{named} in {t}");
+        }
+        assert!(!t.contains("`job_id`"), "{t}");
         let t = truncate("é".repeat(200).as_str(), 301, "note");
         assert!(
             t.contains("note"),

@@ -1,15 +1,25 @@
+use std::collections::BTreeSet;
+
 use serde_json::{Value, json};
 
 use super::*;
 
-const FIXTURE: &str = include_str!("../../tests/fixtures/freight.json");
+/// The committed spec: the tests check the rules against the contract the
+/// bridge actually ships, not a copy that can drift from it.
+const SPEC: &str = include_str!("../../../openapi/freight.json");
 
-fn fixture() -> Value {
-    serde_json::from_str(FIXTURE).expect("fixture is valid JSON")
+/// Operation keys of an OpenAPI 3.1 path item. Spelled out here rather than
+/// taken from the generator so a method it forgot would show as a missing tool.
+const OPERATION_KEYS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+fn committed_spec() -> Value {
+    serde_json::from_str(SPEC).expect("the committed spec is valid JSON")
 }
 
 fn tools(spec: &Value) -> Vec<ToolDef> {
-    generate(spec).expect("fixture generates")
+    generate(spec).expect("spec generates")
 }
 
 fn tool<'t>(tools: &'t [ToolDef], name: &str) -> &'t ToolDef {
@@ -42,40 +52,135 @@ fn simple_op(id: &str) -> Value {
     })
 }
 
+/// Every operation of `spec` as (upper-case method, path, operation), found
+/// by walking `paths`.
+fn operations(spec: &Value) -> Vec<(String, &str, &Value)> {
+    let paths = spec["paths"].as_object().expect("paths");
+    let mut ops = Vec::new();
+    for (path, item) in paths {
+        for key in OPERATION_KEYS {
+            if let Some(op) = item.get(key) {
+                ops.push((key.to_ascii_uppercase(), path.as_str(), op));
+            }
+        }
+    }
+    ops
+}
+
+fn is_hidden(op: &Value) -> bool {
+    op["x-mcp"]["hidden"] == json!(true)
+}
+
+/// The tool name an operation asks for: `x-mcp.name`, else its `operationId`.
+fn expected_name(op: &Value) -> &str {
+    op["x-mcp"]["name"]
+        .as_str()
+        .or_else(|| op["operationId"].as_str())
+        .expect("operation has an operationId")
+}
+
+/// The component schema that `{"$ref": "#/components/schemas/X"}` names.
+fn component<'s>(spec: &'s Value, reference: &Value) -> &'s Value {
+    let name = reference["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+        .unwrap_or_else(|| panic!("not a schema $ref: {reference}"));
+    let schema = &spec["components"]["schemas"][name];
+    assert!(schema.is_object(), "no schema {name}");
+    schema
+}
+
+/// Names of the component schemas `value` reaches through `$ref`s, transitively.
+fn reachable_schemas(spec: &Value, value: &Value, found: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                if key == "$ref"
+                    && let Some(name) = v
+                        .as_str()
+                        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    if found.insert(name.to_owned()) {
+                        reachable_schemas(spec, &spec["components"]["schemas"][name], found);
+                    }
+                } else {
+                    reachable_schemas(spec, v, found);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| reachable_schemas(spec, v, found)),
+        _ => {}
+    }
+}
+
 #[test]
 fn every_operation_becomes_a_tool_sorted_by_name() {
-    let tools = tools(&fixture());
-    assert_eq!(
-        names(&tools),
-        [
-            "cancel_migration_job",
-            "create_migration_job",
-            "export_migration_logs",
-            "get_job_statistics",
-            "get_migration_job",
-            "get_migration_logs",
-            "get_tenant_statistics",
-            "get_worker_status",
-            "health_check",
-            "list_audit_events",
-            "list_job_batches",
-            "list_migration_jobs",
-            "plan_migration_job",
-            "retry_migration_job",
-        ]
-    );
+    let spec = committed_spec();
+    let visible: Vec<&Value> = operations(&spec)
+        .into_iter()
+        .map(|(_, _, op)| op)
+        .filter(|op| !is_hidden(op))
+        .collect();
+    assert!(!visible.is_empty(), "the committed spec has operations");
+    let mut expected: Vec<&str> = visible.iter().map(|op| expected_name(op)).collect();
+    expected.sort_unstable();
+
+    let tools = tools(&spec);
+    assert_eq!(tools.len(), visible.len());
+    assert_eq!(names(&tools), expected);
+}
+
+#[test]
+fn every_operation_id_of_the_committed_spec_becomes_exactly_one_tool() {
+    let spec = committed_spec();
+    let tools = tools(&spec);
+    let ops = operations(&spec);
+    assert!(!ops.is_empty(), "the committed spec has operations");
+    let mut ids = BTreeSet::new();
+    let mut hidden = 0;
+    for (method, path, op) in &ops {
+        let id = op["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+        assert!(ids.insert(id), "operationId `{id}` is used twice");
+        let made: Vec<&ToolDef> = tools
+            .iter()
+            .filter(|t| t.method == *method && t.path == *path)
+            .collect();
+        if is_hidden(op) {
+            hidden += 1;
+            assert!(made.is_empty(), "hidden `{id}` became a tool");
+            continue;
+        }
+        assert_eq!(
+            made.len(),
+            1,
+            "`{id}` ({method} {path}) became {} tools",
+            made.len()
+        );
+        assert_eq!(made[0].name, expected_name(op), "tool of `{id}`");
+    }
+    // No tool without an operation behind it.
+    assert_eq!(tools.len(), ops.len() - hidden);
+
+    // The table build.rs embedded in the binary is this very one.
+    let table = crate::tools::ToolTable::embedded().expect("embedded tool table");
+    assert_eq!(table.api_tool_count(), tools.len());
+    for def in &tools {
+        assert_eq!(table.def(&def.name), Some(def), "embedded `{}`", def.name);
+    }
 }
 
 #[test]
 fn an_added_operation_yields_an_added_tool() {
-    let before = tools(&fixture());
-    let mut spec = fixture();
+    let before = tools(&committed_spec());
+    let mut spec = committed_spec();
     spec["paths"]["/api/v1/jobs/{job_id}/pause"] = json!({"post": {
         "operationId": "pause_migration_job",
         "summary": "Pause a job",
         "description": "Stops dispatching new batches.",
         "parameters": [{"name": "job_id", "in": "path", "required": true, "schema": {"type": "string"}}],
-        "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MigrationJob"}}}}}
+        "responses": {"200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobRecord"}}}}}
     }});
     let after = tools(&spec);
     let added: Vec<&str> = names(&after)
@@ -92,47 +197,73 @@ fn an_added_operation_yields_an_added_tool() {
 
 #[test]
 fn title_and_description_come_from_summary_description_method_and_path() {
-    let tools = tools(&fixture());
+    let spec = committed_spec();
+    let op = &spec["paths"]["/api/v1/jobs/{job_id}"]["get"];
+    let (summary, description) = (
+        op["summary"].as_str().expect("summary"),
+        op["description"].as_str().expect("description"),
+    );
+    let tools = tools(&spec);
     let get = tool(&tools, "get_migration_job");
-    assert_eq!(get.title.as_deref(), Some("Get a migration job"));
+    assert_eq!(get.title.as_deref(), Some(summary));
     assert_eq!(
         get.description,
-        "One job with progress.\n\nHTTP: GET /api/v1/jobs/{job_id}"
+        format!(
+            "{}\n\nHTTP: GET /api/v1/jobs/{{job_id}}",
+            description.trim()
+        )
     );
 }
 
 #[test]
 fn body_properties_are_flattened_with_refs_moved_to_defs() {
-    let tools = tools(&fixture());
+    let spec = committed_spec();
+    let body = component(
+        &spec,
+        &spec["paths"]["/api/v1/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"],
+    );
+    // The body's own properties plus the bridge's tenant argument.
+    let mut expected_props: BTreeSet<&str> = body["properties"]
+        .as_object()
+        .expect("body properties")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    expected_props.insert(TENANT_ARGUMENT);
+    let mut expected_required: Vec<&str> = body["required"]
+        .as_array()
+        .expect("body required")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    expected_required.sort_unstable();
+    let mut expected_defs = BTreeSet::new();
+    reachable_schemas(&spec, body, &mut expected_defs);
+    assert!(expected_defs.contains("ConnectionConfig"));
+
+    let tools = tools(&spec);
     let create = tool(&tools, "create_migration_job");
     let schema = &create.input_schema;
     assert_eq!(schema["type"], "object");
-    let props: Vec<&String> = schema["properties"]
+    let props: BTreeSet<&str> = schema["properties"]
         .as_object()
         .expect("properties")
         .keys()
+        .map(String::as_str)
         .collect();
-    assert_eq!(
-        props,
-        [
-            "batch_size",
-            "source_config",
-            "started_by",
-            "tables",
-            "target_config",
-            "tenant_id"
-        ]
-    );
-    assert_eq!(
-        schema["required"],
-        json!(["source_config", "tables", "target_config"])
-    );
+    assert_eq!(props, expected_props);
+    assert_eq!(schema["required"], json!(expected_required));
     assert_eq!(
         schema["properties"]["source_config"]["$ref"],
-        "#/$defs/DatabaseConfig"
+        "#/$defs/ConnectionConfig"
     );
-    let defs: Vec<&String> = schema["$defs"].as_object().expect("$defs").keys().collect();
-    assert_eq!(defs, ["DatabaseConfig", "PostgresConfig", "SqliteConfig"]);
+    let defs: BTreeSet<String> = schema["$defs"]
+        .as_object()
+        .expect("$defs")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(defs, expected_defs);
     assert!(!schema.to_string().contains("#/components/"));
     assert_eq!(create.body, BodyMode::Flattened);
     // The X-Tenant-ID header parameter is the bridge's, not an argument.
@@ -142,7 +273,7 @@ fn body_properties_are_flattened_with_refs_moved_to_defs() {
 
 #[test]
 fn object_and_array_arguments_are_marked_structured() {
-    let tools = tools(&fixture());
+    let tools = tools(&committed_spec());
     let create = tool(&tools, "create_migration_job");
     let structured = |name: &str| {
         create
@@ -160,35 +291,67 @@ fn object_and_array_arguments_are_marked_structured() {
 
 #[test]
 fn path_and_query_parameters_become_arguments() {
-    let tools = tools(&fixture());
+    let spec = committed_spec();
+    let op = &spec["paths"]["/api/v1/jobs/{job_id}/logs/export"]["get"];
+    // The spec's own path and query parameters, in order (the X-Tenant-ID
+    // header is the bridge's), with path parameters always required.
+    let params: Vec<&Value> = op["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter(|p| p["in"] == "path" || p["in"] == "query")
+        .collect();
+    let location = |p: &Value| {
+        if p["in"] == "path" {
+            Location::Path
+        } else {
+            Location::Query
+        }
+    };
+    let expected: Vec<(&str, Location, bool)> = params
+        .iter()
+        .map(|p| {
+            let name = p["name"].as_str().expect("name");
+            let required = p["in"] == "path" || p["required"] == json!(true);
+            (name, location(p), required)
+        })
+        .collect();
+    let expected_required: Vec<&str> = expected
+        .iter()
+        .filter(|(_, _, required)| *required)
+        .map(|(name, _, _)| *name)
+        .collect();
+    let job_id = params
+        .iter()
+        .find(|p| p["name"] == "job_id")
+        .expect("job_id parameter");
+
+    let tools = tools(&spec);
     let export = tool(&tools, "export_migration_logs");
     let args: Vec<(&str, Location, bool)> = export
         .arguments
         .iter()
         .map(|a| (a.name.as_str(), a.location, a.required))
         .collect();
-    assert_eq!(
-        args,
-        [
-            ("job_id", Location::Path, true),
-            ("format", Location::Query, true)
-        ]
-    );
-    assert_eq!(export.input_schema["required"], json!(["job_id", "format"]));
+    assert_eq!(args, expected);
+    assert!(args.contains(&("job_id", Location::Path, true)));
+    assert!(args.contains(&("format", Location::Query, false)));
+    assert_eq!(export.input_schema["required"], json!(expected_required));
     assert_eq!(
         export.input_schema["properties"]["format"]["$ref"],
         "#/$defs/ExportFormat"
     );
     assert_eq!(
         export.input_schema["properties"]["job_id"]["description"],
-        "Job id"
+        job_id["description"]
     );
+    assert!(job_id["description"].is_string());
     assert_eq!(export.output_schema, None, "CSV/NDJSON has no JSON schema");
 }
 
 #[test]
 fn collisions_are_resolved_deterministically() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     let op = op_mut(&mut spec, "/api/v1/jobs/{job_id}/retry", "post");
     op["parameters"]
         .as_array_mut()
@@ -233,7 +396,7 @@ fn collisions_are_resolved_deterministically() {
 
 #[test]
 fn non_object_bodies_are_passed_whole() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     let op = op_mut(&mut spec, "/api/v1/jobs/{job_id}/retry", "post");
     op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {
         "type": "array", "items": {"$ref": "#/components/schemas/JobStatus"}
@@ -250,28 +413,56 @@ fn non_object_bodies_are_passed_whole() {
 
 #[test]
 fn output_schema_is_the_2xx_json_schema_wrapped_when_not_an_object() {
-    let tools = tools(&fixture());
-    let get = tool(&tools, "get_migration_job");
-    let out = get.output_schema.as_ref().expect("output schema");
+    let mut spec = committed_spec();
+    let cancelled = component(
+        &spec,
+        &spec["paths"]["/api/v1/jobs/{job_id}/cancel"]["post"]["responses"]["200"]["content"]["application/json"]
+            ["schema"],
+    );
+    let expected_props: BTreeSet<String> = cancelled["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .cloned()
+        .collect();
+    let tools = tools(&spec);
+    let cancel = tool(&tools, "cancel_migration_job");
+    let out = cancel.output_schema.as_ref().expect("output schema");
     assert_eq!(out["type"], "object");
+    let props: BTreeSet<String> = out["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(props, expected_props);
     assert_eq!(out["properties"]["status"]["$ref"], "#/$defs/JobStatus");
     assert!(out["$defs"]["JobStatus"].is_object());
-    assert!(!get.wrap_output);
+    assert!(!cancel.wrap_output);
+    assert!(
+        !tool(&tools, "list_job_batches").wrap_output,
+        "a page is an object"
+    );
 
+    let create = tool(&tools, "create_migration_job");
+    assert!(create.output_schema.is_some(), "201 counts as success");
+
+    // No operation of the committed spec answers with a bare array: make one.
+    op_mut(&mut spec, "/api/v1/jobs/{job_id}/batches", "get")["responses"]["200"]["content"]["application/json"]
+        ["schema"] =
+        json!({"type": "array", "items": {"$ref": "#/components/schemas/BatchRecord"}});
+    let tools = self::tools(&spec);
     let batches = tool(&tools, "list_job_batches");
     let out = batches.output_schema.as_ref().expect("output schema");
     assert_eq!(out["required"], json!(["result"]));
     assert_eq!(out["properties"]["result"]["type"], "array");
-    assert!(out["$defs"]["Batch"].is_object());
+    assert!(out["$defs"]["BatchRecord"].is_object());
     assert!(batches.wrap_output);
-
-    let create = tool(&tools, "create_migration_job");
-    assert!(create.output_schema.is_some(), "201 counts as success");
 }
 
 #[test]
 fn annotations_follow_http_semantics() {
-    let tools = tools(&fixture());
+    let tools = tools(&committed_spec());
     let hints = |name: &str| tool(&tools, name).annotations;
     let read = Annotations {
         read_only: true,
@@ -291,7 +482,7 @@ fn annotations_follow_http_semantics() {
 
 #[test]
 fn delete_is_destructive_and_idempotent() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     spec["paths"]["/api/v1/jobs/{job_id}"]["delete"] = simple_op("delete_migration_job");
     let tools = tools(&spec);
     let del = tool(&tools, "delete_migration_job").annotations;
@@ -300,7 +491,7 @@ fn delete_is_destructive_and_idempotent() {
 
 #[test]
 fn x_mcp_extension_overrides_name_title_hidden_and_annotations() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     op_mut(&mut spec, "/api/v1/jobs/plan", "post")["x-mcp"] = json!({
         "name": "plan_job",
         "title": "Dry-run a migration",
@@ -325,7 +516,7 @@ fn x_mcp_extension_overrides_name_title_hidden_and_annotations() {
 
 #[test]
 fn missing_operation_id_fails() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     op_mut(&mut spec, "/api/v1/workers", "get")
         .as_object_mut()
         .expect("object")
@@ -337,7 +528,7 @@ fn missing_operation_id_fails() {
 
 #[test]
 fn missing_or_empty_description_fails() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     op_mut(&mut spec, "/api/v1/workers", "get")
         .as_object_mut()
         .expect("object")
@@ -350,7 +541,7 @@ fn missing_or_empty_description_fails() {
 
 #[test]
 fn tool_name_longer_than_64_fails() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     let long = "a".repeat(65);
     op_mut(&mut spec, "/api/v1/workers", "get")["operationId"] = json!(long);
     let problems = problems(&spec);
@@ -372,7 +563,7 @@ fn tool_name_outside_charset_fails() {
         "get worker",
         "günther",
     ] {
-        let mut spec = fixture();
+        let mut spec = committed_spec();
         op_mut(&mut spec, "/api/v1/workers", "get")["operationId"] = json!(bad);
         let problems = problems(&spec);
         assert!(
@@ -384,7 +575,7 @@ fn tool_name_outside_charset_fails() {
 
 #[test]
 fn duplicate_names_fail() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     op_mut(&mut spec, "/api/v1/workers", "get")["operationId"] = json!("get_job_statistics");
     let problems = problems(&spec);
     assert_eq!(problems.len(), 1, "{problems:?}");
@@ -395,45 +586,60 @@ fn duplicate_names_fail() {
 
 #[test]
 fn duplicate_names_via_x_mcp_fail() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     op_mut(&mut spec, "/api/v1/workers", "get")["x-mcp"] = json!({"name": "health_check"});
     assert!(problems(&spec)[0].contains("duplicate tool name `health_check`"));
 }
 
 #[test]
 fn bridge_status_name_is_reserved() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     op_mut(&mut spec, "/api/v1/workers", "get")["operationId"] = json!("bridge_status");
     assert!(problems(&spec)[0].contains("reserved"));
 }
 
 #[test]
 fn unresolvable_refs_fail() {
-    let mut spec = fixture();
+    const MISSING: &str = "#/components/schemas/ConnectionConfig";
+    let mut spec = committed_spec();
+    // One problem per body property that names the schema (the create and
+    // plan bodies' `source_config` and `target_config`).
+    let mut expected = Vec::new();
+    for (method, path, op) in operations(&spec) {
+        let body = &op["requestBody"]["content"]["application/json"]["schema"];
+        let body = match body.get("$ref") {
+            Some(_) => component(&spec, body),
+            None => body,
+        };
+        for (name, property) in body["properties"].as_object().into_iter().flatten() {
+            if property["$ref"] == MISSING {
+                expected.push(format!(
+                    "{method} {path}: body property `{name}`: unresolvable $ref `{MISSING}`"
+                ));
+            }
+        }
+    }
+    assert!(expected.len() >= 2, "{expected:?}");
+    expected.sort();
     spec["components"]["schemas"]
         .as_object_mut()
         .expect("schemas")
-        .remove("PostgresConfig");
-    let problems = problems(&spec);
-    // Used by the create and plan bodies.
-    assert_eq!(problems.len(), 2, "{problems:?}");
-    assert!(
-        problems
-            .iter()
-            .all(|p| p.contains("unresolvable $ref `#/components/schemas/PostgresConfig`"))
-    );
+        .remove("ConnectionConfig");
+    let mut problems = problems(&spec);
+    problems.sort();
+    assert_eq!(problems, expected);
 
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     op_mut(&mut spec, "/api/v1/workers", "get")["responses"]["200"] =
         json!({"$ref": "#/components/responses/Nope"});
     assert!(self::problems(&spec)[0].contains("unresolvable $ref `#/components/responses/Nope`"));
 
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     op_mut(&mut spec, "/api/v1/workers", "get")["parameters"] =
         json!([{"$ref": "#/components/parameters/Missing"}]);
     assert!(self::problems(&spec)[0].contains("`#/components/parameters/Missing`"));
 
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     op_mut(&mut spec, "/api/v1/audit", "get")["parameters"][1]["schema"] =
         json!({"$ref": "https://example.com/schema.json"});
     assert!(
@@ -443,7 +649,7 @@ fn unresolvable_refs_fail() {
 
 #[test]
 fn argument_names_outside_charset_fail() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     op_mut(&mut spec, "/api/v1/audit", "get")["parameters"]
         .as_array_mut()
         .expect("params")
@@ -454,8 +660,8 @@ fn argument_names_outside_charset_fail() {
         "{problems:?}"
     );
 
-    let mut spec = fixture();
-    spec["components"]["schemas"]["CreateJobRequest"]["properties"]["batch size"] =
+    let mut spec = committed_spec();
+    spec["components"]["schemas"]["JobSpec"]["properties"]["batch size"] =
         json!({"type": "integer"});
     let problems = self::problems(&spec);
     assert!(
@@ -466,7 +672,7 @@ fn argument_names_outside_charset_fail() {
 
 #[test]
 fn all_problems_are_reported_together() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     op_mut(&mut spec, "/api/v1/workers", "get")["operationId"] = json!("Bad-Name");
     op_mut(&mut spec, "/api/v1/audit", "get")
         .as_object_mut()
@@ -506,14 +712,16 @@ fn name_rules() {
 
 #[test]
 fn openapi_only_keywords_are_dropped_but_properties_named_like_them_kept() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     let schemas = &mut spec["components"]["schemas"];
-    schemas["MigrationJob"]["example"] = json!({"id": "x"});
-    schemas["MigrationJob"]["properties"]["example"] =
+    schemas["JobRecord"]["example"] = json!({"id": "x"});
+    schemas["JobRecord"]["properties"]["example"] =
         json!({"type": "string", "xml": {"name": "ex"}});
-    schemas["DatabaseConfig"]["discriminator"] = json!({"propertyName": "type"});
+    schemas["ConnectionConfig"]["discriminator"] = json!({"propertyName": "type"});
+    let required = schemas["ConnectionConfig"]["required"].clone();
+    assert!(required.is_array());
     let tools = tools(&spec);
-    let out = tool(&tools, "get_migration_job")
+    let out = tool(&tools, "cancel_migration_job")
         .output_schema
         .clone()
         .expect("output");
@@ -521,18 +729,18 @@ fn openapi_only_keywords_are_dropped_but_properties_named_like_them_kept() {
     assert_eq!(out["properties"]["example"], json!({"type": "string"}));
     let input = &tool(&tools, "create_migration_job").input_schema;
     assert!(
-        input["$defs"]["DatabaseConfig"]
+        input["$defs"]["ConnectionConfig"]
             .get("discriminator")
             .is_none()
     );
-    assert!(input["$defs"]["DatabaseConfig"]["oneOf"].is_array());
+    assert_eq!(input["$defs"]["ConnectionConfig"]["required"], required);
 }
 
 #[test]
 fn all_of_objects_are_objects_not_wrapped() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     spec["components"]["schemas"]["JobDetail"] = json!({"allOf": [
-        {"$ref": "#/components/schemas/MigrationJob"},
+        {"$ref": "#/components/schemas/JobRecord"},
         {"type": "object", "required": ["batches"], "properties": {"batches": {"type": "integer"}}}
     ]});
     op_mut(&mut spec, "/api/v1/jobs/{job_id}", "get")["responses"]["200"]["content"]["application/json"]
@@ -542,13 +750,17 @@ fn all_of_objects_are_objects_not_wrapped() {
     assert!(!get.wrap_output);
     let out = get.output_schema.as_ref().expect("output");
     assert_eq!(out["type"], "object");
-    assert_eq!(out["allOf"][0]["$ref"], "#/$defs/MigrationJob");
-    assert!(out["$defs"]["MigrationJob"].is_object());
+    assert_eq!(out["allOf"][0]["$ref"], "#/$defs/JobRecord");
+    assert!(out["$defs"]["JobRecord"].is_object());
+    assert_eq!(
+        out["allOf"][1]["properties"]["batches"],
+        json!({"type": "integer"})
+    );
 }
 
 #[test]
 fn uuid_ids_carry_a_pattern_every_validator_asserts() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     spec["paths"]["/api/v1/jobs/{job_id}/pause"] = json!({"post": {
         "operationId": "pause_migration_job",
         "summary": "Pause a job",
@@ -571,7 +783,7 @@ fn uuid_ids_carry_a_pattern_every_validator_asserts() {
 
 #[test]
 fn x_mcp_sets_the_open_world_hint() {
-    let mut spec = fixture();
+    let mut spec = committed_spec();
     op_mut(&mut spec, "/api/v1/jobs", "post")["x-mcp"] =
         json!({"annotations": {"openWorldHint": true}});
     let tools = tools(&spec);
