@@ -132,13 +132,20 @@ fn copy_context_column(context: &str) -> Option<String> {
 }
 
 /// MySQL names the column in quotes: ``Column 'x' cannot be null``,
-/// ``Out of range value for column 'x' at row 1``.
+/// ``Out of range value for column 'x' at row 1``; MariaDB qualifies it
+/// (``for column `db`.`t`.`x` at row 1``): the column is the last part.
 fn quoted_column(message: &str) -> Option<String> {
     let idx = message.find("olumn ")?;
-    let rest = &message[idx + "olumn ".len()..];
-    let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '`')?;
-    let inner = &rest[1..];
-    inner.find(quote).map(|end| inner[..end].to_owned())
+    let mut rest = &message[idx + "olumn ".len()..];
+    loop {
+        let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '`')?;
+        let inner = &rest[1..];
+        let end = inner.find(quote)?;
+        match inner[end + 1..].strip_prefix('.') {
+            Some(next) if next.starts_with(['\'', '`']) => rest = next,
+            _ => return Some(inner[..end].to_owned()),
+        }
+    }
 }
 
 /// SQLite: `NOT NULL constraint failed: t.col`.
@@ -173,6 +180,11 @@ mod tests {
         );
         assert_eq!(
             quoted_column("Out of range value for column 'n' at row 1").as_deref(),
+            Some("n")
+        );
+        assert_eq!(
+            quoted_column("Incorrect decimal value: 'NaN' for column `db`.`t`.`n` at row 1")
+                .as_deref(),
             Some("n")
         );
         assert_eq!(
