@@ -733,3 +733,143 @@ async fn postgres_values_arrive_in_sqlite_as_documented() {
     pg.close().await;
     dbs.cleanup().await;
 }
+
+/// The SQLite source: one column per affinity and per spelling the engine
+/// refines (README "SQLite sources").
+async fn create_sqlite_source(lite: &SqlitePool) {
+    lite.execute(
+        "CREATE TABLE litevals (
+            id INTEGER PRIMARY KEY, i INTEGER, r REAL, t TEXT, b BLOB, n NUMERIC,
+            d DECIMAL_TEXT(10,2), dt DATETIME, dtz TIMESTAMPTZ, j JSON, u UUID,
+            bits BIT_TEXT(5), nt, bo BOOLEAN, dd DATE)",
+    )
+    .await
+    .expect("create sqlite source");
+    sqlx::query(
+        "INSERT INTO litevals VALUES
+          (1, 9223372036854775807, 2.25, ?, x'00ff5c4e', '12.50', '12.50',
+           '2024-02-29 23:59:59.123456', '2024-06-01 12:00:00+05:30', '{\"a\": [1, null]}',
+           'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '00101', 'anything', 1, '2024-01-31'),
+          (2, -1, -0.5, '', x'', '-3', '-0.01', NULL, NULL, '[]', NULL, '00000', '', 0, NULL),
+          (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+    )
+    .bind(HAZARD)
+    .execute(lite)
+    .await
+    .expect("insert sqlite source");
+}
+
+#[tokio::test]
+async fn sqlite_values_arrive_in_postgres_and_mariadb_as_documented() {
+    let dbs = Dbs::new().await;
+    let lite = dbs.sqlite_pool("src").await;
+    create_sqlite_source(&lite).await;
+    let engine = engine();
+
+    let to_pg = job(dbs.sqlite("src"), dbs.pg("public"), &["litevals"], 10);
+    migrate(&engine, &to_pg).await;
+    let pg = dbs.pg_pool().await;
+    let rows = pg_rows(
+        &pg,
+        "SELECT id::text, i::text, r::text, t, encode(b, 'hex') AS b, n::text, d::text, dt::text,
+                (dtz AT TIME ZONE 'UTC')::text AS dtz, j::text, u::text, bits::text, nt, bo::text,
+                dd::text
+         FROM litevals ORDER BY id",
+    )
+    .await;
+    assert_eq!(rows.len(), 3);
+    assert_row(
+        "pg litevals 1",
+        &rows[0],
+        &[
+            ("i", s("9223372036854775807")),
+            ("r", s("2.25")),
+            ("t", s(HAZARD)),
+            ("b", s("00ff5c4e")),
+            // NUMERIC affinity made the text a number; DECIMAL_TEXT kept it.
+            ("n", s("12.5")),
+            ("d", s("12.50")),
+            ("dt", s("2024-02-29 23:59:59.123456")),
+            ("dtz", s("2024-06-01 06:30:00")),
+            ("j", s("{\"a\": [1, null]}")),
+            ("u", s("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")),
+            ("bits", s("00101")),
+            ("nt", s("anything")),
+            ("bo", s("true")),
+            ("dd", s("2024-01-31")),
+        ],
+    );
+    assert_row(
+        "pg litevals 2",
+        &rows[1],
+        &[
+            ("i", s("-1")),
+            ("r", s("-0.5")),
+            ("t", s("")),
+            ("b", s("")),
+            ("n", s("-3")),
+            ("d", s("-0.01")),
+            ("j", s("[]")),
+            ("bits", s("00000")),
+            ("nt", s("")),
+            ("bo", s("false")),
+        ],
+    );
+    assert!(
+        rows[2].iter().all(|(c, v)| c == "id" || v.is_none()),
+        "row 3 is all NULL: {:?}",
+        rows[2]
+    );
+
+    let to_my = job(dbs.sqlite("src"), dbs.mysql(), &["litevals"], 10);
+    migrate(&engine, &to_my).await;
+    let my = dbs.my_pool().await;
+    let rows = my_rows(
+        &my,
+        "SELECT CAST(id AS CHAR) AS id, CAST(i AS CHAR) AS i, CAST(r AS CHAR) AS r, t,
+                LOWER(HEX(b)) AS b, CAST(n AS CHAR) AS n, CAST(d AS CHAR) AS d,
+                CAST(dt AS CHAR) AS dt, CAST(dtz AS CHAR) AS dtz, CAST(j AS CHAR) AS j, u,
+                LPAD(BIN(bits), 5, '0') AS bits, nt, CAST(bo AS CHAR) AS bo, CAST(dd AS CHAR) AS dd
+         FROM litevals ORDER BY id",
+    )
+    .await;
+    assert_eq!(rows.len(), 3);
+    assert_row(
+        "mysql litevals 1",
+        &rows[0],
+        &[
+            ("i", s("9223372036854775807")),
+            ("r", s("2.25")),
+            ("t", s(HAZARD)),
+            ("b", s("00ff5c4e")),
+            ("n", s("12.500000000000000000000000000000")),
+            ("d", s("12.50")),
+            ("dt", s("2024-02-29 23:59:59.123456")),
+            ("dtz", s("2024-06-01 06:30:00.000000")),
+            ("j", s("{\"a\": [1, null]}")),
+            ("u", s("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")),
+            ("bits", s("00101")),
+            ("nt", s("anything")),
+            ("bo", s("1")),
+            ("dd", s("2024-01-31")),
+        ],
+    );
+    assert_row(
+        "mysql litevals 2",
+        &rows[1],
+        &[
+            ("i", s("-1")),
+            ("t", s("")),
+            ("b", s("")),
+            ("d", s("-0.01")),
+            ("bits", s("00000")),
+            ("bo", s("0")),
+        ],
+    );
+    for j in [&to_pg, &to_my] {
+        engine.release_job(j.job_id).await;
+    }
+    lite.close().await;
+    pg.close().await;
+    dbs.cleanup().await;
+}
