@@ -490,7 +490,7 @@ async fn create_pg_source(pg: &PgPool) -> bool {
             arr int[], tarr text[], r4 int4range, tr tstzrange,
             iv interval, u uuid, jb jsonb, tz timestamptz,
             n numeric, dom positive_int, pr price, md mood, bya bytea,
-            bits bit(5)
+            bits bit(5), bigb bytea
          );",
     )
     .await
@@ -518,6 +518,11 @@ async fn create_pg_source(pg: &PgPool) -> bool {
             .await
             .expect("citext values");
     }
+    sqlx::query("UPDATE pgvals SET bigb = $1 WHERE id = 1")
+        .bind(big_blob())
+        .execute(pg)
+        .await
+        .expect("5 MiB bytea");
     citext
 }
 
@@ -634,6 +639,11 @@ async fn postgres_values_arrive_in_mariadb_as_documented() {
         doc,
         serde_json::json!({"a": {"c": null}, "b": [1, 2], "é": "😀"})
     );
+    let big: Option<Vec<u8>> = sqlx::query_scalar("SELECT bigb FROM pgvals WHERE id = 1")
+        .fetch_one(&my)
+        .await
+        .expect("big");
+    assert!(big == Some(big_blob()), "5 MiB bytea differs on MariaDB");
     assert_row(
         "mysql pgvals 3",
         &rows[1],
@@ -703,6 +713,11 @@ async fn postgres_values_arrive_in_sqlite_as_documented() {
         doc,
         serde_json::json!({"a": {"c": null}, "b": [1, 2], "é": "😀"})
     );
+    let big: Option<Vec<u8>> = sqlx::query_scalar("SELECT bigb FROM pgvals WHERE id = 1")
+        .fetch_one(&lite)
+        .await
+        .expect("big");
+    assert!(big == Some(big_blob()), "5 MiB bytea differs on SQLite");
     assert_row(
         "sqlite pgvals 2",
         &rows[1],
