@@ -888,3 +888,87 @@ async fn sqlite_values_arrive_in_postgres_and_mariadb_as_documented() {
     pg.close().await;
     dbs.cleanup().await;
 }
+
+/// Floats MySQL cannot hold are rejected records naming the column;
+/// SQLite keeps infinities as REAL and NaN (which it would store as NULL)
+/// as the text `NaN`.
+#[tokio::test]
+async fn postgres_float_specials_are_kept_by_sqlite_and_named_by_mariadb() {
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    pg.execute(
+        "CREATE TABLE floats (id int PRIMARY KEY, f double precision, r real);
+         INSERT INTO floats VALUES (1, 'NaN', 1), (2, 'Infinity', 'NaN'), (3, '-Infinity', '-Infinity'),
+             (4, 1.5, 2.5);",
+    )
+    .await
+    .expect("floats");
+    let engine = engine();
+    let to_my = job(dbs.pg("public"), dbs.mysql(), &["floats"], 10);
+    let (_, rejected) = migrate_with_budget(&engine, &to_my).await;
+    let named: Vec<(serde_json::Value, Option<String>)> = rejected
+        .iter()
+        .map(|r| (r.key.clone(), r.column.clone()))
+        .collect();
+    assert_eq!(
+        named,
+        [1, 2, 3].map(|k| (serde_json::json!([k]), Some("f".to_owned())))
+    );
+    let my = dbs.my_pool().await;
+    let rows = my_rows(
+        &my,
+        "SELECT CAST(id AS CHAR) AS id, CAST(f AS CHAR) AS f, CAST(r AS CHAR) AS r FROM floats",
+    )
+    .await;
+    assert_eq!(rows.len(), 1);
+    assert_row(
+        "mysql floats",
+        &rows[0],
+        &[("id", s("4")), ("f", s("1.5")), ("r", s("2.5"))],
+    );
+
+    let to_lite = job(dbs.pg("public"), dbs.sqlite("t"), &["floats"], 10);
+    migrate(&engine, &to_lite).await;
+    let lite = dbs.sqlite_pool("t").await;
+    let rows = lite_rows(
+        &lite,
+        "SELECT CAST(f AS TEXT) AS f, typeof(f) AS ft, CAST(r AS TEXT) AS r, typeof(r) AS rt
+         FROM floats ORDER BY id",
+    )
+    .await;
+    let expected = [
+        [
+            ("f", s("NaN")),
+            ("ft", s("text")),
+            ("r", s("1.0")),
+            ("rt", s("real")),
+        ],
+        [
+            ("f", s("Inf")),
+            ("ft", s("real")),
+            ("r", s("NaN")),
+            ("rt", s("text")),
+        ],
+        [
+            ("f", s("-Inf")),
+            ("ft", s("real")),
+            ("r", s("-Inf")),
+            ("rt", s("real")),
+        ],
+        [
+            ("f", s("1.5")),
+            ("ft", s("real")),
+            ("r", s("2.5")),
+            ("rt", s("real")),
+        ],
+    ];
+    for (got, want) in rows.iter().zip(expected) {
+        assert_row("sqlite floats", got, &want);
+    }
+    for j in [&to_my, &to_lite] {
+        engine.release_job(j.job_id).await;
+    }
+    lite.close().await;
+    pg.close().await;
+    dbs.cleanup().await;
+}
