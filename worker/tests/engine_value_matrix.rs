@@ -972,3 +972,38 @@ async fn postgres_float_specials_are_kept_by_sqlite_and_named_by_mariadb() {
     pg.close().await;
     dbs.cleanup().await;
 }
+
+/// Rows are packed into multi-row INSERTs of about 4 MiB: a large value
+/// after smaller ones starts an INSERT of its own, so no statement passes
+/// MariaDB's 16 MiB `max_allowed_packet` unless one value does.
+#[tokio::test]
+async fn a_large_value_after_smaller_ones_fits_mariadbs_packet() {
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    pg.execute("CREATE TABLE blobs (id int PRIMARY KEY, b bytea)")
+        .await
+        .expect("blobs");
+    let small: Vec<u8> = big_blob()[..3_900_000].to_vec();
+    let large: Vec<u8> = big_blob().repeat(3)[..14_000_000].to_vec();
+    for (id, value) in [(1, &small), (2, &large)] {
+        sqlx::query("INSERT INTO blobs VALUES ($1, $2)")
+            .bind(id)
+            .bind(value)
+            .execute(&pg)
+            .await
+            .expect("insert");
+    }
+    let engine = engine();
+    let j = job(dbs.pg("public"), dbs.mysql(), &["blobs"], 10);
+    migrate(&engine, &j).await;
+    let my = dbs.my_pool().await;
+    let got: Vec<(i32, Vec<u8>)> = sqlx::query_as("SELECT id, b FROM blobs ORDER BY id")
+        .fetch_all(&my)
+        .await
+        .expect("read back");
+    assert_eq!(got.len(), 2);
+    assert!(got[0].1 == small && got[1].1 == large, "values differ");
+    engine.release_job(j.job_id).await;
+    pg.close().await;
+    dbs.cleanup().await;
+}

@@ -370,17 +370,20 @@ impl TargetTx {
     }
 }
 
-/// End of the next INSERT chunk from `start`: bounded by rows and bytes.
+/// End of the next INSERT chunk from `start`: bounded by rows and bytes. A
+/// row that would take the chunk past [`INSERT_BYTES`] starts the next one,
+/// so only a single row larger than the packet limit can exceed it.
 fn insert_chunk_end(spec: &WriteSpec, rows: &[Row], start: usize) -> usize {
     let max_rows = spec.rows_per_insert();
     let mut bytes = 0;
     let mut end = start;
     while end < rows.len() && end - start < max_rows {
-        bytes += rows[end].iter().map(approx_size).sum::<usize>();
-        end += 1;
-        if bytes >= INSERT_BYTES {
+        let size = rows[end].iter().map(approx_size).sum::<usize>();
+        if end > start && bytes + size > INSERT_BYTES {
             break;
         }
+        bytes += size;
+        end += 1;
     }
     end
 }
