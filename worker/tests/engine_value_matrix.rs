@@ -1007,3 +1007,90 @@ async fn a_large_value_after_smaller_ones_fits_mariadbs_packet() {
     pg.close().await;
     dbs.cleanup().await;
 }
+
+/// Into a fresh PostgreSQL database (none of the source's domains, enum
+/// types or extensions): domains arrive as their base types, enums as text
+/// with a CHECK, citext as text; arrays, ranges, interval and bit keep
+/// their types.
+#[tokio::test]
+async fn postgres_values_arrive_in_a_fresh_postgres_database() {
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    let citext = create_pg_source(&pg).await;
+    let admin = PgPool::connect(support::PG_ADMIN).await.expect("admin");
+    let target_db = format!("{}_t", dbs.name);
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {target_db}")))
+        .await
+        .expect("target db");
+    let target_url = format!("postgres://postgres@127.0.0.1:5432/{target_db}");
+    let engine = engine();
+    let j = job(
+        dbs.pg("public"),
+        support::config(
+            freight_core::connection::DatabaseKind::Postgresql,
+            &target_url,
+            Some("public"),
+        ),
+        &["pgvals"],
+        10,
+    );
+    let (plan, _) = migrate(&engine, &j).await;
+    let warnings = plan.report.tables[0].warnings.join("\n");
+    assert!(
+        warnings.contains("domain positive_int is created as its base type integer"),
+        "{warnings}"
+    );
+    let target = PgPool::connect(&target_url).await.expect("target");
+    let types: BTreeMap<String, String> = sqlx::query(
+        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
+         WHERE attrelid = 'pgvals'::regclass AND attnum > 0",
+    )
+    .fetch_all(&target)
+    .await
+    .expect("types")
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    for (col, ty) in [
+        ("arr", "integer[]"),
+        ("tarr", "text[]"),
+        ("r4", "int4range"),
+        ("tr", "tstzrange"),
+        ("iv", "interval"),
+        ("jb", "jsonb"),
+        ("n", "numeric"),
+        ("dom", "integer"),
+        ("pr", "numeric(10,2)"),
+        ("md", "text"),
+        ("bits", "bit(5)"),
+    ] {
+        assert_eq!(
+            types.get(col).map(String::as_str),
+            Some(ty),
+            "type of {col}"
+        );
+    }
+    if citext {
+        assert_eq!(types.get("ci").map(String::as_str), Some("text"));
+    }
+    let sql = "SELECT id::text, arr::text, tarr::text, r4::text, tr::text, iv::text, u::text,
+                      jb::text, tz::text, n::text, dom::text, pr::text, md::text,
+                      encode(bya, 'hex') AS bya, bits::text, md5(bigb) AS bigb
+               FROM pgvals ORDER BY id";
+    // The same text, column by column, as the source prints it.
+    let source_rows = pg_rows(&pg, sql).await;
+    let target_rows = pg_rows(&target, sql).await;
+    assert_eq!(source_rows.len(), 3);
+    assert_eq!(target_rows, source_rows);
+    assert_eq!(source_rows[1]["n"].as_deref(), Some("NaN"));
+    engine.release_job(j.job_id).await;
+    target.close().await;
+    let _ = admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {target_db} WITH (FORCE)"
+        )))
+        .await;
+    pg.close().await;
+    dbs.cleanup().await;
+}
