@@ -96,6 +96,10 @@ async fn bad_rows_are_isolated_and_good_rows_written_into_postgres() {
         "{}",
         by_key(42).message
     );
+    // PostgreSQL names the check, not the column: the check's default name
+    // (`people_age_check`) does.
+    assert_eq!(by_key(42).column.as_deref(), Some("age"));
+    assert_eq!(by_key(77).column.as_deref(), Some("name"));
     assert_eq!(outcome.verified, Some(true), "{:?}", outcome.verify_detail);
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM people")
         .fetch_one(&pg)

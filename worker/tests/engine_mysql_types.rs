@@ -47,7 +47,7 @@ async fn mysql_types_map_faithfully_to_postgres() {
     assert!(previewed.contains("zero dates"), "{previewed}");
     let (plan, _) = migrate(&engine, &job).await;
     let warnings = plan.report.tables[0].warnings.join("\n");
-    for needle in ["WKB", "bit(5)", "comma-separated"] {
+    for needle in ["WKB", "comma-separated"] {
         assert!(warnings.contains(needle), "missing {needle} in {warnings}");
     }
     assert!(!warnings.contains("zero dates"), "{warnings}");
@@ -81,7 +81,7 @@ async fn mysql_types_map_faithfully_to_postgres() {
         ("yr", "smallint"),
         ("j", "jsonb"),
         ("bl", "bytea"),
-        ("bt", "text"),
+        ("bt", "bit(5)"),
         ("pt", "bytea"),
         ("vb", "bytea"),
     ];
@@ -90,7 +90,7 @@ async fn mysql_types_map_faithfully_to_postgres() {
     }
     let row = sqlx::query(
         "SELECT b, tu, iu, bu::text, d::text, f, e, s, dt::text, ts = '2024-06-01 12:00:00+00', dd, tm::text, yr,
-                j = '{\"a\": [1, 2]}'::jsonb, bl, bt, length(pt), vb
+                j = '{\"a\": [1, 2]}'::jsonb, bl, bt::text, length(pt), vb
          FROM kinds WHERE id = 1",
     )
     .fetch_one(&pg)

@@ -52,9 +52,12 @@ pub fn mysql<'q>(q: MySqlQuery<'q>, v: &Value) -> MySqlQuery<'q> {
 }
 
 /// SQLite has no date or decimal storage: those are written as the
-/// canonical text the SQLite reader parses back.
+/// canonical text the SQLite reader parses back. A NaN float would be
+/// stored as NULL: it is written as the text `NaN` (which REAL affinity
+/// leaves as text, and which PostgreSQL reads back as NaN).
 pub fn sqlite<'q>(q: SqliteQuery<'q>, v: &Value) -> SqliteQuery<'q> {
     match v {
+        Value::Float(f) if f.is_nan() => q.bind("NaN"),
         Value::Null => q.bind(None::<String>),
         Value::Bool(b) => q.bind(i64::from(*b)),
         Value::Int(i) => q.bind(*i),

@@ -11,7 +11,7 @@ use super::JobContext;
 use super::connect::{self, Access, Pool, Side};
 use super::error::Failure;
 use super::introspect;
-use super::model::{Dialect, Table};
+use super::model::{Dialect, Logical, Table};
 use super::write::{WriteSpec, copy_binary};
 
 /// One table of a job, ready to copy.
@@ -179,6 +179,16 @@ async fn load_table(
     let text_only = std::env::var("FREIGHT_ENGINE_COPY").is_ok_and(|v| v == "text");
     if target.dialect == Dialect::Postgres && !text_only {
         write.binary = copy_binary::plan_types(src.dialect, &src.columns, &target.columns);
+    }
+    if target.dialect == Dialect::MySql {
+        // A string bound to a MySQL bit column is taken as its bytes.
+        write.converted = target
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c.logical, Logical::Bits(_)))
+            .map(|(i, _)| (i, "CAST(CONV(?, 2, 10) AS UNSIGNED)"))
+            .collect();
     }
     let addressing = if src.key.is_empty() {
         Addressing::WholeTable

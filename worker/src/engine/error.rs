@@ -81,7 +81,9 @@ fn classify_db(db: &dyn DatabaseError, message: String) -> Failure {
         let column = pg
             .column()
             .map(str::to_owned)
-            .or_else(|| pg.r#where().and_then(copy_context_column));
+            .or_else(|| pg.r#where().and_then(copy_context_column))
+            .or_else(|| pg.detail().and_then(key_detail_columns))
+            .or_else(|| check_column(pg.table()?, pg.constraint()?));
         return match &code[..code.len().min(2)] {
             _ if matches!(
                 code.as_str(),
@@ -131,14 +133,39 @@ fn copy_context_column(context: &str) -> Option<String> {
     (!name.is_empty()).then(|| name.to_owned())
 }
 
+/// Unique and foreign key violations name their columns in the detail:
+/// `Key (a, b)=(1, 2) already exists.`
+fn key_detail_columns(detail: &str) -> Option<String> {
+    let rest = detail.strip_prefix("Key (")?;
+    let (columns, _) = rest.split_once(")=")?;
+    (!columns.is_empty()).then(|| columns.to_owned())
+}
+
+/// A CHECK named as PostgreSQL names it by default, `<table>_<column>_check`
+/// (the first column the expression reads), names its column.
+fn check_column(table: &str, constraint: &str) -> Option<String> {
+    let column = constraint
+        .strip_prefix(table)?
+        .strip_prefix('_')?
+        .strip_suffix("_check")?;
+    (!column.is_empty()).then(|| column.to_owned())
+}
+
 /// MySQL names the column in quotes: ``Column 'x' cannot be null``,
-/// ``Out of range value for column 'x' at row 1``.
+/// ``Out of range value for column 'x' at row 1``; MariaDB qualifies it
+/// (``for column `db`.`t`.`x` at row 1``): the column is the last part.
 fn quoted_column(message: &str) -> Option<String> {
     let idx = message.find("olumn ")?;
-    let rest = &message[idx + "olumn ".len()..];
-    let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '`')?;
-    let inner = &rest[1..];
-    inner.find(quote).map(|end| inner[..end].to_owned())
+    let mut rest = &message[idx + "olumn ".len()..];
+    loop {
+        let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '`')?;
+        let inner = &rest[1..];
+        let end = inner.find(quote)?;
+        match inner[end + 1..].strip_prefix('.') {
+            Some(next) if next.starts_with(['\'', '`']) => rest = next,
+            _ => return Some(inner[..end].to_owned()),
+        }
+    }
 }
 
 /// SQLite: `NOT NULL constraint failed: t.col`.
@@ -175,6 +202,20 @@ mod tests {
             quoted_column("Out of range value for column 'n' at row 1").as_deref(),
             Some("n")
         );
+        assert_eq!(
+            quoted_column("Incorrect decimal value: 'NaN' for column `db`.`t`.`n` at row 1")
+                .as_deref(),
+            Some("n")
+        );
+        assert_eq!(
+            key_detail_columns("Key (a, b)=(1, x) already exists.").as_deref(),
+            Some("a, b")
+        );
+        assert_eq!(
+            check_column("people", "people_age_check").as_deref(),
+            Some("age")
+        );
+        assert_eq!(check_column("people", "age_positive"), None);
         assert_eq!(
             sqlite_column("NOT NULL constraint failed: t.name").as_deref(),
             Some("name")

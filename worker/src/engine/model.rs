@@ -56,6 +56,9 @@ pub enum Logical {
     Uuid,
     /// A closed set of strings (MySQL `enum`, PostgreSQL enum types).
     Enum(Vec<String>),
+    /// A fixed-width bit string (`bit(n)`), carried as text of exactly `n`
+    /// `0`/`1` digits, most significant first (how PostgreSQL prints it).
+    Bits(u32),
     /// No neutral equivalent: carried as text; holds the source spelling so
     /// a same-dialect target can recreate the exact type.
     Other(String),

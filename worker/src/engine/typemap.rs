@@ -21,7 +21,7 @@ pub fn column_type(
     match target {
         Dialect::Postgres => postgres_type(source, col),
         Dialect::MySql => mysql_type(source, col, is_key),
-        Dialect::Sqlite => sqlite_type(source, col),
+        Dialect::Sqlite => sqlite_type(source, col, is_key),
     }
 }
 
@@ -58,6 +58,7 @@ fn postgres_type(source: Dialect, col: &Column) -> (String, Option<String>) {
         Logical::Json => "jsonb".to_owned(),
         Logical::Uuid => "uuid".to_owned(),
         Logical::Enum(_) => "text".to_owned(),
+        Logical::Bits(n) => format!("bit({n})"),
         Logical::Other(spelling) if source == Dialect::Postgres => spelling.clone(),
         Logical::Other(spelling) => {
             return (
@@ -128,6 +129,9 @@ fn mysql_type(source: Dialect, col: &Column, is_key: bool) -> (String, Option<St
             format!("enum({})", quoted.join(","))
         }
         Logical::Enum(_) => "longtext".to_owned(),
+        // Written through `CONV(?, 2, 10)` (see `write::WriteSpec`).
+        Logical::Bits(n) if *n <= 64 => format!("bit({n})"),
+        Logical::Bits(n) => format!("varchar({n})"),
         Logical::Other(spelling) if source == Dialect::MySql => spelling.clone(),
         Logical::Other(spelling) => {
             warning = Some(format!("column {}: {spelling} stored as text", col.name));
@@ -137,14 +141,18 @@ fn mysql_type(source: Dialect, col: &Column, is_key: bool) -> (String, Option<St
     (t, warning)
 }
 
-fn sqlite_type(source: Dialect, col: &Column) -> (String, Option<String>) {
+fn sqlite_type(source: Dialect, col: &Column, is_key: bool) -> (String, Option<String>) {
     let mut warning = None;
     let t = match &col.logical {
         Logical::Bool => "BOOLEAN".to_owned(),
         Logical::Int(_) => "INTEGER".to_owned(),
+        // SQLite integers end at 2^63-1 (a larger one becomes a float):
+        // exact text, like decimals. A key stays INTEGER so that its
+        // ranges order numerically.
+        Logical::UInt64 if !is_key => "DECIMAL_TEXT(20,0)".to_owned(),
         Logical::UInt64 => {
             warning = Some(format!(
-                "column {}: bigint unsigned stored as INTEGER; values above 2^63-1 are rejected",
+                "column {}: bigint unsigned key stored as INTEGER; values above 2^63-1 cannot be stored exactly (SQLite makes them floats) and fail verification",
                 col.name
             ));
             "INTEGER".to_owned()
@@ -181,6 +189,8 @@ fn sqlite_type(source: Dialect, col: &Column) -> (String, Option<String>) {
         Logical::Json => "JSON".to_owned(),
         Logical::Uuid => "UUID".to_owned(),
         Logical::Enum(_) => "TEXT".to_owned(),
+        // `BIT(n)` would have NUMERIC affinity and turn `0101` into 101.
+        Logical::Bits(n) => format!("BIT_TEXT({n})"),
         Logical::Other(spelling) if source == Dialect::Sqlite => spelling.clone(),
         Logical::Other(_) => "TEXT".to_owned(),
     };

@@ -94,7 +94,12 @@ fn class(logical: &Logical) -> Option<Class> {
         Logical::DateTime | Logical::DateTimeTz => Class::Timestamp,
         Logical::Duration => Class::Duration,
         Logical::Other(name) if name == "interval" => Class::Duration,
-        Logical::Float32 | Logical::Float64 | Logical::Json | Logical::Other(_) => return None,
+        // Bit strings render differently in each database (MySQL: raw bytes).
+        Logical::Float32
+        | Logical::Float64
+        | Logical::Json
+        | Logical::Bits(_)
+        | Logical::Other(_) => return None,
     })
 }
 

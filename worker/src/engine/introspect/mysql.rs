@@ -358,16 +358,15 @@ fn logical_of(
             Some(format!("{column_type} is copied as comma-separated text")),
         ),
         "uuid" => (Logical::Uuid, Some(format!("CAST({quoted} AS CHAR)")), None),
-        "bit" => (
-            Logical::Text {
-                max_len: None,
-                fixed: false,
-            },
-            Some(format!("BIN({quoted})")),
-            Some(format!(
-                "{column_type} has no portable equivalent; copied as text of 0/1 digits"
-            )),
-        ),
+        // BIN() drops leading zeros; every digit of the width is kept.
+        "bit" => {
+            let width = super::type_args(column_type).first().copied().unwrap_or(1);
+            (
+                Logical::Bits(width),
+                Some(format!("LPAD(BIN({quoted}), {width}, '0')")),
+                None,
+            )
+        }
         "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
         | "multipolygon" | "geometrycollection" => (
             Logical::Bytes,

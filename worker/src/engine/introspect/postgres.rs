@@ -57,13 +57,17 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
     let Some(oid) = oid else { return Ok(None) };
 
     let rows = sqlx::query(
-        "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
-                pg_get_expr(d.adbin, d.adrelid), t.typname::text, t.typtype::text,
+        "SELECT a.attname::text, format_type(b.oid, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END),
+                NOT a.attnotnull,
+                pg_get_expr(d.adbin, d.adrelid), b.typname::text, b.typtype::text,
                 a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false),
-                (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = a.atttypid),
-                col_description(a.attrelid, a.attnum)
+                (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = b.oid),
+                col_description(a.attrelid, a.attnum),
+                CASE WHEN t.typtype = 'd' THEN format_type(t.oid, NULL) END
          FROM pg_attribute a
          JOIN pg_type t ON t.oid = a.atttypid
+         -- A domain is copied as its base type (one level of domain).
+         JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
          WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
          ORDER BY a.attnum",
@@ -99,6 +103,17 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
         let auto_increment: bool = row.try_get(6)?;
         let labels: Option<Vec<String>> = row.try_get(7)?;
         let comment: Option<String> = row.try_get(8)?;
+        let domain: Option<String> = row.try_get(9)?;
+        if let Some(domain) = &domain {
+            warnings.push(format!(
+                "column {name}: domain {domain} is created as its base type {spelled}; the domain's constraints are not recreated"
+            ));
+        }
+        if typname == "citext" {
+            warnings.push(format!(
+                "column {name}: citext is copied as text; comparisons on the target are not case-insensitive"
+            ));
+        }
         let (logical, needs_text) = logical_of(&typname, &typtype, &spelled, labels);
         if let Logical::Other(_) = logical {
             warnings.push(format!(
@@ -307,6 +322,7 @@ fn logical_of(
         "timestamptz" => Logical::DateTimeTz,
         "json" | "jsonb" => return (Logical::Json, true),
         "uuid" => Logical::Uuid,
+        "bit" => return (Logical::Bits(args.first().copied().unwrap_or(1)), true),
         _ if typtype == "e" => return (Logical::Enum(labels.unwrap_or_default()), true),
         _ => return (Logical::Other(spelled.to_owned()), true),
     };

@@ -194,7 +194,9 @@ pub fn logical_of(declared: &str) -> Logical {
             fixed: false,
         };
     }
-    if has("BOOL") || upper.starts_with("TINYINT(1)") {
+    if upper.starts_with("BIT_TEXT") {
+        Logical::Bits(args.first().copied().unwrap_or(1))
+    } else if has("BOOL") || upper.starts_with("TINYINT(1)") {
         Logical::Bool
     } else if has("BIGINT") || upper == "INTEGER" || upper == "INT" {
         Logical::Int(8)

@@ -39,7 +39,7 @@ fn decode(row: &MySqlRow, i: usize, col: &Column) -> Result<Value, sqlx::Error> 
         Logical::Decimal { .. } => opt(row.try_get_unchecked(i)?, Value::Decimal),
         Logical::Bytes => opt(row.try_get_unchecked(i)?, Value::Bytes),
         Logical::Json => opt(row.try_get_unchecked(i)?, Value::Json),
-        Logical::Text { .. } | Logical::Enum(_) | Logical::Other(_) => {
+        Logical::Text { .. } | Logical::Enum(_) | Logical::Bits(_) | Logical::Other(_) => {
             opt(row.try_get_unchecked(i)?, Value::Text)
         }
         // Zero dates ('0000-00-00') have no value in any other database and

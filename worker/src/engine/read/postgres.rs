@@ -48,7 +48,7 @@ fn decode(row: &PgRow, i: usize, col: &Column) -> Result<Value, sqlx::Error> {
         Logical::Uuid => opt(row.try_get(i)?, Value::Uuid),
         Logical::Decimal { .. } | Logical::UInt64 => opt(row.try_get_unchecked(i)?, Value::Decimal),
         Logical::Json => opt(row.try_get_unchecked(i)?, Value::Json),
-        Logical::Text { .. } | Logical::Enum(_) | Logical::Other(_) => {
+        Logical::Text { .. } | Logical::Enum(_) | Logical::Bits(_) | Logical::Other(_) => {
             opt(row.try_get_unchecked(i)?, Value::Text)
         }
     })

@@ -29,6 +29,7 @@ pub enum BinType {
     Json,
     Jsonb,
     Uuid,
+    Bit,
 }
 
 /// Binary wire types for the target columns, or `None` when some column
@@ -77,6 +78,7 @@ pub fn plan_types(
                 (Logical::Uuid, Logical::Uuid) if source_dialect == Dialect::Postgres => {
                     BinType::Uuid
                 }
+                (Logical::Bits(_), Logical::Bits(_)) => BinType::Bit,
                 _ => return None,
             })
         })
@@ -161,6 +163,7 @@ fn encode_value(buf: &mut Vec<u8>, v: &Value, t: BinType) -> Option<()> {
             buf.extend_from_slice(s.as_bytes());
         }
         (Value::Uuid(u), BinType::Uuid) => field(buf, u.as_bytes())?,
+        (Value::Text(s), BinType::Bit) => field(buf, &bit_string(s)?)?,
         // PostgreSQL's own ±infinity, read from a PostgreSQL source.
         (Value::Text(s), BinType::Date) if s == "infinity" || s == "-infinity" => {
             let days = if s == "infinity" { i32::MAX } else { i32::MIN };
@@ -175,6 +178,26 @@ fn encode_value(buf: &mut Vec<u8>, v: &Value, t: BinType) -> Option<()> {
         _ => return None,
     }
     Some(())
+}
+
+/// PostgreSQL's binary bit string: the length in bits, then the bits
+/// packed most significant first. `None` for text other than 0/1 digits.
+fn bit_string(digits: &str) -> Option<Vec<u8>> {
+    let bits = i32::try_from(digits.len()).ok()?;
+    let mut out = Vec::with_capacity(4 + digits.len().div_ceil(8));
+    out.extend_from_slice(&bits.to_be_bytes());
+    for chunk in digits.as_bytes().chunks(8) {
+        let mut byte = 0u8;
+        for (i, d) in chunk.iter().enumerate() {
+            match d {
+                b'1' => byte |= 0x80 >> i,
+                b'0' => {}
+                _ => return None,
+            }
+        }
+        out.push(byte);
+    }
+    Some(out)
 }
 
 /// PostgreSQL's binary numeric: base-10000 digits with a weight, sign and
@@ -265,6 +288,17 @@ mod tests {
         assert_eq!(parts("0.00"), (0, 0, 0, 2, vec![]));
         assert_eq!(parts("10000"), (1, 1, 0, 0, vec![1]));
         assert!(numeric("1e5").is_none());
+    }
+
+    #[test]
+    fn bit_strings_pack_most_significant_first() {
+        assert_eq!(
+            bit_string("000000000101"),
+            Some(vec![0, 0, 0, 12, 0b0000_0000, 0b0101_0000])
+        );
+        assert_eq!(bit_string("1"), Some(vec![0, 0, 0, 1, 0x80]));
+        assert_eq!(bit_string(""), Some(vec![0, 0, 0, 0]));
+        assert!(bit_string("102").is_none());
     }
 
     #[test]

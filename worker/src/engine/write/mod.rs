@@ -26,6 +26,9 @@ pub struct WriteSpec {
     pub columns: Vec<String>,
     /// Binary COPY wire types when every column allows it (PostgreSQL).
     pub binary: Option<Vec<BinType>>,
+    /// Columns whose bound value is converted by the target on insert
+    /// (MySQL `bit(n)`: the 0/1 digits become a number); empty when none.
+    pub converted: Vec<(usize, &'static str)>,
 }
 
 impl WriteSpec {
@@ -36,7 +39,28 @@ impl WriteSpec {
             qualified_table: qualified(dialect, schema, table),
             columns,
             binary: None,
+            converted: Vec::new(),
         }
+    }
+
+    /// `VALUES` groups for `rows` rows, with each converted column's
+    /// placeholder wrapped in its conversion.
+    fn values(&self, rows: usize) -> String {
+        if self.converted.is_empty() || self.dialect == Dialect::Postgres {
+            return values_placeholders(self.dialect, rows, self.columns.len());
+        }
+        let mut group = String::from("(");
+        for i in 0..self.columns.len() {
+            if i > 0 {
+                group.push(',');
+            }
+            match self.converted.iter().find(|(c, _)| *c == i) {
+                Some((_, template)) => group.push_str(template),
+                None => group.push('?'),
+            }
+        }
+        group.push(')');
+        vec![group; rows].join(",")
     }
 
     fn column_list(&self) -> String {
@@ -316,7 +340,7 @@ impl TargetTx {
             "INSERT INTO {} ({}) VALUES {}",
             spec.qualified_table,
             spec.column_list(),
-            values_placeholders(spec.dialect, rows.len(), spec.columns.len())
+            spec.values(rows.len())
         );
         let ctx = "writing rows";
         let res = match self {
@@ -346,17 +370,20 @@ impl TargetTx {
     }
 }
 
-/// End of the next INSERT chunk from `start`: bounded by rows and bytes.
+/// End of the next INSERT chunk from `start`: bounded by rows and bytes. A
+/// row that would take the chunk past [`INSERT_BYTES`] starts the next one,
+/// so only a single row larger than the packet limit can exceed it.
 fn insert_chunk_end(spec: &WriteSpec, rows: &[Row], start: usize) -> usize {
     let max_rows = spec.rows_per_insert();
     let mut bytes = 0;
     let mut end = start;
     while end < rows.len() && end - start < max_rows {
-        bytes += rows[end].iter().map(approx_size).sum::<usize>();
-        end += 1;
-        if bytes >= INSERT_BYTES {
+        let size = rows[end].iter().map(approx_size).sum::<usize>();
+        if end > start && bytes + size > INSERT_BYTES {
             break;
         }
+        bytes += size;
+        end += 1;
     }
     end
 }
