@@ -358,6 +358,76 @@ async fn a_job_is_planned_dispatched_and_completed_by_two_workers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_pass_queues_the_dispatch_window_and_the_last_finishes_the_job() {
+    let fx = Fixture::new(95).await;
+    let plane = fx.plane(Duration::ZERO);
+    // Two slots: a window of eight queued batches.
+    let worker = stepper(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let job_id = fx.create_job(10, 3, 0).await;
+
+    worker.maintain_once().await.expect("first pass");
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::Running);
+    assert_eq!(detail.batches.total, 10, "planned in the pass");
+    assert_eq!(worker.queued(), 8, "the window, not the whole job");
+    assert_eq!(worker.run_queued(8).await, 8);
+    assert_eq!(
+        job(&fx.store, &fx.tenant, job_id).await.batches.completed,
+        8
+    );
+
+    worker.maintain_once().await.expect("second pass");
+    assert_eq!(worker.queued(), 2, "the rest");
+    assert_eq!(worker.run_queued(usize::MAX).await, 2);
+    assert_eq!(
+        job(&fx.store, &fx.tenant, job_id).await.job.status,
+        JobStatus::Running,
+        "finished only by a pass"
+    );
+
+    worker.maintain_once().await.expect("third pass");
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::Completed);
+    assert_eq!(detail.job.rows_written, 95);
+    assert_eq!(plane.runs.load(Ordering::SeqCst), 10);
+    assert_eq!(plane.finished.load(Ordering::SeqCst), 1);
+    fx.assert_target_equals_source().await;
+    // Nothing is left to do: another pass queues nothing.
+    worker.maintain_once().await.expect("idle pass");
+    assert_eq!(worker.queued(), 0);
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancel_between_passes_cancels_every_batch_not_yet_run() {
+    let fx = Fixture::new(200).await;
+    let plane = fx.plane(Duration::ZERO);
+    let worker = stepper(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let job_id = fx.create_job(10, 3, 0).await;
+    worker.maintain_once().await.expect("plan and queue");
+    assert_eq!(worker.run_queued(3).await, 3);
+
+    fx.store
+        .cancel_job(&fx.tenant, job_id, &audit())
+        .await
+        .expect("cancel");
+    // The five batches still queued find their job cancelling.
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::Cancelled);
+    let all = batches(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(count_status(&all, BatchStatus::Completed), 3, "{all:?}");
+    assert_eq!(count_status(&all, BatchStatus::Cancelled), 17, "{all:?}");
+    assert_eq!(plane.runs.load(Ordering::SeqCst), 3);
+    assert_eq!(fx.target_rows().await, 30);
+    assert_eq!(plane.finished.load(Ordering::SeqCst), 0);
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancel_mid_job_leaves_no_half_written_batch() {
     let fx = Fixture::new(200).await;
     let plane = fx.plane(Duration::from_millis(150));
@@ -408,10 +478,15 @@ async fn bad_records_fail_their_batches_and_a_retry_after_fixing_them_completes(
         .await
         .expect("break rows");
     let plane = fx.plane(Duration::from_millis(1));
-    let worker = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 2));
+    let worker = stepper(&fx.store, plane, fast_config(&fx.queue, 2));
     let job_id = fx.create_job(10, 2, 0).await;
 
-    let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Failed).await;
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::Failed);
     assert_eq!(detail.batches.failed, 2);
     assert_eq!(detail.batches.completed, 3);
     assert!(
@@ -448,9 +523,15 @@ async fn bad_records_fail_their_batches_and_a_retry_after_fixing_them_completes(
         .await
         .expect("retry");
     assert_eq!(outcome.batches_retried, 2);
-    wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    assert_eq!(
+        job(&fx.store, &fx.tenant, job_id).await.job.status,
+        JobStatus::Completed
+    );
     fx.assert_target_equals_source().await;
-    worker.stop().await.expect("clean stop");
     fx.cleanup().await;
 }
 
@@ -462,17 +543,15 @@ async fn rejected_records_within_the_budget_are_logged_and_the_rest_written() {
         .await
         .expect("break rows");
     let plane = fx.plane(Duration::from_millis(1));
-    let worker = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 2));
+    let worker = stepper(&fx.store, plane, fast_config(&fx.queue, 2));
     let job_id = fx.create_job(10, 2, 5).await;
 
-    let detail = wait_for_status(
-        &fx.store,
-        &fx.tenant,
-        job_id,
-        WAIT,
-        JobStatus::CompletedWithErrors,
-    )
-    .await;
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::CompletedWithErrors);
     assert_eq!(detail.job.rows_rejected, 2);
     assert_eq!(detail.job.rows_written, 38);
     assert_eq!(detail.batches.completed_with_errors, 2);
@@ -507,7 +586,6 @@ async fn rejected_records_within_the_budget_are_logged_and_the_rest_written() {
             ),
         ]
     );
-    worker.stop().await.expect("clean stop");
     fx.cleanup().await;
 }
 
@@ -517,10 +595,15 @@ async fn transient_failures_are_retried_with_backoff_counted_in_postgres() {
     let plane = fx.plane(Duration::from_millis(1));
     plane.fail_transiently(21, 2); // second batch: fails twice, then works
     plane.fail_transiently(41, 9); // third batch: never within 3 attempts
-    let worker = InProcessWorker::start(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let worker = stepper(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
     let job_id = fx.create_job(10, 2, 0).await;
 
-    let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Failed).await;
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::Failed);
     let all = batches(&fx.store, &fx.tenant, job_id).await;
     let by_seq = |seq: i32| all.iter().find(|b| b.seq == seq).expect("batch");
     assert_eq!(
@@ -564,9 +647,15 @@ async fn transient_failures_are_retried_with_backoff_counted_in_postgres() {
         )
         .await
         .expect("retry");
-    wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    assert_eq!(
+        job(&fx.store, &fx.tenant, job_id).await.job.status,
+        JobStatus::Completed
+    );
     fx.assert_target_equals_source().await;
-    worker.stop().await.expect("clean stop");
     fx.cleanup().await;
 }
 
@@ -729,9 +818,12 @@ async fn shutdown_past_the_grace_period_rolls_back_and_releases_batches() {
 async fn a_job_with_nothing_to_copy_completes_right_after_planning() {
     let fx = Fixture::new(0).await;
     let plane = fx.plane(Duration::ZERO);
-    let worker = InProcessWorker::start(&fx.store, plane.clone(), fast_config(&fx.queue, 1));
+    let worker = stepper(&fx.store, plane.clone(), fast_config(&fx.queue, 1));
     let job_id = fx.create_job(10, 0, 0).await;
-    let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    // One pass starts, plans and (nothing to copy) completes the job.
+    worker.maintain_once().await.expect("pass");
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::Completed);
     assert_eq!(detail.batches.total, 0);
     assert_eq!(
         plane.finished.load(Ordering::SeqCst),
@@ -739,7 +831,7 @@ async fn a_job_with_nothing_to_copy_completes_right_after_planning() {
         "target tables finished once"
     );
     assert_eq!(plane.runs.load(Ordering::SeqCst), 0);
-    worker.stop().await.expect("clean stop");
+    assert_eq!(worker.queued(), 0);
     fx.cleanup().await;
 }
 
@@ -749,17 +841,34 @@ async fn concurrent_jobs_take_turns() {
     let plane = fx.plane(Duration::from_millis(20));
     let big = fx.create_job(10, 0, 0).await;
     let small = fx.create_job(50, 0, 0).await;
-    let worker = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 1));
-    wait_for_status(&fx.store, &fx.tenant, small, WAIT, JobStatus::Completed).await;
+    // One slot: the dispatch window is four batches a pass.
+    let worker = stepper(&fx.store, plane, fast_config(&fx.queue, 1));
+    worker
+        .drain(&[small], DRAIN_PASSES)
+        .await
+        .expect("small drained");
+    assert_eq!(
+        job(&fx.store, &fx.tenant, small).await.job.status,
+        JobStatus::Completed
+    );
+    // Two passes alternated the jobs (four batches each); the pass that
+    // finished the small job queued the big one's next four. Without turns
+    // the big job's 20 batches would all have gone first.
     let big_now = job(&fx.store, &fx.tenant, big).await;
-    assert!(
-        big_now.batches.completed < 15,
+    assert_eq!(
+        big_now.batches.completed, 8,
         "the small job did not wait for the big one: {:?}",
         big_now.batches
     );
-    wait_for_status(&fx.store, &fx.tenant, big, WAIT, JobStatus::Completed).await;
+    worker
+        .drain(&[big], DRAIN_PASSES)
+        .await
+        .expect("big drained");
+    assert_eq!(
+        job(&fx.store, &fx.tenant, big).await.job.status,
+        JobStatus::Completed
+    );
     fx.assert_target_equals_source().await;
-    worker.stop().await.expect("clean stop");
     fx.cleanup().await;
 }
 

@@ -8,7 +8,7 @@ use crate::ids::BatchId;
 use crate::plan::PlanReport;
 
 /// One fixed key range of a table, as planning cuts it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PlannedBatch {
     pub table_name: String,
     /// Inclusive lower bound: JSON array of the key columns' values; `None` = unbounded.

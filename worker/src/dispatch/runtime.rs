@@ -9,12 +9,13 @@ use freight_core::ids::JobId;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use freight_core::store::dispatch::{DispatchStore, JobRef, JobSettings};
+
 use super::config::DispatchConfig;
-use super::store::{DispatchStore, JobRef};
 use crate::engine::JobContext;
 
 pub(crate) struct Runtime<E> {
-    pub store: DispatchStore,
+    pub store: Arc<dyn DispatchStore>,
     pub engine: Arc<E>,
     pub config: DispatchConfig,
     /// One permit per batch this process may run at once.
@@ -45,7 +46,7 @@ pub(crate) struct Runtime<E> {
 }
 
 impl<E> Runtime<E> {
-    pub fn new(store: DispatchStore, engine: Arc<E>, config: DispatchConfig) -> Self {
+    pub fn new(store: Arc<dyn DispatchStore>, engine: Arc<E>, config: DispatchConfig) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(config.concurrency)),
             store,
@@ -105,11 +106,27 @@ impl<E> Runtime<E> {
         if let Some(context) = cached {
             return Ok(context);
         }
-        let context = Arc::new(self.store.job_context(job).await?);
+        let context = Arc::new(job_context(self.store.job_settings(job).await?));
         if let Ok(mut contexts) = self.job_contexts.lock() {
             contexts.insert(job.job_id, context.clone());
         }
         Ok(context)
+    }
+}
+
+/// The engine's view of a job, from what the store keeps of it.
+pub(crate) fn job_context(settings: JobSettings) -> JobContext {
+    JobContext {
+        job_id: settings.job.job_id,
+        tenant: settings.job.tenant,
+        source: settings.source,
+        target: settings.target,
+        tables: settings.tables,
+        exclude_tables: settings.exclude_tables,
+        batch_size: settings.batch_size,
+        verify: settings.verify,
+        key_columns: settings.key_columns,
+        nul_characters: settings.nul_characters,
     }
 }
 

@@ -1,5 +1,5 @@
 //! The validation phase on a worker: claims range tasks of running
-//! validations from Postgres (`validation_store`), as many as this process
+//! validations from Freight's database (`DispatchValidations`), as many as this process
 //! has free batch slots, lets the engine compare each range inside source
 //! and target, and records the result under the range's lease. Every worker
 //! runs one; they share the work through `FOR UPDATE SKIP LOCKED`.
@@ -10,9 +10,10 @@ use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument as _;
 
+use freight_core::store::dispatch::ClaimedRange;
+
 use super::data_plane::DataPlane;
 use super::runtime::{InFlight, Runtime};
-use super::validation_store::ClaimedRange;
 use crate::engine::EngineError;
 
 /// Attempts at comparing one range before it is reported as not compared.
@@ -69,7 +70,7 @@ async fn settle<E>(runtime: &Runtime<E>) -> anyhow::Result<()> {
         tracing::info!(
             job_id = %done.job_id,
             validation_id = %done.validation_id,
-            status = %done.status,
+            status = done.status.as_str(),
             mismatched = done.mismatched,
             "validation finished"
         );
