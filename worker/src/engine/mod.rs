@@ -1,7 +1,7 @@
 //! The data plane: connectors, planning and idempotent batch copies.
 //!
 //! CONTRACT between the engine (this module) and dispatch (`crate::dispatch`):
-//! dispatch loads a [`JobContext`] from Postgres, asks [`Engine::plan`] once
+//! dispatch loads a [`JobContext`] from Freight's store, asks [`Engine::plan`] once
 //! per job for the fixed key ranges, stores them as batches, and later calls
 //! [`Engine::run_batch`] for each batch it holds a lease on, and
 //! [`Engine::finish_job`] once every batch has finished. The engine never
