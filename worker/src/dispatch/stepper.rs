@@ -16,7 +16,7 @@ use super::config::DispatchConfig;
 use super::data_plane::DataPlane;
 use super::queue::MemoryQueue;
 use super::runtime::Runtime;
-use super::{executor, heartbeat, reconciler};
+use super::{executor, heartbeat, reconciler, validator};
 
 /// One worker's dispatch, driven by its caller.
 pub struct Stepper<E> {
@@ -65,6 +65,13 @@ impl<E: DataPlane> Stepper<E> {
             executor::handle(self.runtime.clone(), batch).await;
         }
         taken
+    }
+
+    /// One validation pass: compares every due range of running validations,
+    /// one after the other, and settles those with no range left open.
+    /// Returns how many ranges were compared.
+    pub async fn validate_once(&self) -> anyhow::Result<usize> {
+        validator::pass_inline(&self.runtime).await
     }
 
     /// Records this worker's heartbeat (its slots then count as live).

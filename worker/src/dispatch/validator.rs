@@ -65,6 +65,34 @@ async fn pass<E: DataPlane>(runtime: &Arc<Runtime<E>>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One pass in the caller's task: every due range is claimed and compared
+/// one after the other, then validations with no open range settle.
+/// Returns how many ranges were compared.
+pub(crate) async fn pass_inline<E: DataPlane>(runtime: &Runtime<E>) -> anyhow::Result<usize> {
+    let store = &runtime.store;
+    store.expire_validation_leases().await?;
+    let mut compared = 0;
+    loop {
+        let owner = format!(
+            "{}/{}",
+            runtime.config.worker_id,
+            uuid::Uuid::new_v4().simple()
+        );
+        // A range that must wait (backoff) is not due, so this ends.
+        let Some(claimed) = store
+            .claim_validation_range(&owner, runtime.config.lease_ttl)
+            .await?
+        else {
+            break;
+        };
+        let _in_flight = InFlight::enter(runtime);
+        check_range(runtime, &claimed, &owner).await;
+        compared += 1;
+    }
+    settle(runtime).await?;
+    Ok(compared)
+}
+
 async fn settle<E>(runtime: &Runtime<E>) -> anyhow::Result<()> {
     for done in runtime.store.settle_validations().await? {
         tracing::info!(
