@@ -2,6 +2,7 @@
 //! workers take batches from, and the marker that notices a Redis that lost
 //! its data.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -11,7 +12,6 @@ use apalis::prelude::{
 use apalis_redis::{Config, ConnectionManager, RedisStorage};
 use async_trait::async_trait;
 use freight_core::store::dispatch::BatchRef;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::{BatchHandler, BatchQueue, ConsumerSettings, DispatchMessage, Queue, QueueConsumer};

@@ -16,6 +16,17 @@ use crate::store::dispatch::{
 use crate::store::postgres::PgStore;
 use crate::work::{BatchOutcome, BatchToRun, RejectedRecord};
 
+/// What `expire_leases` returns per batch.
+#[derive(sqlx::FromRow)]
+struct ExpiredRow {
+    id: Uuid,
+    job_id: Uuid,
+    tenant_id: String,
+    seq: i32,
+    status: String,
+    lease_owner: Option<String>,
+}
+
 /// What `claim_batch` returns.
 #[derive(sqlx::FromRow)]
 struct ClaimRow {
@@ -34,7 +45,7 @@ struct ClaimRow {
 impl DispatchBatches for PgStore {
     async fn expire_leases(&self, max_lost_leases: i32) -> StoreResult<Vec<ExpiredLease>> {
         let mut tx = self.pool.begin().await?;
-        let rows: Vec<(Uuid, Uuid, String, i32, String, Option<String>)> = sqlx::query_as(
+        let rows: Vec<ExpiredRow> = sqlx::query_as(
             "WITH expired AS (
                  SELECT b.id, b.lease_owner, j.status AS job_status
                  FROM batches b JOIN jobs j ON j.id = b.job_id
@@ -58,13 +69,14 @@ impl DispatchBatches for PgStore {
         .fetch_all(&mut *tx)
         .await?;
         let mut expired = Vec::with_capacity(rows.len());
-        for (id, job_id, t, seq, status, previous_owner) in rows {
+        for row in rows {
             let batch = BatchRef {
-                batch_id: BatchId(id),
-                job_id: JobId(job_id),
-                tenant: tenant(&t)?,
+                batch_id: BatchId(row.id),
+                job_id: JobId(row.job_id),
+                tenant: tenant(&row.tenant_id)?,
             };
-            let new_status = BatchStatus::parse(&status).unwrap_or(BatchStatus::Pending);
+            let seq = row.seq;
+            let new_status = BatchStatus::parse(&row.status).unwrap_or(BatchStatus::Pending);
             let message = match new_status {
                 BatchStatus::Failed => format!(
                     "batch {seq}: its worker stopped {max_lost_leases} times while running it; giving up"
@@ -87,7 +99,7 @@ impl DispatchBatches for PgStore {
                 batch,
                 seq,
                 new_status,
-                previous_owner,
+                previous_owner: row.lease_owner,
             });
         }
         tx.commit().await?;

@@ -23,17 +23,19 @@ use crate::work::JobPlan;
 /// Where job and validation triggers announce changes.
 const NOTIFY_CHANNEL: &str = "freight_jobs";
 
-type SettingsRow = (
-    Vec<u8>,
-    Vec<u8>,
-    i16,
-    Vec<String>,
-    Vec<String>,
-    i32,
-    bool,
-    sqlx::types::Json<BTreeMap<String, Vec<String>>>,
-    String,
-);
+/// What `job_settings` reads.
+#[derive(sqlx::FromRow)]
+struct SettingsRow {
+    source_config_sealed: Vec<u8>,
+    target_config_sealed: Vec<u8>,
+    configs_sealed_version: i16,
+    tables: Vec<String>,
+    exclude_tables: Vec<String>,
+    batch_size: i32,
+    verify: bool,
+    key_columns: sqlx::types::Json<BTreeMap<String, Vec<String>>>,
+    nul_characters: String,
+}
 
 impl PgStore {
     /// Takes the job lease of the oldest running job that meets `condition`
@@ -141,9 +143,8 @@ impl DispatchJobs for PgStore {
         .bind(job.tenant.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let (source, target, version, tables, exclude_tables, batch_size, verify, key_columns, nul) =
-            row.ok_or(StoreError::NotFound)?;
-        if version != SEAL_VERSION {
+        let row = row.ok_or(StoreError::NotFound)?;
+        if row.configs_sealed_version != SEAL_VERSION {
             return Err(StoreError::Corrupt(format!(
                 "job {}: connection configs are sealed in an older format; restart Freight or run `freight reseal`",
                 job.job_id
@@ -156,19 +157,23 @@ impl DispatchJobs for PgStore {
         };
         Ok(JobSettings {
             job: job.clone(),
-            source: self.secrets.open_connection(&source, binding("source"))?,
-            target: self.secrets.open_connection(&target, binding("target"))?,
-            tables,
-            exclude_tables,
-            batch_size: u32::try_from(batch_size).unwrap_or(1).max(1),
-            verify,
-            key_columns: key_columns.0,
-            nul_characters: NulCharacters::parse(&nul).ok_or_else(|| {
+            source: self
+                .secrets
+                .open_connection(&row.source_config_sealed, binding("source"))?,
+            target: self
+                .secrets
+                .open_connection(&row.target_config_sealed, binding("target"))?,
+            nul_characters: NulCharacters::parse(&row.nul_characters).ok_or_else(|| {
                 StoreError::Corrupt(format!(
-                    "job {}: unknown nul_characters {nul:?}",
-                    job.job_id
+                    "job {}: unknown nul_characters {:?}",
+                    job.job_id, row.nul_characters
                 ))
             })?,
+            tables: row.tables,
+            exclude_tables: row.exclude_tables,
+            batch_size: u32::try_from(row.batch_size).unwrap_or(1).max(1),
+            verify: row.verify,
+            key_columns: row.key_columns.0,
         })
     }
 

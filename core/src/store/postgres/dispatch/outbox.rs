@@ -11,16 +11,18 @@ use crate::store::StoreResult;
 use crate::store::dispatch::{ClaimedDelivery, DeliveryAttempt, WebhookOutbox};
 use crate::store::postgres::PgStore;
 
-type ClaimRow = (
-    Uuid,
-    String,
-    Uuid,
-    String,
-    Vec<u8>,
-    serde_json::Value,
-    i32,
-    DateTime<Utc>,
-);
+/// What `claim_deliveries` returns per delivery.
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    id: Uuid,
+    tenant_id: String,
+    webhook_id: Uuid,
+    url: String,
+    secret_sealed: Vec<u8>,
+    payload: serde_json::Value,
+    attempts: i32,
+    created_at: DateTime<Utc>,
+}
 
 #[async_trait]
 impl WebhookOutbox for PgStore {
@@ -48,20 +50,18 @@ impl WebhookOutbox for PgStore {
         .await?;
         Ok(rows
             .into_iter()
-            .filter_map(
-                |(id, tenant, webhook, url, secret_sealed, payload, attempt, created_at)| {
-                    Some(ClaimedDelivery {
-                        id,
-                        tenant: TenantId::parse(&tenant).ok()?,
-                        webhook: WebhookId(webhook),
-                        url,
-                        secret_sealed,
-                        payload,
-                        attempt,
-                        created_at,
-                    })
-                },
-            )
+            .filter_map(|row| {
+                Some(ClaimedDelivery {
+                    id: row.id,
+                    tenant: TenantId::parse(&row.tenant_id).ok()?,
+                    webhook: WebhookId(row.webhook_id),
+                    url: row.url,
+                    secret_sealed: row.secret_sealed,
+                    payload: row.payload,
+                    attempt: row.attempts,
+                    created_at: row.created_at,
+                })
+            })
             .collect())
     }
 

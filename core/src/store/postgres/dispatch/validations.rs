@@ -13,16 +13,18 @@ use crate::store::postgres::{PgStore, decode_error};
 use crate::store::{StoreResult, ValidationStatus};
 use crate::work::{RangeCheck, RangeToValidate};
 
-type RangeRow = (
-    Uuid,
-    Uuid,
-    Uuid,
-    String,
-    i32,
-    String,
-    Option<Value>,
-    Option<Value>,
-);
+/// What `claim_validation_range` returns.
+#[derive(sqlx::FromRow)]
+struct RangeRow {
+    validation_id: Uuid,
+    batch_id: Uuid,
+    job_id: Uuid,
+    tenant_id: String,
+    attempts: i32,
+    table_name: String,
+    key_start: Option<Value>,
+    key_end: Option<Value>,
+}
 
 #[async_trait]
 impl DispatchValidations for PgStore {
@@ -64,31 +66,21 @@ impl DispatchValidations for PgStore {
         .bind(ttl.as_secs_f64())
         .fetch_optional(&self.pool)
         .await?;
-        let Some((
-            validation_id,
-            batch_id,
-            job_id,
-            raw_tenant,
-            attempts,
-            table_name,
-            key_start,
-            key_end,
-        )) = row
-        else {
+        let Some(row) = row else {
             return Ok(None);
         };
         Ok(Some(ClaimedRange {
-            validation_id,
+            validation_id: row.validation_id,
             job: JobRef {
-                job_id: JobId(job_id),
-                tenant: tenant(&raw_tenant)?,
+                job_id: JobId(row.job_id),
+                tenant: tenant(&row.tenant_id)?,
             },
-            attempts,
+            attempts: row.attempts,
             range: RangeToValidate {
-                batch_id: BatchId(batch_id),
-                table_name,
-                key_start,
-                key_end,
+                batch_id: BatchId(row.batch_id),
+                table_name: row.table_name,
+                key_start: row.key_start,
+                key_end: row.key_end,
             },
         }))
     }
