@@ -428,6 +428,30 @@ async fn a_cancel_between_passes_cancels_every_batch_not_yet_run() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_store_wakes_dispatch_when_a_job_is_created_or_cancelled() {
+    use freight_core::store::dispatch::DispatchJobs as _;
+    use futures::StreamExt as _;
+
+    let fx = Fixture::new(1).await;
+    let mut changes = fx.store.watch_jobs().await.expect("watch");
+    let job_id = fx.create_job(10, 0, 0).await;
+    tokio::time::timeout(WAIT, changes.next())
+        .await
+        .expect("woken by the new job")
+        .expect("stream open");
+    fx.store
+        .cancel_job(&fx.tenant, job_id, &audit())
+        .await
+        .expect("cancel");
+    tokio::time::timeout(WAIT, changes.next())
+        .await
+        .expect("woken by the cancel")
+        .expect("stream open");
+    drop(changes);
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancel_mid_job_leaves_no_half_written_batch() {
     let fx = Fixture::new(200).await;
     let plane = fx.plane(Duration::from_millis(150));
