@@ -1,4 +1,4 @@
-//! PostgreSQL backend of [`Store`](super::Store) and of the dispatch traits
+//! PostgreSQL backend of [`Store`] and of the dispatch traits
 //! ([`DispatchStore`](super::dispatch::DispatchStore), in `dispatch/`).
 //!
 //! Tenant-scoped work runs in a transaction that first switches to the
