@@ -23,7 +23,8 @@ use freight_core::store::postgres::PgStore;
 use freight_core::store::{RetryRequest, Store};
 use freight_worker::dispatch::DataPlane;
 use freight_worker::engine::{
-    BatchOutcome, BatchToRun, EngineError, JobContext, JobPlan, PlannedBatch, RejectedRecord,
+    BatchOutcome, BatchToRun, EngineError, JobContext, JobPlan, PlannedBatch, RangeCheck,
+    RangeSide, RangeToValidate, RejectedRecord,
 };
 use serde_json::json;
 use sqlx::postgres::PgPool;
@@ -40,6 +41,12 @@ struct FakePlane {
     transient: Mutex<HashMap<i64, u32>>,
     runs: AtomicUsize,
     finished: AtomicUsize,
+    /// Times the engine was told to drop a job's state (pools).
+    released: AtomicUsize,
+    /// Range comparisons wait for a permit here.
+    compare_gate: tokio::sync::Semaphore,
+    /// Fired when a comparison starts.
+    comparing: tokio::sync::Notify,
 }
 
 impl FakePlane {
@@ -50,6 +57,9 @@ impl FakePlane {
             transient: Mutex::new(HashMap::new()),
             runs: AtomicUsize::new(0),
             finished: AtomicUsize::new(0),
+            released: AtomicUsize::new(0),
+            compare_gate: tokio::sync::Semaphore::new(tokio::sync::Semaphore::MAX_PERMITS),
+            comparing: tokio::sync::Notify::new(),
         }
     }
 
@@ -186,7 +196,32 @@ impl DataPlane for FakePlane {
         Ok(vec![])
     }
 
-    async fn release_job(&self, _job: JobId) {}
+    async fn release_job(&self, _job: JobId) {
+        self.released.fetch_add(1, Ordering::SeqCst);
+    }
+
+    async fn validate_range(
+        &self,
+        _job: &JobContext,
+        range: &RangeToValidate,
+    ) -> Result<RangeCheck, EngineError> {
+        self.comparing.notify_one();
+        let _permit = self
+            .compare_gate
+            .acquire()
+            .await
+            .map_err(|e| EngineError::Permanent(e.to_string()))?;
+        let side = RangeSide {
+            rows: 1,
+            checksum: 1,
+        };
+        Ok(RangeCheck {
+            source: side,
+            target: side,
+            matched: true,
+            detail: format!("{} compared (stand-in)", range.table_name),
+        })
+    }
 }
 
 struct Fixture {
@@ -448,6 +483,53 @@ async fn the_store_wakes_dispatch_when_a_job_is_created_or_cancelled() {
         .expect("woken by the cancel")
         .expect("stream open");
     drop(changes);
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_being_validated_keeps_its_engine_state_until_the_comparison_ends() {
+    let fx = Fixture::new(20).await;
+    let plane = fx.plane(Duration::ZERO);
+    let worker = stepper(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let job_id = fx.create_job(10, 0, 0).await;
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    // Finishing the job, and the pass after it, drop what the engine held.
+    worker.maintain_once().await.expect("pass");
+    let released = plane.released.load(Ordering::SeqCst);
+    assert!(released >= 1);
+
+    fx.store
+        .start_validation(&fx.tenant, job_id, &audit())
+        .await
+        .expect("validate");
+    let permits = plane.compare_gate.available_permits();
+    plane.compare_gate.forget_permits(permits);
+    let compare = worker.validate_once();
+    let pass_meanwhile = async {
+        plane.comparing.notified().await;
+        // A reconciler pass while a range of the (ended) job is compared.
+        worker.maintain_once().await.expect("pass");
+        let during = plane.released.load(Ordering::SeqCst);
+        plane.compare_gate.add_permits(permits);
+        during
+    };
+    let (compared, during) = tokio::join!(compare, pass_meanwhile);
+    assert_eq!(compared.expect("validation pass"), 2);
+    assert_eq!(during, released, "pools kept while comparing");
+    let validation = job(&fx.store, &fx.tenant, job_id)
+        .await
+        .validation
+        .expect("validated");
+    assert_eq!(
+        validation.status,
+        freight_core::store::ValidationStatus::Passed
+    );
+    // Once the comparison is over, the next pass releases them again.
+    worker.maintain_once().await.expect("pass");
+    assert_eq!(plane.released.load(Ordering::SeqCst), released + 1);
     fx.cleanup().await;
 }
 

@@ -189,7 +189,9 @@ async fn prepare<E: DataPlane>(
     }
     let touched = runtime.touched_jobs();
     if !touched.is_empty() {
-        let done = store.inactive_jobs(&touched).await?;
+        // A job still being validated here keeps its pools until the
+        // comparison ends (it stays touched: a later pass releases it).
+        let done = runtime.not_validating(store.inactive_jobs(&touched).await?);
         for job in &done {
             runtime.engine.release_job(*job).await;
         }

@@ -132,6 +132,7 @@ async fn check<E: DataPlane>(
 
 async fn check_range<E: DataPlane>(runtime: &Runtime<E>, claimed: &ClaimedRange, owner: &str) {
     let store = &runtime.store;
+    let _validating = runtime.validating(claimed.job.job_id);
     let job = match runtime.job_context(&claimed.job).await {
         Ok(job) => job,
         Err(e) => {
