@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use freight_core::store::postgres::PgStore;
-use freight_worker::dispatch::{self, DispatchStore};
+use freight_worker::dispatch;
 use freight_worker::webhooks::{SenderConfig, WebhookSender};
 use tokio_util::sync::CancellationToken;
 
@@ -49,22 +49,17 @@ pub async fn run(
     let engine = crate::connection_policy::engine(settings, policy.clone());
     // The webhook sender stops with the workers.
     let stop = CancellationToken::new();
+    // One store serves the webhook sender and dispatch alike.
+    let store = Arc::new(store);
     let webhooks = WebhookSender::new(
-        store.pool().clone(),
+        store.clone(),
         secrets.clone(),
         Arc::new(policy),
         SenderConfig::default(),
     );
     let sender = tokio::spawn(webhooks.run(stop.clone()));
-    let dispatch_store = DispatchStore::new(store.pool().clone(), secrets);
-    let result = dispatch::run_workers(
-        dispatch_store,
-        Arc::new(engine),
-        config,
-        settings.redis_url.expose(),
-        shutdown,
-    )
-    .await;
+    let queue = dispatch::queue::redis::connect(settings.redis_url.expose(), &config.queue_name).await?;
+    let result = dispatch::run_workers(store, Arc::new(engine), config, queue, shutdown).await;
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(15), sender).await;
     result

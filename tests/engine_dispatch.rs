@@ -23,7 +23,8 @@ use freight_core::store::postgres::PgStore;
 use freight_core::store::{RetryRequest, Store};
 use freight_worker::dispatch::DataPlane;
 use freight_worker::engine::{
-    BatchOutcome, BatchToRun, EngineError, JobContext, JobPlan, PlannedBatch, RejectedRecord,
+    BatchOutcome, BatchToRun, EngineError, JobContext, JobPlan, PlannedBatch, RangeCheck,
+    RangeSide, RangeToValidate, RejectedRecord,
 };
 use serde_json::json;
 use sqlx::postgres::PgPool;
@@ -40,6 +41,12 @@ struct FakePlane {
     transient: Mutex<HashMap<i64, u32>>,
     runs: AtomicUsize,
     finished: AtomicUsize,
+    /// Times the engine was told to drop a job's state (pools).
+    released: AtomicUsize,
+    /// Range comparisons wait for a permit here.
+    compare_gate: tokio::sync::Semaphore,
+    /// Fired when a comparison starts.
+    comparing: tokio::sync::Notify,
 }
 
 impl FakePlane {
@@ -50,6 +57,9 @@ impl FakePlane {
             transient: Mutex::new(HashMap::new()),
             runs: AtomicUsize::new(0),
             finished: AtomicUsize::new(0),
+            released: AtomicUsize::new(0),
+            compare_gate: tokio::sync::Semaphore::new(tokio::sync::Semaphore::MAX_PERMITS),
+            comparing: tokio::sync::Notify::new(),
         }
     }
 
@@ -186,7 +196,32 @@ impl DataPlane for FakePlane {
         Ok(vec![])
     }
 
-    async fn release_job(&self, _job: JobId) {}
+    async fn release_job(&self, _job: JobId) {
+        self.released.fetch_add(1, Ordering::SeqCst);
+    }
+
+    async fn validate_range(
+        &self,
+        _job: &JobContext,
+        range: &RangeToValidate,
+    ) -> Result<RangeCheck, EngineError> {
+        self.comparing.notify_one();
+        let _permit = self
+            .compare_gate
+            .acquire()
+            .await
+            .map_err(|e| EngineError::Permanent(e.to_string()))?;
+        let side = RangeSide {
+            rows: 1,
+            checksum: 1,
+        };
+        Ok(RangeCheck {
+            source: side,
+            target: side,
+            matched: true,
+            detail: format!("{} compared (stand-in)", range.table_name),
+        })
+    }
 }
 
 struct Fixture {
@@ -358,6 +393,147 @@ async fn a_job_is_planned_dispatched_and_completed_by_two_workers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_pass_queues_the_dispatch_window_and_the_last_finishes_the_job() {
+    let fx = Fixture::new(95).await;
+    let plane = fx.plane(Duration::ZERO);
+    // Two slots: a window of eight queued batches.
+    let worker = stepper(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let job_id = fx.create_job(10, 3, 0).await;
+
+    worker.maintain_once().await.expect("first pass");
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::Running);
+    assert_eq!(detail.batches.total, 10, "planned in the pass");
+    assert_eq!(worker.queued(), 8, "the window, not the whole job");
+    assert_eq!(worker.run_queued(8).await, 8);
+    assert_eq!(
+        job(&fx.store, &fx.tenant, job_id).await.batches.completed,
+        8
+    );
+
+    worker.maintain_once().await.expect("second pass");
+    assert_eq!(worker.queued(), 2, "the rest");
+    assert_eq!(worker.run_queued(usize::MAX).await, 2);
+    assert_eq!(
+        job(&fx.store, &fx.tenant, job_id).await.job.status,
+        JobStatus::Running,
+        "finished only by a pass"
+    );
+
+    worker.maintain_once().await.expect("third pass");
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::Completed);
+    assert_eq!(detail.job.rows_written, 95);
+    assert_eq!(plane.runs.load(Ordering::SeqCst), 10);
+    assert_eq!(plane.finished.load(Ordering::SeqCst), 1);
+    fx.assert_target_equals_source().await;
+    // Nothing is left to do: another pass queues nothing.
+    worker.maintain_once().await.expect("idle pass");
+    assert_eq!(worker.queued(), 0);
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cancel_between_passes_cancels_every_batch_not_yet_run() {
+    let fx = Fixture::new(200).await;
+    let plane = fx.plane(Duration::ZERO);
+    let worker = stepper(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let job_id = fx.create_job(10, 3, 0).await;
+    worker.maintain_once().await.expect("plan and queue");
+    assert_eq!(worker.run_queued(3).await, 3);
+
+    fx.store
+        .cancel_job(&fx.tenant, job_id, &audit())
+        .await
+        .expect("cancel");
+    // The five batches still queued find their job cancelling.
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::Cancelled);
+    let all = batches(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(count_status(&all, BatchStatus::Completed), 3, "{all:?}");
+    assert_eq!(count_status(&all, BatchStatus::Cancelled), 17, "{all:?}");
+    assert_eq!(plane.runs.load(Ordering::SeqCst), 3);
+    assert_eq!(fx.target_rows().await, 30);
+    assert_eq!(plane.finished.load(Ordering::SeqCst), 0);
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_store_wakes_dispatch_when_a_job_is_created_or_cancelled() {
+    use freight_core::store::dispatch::DispatchJobs as _;
+    use futures::StreamExt as _;
+
+    let fx = Fixture::new(1).await;
+    let mut changes = fx.store.watch_jobs().await.expect("watch");
+    let job_id = fx.create_job(10, 0, 0).await;
+    tokio::time::timeout(WAIT, changes.next())
+        .await
+        .expect("woken by the new job")
+        .expect("stream open");
+    fx.store
+        .cancel_job(&fx.tenant, job_id, &audit())
+        .await
+        .expect("cancel");
+    tokio::time::timeout(WAIT, changes.next())
+        .await
+        .expect("woken by the cancel")
+        .expect("stream open");
+    drop(changes);
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_being_validated_keeps_its_engine_state_until_the_comparison_ends() {
+    let fx = Fixture::new(20).await;
+    let plane = fx.plane(Duration::ZERO);
+    let worker = stepper(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let job_id = fx.create_job(10, 0, 0).await;
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    // Finishing the job, and the pass after it, drop what the engine held.
+    worker.maintain_once().await.expect("pass");
+    let released = plane.released.load(Ordering::SeqCst);
+    assert!(released >= 1);
+
+    fx.store
+        .start_validation(&fx.tenant, job_id, &audit())
+        .await
+        .expect("validate");
+    let permits = plane.compare_gate.available_permits();
+    plane.compare_gate.forget_permits(permits);
+    let compare = worker.validate_once();
+    let pass_meanwhile = async {
+        plane.comparing.notified().await;
+        // A reconciler pass while a range of the (ended) job is compared.
+        worker.maintain_once().await.expect("pass");
+        let during = plane.released.load(Ordering::SeqCst);
+        plane.compare_gate.add_permits(permits);
+        during
+    };
+    let (compared, during) = tokio::join!(compare, pass_meanwhile);
+    assert_eq!(compared.expect("validation pass"), 2);
+    assert_eq!(during, released, "pools kept while comparing");
+    let validation = job(&fx.store, &fx.tenant, job_id)
+        .await
+        .validation
+        .expect("validated");
+    assert_eq!(
+        validation.status,
+        freight_core::store::ValidationStatus::Passed
+    );
+    // Once the comparison is over, the next pass releases them again.
+    worker.maintain_once().await.expect("pass");
+    assert_eq!(plane.released.load(Ordering::SeqCst), released + 1);
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancel_mid_job_leaves_no_half_written_batch() {
     let fx = Fixture::new(200).await;
     let plane = fx.plane(Duration::from_millis(150));
@@ -408,10 +584,15 @@ async fn bad_records_fail_their_batches_and_a_retry_after_fixing_them_completes(
         .await
         .expect("break rows");
     let plane = fx.plane(Duration::from_millis(1));
-    let worker = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 2));
+    let worker = stepper(&fx.store, plane, fast_config(&fx.queue, 2));
     let job_id = fx.create_job(10, 2, 0).await;
 
-    let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Failed).await;
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::Failed);
     assert_eq!(detail.batches.failed, 2);
     assert_eq!(detail.batches.completed, 3);
     assert!(
@@ -448,9 +629,15 @@ async fn bad_records_fail_their_batches_and_a_retry_after_fixing_them_completes(
         .await
         .expect("retry");
     assert_eq!(outcome.batches_retried, 2);
-    wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    assert_eq!(
+        job(&fx.store, &fx.tenant, job_id).await.job.status,
+        JobStatus::Completed
+    );
     fx.assert_target_equals_source().await;
-    worker.stop().await.expect("clean stop");
     fx.cleanup().await;
 }
 
@@ -462,17 +649,15 @@ async fn rejected_records_within_the_budget_are_logged_and_the_rest_written() {
         .await
         .expect("break rows");
     let plane = fx.plane(Duration::from_millis(1));
-    let worker = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 2));
+    let worker = stepper(&fx.store, plane, fast_config(&fx.queue, 2));
     let job_id = fx.create_job(10, 2, 5).await;
 
-    let detail = wait_for_status(
-        &fx.store,
-        &fx.tenant,
-        job_id,
-        WAIT,
-        JobStatus::CompletedWithErrors,
-    )
-    .await;
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::CompletedWithErrors);
     assert_eq!(detail.job.rows_rejected, 2);
     assert_eq!(detail.job.rows_written, 38);
     assert_eq!(detail.batches.completed_with_errors, 2);
@@ -507,7 +692,6 @@ async fn rejected_records_within_the_budget_are_logged_and_the_rest_written() {
             ),
         ]
     );
-    worker.stop().await.expect("clean stop");
     fx.cleanup().await;
 }
 
@@ -517,10 +701,15 @@ async fn transient_failures_are_retried_with_backoff_counted_in_postgres() {
     let plane = fx.plane(Duration::from_millis(1));
     plane.fail_transiently(21, 2); // second batch: fails twice, then works
     plane.fail_transiently(41, 9); // third batch: never within 3 attempts
-    let worker = InProcessWorker::start(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let worker = stepper(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
     let job_id = fx.create_job(10, 2, 0).await;
 
-    let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Failed).await;
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::Failed);
     let all = batches(&fx.store, &fx.tenant, job_id).await;
     let by_seq = |seq: i32| all.iter().find(|b| b.seq == seq).expect("batch");
     assert_eq!(
@@ -564,9 +753,15 @@ async fn transient_failures_are_retried_with_backoff_counted_in_postgres() {
         )
         .await
         .expect("retry");
-    wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    assert_eq!(
+        job(&fx.store, &fx.tenant, job_id).await.job.status,
+        JobStatus::Completed
+    );
     fx.assert_target_equals_source().await;
-    worker.stop().await.expect("clean stop");
     fx.cleanup().await;
 }
 
@@ -729,9 +924,12 @@ async fn shutdown_past_the_grace_period_rolls_back_and_releases_batches() {
 async fn a_job_with_nothing_to_copy_completes_right_after_planning() {
     let fx = Fixture::new(0).await;
     let plane = fx.plane(Duration::ZERO);
-    let worker = InProcessWorker::start(&fx.store, plane.clone(), fast_config(&fx.queue, 1));
+    let worker = stepper(&fx.store, plane.clone(), fast_config(&fx.queue, 1));
     let job_id = fx.create_job(10, 0, 0).await;
-    let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    // One pass starts, plans and (nothing to copy) completes the job.
+    worker.maintain_once().await.expect("pass");
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::Completed);
     assert_eq!(detail.batches.total, 0);
     assert_eq!(
         plane.finished.load(Ordering::SeqCst),
@@ -739,7 +937,7 @@ async fn a_job_with_nothing_to_copy_completes_right_after_planning() {
         "target tables finished once"
     );
     assert_eq!(plane.runs.load(Ordering::SeqCst), 0);
-    worker.stop().await.expect("clean stop");
+    assert_eq!(worker.queued(), 0);
     fx.cleanup().await;
 }
 
@@ -749,17 +947,34 @@ async fn concurrent_jobs_take_turns() {
     let plane = fx.plane(Duration::from_millis(20));
     let big = fx.create_job(10, 0, 0).await;
     let small = fx.create_job(50, 0, 0).await;
-    let worker = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 1));
-    wait_for_status(&fx.store, &fx.tenant, small, WAIT, JobStatus::Completed).await;
+    // One slot: the dispatch window is four batches a pass.
+    let worker = stepper(&fx.store, plane, fast_config(&fx.queue, 1));
+    worker
+        .drain(&[small], DRAIN_PASSES)
+        .await
+        .expect("small drained");
+    assert_eq!(
+        job(&fx.store, &fx.tenant, small).await.job.status,
+        JobStatus::Completed
+    );
+    // Two passes alternated the jobs (four batches each); the pass that
+    // finished the small job queued the big one's next four. Without turns
+    // the big job's 20 batches would all have gone first.
     let big_now = job(&fx.store, &fx.tenant, big).await;
-    assert!(
-        big_now.batches.completed < 15,
+    assert_eq!(
+        big_now.batches.completed, 8,
         "the small job did not wait for the big one: {:?}",
         big_now.batches
     );
-    wait_for_status(&fx.store, &fx.tenant, big, WAIT, JobStatus::Completed).await;
+    worker
+        .drain(&[big], DRAIN_PASSES)
+        .await
+        .expect("big drained");
+    assert_eq!(
+        job(&fx.store, &fx.tenant, big).await.job.status,
+        JobStatus::Completed
+    );
     fx.assert_target_equals_source().await;
-    worker.stop().await.expect("clean stop");
     fx.cleanup().await;
 }
 

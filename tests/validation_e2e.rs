@@ -17,6 +17,7 @@ use freight_core::ids::{BatchId, JobId};
 use freight_core::job::{JobSpec, JobStatus};
 use freight_core::store::postgres::PgStore;
 use freight_core::store::{BatchRecord, Store, ValidationStatus};
+use freight_worker::dispatch::Stepper;
 use freight_worker::engine::{Engine, EnginePlanner};
 use serde_json::{Value, json};
 use sqlx::AssertSqlSafe;
@@ -125,6 +126,17 @@ impl Setup {
         }
     }
 
+    /// A worker the test drives step by step.
+    fn stepper(&self, store: &PgStore) -> Stepper<Engine> {
+        stepper(
+            store,
+            Arc::new(Engine::new(
+                freight_core::policy::ConnectionPolicy::for_local_user(),
+            )),
+            fast_config(&self.queue, 2),
+        )
+    }
+
     fn worker(&self, store: &PgStore, concurrency: usize) -> InProcessWorker {
         InProcessWorker::start(
             store,
@@ -157,6 +169,27 @@ fn batch_holding(batches: &[BatchRecord], id: i64) -> BatchId {
         })
         .map(|b| b.id)
         .expect("a batch holds every id")
+}
+
+/// Runs one validation pass; the job's last validation is then settled.
+async fn validate_now(
+    worker: &Stepper<Engine>,
+    store: &PgStore,
+    tenant: &freight_core::TenantId,
+    job_id: JobId,
+) -> freight_core::store::ValidationSummary {
+    let compared = worker.validate_once().await.expect("validation pass");
+    assert!(compared > 0, "the pass compared ranges");
+    let validation = job(store, tenant, job_id)
+        .await
+        .validation
+        .expect("validated");
+    assert_ne!(
+        validation.status,
+        ValidationStatus::Running,
+        "{validation:?}"
+    );
+    validation
 }
 
 /// Waits until the job's last validation is no longer running.
@@ -211,8 +244,15 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "CONFLICT");
 
-    let worker = s.worker(&app.store, 2);
-    wait_for_status(&app.store, &s.tenant, job_id, WAIT, JobStatus::Completed).await;
+    let worker = s.stepper(&app.store);
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("job drained");
+    assert_eq!(
+        job(&app.store, &s.tenant, job_id).await.job.status,
+        JobStatus::Completed
+    );
     let before: Value = http
         .get(api(job_id.to_string()))
         .bearer_auth(&token)
@@ -237,7 +277,7 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
     assert_eq!(body["status"], "running");
     assert_eq!(body["mismatched_batches"], json!([]));
     assert_eq!(body["checked_at"], Value::Null);
-    let passed = wait_for_validation(&app.store, &s.tenant, job_id).await;
+    let passed = validate_now(&worker, &app.store, &s.tenant, job_id).await;
     assert_eq!(passed.status, ValidationStatus::Passed, "{passed:?}");
     assert!(passed.mismatched_batches.is_empty());
     assert!(passed.checked_at.is_some());
@@ -300,7 +340,7 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
 
     let (status, _) = validate(job_id, s.tenant.to_string(), token.clone()).await;
     assert_eq!(status, 202);
-    let failed = wait_for_validation(&app.store, &s.tenant, job_id).await;
+    let failed = validate_now(&worker, &app.store, &s.tenant, job_id).await;
     assert_eq!(failed.status, ValidationStatus::Failed);
     assert_eq!(
         failed.mismatched_batches, expected,
@@ -338,13 +378,19 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
         .await
         .expect("retry json");
     assert_eq!(retried["batches_retried"], 3, "{retried}");
-    wait_for_status(&app.store, &s.tenant, job_id, WAIT, JobStatus::Completed).await;
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("retry drained");
+    assert_eq!(
+        job(&app.store, &s.tenant, job_id).await.job.status,
+        JobStatus::Completed
+    );
     let (status, _) = validate(job_id, s.tenant.to_string(), token.clone()).await;
     assert_eq!(status, 202);
-    let repaired = wait_for_validation(&app.store, &s.tenant, job_id).await;
+    let repaired = validate_now(&worker, &app.store, &s.tenant, job_id).await;
     assert_eq!(repaired.status, ValidationStatus::Passed, "{repaired:?}");
 
-    worker.stop().await.expect("clean stop");
     s.cleanup().await;
 }
 

@@ -102,7 +102,7 @@ async fn a_finished_job_is_delivered_signed_and_retried_until_accepted() {
     assert_eq!(cancel.status(), 200);
 
     let sender = WebhookSender::new(
-        api.pg().await,
+        api.app.store.clone(),
         api.app.store.secrets().clone(),
         Arc::new(freight_core::policy::ConnectionPolicy::for_tenants()),
         SenderConfig {

@@ -15,7 +15,7 @@ use freight_core::store::{
     AuditInfo, BatchFilter, BatchRecord, JobDetail, LogEntry, LogFilter, Store,
 };
 use freight_core::tokens::Role;
-use freight_worker::dispatch::{DataPlane, DispatchConfig, DispatchStore};
+use freight_worker::dispatch::{DataPlane, DispatchConfig, Stepper};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -79,13 +79,19 @@ impl InProcessWorker {
     pub fn start<E: DataPlane>(store: &PgStore, engine: Arc<E>, config: DispatchConfig) -> Self {
         let (tx, rx) = oneshot::channel::<()>();
         let worker_id = config.worker_id.clone();
-        let dispatch_store = DispatchStore::new(store.pool().clone(), store.secrets().clone());
+        let dispatch_store = Arc::new(PgStore::from_pool(
+            store.pool().clone(),
+            store.secrets().clone(),
+        ));
         let task = tokio::spawn(async move {
+            let queue =
+                freight_worker::dispatch::queue::redis::connect(&redis_url(), &config.queue_name)
+                    .await?;
             freight_worker::dispatch::run_workers(
                 dispatch_store,
                 engine,
                 config,
-                &redis_url(),
+                queue,
                 async move {
                     let _ = rx.await;
                 },
@@ -263,4 +269,23 @@ pub async fn drop_postgres_database(url: &str) {
         .await;
         admin.close().await;
     }
+}
+
+/// Passes a test may take to drain its jobs; only a bug needs more.
+pub const DRAIN_PASSES: usize = 200;
+
+/// A worker driven step by step by the test: no queue, no background tasks.
+pub fn stepper<E: DataPlane>(
+    store: &PgStore,
+    engine: Arc<E>,
+    config: DispatchConfig,
+) -> Stepper<E> {
+    Stepper::new(
+        Arc::new(PgStore::from_pool(
+            store.pool().clone(),
+            store.secrets().clone(),
+        )),
+        engine,
+        config,
+    )
 }

@@ -1,8 +1,7 @@
 //! What a tenant sees of the worker fleet: counts and its own running
 //! batches; worker ids and host names only with the admin role.
 
-use freight_worker::dispatch::DispatchStore;
-use freight_worker::dispatch::store::WorkerBeat;
+use freight_core::store::dispatch::{WorkerBeat, WorkerRegistry as _};
 use serde_json::Value;
 
 use crate::common::{Api, Caller, job_body};
@@ -39,8 +38,7 @@ async fn engineers_see_counts_and_their_own_batches_admins_see_the_fleet() {
         in_flight: 2,
         rows_processed: 9876,
     };
-    let dispatch = DispatchStore::new(api.pg().await, api.app.store.secrets().clone());
-    dispatch.heartbeat(&beat).await.unwrap();
+    api.app.store.heartbeat(&beat).await.unwrap();
 
     let my_job = api.create_job(&engineer, &job_body()).await;
     let their_job = api.create_job(&neighbour, &job_body()).await;

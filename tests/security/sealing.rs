@@ -1,6 +1,7 @@
 //! A sealed connection config opens only in its own row.
 
 use freight_core::store::Store;
+use freight_core::store::dispatch::DispatchJobs as _;
 use serde_json::json;
 
 use crate::support::{body, secure_api};
@@ -67,13 +68,12 @@ async fn a_sealed_config_moved_to_another_tenants_row_does_not_open() {
             .is_err()
     );
     // The worker's reader refuses it the same way.
-    let dispatch =
-        freight_worker::dispatch::DispatchStore::new(pg.clone(), api.app.store.secrets().clone());
-    let job_ref = freight_worker::dispatch::store::JobRef {
+    let job_ref = freight_core::store::dispatch::JobRef {
         job_id: mallory_job,
         tenant: mallory_tenant,
     };
-    assert!(dispatch.job_context(&job_ref).await.is_err());
+    let err = api.app.store.job_settings(&job_ref).await.unwrap_err();
+    assert!(matches!(err, freight_core::StoreError::Secret), "{err:?}");
 }
 
 #[tokio::test]

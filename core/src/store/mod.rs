@@ -1,10 +1,12 @@
 //! Storage of jobs, batches, logs and the audit trail.
 //!
-//! Handlers and workers see only the [`Store`] trait; [`postgres`] is the
-//! backend today, and a SQLite backend for a zero-dependency dev mode can be
-//! added beside it without touching them. Every tenant-owned read and write
+//! Handlers see only the [`Store`] trait, workers only the traits of
+//! [`dispatch`] ([`dispatch::DispatchStore`]); [`postgres`] implements both
+//! today, and a SQLite backend for a zero-dependency dev mode can be added
+//! beside it without touching them. Every tenant-owned read and write
 //! takes the [`TenantId`] first: there is no unscoped way to reach a job.
 
+pub mod dispatch;
 pub mod postgres;
 mod types;
 

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use tracing::Instrument as _;
 
+use freight_core::store::dispatch::{AttemptFailed, BatchRef, ClaimedBatch};
+
 use super::data_plane::DataPlane;
 use super::runtime::{InFlight, Runtime};
-use super::store::{AttemptFailed, BatchRef, ClaimedBatch};
 use crate::engine::{BatchOutcome, EngineError, RejectedRecord};
 
 /// Handles one queue message. Always "succeeds" as far as apalis is
@@ -80,7 +81,7 @@ async fn run<E: DataPlane>(runtime: &Runtime<E>, batch: &BatchRef) {
     tracing::info!(seq = claimed.seq, table = %claimed.run.table_name, attempt = claimed.attempts, "batch started");
     let started = std::time::Instant::now();
 
-    let job = match runtime.job_context(&job_of(batch)).await {
+    let job = match runtime.job_context(&batch.job()).await {
         Ok(job) => job,
         Err(e) => {
             let message = format!("loading the job failed: {e:#}");
@@ -225,12 +226,5 @@ async fn keep_lease<E>(runtime: &Runtime<E>, batch: &BatchRef, owner: &str) {
                 }
             }
         }
-    }
-}
-
-fn job_of(batch: &BatchRef) -> super::store::JobRef {
-    super::store::JobRef {
-        job_id: batch.job_id,
-        tenant: batch.tenant.clone(),
     }
 }

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use freight_core::store::dispatch::WorkerBeat;
+
 use super::runtime::Runtime;
-use super::store::WorkerBeat;
 
 pub(crate) fn beat<E>(runtime: &Runtime<E>) -> WorkerBeat {
     let config = &runtime.config;

@@ -1,26 +1,29 @@
-//! Dispatch: leases, the apalis/Redis queue, the reconciler, heartbeats.
+//! Dispatch: leases, the queue, the reconciler, heartbeats.
 //!
-//! **Postgres is the system of record; Redis only dispatches.** A batch is
-//! stored before it is ever pushed, runs only under a lease taken
-//! atomically in Postgres, and records its outcome in one transaction
-//! guarded by that lease. Redis may lose or duplicate messages: the
-//! reconciler pushes again what was not claimed in time, and a duplicate
-//! finds the batch no longer pending.
+//! **Freight's database is the system of record; the queue only
+//! dispatches.** A batch is stored before it is ever pushed, runs only
+//! under a lease taken atomically in the database, and records its outcome
+//! in one transaction guarded by that lease. The queue may lose or
+//! duplicate messages: the reconciler pushes again what was not claimed in
+//! time, and a duplicate finds the batch no longer pending.
 //!
-//! - [`store`]: every query dispatch makes (the only SQL here).
-//! - [`queue`]: the versioned message and the Redis producer/storage.
-//! - `consumer`: the apalis worker, restarted when Redis hiccups.
+//! Every read and write of Freight's database goes through the store
+//! traits of `freight_core::store::dispatch` (`Arc<dyn DispatchStore>`);
+//! there is no SQL here.
+//!
+//! - [`queue`]: the versioned message and the queue seam ([`BatchQueue`],
+//!   [`QueueConsumer`]); apalis on Redis in `queue::redis`.
 //! - `executor`: claim, lease renewal, `run_batch`, outcome.
 //! - `reconciler`: plan, (re-)dispatch, expire leases, finish jobs.
 //! - `heartbeat`: the `workers` row.
-//! - `validator` / `validation_store`: the validation phase (range tasks
-//!   leased from Postgres, compared by the engine).
+//! - `validator`: the validation phase (range tasks leased from the
+//!   database, compared by the engine).
+//! - [`Stepper`]: the same machinery driven one step at a time, for tests.
 //!
 //! Architecture invariant: dispatch never touches a source or target
 //! database; the engine never touches Freight's database.
 
 mod config;
-mod consumer;
 mod data_plane;
 mod executor;
 mod heartbeat;
@@ -28,8 +31,7 @@ mod metrics;
 pub mod queue;
 mod reconciler;
 mod runtime;
-pub mod store;
-mod validation_store;
+mod stepper;
 mod validator;
 
 use std::future::Future;
@@ -39,7 +41,9 @@ use std::time::Duration;
 
 pub use config::{DispatchConfig, defaults};
 pub use data_plane::DataPlane;
-pub use store::DispatchStore;
+pub use freight_core::store::dispatch::DispatchStore;
+pub use queue::{BatchQueue, ConsumerSettings, MemoryQueue, Queue, QueueConsumer};
+pub use stepper::Stepper;
 
 use runtime::Runtime;
 
@@ -48,14 +52,12 @@ use runtime::Runtime;
 /// `config.shutdown_grace` (rolling back and releasing the rest) and
 /// records the worker as stopped.
 pub async fn run_workers<E: DataPlane>(
-    store: DispatchStore,
+    store: Arc<dyn DispatchStore>,
     engine: Arc<E>,
     config: DispatchConfig,
-    redis_url: &str,
+    queue: Queue,
     shutdown: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()> {
-    let conn = queue::connect(redis_url).await?;
-    let producer = queue::Producer::new(conn.clone(), &config.queue_name);
     let runtime = Arc::new(Runtime::new(store, engine, config));
     tracing::info!(
         worker_id = %runtime.config.worker_id,
@@ -68,9 +70,24 @@ pub async fn run_workers<E: DataPlane>(
 
     let heartbeat = tokio::spawn(heartbeat::run(runtime.clone()));
     let listener = tokio::spawn(reconciler::listen(runtime.clone()));
-    let dispatcher = tokio::spawn(reconciler::dispatch(runtime.clone(), producer.clone()));
-    let reconciler = tokio::spawn(reconciler::run(runtime.clone(), producer));
-    let consumer = tokio::spawn(consumer::run(runtime.clone(), conn));
+    let dispatcher = tokio::spawn(reconciler::dispatch(
+        runtime.clone(),
+        queue.producer.clone(),
+    ));
+    let reconciler = tokio::spawn(reconciler::run(runtime.clone(), queue.producer.clone()));
+    let consumer = {
+        let settings = ConsumerSettings {
+            name: runtime.config.worker_id.clone(),
+            concurrency: runtime.config.concurrency,
+            fetch_interval: runtime.config.fetch_interval,
+        };
+        let handler_runtime = runtime.clone();
+        let handle: queue::BatchHandler =
+            Arc::new(move |batch| Box::pin(executor::handle(handler_runtime.clone(), batch)));
+        let consumer = queue.consumer.clone();
+        let stop = runtime.stop.clone();
+        tokio::spawn(async move { consumer.consume(settings, handle, stop).await })
+    };
     let validator = tokio::spawn(validator::run(runtime.clone()));
 
     shutdown.await;

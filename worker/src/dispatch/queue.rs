@@ -1,21 +1,28 @@
-//! The apalis/Redis side: the message a batch is dispatched with, the
-//! producer the reconciler pushes with, and the consumer's storage.
+//! The queue seam: the reconciler pushes batch ids through a
+//! [`BatchQueue`], and a [`QueueConsumer`] hands each message to the
+//! executor. apalis on Redis ([`redis`]) is the implementation workers run
+//! with; an embedded queue (apalis-sqlite) plugs in beside it.
+//! [`MemoryQueue`] keeps what is pushed for a caller that runs the batches
+//! itself, step by step ([`Stepper`](super::Stepper)).
 //!
-//! Redis only carries "run batch X" hints. A message may be lost (Redis
-//! keeps nothing on disk here) or delivered twice (apalis re-enqueues the
-//! tasks of workers it thinks are dead); the batch claim in Postgres makes
-//! both harmless. apalis' own retries are never used: the handler always
-//! acks, and attempts are counted in Postgres.
+//! A queue only carries "run batch X" hints. A message may be lost or
+//! delivered twice; the batch claim in Freight's database makes both
+//! harmless, and the reconciler pushes again what was not claimed in time.
+//! Queue-managed retries are never used: attempts are counted in the
+//! database.
 
+pub mod redis;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context as _;
-use apalis::prelude::TaskSink;
-use apalis_redis::{Config, ConnectionManager, RedisStorage};
+use async_trait::async_trait;
 use freight_core::ids::{BatchId, JobId, TenantId};
+use freight_core::store::dispatch::BatchRef;
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-
-use super::store::BatchRef;
+use tokio_util::sync::CancellationToken;
 
 /// A queue message: IDs only, versioned by its `type` tag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,93 +61,106 @@ impl DispatchMessage {
     }
 }
 
-pub type Storage = RedisStorage<DispatchMessage>;
-
-/// The apalis-redis configuration shared by producer and consumer: the
-/// queue name is explicit on both sides (the default is the Rust type path).
-pub fn storage_config(queue_name: &str) -> Config {
-    Config::default()
-        .queue(queue_name)
-        // One task per fetch: a worker does not hoard messages that an idle
-        // worker could run.
-        .batch_size(1)
-        .heartbeat_interval(Duration::from_secs(5))
-        .missed_heartbeats(6)
-        .persist_results(false)
-        .emit_events(false)
-}
-
-pub async fn connect(redis_url: &str) -> anyhow::Result<ConnectionManager> {
-    apalis_redis::connect(redis_url)
-        .await
-        .context("connecting to Redis (REDIS_URL)")
-}
-
-pub fn storage(conn: ConnectionManager, queue_name: &str) -> Storage {
-    RedisStorage::new(conn).with_config(storage_config(queue_name))
-}
-
-/// Pushes batch messages; the reconciler's end of the queue.
-#[derive(Clone)]
-pub struct Producer {
-    storage: Storage,
-    conn: ConnectionManager,
-    /// Present while Redis keeps this queue's data; see [`Producer::queue_was_reset`].
-    marker_key: String,
-}
-
-impl std::fmt::Debug for Producer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Producer").finish_non_exhaustive()
-    }
-}
-
-impl Producer {
-    pub fn new(conn: ConnectionManager, queue_name: &str) -> Self {
-        Self {
-            storage: storage(conn.clone(), queue_name),
-            conn,
-            marker_key: format!("{queue_name}:freight-alive"),
-        }
-    }
-
-    /// Whether Redis lost this queue's data (restarted without persistence,
-    /// flushed, keys deleted) since the last call by any worker: a marker
-    /// key that only a reset removes is set again, and the one reconciler
-    /// that re-creates it learns that every message in flight is gone.
-    /// Also true on a brand-new Redis, which is harmless.
-    pub async fn queue_was_reset(&mut self) -> anyhow::Result<bool> {
-        let created: Option<String> = redis::cmd("SET")
-            .arg(&self.marker_key)
-            .arg("1")
-            .arg("NX")
-            .query_async(&mut self.conn)
-            .await
-            .context("checking the queue marker in Redis")?;
-        Ok(created.is_some())
-    }
-
+/// The reconciler's end of the queue.
+#[async_trait]
+pub trait BatchQueue: Send + Sync + 'static {
     /// Pushes one message per batch; returns the batches that could not be
-    /// pushed.
-    pub async fn push(&mut self, batches: Vec<BatchRef>) -> Vec<BatchRef> {
-        let mut failed = Vec::new();
-        for batch in batches {
-            if let Err(e) = self.storage.push(DispatchMessage::run_batch(&batch)).await {
-                tracing::warn!(job_id = %batch.job_id, batch_id = %batch.batch_id, error = %e, "could not push a batch to Redis");
-                failed.push(batch);
-            }
-        }
-        failed
+    /// pushed (they are marked undispatched again).
+    async fn push(&self, batches: Vec<BatchRef>) -> Vec<BatchRef>;
+
+    /// Whether the queue lost its messages (restart, flush) since any
+    /// worker last asked: the reconciler then dispatches every unclaimed
+    /// batch again at once instead of after `redispatch_after`. A queue
+    /// that cannot lose messages answers `false`.
+    async fn was_reset(&self) -> anyhow::Result<bool>;
+
+    /// Drops the queue's bookkeeping of finished messages (about once a
+    /// minute).
+    async fn vacuum(&self) {}
+}
+
+/// Runs one batch message; never fails (the outcome lives in the database).
+pub type BatchHandler = Arc<dyn Fn(BatchRef) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// How a consumer takes messages.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// Names this process's consumer (worker id).
+    pub name: String,
+    /// Messages handled at once at most.
+    pub concurrency: usize,
+    /// How often an idle consumer polls.
+    pub fetch_interval: Duration,
+}
+
+/// The executor's end of the queue.
+#[async_trait]
+pub trait QueueConsumer: Send + Sync + 'static {
+    /// Takes messages and calls `handle` for each (up to `concurrency` at
+    /// once) until `stop` is cancelled; survives backend failures
+    /// (reconnects) on its own.
+    async fn consume(
+        &self,
+        settings: ConsumerSettings,
+        handle: BatchHandler,
+        stop: CancellationToken,
+    );
+}
+
+/// Both ends of one queue.
+#[derive(Clone)]
+pub struct Queue {
+    pub producer: Arc<dyn BatchQueue>,
+    pub consumer: Arc<dyn QueueConsumer>,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").finish_non_exhaustive()
+    }
+}
+
+/// Keeps what is pushed, in order, for the caller to take: a queue for
+/// driving dispatch step by step in one process (no consumer; nothing is
+/// lost).
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    batches: Mutex<VecDeque<BatchRef>>,
+}
+
+impl MemoryQueue {
+    /// Takes up to `limit` messages, oldest first.
+    pub fn take(&self, limit: usize) -> Vec<BatchRef> {
+        let Ok(mut batches) = self.batches.lock() else {
+            return Vec::new();
+        };
+        let n = limit.min(batches.len());
+        batches.drain(..n).collect()
     }
 
-    /// Drops finished task bookkeeping from Redis.
-    pub async fn vacuum(&mut self) {
-        use apalis_core::backend::Vacuum as _;
-        match self.storage.vacuum().await {
-            Ok(n) if n > 0 => tracing::debug!(removed = n, "vacuumed finished queue tasks"),
-            Ok(_) => {}
-            Err(e) => tracing::debug!(error = %e, "vacuuming the queue failed"),
+    pub fn len(&self) -> usize {
+        self.batches.lock().map(|b| b.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl BatchQueue for MemoryQueue {
+    async fn push(&self, batches: Vec<BatchRef>) -> Vec<BatchRef> {
+        match self.batches.lock() {
+            Ok(mut queued) => {
+                queued.extend(batches);
+                Vec::new()
+            }
+            Err(_) => batches,
         }
+    }
+
+    async fn was_reset(&self) -> anyhow::Result<bool> {
+        Ok(false)
     }
 }
 

@@ -13,40 +13,45 @@
 //! 6. due pending batches not recently pushed are pushed to Redis, keeping
 //!    about four times the live workers' slots queued (jobs take turns).
 //!
-//! Passes run on a short interval, and at once when Postgres announces a
-//! job change (`LISTEN freight_jobs`). When a batch ends here, only the hot
-//! part runs ([`dispatch`]: settle cancelled or finished jobs, refill the
-//! queue), so that workers are not kept waiting on the full pass.
+//! Passes run on a short interval, and at once when the store announces a
+//! job change ([`DispatchJobs::watch_jobs`]: `LISTEN freight_jobs` on
+//! Postgres). When a batch ends here, only the hot part runs ([`dispatch`]:
+//! settle cancelled or finished jobs, refill the queue), so that workers are
+//! not kept waiting on the full pass. [`maintain_once`] is one pass that
+//! also waits for the planning and finishing it started: tests drive
+//! dispatch with it step by step.
+//!
+//! [`DispatchJobs::watch_jobs`]: freight_core::store::dispatch::DispatchJobs::watch_jobs
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use freight_core::job::LogLevel;
-use sqlx::postgres::PgListener;
+use freight_core::plan::PlanReport;
+use freight_core::store::dispatch::{JobRef, PlanStored, StartedJob};
+use futures::StreamExt as _;
+use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::data_plane::DataPlane;
-use super::queue::Producer;
-use super::runtime::Runtime;
-use super::store::{JobRef, PlanStored};
+use super::queue::BatchQueue;
+use super::runtime::{Runtime, job_context};
 use crate::engine::{EngineError, JobPlan};
-use freight_core::plan::PlanReport;
 
-const NOTIFY_CHANNEL: &str = "freight_jobs";
 const VACUUM_EVERY: Duration = Duration::from_secs(60);
 /// Unclaimed batches kept queued per live worker slot. Not more: a job
 /// planned a moment after another waits behind the whole window (with one
 /// slot and a floor of 16, the turn-taking test saw it wait 16 batches).
 const QUEUE_SLOTS_FACTOR: i64 = 4;
 
-pub(crate) async fn run<E: DataPlane>(runtime: Arc<Runtime<E>>, mut producer: Producer) {
+pub(crate) async fn run<E: DataPlane>(runtime: Arc<Runtime<E>>, queue: Arc<dyn BatchQueue>) {
     let mut last_vacuum = Instant::now();
     loop {
-        if let Err(e) = maintain(&runtime, &mut producer).await {
+        if let Err(e) = maintain(&runtime, queue.as_ref()).await {
             tracing::warn!(error = %format!("{e:#}"), "reconciler pass failed");
         }
         if last_vacuum.elapsed() >= VACUUM_EVERY {
-            producer.vacuum().await;
+            queue.vacuum().await;
             last_vacuum = Instant::now();
         }
         let mut wait = runtime.config.reconcile_interval;
@@ -61,26 +66,25 @@ pub(crate) async fn run<E: DataPlane>(runtime: Arc<Runtime<E>>, mut producer: Pr
     }
 }
 
-/// Forwards Postgres job notifications to the reconciler; reconnects after
-/// errors (the interval poll covers the gap).
+/// Forwards the store's job notifications to the reconciler and the
+/// validator; listens again after errors (the interval poll covers the gap).
 pub(crate) async fn listen<E>(runtime: Arc<Runtime<E>>) {
     loop {
         let attempt = async {
-            let mut listener = PgListener::connect_with(runtime.store.pool()).await?;
-            listener.listen(NOTIFY_CHANNEL).await?;
-            loop {
-                listener.recv().await?;
+            let mut changes = runtime.store.watch_jobs().await?;
+            while changes.next().await.is_some() {
                 runtime.wake.notify_one();
                 runtime.validate_wake.notify_one();
             }
-            #[allow(unreachable_code)]
-            Ok::<(), sqlx::Error>(())
+            Ok::<(), freight_core::StoreError>(())
         };
         tokio::select! {
             () = runtime.stop.cancelled() => return,
             result = attempt => {
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "job notification listener failed; reconnecting");
+                } else {
+                    tracing::debug!("job notification listener ended; reconnecting");
                 }
             }
         }
@@ -91,11 +95,46 @@ pub(crate) async fn listen<E>(runtime: Arc<Runtime<E>>) {
     }
 }
 
+/// One full pass that waits for the planning it started before refilling
+/// the queue, and for the finishing it started before returning: when it
+/// returns, every job it could move has moved, and what it queued does not
+/// depend on how fast planning was.
+pub(crate) async fn maintain_once<E: DataPlane>(
+    runtime: &Arc<Runtime<E>>,
+    queue: &dyn BatchQueue,
+) -> anyhow::Result<()> {
+    join(prepare(runtime, queue).await?).await;
+    join(top_up(runtime, queue).await?).await;
+    Ok(())
+}
+
+async fn join(tasks: Vec<JoinHandle<()>>) {
+    for task in tasks {
+        if let Err(e) = task.await {
+            tracing::error!(error = %e, "planning or finishing task panicked");
+        }
+    }
+}
+
 /// The full pass: everything that changes state without a batch ending.
+/// Planning and finishing run on their own: the pass does not wait for them.
 async fn maintain<E: DataPlane>(
     runtime: &Arc<Runtime<E>>,
-    producer: &mut Producer,
+    queue: &dyn BatchQueue,
 ) -> anyhow::Result<()> {
+    // Dropping the handles leaves the tasks running.
+    let _planning = prepare(runtime, queue).await?;
+    let _finishing = top_up(runtime, queue).await?;
+    Ok(())
+}
+
+/// The part of the full pass before the refill: expire leases, start queued
+/// jobs, start planning new ones, notice a reset queue, release the engine's
+/// caches of ended jobs. Returns the planning tasks it started.
+async fn prepare<E: DataPlane>(
+    runtime: &Arc<Runtime<E>>,
+    queue: &dyn BatchQueue,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let store = &runtime.store;
     let config = &runtime.config;
 
@@ -112,25 +151,30 @@ async fn maintain<E: DataPlane>(
 
     // Bounded so that a flood of new jobs cannot starve the other steps.
     for _ in 0..100 {
-        let Some((job, pending)) = store.start_queued_job().await? else {
+        let Some(StartedJob {
+            job,
+            pending_batches,
+        }) = store.start_queued_job().await?
+        else {
             break;
         };
-        tracing::info!(job_id = %job.job_id, pending_batches = pending, "job started");
+        tracing::info!(job_id = %job.job_id, pending_batches, "job started");
     }
 
+    let mut tasks = Vec::new();
     if runtime.accepting() {
         while let Some(job) = store
             .claim_job_to_plan(&config.worker_id, config.lease_ttl)
             .await?
         {
             let span = tracing::info_span!("plan", tenant = %job.tenant, job_id = %job.job_id);
-            tokio::spawn(plan(runtime.clone(), job).instrument(span));
+            tasks.push(tokio::spawn(plan(runtime.clone(), job).instrument(span)));
         }
     }
 
     // Redis keeps nothing on disk here: after a restart or flush, what was
     // queued is gone. Re-dispatch it now rather than after `redispatch_after`.
-    match producer.queue_was_reset().await {
+    match queue.was_reset().await {
         Ok(true) => {
             let lost = store.forget_dispatches().await?;
             if lost > 0 {
@@ -145,21 +189,24 @@ async fn maintain<E: DataPlane>(
     }
     let touched = runtime.touched_jobs();
     if !touched.is_empty() {
-        let done = store.inactive_jobs(&touched).await?;
+        // A job still being validated here keeps its pools until the
+        // comparison ends (it stays touched: a later pass releases it).
+        let done = runtime.not_validating(store.inactive_jobs(&touched).await?);
         for job in &done {
             runtime.engine.release_job(*job).await;
         }
         runtime.forget_jobs(&done);
     }
-    top_up(runtime, producer).await
+    Ok(tasks)
 }
 
 /// The hot path, run whenever a batch ends here: settle what that may have
-/// settled (a cancelled or finished job) and refill the queue.
+/// settled (a cancelled or finished job) and refill the queue. Returns the
+/// finishing tasks it started.
 async fn top_up<E: DataPlane>(
     runtime: &Arc<Runtime<E>>,
-    producer: &mut Producer,
-) -> anyhow::Result<()> {
+    queue: &dyn BatchQueue,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let store = &runtime.store;
     let config = &runtime.config;
 
@@ -174,13 +221,14 @@ async fn top_up<E: DataPlane>(
         }
     }
 
+    let mut tasks = Vec::new();
     if runtime.accepting() {
         while let Some(job) = store
             .claim_job_to_finish(&config.worker_id, config.lease_ttl)
             .await?
         {
             let span = tracing::info_span!("finish", tenant = %job.tenant, job_id = %job.job_id);
-            tokio::spawn(finish(runtime.clone(), job).instrument(span));
+            tasks.push(tokio::spawn(finish(runtime.clone(), job).instrument(span)));
         }
     }
 
@@ -199,7 +247,7 @@ async fn top_up<E: DataPlane>(
         .await?;
     if !batches.is_empty() {
         let total = batches.len();
-        let failed = producer.push(batches).await;
+        let failed = queue.push(batches).await;
         if !failed.is_empty() {
             tracing::warn!(
                 failed = failed.len(),
@@ -210,17 +258,17 @@ async fn top_up<E: DataPlane>(
         tracing::debug!(dispatched = total - failed.len(), "dispatched batches");
     }
 
-    Ok(())
+    Ok(tasks)
 }
 
 /// Refills the queue as batches end here, between the reconciler's passes.
-pub(crate) async fn dispatch<E: DataPlane>(runtime: Arc<Runtime<E>>, mut producer: Producer) {
+pub(crate) async fn dispatch<E: DataPlane>(runtime: Arc<Runtime<E>>, queue: Arc<dyn BatchQueue>) {
     loop {
         tokio::select! {
             () = runtime.stop.cancelled() => return,
             () = runtime.top_up.notified() => {}
         }
-        if let Err(e) = top_up(&runtime, &mut producer).await {
+        if let Err(e) = top_up(&runtime, queue.as_ref()).await {
             tracing::warn!(error = %format!("{e:#}"), "refilling the queue failed");
         }
     }
@@ -258,7 +306,7 @@ async fn with_job_lease<E, T>(
 async fn plan<E: DataPlane>(runtime: Arc<Runtime<E>>, job: JobRef) {
     let owner = runtime.config.worker_id.clone();
     let store = &runtime.store;
-    let context = match store.job_context(&job).await {
+    let context = match store.job_settings(&job).await.map(job_context) {
         Ok(context) => context,
         Err(e) => {
             let summary = format!("planning failed: {e:#}");
@@ -352,7 +400,7 @@ async fn finish<E: DataPlane>(runtime: Arc<Runtime<E>>, job: JobRef) {
     // Indexes and foreign keys go on once the data is complete; a job with
     // failed batches gets them when a retry completes it.
     let finish = if failed == 0 {
-        let context = match store.job_context(&job).await {
+        let context = match store.job_settings(&job).await.map(job_context) {
             Ok(context) => context,
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "could not load the job; finishing later");

@@ -9,12 +9,13 @@ use freight_core::ids::JobId;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use freight_core::store::dispatch::{DispatchStore, JobRef, JobSettings};
+
 use super::config::DispatchConfig;
-use super::store::{DispatchStore, JobRef};
 use crate::engine::JobContext;
 
 pub(crate) struct Runtime<E> {
-    pub store: DispatchStore,
+    pub store: Arc<dyn DispatchStore>,
     pub engine: Arc<E>,
     pub config: DispatchConfig,
     /// One permit per batch this process may run at once.
@@ -38,6 +39,11 @@ pub(crate) struct Runtime<E> {
     /// Jobs whose batches ran here, so the engine's caches for them can be
     /// released once they end.
     pub touched_jobs: Mutex<HashSet<JobId>>,
+    /// Ranges being compared here now, per job. Validation runs on jobs
+    /// that are no longer active, so without this the reconciler would
+    /// release the engine's pools of such a job in the middle of a
+    /// comparison ("closed pool").
+    validating: Mutex<HashMap<JobId, usize>>,
     /// What a job's batches run with (connections, tables, batch size),
     /// loaded and unsealed once per job instead of once per batch: none of
     /// it changes after the job is created.
@@ -45,7 +51,7 @@ pub(crate) struct Runtime<E> {
 }
 
 impl<E> Runtime<E> {
-    pub fn new(store: DispatchStore, engine: Arc<E>, config: DispatchConfig) -> Self {
+    pub fn new(store: Arc<dyn DispatchStore>, engine: Arc<E>, config: DispatchConfig) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(config.concurrency)),
             store,
@@ -61,6 +67,7 @@ impl<E> Runtime<E> {
             in_flight: AtomicI64::new(0),
             rows_processed: AtomicI64::new(0),
             touched_jobs: Mutex::new(HashSet::new()),
+            validating: Mutex::new(HashMap::new()),
             job_contexts: Mutex::new(HashMap::new()),
         }
     }
@@ -80,6 +87,24 @@ impl<E> Runtime<E> {
             .lock()
             .map(|jobs| jobs.iter().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// Marks a range of `job` as being compared until the guard drops.
+    pub fn validating(&self, job: JobId) -> Validating<'_, E> {
+        if let Ok(mut jobs) = self.validating.lock() {
+            *jobs.entry(job).or_default() += 1;
+        }
+        Validating { runtime: self, job }
+    }
+
+    /// Of `jobs`, those with no range being compared here now.
+    pub fn not_validating(&self, jobs: Vec<JobId>) -> Vec<JobId> {
+        let Ok(validating) = self.validating.lock() else {
+            return Vec::new();
+        };
+        jobs.into_iter()
+            .filter(|job| !validating.contains_key(job))
+            .collect()
     }
 
     pub fn forget_jobs(&self, done: &[JobId]) {
@@ -105,11 +130,46 @@ impl<E> Runtime<E> {
         if let Some(context) = cached {
             return Ok(context);
         }
-        let context = Arc::new(self.store.job_context(job).await?);
+        let context = Arc::new(job_context(self.store.job_settings(job).await?));
         if let Ok(mut contexts) = self.job_contexts.lock() {
             contexts.insert(job.job_id, context.clone());
         }
         Ok(context)
+    }
+}
+
+/// The engine's view of a job, from what the store keeps of it.
+pub(crate) fn job_context(settings: JobSettings) -> JobContext {
+    JobContext {
+        job_id: settings.job.job_id,
+        tenant: settings.job.tenant,
+        source: settings.source,
+        target: settings.target,
+        tables: settings.tables,
+        exclude_tables: settings.exclude_tables,
+        batch_size: settings.batch_size,
+        verify: settings.verify,
+        key_columns: settings.key_columns,
+        nul_characters: settings.nul_characters,
+    }
+}
+
+/// See [`Runtime::validating`].
+pub(crate) struct Validating<'a, E> {
+    runtime: &'a Runtime<E>,
+    job: JobId,
+}
+
+impl<E> Drop for Validating<'_, E> {
+    fn drop(&mut self) {
+        if let Ok(mut jobs) = self.runtime.validating.lock()
+            && let Some(n) = jobs.get_mut(&self.job)
+        {
+            *n -= 1;
+            if *n == 0 {
+                jobs.remove(&self.job);
+            }
+        }
     }
 }
 

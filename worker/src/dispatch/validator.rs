@@ -1,5 +1,5 @@
 //! The validation phase on a worker: claims range tasks of running
-//! validations from Postgres (`validation_store`), as many as this process
+//! validations from Freight's database (`DispatchValidations`), as many as this process
 //! has free batch slots, lets the engine compare each range inside source
 //! and target, and records the result under the range's lease. Every worker
 //! runs one; they share the work through `FOR UPDATE SKIP LOCKED`.
@@ -10,9 +10,10 @@ use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument as _;
 
+use freight_core::store::dispatch::ClaimedRange;
+
 use super::data_plane::DataPlane;
 use super::runtime::{InFlight, Runtime};
-use super::validation_store::ClaimedRange;
 use crate::engine::EngineError;
 
 /// Attempts at comparing one range before it is reported as not compared.
@@ -64,12 +65,40 @@ async fn pass<E: DataPlane>(runtime: &Arc<Runtime<E>>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One pass in the caller's task: every due range is claimed and compared
+/// one after the other, then validations with no open range settle.
+/// Returns how many ranges were compared.
+pub(crate) async fn pass_inline<E: DataPlane>(runtime: &Runtime<E>) -> anyhow::Result<usize> {
+    let store = &runtime.store;
+    store.expire_validation_leases().await?;
+    let mut compared = 0;
+    loop {
+        let owner = format!(
+            "{}/{}",
+            runtime.config.worker_id,
+            uuid::Uuid::new_v4().simple()
+        );
+        // A range that must wait (backoff) is not due, so this ends.
+        let Some(claimed) = store
+            .claim_validation_range(&owner, runtime.config.lease_ttl)
+            .await?
+        else {
+            break;
+        };
+        let _in_flight = InFlight::enter(runtime);
+        check_range(runtime, &claimed, &owner).await;
+        compared += 1;
+    }
+    settle(runtime).await?;
+    Ok(compared)
+}
+
 async fn settle<E>(runtime: &Runtime<E>) -> anyhow::Result<()> {
     for done in runtime.store.settle_validations().await? {
         tracing::info!(
             job_id = %done.job_id,
             validation_id = %done.validation_id,
-            status = %done.status,
+            status = done.status.as_str(),
             mismatched = done.mismatched,
             "validation finished"
         );
@@ -103,6 +132,7 @@ async fn check<E: DataPlane>(
 
 async fn check_range<E: DataPlane>(runtime: &Runtime<E>, claimed: &ClaimedRange, owner: &str) {
     let store = &runtime.store;
+    let _validating = runtime.validating(claimed.job.job_id);
     let job = match runtime.job_context(&claimed.job).await {
         Ok(job) => job,
         Err(e) => {

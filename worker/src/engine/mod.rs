@@ -1,7 +1,7 @@
 //! The data plane: connectors, planning and idempotent batch copies.
 //!
 //! CONTRACT between the engine (this module) and dispatch (`crate::dispatch`):
-//! dispatch loads a [`JobContext`] from Postgres, asks [`Engine::plan`] once
+//! dispatch loads a [`JobContext`] from Freight's store, asks [`Engine::plan`] once
 //! per job for the fixed key ranges, stores them as batches, and later calls
 //! [`Engine::run_batch`] for each batch it holds a lease on, and
 //! [`Engine::finish_job`] once every batch has finished. The engine never
@@ -28,14 +28,18 @@ mod write;
 pub use planner_api::EnginePlanner;
 pub use service::{Engine, PlanLimits};
 pub use sql::PG_PREFER_INDEX;
-pub use validate::{RangeCheck, RangeSide, RangeToValidate};
+// The units of work dispatch hands the engine live in `core` (the dispatch
+// store records them too); re-exported so the engine speaks of them as its own.
+pub use freight_core::work::{
+    BatchOutcome, BatchToRun, JobPlan, PlannedBatch, RangeCheck, RangeSide, RangeToValidate,
+    RejectedRecord,
+};
 
 use std::collections::BTreeMap;
 
 use freight_core::connection::ConnectionConfig;
-use freight_core::ids::{BatchId, JobId, TenantId};
+use freight_core::ids::{JobId, TenantId};
 use freight_core::job::NulCharacters;
-use freight_core::plan::PlanReport;
 
 /// A job as the engine needs it: loaded once, shared by its batches.
 #[derive(Debug, Clone)]
@@ -70,59 +74,6 @@ impl JobContext {
             })
             .map(Vec::as_slice)
     }
-}
-
-/// One fixed key range of one table, as planning produces it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlannedBatch {
-    pub table_name: String,
-    /// Inclusive lower bound: JSON array of the key columns' values; `None` = unbounded.
-    pub key_start: Option<serde_json::Value>,
-    /// Exclusive upper bound; `None` = unbounded.
-    pub key_end: Option<serde_json::Value>,
-}
-
-/// What planning returns: the report shown to users and the batches to store.
-#[derive(Debug, Clone)]
-pub struct JobPlan {
-    pub report: PlanReport,
-    pub batches: Vec<PlannedBatch>,
-}
-
-/// A batch dispatch asks the engine to copy.
-#[derive(Debug, Clone)]
-pub struct BatchToRun {
-    pub batch_id: BatchId,
-    pub table_name: String,
-    pub key_start: Option<serde_json::Value>,
-    pub key_end: Option<serde_json::Value>,
-    /// How many more records may be rejected before the batch must fail
-    /// instead (`max_record_errors` minus what the job already rejected);
-    /// 0 means any bad record fails the batch.
-    pub record_error_budget: u64,
-}
-
-/// One record the target refused.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RejectedRecord {
-    /// Key column values of the record, as a JSON array.
-    pub key: serde_json::Value,
-    /// Column concerned, where the database says.
-    pub column: Option<String>,
-    /// The database's error message (never containing credentials).
-    pub message: String,
-}
-
-/// The result of copying one batch: the target holds exactly the source's
-/// rows of the key range except for `rejected`.
-#[derive(Debug, Clone, Default)]
-pub struct BatchOutcome {
-    pub rows_read: i64,
-    pub rows_written: i64,
-    pub rejected: Vec<RejectedRecord>,
-    /// `Some(true)` when source and target matched after the copy.
-    pub verified: Option<bool>,
-    pub verify_detail: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

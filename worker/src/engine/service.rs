@@ -11,8 +11,9 @@ use super::connect::{self, Access, Pool, Side};
 use super::context::{JobState, TableCtx};
 use super::error::{Failure, scrub};
 use super::planner::{self, PlanFail};
-use super::validate::{self, RangeCheck, RangeToValidate};
+use super::validate;
 use super::{BatchOutcome, BatchToRun, EngineError, JobContext, JobPlan, batch, finish};
+use super::{RangeCheck, RangeToValidate};
 
 /// Copies data for dispatch. Cheap to clone; clones share pools and caches.
 #[derive(Clone)]

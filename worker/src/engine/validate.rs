@@ -32,38 +32,10 @@ use super::error::{Failure, classify};
 use super::model::{Column, DATETIME_FORMAT, Dialect, Logical, Row, Value, normalize_decimal};
 use super::read;
 use super::sql::{PG_PREFER_INDEX, Predicate, ident, table as qualified};
-use super::{BatchToRun, EngineError};
-use freight_core::ids::BatchId;
+use super::{BatchToRun, EngineError, RangeCheck, RangeSide, RangeToValidate};
 
 /// Keys per target predicate when a table is addressed by key set.
 const KEYS_PER_CHECK: usize = 500;
-
-/// One batch's key range to compare.
-#[derive(Debug, Clone)]
-pub struct RangeToValidate {
-    pub batch_id: BatchId,
-    pub table_name: String,
-    pub key_start: Option<serde_json::Value>,
-    pub key_end: Option<serde_json::Value>,
-}
-
-/// Row count and checksum of one side of a range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RangeSide {
-    pub rows: i64,
-    /// Sum of the rows' 60-bit hashes (exact; a range of 100,000 rows needs 77 bits).
-    pub checksum: u128,
-}
-
-/// The comparison of one range.
-#[derive(Debug, Clone)]
-pub struct RangeCheck {
-    pub source: RangeSide,
-    pub target: RangeSide,
-    pub matched: bool,
-    /// What was compared and what differs, for people.
-    pub detail: String,
-}
 
 /// What kind of canonical text a column's values get. Two columns are
 /// compared only when both sides fall in the same class.

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use freight_core::policy::ConnectionPolicy;
 use freight_core::secrets::SecretBox;
-use sqlx::PgPool;
+use freight_core::store::dispatch::WebhookOutbox;
 use tokio_util::sync::CancellationToken;
 
-pub use outbox::Claimed;
+pub use freight_core::store::dispatch::ClaimedDelivery as Claimed;
 
 /// How deliveries are sent.
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ impl SenderConfig {
 /// Sends what the outbox holds until `stop` is cancelled.
 #[derive(Clone)]
 pub struct WebhookSender {
-    pool: PgPool,
+    outbox: Arc<dyn WebhookOutbox>,
     secrets: SecretBox,
     policy: Arc<ConnectionPolicy>,
     config: SenderConfig,
@@ -76,13 +76,13 @@ pub struct WebhookSender {
 
 impl WebhookSender {
     pub fn new(
-        pool: PgPool,
+        outbox: Arc<dyn WebhookOutbox>,
         secrets: SecretBox,
         policy: Arc<ConnectionPolicy>,
         config: SenderConfig,
     ) -> Self {
         Self {
-            pool,
+            outbox,
             secrets,
             policy,
             config,
@@ -105,11 +105,14 @@ impl WebhookSender {
 
     /// Claims and sends one round of due deliveries; returns how many.
     pub async fn send_due(&self) -> anyhow::Result<usize> {
-        let claimed = outbox::claim(&self.pool, &self.config).await?;
+        let claimed = self
+            .outbox
+            .claim_deliveries(&self.config.owner, self.config.lease, self.config.batch)
+            .await?;
         let count = claimed.len();
         let sends = claimed.into_iter().map(|delivery| async move {
             let outcome = send::deliver(&self.secrets, &self.policy, &self.config, &delivery).await;
-            outbox::record(&self.pool, &self.config, &delivery, &outcome).await
+            outbox::record(self.outbox.as_ref(), &self.config, &delivery, &outcome).await
         });
         for result in futures::future::join_all(sends).await {
             result?;

@@ -6,8 +6,8 @@ use freight_core::policy::ConnectionPolicy;
 use freight_core::secrets::SecretBox;
 use freight_core::webhooks::{message_id, secret_aad, signature};
 
+use super::Claimed;
 use super::SenderConfig;
-use super::outbox::Claimed;
 
 /// What one attempt came to.
 #[derive(Debug)]

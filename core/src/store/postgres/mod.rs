@@ -1,4 +1,5 @@
-//! PostgreSQL backend of [`Store`](super::Store).
+//! PostgreSQL backend of [`Store`] and of the dispatch traits
+//! ([`DispatchStore`](super::dispatch::DispatchStore), in `dispatch/`).
 //!
 //! Tenant-scoped work runs in a transaction that first switches to the
 //! `freight_tenant` role and sets `freight.tenant_id`, so row-level security
@@ -6,6 +7,7 @@
 //! every query carries anyway.
 
 mod audit;
+mod dispatch;
 mod events;
 mod jobs;
 

@@ -1,69 +1,50 @@
-//! Every query the validation phase makes to Freight's database: range
-//! tasks are claimed under a lease like batches (Postgres is the record:
-//! a dead worker's lease expires and the range is taken again; Redis is not
-//! involved, so losing it loses nothing), their results recorded under the
-//! lease, and a validation settles once no range is open.
+//! [`DispatchValidations`] on Postgres.
 
 use std::time::Duration;
 
-use anyhow::Context as _;
-use freight_core::ids::{BatchId, JobId};
+use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::store::{DispatchStore, JobRef};
-use crate::engine::{RangeCheck, RangeToValidate};
+use super::tenant;
+use crate::ids::{BatchId, JobId};
+use crate::store::dispatch::{ClaimedRange, DispatchValidations, JobRef, SettledValidation};
+use crate::store::postgres::{PgStore, decode_error};
+use crate::store::{StoreResult, ValidationStatus};
+use crate::work::{RangeCheck, RangeToValidate};
 
-/// A range task this worker holds the lease on.
-#[derive(Debug, Clone)]
-pub struct ClaimedRange {
-    pub validation_id: Uuid,
-    pub job: JobRef,
-    pub attempts: i32,
-    pub range: RangeToValidate,
+/// What `claim_validation_range` returns.
+#[derive(sqlx::FromRow)]
+struct RangeRow {
+    validation_id: Uuid,
+    batch_id: Uuid,
+    job_id: Uuid,
+    tenant_id: String,
+    attempts: i32,
+    table_name: String,
+    key_start: Option<Value>,
+    key_end: Option<Value>,
 }
 
-/// A validation that just ended.
-#[derive(Debug, Clone)]
-pub struct SettledValidation {
-    pub validation_id: Uuid,
-    pub job_id: JobId,
-    pub status: String,
-    pub mismatched: i32,
-}
-
-impl DispatchStore {
-    /// Running range tasks whose worker stopped renewing go back to pending.
-    pub async fn expire_validation_leases(&self) -> anyhow::Result<u64> {
+#[async_trait]
+impl DispatchValidations for PgStore {
+    async fn expire_validation_leases(&self) -> StoreResult<u64> {
         let done = sqlx::query(
             "UPDATE validation_results SET status = 'pending', lease_owner = NULL,
                     lease_expires_at = NULL
              WHERE status = 'running' AND lease_expires_at < now()",
         )
-        .execute(self.pool())
-        .await
-        .context("expiring validation leases")?;
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 
-    /// Takes the lease of one pending, due range of a running validation
-    /// whose job is not being changed (a retry in progress waits).
-    pub async fn claim_validation_range(
+    async fn claim_validation_range(
         &self,
         owner: &str,
         ttl: Duration,
-    ) -> anyhow::Result<Option<ClaimedRange>> {
-        type Row = (
-            Uuid,
-            Uuid,
-            Uuid,
-            String,
-            i32,
-            String,
-            Option<Value>,
-            Option<Value>,
-        );
-        let row: Option<Row> = sqlx::query_as(
+    ) -> StoreResult<Option<ClaimedRange>> {
+        let row: Option<RangeRow> = sqlx::query_as(
             "UPDATE validation_results r SET status = 'running', lease_owner = $1,
                     lease_expires_at = now() + make_interval(secs => $2), attempts = r.attempts + 1
              FROM (SELECT r2.validation_id, r2.batch_id
@@ -83,47 +64,33 @@ impl DispatchStore {
         )
         .bind(owner)
         .bind(ttl.as_secs_f64())
-        .fetch_optional(self.pool())
-        .await
-        .context("claiming a validation range")?;
-        let Some((
-            validation_id,
-            batch_id,
-            job_id,
-            tenant,
-            attempts,
-            table_name,
-            key_start,
-            key_end,
-        )) = row
-        else {
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
             return Ok(None);
         };
-        let tenant = freight_core::ids::TenantId::parse(&tenant)
-            .map_err(|_| anyhow::anyhow!("invalid tenant id {tenant:?} in the database"))?;
         Ok(Some(ClaimedRange {
-            validation_id,
+            validation_id: row.validation_id,
             job: JobRef {
-                job_id: JobId(job_id),
-                tenant,
+                job_id: JobId(row.job_id),
+                tenant: tenant(&row.tenant_id)?,
             },
-            attempts,
+            attempts: row.attempts,
             range: RangeToValidate {
-                batch_id: BatchId(batch_id),
-                table_name,
-                key_start,
-                key_end,
+                batch_id: BatchId(row.batch_id),
+                table_name: row.table_name,
+                key_start: row.key_start,
+                key_end: row.key_end,
             },
         }))
     }
 
-    /// Extends a range lease; `false` when it is no longer ours.
-    pub async fn renew_validation_lease(
+    async fn renew_validation_lease(
         &self,
         claimed: &ClaimedRange,
         owner: &str,
         ttl: Duration,
-    ) -> anyhow::Result<bool> {
+    ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE validation_results SET lease_expires_at = now() + make_interval(secs => $5)
              WHERE validation_id = $1 AND batch_id = $2 AND tenant_id = $3
@@ -134,19 +101,17 @@ impl DispatchStore {
         .bind(claimed.job.tenant.as_str())
         .bind(owner)
         .bind(ttl.as_secs_f64())
-        .execute(self.pool())
+        .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Stores the comparison of a range under our lease; `false` when the
-    /// lease was lost (nothing stored).
-    pub async fn record_range(
+    async fn record_range(
         &self,
         claimed: &ClaimedRange,
         owner: &str,
         check: &RangeCheck,
-    ) -> anyhow::Result<bool> {
+    ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE validation_results SET status = 'checked', source_count = $5,
                     target_count = $6, source_checksum = $7, target_checksum = $8, matched = $9,
@@ -164,21 +129,18 @@ impl DispatchStore {
         .bind(check.target.checksum.to_string())
         .bind(check.matched)
         .bind(&check.detail)
-        .execute(self.pool())
-        .await
-        .context("recording a validated range")?;
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// A range that could not be compared: pending again after `retry_after`,
-    /// or checked as not matching (it cannot be shown equal) with the reason.
-    pub async fn fail_range(
+    async fn fail_range(
         &self,
         claimed: &ClaimedRange,
         owner: &str,
         message: &str,
         retry_after: Option<Duration>,
-    ) -> anyhow::Result<bool> {
+    ) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE validation_results SET
                     status = CASE WHEN $5::float8 IS NULL THEN 'checked' ELSE 'pending' END,
@@ -196,16 +158,12 @@ impl DispatchStore {
         .bind(owner)
         .bind(retry_after.map(|d| d.as_secs_f64()))
         .bind(format!("could not compare the range: {message}"))
-        .execute(self.pool())
-        .await
-        .context("recording a range that could not be validated")?;
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Ends every running validation with no open range: `passed` when all
-    /// matched, else `failed`. Run after each range (the last one to commit
-    /// settles it) and on every pass (a backstop).
-    pub async fn settle_validations(&self) -> anyhow::Result<Vec<SettledValidation>> {
+    async fn settle_validations(&self) -> StoreResult<Vec<SettledValidation>> {
         let rows: Vec<(Uuid, Uuid, String, i32)> = sqlx::query_as(
             "WITH done AS (
                  SELECT v.id,
@@ -223,19 +181,18 @@ impl DispatchStore {
              FROM done d WHERE v.id = d.id
              RETURNING v.id, v.job_id, v.status, v.mismatched",
         )
-        .fetch_all(self.pool())
-        .await
-        .context("settling validations")?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(validation_id, job_id, status, mismatched)| SettledValidation {
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(validation_id, job_id, status, mismatched)| {
+                Ok(SettledValidation {
                     validation_id,
                     job_id: JobId(job_id),
-                    status,
+                    status: ValidationStatus::parse(&status)
+                        .ok_or_else(|| decode_error("validation status", &status))?,
                     mismatched,
-                },
-            )
-            .collect())
+                })
+            })
+            .collect()
     }
 }
