@@ -1,6 +1,5 @@
 //! A sealed connection config opens only in its own row.
 
-use freight_core::store::Store;
 use serde_json::json;
 
 use crate::support::{body, secure_api};

@@ -1,11 +1,12 @@
 //! Storage of jobs, batches, logs and the audit trail.
 //!
-//! Handlers and workers see only the [`Store`] trait; [`postgres`] is the
-//! backend today, and a SQLite backend for a zero-dependency dev mode can be
-//! added beside it without touching them. Every tenant-owned read and write
+//! Handlers and workers see only the [`Store`] trait, implemented by
+//! [`postgres`] (the service) and [`sqlite`] (`freight dev`: one file, no
+//! server), with the same semantics, errors, ordering and cursors. Every tenant-owned read and write
 //! takes the [`TenantId`] first: there is no unscoped way to reach a job.
 
 pub mod postgres;
+pub mod sqlite;
 mod types;
 
 use async_trait::async_trait;
