@@ -106,6 +106,7 @@ impl Api {
                         Arg::Int(v) => query.bind(*v),
                         Arg::Uuid(v) => query.bind(*v),
                         Arg::Json(v) => query.bind(v.clone()),
+                        Arg::Bytes(v) => query.bind(v.clone()),
                     };
                 }
                 query
@@ -123,6 +124,7 @@ impl Api {
                         Arg::Int(v) => query.bind(*v),
                         Arg::Uuid(v) => query.bind(v.hyphenated().to_string()),
                         Arg::Json(v) => query.bind(v.to_string()),
+                        Arg::Bytes(v) => query.bind(v.clone()),
                     };
                 }
                 let mut tx = store.begin_write().await.expect("begin");
@@ -157,6 +159,7 @@ pub enum Arg {
     Int(i64),
     Uuid(uuid::Uuid),
     Json(Value),
+    Bytes(Vec<u8>),
 }
 
 impl From<&str> for Arg {

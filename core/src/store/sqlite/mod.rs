@@ -403,3 +403,6 @@ impl Store for SqliteStore {
         jobs::batch_exists(self, tenant, job, batch).await
     }
 }
+
+#[cfg(test)]
+mod tests;
