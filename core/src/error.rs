@@ -65,6 +65,10 @@ pub enum StoreError {
     Validation(#[from] ValidationError),
     #[error("stored secret could not be decrypted")]
     Secret,
+    /// A stored row cannot be used as it is (an unknown enum value, configs
+    /// sealed in an older format); the message says what and what to do.
+    #[error("{0}")]
+    Corrupt(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]

@@ -12,6 +12,7 @@ pub mod secrets;
 pub mod store;
 pub mod tokens;
 pub mod webhooks;
+pub mod work;
 
 pub use error::{FieldError, StoreError, ValidationError};
 pub use ids::{BatchId, JobId, TenantId};

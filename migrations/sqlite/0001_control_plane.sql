@@ -134,6 +134,27 @@ CREATE TABLE workers (
     stopped_at     TEXT
 );
 
+-- What `pg_notify('freight_jobs')` does on PostgreSQL (0002, 0006): a job
+-- inserted or its status changed, a validation inserted, counted here in
+-- the same transaction; the store wakes the dispatch side after the commit
+-- when the count moved.
+CREATE TABLE dispatch_wakeups (
+    id  INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL
+);
+INSERT INTO dispatch_wakeups (id, seq) VALUES (1, 0);
+
+CREATE TRIGGER jobs_wake_insert AFTER INSERT ON jobs
+BEGIN
+    UPDATE dispatch_wakeups SET seq = seq + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER jobs_wake_status AFTER UPDATE OF status ON jobs
+    WHEN OLD.status IS NOT NEW.status
+BEGIN
+    UPDATE dispatch_wakeups SET seq = seq + 1 WHERE id = 1;
+END;
+
 -- 0006: validation after the load.
 CREATE TABLE validations (
     id           TEXT    PRIMARY KEY,
@@ -149,6 +170,11 @@ CREATE TABLE validations (
 CREATE INDEX validations_job ON validations (tenant_id, job_id, started_at DESC);
 -- At most one validation of a job runs at a time.
 CREATE UNIQUE INDEX validations_one_running ON validations (job_id) WHERE status = 'running';
+
+CREATE TRIGGER validations_wake_insert AFTER INSERT ON validations
+BEGIN
+    UPDATE dispatch_wakeups SET seq = seq + 1 WHERE id = 1;
+END;
 
 CREATE TABLE validation_results (
     validation_id    TEXT    NOT NULL REFERENCES validations (id) ON DELETE CASCADE,

@@ -1,10 +1,12 @@
 //! Storage of jobs, batches, logs and the audit trail.
 //!
-//! Handlers and workers see only the [`Store`] trait, implemented by
-//! [`postgres`] (the service) and [`sqlite`] (`freight dev`: one file, no
-//! server), with the same semantics, errors, ordering and cursors. Every tenant-owned read and write
+//! Handlers see only the [`Store`] trait, workers only the traits of
+//! [`dispatch`] ([`dispatch::DispatchStore`]); [`postgres`] (the service)
+//! and [`sqlite`] (`freight dev`: one file, no server) implement both, with
+//! the same semantics, errors, ordering and cursors. Every tenant-owned read and write
 //! takes the [`TenantId`] first: there is no unscoped way to reach a job.
 
+pub mod dispatch;
 pub mod postgres;
 pub mod sqlite;
 mod types;

@@ -22,6 +22,7 @@
 //! writes the file).
 
 mod audit;
+mod dispatch;
 mod events;
 mod jobs;
 mod logs;
@@ -71,6 +72,10 @@ pub struct SqliteStore {
     events: broadcast::Sender<JobId>,
     /// The newest `job_events.seq` announced on `events`.
     announced: Arc<AtomicI64>,
+    /// Wakes the dispatch side ([`DispatchJobs::watch_jobs`](crate::store::dispatch::DispatchJobs::watch_jobs)).
+    wakeups: broadcast::Sender<()>,
+    /// The `dispatch_wakeups.seq` last announced on `wakeups`.
+    woken: Arc<AtomicI64>,
 }
 
 impl SqliteStore {
@@ -98,6 +103,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         let (events, _) = broadcast::channel(1024);
+        let (wakeups, _) = broadcast::channel(16);
         Ok(Self {
             reader,
             writer,
@@ -105,6 +111,8 @@ impl SqliteStore {
             path: path.to_owned(),
             events,
             announced: Arc::new(AtomicI64::new(0)),
+            wakeups,
+            woken: Arc::new(AtomicI64::new(0)),
         })
     }
 
@@ -174,8 +182,9 @@ impl SqliteStore {
     }
 
     /// Commits a write transaction, then wakes the watchers of every job
-    /// that got new events in it (written by triggers, so no code path can
-    /// forget to announce one).
+    /// that got new events in it, and the dispatch side when a job or a
+    /// validation changed (both written by triggers, so no code path can
+    /// forget to announce one; this process is the only writer of the file).
     pub async fn commit(&self, mut tx: Transaction<'static, Sqlite>) -> StoreResult<()> {
         let since = self.announced.load(Ordering::SeqCst);
         let changed: Vec<(Hyphenated, i64)> = sqlx::query_as(
@@ -184,6 +193,9 @@ impl SqliteStore {
         .bind(since)
         .fetch_all(&mut *tx)
         .await?;
+        let wakeups: i64 = sqlx::query_scalar("SELECT seq FROM dispatch_wakeups WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
         if let Some(newest) = changed.iter().map(|(_, seq)| *seq).max() {
             self.announced.fetch_max(newest, Ordering::SeqCst);
@@ -191,6 +203,9 @@ impl SqliteStore {
         for (job, _) in changed {
             // No listener right now is fine.
             let _ = self.events.send(JobId(job.into_uuid()));
+        }
+        if self.woken.fetch_max(wakeups, Ordering::SeqCst) < wakeups {
+            let _ = self.wakeups.send(());
         }
         Ok(())
     }
