@@ -207,6 +207,100 @@ async fn a_finished_job_is_delivered_signed_and_retried_until_accepted() {
     assert_eq!(listed["items"], json!([]));
 }
 
+/// Registering, listing and deleting webhooks, and what another tenant
+/// sees of them (nothing), on every store backend.
+async fn webhooks_are_the_tenants_own(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
+    let owner = api.new_tenant();
+    let other = api.new_tenant();
+    let mut ids = Vec::new();
+    for events in [
+        json!(["job.failed"]),
+        json!(["job.completed", "validation.finished"]),
+    ] {
+        let created = api
+            .post(
+                "/api/v1/webhooks",
+                &owner,
+                &json!({"url": "http://127.0.0.1:9/hook", "events": events}),
+            )
+            .await;
+        assert_eq!(created.status(), 201);
+        let created: Value = created.json().await.unwrap();
+        assert_eq!(created["events"], events);
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let listed: Value = api
+        .get("/api/v1/webhooks", &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed_ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed_ids,
+        [ids[1].as_str(), ids[0].as_str()],
+        "newest first"
+    );
+    assert!(listed["items"][0].get("secret").is_none());
+    let theirs: Value = api
+        .get("/api/v1/webhooks", &other)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["items"], json!([]));
+
+    let path = format!("/api/v1/webhooks/{}", ids[0]);
+    assert_problem(
+        api.get(&format!("{path}/deliveries"), &other).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    let foreign = api
+        .request(reqwest::Method::DELETE, &path, &other)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(foreign, 404, "NOT_FOUND").await;
+    let deliveries: Value = api
+        .get(&format!("{path}/deliveries"), &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deliveries["items"], json!([]));
+    let deleted = api
+        .request(reqwest::Method::DELETE, &path, &owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let again = api
+        .request(reqwest::Method::DELETE, &path, &owner)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(again, 404, "NOT_FOUND").await;
+    let audit: Value = api.get("/api/v1/audit", &owner).await.json().await.unwrap();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["webhook.delete", "webhook.create", "webhook.create"]
+    );
+}
+
 async fn webhook_urls_pass_the_connection_policy(backend: Backend) {
     let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
@@ -307,6 +401,7 @@ async fn a_settled_validation_is_delivered_as_validation_finished(backend: Backe
 }
 
 crate::on_both_backends!(
+    webhooks_are_the_tenants_own,
     webhook_urls_pass_the_connection_policy,
     a_settled_validation_is_delivered_as_validation_finished,
 );
