@@ -1,10 +1,14 @@
 //! Storage of jobs, batches, logs and the audit trail.
 //!
 //! Handlers see only the [`Store`] trait, workers only the traits of
-//! [`dispatch`] ([`dispatch::DispatchStore`]); [`postgres`] (the service)
-//! and [`sqlite`] (`freight dev`: one file, no server) implement both, with
-//! the same semantics, errors, ordering and cursors. Every tenant-owned read and write
+//! [`dispatch`] ([`dispatch::DispatchStore`]); [`postgres`] implements both
+//! today, and a SQLite backend for a zero-dependency dev mode can be added
+//! beside it without touching them. Every tenant-owned read and write
 //! takes the [`TenantId`] first: there is no unscoped way to reach a job.
+//!
+//! [`sqlite`] is that backend (`freight dev`: one file, no server): it
+//! implements [`Store`] and every dispatch trait with the same semantics,
+//! errors, ordering and cursors.
 
 pub mod dispatch;
 pub mod postgres;
