@@ -180,3 +180,32 @@ async fn a_sealed_config_opens_only_in_its_own_row() {
         Err(StoreError::Secret)
     ));
 }
+
+#[tokio::test]
+async fn the_policy_refuses_the_store_file_by_any_path() {
+    let temp = temp_store().await;
+    let policy = crate::policy::ConnectionPolicy::for_local_user()
+        .protect_database(temp.store.identity().unwrap());
+    let tenant = TenantId::parse("acme").unwrap();
+    let sqlite = |path: String| -> crate::connection::ConnectionConfig {
+        serde_json::from_value(serde_json::json!({"type": "sqlite", "database": path})).unwrap()
+    };
+    let dir = temp.dir.display().to_string();
+    let name = temp.dir.file_name().unwrap().to_string_lossy().into_owned();
+    std::os::unix::fs::symlink(temp.store.path(), temp.dir.join("alias.db")).unwrap();
+    for path in [
+        format!("{dir}/freight.db"),
+        format!("{dir}/./freight.db"),
+        format!("{dir}/../{name}/freight.db"),
+        format!("{dir}/alias.db"),
+    ] {
+        let refused = policy
+            .vet("source_config", &tenant, &sqlite(path.clone()))
+            .await;
+        assert!(refused.is_err(), "{path} reached Freight's own file");
+    }
+    let other = policy
+        .vet("source_config", &tenant, &sqlite(format!("{dir}/other.db")))
+        .await;
+    assert!(other.is_ok(), "{other:?}");
+}
