@@ -159,7 +159,7 @@ pub trait DispatchBatches: Send + Sync + 'static {
     /// `last_error` cleared, `finished_at` now. With errors, in the same
     /// transaction: one error log row per rejected record (`record_key`,
     /// `column_name`, the batch's table), and on a failed verification an
-    /// error log "batch <seq> of table <t>: verification failed: <detail>"
+    /// error log `"batch <seq> of table <t>: verification failed: <detail>"`
     /// also appended to the job's `error_summary`. `None` when the lease
     /// was lost (nothing stored). The common case is one statement.
     async fn complete_batch(

@@ -74,7 +74,7 @@ pub trait DispatchValidations: Send + Sync + 'static {
     /// A range that could not be compared, under the lease: with
     /// `retry_after`, `pending` again with `not_before` = now +
     /// `retry_after`; without, `checked` and not matched (`checked_at`
-    /// now). `detail` = "could not compare the range: <message>"; lease
+    /// now). `detail` = `"could not compare the range: <message>"`; lease
     /// cleared. `false` when the lease was lost.
     async fn fail_range(
         &self,
