@@ -623,3 +623,32 @@ async fn cancelling_settles_pending_batches_and_heartbeats_count_slots() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_wake_up_stream_fires_on_create_and_cancel_and_not_on_lease_renewals() {
+    let temp = temp_store().await;
+    let store = &temp.store;
+    let tenant = TenantId::parse("acme").unwrap();
+    let mut wakeups = store.watch_jobs().await.unwrap();
+    let next = async |w: &mut futures::stream::BoxStream<'static, ()>| {
+        tokio::time::timeout(Duration::from_millis(300), w.next())
+            .await
+            .ok()
+            .flatten()
+    };
+    let created = store.create_job(&tenant, &spec(), &audit()).await.unwrap();
+    assert!(next(&mut wakeups).await.is_some(), "insert");
+    store.start_queued_job().await.unwrap().unwrap();
+    assert!(next(&mut wakeups).await.is_some(), "queued -> running");
+    let job = store.claim_job_to_plan("p", TTL).await.unwrap().unwrap();
+    assert!(store.renew_job_lease(&job, "p", TTL).await.unwrap());
+    assert!(
+        next(&mut wakeups).await.is_none(),
+        "a lease is not a change of state"
+    );
+    store
+        .cancel_job(&tenant, created.id, &audit())
+        .await
+        .unwrap();
+    assert!(next(&mut wakeups).await.is_some(), "cancel");
+}
