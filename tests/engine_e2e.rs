@@ -300,7 +300,12 @@ async fn a_job_created_through_the_api_completes_with_the_target_equal_to_the_so
         ),
     )))
     .await;
-    let m = Migration::with_store(app.store.clone(), app.database_url.clone(), 2_500).await;
+    let m = Migration::with_store(
+        app.store.postgres().clone(),
+        app.database_url.clone(),
+        2_500,
+    )
+    .await;
     let worker = m.worker(2);
     let http = reqwest::Client::new();
     let token = app.token(&[m.tenant.as_str()], "engineer");

@@ -244,13 +244,13 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "CONFLICT");
 
-    let worker = s.stepper(&app.store);
+    let worker = s.stepper(app.store.postgres());
     worker
         .drain(&[job_id], DRAIN_PASSES)
         .await
         .expect("job drained");
     assert_eq!(
-        job(&app.store, &s.tenant, job_id).await.job.status,
+        job(app.store.postgres(), &s.tenant, job_id).await.job.status,
         JobStatus::Completed
     );
     let before: Value = http
@@ -277,7 +277,7 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
     assert_eq!(body["status"], "running");
     assert_eq!(body["mismatched_batches"], json!([]));
     assert_eq!(body["checked_at"], Value::Null);
-    let passed = validate_now(&worker, &app.store, &s.tenant, job_id).await;
+    let passed = validate_now(&worker, app.store.postgres(), &s.tenant, job_id).await;
     assert_eq!(passed.status, ValidationStatus::Passed, "{passed:?}");
     assert!(passed.mismatched_batches.is_empty());
     assert!(passed.checked_at.is_some());
@@ -286,14 +286,14 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
          FROM validation_results WHERE job_id = $1",
     )
     .bind(job_id.0)
-    .fetch_all(app.store.pool())
+    .fetch_all(app.store.postgres().pool())
     .await
     .expect("results");
     assert_eq!(ranges.len(), 13, "one result per batch");
     let details: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT detail FROM validation_results WHERE job_id = $1")
             .bind(job_id.0)
-            .fetch_all(app.store.pool())
+            .fetch_all(app.store.postgres().pool())
             .await
             .expect("details");
     // Only the float is left out of the checksum; every other type is compared.
@@ -310,7 +310,7 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
     }
 
     // One changed value, one missing row, one extra row: three batches.
-    let batches = batches(&app.store, &s.tenant, job_id).await;
+    let batches = batches(app.store.postgres(), &s.tenant, job_id).await;
     let changed = batch_holding(&batches, 300);
     let missing = batch_holding(&batches, 3_000);
     let extra = batch_holding(&batches, 6_001);
@@ -340,7 +340,7 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
 
     let (status, _) = validate(job_id, s.tenant.to_string(), token.clone()).await;
     assert_eq!(status, 202);
-    let failed = validate_now(&worker, &app.store, &s.tenant, job_id).await;
+    let failed = validate_now(&worker, app.store.postgres(), &s.tenant, job_id).await;
     assert_eq!(failed.status, ValidationStatus::Failed);
     assert_eq!(
         failed.mismatched_batches, expected,
@@ -383,12 +383,12 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
         .await
         .expect("retry drained");
     assert_eq!(
-        job(&app.store, &s.tenant, job_id).await.job.status,
+        job(app.store.postgres(), &s.tenant, job_id).await.job.status,
         JobStatus::Completed
     );
     let (status, _) = validate(job_id, s.tenant.to_string(), token.clone()).await;
     assert_eq!(status, 202);
-    let repaired = validate_now(&worker, &app.store, &s.tenant, job_id).await;
+    let repaired = validate_now(&worker, app.store.postgres(), &s.tenant, job_id).await;
     assert_eq!(repaired.status, ValidationStatus::Passed, "{repaired:?}");
 
     s.cleanup().await;

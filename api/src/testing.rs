@@ -1,11 +1,15 @@
-//! Test harness: the real router on port 0 against a fresh PostgreSQL
-//! database per test, so tests run in parallel without sharing state.
+//! Test harness: the real router on port 0 against a fresh database per
+//! test (a PostgreSQL database, or a SQLite file of its own: see
+//! [`Backend`]), so tests run in parallel without sharing state.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use freight_core::plan::Planner;
 use freight_core::secrets::SecretBox;
+use freight_core::store::Store;
 use freight_core::store::postgres::PgStore;
+use freight_core::store::sqlite::SqliteStore;
 use freight_core::tokens::{Role, TokenKeys};
 
 use crate::state::AppState;
@@ -36,20 +40,130 @@ pub async fn fresh_database(prefix: &str) -> String {
     format!("{server}/{name}")
 }
 
+/// Which implementation of the store a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    /// `freight dev`'s store: a SQLite file in a directory of the test's own.
+    Sqlite,
+}
+
+/// The store of a test app; derefs to the [`Store`] trait.
+#[derive(Clone)]
+pub enum TestStore {
+    Postgres(Arc<PgStore>),
+    Sqlite(Arc<SqliteStore>),
+}
+
+impl TestStore {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Postgres(_) => Backend::Postgres,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    pub fn secrets(&self) -> &SecretBox {
+        match self {
+            Self::Postgres(store) => store.secrets(),
+            Self::Sqlite(store) => store.secrets(),
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<(), freight_core::StoreError> {
+        match self {
+            Self::Postgres(store) => store.migrate().await,
+            Self::Sqlite(store) => store.migrate().await,
+        }
+    }
+
+    /// The PostgreSQL store, for tests of what only PostgreSQL has.
+    pub fn postgres(&self) -> &Arc<PgStore> {
+        match self {
+            Self::Postgres(store) => store,
+            Self::Sqlite(_) => panic!("this test runs on PostgreSQL only"),
+        }
+    }
+
+    /// The SQLite store, for fixtures written through its writer.
+    pub fn sqlite(&self) -> &Arc<SqliteStore> {
+        match self {
+            Self::Sqlite(store) => store,
+            Self::Postgres(_) => panic!("this test runs on SQLite only"),
+        }
+    }
+
+    /// The worker's view of the same store.
+    pub fn dispatch(&self) -> Arc<dyn freight_core::store::dispatch::DispatchStore> {
+        match self {
+            Self::Postgres(store) => store.clone(),
+            Self::Sqlite(store) => store.clone(),
+        }
+    }
+
+    pub fn as_dyn(&self) -> Arc<dyn Store> {
+        match self {
+            Self::Postgres(store) => store.clone(),
+            Self::Sqlite(store) => store.clone(),
+        }
+    }
+}
+
+impl std::ops::Deref for TestStore {
+    type Target = dyn Store;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            Self::Postgres(store) => store.as_ref(),
+            Self::Sqlite(store) => store.as_ref(),
+        }
+    }
+}
+
+/// A directory removed when the last handle to it is dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A new SQLite store in a fresh directory; the directory goes when the
+/// returned guard does.
+async fn fresh_sqlite(secrets: SecretBox) -> (Arc<SqliteStore>, String, Arc<TempDir>) {
+    let dir = std::env::temp_dir().join(format!("freight-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("create test directory");
+    let path = dir.join("freight.db");
+    let store = SqliteStore::open(&path, 4, secrets)
+        .await
+        .expect("open SQLite store");
+    (
+        Arc::new(store),
+        format!("sqlite://{}", path.display()),
+        Arc::new(TempDir(dir)),
+    )
+}
+
 pub struct TestApp {
     pub base_url: String,
+    /// `postgres://…/<db>`, or `sqlite://<path>` on SQLite.
     pub database_url: String,
     pub redis_url: String,
-    pub store: Arc<PgStore>,
+    pub store: TestStore,
     pub state: AppState,
     /// Namespace of this app's rate-limit counters, unique per test, so
     /// tests sharing the local Redis (and the client address 127.0.0.1)
     /// never share counters.
     pub rate_limit_namespace: String,
     tokens: TokenKeys,
+    _dir: Option<Arc<TempDir>>,
 }
 
 impl TestApp {
+    pub fn backend(&self) -> Backend {
+        self.store.backend()
+    }
+
     /// A token granting `tenants` with `role` (`engineer` or `admin`).
     pub fn token(&self, tenants: &[&str], role: &str) -> String {
         let role: Role = role.parse().expect("engineer or admin");
@@ -79,28 +193,68 @@ pub async fn spawn_app_with(planner: Arc<dyn Planner>) -> TestApp {
     spawn_app_with_limits(planner, None).await
 }
 
+/// Starts the API on `backend` with the given planner.
+pub async fn spawn_app_on(backend: Backend, planner: Arc<dyn Planner>) -> TestApp {
+    spawn_app_on_with_limits(backend, planner, None).await
+}
+
 /// Starts the API with the given planner and, optionally, rate limits.
 pub async fn spawn_app_with_limits(
     planner: Arc<dyn Planner>,
     limits: Option<crate::rate_limit::RateLimits>,
 ) -> TestApp {
-    spawn_app_built(limits, None, async |_store: &Arc<PgStore>| planner).await
+    spawn_app_on_with_limits(Backend::Postgres, planner, limits).await
 }
 
-/// Starts the API with a planner made once its own database exists (a
-/// connection policy that refuses that database needs its identity).
+/// Starts the API on `backend` with the given planner and, optionally,
+/// rate limits.
+pub async fn spawn_app_on_with_limits(
+    backend: Backend,
+    planner: Arc<dyn Planner>,
+    limits: Option<crate::rate_limit::RateLimits>,
+) -> TestApp {
+    spawn_app_on_built(backend, limits, None, async |_store: &TestStore| planner).await
+}
+
+/// Starts the API on PostgreSQL with a planner made once its own database
+/// exists (a connection policy that refuses that database needs its
+/// identity).
 pub async fn spawn_app_built(
     limits: Option<crate::rate_limit::RateLimits>,
     plan_limits: Option<crate::plan_slots::PlanLimits>,
     make_planner: impl AsyncFnOnce(&Arc<PgStore>) -> Arc<dyn Planner>,
 ) -> TestApp {
-    let database_url = fresh_database("freight_test").await;
+    spawn_app_on_built(
+        Backend::Postgres,
+        limits,
+        plan_limits,
+        async |store: &TestStore| make_planner(store.postgres()).await,
+    )
+    .await
+}
+
+/// Starts the API on `backend` with a planner made once its own database
+/// exists.
+pub async fn spawn_app_on_built(
+    backend: Backend,
+    limits: Option<crate::rate_limit::RateLimits>,
+    plan_limits: Option<crate::plan_slots::PlanLimits>,
+    make_planner: impl AsyncFnOnce(&TestStore) -> Arc<dyn Planner>,
+) -> TestApp {
     let secrets = SecretBox::from_key_material(TEST_JWT_SECRET);
-    let store = Arc::new(
-        PgStore::connect(&database_url, 5, secrets)
-            .await
-            .expect("connect"),
-    );
+    let (database_url, store, dir) = match backend {
+        Backend::Postgres => {
+            let database_url = fresh_database("freight_test").await;
+            let store = PgStore::connect(&database_url, 5, secrets)
+                .await
+                .expect("connect");
+            (database_url, TestStore::Postgres(Arc::new(store)), None)
+        }
+        Backend::Sqlite => {
+            let (store, url, dir) = fresh_sqlite(secrets).await;
+            (url, TestStore::Sqlite(store), Some(dir))
+        }
+    };
     store.migrate().await.expect("migrate");
     let planner = make_planner(&store).await;
     let tokens = TokenKeys::new(TEST_JWT_SECRET);
@@ -118,7 +272,7 @@ pub async fn spawn_app_built(
         .unwrap_or_default(),
         Err(_) => Vec::new(),
     };
-    let mut state = AppState::new(store.clone(), planner, tokens.clone(), redis)
+    let mut state = AppState::new(store.as_dyn(), planner, tokens.clone(), redis)
         .with_connection_policy(
             freight_core::policy::ConnectionPolicy::for_tenants().protect_endpoint(redis_addresses),
         );
@@ -137,6 +291,7 @@ pub async fn spawn_app_built(
         state,
         rate_limit_namespace,
         tokens,
+        _dir: dir,
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use serde_json::Value;
 
-use crate::common::{Api, Caller, assert_problem, job_body};
+use crate::common::{Api, Backend, Caller, SQLITE_NOW, assert_problem, job_body};
 
 /// One parsed Server-Sent Event.
 #[derive(Debug, Clone)]
@@ -79,9 +79,8 @@ impl SseReader {
     }
 }
 
-#[tokio::test]
-async fn a_job_stream_shows_every_change_and_resumes_without_loss() {
-    let api = Api::spawn().await;
+async fn a_job_stream_shows_every_change_and_resumes_without_loss(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     let job = api.create_job(&caller, &job_body()).await;
     let id = job["id"].as_str().unwrap().to_owned();
@@ -92,31 +91,25 @@ async fn a_job_stream_shows_every_change_and_resumes_without_loss() {
     assert_eq!(first.data["status"], "queued");
 
     // A worker starts it (as dispatch does) and a batch attempt fails.
-    let pg = api.pg().await;
     let job_uuid = uuid::Uuid::parse_str(&id).unwrap();
-    sqlx::query("UPDATE jobs SET status = 'running', started_at = now() WHERE id = $1")
-        .bind(job_uuid)
-        .execute(&pg)
-        .await
-        .unwrap();
+    api.exec(
+        "UPDATE jobs SET status = 'running', started_at = now() WHERE id = $1",
+        &format!("UPDATE jobs SET status = 'running', started_at = {SQLITE_NOW} WHERE id = $1"),
+        &[job_uuid.into()],
+    )
+    .await;
     let batch = uuid::Uuid::new_v4();
-    sqlx::query(
+    api.exec_both(
         "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status, attempts)
          VALUES ($1, $2, $3, 0, 'orders', 'running', 1)",
+        &[batch.into(), job_uuid.into(), (&caller.tenant).into()],
     )
-    .bind(batch)
-    .bind(job_uuid)
-    .bind(&caller.tenant)
-    .execute(&pg)
-    .await
-    .unwrap();
-    sqlx::query(
+    .await;
+    api.exec_both(
         "UPDATE batches SET status = 'pending', last_error = 'connection reset' WHERE id = $1",
+        &[batch.into()],
     )
-    .bind(batch)
-    .execute(&pg)
-    .await
-    .unwrap();
+    .await;
 
     let running = stream.next().await.unwrap();
     assert_eq!(
@@ -201,9 +194,8 @@ async fn a_job_stream_shows_every_change_and_resumes_without_loss() {
     );
 }
 
-#[tokio::test]
-async fn another_tenants_job_stream_is_a_404_and_a_bad_last_event_id_a_400() {
-    let api = Api::spawn().await;
+async fn another_tenants_job_stream_is_a_404_and_a_bad_last_event_id_a_400(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let owner = api.new_tenant();
     let other = api.new_tenant();
     let job = api.create_job(&owner, &job_body()).await;
@@ -217,3 +209,8 @@ async fn another_tenants_job_stream_is_a_404_and_a_bad_last_event_id_a_400() {
         .unwrap();
     assert_problem(bad, 400, "VALIDATION_ERROR").await;
 }
+
+crate::on_both_backends!(
+    a_job_stream_shows_every_change_and_resumes_without_loss,
+    another_tenants_job_stream_is_a_404_and_a_bad_last_event_id_a_400,
+);

@@ -1,11 +1,10 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{Api, assert_problem, job_body};
+use crate::common::{Api, Arg, Backend, SQLITE_NOW, assert_problem, job_body, uuid_of};
 
-#[tokio::test]
-async fn created_job_is_queued_stored_and_shown_without_passwords() {
-    let api = Api::spawn().await;
+async fn created_job_is_queued_stored_and_shown_without_passwords(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     let response = api.post("/api/v1/jobs", &caller, &job_body()).await;
     assert_eq!(response.status(), 201);
@@ -40,14 +39,23 @@ async fn created_job_is_queued_stored_and_shown_without_passwords() {
     assert_eq!(detail["errors"]["rows_rejected"], 0);
 
     // At rest, the configs are encrypted: the password bytes are nowhere in the row.
-    let pg = api.pg().await;
-    let row: (Vec<u8>, Vec<u8>, Value) = sqlx::query_as(
-        "SELECT source_config_sealed, target_config_sealed, target_config_view FROM jobs WHERE id = $1::uuid",
-    )
-    .bind(job["id"].as_str().unwrap())
-    .fetch_one(&pg)
-    .await
-    .unwrap();
+    let id = uuid_of(&job["id"]);
+    let row: (Vec<u8>, Vec<u8>, String) = match backend {
+        Backend::Postgres => sqlx::query_as(
+            "SELECT source_config_sealed, target_config_sealed, target_config_view::text FROM jobs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&api.pg().await)
+        .await
+        .unwrap(),
+        Backend::Sqlite => sqlx::query_as(
+            "SELECT source_config_sealed, target_config_sealed, target_config_view FROM jobs WHERE id = $1",
+        )
+        .bind(id.hyphenated().to_string())
+        .fetch_one(api.app.store.sqlite().reader())
+        .await
+        .unwrap(),
+    };
     for sealed in [&row.0, &row.1] {
         assert!(
             !sealed
@@ -55,12 +63,11 @@ async fn created_job_is_queued_stored_and_shown_without_passwords() {
                 .any(|w| w == b"hunter2" || w == b"src-pas")
         );
     }
-    assert!(!row.2.to_string().contains("hunter2"));
+    assert!(!row.2.contains("hunter2"), "{}", row.2);
 }
 
-#[tokio::test]
-async fn defaults_are_applied_and_limits_enforced_with_field_errors() {
-    let api = Api::spawn().await;
+async fn defaults_are_applied_and_limits_enforced_with_field_errors(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     let mut body = job_body();
     body.as_object_mut().unwrap().remove("batch_size");
@@ -86,9 +93,8 @@ async fn defaults_are_applied_and_limits_enforced_with_field_errors() {
     assert_eq!(fields, ["source_config.url", "batch_size", "started_by"]);
 }
 
-#[tokio::test]
-async fn malformed_bodies_are_4xx_never_500() {
-    let api = Api::spawn().await;
+async fn malformed_bodies_are_4xx_never_500(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     let send = |body: String, content_type: &'static str| {
         api.request(Method::POST, "/api/v1/jobs", &caller)
@@ -153,9 +159,8 @@ async fn malformed_bodies_are_4xx_never_500() {
     assert_eq!(list["total"], 0);
 }
 
-#[tokio::test]
-async fn listing_filters_and_paginates_by_cursor() {
-    let api = Api::spawn().await;
+async fn listing_filters_and_paginates_by_cursor(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     let mut ids = Vec::new();
     for _ in 0..5 {
@@ -217,9 +222,8 @@ async fn listing_filters_and_paginates_by_cursor() {
     assert_problem(bad_cursor, 400, "VALIDATION_ERROR").await;
 }
 
-#[tokio::test]
-async fn another_tenants_job_is_404_on_every_endpoint() {
-    let api = Api::spawn().await;
+async fn another_tenants_job_is_404_on_every_endpoint(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let owner = api.new_tenant();
     let intruder = api.new_tenant();
     let job = api.create_job(&owner, &job_body()).await;
@@ -301,9 +305,8 @@ async fn row_level_security_hides_other_tenants_rows_even_without_a_filter() {
     );
 }
 
-#[tokio::test]
-async fn cancel_and_retry_follow_the_state_machine_and_are_audited() {
-    let api = Api::spawn().await;
+async fn cancel_and_retry_follow_the_state_machine_and_are_audited(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     let job = api.create_job(&caller, &job_body()).await;
     let id = job["id"].as_str().unwrap();
@@ -326,30 +329,26 @@ async fn cancel_and_retry_follow_the_state_machine_and_are_audited() {
     assert_problem(again, 409, "CONFLICT").await;
 
     // Give the job batches as a worker would have: one completed, one failed.
-    let pg = api.pg().await;
     let failed_batch = uuid::Uuid::now_v7();
     for (seq, status, batch) in [
         (0, "completed", uuid::Uuid::now_v7()),
         (1, "failed", failed_batch),
     ] {
-        sqlx::query(
+        api.exec(
             "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status, attempts, rows_written, last_error)
              VALUES ($1, $2::uuid, $3, $4, 'orders', $5, 4, 10, 'boom')",
+            "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status, attempts, rows_written, last_error)
+             VALUES ($1, $2, $3, $4, 'orders', $5, 4, 10, 'boom')",
+            &[batch.into(), id.into(), (&caller.tenant).into(), Arg::Int(seq), status.into()],
         )
-        .bind(batch)
-        .bind(id)
-        .bind(&caller.tenant)
-        .bind(seq)
-        .bind(status)
-        .execute(&pg)
-        .await
-        .unwrap();
+        .await;
     }
-    sqlx::query("UPDATE jobs SET status = 'failed', finished_at = now() WHERE id = $1::uuid")
-        .bind(id)
-        .execute(&pg)
-        .await
-        .unwrap();
+    api.exec(
+        "UPDATE jobs SET status = 'failed', finished_at = now() WHERE id = $1::uuid",
+        &format!("UPDATE jobs SET status = 'failed', finished_at = {SQLITE_NOW} WHERE id = $1"),
+        &[id.into()],
+    )
+    .await;
 
     let unknown = api
         .post(
@@ -415,27 +414,27 @@ async fn cancel_and_retry_follow_the_state_machine_and_are_audited() {
     assert_eq!(filtered["items"].as_array().unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn batches_list_pages_in_plan_order() {
-    let api = Api::spawn().await;
+async fn batches_list_pages_in_plan_order(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     let job = api.create_job(&caller, &job_body()).await;
     let id = job["id"].as_str().unwrap();
-    let pg = api.pg().await;
     for seq in 0..5 {
-        sqlx::query(
+        api.exec(
             "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, key_start, key_end, status)
              VALUES ($1, $2::uuid, $3, $4, 'orders', $5, $6, 'pending')",
+            "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, key_start, key_end, status)
+             VALUES ($1, $2, $3, $4, 'orders', $5, $6, 'pending')",
+            &[
+                uuid::Uuid::now_v7().into(),
+                id.into(),
+                (&caller.tenant).into(),
+                Arg::Int(seq),
+                json!([seq * 100]).into(),
+                json!([(seq + 1) * 100]).into(),
+            ],
         )
-        .bind(uuid::Uuid::now_v7())
-        .bind(id)
-        .bind(&caller.tenant)
-        .bind(seq)
-        .bind(json!([seq * 100]))
-        .bind(json!([(seq + 1) * 100]))
-        .execute(&pg)
-        .await
-        .unwrap();
+        .await;
     }
     let first: Value = api
         .get(&format!("/api/v1/jobs/{id}/batches?limit=3"), &caller)
@@ -469,9 +468,8 @@ async fn batches_list_pages_in_plan_order() {
 /// What the spec says (`limit` 1-1000, `max_record_errors` an int64) is
 /// what the API enforces: out of range is a 422 naming the field, never
 /// silently clamped.
-#[tokio::test]
-async fn list_limits_and_record_error_budgets_out_of_range_are_422() {
-    let api = Api::spawn().await;
+async fn list_limits_and_record_error_budgets_out_of_range_are_422(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     let job = api.create_job(&caller, &job_body()).await;
     let id = job["id"].as_str().unwrap();
@@ -505,3 +503,14 @@ async fn list_limits_and_record_error_budgets_out_of_range_are_422() {
     .await;
     assert_eq!(problem["errors"][0]["field"], "max_record_errors");
 }
+
+crate::on_both_backends!(
+    created_job_is_queued_stored_and_shown_without_passwords,
+    defaults_are_applied_and_limits_enforced_with_field_errors,
+    malformed_bodies_are_4xx_never_500,
+    listing_filters_and_paginates_by_cursor,
+    another_tenants_job_is_404_on_every_endpoint,
+    cancel_and_retry_follow_the_state_machine_and_are_audited,
+    batches_list_pages_in_plan_order,
+    list_limits_and_record_error_budgets_out_of_range_are_422,
+);

@@ -1,29 +1,28 @@
 use serde_json::{Value, json};
 
-use crate::common::{Api, Caller, assert_problem, job_body};
+use crate::common::{Api, Arg, Backend, Caller, assert_problem, job_body};
 
 async fn job_with_logs(api: &Api, caller: &Caller, count: usize) -> String {
     let job = api.create_job(caller, &job_body()).await;
     let id = job["id"].as_str().unwrap().to_owned();
-    let pg = api.pg().await;
-    sqlx::query(
+    api.exec(
         "INSERT INTO job_logs (job_id, tenant_id, level, table_name, record_key, column_name, message)
          SELECT $1::uuid, $2, CASE WHEN i % 2 = 0 THEN 'error' ELSE 'info' END, 'orders',
                 jsonb_build_array(i), 'amount', 'value \"' || i || '\", out of range'
-         FROM generate_series(1, $3) AS i",
+         FROM generate_series(1, $3::int) AS i",
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $3)
+         INSERT INTO job_logs (job_id, tenant_id, level, table_name, record_key, column_name, message)
+         SELECT $1, $2, CASE WHEN i % 2 = 0 THEN 'error' ELSE 'info' END, 'orders',
+                json_array(i), 'amount', 'value \"' || i || '\", out of range'
+         FROM n",
+        &[id.as_str().into(), (&caller.tenant).into(), Arg::Int(count as i64)],
     )
-    .bind(&id)
-    .bind(&caller.tenant)
-    .bind(count as i32)
-    .execute(&pg)
-    .await
-    .unwrap();
+    .await;
     id
 }
 
-#[tokio::test]
-async fn logs_filter_by_minimum_level_and_page_by_cursor() {
-    let api = Api::spawn().await;
+async fn logs_filter_by_minimum_level_and_page_by_cursor(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     let id = job_with_logs(&api, &caller, 7).await;
 
@@ -72,9 +71,8 @@ async fn logs_filter_by_minimum_level_and_page_by_cursor() {
     assert_eq!(detail["errors"]["top_errors"].as_array().unwrap().len(), 3);
 }
 
-#[tokio::test]
-async fn export_streams_every_entry_as_csv_or_ndjson_with_a_file_name() {
-    let api = Api::spawn().await;
+async fn export_streams_every_entry_as_csv_or_ndjson_with_a_file_name(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     // More than one export chunk (1000 rows) to cross a page boundary.
     let id = job_with_logs(&api, &caller, 2500).await;
@@ -133,3 +131,8 @@ async fn export_streams_every_entry_as_csv_or_ndjson_with_a_file_name() {
         .await;
     assert_problem(bad, 400, "VALIDATION_ERROR").await;
 }
+
+crate::on_both_backends!(
+    logs_filter_by_minimum_level_and_page_by_cursor,
+    export_streams_every_entry_as_csv_or_ndjson_with_a_file_name,
+);

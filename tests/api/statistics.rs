@@ -1,34 +1,34 @@
 use serde_json::{Value, json};
 
-use crate::common::{Api, Caller, assert_problem, job_body};
+use crate::common::{Api, Backend, Caller, assert_problem, job_body};
 
 async fn finish_job(api: &Api, caller: &Caller, status: &str, rows_written: i64) {
     let job = api.create_job(caller, &job_body()).await;
-    let pg = api.pg().await;
-    sqlx::query(
+    let id = job["id"].as_str().unwrap();
+    api.exec(
         "UPDATE jobs SET status = $2, started_at = now() - interval '10 seconds', finished_at = now() WHERE id = $1::uuid",
+        "UPDATE jobs SET status = $2, started_at = strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-10 seconds'),
+                         finished_at = strftime('%Y-%m-%dT%H:%M:%f000Z', 'now') WHERE id = $1",
+        &[id.into(), status.into()],
     )
-    .bind(job["id"].as_str().unwrap())
-    .bind(status)
-    .execute(&pg)
-    .await
-    .unwrap();
-    sqlx::query(
+    .await;
+    api.exec(
         "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status, rows_read, rows_written)
          VALUES ($1, $2::uuid, $3, 0, 'orders', 'completed', $4, $4)",
+        "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status, rows_read, rows_written)
+         VALUES ($1, $2, $3, 0, 'orders', 'completed', $4, $4)",
+        &[
+            uuid::Uuid::now_v7().into(),
+            id.into(),
+            (&caller.tenant).into(),
+            rows_written.into(),
+        ],
     )
-    .bind(uuid::Uuid::now_v7())
-    .bind(job["id"].as_str().unwrap())
-    .bind(&caller.tenant)
-    .bind(rows_written)
-    .execute(&pg)
-    .await
-    .unwrap();
+    .await;
 }
 
-#[tokio::test]
-async fn statistics_count_the_tenants_jobs_only() {
-    let api = Api::spawn().await;
+async fn statistics_count_the_tenants_jobs_only(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     let other = api.new_tenant();
     finish_job(&api, &caller, "completed", 100).await;
@@ -92,36 +92,36 @@ async fn statistics_count_the_tenants_jobs_only() {
     assert_eq!(theirs["rows_written"], 1000);
 }
 
-#[tokio::test]
-async fn worker_status_reports_live_workers_and_the_tenants_queue() {
-    let api = Api::spawn().await;
+async fn worker_status_reports_live_workers_and_the_tenants_queue(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     let job = api.create_job(&caller, &job_body()).await;
-    let pg = api.pg().await;
-    sqlx::query(
+    api.exec_both(
         "INSERT INTO workers (id, host, pid, concurrency, in_flight, rows_processed) VALUES
          ('w-live', 'host-a', 42, 4, 1, 12345),
          ('w-dead', 'host-b', 43, 4, 0, 0)",
+        &[],
     )
-    .execute(&pg)
-    .await
-    .unwrap();
-    sqlx::query("UPDATE workers SET last_seen = now() - interval '10 minutes' WHERE id = 'w-dead'")
-        .execute(&pg)
-        .await
-        .unwrap();
+    .await;
+    api.exec(
+        "UPDATE workers SET last_seen = now() - interval '10 minutes' WHERE id = 'w-dead'",
+        "UPDATE workers SET last_seen = strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-10 minutes') WHERE id = 'w-dead'",
+        &[],
+    )
+    .await;
     for (seq, status) in [(0, "pending"), (1, "pending"), (2, "running")] {
-        sqlx::query(
+        api.exec(
             "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status) VALUES ($1, $2::uuid, $3, $4, 't', $5)",
+            "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status) VALUES ($1, $2, $3, $4, 't', $5)",
+            &[
+                uuid::Uuid::now_v7().into(),
+                job["id"].as_str().unwrap().into(),
+                (&caller.tenant).into(),
+                crate::common::Arg::Int(seq),
+                status.into(),
+            ],
         )
-        .bind(uuid::Uuid::now_v7())
-        .bind(job["id"].as_str().unwrap())
-        .bind(&caller.tenant)
-        .bind(seq)
-        .bind(status)
-        .execute(&pg)
-        .await
-        .unwrap();
+        .await;
     }
     let status: Value = api
         .get("/api/v1/workers", &caller)
@@ -150,3 +150,8 @@ async fn worker_status_reports_live_workers_and_the_tenants_queue() {
     assert_eq!(status["workers"][0]["rows_processed"], 12345);
     assert_eq!(status["workers"].as_array().unwrap().len(), 1);
 }
+
+crate::on_both_backends!(
+    statistics_count_the_tenants_jobs_only,
+    worker_status_reports_live_workers_and_the_tenants_queue,
+);

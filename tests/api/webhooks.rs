@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use freight_worker::webhooks::{SenderConfig, WebhookSender};
 use serde_json::{Value, json};
 
-use crate::common::{Api, assert_problem, job_body};
+use crate::common::{Api, Backend, SQLITE_NOW, assert_problem, job_body};
 
 /// One request a receiver got: headers and body.
 type Received = (HeaderMap, Vec<u8>);
@@ -54,9 +54,8 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn a_finished_job_is_delivered_signed_and_retried_until_accepted() {
-    let api = Api::spawn().await;
+async fn a_finished_job_is_delivered_signed_and_retried_until_accepted(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let owner = api.new_tenant();
     let other = api.new_tenant();
     let receiver = Receiver::default();
@@ -102,7 +101,7 @@ async fn a_finished_job_is_delivered_signed_and_retried_until_accepted() {
     assert_eq!(cancel.status(), 200);
 
     let sender = WebhookSender::new(
-        api.app.store.clone(),
+        api.app.store.dispatch(),
         api.app.store.secrets().clone(),
         Arc::new(freight_core::policy::ConnectionPolicy::for_tenants()),
         SenderConfig {
@@ -204,9 +203,102 @@ async fn a_finished_job_is_delivered_signed_and_retried_until_accepted() {
     assert_eq!(listed["items"], json!([]));
 }
 
-#[tokio::test]
-async fn webhook_urls_pass_the_connection_policy() {
-    let api = Api::spawn().await;
+/// Registering, listing and deleting webhooks, and what another tenant
+/// sees of them (nothing), on every store backend.
+async fn webhooks_are_the_tenants_own(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
+    let owner = api.new_tenant();
+    let other = api.new_tenant();
+    let mut ids = Vec::new();
+    for events in [
+        json!(["job.failed"]),
+        json!(["job.completed", "validation.finished"]),
+    ] {
+        let created = api
+            .post(
+                "/api/v1/webhooks",
+                &owner,
+                &json!({"url": "http://127.0.0.1:9/hook", "events": events}),
+            )
+            .await;
+        assert_eq!(created.status(), 201);
+        let created: Value = created.json().await.unwrap();
+        assert_eq!(created["events"], events);
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let listed: Value = api
+        .get("/api/v1/webhooks", &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed_ids: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed_ids,
+        [ids[1].as_str(), ids[0].as_str()],
+        "newest first"
+    );
+    assert!(listed["items"][0].get("secret").is_none());
+    let theirs: Value = api
+        .get("/api/v1/webhooks", &other)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(theirs["items"], json!([]));
+
+    let path = format!("/api/v1/webhooks/{}", ids[0]);
+    assert_problem(
+        api.get(&format!("{path}/deliveries"), &other).await,
+        404,
+        "NOT_FOUND",
+    )
+    .await;
+    let foreign = api
+        .request(reqwest::Method::DELETE, &path, &other)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(foreign, 404, "NOT_FOUND").await;
+    let deliveries: Value = api
+        .get(&format!("{path}/deliveries"), &owner)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(deliveries["items"], json!([]));
+    let deleted = api
+        .request(reqwest::Method::DELETE, &path, &owner)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let again = api
+        .request(reqwest::Method::DELETE, &path, &owner)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(again, 404, "NOT_FOUND").await;
+    let audit: Value = api.get("/api/v1/audit", &owner).await.json().await.unwrap();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["webhook.delete", "webhook.create", "webhook.create"]
+    );
+}
+
+async fn webhook_urls_pass_the_connection_policy(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     for url in [
         "http://169.254.169.254/latest/meta-data",
@@ -255,9 +347,8 @@ async fn webhook_urls_pass_the_connection_policy() {
     assert_eq!(unknown_event.status(), 422);
 }
 
-#[tokio::test]
-async fn a_settled_validation_is_delivered_as_validation_finished() {
-    let api = Api::spawn().await;
+async fn a_settled_validation_is_delivered_as_validation_finished(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let owner = api.new_tenant();
     let created = api
         .post(
@@ -271,29 +362,25 @@ async fn a_settled_validation_is_delivered_as_validation_finished() {
     let job = api.create_job(&owner, &job_body()).await;
     let job_id = uuid::Uuid::parse_str(job["id"].as_str().unwrap()).unwrap();
     // What the API and the last validator do: start a validation, settle it.
-    let pg = api.pg().await;
     let validation = uuid::Uuid::new_v4();
-    sqlx::query(
+    api.exec_both(
         "INSERT INTO validations (id, tenant_id, job_id, status, ranges_total, created_by)
          VALUES ($1, $2, $3, 'running', 3, 'test')",
+        &[validation.into(), (&owner.tenant).into(), job_id.into()],
     )
-    .bind(validation)
-    .bind(&owner.tenant)
-    .bind(job_id)
-    .execute(&pg)
-    .await
-    .unwrap();
+    .await;
     let path = format!(
         "/api/v1/webhooks/{}/deliveries",
         webhook["id"].as_str().unwrap()
     );
     let before: Value = api.get(&path, &owner).await.json().await.unwrap();
     assert_eq!(before["items"], json!([]), "nothing while it runs");
-    sqlx::query("UPDATE validations SET status = 'failed', mismatched = 1, checked_at = now() WHERE id = $1")
-        .bind(validation)
-        .execute(&pg)
-        .await
-        .unwrap();
+    api.exec(
+        "UPDATE validations SET status = 'failed', mismatched = 1, checked_at = now() WHERE id = $1",
+        &format!("UPDATE validations SET status = 'failed', mismatched = 1, checked_at = {SQLITE_NOW} WHERE id = $1"),
+        &[validation.into()],
+    )
+    .await;
     let after: Value = api.get(&path, &owner).await.json().await.unwrap();
     let delivery = &after["items"][0];
     assert_eq!(delivery["event_type"], "validation.finished", "{after}");
@@ -308,3 +395,10 @@ async fn a_settled_validation_is_delivered_as_validation_finished() {
     let last: Value = api.get(&path, &owner).await.json().await.unwrap();
     assert_eq!(last["items"].as_array().unwrap().len(), 1, "{last}");
 }
+
+crate::on_both_backends!(
+    a_finished_job_is_delivered_signed_and_retried_until_accepted,
+    webhooks_are_the_tenants_own,
+    webhook_urls_pass_the_connection_policy,
+    a_settled_validation_is_delivered_as_validation_finished,
+);

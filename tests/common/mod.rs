@@ -5,7 +5,8 @@
 
 use std::sync::Arc;
 
-use freight_api::testing::{TestApp, spawn_app_with};
+pub use freight_api::testing::Backend;
+use freight_api::testing::{TestApp, spawn_app_on};
 use freight_core::plan::{PlanError, PlanReport, Planner};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{Value, json};
@@ -28,8 +29,17 @@ impl Api {
     }
 
     pub async fn spawn_with(planner: Arc<dyn Planner>) -> Self {
+        Self::spawn_on_with(Backend::Postgres, planner).await
+    }
+
+    /// The API over `backend`'s store, planning nothing.
+    pub async fn spawn_on(backend: Backend) -> Self {
+        Self::spawn_on_with(backend, Arc::new(NoPlanner)).await
+    }
+
+    pub async fn spawn_on_with(backend: Backend, planner: Arc<dyn Planner>) -> Self {
         Self {
-            app: spawn_app_with(planner).await,
+            app: spawn_app_on(backend, planner).await,
             http: reqwest::Client::new(),
         }
     }
@@ -82,11 +92,134 @@ impl Api {
         response.json().await.expect("json")
     }
 
+    /// Runs one fixture statement: `pg` on PostgreSQL, `sqlite` on SQLite
+    /// (through the store's writer, so the job events its triggers write
+    /// are announced as after the store's own commits). Returns the rows
+    /// changed.
+    pub async fn exec(&self, pg: &str, sqlite: &str, args: &[Arg]) -> u64 {
+        match self.app.backend() {
+            Backend::Postgres => {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(pg.to_owned()));
+                for arg in args {
+                    query = match arg {
+                        Arg::Text(v) => query.bind(v.clone()),
+                        Arg::Int(v) => query.bind(*v),
+                        Arg::Uuid(v) => query.bind(*v),
+                        Arg::Json(v) => query.bind(v.clone()),
+                        Arg::Bytes(v) => query.bind(v.clone()),
+                    };
+                }
+                query
+                    .execute(&self.pg().await)
+                    .await
+                    .expect("fixture")
+                    .rows_affected()
+            }
+            Backend::Sqlite => {
+                let store = self.app.store.sqlite();
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sqlite.to_owned()));
+                for arg in args {
+                    query = match arg {
+                        Arg::Text(v) => query.bind(v.clone()),
+                        Arg::Int(v) => query.bind(*v),
+                        Arg::Uuid(v) => query.bind(v.hyphenated().to_string()),
+                        Arg::Json(v) => query.bind(v.to_string()),
+                        Arg::Bytes(v) => query.bind(v.clone()),
+                    };
+                }
+                let mut tx = store.begin_write().await.expect("begin");
+                let changed = query
+                    .execute(&mut *tx)
+                    .await
+                    .expect("fixture")
+                    .rows_affected();
+                store.commit(tx).await.expect("commit");
+                changed
+            }
+        }
+    }
+
+    /// The same statement on both backends.
+    pub async fn exec_both(&self, sql: &str, args: &[Arg]) -> u64 {
+        self.exec(sql, sql, args).await
+    }
+
     pub async fn pg(&self) -> sqlx::PgPool {
         sqlx::PgPool::connect(&self.app.database_url)
             .await
             .expect("connect")
     }
+}
+
+/// A value bound into a fixture statement, stored the way each backend
+/// stores it (a uuid is text on SQLite, JSON is text there too).
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Text(String),
+    Int(i64),
+    Uuid(uuid::Uuid),
+    Json(Value),
+    Bytes(Vec<u8>),
+}
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Self::Text(v.to_owned())
+    }
+}
+
+impl From<&String> for Arg {
+    fn from(v: &String) -> Self {
+        Self::Text(v.clone())
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Self::Int(v)
+    }
+}
+
+impl From<uuid::Uuid> for Arg {
+    fn from(v: uuid::Uuid) -> Self {
+        Self::Uuid(v)
+    }
+}
+
+impl From<Value> for Arg {
+    fn from(v: Value) -> Self {
+        Self::Json(v)
+    }
+}
+
+/// A job id from an API response, as a uuid.
+pub fn uuid_of(value: &Value) -> uuid::Uuid {
+    uuid::Uuid::parse_str(value.as_str().expect("an id string")).expect("a uuid")
+}
+
+/// SQLite's `now()` as Freight stores timestamps there.
+pub const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')";
+
+/// Runs each named `async fn(Backend)` once per store backend: the macro
+/// adds a module of the same name holding the tests `postgres` and
+/// `sqlite` (so `-E 'test(sqlite)'` selects one backend).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+            }
+        )+
+    };
 }
 
 /// A valid job body; the target password is `hunter2-secret`.

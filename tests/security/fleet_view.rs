@@ -1,33 +1,37 @@
 //! What a tenant sees of the worker fleet: counts and its own running
 //! batches; worker ids and host names only with the admin role.
 
-use freight_core::store::dispatch::{WorkerBeat, WorkerRegistry as _};
+use freight_core::store::dispatch::WorkerBeat;
 use serde_json::Value;
 
-use crate::common::{Api, Caller, job_body};
+use crate::common::{Api, Backend, Caller, job_body};
 
 /// A running batch of `caller`'s job `job`, leased by `worker`, as the
 /// worker's claim leaves it.
 async fn running_batch(api: &Api, caller: &Caller, job: &Value, worker: &str) -> uuid::Uuid {
     let id = uuid::Uuid::now_v7();
-    sqlx::query(
+    api.exec(
         "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status, attempts,
                               lease_owner, lease_expires_at, started_at)
          VALUES ($1, $2::uuid, $3, 0, 'orders', 'running', 1, $4, now() + interval '1 minute', now())",
+        "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status, attempts,
+                              lease_owner, lease_expires_at, started_at)
+         VALUES ($1, $2, $3, 0, 'orders', 'running', 1, $4,
+                 strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '+1 minute'),
+                 strftime('%Y-%m-%dT%H:%M:%f000Z', 'now'))",
+        &[
+            id.into(),
+            job["id"].as_str().unwrap().into(),
+            (&caller.tenant).into(),
+            worker.into(),
+        ],
     )
-    .bind(id)
-    .bind(job["id"].as_str().unwrap())
-    .bind(&caller.tenant)
-    .bind(worker)
-    .execute(&api.pg().await)
-    .await
-    .unwrap();
+    .await;
     id
 }
 
-#[tokio::test]
-async fn engineers_see_counts_and_their_own_batches_admins_see_the_fleet() {
-    let api = Api::spawn().await;
+async fn engineers_see_counts_and_their_own_batches_admins_see_the_fleet(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let engineer = api.new_tenant();
     let neighbour = api.new_tenant();
     let beat = WorkerBeat {
@@ -38,7 +42,7 @@ async fn engineers_see_counts_and_their_own_batches_admins_see_the_fleet() {
         in_flight: 2,
         rows_processed: 9876,
     };
-    api.app.store.heartbeat(&beat).await.unwrap();
+    api.app.store.dispatch().heartbeat(&beat).await.unwrap();
 
     let my_job = api.create_job(&engineer, &job_body()).await;
     let their_job = api.create_job(&neighbour, &job_body()).await;
@@ -86,3 +90,5 @@ async fn engineers_see_counts_and_their_own_batches_admins_see_the_fleet() {
     assert_eq!(status["batches"].as_array().unwrap().len(), 1);
     assert_eq!(status["batches"][0]["id"], mine.to_string());
 }
+
+crate::on_both_backends!(engineers_see_counts_and_their_own_batches_admins_see_the_fleet);

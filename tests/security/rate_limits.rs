@@ -118,7 +118,7 @@ async fn installations_sharing_a_redis_count_separately() {
     let redis = redis::Client::open(api.app.redis_url.as_str()).unwrap();
     let replica_of = |namespace: &str| {
         AppState::new(
-            api.app.store.clone(),
+            api.app.store.as_dyn(),
             Arc::new(NoPlanner),
             api.app.tokens().clone(),
             redis.clone(),
@@ -175,7 +175,7 @@ async fn without_redis_limits_are_counted_in_process_and_ready_needs_no_redis() 
     let api = Api::spawn_with(Arc::new(NoPlanner)).await;
     let caller = api.new_tenant();
     let embedded = AppState::embedded(
-        api.app.store.clone(),
+        api.app.store.as_dyn(),
         Arc::new(NoPlanner),
         api.app.tokens().clone(),
     )

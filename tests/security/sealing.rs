@@ -1,14 +1,12 @@
 //! A sealed connection config opens only in its own row.
 
-use freight_core::store::Store;
-use freight_core::store::dispatch::DispatchJobs as _;
 use serde_json::json;
 
-use crate::support::{body, secure_api};
+use crate::common::{Arg, Backend};
+use crate::support::{body, secure_api_on};
 
-#[tokio::test]
-async fn a_sealed_config_moved_to_another_tenants_row_does_not_open() {
-    let api = secure_api(|p| p).await;
+async fn a_sealed_config_moved_to_another_tenants_row_does_not_open(backend: Backend) {
+    let api = secure_api_on(backend, |p| p).await;
     let alice = api.new_tenant();
     let mallory = api.new_tenant();
     let neighbour = freight_api::testing::fresh_database("freight_sec_seal").await;
@@ -37,16 +35,12 @@ async fn a_sealed_config_moved_to_another_tenants_row_does_not_open() {
 
     // Someone with write access to Freight's tables copies Alice's blobs
     // into Mallory's row.
-    let pg = api.pg().await;
-    sqlx::query(
+    api.exec_both(
         "UPDATE jobs SET source_config_sealed = a.source_config_sealed, target_config_sealed = a.target_config_sealed
          FROM jobs a WHERE jobs.id = $1 AND a.id = $2",
+        &[mallory_job.0.into(), alice_job.0.into()],
     )
-    .bind(mallory_job.0)
-    .bind(alice_job.0)
-    .execute(&pg)
-    .await
-    .unwrap();
+    .await;
     let err = api
         .app
         .store
@@ -55,11 +49,11 @@ async fn a_sealed_config_moved_to_another_tenants_row_does_not_open() {
         .unwrap_err();
     assert!(matches!(err, freight_core::StoreError::Secret), "{err:?}");
     // Source and target of one job are bound to their side too.
-    sqlx::query("UPDATE jobs SET source_config_sealed = target_config_sealed WHERE id = $1")
-        .bind(alice_job.0)
-        .execute(&pg)
-        .await
-        .unwrap();
+    api.exec_both(
+        "UPDATE jobs SET source_config_sealed = target_config_sealed WHERE id = $1",
+        &[alice_job.0.into()],
+    )
+    .await;
     assert!(
         api.app
             .store
@@ -72,13 +66,12 @@ async fn a_sealed_config_moved_to_another_tenants_row_does_not_open() {
         job_id: mallory_job,
         tenant: mallory_tenant,
     };
-    let err = api.app.store.job_settings(&job_ref).await.unwrap_err();
+    let err = api.app.store.dispatch().job_settings(&job_ref).await.unwrap_err();
     assert!(matches!(err, freight_core::StoreError::Secret), "{err:?}");
 }
 
-#[tokio::test]
-async fn configs_sealed_before_binding_are_resealed_at_start_and_views_masked() {
-    let api = secure_api(|p| p).await;
+async fn configs_sealed_before_binding_are_resealed_at_start_and_views_masked(backend: Backend) {
+    let api = secure_api_on(backend, |p| p).await;
     let alice = api.new_tenant();
     let neighbour = freight_api::testing::fresh_database("freight_sec_reseal").await;
     let url = format!("{neighbour}?password=qs-secret-77");
@@ -101,19 +94,21 @@ async fn configs_sealed_before_binding_are_resealed_at_start_and_views_masked() 
             serde_json::from_value(config).unwrap();
         secrets.seal(&serde_json::to_vec(&config).unwrap(), &[])
     };
-    let pg = api.pg().await;
-    sqlx::query(
+    api.exec(
         "UPDATE jobs SET source_config_sealed = $2, target_config_sealed = $3, configs_sealed_version = 1,
                          source_config_view = jsonb_build_object('type', 'postgresql', 'url', $4::text)
          WHERE id = $1",
+        "UPDATE jobs SET source_config_sealed = $2, target_config_sealed = $3, configs_sealed_version = 1,
+                         source_config_view = json_object('type', 'postgresql', 'url', $4)
+         WHERE id = $1",
+        &[
+            job_id.0.into(),
+            Arg::Bytes(legacy(json!({"type": "postgresql", "url": url}))),
+            Arg::Bytes(legacy(json!({"type": "postgresql", "url": neighbour}))),
+            (&url).into(),
+        ],
     )
-    .bind(job_id.0)
-    .bind(legacy(json!({"type": "postgresql", "url": url})))
-    .bind(legacy(json!({"type": "postgresql", "url": neighbour})))
-    .bind(&url)
-    .execute(&pg)
-    .await
-    .unwrap();
+    .await;
     assert!(
         api.app
             .store
@@ -141,3 +136,8 @@ async fn configs_sealed_before_binding_are_resealed_at_start_and_views_masked() 
         .unwrap();
     assert!(!shown.contains("qs-secret-77"), "{shown}");
 }
+
+crate::on_both_backends!(
+    a_sealed_config_moved_to_another_tenants_row_does_not_open,
+    configs_sealed_before_binding_are_resealed_at_start_and_views_masked,
+);

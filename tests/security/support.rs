@@ -3,17 +3,26 @@
 
 use std::sync::Arc;
 
+use freight_api::testing::TestStore;
 use freight_core::plan::Planner;
 use freight_core::policy::ConnectionPolicy;
 use freight_core::store::postgres::PgStore;
 use freight_worker::engine::{Engine, EnginePlanner, PlanLimits};
 
-use crate::common::Api;
+use crate::common::{Api, Backend};
 
 /// The API with a policy for many tenants that refuses its own database
 /// and Redis; `configure` adds what a test needs (SQLite root, egress lists).
 pub async fn secure_api(configure: impl FnOnce(ConnectionPolicy) -> ConnectionPolicy) -> Api {
-    secure_api_with_limits(configure, PlanLimits::default(), None).await
+    secure_api_on(Backend::Postgres, configure).await
+}
+
+/// [`secure_api`] over `backend`'s store.
+pub async fn secure_api_on(
+    backend: Backend,
+    configure: impl FnOnce(ConnectionPolicy) -> ConnectionPolicy,
+) -> Api {
+    secure_api_with_limits_on(backend, configure, PlanLimits::default(), None).await
 }
 
 pub async fn secure_api_with_limits(
@@ -21,11 +30,25 @@ pub async fn secure_api_with_limits(
     limits: PlanLimits,
     api_plan_limits: Option<freight_api::plan_slots::PlanLimits>,
 ) -> Api {
-    let app = freight_api::testing::spawn_app_built(
+    secure_api_with_limits_on(Backend::Postgres, configure, limits, api_plan_limits).await
+}
+
+pub async fn secure_api_with_limits_on(
+    backend: Backend,
+    configure: impl FnOnce(ConnectionPolicy) -> ConnectionPolicy,
+    limits: PlanLimits,
+    api_plan_limits: Option<freight_api::plan_slots::PlanLimits>,
+) -> Api {
+    let app = freight_api::testing::spawn_app_on_built(
+        backend,
         None,
         api_plan_limits,
-        async |store: &Arc<PgStore>| {
-            let policy = configure(installation_policy(store).await);
+        async |store: &TestStore| {
+            let identity = match store {
+                TestStore::Postgres(store) => store.identity().await.unwrap(),
+                TestStore::Sqlite(store) => store.identity().unwrap(),
+            };
+            let policy = configure(refusing(identity).await);
             Arc::new(EnginePlanner::new(Engine::new(policy).with_limits(limits)))
                 as Arc<dyn Planner>
         },
@@ -39,12 +62,17 @@ pub async fn secure_api_with_limits(
 
 /// What `freight` refuses on every installation: its database and Redis.
 pub async fn installation_policy(store: &PgStore) -> ConnectionPolicy {
+    refusing(store.identity().await.unwrap()).await
+}
+
+/// The policy for tenants, refusing `own` (Freight's database) and Redis.
+async fn refusing(own: freight_core::policy::DatabaseIdentity) -> ConnectionPolicy {
     let redis: Vec<std::net::SocketAddr> = tokio::net::lookup_host(("127.0.0.1", 6379))
         .await
         .unwrap()
         .collect();
     ConnectionPolicy::for_tenants()
-        .protect_database(store.identity().await.unwrap())
+        .protect_database(own)
         .protect_endpoint(redis)
 }
 

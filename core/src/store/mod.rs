@@ -5,9 +5,14 @@
 //! today, and a SQLite backend for a zero-dependency dev mode can be added
 //! beside it without touching them. Every tenant-owned read and write
 //! takes the [`TenantId`] first: there is no unscoped way to reach a job.
+//!
+//! [`sqlite`] is that backend (`freight dev`: one file, no server): it
+//! implements [`Store`] and every dispatch trait with the same semantics,
+//! errors, ordering and cursors.
 
 pub mod dispatch;
 pub mod postgres;
+pub mod sqlite;
 mod types;
 
 use async_trait::async_trait;

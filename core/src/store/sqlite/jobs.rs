@@ -1,0 +1,731 @@
+//! Jobs and their batches.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+// Dynamic SQL here only splices constant fragments; values are always bound.
+use sqlx::AssertSqlSafe;
+use sqlx::SqliteConnection;
+use sqlx::types::Json;
+use uuid::fmt::Hyphenated;
+
+use super::{SqliteStore, audit, decode_error, now, page_size, timestamp, uuid_text};
+use crate::connection::{ConnectionConfig, ConnectionView};
+use crate::ids::{BatchId, JobId, TenantId};
+use crate::job::{BatchStatus, JobSpec, JobStatus, NulCharacters};
+use crate::secrets::{SEAL_VERSION, SealBinding};
+use crate::store::*;
+use crate::{StoreError, ValidationError};
+
+/// Columns of a job with its row counters summed over its batches.
+const JOB_SELECT: &str = "
+    SELECT j.id, j.name, j.status, j.source_config_view, j.target_config_view, j.tables,
+           j.exclude_tables, j.key_columns, j.nul_characters, j.batch_size, j.max_retries,
+           j.max_record_errors, j.verify, j.started_by, j.created_by, j.created_at, j.updated_at,
+           j.started_at, j.finished_at, j.rows_estimated, j.error_summary,
+           (SELECT COALESCE(sum(b.rows_read), 0) FROM batches b WHERE b.job_id = j.id) AS rows_read,
+           (SELECT COALESCE(sum(b.rows_written), 0) FROM batches b WHERE b.job_id = j.id) AS rows_written,
+           (SELECT COALESCE(sum(b.rows_rejected), 0) FROM batches b WHERE b.job_id = j.id) AS rows_rejected
+    FROM jobs j";
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: Hyphenated,
+    name: Option<String>,
+    status: String,
+    source_config_view: Json<ConnectionView>,
+    target_config_view: Json<ConnectionView>,
+    tables: Json<Vec<String>>,
+    exclude_tables: Json<Vec<String>>,
+    key_columns: Json<BTreeMap<String, Vec<String>>>,
+    nul_characters: String,
+    batch_size: i64,
+    max_retries: i64,
+    max_record_errors: i64,
+    verify: bool,
+    started_by: String,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    rows_estimated: i64,
+    error_summary: Option<String>,
+    rows_read: i64,
+    rows_written: i64,
+    rows_rejected: i64,
+}
+
+impl TryFrom<JobRow> for JobRecord {
+    type Error = StoreError;
+    fn try_from(row: JobRow) -> Result<Self, StoreError> {
+        Ok(JobRecord {
+            id: JobId(row.id.into_uuid()),
+            name: row.name,
+            status: JobStatus::parse(&row.status)
+                .ok_or_else(|| decode_error("job status", &row.status))?,
+            source_config: row.source_config_view.0,
+            target_config: row.target_config_view.0,
+            tables: row.tables.0,
+            exclude_tables: row.exclude_tables.0,
+            key_columns: row.key_columns.0,
+            nul_characters: NulCharacters::parse(&row.nul_characters)
+                .ok_or_else(|| decode_error("nul_characters", &row.nul_characters))?,
+            batch_size: u32::try_from(row.batch_size).unwrap_or_default(),
+            max_retries: u32::try_from(row.max_retries).unwrap_or_default(),
+            max_record_errors: u64::try_from(row.max_record_errors).unwrap_or_default(),
+            verify: row.verify,
+            started_by: row.started_by,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            rows_estimated: row.rows_estimated,
+            rows_read: row.rows_read,
+            rows_written: row.rows_written,
+            rows_rejected: row.rows_rejected,
+            error_summary: row.error_summary,
+        })
+    }
+}
+
+async fn fetch_job(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    job: JobId,
+) -> StoreResult<JobRecord> {
+    let sql = format!("{JOB_SELECT} WHERE j.tenant_id = $1 AND j.id = $2");
+    let row: Option<JobRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .bind(uuid_text(job.0))
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.ok_or(StoreError::NotFound)?.try_into()
+}
+
+/// The status of a job about to change state. The caller's transaction
+/// began `IMMEDIATE`, so it already holds the database's write lock: no
+/// other writer can change the row before it commits (what `FOR UPDATE`
+/// does on PostgreSQL).
+pub(super) async fn lock_job(
+    conn: &mut SqliteConnection,
+    tenant: &TenantId,
+    job: JobId,
+) -> StoreResult<JobStatus> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM jobs WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(uuid_text(job.0))
+            .fetch_optional(&mut *conn)
+            .await?;
+    let status = status.ok_or(StoreError::NotFound)?;
+    JobStatus::parse(&status).ok_or_else(|| decode_error("job status", &status))
+}
+
+pub(super) async fn create(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    spec: &JobSpec,
+    info: &AuditInfo,
+) -> StoreResult<JobRecord> {
+    spec.validate()?;
+    let id = JobId::new();
+    let at = now();
+    let mut tx = store.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO jobs (id, tenant_id, name, status, source_config_sealed, target_config_sealed,
+                           source_config_view, target_config_view, tables, exclude_tables,
+                           batch_size, max_retries, max_record_errors, verify, started_by, created_by,
+                           configs_sealed_version, key_columns, nul_characters, created_at, updated_at)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)",
+    )
+    .bind(uuid_text(id.0))
+    .bind(tenant.as_str())
+    .bind(spec.name.as_deref())
+    .bind(store.secrets.seal_connection(&spec.source_config, binding(tenant, id, "source")))
+    .bind(store.secrets.seal_connection(&spec.target_config, binding(tenant, id, "target")))
+    .bind(Json(spec.source_config.redacted()))
+    .bind(Json(spec.target_config.redacted()))
+    .bind(Json(&spec.tables))
+    .bind(Json(&spec.exclude_tables))
+    .bind(i64::from(spec.batch_size))
+    .bind(i64::from(spec.max_retries))
+    .bind(i64::try_from(spec.max_record_errors).unwrap_or(i64::MAX))
+    .bind(spec.verify)
+    .bind(spec.started_by.trim())
+    .bind(&info.actor)
+    .bind(SEAL_VERSION)
+    .bind(Json(&spec.key_columns))
+    .bind(spec.nul_characters.as_str())
+    .bind(&at)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant,
+        info,
+        "job.create",
+        "job",
+        Some(&id.to_string()),
+        serde_json::json!({
+            "name": spec.name,
+            "source_type": spec.source_config.kind,
+            "target_type": spec.target_config.kind,
+            "tables": spec.tables,
+        }),
+    )
+    .await?;
+    let job = fetch_job(&mut tx, tenant, id).await?;
+    store.commit(tx).await?;
+    Ok(job)
+}
+
+pub(super) async fn get(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    job_id: JobId,
+) -> StoreResult<JobDetail> {
+    // One snapshot for every part of the view.
+    let mut tx = store.begin_read().await?;
+    let job = fetch_job(&mut tx, tenant, job_id).await?;
+    let job_key = uuid_text(job_id.0);
+
+    let rows: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT table_name, status, count(*), COALESCE(sum(rows_read), 0),
+                COALESCE(sum(rows_written), 0), COALESCE(sum(rows_rejected), 0)
+         FROM batches WHERE tenant_id = $1 AND job_id = $2
+         GROUP BY table_name, status ORDER BY table_name",
+    )
+    .bind(tenant.as_str())
+    .bind(job_key)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut batches = BatchCounts::default();
+    let mut tables: Vec<TableStats> = Vec::new();
+    for (table_name, status, count, read, written, rejected) in rows {
+        let status =
+            BatchStatus::parse(&status).ok_or_else(|| decode_error("batch status", &status))?;
+        batches.add(status, count);
+        let entry = match tables.last_mut() {
+            Some(last) if last.table_name == table_name => last,
+            _ => {
+                tables.push(TableStats {
+                    table_name,
+                    batches: BatchCounts::default(),
+                    rows_read: 0,
+                    rows_written: 0,
+                    rows_rejected: 0,
+                });
+                tables.last_mut().ok_or(StoreError::NotFound)?
+            }
+        };
+        entry.batches.add(status, count);
+        entry.rows_read += read;
+        entry.rows_written += written;
+        entry.rows_rejected += rejected;
+    }
+
+    let verification_mismatches: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM batches WHERE tenant_id = $1 AND job_id = $2 AND verified = 0",
+    )
+    .bind(tenant.as_str())
+    .bind(job_key)
+    .fetch_one(&mut *tx)
+    .await?;
+
+    let warnings: Json<Vec<String>> =
+        sqlx::query_scalar("SELECT plan_warnings FROM jobs WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(job_key)
+            .fetch_one(&mut *tx)
+            .await?;
+
+    let validation = super::validations::latest(&mut tx, tenant, job_id).await?;
+
+    let top_errors: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT message, count(*) AS n FROM job_logs
+         WHERE tenant_id = $1 AND job_id = $2 AND level = 'error'
+         GROUP BY message ORDER BY n DESC, message LIMIT 5",
+    )
+    .bind(tenant.as_str())
+    .bind(job_key)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    Ok(JobDetail {
+        job,
+        batches,
+        tables,
+        verification_mismatches,
+        plan_warnings: warnings.0,
+        top_errors: top_errors
+            .into_iter()
+            .map(|(message, count)| ErrorCount { message, count })
+            .collect(),
+        validation,
+    })
+}
+
+pub(super) async fn list(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    filter: &JobFilter,
+) -> StoreResult<Page<JobRecord>> {
+    let limit = page_size(filter.limit);
+    let status = filter.status.map(JobStatus::as_str);
+    let since = filter.created.since.map(timestamp);
+    let until = filter.created.until.map(timestamp);
+    let where_clause = "j.tenant_id = $1
+        AND ($2 IS NULL OR j.status = $2)
+        AND ($3 IS NULL OR j.created_at >= $3)
+        AND ($4 IS NULL OR j.created_at < $4)";
+    let mut tx = store.begin_read().await?;
+    let sql = format!(
+        "{JOB_SELECT} WHERE {where_clause}
+           AND ($5 IS NULL OR (j.created_at, j.id) < ($5, $6))
+         ORDER BY j.created_at DESC, j.id DESC LIMIT $7"
+    );
+    let rows: Vec<JobRow> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .bind(status)
+        .bind(&since)
+        .bind(&until)
+        .bind(filter.after.map(|(at, _)| timestamp(at)))
+        .bind(filter.after.map(|(_, id)| uuid_text(id.0)))
+        .bind(limit + 1)
+        .fetch_all(&mut *tx)
+        .await?;
+    let total: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT count(*) FROM jobs j WHERE {where_clause}"
+    )))
+    .bind(tenant.as_str())
+    .bind(status)
+    .bind(&since)
+    .bind(&until)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    let mut items = rows
+        .into_iter()
+        .map(JobRecord::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|last| {
+            encode_cursor(&format!(
+                "{}|{}",
+                last.created_at.timestamp_micros(),
+                last.id
+            ))
+        })
+    } else {
+        None
+    };
+    Ok(Page {
+        items,
+        next_cursor,
+        total: Some(total),
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct BatchRow {
+    id: Hyphenated,
+    seq: i32,
+    table_name: String,
+    key_start: Option<Json<serde_json::Value>>,
+    key_end: Option<Json<serde_json::Value>>,
+    status: String,
+    attempts: i32,
+    rows_read: i64,
+    rows_written: i64,
+    rows_rejected: i64,
+    verified: Option<bool>,
+    verify_detail: Option<String>,
+    last_error: Option<String>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+pub(super) async fn list_batches(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    job: JobId,
+    filter: &BatchFilter,
+) -> StoreResult<Page<BatchRecord>> {
+    let limit = page_size(filter.limit);
+    let job_key = uuid_text(job.0);
+    let mut tx = store.begin_read().await?;
+    let exists: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM jobs WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(job_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    exists.ok_or(StoreError::NotFound)?;
+    let status = filter.status.map(BatchStatus::as_str);
+    let rows: Vec<BatchRow> = sqlx::query_as(
+        "SELECT id, seq, table_name, key_start, key_end, status, attempts, rows_read, rows_written,
+                rows_rejected, verified, verify_detail, last_error, started_at, finished_at
+         FROM batches
+         WHERE tenant_id = $1 AND job_id = $2 AND ($3 IS NULL OR status = $3)
+           AND ($4 IS NULL OR seq > $4)
+         ORDER BY seq LIMIT $5",
+    )
+    .bind(tenant.as_str())
+    .bind(job_key)
+    .bind(status)
+    .bind(filter.after_seq)
+    .bind(limit + 1)
+    .fetch_all(&mut *tx)
+    .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM batches WHERE tenant_id = $1 AND job_id = $2 AND ($3 IS NULL OR status = $3)",
+    )
+    .bind(tenant.as_str())
+    .bind(job_key)
+    .bind(status)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        items.push(BatchRecord {
+            id: BatchId(row.id.into_uuid()),
+            seq: row.seq,
+            table_name: row.table_name,
+            key_start: row.key_start.map(|j| j.0),
+            key_end: row.key_end.map(|j| j.0),
+            status: BatchStatus::parse(&row.status)
+                .ok_or_else(|| decode_error("batch status", &row.status))?,
+            attempts: row.attempts,
+            rows_read: row.rows_read,
+            rows_written: row.rows_written,
+            rows_rejected: row.rows_rejected,
+            verified: row.verified,
+            verify_detail: row.verify_detail,
+            last_error: row.last_error,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+        });
+    }
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|b| encode_cursor(&b.seq.to_string()))
+    } else {
+        None
+    };
+    Ok(Page {
+        items,
+        next_cursor,
+        total: Some(total),
+    })
+}
+
+pub(super) async fn cancel(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    job: JobId,
+    info: &AuditInfo,
+) -> StoreResult<JobRecord> {
+    let job_key = uuid_text(job.0);
+    let at = now();
+    let mut tx = store.begin_write().await?;
+    let current = lock_job(&mut tx, tenant, job).await?;
+    current.on_cancel().map_err(StoreError::Conflict)?;
+    let cancelled = sqlx::query(
+        "UPDATE batches SET status = 'cancelled', finished_at = $3, updated_at = $3,
+                lease_owner = NULL, lease_expires_at = NULL
+         WHERE tenant_id = $1 AND job_id = $2 AND status = 'pending'",
+    )
+    .bind(tenant.as_str())
+    .bind(job_key)
+    .bind(&at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let running: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM batches WHERE tenant_id = $1 AND job_id = $2 AND status = 'running'",
+    )
+    .bind(tenant.as_str())
+    .bind(job_key)
+    .fetch_one(&mut *tx)
+    .await?;
+    // With nothing in flight there is nothing to wait for.
+    let next = if running == 0 {
+        JobStatus::Cancelled
+    } else {
+        JobStatus::Cancelling
+    };
+    sqlx::query(
+        "UPDATE jobs SET status = $3, updated_at = $4,
+                finished_at = CASE WHEN $3 = 'cancelled' THEN $4 ELSE finished_at END
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(job_key)
+    .bind(next.as_str())
+    .bind(&at)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant,
+        info,
+        "job.cancel",
+        "job",
+        Some(&job.to_string()),
+        serde_json::json!({
+            "from_status": current,
+            "to_status": next,
+            "batches_cancelled": cancelled,
+            "batches_in_flight": running,
+        }),
+    )
+    .await?;
+    let record = fetch_job(&mut tx, tenant, job).await?;
+    store.commit(tx).await?;
+    Ok(record)
+}
+
+pub(super) async fn retry(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    job: JobId,
+    request: &RetryRequest,
+    info: &AuditInfo,
+) -> StoreResult<RetryOutcome> {
+    let job_key = uuid_text(job.0);
+    let at = now();
+    let mut tx = store.begin_write().await?;
+    let current = lock_job(&mut tx, tenant, job).await?;
+    let batch_ids: Vec<String> = request
+        .batch_ids
+        .iter()
+        .map(|b| uuid_text(b.0).to_string())
+        .collect();
+    // Named batches of a completed job may be re-run too: that is how the
+    // ranges a validation found different are repaired.
+    let repair = !batch_ids.is_empty() && current == JobStatus::Completed;
+    if !repair {
+        current.can_retry().map_err(StoreError::Conflict)?;
+    }
+    if !batch_ids.is_empty() {
+        let known: Vec<Hyphenated> = sqlx::query_scalar(
+            "SELECT id FROM batches WHERE tenant_id = $1 AND job_id = $2
+               AND id IN (SELECT value FROM json_each($3))",
+        )
+        .bind(tenant.as_str())
+        .bind(job_key)
+        .bind(Json(&batch_ids))
+        .fetch_all(&mut *tx)
+        .await?;
+        let unknown: Vec<_> = request
+            .batch_ids
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| !known.iter().any(|k| k.as_uuid() == &b.0))
+            .map(|(i, b)| crate::FieldError {
+                field: format!("batch_ids[{i}]"),
+                message: format!("{b} is not a batch of this job"),
+            })
+            .collect();
+        if !unknown.is_empty() {
+            return Err(ValidationError(unknown).into());
+        }
+    }
+    let mut retryable: Vec<&str> = BatchStatus::RETRYABLE.iter().map(|s| s.as_str()).collect();
+    if !batch_ids.is_empty() {
+        // A named batch that completed is re-copied (a repair after validation).
+        retryable.push(BatchStatus::Completed.as_str());
+    }
+    let max_attempts = i64::from(request.max_retries) + 1;
+    let retried = sqlx::query(
+        "UPDATE batches SET status = 'pending', attempts = 0, max_attempts = $5,
+                rows_read = 0, rows_written = 0, rows_rejected = 0, verified = NULL,
+                verify_detail = NULL, last_error = NULL, lease_owner = NULL,
+                lease_expires_at = NULL, started_at = NULL, finished_at = NULL, updated_at = $6
+         WHERE tenant_id = $1 AND job_id = $2 AND status IN (SELECT value FROM json_each($3))
+           AND (json_array_length($4) = 0 OR id IN (SELECT value FROM json_each($4)))",
+    )
+    .bind(tenant.as_str())
+    .bind(job_key)
+    .bind(Json(&retryable))
+    .bind(Json(&batch_ids))
+    .bind(max_attempts)
+    .bind(&at)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let planned: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM batches WHERE tenant_id = $1 AND job_id = $2")
+            .bind(tenant.as_str())
+            .bind(job_key)
+            .fetch_one(&mut *tx)
+            .await?;
+    // A job that failed before planning any batch is retried by planning again.
+    if retried == 0 && planned > 0 {
+        return Err(StoreError::Conflict(if batch_ids.is_empty() {
+            "the job has no failed, rejected or cancelled batches to retry".into()
+        } else {
+            "none of the given batches has finished".into()
+        }));
+    }
+    sqlx::query(
+        "UPDATE jobs SET status = 'queued', max_retries = $3, finished_at = NULL,
+                error_summary = NULL, updated_at = $4
+         WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(job_key)
+    .bind(i64::from(request.max_retries))
+    .bind(&at)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant,
+        info,
+        "job.retry",
+        "job",
+        Some(&job.to_string()),
+        serde_json::json!({
+            "from_status": current,
+            "batches_retried": retried,
+            "batch_ids": request.batch_ids,
+            "max_retries": request.max_retries,
+        }),
+    )
+    .await?;
+    let record = fetch_job(&mut tx, tenant, job).await?;
+    store.commit(tx).await?;
+    Ok(RetryOutcome {
+        job: record,
+        batches_retried: i64::try_from(retried).unwrap_or(i64::MAX),
+    })
+}
+
+pub(super) async fn connections(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    job: JobId,
+) -> StoreResult<(ConnectionConfig, ConnectionConfig)> {
+    let sealed: Option<(Vec<u8>, Vec<u8>, i16)> = sqlx::query_as(
+        "SELECT source_config_sealed, target_config_sealed, configs_sealed_version
+         FROM jobs WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(uuid_text(job.0))
+    .fetch_optional(store.reader())
+    .await?;
+    let (source, target, version) = sealed.ok_or(StoreError::NotFound)?;
+    if version != SEAL_VERSION {
+        return Err(StoreError::Secret);
+    }
+    Ok((
+        store
+            .secrets
+            .open_connection(&source, binding(tenant, job, "source"))?,
+        store
+            .secrets
+            .open_connection(&target, binding(tenant, job, "target"))?,
+    ))
+}
+
+pub(super) async fn batch_exists(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    job: JobId,
+    batch: BatchId,
+) -> StoreResult<bool> {
+    let found: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM batches WHERE tenant_id = $1 AND job_id = $2 AND id = $3",
+    )
+    .bind(tenant.as_str())
+    .bind(uuid_text(job.0))
+    .bind(uuid_text(batch.0))
+    .fetch_optional(store.reader())
+    .await?;
+    Ok(found.is_some())
+}
+
+pub(super) fn binding<'a>(tenant: &'a TenantId, job: JobId, side: &'static str) -> SealBinding<'a> {
+    SealBinding { tenant, job, side }
+}
+
+/// What re-sealing did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResealReport {
+    pub resealed: u64,
+    /// Rows no configured key opens: left as they are, their jobs cannot run.
+    pub unreadable: u64,
+}
+
+/// Re-seals connection configs with the current key, bound to their row,
+/// and re-derives their redacted views. `all = false`: only rows sealed
+/// before configs were bound (version 1), as every start-up does; `true`:
+/// every row, after a key rotation (`freight reseal`).
+pub(super) async fn reseal(store: &SqliteStore, all: bool) -> StoreResult<ResealReport> {
+    type Row = (Hyphenated, String, Vec<u8>, Vec<u8>, i16);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, tenant_id, source_config_sealed, target_config_sealed, configs_sealed_version
+         FROM jobs WHERE $1 OR configs_sealed_version <> $2",
+    )
+    .bind(all)
+    .bind(SEAL_VERSION)
+    .fetch_all(store.reader())
+    .await?;
+    let mut report = ResealReport::default();
+    for (id, tenant, source, target, version) in rows {
+        let (Ok(tenant), job) = (TenantId::parse(&tenant), JobId(id.into_uuid())) else {
+            report.unreadable += 1;
+            continue;
+        };
+        let open = |sealed: &[u8], side: &'static str| {
+            if version == SEAL_VERSION {
+                store
+                    .secrets
+                    .open_connection(sealed, binding(&tenant, job, side))
+            } else {
+                store.secrets.open_unbound_connection(sealed)
+            }
+        };
+        let (Ok(source), Ok(target)) = (open(&source, "source"), open(&target, "target")) else {
+            tracing::warn!(job_id = %job, "connection config opens with no configured key; left as is");
+            report.unreadable += 1;
+            continue;
+        };
+        let mut tx = store.begin_write().await?;
+        sqlx::query(
+            "UPDATE jobs SET source_config_sealed = $3, target_config_sealed = $4,
+                             source_config_view = $5, target_config_view = $6,
+                             configs_sealed_version = $7
+             WHERE id = $1 AND tenant_id = $2 AND configs_sealed_version = $8",
+        )
+        .bind(uuid_text(job.0))
+        .bind(tenant.as_str())
+        .bind(
+            store
+                .secrets
+                .seal_connection(&source, binding(&tenant, job, "source")),
+        )
+        .bind(
+            store
+                .secrets
+                .seal_connection(&target, binding(&tenant, job, "target")),
+        )
+        .bind(Json(source.redacted()))
+        .bind(Json(target.redacted()))
+        .bind(SEAL_VERSION)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        store.commit(tx).await?;
+        report.resealed += 1;
+    }
+    Ok(report)
+}

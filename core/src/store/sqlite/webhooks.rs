@@ -1,0 +1,206 @@
+//! Webhooks of a tenant and their deliveries (the outbox itself is filled
+//! by a trigger when a job finishes, see `migrations/sqlite`).
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use uuid::fmt::Hyphenated;
+
+use super::{SqliteStore, audit, decode_error, now, page_size, timestamp, uuid_text};
+use crate::ids::{TenantId, WebhookId};
+use crate::store::*;
+use crate::webhooks::{WebhookEventType, message_id, new_secret, secret_aad};
+
+type WebhookRow = (Hyphenated, String, Json<Vec<String>>, String, DateTime<Utc>);
+
+fn to_record((id, url, events, created_by, created_at): WebhookRow) -> StoreResult<WebhookRecord> {
+    let events = events
+        .0
+        .iter()
+        .map(|e| WebhookEventType::parse(e).ok_or_else(|| decode_error("webhook event", e)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(WebhookRecord {
+        id: WebhookId(id.into_uuid()),
+        url,
+        events,
+        created_by,
+        created_at,
+    })
+}
+
+pub(super) async fn create(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    new: &NewWebhook,
+    info: &AuditInfo,
+) -> StoreResult<WebhookCreated> {
+    let id = WebhookId::new();
+    let secret = new_secret();
+    let events: Vec<&str> = new.events.iter().map(|e| e.as_str()).collect();
+    let mut tx = store.begin_write().await?;
+    let row: WebhookRow = sqlx::query_as(
+        "INSERT INTO webhooks (id, tenant_id, url, events, secret_sealed, created_by, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         RETURNING id, url, events, created_by, created_at",
+    )
+    .bind(uuid_text(id.0))
+    .bind(tenant.as_str())
+    .bind(&new.url)
+    .bind(Json(&events))
+    .bind(
+        store
+            .secrets
+            .seal(secret.as_bytes(), &secret_aad(tenant, id)),
+    )
+    .bind(&info.actor)
+    .bind(now())
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        tenant,
+        info,
+        "webhook.create",
+        "webhook",
+        Some(&id.to_string()),
+        serde_json::json!({"url": new.url, "events": events}),
+    )
+    .await?;
+    store.commit(tx).await?;
+    Ok(WebhookCreated {
+        webhook: to_record(row)?,
+        secret,
+    })
+}
+
+pub(super) async fn list(
+    store: &SqliteStore,
+    tenant: &TenantId,
+) -> StoreResult<Vec<WebhookRecord>> {
+    let rows: Vec<WebhookRow> = sqlx::query_as(
+        "SELECT id, url, events, created_by, created_at FROM webhooks
+         WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC",
+    )
+    .bind(tenant.as_str())
+    .fetch_all(store.reader())
+    .await?;
+    rows.into_iter().map(to_record).collect()
+}
+
+pub(super) async fn delete(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    webhook: WebhookId,
+    info: &AuditInfo,
+) -> StoreResult<()> {
+    let mut tx = store.begin_write().await?;
+    let deleted = sqlx::query("DELETE FROM webhooks WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant.as_str())
+        .bind(uuid_text(webhook.0))
+        .execute(&mut *tx)
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    audit::record(
+        &mut tx,
+        tenant,
+        info,
+        "webhook.delete",
+        "webhook",
+        Some(&webhook.to_string()),
+        serde_json::json!({}),
+    )
+    .await?;
+    store.commit(tx).await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: Hyphenated,
+    webhook_id: Hyphenated,
+    event_type: String,
+    payload: Json<serde_json::Value>,
+    status: String,
+    attempts: i32,
+    last_status: Option<i32>,
+    last_error: Option<String>,
+    next_attempt_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    delivered_at: Option<DateTime<Utc>>,
+}
+
+pub(super) async fn deliveries(
+    store: &SqliteStore,
+    tenant: &TenantId,
+    webhook: WebhookId,
+    filter: &DeliveryFilter,
+) -> StoreResult<Page<WebhookDelivery>> {
+    let limit = page_size(filter.limit);
+    let mut tx = store.begin_read().await?;
+    let exists: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM webhooks WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(uuid_text(webhook.0))
+            .fetch_optional(&mut *tx)
+            .await?;
+    if exists.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    let (before_at, before_id) = filter.before.unzip();
+    let rows: Vec<DeliveryRow> = sqlx::query_as(
+        "SELECT id, webhook_id, event_type, payload, status, attempts, last_status, last_error,
+                next_attempt_at, created_at, delivered_at
+         FROM webhook_deliveries
+         WHERE tenant_id = $1 AND webhook_id = $2
+           AND ($3 IS NULL OR status = $3)
+           AND ($4 IS NULL OR (created_at, id) < ($4, $5))
+         ORDER BY created_at DESC, id DESC LIMIT $6",
+    )
+    .bind(tenant.as_str())
+    .bind(uuid_text(webhook.0))
+    .bind(filter.status.map(DeliveryStatus::as_str))
+    .bind(before_at.map(timestamp))
+    .bind(before_id.map(uuid_text))
+    .bind(limit + 1)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+    {
+        let status = DeliveryStatus::parse(&row.status)
+            .ok_or_else(|| decode_error("delivery status", &row.status))?;
+        items.push(WebhookDelivery {
+            id: message_id(row.id.into_uuid()),
+            webhook_id: WebhookId(row.webhook_id.into_uuid()),
+            event_type: row.event_type,
+            payload: row.payload.0,
+            status,
+            attempts: row.attempts,
+            last_status: row.last_status,
+            last_error: row.last_error,
+            next_attempt_at: (status == DeliveryStatus::Pending).then_some(row.next_attempt_at),
+            created_at: row.created_at,
+            delivered_at: row.delivered_at,
+        });
+    }
+    // The same cursor as the PostgreSQL backend's, so
+    // `postgres::parse_delivery_cursor` reads both.
+    let next_cursor = match (more, items.last()) {
+        (true, Some(last)) => Some(encode_cursor(&format!(
+            "{}|{}",
+            last.created_at.to_rfc3339(),
+            last.id.trim_start_matches("msg_")
+        ))),
+        _ => None,
+    };
+    Ok(Page {
+        items,
+        next_cursor,
+        total: None,
+    })
+}
