@@ -257,6 +257,7 @@ impl Fixture {
             verify: true,
             key_columns: Default::default(),
             nul_characters: Default::default(),
+            zero_dates: Default::default(),
             started_by: "engine-test".into(),
         };
         self.store

@@ -122,6 +122,7 @@ impl Setup {
             started_by: "validation-e2e".into(),
             key_columns: Default::default(),
             nul_characters: Default::default(),
+            zero_dates: Default::default(),
         }
     }
 

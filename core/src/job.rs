@@ -173,6 +173,35 @@ impl NulCharacters {
     }
 }
 
+/// What to do with MySQL zero and partial dates (`0000-00-00`, a zero
+/// month or day), which no other database can store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ZeroDates {
+    /// Copied as NULL (a NOT NULL column then rejects the record); the
+    /// plan preview warns per column that holds any, with the count.
+    #[default]
+    Null,
+    /// Such a row is a rejected record naming table, column and key; the
+    /// rest of its batch is copied.
+    Reject,
+}
+
+impl ZeroDates {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Null => "null",
+            Self::Reject => "reject",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Null, Self::Reject]
+            .into_iter()
+            .find(|z| z.as_str() == raw)
+    }
+}
+
 /// Severity of a job log entry.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
@@ -265,6 +294,12 @@ pub struct JobSpec {
     /// removed).
     #[serde(default)]
     pub nul_characters: NulCharacters,
+    /// MySQL zero and partial dates (`0000-00-00`, a zero month or day):
+    /// `null` (default: copied as NULL, and a rejected record where the
+    /// column is NOT NULL) or `reject` (the row is a rejected record naming
+    /// table, column and key; the rest of the batch is copied).
+    #[serde(default)]
+    pub zero_dates: ZeroDates,
     /// Who or what started the job (a person, a pipeline): 1-200
     /// characters, not only spaces.
     #[schema(min_length = 1, max_length = 200, pattern = "\\S")]

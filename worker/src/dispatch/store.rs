@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use freight_core::ids::{BatchId, JobId, TenantId};
-use freight_core::job::{BatchStatus, JobStatus, LogLevel, NulCharacters};
+use freight_core::job::{BatchStatus, JobStatus, LogLevel, NulCharacters, ZeroDates};
 use freight_core::secrets::{SEAL_VERSION, SealBinding, SecretBox};
 use serde_json::Value;
 use sqlx::postgres::PgPool;
@@ -263,18 +263,30 @@ impl DispatchStore {
             bool,
             sqlx::types::Json<BTreeMap<String, Vec<String>>>,
             String,
+            String,
         );
         let row: Option<Row> = sqlx::query_as(
             "SELECT source_config_sealed, target_config_sealed, configs_sealed_version,
-                    tables, exclude_tables, batch_size, verify, key_columns, nul_characters
+                    tables, exclude_tables, batch_size, verify, key_columns, nul_characters,
+                    zero_dates
              FROM jobs WHERE id = $1 AND tenant_id = $2",
         )
         .bind(job.job_id.0)
         .bind(job.tenant.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        let (source, target, version, tables, exclude_tables, batch_size, verify, key_columns, nul) =
-            row.ok_or_else(|| anyhow::anyhow!("job {} not found", job.job_id))?;
+        let (
+            source,
+            target,
+            version,
+            tables,
+            exclude_tables,
+            batch_size,
+            verify,
+            key_columns,
+            nul,
+            zero_dates,
+        ) = row.ok_or_else(|| anyhow::anyhow!("job {} not found", job.job_id))?;
         if version != SEAL_VERSION {
             anyhow::bail!(
                 "job {}: connection configs are sealed in an older format; restart Freight or run `freight reseal`",
@@ -304,6 +316,9 @@ impl DispatchStore {
             key_columns: key_columns.0,
             nul_characters: NulCharacters::parse(&nul).ok_or_else(|| {
                 anyhow::anyhow!("job {}: unknown nul_characters {nul:?}", job.job_id)
+            })?,
+            zero_dates: ZeroDates::parse(&zero_dates).ok_or_else(|| {
+                anyhow::anyhow!("job {}: unknown zero_dates {zero_dates:?}", job.job_id)
             })?,
         })
     }

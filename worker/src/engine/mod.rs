@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 
 use freight_core::connection::ConnectionConfig;
 use freight_core::ids::{BatchId, JobId, TenantId};
-use freight_core::job::NulCharacters;
+use freight_core::job::{NulCharacters, ZeroDates};
 use freight_core::plan::PlanReport;
 
 /// A job as the engine needs it: loaded once, shared by its batches.
@@ -54,6 +54,8 @@ pub struct JobContext {
     /// Text holding NUL characters: a record error on PostgreSQL targets,
     /// or stripped while reading.
     pub nul_characters: NulCharacters,
+    /// MySQL zero and partial dates: NULL, or a rejected record.
+    pub zero_dates: ZeroDates,
 }
 
 impl JobContext {

@@ -1,6 +1,7 @@
 //! Planning a job: which tables, what key, what target DDL, and the fixed
 //! key ranges of `batch_size` rows each.
 
+use freight_core::job::ZeroDates;
 use freight_core::plan::{CopyMode, PlanReport, TablePlan};
 
 use super::connect::Pool;
@@ -160,7 +161,7 @@ pub async fn plan(
         // the user decides. A job's own planning stays O(1) for dense keys
         // (the copy turns zero dates into NULL either way).
         if !prepare_target {
-            warnings.extend(zero_date_warnings(source, table).await?);
+            warnings.extend(zero_date_warnings(source, table, job.zero_dates).await?);
         }
         let existing = match target {
             Some(pool) => {
@@ -290,7 +291,11 @@ pub async fn plan(
 /// counts them for all such columns at once (a full scan unless the table
 /// has none: about 0.8 s per million 170-byte rows on the development
 /// machine; the copy reads every row anyway).
-async fn zero_date_warnings(pool: &Pool, table: &Table) -> Result<Vec<String>, Failure> {
+async fn zero_date_warnings(
+    pool: &Pool,
+    table: &Table,
+    mode: ZeroDates,
+) -> Result<Vec<String>, Failure> {
     let Pool::MySql(my) = pool else {
         return Ok(Vec::new());
     };
@@ -332,14 +337,16 @@ async fn zero_date_warnings(pool: &Pool, table: &Table) -> Result<Vec<String>, F
         if n == 0 {
             continue;
         }
-        warnings.push(format!(
-            "column {}: zero dates (0000-00-00 or a zero month/day) in {n} row(s) are copied as NULL{}",
-            col.name,
-            if col.nullable {
-                ""
-            } else {
-                " and rejected as records, the column being NOT NULL"
+        let fate = match mode {
+            ZeroDates::Reject => " are rejected records (zero_dates: reject)",
+            ZeroDates::Null if col.nullable => " are copied as NULL (zero_dates: null)",
+            ZeroDates::Null => {
+                " are rejected records: zero_dates: null copies them as NULL, which the NOT NULL column refuses"
             }
+        };
+        warnings.push(format!(
+            "column {}: zero dates (0000-00-00 or a zero month/day) in {n} row(s){fate}",
+            col.name
         ));
     }
     Ok(warnings)

@@ -144,6 +144,7 @@ pub fn job(
         verify: true,
         key_columns: Default::default(),
         nul_characters: Default::default(),
+        zero_dates: Default::default(),
     }
 }
 
