@@ -4,3 +4,8 @@
 ALTER TABLE jobs
     ADD COLUMN zero_dates text NOT NULL DEFAULT 'null'
         CHECK (zero_dates IN ('null', 'reject'));
+-- `identifiers`: target names as the source spells them ('keep') or
+-- folded to lower case ('lower').
+ALTER TABLE jobs
+    ADD COLUMN identifiers text NOT NULL DEFAULT 'keep'
+        CHECK (identifiers IN ('keep', 'lower'));

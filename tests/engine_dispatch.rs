@@ -258,6 +258,7 @@ impl Fixture {
             key_columns: Default::default(),
             nul_characters: Default::default(),
             zero_dates: Default::default(),
+            identifiers: Default::default(),
             started_by: "engine-test".into(),
         };
         self.store

@@ -162,6 +162,7 @@ impl Migration {
             key_columns: Default::default(),
             nul_characters: Default::default(),
             zero_dates: Default::default(),
+            identifiers: Default::default(),
             started_by: "engine-e2e".into(),
         }
     }

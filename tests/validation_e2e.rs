@@ -123,6 +123,7 @@ impl Setup {
             key_columns: Default::default(),
             nul_characters: Default::default(),
             zero_dates: Default::default(),
+            identifiers: Default::default(),
         }
     }
 

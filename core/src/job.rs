@@ -202,6 +202,42 @@ impl ZeroDates {
     }
 }
 
+/// How table, column, index and constraint names are spelled on the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Identifiers {
+    /// As the source spells them, case included (always quoted).
+    #[default]
+    Keep,
+    /// Folded to lower case (ASCII letters, as PostgreSQL folds unquoted
+    /// names), like pgloader does; planning refuses names that would then
+    /// collide.
+    Lower,
+}
+
+impl Identifiers {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Keep => "keep",
+            Self::Lower => "lower",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Keep, Self::Lower]
+            .into_iter()
+            .find(|i| i.as_str() == raw)
+    }
+
+    /// A source name as the target spells it.
+    pub fn apply(self, name: &str) -> String {
+        match self {
+            Self::Keep => name.to_owned(),
+            Self::Lower => name.to_ascii_lowercase(),
+        }
+    }
+}
+
 /// Severity of a job log entry.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
@@ -300,6 +336,12 @@ pub struct JobSpec {
     /// table, column and key; the rest of the batch is copied).
     #[serde(default)]
     pub zero_dates: ZeroDates,
+    /// Names of tables, columns, indexes and constraints on the target:
+    /// `keep` (default: as the source spells them, case included) or
+    /// `lower` (folded to lower case like pgloader; planning refuses a
+    /// table whose names would then collide).
+    #[serde(default)]
+    pub identifiers: Identifiers,
     /// Who or what started the job (a person, a pipeline): 1-200
     /// characters, not only spaces.
     #[schema(min_length = 1, max_length = 200, pattern = "\\S")]

@@ -81,5 +81,6 @@ pub fn job_context(
         key_columns: Default::default(),
         nul_characters: Default::default(),
         zero_dates: Default::default(),
+        identifiers: Default::default(),
     }
 }

@@ -134,6 +134,8 @@ pub struct JobRecord {
     pub nul_characters: crate::job::NulCharacters,
     /// What happens to MySQL zero and partial dates.
     pub zero_dates: crate::job::ZeroDates,
+    /// How names are spelled on the target.
+    pub identifiers: crate::job::Identifiers,
     /// Rows per batch.
     pub batch_size: u32,
     /// Attempts per failed batch.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use freight_core::ids::{BatchId, JobId, TenantId};
-use freight_core::job::{BatchStatus, JobStatus, LogLevel, NulCharacters, ZeroDates};
+use freight_core::job::{BatchStatus, Identifiers, JobStatus, LogLevel, NulCharacters, ZeroDates};
 use freight_core::secrets::{SEAL_VERSION, SealBinding, SecretBox};
 use serde_json::Value;
 use sqlx::postgres::PgPool;
@@ -264,11 +264,12 @@ impl DispatchStore {
             sqlx::types::Json<BTreeMap<String, Vec<String>>>,
             String,
             String,
+            String,
         );
         let row: Option<Row> = sqlx::query_as(
             "SELECT source_config_sealed, target_config_sealed, configs_sealed_version,
                     tables, exclude_tables, batch_size, verify, key_columns, nul_characters,
-                    zero_dates
+                    zero_dates, identifiers
              FROM jobs WHERE id = $1 AND tenant_id = $2",
         )
         .bind(job.job_id.0)
@@ -286,6 +287,7 @@ impl DispatchStore {
             key_columns,
             nul,
             zero_dates,
+            identifiers,
         ) = row.ok_or_else(|| anyhow::anyhow!("job {} not found", job.job_id))?;
         if version != SEAL_VERSION {
             anyhow::bail!(
@@ -319,6 +321,9 @@ impl DispatchStore {
             })?,
             zero_dates: ZeroDates::parse(&zero_dates).ok_or_else(|| {
                 anyhow::anyhow!("job {}: unknown zero_dates {zero_dates:?}", job.job_id)
+            })?,
+            identifiers: Identifiers::parse(&identifiers).ok_or_else(|| {
+                anyhow::anyhow!("job {}: unknown identifiers {identifiers:?}", job.job_id)
             })?,
         })
     }

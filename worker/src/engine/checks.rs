@@ -68,6 +68,22 @@ pub fn translate(
     if source == target {
         return Some(expression.to_owned());
     }
+    respell_into(source, target, expression, columns)
+}
+
+/// The expression re-spelled token by token in its own dialect, column
+/// names as `columns` spell them (matched without case): for targets whose
+/// names were folded (`identifiers: lower`).
+pub fn respell(dialect: Dialect, expression: &str, columns: &[Column]) -> Option<String> {
+    respell_into(dialect, dialect, expression, columns)
+}
+
+fn respell_into(
+    source: Dialect,
+    target: Dialect,
+    expression: &str,
+    columns: &[Column],
+) -> Option<String> {
     let tokens = tokenize(source, expression)?;
     let mut out = String::with_capacity(expression.len() + 8);
     let mut after_function = false;

@@ -10,9 +10,9 @@ use tokio::sync::OnceCell;
 use super::JobContext;
 use super::connect::{self, Access, Pool, Side};
 use super::error::Failure;
-use super::introspect;
 use super::model::{Dialect, Table};
 use super::write::{WriteSpec, copy_binary};
+use super::{introspect, names};
 
 /// One table of a job, ready to copy.
 #[derive(Debug)]
@@ -161,11 +161,16 @@ async fn load_table(
         introspect::apply_key_columns(&mut src, named)
             .map_err(|m| Failure::Permanent(format!("key_columns: {m}")))?;
     }
-    let tgt = introspect::table(target, target_schema.as_deref().unwrap_or_default(), name)
-        .await?
+    let target_name = names::table_name(job.identifiers, name);
+    let tgt = introspect::table(
+        target,
+        target_schema.as_deref().unwrap_or_default(),
+        &target_name,
+    )
+    .await?
         .ok_or_else(|| {
             Failure::Permanent(format!(
-                "table {name} does not exist on the target (planning with prepare_target creates it)"
+                "table {target_name} does not exist on the target (planning with prepare_target creates it)"
             ))
         })?;
     let target = match_columns(&src, &tgt)?;

@@ -16,6 +16,7 @@ mod error;
 mod finish;
 mod introspect;
 pub mod model;
+mod names;
 mod planner;
 mod planner_api;
 mod read;
@@ -34,7 +35,7 @@ use std::collections::BTreeMap;
 
 use freight_core::connection::ConnectionConfig;
 use freight_core::ids::{BatchId, JobId, TenantId};
-use freight_core::job::{NulCharacters, ZeroDates};
+use freight_core::job::{Identifiers, NulCharacters, ZeroDates};
 use freight_core::plan::PlanReport;
 
 /// A job as the engine needs it: loaded once, shared by its batches.
@@ -56,6 +57,8 @@ pub struct JobContext {
     pub nul_characters: NulCharacters,
     /// MySQL zero and partial dates: NULL, or a rejected record.
     pub zero_dates: ZeroDates,
+    /// How source names are spelled on the target (kept, or lower case).
+    pub identifiers: Identifiers,
 }
 
 impl JobContext {

@@ -10,7 +10,7 @@ use super::error::{Failure, classify};
 use super::model::{Column, Dialect, Logical, Table, Value};
 use super::service::PlanLimits;
 use super::sql::{Predicate, ident, table as qualified};
-use super::{JobContext, JobPlan, PlannedBatch, introspect, read, typemap};
+use super::{JobContext, JobPlan, PlannedBatch, introspect, names, read, typemap};
 
 /// Why planning stopped.
 #[derive(Debug)]
@@ -112,7 +112,14 @@ pub async fn plan(
         (target_dialect == Dialect::Postgres).then(|| job.target.schema_or_default().to_owned());
 
     check_key_columns_tables(job, &names)?;
+    names::check_tables(job.identifiers, &names).map_err(|message| PlanFail::Invalid {
+        field: "identifiers",
+        message,
+    })?;
     let mut tables = Vec::with_capacity(names.len());
+    // Each table as the target will name it (`identifiers`).
+    let mut target_tables = Vec::with_capacity(names.len());
+    let mut name_problems = Vec::new();
     let mut key_problems = Vec::new();
     for name in &names {
         let mut table =
@@ -133,7 +140,17 @@ pub async fn plan(
                 Err(problem) => key_problems.push(problem),
             }
         }
+        match names::for_target(job.identifiers, target_dialect, &table) {
+            Ok(renamed) => target_tables.push(renamed),
+            Err(problem) => name_problems.push(problem),
+        }
         tables.push(table);
+    }
+    if !name_problems.is_empty() {
+        return Err(PlanFail::Invalid {
+            field: "identifiers",
+            message: name_problems.join("; "),
+        });
     }
     if !key_problems.is_empty() {
         return Err(PlanFail::Invalid {
@@ -155,8 +172,8 @@ pub async fn plan(
 
     let mut report_tables = Vec::with_capacity(tables.len());
     let mut batches = Vec::new();
-    for table in &tables {
-        let mut warnings = table.warnings.clone();
+    for (table, target_table) in tables.iter().zip(&target_tables) {
+        let mut warnings = target_table.warnings.clone();
         // A full scan: only for the preview (`plan_migration_job`), where
         // the user decides. A job's own planning stays O(1) for dense keys
         // (the copy turns zero dates into NULL either way).
@@ -168,19 +185,19 @@ pub async fn plan(
                 introspect::table(
                     pool,
                     target_schema.as_deref().unwrap_or_default(),
-                    &table.name,
+                    &target_table.name,
                 )
                 .await?
             }
             None => None,
         };
         let (create, ddl_warnings) =
-            typemap::create_table(target_dialect, target_schema.as_deref(), table);
+            typemap::create_table(target_dialect, target_schema.as_deref(), target_table);
         warnings.extend(ddl_warnings);
         let mut target_ddl = Vec::new();
         match existing {
             Some(existing) => {
-                match_columns(table, &existing).map_err(|f| match f {
+                match_columns(target_table, &existing).map_err(|f| match f {
                     Failure::Permanent(message) => PlanFail::Invalid {
                         field: "target_config",
                         message,
@@ -189,7 +206,7 @@ pub async fn plan(
                 })?;
                 warnings.push(format!(
                     "target table {} exists: each batch replaces the rows of its key range",
-                    table.name
+                    target_table.name
                 ));
             }
             None => {
@@ -199,23 +216,23 @@ pub async fn plan(
                 }
             }
         }
-        for index in &table.indexes {
+        for index in &target_table.indexes {
             target_ddl.push(typemap::index_ddl(
                 target_dialect,
                 target_schema.as_deref(),
-                table,
+                target_table,
                 index,
                 true,
             ));
         }
-        for fk in &table.foreign_keys {
+        for (fk, target_fk) in table.foreign_keys.iter().zip(&target_table.foreign_keys) {
             if names.contains(&fk.ref_table) && target_dialect != Dialect::Sqlite {
                 warnings.extend(typemap::foreign_key_warnings(target_dialect, fk));
                 target_ddl.push(typemap::foreign_key_ddl(
                     target_dialect,
                     target_schema.as_deref(),
-                    &table.name,
-                    fk,
+                    &target_table.name,
+                    target_fk,
                 ));
             } else if target_dialect == Dialect::Sqlite {
                 warnings.push(format!(

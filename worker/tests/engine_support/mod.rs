@@ -145,6 +145,7 @@ pub fn job(
         key_columns: Default::default(),
         nul_characters: Default::default(),
         zero_dates: Default::default(),
+        identifiers: Default::default(),
     }
 }
 
