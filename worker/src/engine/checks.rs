@@ -48,8 +48,8 @@ const PG_CAST_WORDS: &[&str] = &[
     "varchar",
 ];
 
-#[derive(Debug, PartialEq)]
-enum Token {
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Token {
     Ident(String),
     Word(String),
     Str(String),
@@ -134,6 +134,8 @@ fn respell_into(
                 }
                 continue;
             }
+            // Concatenation: only generated columns translate it (engine/expr.rs).
+            Token::Symbol(s) if s == "||" => return None,
             Token::Symbol(s) => s,
         };
         let glued = out.is_empty()
@@ -150,7 +152,7 @@ fn respell_into(
     Some(out)
 }
 
-fn tokenize(source: Dialect, text: &str) -> Option<Vec<Token>> {
+pub(super) fn tokenize(source: Dialect, text: &str) -> Option<Vec<Token>> {
     let chars: Vec<char> = text.chars().collect();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -207,7 +209,8 @@ fn tokenize(source: Dialect, text: &str) -> Option<Vec<Token>> {
                 let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
                 let symbol = match two.as_str() {
                     "<>" | "!=" | "<=" | ">=" => two,
-                    "::" if source == Dialect::Postgres => two,
+                    // PostgreSQL's string concatenation (MySQL's `||` is OR).
+                    "::" | "||" if source == Dialect::Postgres => two,
                     _ => match c {
                         '=' | '<' | '>' | '+' | '-' | '*' | '/' | '%' | '(' | ')' | ',' => {
                             c.to_string()
@@ -358,6 +361,7 @@ mod tests {
                 auto_increment: false,
                 unsigned: false,
                 comment: None,
+                generated: None,
             })
             .collect()
     }

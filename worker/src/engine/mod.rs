@@ -13,6 +13,7 @@ mod checks;
 mod connect;
 mod context;
 mod error;
+mod expr;
 mod finish;
 mod introspect;
 pub mod model;

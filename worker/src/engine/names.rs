@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use freight_core::job::Identifiers;
 
-use super::checks;
 use super::model::{Dialect, Table};
+use super::{checks, expr};
 
 /// The target's name of a source table.
 pub fn table_name(ids: Identifiers, name: &str) -> String {
@@ -78,6 +78,25 @@ pub fn for_target(ids: Identifiers, target: Dialect, table: &Table) -> Result<Ta
         fk.columns = fk.columns.iter().map(|c| ids.apply(c)).collect();
         fk.ref_table = ids.apply(&fk.ref_table);
         fk.ref_columns = fk.ref_columns.iter().map(|c| ids.apply(c)).collect();
+    }
+    // PostgreSQL compares names with case: generated expressions from
+    // PostgreSQL are re-spelled with the folded names (or the column is
+    // copied as a plain one, with create_table's warning).
+    if table.dialect == Dialect::Postgres && target == Dialect::Postgres {
+        let renamed = out.columns.clone();
+        for col in &mut out.columns {
+            if let Some(expression) = &col.generated {
+                let respelled =
+                    expr::translate(Dialect::Postgres, Dialect::Postgres, expression, &renamed);
+                if respelled.is_none() {
+                    out.warnings.push(format!(
+                        "column {}: generated column ({expression}) cannot be re-spelled with lower-case names; copied as a plain column",
+                        col.name
+                    ));
+                }
+                col.generated = respelled;
+            }
+        }
     }
     let mut checks_kept = Vec::with_capacity(out.checks.len());
     for mut check in std::mem::take(&mut out.checks) {

@@ -61,11 +61,11 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
                 pg_get_expr(d.adbin, d.adrelid), t.typname::text, t.typtype::text,
                 a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false),
                 (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = a.atttypid),
-                col_description(a.attrelid, a.attnum)
+                col_description(a.attrelid, a.attnum), a.attgenerated <> ''
          FROM pg_attribute a
          JOIN pg_type t ON t.oid = a.atttypid
          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-         WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+         WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped
          ORDER BY a.attnum",
     )
     .bind(oid)
@@ -73,22 +73,6 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
     .await?;
 
     let mut warnings = Vec::new();
-    // Generated columns are left out of the copy: the target computes its own.
-    let generated: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT a.attname::text, pg_get_expr(d.adbin, d.adrelid)
-         FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-         WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''
-         ORDER BY a.attnum",
-    )
-    .bind(oid)
-    .fetch_all(pool)
-    .await?;
-    for (column, expression) in generated {
-        warnings.push(format!(
-            "column {column}: generated column (GENERATED ALWAYS AS ({})) is not copied; add it to the target table to have it computed there",
-            expression.unwrap_or_default()
-        ));
-    }
     let mut columns = Vec::with_capacity(rows.len());
     for row in rows {
         let name: String = row.try_get(0)?;
@@ -99,6 +83,13 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
         let auto_increment: bool = row.try_get(6)?;
         let labels: Option<Vec<String>> = row.try_get(7)?;
         let comment: Option<String> = row.try_get(8)?;
+        // A generated column's "default" is its expression.
+        let is_generated: bool = row.try_get(9)?;
+        let (default, generated) = if is_generated {
+            (None, default)
+        } else {
+            (default, None)
+        };
         let (logical, needs_text) = logical_of(&typname, &typtype, &spelled, labels);
         if let Logical::Other(_) = logical {
             warnings.push(format!(
@@ -132,6 +123,7 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
             auto_increment,
             unsigned: false,
             comment,
+            generated,
         });
     }
 

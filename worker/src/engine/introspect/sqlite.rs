@@ -71,6 +71,7 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
             auto_increment: false,
             unsigned: false,
             comment: None,
+            generated: None,
         });
     }
     pk.sort();
