@@ -238,7 +238,7 @@ async fn column_comments_arrive_and_generated_columns_are_named() {
     );
     let job_warnings = plan.report.warnings.join("\n");
     assert!(
-        job_warnings.contains("views are not copied") && job_warnings.contains("priced_view"),
+        job_warnings.contains("view priced_view is recreated on the target"),
         "{job_warnings}"
     );
     let pg = dbs.pg_pool().await;

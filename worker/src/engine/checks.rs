@@ -135,7 +135,8 @@ fn respell_into(
                 continue;
             }
             // Concatenation: only generated columns translate it (engine/expr.rs).
-            Token::Symbol(s) if s == "||" => return None,
+            // Qualified names: only views translate them (engine/views.rs).
+            Token::Symbol(s) if s == "||" || s == "." => return None,
             Token::Symbol(s) => s,
         };
         let glued = out.is_empty()
@@ -212,7 +213,7 @@ pub(super) fn tokenize(source: Dialect, text: &str) -> Option<Vec<Token>> {
                     // PostgreSQL's string concatenation (MySQL's `||` is OR).
                     "::" | "||" if source == Dialect::Postgres => two,
                     _ => match c {
-                        '=' | '<' | '>' | '+' | '-' | '*' | '/' | '%' | '(' | ')' | ',' => {
+                        '=' | '<' | '>' | '+' | '-' | '*' | '/' | '%' | '(' | ')' | ',' | '.' => {
                             c.to_string()
                         }
                         _ => return None,

@@ -16,21 +16,31 @@
 //! decimal on MySQL), `round` (MySQL rounds doubles the C library's way),
 //! casts other than PostgreSQL's `::text` on text, every other function.
 
+use freight_core::job::Identifiers;
+
 use super::checks::{Token, tokenize};
 use super::model::{Column, Dialect, Logical};
 use super::sql::{ident, literal};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Ty {
+pub(super) enum Ty {
     Text,
     Number,
+    Bool,
     Null,
     Other,
 }
 
 #[derive(Debug, Clone)]
-enum Expr {
-    Column(String, Ty),
+pub(super) enum Expr {
+    /// A column: the name to qualify it with on the target (a view's table
+    /// alias), its target name, its kind.
+    Column(Option<String>, String, Ty),
+    Bool(bool),
+    Compare(Box<Expr>, &'static str, Box<Expr>),
+    IsNull(Box<Expr>, bool),
+    Logic(Vec<Expr>, &'static str),
+    Not(Box<Expr>),
     Str(String),
     Num(String),
     Null,
@@ -41,7 +51,7 @@ enum Expr {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Func {
+pub(super) enum Func {
     Lower,
     Upper,
     Abs,
@@ -51,9 +61,14 @@ enum Func {
 }
 
 impl Expr {
-    fn ty(&self) -> Ty {
+    pub(super) fn ty(&self) -> Ty {
         match self {
-            Self::Column(_, ty) => *ty,
+            Self::Column(_, _, ty) => *ty,
+            Self::Bool(_)
+            | Self::Compare(..)
+            | Self::IsNull(..)
+            | Self::Logic(..)
+            | Self::Not(_) => Ty::Bool,
             Self::Str(_) | Self::Concat(_) => Ty::Text,
             Self::Num(_) | Self::Neg(_) | Self::Binary(..) => Ty::Number,
             Self::Null => Ty::Null,
@@ -76,40 +91,136 @@ pub fn translate(
     expression: &str,
     columns: &[Column],
 ) -> Option<String> {
-    if !matches!(source, Dialect::MySql | Dialect::Postgres)
-        || !matches!(target, Dialect::MySql | Dialect::Postgres)
-    {
+    if !portable_pair(source, target) {
         return None;
     }
-    let tree = parse(source, expression, columns)?;
-    Some(emit(&tree, target))
-}
-
-fn parse(source: Dialect, expression: &str, columns: &[Column]) -> Option<Expr> {
-    let tokens = tokenize(source, expression)?;
-    let mut parser = Parser {
-        tokens,
-        pos: 0,
-        source,
+    let scope = [ScopeTable {
+        refer: Vec::new(),
+        emit_as: None,
         columns,
-    };
-    let tree = parser.concat()?;
-    (parser.pos == parser.tokens.len()).then_some(tree)
+        rename: Identifiers::Keep,
+    }];
+    let tokens = tokenize(source, expression)?;
+    let mut parser = Parser::new(tokens, source, &scope);
+    let tree = parser.or_expr()?;
+    (parser.pos == parser.tokens.len()).then(|| emit(&tree, target))
 }
 
-struct Parser<'a> {
-    tokens: Vec<Token>,
-    pos: usize,
+/// Only MySQL/MariaDB and PostgreSQL are translated between.
+pub(super) fn portable_pair(source: Dialect, target: Dialect) -> bool {
+    matches!(source, Dialect::MySql | Dialect::Postgres)
+        && matches!(target, Dialect::MySql | Dialect::Postgres)
+}
+
+/// A table an expression may name columns of.
+pub(super) struct ScopeTable<'a> {
+    /// Lower-case qualifiers that name it (`t`, `db.t`, an alias).
+    pub refer: Vec<String>,
+    /// What its columns are qualified with on the target.
+    pub emit_as: Option<String>,
+    pub columns: &'a [Column],
+    /// How its column names are spelled on the target.
+    pub rename: Identifiers,
+}
+
+pub(super) struct Parser<'a> {
+    pub tokens: Vec<Token>,
+    pub pos: usize,
     source: Dialect,
-    columns: &'a [Column],
+    scope: &'a [ScopeTable<'a>],
 }
 
-impl Parser<'_> {
-    fn peek_symbol(&self, symbol: &str) -> bool {
+impl<'a> Parser<'a> {
+    pub fn new(tokens: Vec<Token>, source: Dialect, scope: &'a [ScopeTable<'a>]) -> Self {
+        Self {
+            tokens,
+            pos: 0,
+            source,
+            scope,
+        }
+    }
+
+    /// The next token is the keyword `word` (any case).
+    pub fn peek_word(&self, word: &str) -> bool {
+        matches!(self.tokens.get(self.pos), Some(Token::Word(w)) if w.eq_ignore_ascii_case(word))
+    }
+
+    pub fn eat_word(&mut self, word: &str) -> bool {
+        let found = self.peek_word(word);
+        if found {
+            self.pos += 1;
+        }
+        found
+    }
+
+    pub fn or_expr(&mut self) -> Option<Expr> {
+        self.logic("or")
+    }
+
+    /// `a OR b` / `a AND b`, of conditions only.
+    fn logic(&mut self, word: &'static str) -> Option<Expr> {
+        let first = if word == "or" {
+            self.logic("and")?
+        } else {
+            self.not_expr()?
+        };
+        if !self.peek_word(word) {
+            return Some(first);
+        }
+        let mut parts = vec![first];
+        while self.eat_word(word) {
+            parts.push(if word == "or" {
+                self.logic("and")?
+            } else {
+                self.not_expr()?
+            });
+        }
+        let all_bool = parts.iter().all(|p| p.ty() == Ty::Bool);
+        all_bool.then(|| Expr::Logic(parts, if word == "or" { "OR" } else { "AND" }))
+    }
+
+    fn not_expr(&mut self) -> Option<Expr> {
+        if self.eat_word("not") {
+            let inner = self.not_expr()?;
+            return (inner.ty() == Ty::Bool).then(|| Expr::Not(Box::new(inner)));
+        }
+        self.comparison()
+    }
+
+    /// `a = b` (numbers; text only from PostgreSQL, whose equality does not
+    /// depend on a case-insensitive collation, and only `=`/`<>`), `IS
+    /// [NOT] NULL`.
+    fn comparison(&mut self) -> Option<Expr> {
+        let left = self.concat()?;
+        if self.eat_word("is") {
+            let negated = self.eat_word("not");
+            if !self.eat_word("null") {
+                return None;
+            }
+            return Some(Expr::IsNull(Box::new(left), negated));
+        }
+        let Some(op) = ["=", "<>", "!=", "<", ">", "<=", ">="]
+            .into_iter()
+            .find(|op| self.peek_symbol(op))
+        else {
+            return Some(left);
+        };
+        self.pos += 1;
+        let right = self.concat()?;
+        let op = if op == "!=" { "<>" } else { op };
+        let fits = match (left.ty(), right.ty()) {
+            (Ty::Number, Ty::Number) => true,
+            (Ty::Text, Ty::Text) => self.source == Dialect::Postgres && matches!(op, "=" | "<>"),
+            _ => false,
+        };
+        fits.then(|| Expr::Compare(Box::new(left), op, Box::new(right)))
+    }
+
+    pub fn peek_symbol(&self, symbol: &str) -> bool {
         matches!(self.tokens.get(self.pos), Some(Token::Symbol(s)) if s == symbol)
     }
 
-    fn eat_symbol(&mut self, symbol: &str) -> bool {
+    pub fn eat_symbol(&mut self, symbol: &str) -> bool {
         let found = self.peek_symbol(symbol);
         if found {
             self.pos += 1;
@@ -175,8 +286,23 @@ impl Parser<'_> {
         let expr = self.primary()?;
         while self.eat_symbol("::") {
             let mut words = Vec::new();
+            // Type words only: `'x'::text AS label` ends at `AS`.
+            const TYPE_WORDS: &[&str] = &[
+                "text",
+                "character",
+                "varying",
+                "varchar",
+                "numeric",
+                "integer",
+                "bigint",
+                "smallint",
+            ];
             while let Some(Token::Word(w)) = self.tokens.get(self.pos) {
-                words.push(w.to_ascii_lowercase());
+                let w = w.to_ascii_lowercase();
+                if !TYPE_WORDS.contains(&w.as_str()) {
+                    break;
+                }
+                words.push(w);
                 self.pos += 1;
             }
             let words: Vec<&str> = words.iter().map(String::as_str).collect();
@@ -205,10 +331,10 @@ impl Parser<'_> {
             Token::Number(n) => Some(Expr::Num(n)),
             Token::Str(s) => Some(Expr::Str(s)),
             Token::Symbol(s) if s == "(" => {
-                let inner = self.concat()?;
+                let inner = self.or_expr()?;
                 self.eat_symbol(")").then_some(inner)
             }
-            Token::Ident(name) => self.column(&name),
+            Token::Ident(name) => self.column(name),
             Token::Word(word) => {
                 let lower = word.to_ascii_lowercase();
                 if self.peek_symbol("(") {
@@ -227,21 +353,52 @@ impl Parser<'_> {
                     }
                     return self.call(&lower, args);
                 }
-                if lower == "null" {
-                    return Some(Expr::Null);
+                match lower.as_str() {
+                    "null" => Some(Expr::Null),
+                    "true" | "false" => Some(Expr::Bool(lower == "true")),
+                    "and" | "or" | "not" | "is" | "select" | "from" | "where" | "as" | "on"
+                    | "join" => None,
+                    _ => self.column(word),
                 }
-                self.column(&word)
             }
             Token::Symbol(_) => None,
         }
     }
 
-    fn column(&self, name: &str) -> Option<Expr> {
-        let column = self.columns.iter().find(|c| c.name == name).or_else(|| {
-            self.columns
-                .iter()
-                .find(|c| c.name.eq_ignore_ascii_case(name))
-        })?;
+    /// A column name, possibly qualified (`t.c`, `db.t.c`), resolved in
+    /// the scope: a qualified one in the table it names, a bare one in the
+    /// only table that has it.
+    fn column(&mut self, first: String) -> Option<Expr> {
+        let mut parts = vec![first];
+        while self.peek_symbol(".") {
+            self.pos += 1;
+            match self.tokens.get(self.pos)?.clone() {
+                Token::Ident(n) | Token::Word(n) => parts.push(n),
+                _ => return None,
+            }
+            self.pos += 1;
+        }
+        let name = parts.pop()?;
+        let qualifier = parts.join(".").to_ascii_lowercase();
+        let mut found = None;
+        for table in self.scope {
+            if !parts.is_empty() && !table.refer.contains(&qualifier) {
+                continue;
+            }
+            let column = table.columns.iter().find(|c| c.name == name).or_else(|| {
+                table
+                    .columns
+                    .iter()
+                    .find(|c| c.name.eq_ignore_ascii_case(&name))
+            });
+            if let Some(column) = column {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some((table, column));
+            }
+        }
+        let (table, column) = found?;
         let ty = match column.logical {
             Logical::Text { .. } | Logical::Enum(_) => Ty::Text,
             // `float` is single precision on both sides, but MySQL computes
@@ -251,7 +408,11 @@ impl Parser<'_> {
             }
             _ => Ty::Other,
         };
-        Some(Expr::Column(column.name.clone(), ty))
+        Some(Expr::Column(
+            table.emit_as.clone(),
+            table.rename.apply(&column.name),
+            ty,
+        ))
     }
 
     fn call(&self, name: &str, args: Vec<Expr>) -> Option<Expr> {
@@ -300,7 +461,7 @@ fn arithmetic(left: Expr, op: &'static str, right: Expr) -> Option<Expr> {
         .then(|| Expr::Binary(Box::new(left), op, Box::new(right)))
 }
 
-fn emit(expr: &Expr, target: Dialect) -> String {
+pub(super) fn emit(expr: &Expr, target: Dialect) -> String {
     let list = |args: &[Expr]| {
         args.iter()
             .map(|a| emit(a, target))
@@ -308,7 +469,22 @@ fn emit(expr: &Expr, target: Dialect) -> String {
             .join(", ")
     };
     match expr {
-        Expr::Column(name, _) => ident(target, name),
+        Expr::Column(Some(qualifier), name, _) => {
+            format!("{}.{}", ident(target, qualifier), ident(target, name))
+        }
+        Expr::Column(None, name, _) => ident(target, name),
+        Expr::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_owned(),
+        Expr::Compare(l, op, r) => format!("({} {op} {})", emit(l, target), emit(r, target)),
+        Expr::IsNull(inner, negated) => format!(
+            "({} IS {}NULL)",
+            emit(inner, target),
+            if *negated { "NOT " } else { "" }
+        ),
+        Expr::Logic(parts, op) => {
+            let parts: Vec<String> = parts.iter().map(|p| emit(p, target)).collect();
+            format!("({})", parts.join(&format!(" {op} ")))
+        }
+        Expr::Not(inner) => format!("(NOT {})", emit(inner, target)),
         Expr::Str(s) => literal(target, s),
         Expr::Num(n) => n.clone(),
         Expr::Null => "NULL".to_owned(),

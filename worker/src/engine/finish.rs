@@ -1,5 +1,5 @@
-//! After the data has landed: secondary indexes, foreign keys and identity
-//! sequences on the target. Failures here are warnings (the data is already
+//! After the data has landed: secondary indexes, foreign keys, identity
+//! sequences and the views that translate, on the target. Failures here are warnings (the data is already
 //! there and verified), never a failed job.
 
 use super::JobContext;
@@ -10,7 +10,7 @@ use super::model::{Dialect, Logical};
 use super::planner::select_tables;
 use super::sql::{ident, table as qualified};
 use super::typemap;
-use super::{introspect, names};
+use super::{introspect, names, views};
 
 pub async fn finish(
     job: &JobContext,
@@ -30,6 +30,8 @@ pub async fn finish(
         .collect();
     let mut warnings = Vec::new();
     let mut tables = Vec::new();
+    // The source tables as the source names them, for the views.
+    let mut originals = Vec::new();
     for name in &source_names {
         let Some(src) = introspect::table(source, &source_schema, name).await? else {
             warnings.push(format!(
@@ -37,6 +39,7 @@ pub async fn finish(
             ));
             continue;
         };
+        originals.push(src.clone());
         // The source table as the target names it (`identifiers`).
         let src = match names::for_target(job.identifiers, dialect, &src) {
             Ok(renamed) => renamed,
@@ -129,6 +132,26 @@ pub async fn finish(
                     ));
                 }
             }
+        }
+    }
+    // Views last: they read the tables.
+    let views = views::plan(
+        source,
+        &source_schema,
+        &originals,
+        dialect,
+        target_schema.as_deref(),
+        job.identifiers,
+    )
+    .await?;
+    for view in views {
+        match &view.outcome {
+            Ok(sql) => {
+                if let Err(e) = execute(target, sql).await {
+                    warnings.push(format!("view {} not created: {e}", view.name));
+                }
+            }
+            Err(_) => warnings.push(view.message()),
         }
     }
     Ok(warnings)

@@ -25,6 +25,7 @@ mod service;
 mod sql;
 mod typemap;
 mod validate;
+mod views;
 mod write;
 
 pub use planner_api::EnginePlanner;
@@ -152,7 +153,7 @@ pub enum EngineError {
 //   pub async fn plan(&self, job: &JobContext, prepare_target: bool) -> Result<JobPlan, EngineError>
 //       prepare_target=false: read-only (plan_migration_job); true: also create missing target tables
 //   pub async fn run_batch(&self, job: &JobContext, batch: &BatchToRun) -> Result<BatchOutcome, EngineError>
-//   pub async fn finish_job(&self, job: &JobContext) -> Result<Vec<String>, EngineError>   (secondary indexes, FKs; returns warnings)
+//   pub async fn finish_job(&self, job: &JobContext) -> Result<Vec<String>, EngineError>   (secondary indexes, FKs, sequences, views; returns warnings)
 //   pub async fn release_job(&self, job: JobId)   (drops cached pools)
 //   pub async fn validate_range(&self, job: &JobContext, range: &RangeToValidate) -> Result<RangeCheck, EngineError>
 //       (counts and in-database checksums of one batch's key range on both sides; reads only)

@@ -10,7 +10,7 @@ use super::error::{Failure, classify};
 use super::model::{Column, Dialect, Logical, Table, Value};
 use super::service::PlanLimits;
 use super::sql::{Predicate, ident, table as qualified};
-use super::{JobContext, JobPlan, PlannedBatch, introspect, names, read, typemap};
+use super::{JobContext, JobPlan, PlannedBatch, introspect, names, read, typemap, views};
 
 /// Why planning stopped.
 #[derive(Debug)]
@@ -98,14 +98,6 @@ pub async fn plan(
     limits: &PlanLimits,
 ) -> Result<JobPlan, PlanFail> {
     let (names, mut job_warnings) = select_tables(job, source).await?;
-    let views =
-        introspect::list_views(source, &schema_of(source, &job.source).unwrap_or_default()).await?;
-    if !views.is_empty() {
-        job_warnings.push(format!(
-            "views are not copied (Freight copies tables; recreate them on the target): {}",
-            views.join(", ")
-        ));
-    }
     let source_schema = schema_of(source, &job.source);
     let target_dialect = Dialect::from_kind(job.target.kind);
     let target_schema =
@@ -289,6 +281,17 @@ pub async fn plan(
         });
         batches.extend(table_batches);
     }
+    // Views come after the tables (finish_job creates them).
+    let views = views::plan(
+        source,
+        source_schema.as_deref().unwrap_or_default(),
+        &tables,
+        target_dialect,
+        target_schema.as_deref(),
+        job.identifiers,
+    )
+    .await?;
+    job_warnings.extend(views.iter().map(views::ViewPlan::message));
     if prepare_target && target.is_none() {
         job_warnings.push("target unavailable: tables not created".into());
     }

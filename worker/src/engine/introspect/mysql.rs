@@ -20,14 +20,21 @@ pub async fn list_tables(pool: &MySqlPool) -> Result<Vec<String>, sqlx::Error> {
     rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
 }
 
-pub async fn list_views(pool: &MySqlPool) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT CAST(table_name AS CHAR) FROM information_schema.views
-         WHERE table_schema = DATABASE() ORDER BY table_name",
+pub async fn view_definitions(pool: &MySqlPool) -> Result<Vec<super::ViewDef>, sqlx::Error> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT CAST(table_name AS CHAR), CAST(view_definition AS CHAR), CAST(DATABASE() AS CHAR)
+         FROM information_schema.views WHERE table_schema = DATABASE() ORDER BY table_name",
     )
     .fetch_all(pool)
     .await?;
-    rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
+    Ok(rows
+        .into_iter()
+        .map(|(name, definition, schema)| super::ViewDef {
+            name,
+            definition: Some(definition),
+            schema,
+        })
+        .collect())
 }
 
 pub async fn row_estimate(pool: &MySqlPool, name: &str) -> Result<Option<i64>, sqlx::Error> {

@@ -18,14 +18,26 @@ pub async fn list_tables(pool: &PgPool, schema: &str) -> Result<Vec<String>, sql
 }
 
 /// Views and materialized views of the schema.
-pub async fn list_views(pool: &PgPool, schema: &str) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+pub async fn view_definitions(
+    pool: &PgPool,
+    schema: &str,
+) -> Result<Vec<super::ViewDef>, sqlx::Error> {
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT c.relname::text, CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid, true) END
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') ORDER BY c.relname",
     )
     .bind(schema)
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, definition)| super::ViewDef {
+            name,
+            definition,
+            schema: schema.to_owned(),
+        })
+        .collect())
 }
 
 pub async fn row_estimate(
