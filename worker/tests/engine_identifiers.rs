@@ -19,7 +19,8 @@ async fn camel_case_source(dbs: &Dbs) {
              CONSTRAINT `FkParent` FOREIGN KEY (`ParentId`) REFERENCES `Parent` (`Id`),
              CONSTRAINT `NotEmpty` CHECK (`MixedName` <> ''));
          INSERT INTO `Parent` VALUES (1);
-         INSERT INTO `CamelCase` VALUES (1, 'one', 1), (2, 'two', NULL);",
+         INSERT INTO `CamelCase` VALUES (1, 'one', 1), (2, 'two', NULL);
+         CREATE VIEW `CamelView` AS SELECT `MixedName` FROM `CamelCase` WHERE `Id` > 1;",
     )
     .await
     .expect("source");
@@ -66,11 +67,22 @@ async fn lower_folds_every_target_name_and_keep_keeps_them() {
         )
         .await;
         assert_eq!(values, ["one", "two"], "{schema}");
+        let view = if schema == "kept" {
+            "CamelView"
+        } else {
+            "camelview"
+        };
+        let through_view = names_in(
+            &pg,
+            &format!("SELECT \"{column}\" FROM {schema}.\"{view}\""),
+        )
+        .await;
+        assert_eq!(through_view, ["two"], "{schema}");
         let tables = names_in(
             &pg,
             &format!(
                 "SELECT table_name::text FROM information_schema.tables
-                 WHERE table_schema = '{schema}' ORDER BY 1"
+                 WHERE table_schema = '{schema}' AND table_type = 'BASE TABLE' ORDER BY 1"
             ),
         )
         .await;

@@ -91,6 +91,42 @@ pub fn translate(
     expression: &str,
     columns: &[Column],
 ) -> Option<String> {
+    translate_typed(source, target, expression, columns).map(|(sql, _)| sql)
+}
+
+/// A generated column's expression for `target`, only when its value has
+/// the column's kind (PostgreSQL refuses e.g. text computed into a numeric
+/// column) and it reads no other generated column (PostgreSQL forbids it).
+pub fn translate_generated(
+    source: Dialect,
+    target: Dialect,
+    expression: &str,
+    column: &Column,
+    columns: &[Column],
+) -> Option<String> {
+    let plain: Vec<Column> = columns
+        .iter()
+        .filter(|c| c.generated.is_none())
+        .cloned()
+        .collect();
+    let (sql, ty) = translate_typed(source, target, expression, &plain)?;
+    let fits = match column.logical {
+        Logical::Text { .. } | Logical::Enum(_) => ty == Ty::Text,
+        Logical::Int(_) | Logical::UInt64 | Logical::Decimal { .. } | Logical::Float64 => {
+            ty == Ty::Number
+        }
+        Logical::Bool => ty == Ty::Bool,
+        _ => false,
+    };
+    fits.then_some(sql)
+}
+
+fn translate_typed(
+    source: Dialect,
+    target: Dialect,
+    expression: &str,
+    columns: &[Column],
+) -> Option<(String, Ty)> {
     if !portable_pair(source, target) {
         return None;
     }
@@ -103,7 +139,7 @@ pub fn translate(
     let tokens = tokenize(source, expression)?;
     let mut parser = Parser::new(tokens, source, &scope);
     let tree = parser.or_expr()?;
-    (parser.pos == parser.tokens.len()).then(|| emit(&tree, target))
+    (parser.pos == parser.tokens.len()).then(|| (emit(&tree, target), tree.ty()))
 }
 
 /// Only MySQL/MariaDB and PostgreSQL are translated between.
@@ -610,6 +646,27 @@ mod tests {
             pg_to_my("concat(first, last)"),
             None,
             "PG concat skips NULLs"
+        );
+        let mut derived = col("derived", Logical::Int(8));
+        derived.generated = Some("`qty` * 2".into());
+        let mut cols = c.clone();
+        cols.push(derived.clone());
+        let gen_to_pg = |e, column: &Column| {
+            translate_generated(Dialect::MySql, Dialect::Postgres, e, column, &cols)
+        };
+        assert_eq!(
+            gen_to_pg("`qty` * 2", &derived).as_deref(),
+            Some("(\"qty\" * 2)")
+        );
+        assert_eq!(
+            gen_to_pg("`derived` + 1", &derived),
+            None,
+            "reads a generated column"
+        );
+        assert_eq!(
+            gen_to_pg("lower(`first`)", &derived),
+            None,
+            "text into a number"
         );
     }
 }

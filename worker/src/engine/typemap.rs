@@ -345,7 +345,13 @@ fn generated_sql(
     } else if table.dialect == target {
         Some(source_expression.to_owned())
     } else {
-        expr::translate(table.dialect, target, source_expression, &table.columns)
+        expr::translate_generated(
+            table.dialect,
+            target,
+            source_expression,
+            col,
+            &table.columns,
+        )
     };
     if translated.is_none() {
         let why = if is_key {
