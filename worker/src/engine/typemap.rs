@@ -342,6 +342,9 @@ fn generated_sql(
     let source_expression = col.generated.as_deref()?;
     let translated = if is_key || target == Dialect::Sqlite {
         None
+    } else if table.dialect == Dialect::MySql && target == Dialect::MySql {
+        // MySQL 8 shows quotes inside generation_expression escaped.
+        Some(source_expression.replace("\\'", "'"))
     } else if table.dialect == target {
         Some(source_expression.to_owned())
     } else {
