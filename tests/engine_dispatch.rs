@@ -292,6 +292,8 @@ impl Fixture {
             verify: true,
             key_columns: Default::default(),
             nul_characters: Default::default(),
+            zero_dates: Default::default(),
+            identifiers: Default::default(),
             started_by: "engine-test".into(),
         };
         self.store

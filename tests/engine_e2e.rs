@@ -161,6 +161,8 @@ impl Migration {
             verify: true,
             key_columns: Default::default(),
             nul_characters: Default::default(),
+            zero_dates: Default::default(),
+            identifiers: Default::default(),
             started_by: "engine-e2e".into(),
         }
     }

@@ -123,6 +123,8 @@ impl Setup {
             started_by: "validation-e2e".into(),
             key_columns: Default::default(),
             nul_characters: Default::default(),
+            zero_dates: Default::default(),
+            identifiers: Default::default(),
         }
     }
 

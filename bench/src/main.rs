@@ -208,6 +208,8 @@ async fn engine_run(
         verify: false,
         key_columns: Default::default(),
         nul_characters: Default::default(),
+        zero_dates: Default::default(),
+        identifiers: Default::default(),
     };
     let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     let started = Instant::now();

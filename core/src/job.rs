@@ -173,6 +173,71 @@ impl NulCharacters {
     }
 }
 
+/// What to do with MySQL zero and partial dates (`0000-00-00`, a zero
+/// month or day), which no other database can store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ZeroDates {
+    /// Copied as NULL (a NOT NULL column then rejects the record); the
+    /// plan preview warns per column that holds any, with the count.
+    #[default]
+    Null,
+    /// Such a row is a rejected record naming table, column and key; the
+    /// rest of its batch is copied.
+    Reject,
+}
+
+impl ZeroDates {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Null => "null",
+            Self::Reject => "reject",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Null, Self::Reject]
+            .into_iter()
+            .find(|z| z.as_str() == raw)
+    }
+}
+
+/// How table, column, index and constraint names are spelled on the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Identifiers {
+    /// As the source spells them, case included (always quoted).
+    #[default]
+    Keep,
+    /// Folded to lower case (ASCII letters, as PostgreSQL folds unquoted
+    /// names), like pgloader does; planning refuses names that would then
+    /// collide.
+    Lower,
+}
+
+impl Identifiers {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Keep => "keep",
+            Self::Lower => "lower",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Keep, Self::Lower]
+            .into_iter()
+            .find(|i| i.as_str() == raw)
+    }
+
+    /// A source name as the target spells it.
+    pub fn apply(self, name: &str) -> String {
+        match self {
+            Self::Keep => name.to_owned(),
+            Self::Lower => name.to_ascii_lowercase(),
+        }
+    }
+}
+
 /// Severity of a job log entry.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
@@ -265,6 +330,18 @@ pub struct JobSpec {
     /// removed).
     #[serde(default)]
     pub nul_characters: NulCharacters,
+    /// MySQL zero and partial dates (`0000-00-00`, a zero month or day):
+    /// `null` (default: copied as NULL, and a rejected record where the
+    /// column is NOT NULL) or `reject` (the row is a rejected record naming
+    /// table, column and key; the rest of the batch is copied).
+    #[serde(default)]
+    pub zero_dates: ZeroDates,
+    /// Names of tables, columns, indexes and constraints on the target:
+    /// `keep` (default: as the source spells them, case included) or
+    /// `lower` (folded to lower case like pgloader; planning refuses a
+    /// table whose names would then collide).
+    #[serde(default)]
+    pub identifiers: Identifiers,
     /// Who or what started the job (a person, a pipeline): 1-200
     /// characters, not only spaces.
     #[schema(min_length = 1, max_length = 200, pattern = "\\S")]

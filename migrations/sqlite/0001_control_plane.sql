@@ -49,7 +49,9 @@ CREATE TABLE jobs (
     configs_sealed_version INTEGER NOT NULL DEFAULT 1,
     -- 0004, 0005
     key_columns            TEXT    NOT NULL DEFAULT '{}' CHECK (json_type(key_columns) = 'object'),
-    nul_characters         TEXT    NOT NULL DEFAULT 'reject' CHECK (nul_characters IN ('reject', 'strip'))
+    nul_characters         TEXT    NOT NULL DEFAULT 'reject' CHECK (nul_characters IN ('reject', 'strip')),
+    zero_dates             TEXT    NOT NULL DEFAULT 'null' CHECK (zero_dates IN ('null', 'reject')),
+    identifiers            TEXT    NOT NULL DEFAULT 'keep' CHECK (identifiers IN ('keep', 'lower'))
 );
 CREATE INDEX jobs_tenant_created ON jobs (tenant_id, created_at DESC, id DESC);
 CREATE INDEX jobs_tenant_status ON jobs (tenant_id, status);

@@ -109,3 +109,40 @@ async fn plan_reports_tables_batches_and_ddl_and_writes_nothing() {
     assert_eq!(plan["tables"][0]["copy_mode"], "key_ranges");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `identifiers: lower` that would fold two names into one is refused by
+/// the preview, naming the field and the names.
+#[tokio::test]
+async fn plan_refuses_identifiers_that_collide_when_folded() {
+    let api = Api::spawn_with(Arc::new(EnginePlanner::new(
+        freight_worker::engine::Engine::new(
+            freight_core::policy::ConnectionPolicy::for_local_user(),
+        ),
+    )))
+    .await;
+    let caller = api.new_tenant();
+    let url = freight_api::testing::fresh_database("freight_plan_names").await;
+    let mut source = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE t (id int PRIMARY KEY, \"Total\" int, total int)")
+        .execute(&mut source)
+        .await
+        .unwrap();
+    source.close().await.unwrap();
+    let mut body = json!({
+        "source_config": {"type": "postgresql", "url": url},
+        "target_config": {"type": "postgresql", "url": url, "schema": "copy"},
+        "started_by": "planner-test"
+    });
+    let kept = api.post("/api/v1/jobs/plan", &caller, &body).await;
+    assert_eq!(kept.status(), 200, "names kept as they are do not collide");
+    body["identifiers"] = json!("lower");
+    let problem = assert_problem(
+        api.post("/api/v1/jobs/plan", &caller, &body).await,
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "identifiers", "{problem}");
+    let message = problem["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Total, total"), "{problem}");
+}

@@ -108,5 +108,7 @@ pub fn job_context(
         verify: false,
         key_columns: Default::default(),
         nul_characters: Default::default(),
+        zero_dates: Default::default(),
+        identifiers: Default::default(),
     }
 }

@@ -132,6 +132,10 @@ pub struct JobRecord {
     pub key_columns: BTreeMap<String, Vec<String>>,
     /// What happens to text holding NUL characters.
     pub nul_characters: crate::job::NulCharacters,
+    /// What happens to MySQL zero and partial dates.
+    pub zero_dates: crate::job::ZeroDates,
+    /// How names are spelled on the target.
+    pub identifiers: crate::job::Identifiers,
     /// Rows per batch.
     pub batch_size: u32,
     /// Attempts per failed batch.

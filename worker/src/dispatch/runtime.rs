@@ -151,6 +151,8 @@ pub(crate) fn job_context(settings: JobSettings) -> JobContext {
         verify: settings.verify,
         key_columns: settings.key_columns,
         nul_characters: settings.nul_characters,
+        zero_dates: settings.zero_dates,
+        identifiers: settings.identifiers,
     }
 }
 

@@ -98,14 +98,37 @@ pub async fn run(
 
     let first = match ctx.addressing {
         Addressing::KeyRange | Addressing::WholeTable => {
-            copy_streaming(job, source, target, ctx, &bounds, select.clone(), &src_pred).await
+            copy_streaming(
+                job,
+                source,
+                target,
+                ctx,
+                &bounds,
+                select.clone(),
+                &src_pred,
+                batch.record_error_budget,
+            )
+            .await
         }
         Addressing::KeySet => {
-            copy_buffered(job, source, target, ctx, select.clone(), &src_pred).await
+            copy_buffered(
+                job,
+                source,
+                target,
+                ctx,
+                select.clone(),
+                &src_pred,
+                batch.record_error_budget,
+            )
+            .await
         }
     };
     let (summary, rejected, accepted_checksum, keys) = match first {
-        Ok((summary, keys)) => (summary, Vec::new(), summary.checksum, keys),
+        Ok((summary, keys)) => {
+            let rejected = zero_date_records(ctx, &summary);
+            let checksum = summary.checksum;
+            (summary, rejected, checksum, keys)
+        }
         Err(Failure::Data { message, .. }) => {
             tracing::info!(table = %ctx.source.name, error = %message, "batch refused by the target; isolating bad records");
             isolate(
@@ -202,8 +225,41 @@ fn record_key(ctx: &TableCtx, row: &Row) -> serde_json::Value {
     serde_json::Value::Array(values.collect())
 }
 
+/// The rows `zero_dates: reject` set aside, as rejected records.
+fn zero_date_records(ctx: &TableCtx, summary: &ReadSummary) -> Vec<RejectedRecord> {
+    summary
+        .zero_dated
+        .iter()
+        .map(|(row, i)| {
+            let column = ctx.source.columns.get(*i).map(|c| c.name.clone());
+            RejectedRecord {
+                key: record_key(ctx, row),
+                message: format!(
+                    "table {}, column {}: zero or partial date (0000-00-00, or a zero month or day), which no other database can store (zero_dates: reject; the job option zero_dates: null copies it as NULL)",
+                    ctx.source.name,
+                    column.as_deref().unwrap_or("?")
+                ),
+                column,
+            }
+        })
+        .collect()
+}
+
+/// More rows set aside by the read than the batch may reject: refused like
+/// a bad write, so that the bisection path reports them over the budget.
+fn over_budget(summary: &ReadSummary, budget: u64) -> Option<Failure> {
+    (summary.zero_dated.len() as u64 > budget).then(|| Failure::Data {
+        message: format!(
+            "{} row(s) hold zero dates (zero_dates: reject)",
+            summary.zero_dated.len()
+        ),
+        column: None,
+    })
+}
+
 /// Range mode: rows stream from the source straight into COPY/INSERTs while
 /// they are read; the range is cleared first in the same transaction.
+#[expect(clippy::too_many_arguments)]
 async fn copy_streaming(
     job: &JobContext,
     source: &Pool,
@@ -212,6 +268,7 @@ async fn copy_streaming(
     bounds: &Bounds,
     select: String,
     src_pred: &Predicate,
+    budget: u64,
 ) -> Result<(ReadSummary, Option<Vec<Vec<Value>>>), Failure> {
     let (tx_rows, rx) = mpsc::channel(4);
     let reading = read::stream(
@@ -252,12 +309,16 @@ async fn copy_streaming(
             return Err(e);
         }
     };
-    if written as i64 != summary.rows {
+    if written as i64 != summary.passed() {
         let _ = tx.rollback().await;
         return Err(Failure::Transient(format!(
             "read {} rows but wrote {written}; rolled back",
-            summary.rows
+            summary.passed()
         )));
+    }
+    if let Some(refused) = over_budget(&summary, budget) {
+        let _ = tx.rollback().await;
+        return Err(refused);
     }
     tx.commit().await?;
     Ok((summary, None))
@@ -272,6 +333,7 @@ async fn copy_buffered(
     ctx: &TableCtx,
     select: String,
     src_pred: &Predicate,
+    budget: u64,
 ) -> Result<(ReadSummary, Option<Vec<Vec<Value>>>), Failure> {
     let (rows, summary) = read::collect(
         source,
@@ -281,7 +343,15 @@ async fn copy_buffered(
         ReadOptions::of(job),
     )
     .await?;
-    let keys: Vec<Vec<Value>> = rows.iter().map(|r| key_of(ctx, r)).collect();
+    if let Some(refused) = over_budget(&summary, budget) {
+        return Err(refused);
+    }
+    // Set-aside rows are cleared too: the target keeps no stale copy.
+    let keys: Vec<Vec<Value>> = rows
+        .iter()
+        .chain(summary.zero_dated.iter().map(|(r, _)| r))
+        .map(|r| key_of(ctx, r))
+        .collect();
     let bounds = Bounds {
         start: None,
         end: None,
@@ -336,12 +406,16 @@ async fn isolate(
     )
     .await
     .map_err(Failure::into_engine)?;
-    let keys: Option<Vec<Vec<Value>>> = (ctx.addressing == Addressing::KeySet)
-        .then(|| rows.iter().map(|r| key_of(ctx, r)).collect());
+    let keys: Option<Vec<Vec<Value>>> = (ctx.addressing == Addressing::KeySet).then(|| {
+        rows.iter()
+            .chain(summary.zero_dated.iter().map(|(r, _)| r))
+            .map(|r| key_of(ctx, r))
+            .collect()
+    });
     let mut tx = TargetTx::begin(target)
         .await
         .map_err(Failure::into_engine)?;
-    let mut rejected = Vec::new();
+    let mut rejected = zero_date_records(ctx, &summary);
     let mut rejected_sum = 0u64;
     let result = async {
         for pred in target_predicate(ctx, bounds, keys.as_deref()) {

@@ -48,8 +48,8 @@ const PG_CAST_WORDS: &[&str] = &[
     "varchar",
 ];
 
-#[derive(Debug, PartialEq)]
-enum Token {
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Token {
     Ident(String),
     Word(String),
     Str(String),
@@ -68,6 +68,22 @@ pub fn translate(
     if source == target {
         return Some(expression.to_owned());
     }
+    respell_into(source, target, expression, columns)
+}
+
+/// The expression re-spelled token by token in its own dialect, column
+/// names as `columns` spell them (matched without case): for targets whose
+/// names were folded (`identifiers: lower`).
+pub fn respell(dialect: Dialect, expression: &str, columns: &[Column]) -> Option<String> {
+    respell_into(dialect, dialect, expression, columns)
+}
+
+fn respell_into(
+    source: Dialect,
+    target: Dialect,
+    expression: &str,
+    columns: &[Column],
+) -> Option<String> {
     let tokens = tokenize(source, expression)?;
     let mut out = String::with_capacity(expression.len() + 8);
     let mut after_function = false;
@@ -118,6 +134,9 @@ pub fn translate(
                 }
                 continue;
             }
+            // Concatenation: only generated columns translate it (engine/expr.rs).
+            // Qualified names: only views translate them (engine/views.rs).
+            Token::Symbol(s) if s == "||" || s == "." => return None,
             Token::Symbol(s) => s,
         };
         let glued = out.is_empty()
@@ -134,7 +153,7 @@ pub fn translate(
     Some(out)
 }
 
-fn tokenize(source: Dialect, text: &str) -> Option<Vec<Token>> {
+pub(super) fn tokenize(source: Dialect, text: &str) -> Option<Vec<Token>> {
     let chars: Vec<char> = text.chars().collect();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -191,9 +210,10 @@ fn tokenize(source: Dialect, text: &str) -> Option<Vec<Token>> {
                 let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
                 let symbol = match two.as_str() {
                     "<>" | "!=" | "<=" | ">=" => two,
-                    "::" if source == Dialect::Postgres => two,
+                    // PostgreSQL's string concatenation (MySQL's `||` is OR).
+                    "::" | "||" if source == Dialect::Postgres => two,
                     _ => match c {
-                        '=' | '<' | '>' | '+' | '-' | '*' | '/' | '%' | '(' | ')' | ',' => {
+                        '=' | '<' | '>' | '+' | '-' | '*' | '/' | '%' | '(' | ')' | ',' | '.' => {
                             c.to_string()
                         }
                         _ => return None,
@@ -342,6 +362,7 @@ mod tests {
                 auto_increment: false,
                 unsigned: false,
                 comment: None,
+                generated: None,
             })
             .collect()
     }

@@ -10,9 +10,9 @@ use tokio::sync::OnceCell;
 use super::JobContext;
 use super::connect::{self, Access, Pool, Side};
 use super::error::Failure;
-use super::introspect;
 use super::model::{Dialect, Logical, Table};
 use super::write::{WriteSpec, copy_binary};
+use super::{introspect, names};
 
 /// One table of a job, ready to copy.
 #[derive(Debug)]
@@ -161,13 +161,25 @@ async fn load_table(
         introspect::apply_key_columns(&mut src, named)
             .map_err(|m| Failure::Permanent(format!("key_columns: {m}")))?;
     }
-    let tgt = introspect::table(target, target_schema.as_deref().unwrap_or_default(), name)
-        .await?
+    let target_name = names::table_name(job.identifiers, name);
+    let tgt = introspect::table(
+        target,
+        target_schema.as_deref().unwrap_or_default(),
+        &target_name,
+    )
+    .await?
         .ok_or_else(|| {
             Failure::Permanent(format!(
-                "table {name} does not exist on the target (planning with prepare_target creates it)"
+                "table {target_name} does not exist on the target (planning with prepare_target creates it)"
             ))
         })?;
+    // The target computes its generated columns itself: they are neither
+    // written nor compared. A source's generated column the target lacks is
+    // left out too (the target need not have it).
+    drop_columns(&mut src, |c| {
+        tgt.column(&names::table_name(job.identifiers, &c.name))
+            .map_or(c.generated.is_some(), |t| t.generated.is_some())
+    });
     let target = match_columns(&src, &tgt)?;
     let mut write = WriteSpec::new(
         target.dialect,
@@ -207,6 +219,33 @@ async fn load_table(
     })
 }
 
+/// Removes the columns `drop` picks (never key columns), keeping the
+/// key's column indexes right.
+fn drop_columns(table: &mut Table, drop: impl Fn(&super::model::Column) -> bool) {
+    let keep: Vec<bool> = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| table.key.contains(&i) || table.primary_key.contains(&i) || !drop(c))
+        .collect();
+    if keep.iter().all(|k| *k) {
+        return;
+    }
+    let mut new_index = Vec::with_capacity(keep.len());
+    let mut next = 0;
+    for k in &keep {
+        new_index.push(next);
+        if *k {
+            next += 1;
+        }
+    }
+    let remap = |ids: &[usize]| ids.iter().map(|&i| new_index[i]).collect::<Vec<_>>();
+    table.key = remap(&table.key);
+    table.primary_key = remap(&table.primary_key);
+    let mut flags = keep.into_iter();
+    table.columns.retain(|_| flags.next().unwrap_or(true));
+}
+
 /// The target table re-ordered to the source's columns; a source column
 /// missing on the target is an error (its data would be lost).
 pub fn match_columns(source: &Table, target: &Table) -> Result<Table, Failure> {
@@ -215,6 +254,8 @@ pub fn match_columns(source: &Table, target: &Table) -> Result<Table, Failure> {
     for col in &source.columns {
         match target.column(&col.name) {
             Some(t) => columns.push(t.clone()),
+            // Left out of the copy (see `load_table`).
+            None if col.generated.is_some() => {}
             None => missing.push(col.name.clone()),
         }
     }

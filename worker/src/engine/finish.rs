@@ -1,42 +1,61 @@
-//! After the data has landed: secondary indexes, foreign keys and identity
-//! sequences on the target. Failures here are warnings (the data is already
+//! After the data has landed: secondary indexes, foreign keys, identity
+//! sequences and the views that translate, on the target. Failures here are warnings (the data is already
 //! there and verified), never a failed job.
 
 use super::JobContext;
 use super::connect::Pool;
 use super::context::schema_of;
 use super::error::Failure;
-use super::introspect;
 use super::model::{Dialect, Logical};
 use super::planner::select_tables;
 use super::sql::{ident, table as qualified};
 use super::typemap;
+use super::{introspect, names, views};
 
 pub async fn finish(
     job: &JobContext,
     source: &Pool,
     target: &Pool,
 ) -> Result<Vec<String>, Failure> {
-    let names = match select_tables(job, source).await {
+    let source_names = match select_tables(job, source).await {
         Ok((names, _)) => names,
         Err(refused) => return Err(refused.into_failure()),
     };
     let source_schema = schema_of(source, &job.source).unwrap_or_default();
     let target_schema = schema_of(target, &job.target);
     let dialect = target.dialect();
+    let target_names: Vec<String> = source_names
+        .iter()
+        .map(|n| names::table_name(job.identifiers, n))
+        .collect();
     let mut warnings = Vec::new();
     let mut tables = Vec::new();
-    for name in &names {
+    // The source tables as the source names them, for the views.
+    let mut originals = Vec::new();
+    for name in &source_names {
         let Some(src) = introspect::table(source, &source_schema, name).await? else {
             warnings.push(format!(
                 "table {name} vanished from the source before finishing"
             ));
             continue;
         };
-        let Some(tgt) =
-            introspect::table(target, target_schema.as_deref().unwrap_or_default(), name).await?
+        originals.push(src.clone());
+        // The source table as the target names it (`identifiers`).
+        let src = match names::for_target(job.identifiers, dialect, &src) {
+            Ok(renamed) => renamed,
+            Err(problem) => {
+                warnings.push(problem);
+                continue;
+            }
+        };
+        let Some(tgt) = introspect::table(
+            target,
+            target_schema.as_deref().unwrap_or_default(),
+            &src.name,
+        )
+        .await?
         else {
-            warnings.push(format!("table {name} is missing on the target"));
+            warnings.push(format!("table {} is missing on the target", src.name));
             continue;
         };
         tables.push((src, tgt));
@@ -62,7 +81,7 @@ pub async fn finish(
     }
     for (src, tgt) in &tables {
         for fk in &src.foreign_keys {
-            if !names.contains(&fk.ref_table) {
+            if !target_names.contains(&fk.ref_table) {
                 continue;
             }
             if dialect == Dialect::Sqlite {
@@ -113,6 +132,26 @@ pub async fn finish(
                     ));
                 }
             }
+        }
+    }
+    // Views last: they read the tables.
+    let views = views::plan(
+        source,
+        &source_schema,
+        &originals,
+        dialect,
+        target_schema.as_deref(),
+        job.identifiers,
+    )
+    .await?;
+    for view in views {
+        match &view.outcome {
+            Ok(sql) => {
+                if let Err(e) = execute(target, sql).await {
+                    warnings.push(format!("view {} not created: {e}", view.name));
+                }
+            }
+            Err(_) => warnings.push(view.message()),
         }
     }
     Ok(warnings)

@@ -13,9 +13,11 @@ mod checks;
 mod connect;
 mod context;
 mod error;
+mod expr;
 mod finish;
 mod introspect;
 pub mod model;
+mod names;
 mod planner;
 mod planner_api;
 mod read;
@@ -23,6 +25,7 @@ mod service;
 mod sql;
 mod typemap;
 mod validate;
+mod views;
 mod write;
 
 pub use planner_api::EnginePlanner;
@@ -39,7 +42,7 @@ use std::collections::BTreeMap;
 
 use freight_core::connection::ConnectionConfig;
 use freight_core::ids::{JobId, TenantId};
-use freight_core::job::NulCharacters;
+use freight_core::job::{Identifiers, NulCharacters, ZeroDates};
 
 /// A job as the engine needs it: loaded once, shared by its batches.
 #[derive(Debug, Clone)]
@@ -58,6 +61,10 @@ pub struct JobContext {
     /// Text holding NUL characters: a record error on PostgreSQL targets,
     /// or stripped while reading.
     pub nul_characters: NulCharacters,
+    /// MySQL zero and partial dates: NULL, or a rejected record.
+    pub zero_dates: ZeroDates,
+    /// How source names are spelled on the target (kept, or lower case).
+    pub identifiers: Identifiers,
 }
 
 impl JobContext {
@@ -97,7 +104,7 @@ pub enum EngineError {
 //   pub async fn plan(&self, job: &JobContext, prepare_target: bool) -> Result<JobPlan, EngineError>
 //       prepare_target=false: read-only (plan_migration_job); true: also create missing target tables
 //   pub async fn run_batch(&self, job: &JobContext, batch: &BatchToRun) -> Result<BatchOutcome, EngineError>
-//   pub async fn finish_job(&self, job: &JobContext) -> Result<Vec<String>, EngineError>   (secondary indexes, FKs; returns warnings)
+//   pub async fn finish_job(&self, job: &JobContext) -> Result<Vec<String>, EngineError>   (secondary indexes, FKs, sequences, views; returns warnings)
 //   pub async fn release_job(&self, job: JobId)   (drops cached pools)
 //   pub async fn validate_range(&self, job: &JobContext, range: &RangeToValidate) -> Result<RangeCheck, EngineError>
 //       (counts and in-database checksums of one batch's key range on both sides; reads only)

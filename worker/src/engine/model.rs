@@ -110,6 +110,9 @@ pub struct Column {
     pub unsigned: bool,
     /// The column's comment, kept on the target where it has comments.
     pub comment: Option<String>,
+    /// A generated column's expression, in the dialect of the table it was
+    /// read from (MySQL `STORED`/`VIRTUAL`, PostgreSQL `STORED`).
+    pub generated: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! Planning a job: which tables, what key, what target DDL, and the fixed
 //! key ranges of `batch_size` rows each.
 
+use freight_core::job::ZeroDates;
 use freight_core::plan::{CopyMode, PlanReport, TablePlan};
 
 use super::connect::Pool;
@@ -9,7 +10,7 @@ use super::error::{Failure, classify};
 use super::model::{Column, Dialect, Logical, Table, Value};
 use super::service::PlanLimits;
 use super::sql::{Predicate, ident, table as qualified};
-use super::{JobContext, JobPlan, PlannedBatch, introspect, read, typemap};
+use super::{JobContext, JobPlan, PlannedBatch, introspect, names, read, typemap, views};
 
 /// Why planning stopped.
 #[derive(Debug)]
@@ -97,21 +98,20 @@ pub async fn plan(
     limits: &PlanLimits,
 ) -> Result<JobPlan, PlanFail> {
     let (names, mut job_warnings) = select_tables(job, source).await?;
-    let views =
-        introspect::list_views(source, &schema_of(source, &job.source).unwrap_or_default()).await?;
-    if !views.is_empty() {
-        job_warnings.push(format!(
-            "views are not copied (Freight copies tables; recreate them on the target): {}",
-            views.join(", ")
-        ));
-    }
     let source_schema = schema_of(source, &job.source);
     let target_dialect = Dialect::from_kind(job.target.kind);
     let target_schema =
         (target_dialect == Dialect::Postgres).then(|| job.target.schema_or_default().to_owned());
 
     check_key_columns_tables(job, &names)?;
+    names::check_tables(job.identifiers, &names).map_err(|message| PlanFail::Invalid {
+        field: "identifiers",
+        message,
+    })?;
     let mut tables = Vec::with_capacity(names.len());
+    // Each table as the target will name it (`identifiers`).
+    let mut target_tables = Vec::with_capacity(names.len());
+    let mut name_problems = Vec::new();
     let mut key_problems = Vec::new();
     for name in &names {
         let mut table =
@@ -132,7 +132,17 @@ pub async fn plan(
                 Err(problem) => key_problems.push(problem),
             }
         }
+        match names::for_target(job.identifiers, target_dialect, &table) {
+            Ok(renamed) => target_tables.push(renamed),
+            Err(problem) => name_problems.push(problem),
+        }
         tables.push(table);
+    }
+    if !name_problems.is_empty() {
+        return Err(PlanFail::Invalid {
+            field: "identifiers",
+            message: name_problems.join("; "),
+        });
     }
     if !key_problems.is_empty() {
         return Err(PlanFail::Invalid {
@@ -154,32 +164,32 @@ pub async fn plan(
 
     let mut report_tables = Vec::with_capacity(tables.len());
     let mut batches = Vec::new();
-    for table in &tables {
-        let mut warnings = table.warnings.clone();
+    for (table, target_table) in tables.iter().zip(&target_tables) {
+        let mut warnings = target_table.warnings.clone();
         // A full scan: only for the preview (`plan_migration_job`), where
         // the user decides. A job's own planning stays O(1) for dense keys
         // (the copy turns zero dates into NULL either way).
         if !prepare_target {
-            warnings.extend(zero_date_warnings(source, table).await?);
+            warnings.extend(zero_date_warnings(source, table, job.zero_dates).await?);
         }
         let existing = match target {
             Some(pool) => {
                 introspect::table(
                     pool,
                     target_schema.as_deref().unwrap_or_default(),
-                    &table.name,
+                    &target_table.name,
                 )
                 .await?
             }
             None => None,
         };
         let (create, ddl_warnings) =
-            typemap::create_table(target_dialect, target_schema.as_deref(), table);
+            typemap::create_table(target_dialect, target_schema.as_deref(), target_table);
         warnings.extend(ddl_warnings);
         let mut target_ddl = Vec::new();
         match existing {
             Some(existing) => {
-                match_columns(table, &existing).map_err(|f| match f {
+                match_columns(target_table, &existing).map_err(|f| match f {
                     Failure::Permanent(message) => PlanFail::Invalid {
                         field: "target_config",
                         message,
@@ -188,7 +198,7 @@ pub async fn plan(
                 })?;
                 warnings.push(format!(
                     "target table {} exists: each batch replaces the rows of its key range",
-                    table.name
+                    target_table.name
                 ));
             }
             None => {
@@ -198,23 +208,23 @@ pub async fn plan(
                 }
             }
         }
-        for index in &table.indexes {
+        for index in &target_table.indexes {
             target_ddl.push(typemap::index_ddl(
                 target_dialect,
                 target_schema.as_deref(),
-                table,
+                target_table,
                 index,
                 true,
             ));
         }
-        for fk in &table.foreign_keys {
+        for (fk, target_fk) in table.foreign_keys.iter().zip(&target_table.foreign_keys) {
             if names.contains(&fk.ref_table) && target_dialect != Dialect::Sqlite {
                 warnings.extend(typemap::foreign_key_warnings(target_dialect, fk));
                 target_ddl.push(typemap::foreign_key_ddl(
                     target_dialect,
                     target_schema.as_deref(),
-                    &table.name,
-                    fk,
+                    &target_table.name,
+                    target_fk,
                 ));
             } else if target_dialect == Dialect::Sqlite {
                 warnings.push(format!(
@@ -271,6 +281,17 @@ pub async fn plan(
         });
         batches.extend(table_batches);
     }
+    // Views come after the tables (finish_job creates them).
+    let views = views::plan(
+        source,
+        source_schema.as_deref().unwrap_or_default(),
+        &tables,
+        target_dialect,
+        target_schema.as_deref(),
+        job.identifiers,
+    )
+    .await?;
+    job_warnings.extend(views.iter().map(views::ViewPlan::message));
     if prepare_target && target.is_none() {
         job_warnings.push("target unavailable: tables not created".into());
     }
@@ -290,7 +311,11 @@ pub async fn plan(
 /// counts them for all such columns at once (a full scan unless the table
 /// has none: about 0.8 s per million 170-byte rows on the development
 /// machine; the copy reads every row anyway).
-async fn zero_date_warnings(pool: &Pool, table: &Table) -> Result<Vec<String>, Failure> {
+async fn zero_date_warnings(
+    pool: &Pool,
+    table: &Table,
+    mode: ZeroDates,
+) -> Result<Vec<String>, Failure> {
     let Pool::MySql(my) = pool else {
         return Ok(Vec::new());
     };
@@ -332,14 +357,16 @@ async fn zero_date_warnings(pool: &Pool, table: &Table) -> Result<Vec<String>, F
         if n == 0 {
             continue;
         }
-        warnings.push(format!(
-            "column {}: zero dates (0000-00-00 or a zero month/day) in {n} row(s) are copied as NULL{}",
-            col.name,
-            if col.nullable {
-                ""
-            } else {
-                " and rejected as records, the column being NOT NULL"
+        let fate = match mode {
+            ZeroDates::Reject => " are rejected records (zero_dates: reject)",
+            ZeroDates::Null if col.nullable => " are copied as NULL (zero_dates: null)",
+            ZeroDates::Null => {
+                " are rejected records: zero_dates: null copies them as NULL, which the NOT NULL column refuses"
             }
+        };
+        warnings.push(format!(
+            "column {}: zero dates (0000-00-00 or a zero month/day) in {n} row(s){fate}",
+            col.name
         ));
     }
     Ok(warnings)

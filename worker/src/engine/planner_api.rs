@@ -42,6 +42,8 @@ fn context_of(
         verify: spec.is_some_and(|s| s.verify),
         key_columns: spec.map(|s| s.key_columns.clone()).unwrap_or_default(),
         nul_characters: spec.map(|s| s.nul_characters).unwrap_or_default(),
+        zero_dates: spec.map(|s| s.zero_dates).unwrap_or_default(),
+        identifiers: spec.map(|s| s.identifiers).unwrap_or_default(),
     }
 }
 

@@ -144,6 +144,8 @@ pub fn job(
         verify: true,
         key_columns: Default::default(),
         nul_characters: Default::default(),
+        zero_dates: Default::default(),
+        identifiers: Default::default(),
     }
 }
 

@@ -9,7 +9,7 @@ use futures::stream::BoxStream;
 
 use crate::connection::ConnectionConfig;
 use crate::ids::{JobId, TenantId};
-use crate::job::{JobStatus, NulCharacters};
+use crate::job::{JobStatus, NulCharacters, ZeroDates, Identifiers};
 use crate::store::StoreResult;
 use crate::work::JobPlan;
 
@@ -44,6 +44,8 @@ pub struct JobSettings {
     /// Columns to cut batches on, per table.
     pub key_columns: BTreeMap<String, Vec<String>>,
     pub nul_characters: NulCharacters,
+    pub zero_dates: ZeroDates,
+    pub identifiers: Identifiers,
 }
 
 /// What [`DispatchJobs::store_plan`] did.

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{PgStore, audit, decode_error, page_size};
 use crate::connection::{ConnectionConfig, ConnectionView};
 use crate::ids::{BatchId, JobId, TenantId};
-use crate::job::{BatchStatus, JobSpec, JobStatus, NulCharacters};
+use crate::job::{BatchStatus, Identifiers, JobSpec, JobStatus, NulCharacters, ZeroDates};
 use crate::secrets::{SEAL_VERSION, SealBinding};
 use crate::store::*;
 use crate::{StoreError, ValidationError};
@@ -17,7 +17,7 @@ use crate::{StoreError, ValidationError};
 /// Columns of a job with its row counters summed over its batches.
 const JOB_SELECT: &str = "
     SELECT j.id, j.name, j.status, j.source_config_view, j.target_config_view, j.tables,
-           j.exclude_tables, j.key_columns, j.nul_characters, j.batch_size, j.max_retries, j.max_record_errors, j.verify,
+           j.exclude_tables, j.key_columns, j.nul_characters, j.zero_dates, j.identifiers, j.batch_size, j.max_retries, j.max_record_errors, j.verify,
            j.started_by, j.created_by, j.created_at, j.updated_at, j.started_at,
            j.finished_at, j.rows_estimated, j.error_summary,
            COALESCE(c.rows_read, 0)::bigint AS rows_read,
@@ -41,6 +41,8 @@ struct JobRow {
     exclude_tables: Vec<String>,
     key_columns: Json<std::collections::BTreeMap<String, Vec<String>>>,
     nul_characters: String,
+    zero_dates: String,
+    identifiers: String,
     batch_size: i32,
     max_retries: i32,
     max_record_errors: i64,
@@ -73,6 +75,10 @@ impl TryFrom<JobRow> for JobRecord {
             key_columns: row.key_columns.0,
             nul_characters: NulCharacters::parse(&row.nul_characters)
                 .ok_or_else(|| decode_error("nul_characters", &row.nul_characters))?,
+            zero_dates: ZeroDates::parse(&row.zero_dates)
+                .ok_or_else(|| decode_error("zero_dates", &row.zero_dates))?,
+            identifiers: Identifiers::parse(&row.identifiers)
+                .ok_or_else(|| decode_error("identifiers", &row.identifiers))?,
             batch_size: u32::try_from(row.batch_size).unwrap_or_default(),
             max_retries: u32::try_from(row.max_retries).unwrap_or_default(),
             max_record_errors: u64::try_from(row.max_record_errors).unwrap_or_default(),
@@ -135,8 +141,8 @@ pub(super) async fn create(
         "INSERT INTO jobs (id, tenant_id, name, status, source_config_sealed, target_config_sealed,
                            source_config_view, target_config_view, tables, exclude_tables,
                            batch_size, max_retries, max_record_errors, verify, started_by, created_by,
-                           configs_sealed_version, key_columns, nul_characters)
-         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                           configs_sealed_version, key_columns, nul_characters, zero_dates, identifiers)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
     )
     .bind(id.0)
     .bind(tenant.as_str())
@@ -156,6 +162,8 @@ pub(super) async fn create(
     .bind(SEAL_VERSION)
     .bind(Json(&spec.key_columns))
     .bind(spec.nul_characters.as_str())
+    .bind(spec.zero_dates.as_str())
+    .bind(spec.identifiers.as_str())
     .execute(&mut *tx)
     .await?;
     audit::record(

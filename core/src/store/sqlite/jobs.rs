@@ -12,7 +12,7 @@ use uuid::fmt::Hyphenated;
 use super::{SqliteStore, audit, decode_error, now, page_size, timestamp, uuid_text};
 use crate::connection::{ConnectionConfig, ConnectionView};
 use crate::ids::{BatchId, JobId, TenantId};
-use crate::job::{BatchStatus, JobSpec, JobStatus, NulCharacters};
+use crate::job::{BatchStatus, Identifiers, JobSpec, JobStatus, NulCharacters, ZeroDates};
 use crate::secrets::{SEAL_VERSION, SealBinding};
 use crate::store::*;
 use crate::{StoreError, ValidationError};
@@ -20,7 +20,7 @@ use crate::{StoreError, ValidationError};
 /// Columns of a job with its row counters summed over its batches.
 const JOB_SELECT: &str = "
     SELECT j.id, j.name, j.status, j.source_config_view, j.target_config_view, j.tables,
-           j.exclude_tables, j.key_columns, j.nul_characters, j.batch_size, j.max_retries,
+           j.exclude_tables, j.key_columns, j.nul_characters, j.zero_dates, j.identifiers, j.batch_size, j.max_retries,
            j.max_record_errors, j.verify, j.started_by, j.created_by, j.created_at, j.updated_at,
            j.started_at, j.finished_at, j.rows_estimated, j.error_summary,
            (SELECT COALESCE(sum(b.rows_read), 0) FROM batches b WHERE b.job_id = j.id) AS rows_read,
@@ -39,6 +39,8 @@ struct JobRow {
     exclude_tables: Json<Vec<String>>,
     key_columns: Json<BTreeMap<String, Vec<String>>>,
     nul_characters: String,
+    zero_dates: String,
+    identifiers: String,
     batch_size: i64,
     max_retries: i64,
     max_record_errors: i64,
@@ -71,6 +73,10 @@ impl TryFrom<JobRow> for JobRecord {
             key_columns: row.key_columns.0,
             nul_characters: NulCharacters::parse(&row.nul_characters)
                 .ok_or_else(|| decode_error("nul_characters", &row.nul_characters))?,
+            zero_dates: ZeroDates::parse(&row.zero_dates)
+                .ok_or_else(|| decode_error("zero_dates", &row.zero_dates))?,
+            identifiers: Identifiers::parse(&row.identifiers)
+                .ok_or_else(|| decode_error("identifiers", &row.identifiers))?,
             batch_size: u32::try_from(row.batch_size).unwrap_or_default(),
             max_retries: u32::try_from(row.max_retries).unwrap_or_default(),
             max_record_errors: u64::try_from(row.max_record_errors).unwrap_or_default(),
@@ -137,8 +143,10 @@ pub(super) async fn create(
         "INSERT INTO jobs (id, tenant_id, name, status, source_config_sealed, target_config_sealed,
                            source_config_view, target_config_view, tables, exclude_tables,
                            batch_size, max_retries, max_record_errors, verify, started_by, created_by,
-                           configs_sealed_version, key_columns, nul_characters, created_at, updated_at)
-         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19)",
+                           configs_sealed_version, key_columns, nul_characters, zero_dates, identifiers,
+                           created_at, updated_at)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                 $19, $20, $21, $21)",
     )
     .bind(uuid_text(id.0))
     .bind(tenant.as_str())
@@ -158,6 +166,8 @@ pub(super) async fn create(
     .bind(SEAL_VERSION)
     .bind(Json(&spec.key_columns))
     .bind(spec.nul_characters.as_str())
+    .bind(spec.zero_dates.as_str())
+    .bind(spec.identifiers.as_str())
     .bind(&at)
     .execute(&mut *tx)
     .await?;

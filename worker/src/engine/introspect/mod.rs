@@ -18,14 +18,25 @@ pub async fn list_tables(pool: &Pool, schema: &str) -> Result<Vec<String>, Failu
     res.map_err(|e| classify(&e, "listing tables"))
 }
 
-/// Views of the source (not copied: only tables are).
-pub async fn list_views(pool: &Pool, schema: &str) -> Result<Vec<String>, Failure> {
+/// A view's definition as the source stores it.
+#[derive(Debug, Clone)]
+pub struct ViewDef {
+    pub name: String,
+    /// The SELECT (PostgreSQL `pg_get_viewdef`, MySQL `view_definition`,
+    /// SQLite `CREATE VIEW`); `None` for a materialized view.
+    pub definition: Option<String>,
+    /// The database (MySQL) or schema (PostgreSQL) qualifying its names.
+    pub schema: String,
+}
+
+/// The source's views with their definitions.
+pub async fn view_definitions(pool: &Pool, schema: &str) -> Result<Vec<ViewDef>, Failure> {
     let res = match pool {
-        Pool::Postgres(p) => postgres::list_views(p, schema).await,
-        Pool::MySql(p) => mysql::list_views(p).await,
-        Pool::Sqlite(p) => sqlite::list_views(p).await,
+        Pool::Postgres(p) => postgres::view_definitions(p, schema).await,
+        Pool::MySql(p) => mysql::view_definitions(p).await,
+        Pool::Sqlite(p) => sqlite::view_definitions(p).await,
     };
-    res.map_err(|e| classify(&e, "listing views"))
+    res.map_err(|e| classify(&e, "reading view definitions"))
 }
 
 /// The table's columns, key, indexes and foreign keys; `None` if it does

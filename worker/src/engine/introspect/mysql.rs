@@ -20,14 +20,21 @@ pub async fn list_tables(pool: &MySqlPool) -> Result<Vec<String>, sqlx::Error> {
     rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
 }
 
-pub async fn list_views(pool: &MySqlPool) -> Result<Vec<String>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT CAST(table_name AS CHAR) FROM information_schema.views
-         WHERE table_schema = DATABASE() ORDER BY table_name",
+pub async fn view_definitions(pool: &MySqlPool) -> Result<Vec<super::ViewDef>, sqlx::Error> {
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT CAST(table_name AS CHAR), CAST(view_definition AS CHAR), CAST(DATABASE() AS CHAR)
+         FROM information_schema.views WHERE table_schema = DATABASE() ORDER BY table_name",
     )
     .fetch_all(pool)
     .await?;
-    rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
+    Ok(rows
+        .into_iter()
+        .map(|(name, definition, schema)| super::ViewDef {
+            name,
+            definition: Some(definition),
+            schema,
+        })
+        .collect())
 }
 
 pub async fn row_estimate(pool: &MySqlPool, name: &str) -> Result<Option<i64>, sqlx::Error> {
@@ -47,7 +54,7 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
                 CAST(is_nullable AS CHAR), CAST(column_default AS CHAR), CAST(extra AS CHAR),
                 CAST(character_maximum_length AS SIGNED), CAST(numeric_precision AS SIGNED),
                 CAST(numeric_scale AS SIGNED), CAST(datetime_precision AS SIGNED),
-                CAST(column_comment AS CHAR)
+                CAST(column_comment AS CHAR), CAST(generation_expression AS CHAR)
          FROM information_schema.columns
          WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
     )
@@ -100,15 +107,12 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
         let comment: Option<String> = row
             .try_get::<Option<String>, _>(10)?
             .filter(|c| !c.is_empty());
-        // Generated columns are copied with the values the source computed;
-        // their expressions are MySQL SQL, not recreated.
-        if extra.to_ascii_uppercase().contains("GENERATED") && !extra.contains("DEFAULT_GENERATED")
-        {
-            warnings.push(format!(
-                "column {col_name}: generated column ({}) is created as a plain column holding the values the source computed; its expression is not recreated",
-                extra.trim()
-            ));
-        }
+        let is_generated = extra.to_ascii_uppercase().contains("GENERATED")
+            && !extra.contains("DEFAULT_GENERATED");
+        // MariaDB also lists a generated column's expression as its default.
+        let generation: Option<String> = row.try_get(11)?;
+        let generated = is_generated.then(|| generation.or(default.clone()).unwrap_or_default());
+        let default = if is_generated { None } else { default };
         let parsed_default = match default {
             Some(raw) if !auto_increment => {
                 let parsed = parse_default(&raw).or_else(|| {
@@ -136,6 +140,7 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
             select_expr,
             auto_increment,
             comment,
+            generated,
         });
     }
 

@@ -18,14 +18,26 @@ pub async fn list_tables(pool: &PgPool, schema: &str) -> Result<Vec<String>, sql
 }
 
 /// Views and materialized views of the schema.
-pub async fn list_views(pool: &PgPool, schema: &str) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+pub async fn view_definitions(
+    pool: &PgPool,
+    schema: &str,
+) -> Result<Vec<super::ViewDef>, sqlx::Error> {
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT c.relname::text, CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid, true) END
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') ORDER BY c.relname",
     )
     .bind(schema)
     .fetch_all(pool)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, definition)| super::ViewDef {
+            name,
+            definition,
+            schema: schema.to_owned(),
+        })
+        .collect())
 }
 
 pub async fn row_estimate(
@@ -63,13 +75,14 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
                 a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false),
                 (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = b.oid),
                 col_description(a.attrelid, a.attnum),
-                CASE WHEN t.typtype = 'd' THEN format_type(t.oid, NULL) END
+                CASE WHEN t.typtype = 'd' THEN format_type(t.oid, NULL) END,
+                a.attgenerated <> ''
          FROM pg_attribute a
          JOIN pg_type t ON t.oid = a.atttypid
          -- A domain is copied as its base type (one level of domain).
          JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-         WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+         WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped
          ORDER BY a.attnum",
     )
     .bind(oid)
@@ -77,22 +90,6 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
     .await?;
 
     let mut warnings = Vec::new();
-    // Generated columns are left out of the copy: the target computes its own.
-    let generated: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT a.attname::text, pg_get_expr(d.adbin, d.adrelid)
-         FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-         WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated <> ''
-         ORDER BY a.attnum",
-    )
-    .bind(oid)
-    .fetch_all(pool)
-    .await?;
-    for (column, expression) in generated {
-        warnings.push(format!(
-            "column {column}: generated column (GENERATED ALWAYS AS ({})) is not copied; add it to the target table to have it computed there",
-            expression.unwrap_or_default()
-        ));
-    }
     let mut columns = Vec::with_capacity(rows.len());
     for row in rows {
         let name: String = row.try_get(0)?;
@@ -114,6 +111,13 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
                 "column {name}: citext is copied as text; comparisons on the target are not case-insensitive"
             ));
         }
+        // A generated column's "default" is its expression.
+        let is_generated: bool = row.try_get(10)?;
+        let (default, generated) = if is_generated {
+            (None, default)
+        } else {
+            (default, None)
+        };
         let (logical, needs_text) = logical_of(&typname, &typtype, &spelled, labels);
         if let Logical::Other(_) = logical {
             warnings.push(format!(
@@ -147,6 +151,7 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
             auto_increment,
             unsigned: false,
             comment,
+            generated,
         });
     }
 

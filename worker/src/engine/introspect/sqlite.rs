@@ -16,10 +16,19 @@ pub async fn list_tables(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> 
     .await
 }
 
-pub async fn list_views(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'view' ORDER BY name")
-        .fetch_all(pool)
-        .await
+pub async fn view_definitions(pool: &SqlitePool) -> Result<Vec<super::ViewDef>, sqlx::Error> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY name")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(name, definition)| super::ViewDef {
+            name,
+            definition: Some(definition),
+            schema: "main".to_owned(),
+        })
+        .collect())
 }
 
 pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx::Error> {
@@ -71,6 +80,7 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
             auto_increment: false,
             unsigned: false,
             comment: None,
+            generated: None,
         });
     }
     pk.sort();

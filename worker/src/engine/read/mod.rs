@@ -22,11 +22,23 @@ use super::sql::{PG_PREFER_INDEX, Predicate, ident, table as qualified};
 pub const CHUNK_ROWS: usize = 512;
 
 /// What a read produced besides its rows.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct ReadSummary {
+    /// Every row read, the set-aside ones included.
     pub rows: i64,
-    /// Order-independent checksum of the rows' canonical values (when asked).
+    /// Order-independent checksum of the rows' canonical values (when asked),
+    /// set-aside rows left out.
     pub checksum: Option<u64>,
+    /// Rows set aside instead of passed on (`zero_dates: reject`), each with
+    /// the index of the column that held a zero or partial date.
+    pub zero_dated: Vec<(Row, usize)>,
+}
+
+impl ReadSummary {
+    /// Rows passed on to the writer.
+    pub fn passed(&self) -> i64 {
+        self.rows - self.zero_dated.len() as i64
+    }
 }
 
 /// How source rows are read for a batch.
@@ -36,6 +48,9 @@ pub struct ReadOptions {
     pub checksum: bool,
     /// Remove NUL characters from text (`nul_characters: strip`).
     pub strip_nul: bool,
+    /// Set rows holding a MySQL zero or partial date aside
+    /// (`zero_dates: reject`) instead of passing them on with NULL.
+    pub reject_zero_dates: bool,
 }
 
 impl ReadOptions {
@@ -43,6 +58,7 @@ impl ReadOptions {
         Self {
             checksum: job.verify,
             strip_nul: job.nul_characters == freight_core::job::NulCharacters::Strip,
+            reject_zero_dates: job.zero_dates == freight_core::job::ZeroDates::Reject,
         }
     }
 }
@@ -95,13 +111,21 @@ pub async fn stream(
     let mut summary = ReadSummary {
         rows: 0,
         checksum: opts.checksum.then_some(0),
+        zero_dated: Vec::new(),
     };
     let mut chunk = Vec::with_capacity(CHUNK_ROWS);
-    let mut push = |mut row: Row, chunk: &mut Vec<Row>| {
+    // `zero_date`: the column of a MySQL zero date the row held.
+    let mut push = |(mut row, zero_date): (Row, Option<usize>), chunk: &mut Vec<Row>| {
         if opts.strip_nul {
             strip_nul(&mut row);
         }
         summary.rows += 1;
+        if let Some(column) = zero_date
+            && opts.reject_zero_dates
+        {
+            summary.zero_dated.push((row, column));
+            return;
+        }
         if let Some(sum) = summary.checksum.as_mut() {
             *sum = sum.wrapping_add(row_hash(&row));
         }
@@ -109,7 +133,7 @@ pub async fn stream(
     };
     let ctx = "reading rows";
     macro_rules! drain {
-        ($rows:expr, $decode:path) => {{
+        ($rows:expr, $decode:expr) => {{
             let mut rows = $rows;
             while let Some(row) = rows.try_next().await.map_err(|e| classify(&e, ctx))? {
                 push($decode(&row, columns)?, &mut chunk);
@@ -131,9 +155,9 @@ pub async fn stream(
             if predicate.one_sided {
                 // Read-only: dropping the transaction rolls it back.
                 let mut tx = prefer_index(p).await?;
-                drain!(q.fetch(&mut *tx), postgres::decode_row)
+                drain!(q.fetch(&mut *tx), no_zero_dates(postgres::decode_row))
             } else {
-                drain!(q.fetch(p), postgres::decode_row)
+                drain!(q.fetch(p), no_zero_dates(postgres::decode_row))
             }
         }
         Pool::MySql(p) => {
@@ -141,20 +165,27 @@ pub async fn stream(
             for v in &predicate.binds {
                 q = bind::mysql(q, v);
             }
-            drain!(q.fetch(p), mysql::decode_row)
+            drain!(q.fetch(p), mysql::decode_row_noting)
         }
         Pool::Sqlite(p) => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for v in &predicate.binds {
                 q = bind::sqlite(q, v);
             }
-            drain!(q.fetch(p), sqlite::decode_row)
+            drain!(q.fetch(p), no_zero_dates(sqlite::decode_row))
         }
     }
     if !chunk.is_empty() {
         let _ = out.send(chunk).await;
     }
     Ok(summary)
+}
+
+/// A decoder of a database without zero dates, as [`stream`] calls decoders.
+fn no_zero_dates<R>(
+    decode: fn(&R, &[Column]) -> Result<Row, Failure>,
+) -> impl Fn(&R, &[Column]) -> Result<(Row, Option<usize>), Failure> {
+    move |row, columns| decode(row, columns).map(|r| (r, None))
 }
 
 /// Reads every row of the predicate into memory (bounded by the batch size).
@@ -310,7 +341,7 @@ pub async fn checksum(
     let (tx, mut rx) = mpsc::channel(4);
     let opts = ReadOptions {
         checksum: true,
-        strip_nul: false,
+        ..ReadOptions::default()
     };
     let reading = stream(pool, sql, predicate, columns, opts, tx);
     let draining = async { while rx.recv().await.is_some() {} };

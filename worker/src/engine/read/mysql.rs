@@ -10,14 +10,32 @@ use crate::engine::error::Failure;
 use crate::engine::model::{Column, Logical, Row, Value, parse_duration};
 
 pub fn decode_row(row: &MySqlRow, columns: &[Column]) -> Result<Row, Failure> {
-    columns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| decode(row, i, c).map_err(|e| decode_failure(c, e)))
-        .collect()
+    decode_row_noting(row, columns).map(|(row, _)| row)
 }
 
-fn decode(row: &MySqlRow, i: usize, col: &Column) -> Result<Value, sqlx::Error> {
+/// [`decode_row`], with the index of the first column that held a zero or
+/// partial date (read as NULL), for `zero_dates: reject`.
+pub fn decode_row_noting(
+    row: &MySqlRow,
+    columns: &[Column],
+) -> Result<(Row, Option<usize>), Failure> {
+    let mut zero_date = None;
+    let values = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut zero = false;
+            let value = decode(row, i, c, &mut zero).map_err(|e| decode_failure(c, e))?;
+            if zero && zero_date.is_none() {
+                zero_date = Some(i);
+            }
+            Ok(value)
+        })
+        .collect::<Result<Row, Failure>>()?;
+    Ok((values, zero_date))
+}
+
+fn decode(row: &MySqlRow, i: usize, col: &Column, zero: &mut bool) -> Result<Value, sqlx::Error> {
     fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> Value) -> Value {
         v.map_or(Value::Null, f)
     }
@@ -44,11 +62,9 @@ fn decode(row: &MySqlRow, i: usize, col: &Column) -> Result<Value, sqlx::Error> 
         }
         // Zero dates ('0000-00-00') have no value in any other database and
         // fail to decode: they become NULL, with a warning.
-        Logical::Date => zero_date(row.try_get_unchecked(i), col).map_or(Value::Null, Value::Date),
-        Logical::DateTime => {
-            zero_date(row.try_get_unchecked(i), col).map_or(Value::Null, Value::DateTime)
-        }
-        Logical::DateTimeTz => zero_date(row.try_get_unchecked(i), col)
+        Logical::Date => zero_date(row, i, col, zero).map_or(Value::Null, Value::Date),
+        Logical::DateTime => zero_date(row, i, col, zero).map_or(Value::Null, Value::DateTime),
+        Logical::DateTimeTz => zero_date(row, i, col, zero)
             .map_or(Value::Null, |v: chrono::NaiveDateTime| {
                 Value::DateTimeTz(v.and_utc())
             }),
@@ -64,10 +80,21 @@ fn decode(row: &MySqlRow, i: usize, col: &Column) -> Result<Value, sqlx::Error> 
     })
 }
 
-fn zero_date<T>(decoded: Result<Option<T>, sqlx::Error>, col: &Column) -> Option<T> {
-    match decoded {
-        Ok(v) => v,
+fn zero_date<'r, T: sqlx::Decode<'r, sqlx::MySql>>(
+    row: &'r MySqlRow,
+    i: usize,
+    col: &Column,
+    zero: &mut bool,
+) -> Option<T> {
+    match row.try_get_unchecked::<Option<T>, _>(i) {
+        Ok(Some(v)) => Some(v),
+        Ok(None) => {
+            // sqlx reads `0000-00-00` as NULL; a real NULL has no bytes at all.
+            *zero = row.try_get_unchecked::<&[u8], _>(i).is_ok();
+            None
+        }
         Err(_) => {
+            *zero = true;
             tracing::warn!(column = %col.name, "zero or invalid MySQL date copied as NULL");
             None
         }

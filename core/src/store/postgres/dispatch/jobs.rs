@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{insert_log, interval_secs, job_ref, lock_job_if_owned, release_in_tx, tenant};
 use crate::StoreError;
 use crate::ids::{BatchId, JobId};
-use crate::job::{JobStatus, LogLevel, NulCharacters};
+use crate::job::{Identifiers, JobStatus, LogLevel, NulCharacters, ZeroDates};
 use crate::secrets::{SEAL_VERSION, SealBinding};
 use crate::store::StoreResult;
 use crate::store::dispatch::{DispatchJobs, JobRef, JobSettings, PlanStored, StartedJob};
@@ -35,6 +35,8 @@ struct SettingsRow {
     verify: bool,
     key_columns: sqlx::types::Json<BTreeMap<String, Vec<String>>>,
     nul_characters: String,
+    zero_dates: String,
+    identifiers: String,
 }
 
 impl PgStore {
@@ -136,7 +138,8 @@ impl DispatchJobs for PgStore {
     async fn job_settings(&self, job: &JobRef) -> StoreResult<JobSettings> {
         let row: Option<SettingsRow> = sqlx::query_as(
             "SELECT source_config_sealed, target_config_sealed, configs_sealed_version,
-                    tables, exclude_tables, batch_size, verify, key_columns, nul_characters
+                    tables, exclude_tables, batch_size, verify, key_columns, nul_characters,
+                    zero_dates, identifiers
              FROM jobs WHERE id = $1 AND tenant_id = $2",
         )
         .bind(job.job_id.0)
@@ -167,6 +170,18 @@ impl DispatchJobs for PgStore {
                 StoreError::Corrupt(format!(
                     "job {}: unknown nul_characters {:?}",
                     job.job_id, row.nul_characters
+                ))
+            })?,
+            zero_dates: ZeroDates::parse(&row.zero_dates).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "job {}: unknown zero_dates {:?}",
+                    job.job_id, row.zero_dates
+                ))
+            })?,
+            identifiers: Identifiers::parse(&row.identifiers).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "job {}: unknown identifiers {:?}",
+                    job.job_id, row.identifiers
                 ))
             })?,
             tables: row.tables,

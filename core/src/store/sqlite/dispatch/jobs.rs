@@ -14,7 +14,7 @@ use uuid::fmt::Hyphenated;
 use super::{after, insert_log, job_if_owned, job_ref, release_in_tx, tenant};
 use crate::StoreError;
 use crate::ids::{BatchId, JobId};
-use crate::job::{JobStatus, LogLevel, NulCharacters};
+use crate::job::{Identifiers, JobStatus, LogLevel, NulCharacters, ZeroDates};
 use crate::secrets::{SEAL_VERSION, SealBinding};
 use crate::store::StoreResult;
 use crate::store::dispatch::{DispatchJobs, JobRef, JobSettings, PlanStored, StartedJob};
@@ -30,6 +30,8 @@ type SettingsRow = (
     i64,
     bool,
     Json<BTreeMap<String, Vec<String>>>,
+    String,
+    String,
     String,
 );
 
@@ -150,15 +152,27 @@ impl DispatchJobs for SqliteStore {
     async fn job_settings(&self, job: &JobRef) -> StoreResult<JobSettings> {
         let row: Option<SettingsRow> = sqlx::query_as(
             "SELECT source_config_sealed, target_config_sealed, configs_sealed_version,
-                    tables, exclude_tables, batch_size, verify, key_columns, nul_characters
+                    tables, exclude_tables, batch_size, verify, key_columns, nul_characters,
+                    zero_dates, identifiers
              FROM jobs WHERE id = $1 AND tenant_id = $2",
         )
         .bind(uuid_text(job.job_id.0))
         .bind(job.tenant.as_str())
         .fetch_optional(self.reader())
         .await?;
-        let (source, target, version, tables, exclude_tables, batch_size, verify, key_columns, nul) =
-            row.ok_or(StoreError::NotFound)?;
+        let (
+            source,
+            target,
+            version,
+            tables,
+            exclude_tables,
+            batch_size,
+            verify,
+            key_columns,
+            nul,
+            zero_dates,
+            identifiers,
+        ) = row.ok_or(StoreError::NotFound)?;
         if version != SEAL_VERSION {
             return Err(StoreError::Corrupt(format!(
                 "job {}: connection configs are sealed in an older format; restart Freight or run `freight reseal`",
@@ -178,6 +192,18 @@ impl DispatchJobs for SqliteStore {
             exclude_tables: exclude_tables.0,
             batch_size: u32::try_from(batch_size).unwrap_or(1).max(1),
             verify,
+            zero_dates: ZeroDates::parse(&zero_dates).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "job {}: unknown zero_dates {:?}",
+                    job.job_id, zero_dates
+                ))
+            })?,
+            identifiers: Identifiers::parse(&identifiers).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "job {}: unknown identifiers {:?}",
+                    job.job_id, identifiers
+                ))
+            })?,
             key_columns: key_columns.0,
             nul_characters: NulCharacters::parse(&nul).ok_or_else(|| {
                 StoreError::Corrupt(format!(

@@ -1,0 +1,430 @@
+//! Views of the source, recreated on the target after the tables when
+//! their definition translates: a SELECT list of expressions that
+//! `engine/expr.rs` translates (each named), FROM and JOINs (inner, left,
+//! cross, comma) of tables the job copies, and a WHERE condition of such
+//! expressions. Anything else (GROUP BY, ORDER BY, subqueries, other views,
+//! tables the job does not copy, untranslatable expressions) leaves the
+//! view out, with the reason in the plan.
+
+use freight_core::job::Identifiers;
+
+use super::checks::{Token, tokenize};
+use super::connect::Pool;
+use super::error::Failure;
+use super::expr::{self, Parser, ScopeTable, Ty};
+use super::introspect::{self, ViewDef};
+use super::model::{Dialect, Table};
+use super::sql::{ident, table as qualified};
+
+/// A view of the source and what becomes of it on the target.
+#[derive(Debug, Clone)]
+pub struct ViewPlan {
+    pub name: String,
+    /// The target's `CREATE OR REPLACE VIEW`, or why the view is left out.
+    pub outcome: Result<String, String>,
+}
+
+impl ViewPlan {
+    /// How the plan reports it.
+    pub fn message(&self) -> String {
+        match &self.outcome {
+            Ok(_) => format!(
+                "view {} is recreated on the target after the copy",
+                self.name
+            ),
+            Err(why) => format!("view {} is not recreated: {why}", self.name),
+        }
+    }
+}
+
+/// The target spellings of the source's views; `tables` are the source
+/// tables the job copies.
+pub async fn plan(
+    source: &Pool,
+    source_schema: &str,
+    tables: &[Table],
+    target: Dialect,
+    target_schema: Option<&str>,
+    ids: Identifiers,
+) -> Result<Vec<ViewPlan>, Failure> {
+    let defs = introspect::view_definitions(source, source_schema).await?;
+    Ok(defs
+        .into_iter()
+        .map(|def| ViewPlan {
+            outcome: translate(&def, source.dialect(), tables, target, target_schema, ids),
+            name: def.name,
+        })
+        .collect())
+}
+
+const UNSUPPORTED: &str = "its definition uses something Freight does not translate (only SELECT lists of portable expressions, FROM/JOIN of copied tables and WHERE are)";
+
+fn translate(
+    def: &ViewDef,
+    source: Dialect,
+    tables: &[Table],
+    target: Dialect,
+    target_schema: Option<&str>,
+    ids: Identifiers,
+) -> Result<String, String> {
+    if !expr::portable_pair(source, target) {
+        return Err("views are translated between MySQL/MariaDB and PostgreSQL only".into());
+    }
+    let Some(definition) = &def.definition else {
+        return Err("materialized views are not recreated".into());
+    };
+    let body = definition.trim().trim_end_matches(';');
+    let tokens = tokenize(source, body).ok_or(UNSUPPORTED)?;
+    let is_word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.eq_ignore_ascii_case(w));
+    if !tokens.first().is_some_and(|t| is_word(t, "select")) {
+        return Err(UNSUPPORTED.into());
+    }
+    // FROM and WHERE at the top level (not inside parentheses).
+    let mut depth = 0i32;
+    let mut from = None;
+    let mut where_at = None;
+    for (i, t) in tokens.iter().enumerate() {
+        match t {
+            Token::Symbol(s) if s == "(" => depth += 1,
+            Token::Symbol(s) if s == ")" => depth -= 1,
+            t if depth == 0 && from.is_none() && is_word(t, "from") => from = Some(i),
+            t if depth == 0 && from.is_some() && is_word(t, "where") => where_at = Some(i),
+            _ => {}
+        }
+    }
+    let from = from.ok_or(UNSUPPORTED)?;
+    let from_end = where_at.unwrap_or(tokens.len());
+
+    // Pass 1: which tables, under which names; pass 2: the SQL.
+    let mut walk = FromWalk {
+        tokens: &tokens[from + 1..from_end],
+        pos: 0,
+        source,
+        qualifier: def.schema.to_ascii_lowercase(),
+        tables,
+        target,
+        target_schema,
+        ids,
+        found: Vec::new(),
+    };
+    walk.list(None)?;
+    let found = std::mem::take(&mut walk.found);
+    let scope: Vec<ScopeTable> = found
+        .iter()
+        .map(|(table, alias)| ScopeTable {
+            refer: match alias {
+                Some(alias) => vec![alias.to_ascii_lowercase()],
+                None => vec![
+                    table.name.to_ascii_lowercase(),
+                    format!("{}.{}", walk.qualifier, table.name.to_ascii_lowercase()),
+                ],
+            },
+            emit_as: Some(alias.clone().unwrap_or_else(|| ids.apply(&table.name))),
+            columns: &table.columns,
+            rename: ids,
+        })
+        .collect();
+    walk.pos = 0;
+    let from_sql = walk.list(Some(&scope))?;
+
+    // The SELECT list.
+    let mut parser = Parser::new(tokens[1..from].to_vec(), source, &scope);
+    let distinct = parser.eat_word("distinct");
+    let mut items = Vec::new();
+    loop {
+        let item = parser.or_expr().ok_or(UNSUPPORTED)?;
+        let alias = if parser.eat_word("as") {
+            match parser.tokens.get(parser.pos) {
+                Some(Token::Ident(a) | Token::Word(a)) => {
+                    let a = a.clone();
+                    parser.pos += 1;
+                    Some(a)
+                }
+                _ => return Err(UNSUPPORTED.into()),
+            }
+        } else {
+            None
+        };
+        let name = match (alias, &item) {
+            (Some(alias), _) => ids.apply(&alias),
+            (None, expr::Expr::Column(_, name, _)) => name.clone(),
+            (None, _) => return Err("a column of its SELECT list has no name".into()),
+        };
+        items.push(format!(
+            "{} AS {}",
+            expr::emit(&item, target),
+            ident(target, &name)
+        ));
+        if !parser.eat_symbol(",") {
+            break;
+        }
+    }
+    if parser.pos != parser.tokens.len() {
+        return Err(UNSUPPORTED.into());
+    }
+
+    let mut sql = format!(
+        "CREATE OR REPLACE VIEW {} AS SELECT {}{} FROM {from_sql}",
+        qualified(target, target_schema, &ids.apply(&def.name)),
+        if distinct { "DISTINCT " } else { "" },
+        items.join(", ")
+    );
+    if let Some(at) = where_at {
+        let mut parser = Parser::new(tokens[at + 1..].to_vec(), source, &scope);
+        let condition = parser.or_expr().ok_or(UNSUPPORTED)?;
+        if parser.pos != parser.tokens.len() || condition.ty() != Ty::Bool {
+            return Err(UNSUPPORTED.into());
+        }
+        sql.push_str(&format!(" WHERE {}", expr::emit(&condition, target)));
+    }
+    Ok(sql)
+}
+
+/// Walks a FROM clause: `item (, item)*`, `item := primary (JOIN primary
+/// [ON condition])*`, `primary := ( list ) | table [[AS] alias]`. Without a
+/// scope it only collects the tables (ON conditions skipped); with one it
+/// spells the clause for the target.
+struct FromWalk<'a> {
+    tokens: &'a [Token],
+    pos: usize,
+    source: Dialect,
+    /// The source database (MySQL) or schema (PostgreSQL), lower case.
+    qualifier: String,
+    tables: &'a [Table],
+    target: Dialect,
+    target_schema: Option<&'a str>,
+    ids: Identifiers,
+    found: Vec<(&'a Table, Option<String>)>,
+}
+
+impl<'a> FromWalk<'a> {
+    fn word(&self, w: &str) -> bool {
+        matches!(self.tokens.get(self.pos), Some(Token::Word(x)) if x.eq_ignore_ascii_case(w))
+    }
+
+    fn symbol(&self, s: &str) -> bool {
+        matches!(self.tokens.get(self.pos), Some(Token::Symbol(x)) if x == s)
+    }
+
+    fn list(&mut self, scope: Option<&[ScopeTable]>) -> Result<String, String> {
+        let mut out = self.joined(scope)?;
+        while self.symbol(",") {
+            self.pos += 1;
+            out.push_str(", ");
+            out.push_str(&self.joined(scope)?);
+        }
+        if self.pos < self.tokens.len() && !self.symbol(")") {
+            return Err(UNSUPPORTED.into());
+        }
+        Ok(out)
+    }
+
+    fn joined(&mut self, scope: Option<&[ScopeTable]>) -> Result<String, String> {
+        let mut out = self.primary(scope)?;
+        loop {
+            let kind = if self.word("join") {
+                "JOIN"
+            } else if self.word("inner") {
+                self.pos += 1;
+                "JOIN"
+            } else if self.word("cross") {
+                self.pos += 1;
+                "CROSS JOIN"
+            } else if self.word("left") {
+                self.pos += 1;
+                if self.word("outer") {
+                    self.pos += 1;
+                }
+                "LEFT JOIN"
+            } else {
+                return Ok(out);
+            };
+            if !self.word("join") {
+                return Err(UNSUPPORTED.into());
+            }
+            self.pos += 1;
+            let right = self.primary(scope)?;
+            out = format!("{out} {kind} {right}");
+            if self.word("on") {
+                self.pos += 1;
+                out.push_str(&format!(" ON {}", self.condition(scope)?));
+            }
+        }
+    }
+
+    fn condition(&mut self, scope: Option<&[ScopeTable]>) -> Result<String, String> {
+        let Some(scope) = scope else {
+            // Pass 1: skip to the end of the condition.
+            let mut depth = 0i32;
+            while let Some(t) = self.tokens.get(self.pos) {
+                match t {
+                    Token::Symbol(s) if s == "(" => depth += 1,
+                    Token::Symbol(s) if s == ")" && depth == 0 => break,
+                    Token::Symbol(s) if s == ")" => depth -= 1,
+                    Token::Symbol(s) if s == "," && depth == 0 => break,
+                    Token::Word(w)
+                        if depth == 0
+                            && ["join", "inner", "left", "cross"]
+                                .iter()
+                                .any(|k| w.eq_ignore_ascii_case(k)) =>
+                    {
+                        break;
+                    }
+                    _ => {}
+                }
+                self.pos += 1;
+            }
+            return Ok(String::new());
+        };
+        let mut parser = Parser::new(self.tokens[self.pos..].to_vec(), self.source, scope);
+        let condition = parser.or_expr().ok_or(UNSUPPORTED)?;
+        if condition.ty() != Ty::Bool {
+            return Err(UNSUPPORTED.into());
+        }
+        self.pos += parser.pos;
+        Ok(expr::emit(&condition, self.target))
+    }
+
+    fn primary(&mut self, scope: Option<&[ScopeTable]>) -> Result<String, String> {
+        if self.symbol("(") {
+            self.pos += 1;
+            let inner = self.list(scope)?;
+            if !self.symbol(")") {
+                return Err(UNSUPPORTED.into());
+            }
+            self.pos += 1;
+            return Ok(format!("({inner})"));
+        }
+        let mut parts = Vec::new();
+        loop {
+            match self.tokens.get(self.pos) {
+                Some(Token::Ident(n) | Token::Word(n)) => parts.push(n.clone()),
+                _ => return Err(UNSUPPORTED.into()),
+            }
+            self.pos += 1;
+            if !self.symbol(".") {
+                break;
+            }
+            self.pos += 1;
+        }
+        let name = parts.pop().ok_or(UNSUPPORTED)?;
+        if parts.len() > 1
+            || parts
+                .first()
+                .is_some_and(|q| q.to_ascii_lowercase() != self.qualifier)
+        {
+            return Err(format!(
+                "it reads {}.{name}, outside the source database",
+                parts.join(".")
+            ));
+        }
+        let table = self
+            .tables
+            .iter()
+            .find(|t| t.name == name)
+            .or_else(|| {
+                self.tables
+                    .iter()
+                    .find(|t| t.name.eq_ignore_ascii_case(&name))
+            })
+            .ok_or_else(|| format!("it reads {name}, which is not a table the job copies"))?;
+        if self.word("as") {
+            self.pos += 1;
+        }
+        let keywords = [
+            "join", "inner", "left", "cross", "on", "where", "outer", "natural", "right", "full",
+        ];
+        let alias = match self.tokens.get(self.pos) {
+            Some(Token::Ident(a)) => Some(a.clone()),
+            Some(Token::Word(a)) if !keywords.iter().any(|k| a.eq_ignore_ascii_case(k)) => {
+                Some(a.clone())
+            }
+            _ => None,
+        };
+        if alias.is_some() {
+            self.pos += 1;
+        }
+        if scope.is_none() {
+            self.found.push((table, alias.clone()));
+            return Ok(String::new());
+        }
+        let target_name = self.ids.apply(&table.name);
+        let shown = alias.unwrap_or_else(|| target_name.clone());
+        Ok(format!(
+            "{} AS {}",
+            qualified(self.target, self.target_schema, &target_name),
+            ident(self.target, &shown)
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::model::{Column, Logical};
+
+    fn table(name: &str, columns: &[(&str, Logical)]) -> Table {
+        Table {
+            dialect: Dialect::Postgres,
+            name: name.to_owned(),
+            columns: columns
+                .iter()
+                .map(|(n, l)| Column {
+                    name: (*n).to_owned(),
+                    source_type: String::new(),
+                    logical: l.clone(),
+                    nullable: true,
+                    default: None,
+                    select_expr: None,
+                    auto_increment: false,
+                    unsigned: false,
+                    comment: None,
+                    generated: None,
+                })
+                .collect(),
+            key: Vec::new(),
+            primary_key: Vec::new(),
+            indexes: Vec::new(),
+            foreign_keys: Vec::new(),
+            checks: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn translates_postgres_view_definitions() {
+        let text = Logical::Text {
+            max_len: None,
+            fixed: false,
+        };
+        let tables = [table(
+            "customers",
+            &[
+                ("id", Logical::Int(4)),
+                ("name", text.clone()),
+                ("city", text),
+            ],
+        )];
+        let def = ViewDef {
+            name: "labels".into(),
+            definition: Some(
+                " SELECT customers.id,\n    ((customers.name || ' ('::text) || customers.city) || ')'::text AS label\n   FROM src.customers\n  WHERE customers.city IS NOT NULL AND customers.id <> 3;".into(),
+            ),
+            schema: "src".into(),
+        };
+        let sql = translate(
+            &def,
+            Dialect::Postgres,
+            &tables,
+            Dialect::MySql,
+            None,
+            Identifiers::Keep,
+        );
+        assert_eq!(
+            sql.as_deref(),
+            Ok(
+                "CREATE OR REPLACE VIEW `labels` AS SELECT `customers`.`id` AS `id`, concat(concat(concat(`customers`.`name`, ' ('), `customers`.`city`), ')') AS `label` FROM `customers` AS `customers` WHERE ((`customers`.`city` IS NOT NULL) AND (`customers`.`id` <> 3))"
+            )
+        );
+    }
+}
