@@ -188,10 +188,12 @@ async fn prepare<E: DataPlane>(
         Err(e) => tracing::debug!(error = %format!("{e:#}"), "Redis unreachable"),
     }
     let touched = runtime.touched_jobs();
-    if !touched.is_empty() {
-        // A job still being validated here keeps its pools until the
-        // comparison ends (it stays touched: a later pass releases it).
-        let done = runtime.not_validating(store.inactive_jobs(&touched).await?);
+    // Not while a range is being compared: it may use an ended job's pools
+    // (the jobs stay touched, and a later pass releases them).
+    if !touched.is_empty()
+        && let Ok(_exclusive) = runtime.engine_state.try_write()
+    {
+        let done = store.inactive_jobs(&touched).await?;
         for job in &done {
             runtime.engine.release_job(*job).await;
         }

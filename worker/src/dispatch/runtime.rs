@@ -39,11 +39,11 @@ pub(crate) struct Runtime<E> {
     /// Jobs whose batches ran here, so the engine's caches for them can be
     /// released once they end.
     pub touched_jobs: Mutex<HashSet<JobId>>,
-    /// Ranges being compared here now, per job. Validation runs on jobs
-    /// that are no longer active, so without this the reconciler would
-    /// release the engine's pools of such a job in the middle of a
-    /// comparison ("closed pool").
-    validating: Mutex<HashMap<JobId, usize>>,
+    /// Held shared by every range comparison; the reconciler releases the
+    /// engine's state of ended jobs only while it can hold it exclusively.
+    /// Validation runs on jobs that are no longer active, so otherwise a
+    /// pass would close the pools a comparison is using ("closed pool").
+    pub engine_state: tokio::sync::RwLock<()>,
     /// What a job's batches run with (connections, tables, batch size),
     /// loaded and unsealed once per job instead of once per batch: none of
     /// it changes after the job is created.
@@ -67,7 +67,7 @@ impl<E> Runtime<E> {
             in_flight: AtomicI64::new(0),
             rows_processed: AtomicI64::new(0),
             touched_jobs: Mutex::new(HashSet::new()),
-            validating: Mutex::new(HashMap::new()),
+            engine_state: tokio::sync::RwLock::new(()),
             job_contexts: Mutex::new(HashMap::new()),
         }
     }
@@ -87,24 +87,6 @@ impl<E> Runtime<E> {
             .lock()
             .map(|jobs| jobs.iter().copied().collect())
             .unwrap_or_default()
-    }
-
-    /// Marks a range of `job` as being compared until the guard drops.
-    pub fn validating(&self, job: JobId) -> Validating<'_, E> {
-        if let Ok(mut jobs) = self.validating.lock() {
-            *jobs.entry(job).or_default() += 1;
-        }
-        Validating { runtime: self, job }
-    }
-
-    /// Of `jobs`, those with no range being compared here now.
-    pub fn not_validating(&self, jobs: Vec<JobId>) -> Vec<JobId> {
-        let Ok(validating) = self.validating.lock() else {
-            return Vec::new();
-        };
-        jobs.into_iter()
-            .filter(|job| !validating.contains_key(job))
-            .collect()
     }
 
     pub fn forget_jobs(&self, done: &[JobId]) {
@@ -153,25 +135,6 @@ pub(crate) fn job_context(settings: JobSettings) -> JobContext {
         nul_characters: settings.nul_characters,
         zero_dates: settings.zero_dates,
         identifiers: settings.identifiers,
-    }
-}
-
-/// See [`Runtime::validating`].
-pub(crate) struct Validating<'a, E> {
-    runtime: &'a Runtime<E>,
-    job: JobId,
-}
-
-impl<E> Drop for Validating<'_, E> {
-    fn drop(&mut self) {
-        if let Ok(mut jobs) = self.runtime.validating.lock()
-            && let Some(n) = jobs.get_mut(&self.job)
-        {
-            *n -= 1;
-            if *n == 0 {
-                jobs.remove(&self.job);
-            }
-        }
     }
 }
 

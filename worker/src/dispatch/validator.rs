@@ -132,7 +132,8 @@ async fn check<E: DataPlane>(
 
 async fn check_range<E: DataPlane>(runtime: &Runtime<E>, claimed: &ClaimedRange, owner: &str) {
     let store = &runtime.store;
-    let _validating = runtime.validating(claimed.job.job_id);
+    // Keeps the reconciler from releasing the (ended) job's pools meanwhile.
+    let _using = runtime.engine_state.read().await;
     let job = match runtime.job_context(&claimed.job).await {
         Ok(job) => job,
         Err(e) => {
