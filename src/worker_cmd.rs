@@ -58,7 +58,8 @@ pub async fn run(
         SenderConfig::default(),
     );
     let sender = tokio::spawn(webhooks.run(stop.clone()));
-    let queue = dispatch::queue::redis::connect(settings.redis_url.expose(), &config.queue_name).await?;
+    let queue =
+        dispatch::queue::redis::connect(settings.redis_url.expose(), &config.queue_name).await?;
     let result = dispatch::run_workers(store, Arc::new(engine), config, queue, shutdown).await;
     stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(15), sender).await;

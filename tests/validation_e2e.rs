@@ -252,7 +252,10 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
         .await
         .expect("job drained");
     assert_eq!(
-        job(app.store.postgres(), &s.tenant, job_id).await.job.status,
+        job(app.store.postgres(), &s.tenant, job_id)
+            .await
+            .job
+            .status,
         JobStatus::Completed
     );
     let before: Value = http
@@ -385,7 +388,10 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
         .await
         .expect("retry drained");
     assert_eq!(
-        job(app.store.postgres(), &s.tenant, job_id).await.job.status,
+        job(app.store.postgres(), &s.tenant, job_id)
+            .await
+            .job
+            .status,
         JobStatus::Completed
     );
     let (status, _) = validate(job_id, s.tenant.to_string(), token.clone()).await;

@@ -66,7 +66,13 @@ async fn a_sealed_config_moved_to_another_tenants_row_does_not_open(backend: Bac
         job_id: mallory_job,
         tenant: mallory_tenant,
     };
-    let err = api.app.store.dispatch().job_settings(&job_ref).await.unwrap_err();
+    let err = api
+        .app
+        .store
+        .dispatch()
+        .job_settings(&job_ref)
+        .await
+        .unwrap_err();
     assert!(matches!(err, freight_core::StoreError::Secret), "{err:?}");
 }
 

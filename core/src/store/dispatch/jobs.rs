@@ -9,7 +9,7 @@ use futures::stream::BoxStream;
 
 use crate::connection::ConnectionConfig;
 use crate::ids::{JobId, TenantId};
-use crate::job::{JobStatus, NulCharacters, ZeroDates, Identifiers};
+use crate::job::{Identifiers, JobStatus, NulCharacters, ZeroDates};
 use crate::store::StoreResult;
 use crate::work::JobPlan;
 
