@@ -111,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Api => {
             let signal = install_shutdown_signal()?;
+            settings.jwt_secret()?;
             let store = connect_store(&settings).await?;
             telemetry::init_metrics(&settings)?;
             run_api(&settings, store, stopped(signal)).await
@@ -122,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::All => {
             let signal = install_shutdown_signal()?;
+            settings.jwt_secret()?;
             let store = connect_store(&settings).await?;
             telemetry::init_metrics(&settings)?;
             let (api, worker) = tokio::join!(

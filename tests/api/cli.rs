@@ -9,6 +9,7 @@ fn freight() -> Command {
     command
         .env_remove("JWT_SECRET_KEY")
         .env_remove("FREIGHT_DEV_MODE")
+        .env_remove("FREIGHT_ENCRYPTION_KEY")
         .env("RUST_LOG", "warn");
     command
 }
@@ -51,18 +52,18 @@ fn token_prints_only_a_token_that_grants_the_requested_tenants() {
 
 #[test]
 fn a_missing_or_weak_jwt_secret_is_a_clear_start_up_error() {
-    for args in [
-        &["token", "--tenant", "acme"][..],
-        &["api"][..],
-        &["worker"][..],
+    // Workers verify no tokens: what they cannot start without is the
+    // key that opens the jobs' connection configs.
+    for (args, missing) in [
+        (&["token", "--tenant", "acme"][..], "JWT_SECRET_KEY is not set"),
+        (&["api"][..], "JWT_SECRET_KEY is not set"),
+        (&["all"][..], "JWT_SECRET_KEY is not set"),
+        (&["worker"][..], "FREIGHT_ENCRYPTION_KEY is not set"),
     ] {
         let output = freight().args(args).output().unwrap();
         assert!(!output.status.success(), "{args:?} must refuse to start");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            stderr.contains("JWT_SECRET_KEY is not set"),
-            "{args:?}: {stderr}"
-        );
+        assert!(stderr.contains(missing), "{args:?}: {stderr}");
     }
     let weak = freight()
         .args(["token", "--tenant", "acme"])

@@ -339,7 +339,7 @@ fn every_setting_is_documented() {
     let mut names = BTreeSet::new();
     for source in ["src/settings.rs", "src/worker_cmd.rs", "src/telemetry.rs"] {
         let text = read(source);
-        for call in ["var(\"", "parsed(\"", "millis(\"", "std::env::var(\""] {
+        for call in ["env = \"", "std::env::var(\""] {
             for (i, _) in text.match_indices(call) {
                 let rest = &text[i + call.len()..];
                 let name: String = rest.chars().take_while(|c| *c != '"').collect();
