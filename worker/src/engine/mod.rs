@@ -100,7 +100,7 @@ pub enum EngineError {
 }
 
 // `Engine` (in `service.rs`) provides:
-//   pub fn new() -> Engine
+//   pub fn new(policy: ConnectionPolicy) -> Engine   (every pool opened under the policy)
 //   pub async fn plan(&self, job: &JobContext, prepare_target: bool) -> Result<JobPlan, EngineError>
 //       prepare_target=false: read-only (plan_migration_job); true: also create missing target tables
 //   pub async fn run_batch(&self, job: &JobContext, batch: &BatchToRun) -> Result<BatchOutcome, EngineError>

@@ -228,7 +228,8 @@ impl Engine {
         run.await.map_err(|e| scrub_engine(e, job))
     }
 
-    /// Secondary indexes, foreign keys, identity sequences; returns warnings.
+    /// Secondary indexes, foreign keys, identity sequences, then views;
+    /// returns warnings.
     pub async fn finish_job(&self, job: &JobContext) -> Result<Vec<String>, EngineError> {
         let state = self.state(job.job_id);
         let run = async {
