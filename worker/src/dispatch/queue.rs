@@ -1,7 +1,8 @@
 //! The queue seam: the reconciler pushes batch ids through a
 //! [`BatchQueue`], and a [`QueueConsumer`] hands each message to the
 //! executor. apalis on Redis ([`redis`]) is the implementation workers run
-//! with; an embedded queue (apalis-sqlite) plugs in beside it.
+//! with; apalis on a SQLite file ([`sqlite`]) is the embedded queue of
+//! `freight dev`.
 //! [`MemoryQueue`] keeps what is pushed for a caller that runs the batches
 //! itself, step by step ([`Stepper`](super::Stepper)).
 //!
@@ -12,6 +13,7 @@
 //! database.
 
 pub mod redis;
+pub mod sqlite;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

@@ -1,0 +1,291 @@
+//! apalis on SQLite: the embedded queue of `freight dev`, one file on disk
+//! instead of Redis.
+//!
+//! The queue gets a file of its own (the caller passes `<data-dir>/queue.db`)
+//! rather than living in the store's `freight.db`: an idle consumer writes
+//! every `fetch_interval` (apalis claims tasks with an `UPDATE`), and those
+//! writes would otherwise queue behind, and hold up, the store's single
+//! `BEGIN IMMEDIATE` writer. Two files also keep apalis' `_sqlx_migrations`
+//! and Freight's `_freight_migrations` apart.
+//!
+//! Like the Redis queue, every message is acked (apalis records the task
+//! `Done`: the handler never fails) and apalis never retries: tasks are
+//! pushed with `max_attempts = 1`. A process that dies mid-batch leaves its
+//! tasks locked by a worker that stops sending heartbeats; the next
+//! consumer's heartbeat hands them out again after [`ORPHANED_AFTER`], and
+//! the reconciler pushes every unclaimed batch again after
+//! `redispatch_after` anyway.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use apalis::prelude::{BackendExt as _, BoxDynError, WorkerBuilder, WorkerBuilderExt as _};
+use apalis_core::task::builder::TaskBuilder;
+use apalis_sqlite::{Config, SqliteStorage};
+use async_trait::async_trait;
+use freight_core::store::dispatch::BatchRef;
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio_util::sync::CancellationToken;
+
+use super::{BatchHandler, BatchQueue, ConsumerSettings, DispatchMessage, Queue, QueueConsumer};
+
+pub type Storage = SqliteStorage<DispatchMessage>;
+
+/// How often a consumer records that it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(2);
+/// Heartbeats a consumer may miss before its locked tasks go back to the
+/// queue.
+const MISSED_HEARTBEATS: usize = 5;
+/// A consumer silent this long is dead: what it had taken is handed out
+/// again.
+pub const ORPHANED_AFTER: Duration = Duration::from_secs(10);
+/// Finished tasks are kept this long (to look at), then deleted.
+const KEEP_FINISHED: Duration = Duration::from_secs(300);
+/// Consumers not seen for this long, holding nothing, are forgotten.
+const FORGET_WORKERS_AFTER: Duration = Duration::from_secs(3600);
+
+/// The apalis-sqlite configuration shared by producer and consumer: the
+/// queue name is explicit on both sides (the default is the Rust type path).
+pub fn storage_config(queue_name: &str) -> Config {
+    Config::default()
+        .queue(queue_name)
+        // One task per fetch: a worker does not hoard messages that an idle
+        // worker could run.
+        .batch_size(1)
+        .heartbeat_interval(HEARTBEAT)
+        .missed_heartbeats(MISSED_HEARTBEATS)
+        // apalis-sqlite marks a task done only through its result: without
+        // this every task would stay `Running` and come back as an orphan.
+        .persist_results(true)
+        .lock_tasks(true)
+}
+
+pub fn storage(pool: &SqlitePool, queue_name: &str) -> Storage {
+    SqliteStorage::new(pool).with_config(storage_config(queue_name))
+}
+
+/// Opens (creating if missing) the embedded queue in the SQLite file
+/// `path`, on queue `queue_name`.
+pub async fn open(path: &Path, queue_name: &str) -> anyhow::Result<Queue> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // Losing the last messages to a power cut is harmless (the
+        // reconciler pushes again); an fsync per poll is not.
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10));
+    // Every apalis transaction starts with a write, so a second connection
+    // waits on the busy timeout rather than failing; two let a push proceed
+    // while the consumer polls.
+    let pool = SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("opening the queue file {}", path.display()))?;
+    // apalis' migrations without `SqliteStorage::setup`, which would also
+    // turn `synchronous` off on one connection (a power cut could then
+    // corrupt the file, not just lose its last messages).
+    SqliteStorage::migrations()
+        .run(&pool)
+        .await
+        .with_context(|| format!("setting up the queue in {}", path.display()))?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS freight_queue_markers (
+             queue TEXT PRIMARY KEY NOT NULL,
+             created_at INTEGER NOT NULL DEFAULT (strftime('%s', 'now'))
+         )",
+    )
+    .execute(&pool)
+    .await
+    .context("creating the queue marker table")?;
+    Ok(Queue {
+        producer: Arc::new(Producer {
+            pool: pool.clone(),
+            queue_name: queue_name.to_owned(),
+        }),
+        consumer: Arc::new(Consumer {
+            pool,
+            queue_name: queue_name.to_owned(),
+        }),
+    })
+}
+
+/// Pushes batch messages.
+#[derive(Clone)]
+pub struct Producer {
+    pool: SqlitePool,
+    queue_name: String,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("queue_name", &self.queue_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Producer {
+    async fn push_all(&self, batches: &[BatchRef]) -> anyhow::Result<()> {
+        let mut tasks = Vec::with_capacity(batches.len());
+        for batch in batches {
+            // The consumer decodes with apalis-sqlite's JSON codec.
+            let args = serde_json::to_vec(&DispatchMessage::run_batch(batch))?;
+            tasks.push(TaskBuilder::new(args).max_attempts(1).build());
+        }
+        // One transaction for the whole push: one commit (and WAL sync)
+        // instead of one per batch.
+        let mut tx = self.pool.begin().await?;
+        apalis_sqlite::queries::push_tasks(&mut *tx, &self.queue_name, &tasks).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl BatchQueue for Producer {
+    async fn push(&self, batches: Vec<BatchRef>) -> Vec<BatchRef> {
+        if batches.is_empty() {
+            return batches;
+        }
+        match self.push_all(&batches).await {
+            Ok(()) => Vec::new(),
+            Err(e) => {
+                tracing::warn!(batches = batches.len(), error = %e, "could not push batches to the embedded queue");
+                batches
+            }
+        }
+    }
+
+    /// The file keeps its messages across restarts; only a new file (the
+    /// old one deleted) lost them. A marker row created with the queue
+    /// tells which: the one caller that creates it learns it. Also true on
+    /// a brand-new file, which is harmless.
+    async fn was_reset(&self) -> anyhow::Result<bool> {
+        let created = sqlx::query("INSERT OR IGNORE INTO freight_queue_markers (queue) VALUES (?1)")
+            .bind(&self.queue_name)
+            .execute(&self.pool)
+            .await
+            .context("checking the queue marker")?;
+        Ok(created.rows_affected() > 0)
+    }
+
+    /// Deletes this queue's tasks finished more than a few minutes ago and
+    /// consumers long gone. Freed pages are reused by SQLite, so the file
+    /// stops growing without a `VACUUM` (which would rewrite it).
+    async fn vacuum(&self) {
+        let tasks = sqlx::query(
+            "DELETE FROM Jobs
+             WHERE job_type = ?1
+               AND status IN ('Done', 'Failed', 'Killed')
+               AND done_at IS NOT NULL
+               AND done_at < CAST(strftime('%s', 'now') AS INTEGER) - ?2",
+        )
+        .bind(&self.queue_name)
+        .bind(secs(KEEP_FINISHED))
+        .execute(&self.pool)
+        .await;
+        let workers = sqlx::query(
+            "DELETE FROM Workers
+             WHERE worker_type = ?1
+               AND last_seen < CAST(strftime('%s', 'now') AS INTEGER) - ?2
+               AND NOT EXISTS (SELECT 1 FROM Jobs WHERE Jobs.lock_by = Workers.id)",
+        )
+        .bind(&self.queue_name)
+        .bind(secs(FORGET_WORKERS_AFTER))
+        .execute(&self.pool)
+        .await;
+        match (tasks, workers) {
+            (Ok(t), Ok(w)) if t.rows_affected() + w.rows_affected() > 0 => tracing::debug!(
+                tasks = t.rows_affected(),
+                workers = w.rows_affected(),
+                "vacuumed the embedded queue"
+            ),
+            (Ok(_), Ok(_)) => {}
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::debug!(error = %e, "vacuuming the embedded queue failed")
+            }
+        }
+    }
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The apalis worker that takes batch messages off the queue file. It is
+/// restarted whenever it stops on its own (apalis ends a worker whose
+/// backend fails, e.g. a write that timed out on a locked file).
+pub struct Consumer {
+    pool: SqlitePool,
+    queue_name: String,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("queue_name", &self.queue_name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl QueueConsumer for Consumer {
+    async fn consume(
+        &self,
+        settings: ConsumerSettings,
+        handle: BatchHandler,
+        stop: CancellationToken,
+    ) {
+        let mut generation = 0u32;
+        loop {
+            generation += 1;
+            // A new name per generation: apalis refuses to register a name
+            // that sent a heartbeat within the last interval.
+            let name = format!("{}-{generation}", settings.name);
+            let storage =
+                storage(&self.pool, &self.queue_name).poll_with_interval(settings.fetch_interval);
+            let handler = handle.clone();
+            let worker = WorkerBuilder::new(name.as_str())
+                .backend(storage)
+                .concurrency(settings.concurrency)
+                .build(move |message: DispatchMessage| {
+                    let run = handler(message.batch());
+                    async move {
+                        run.await;
+                        Ok::<(), BoxDynError>(())
+                    }
+                });
+            let until = stop.clone();
+            // Boxed as `Send` here, where the types are concrete: the compiler
+            // cannot prove it through apalis' generic layers otherwise.
+            let running: std::pin::Pin<
+                Box<
+                    dyn std::future::Future<Output = Result<(), apalis::prelude::WorkerError>>
+                        + Send,
+                >,
+            > = Box::pin(worker.run_until(async move {
+                until.cancelled().await;
+                Ok::<(), std::io::Error>(())
+            }));
+            let result = running.await;
+            if stop.is_cancelled() {
+                return;
+            }
+            match result {
+                Ok(()) => tracing::warn!(worker = %name, "queue consumer stopped; restarting it"),
+                Err(e) => {
+                    tracing::warn!(worker = %name, error = %e, "queue consumer failed; restarting it")
+                }
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+}
