@@ -1,17 +1,17 @@
 //! Builds the installation's connection policy from the settings and
-//! Freight's own services: its database (by identity) and its Redis (by
-//! address) are refused to every job.
+//! Freight's own services: its database (by identity: the PostgreSQL
+//! server and database, or the SQLite file of `freight dev`) and its Redis
+//! (by address, when it has one) are refused to every job.
 
-use anyhow::Context;
-use freight_core::policy::{ConnectionPolicy, INHERITED_POSTGRES_VARIABLES};
-use freight_core::store::postgres::PgStore;
+use freight_core::policy::{ConnectionPolicy, DatabaseIdentity, INHERITED_POSTGRES_VARIABLES};
 use freight_worker::engine::{Engine, PlanLimits};
 
 use crate::settings::Settings;
 
 pub async fn connection_policy(
     settings: &Settings,
-    store: &PgStore,
+    own_database: DatabaseIdentity,
+    redis_url: Option<&str>,
 ) -> anyhow::Result<ConnectionPolicy> {
     let mut policy = if settings.dev_mode {
         tracing::warn!(
@@ -25,13 +25,11 @@ pub async fn connection_policy(
     policy = policy
         .allow_only(settings.egress_allow.0.clone())
         .deny(settings.egress_deny.0.clone())
-        .protect_database(
-            store
-                .identity()
-                .await
-                .context("read the identity of Freight's database")?,
-        )
-        .protect_endpoint(redis_addresses(settings.redis_url.expose()).await)
+        .protect_database(own_database);
+    if let Some(redis_url) = redis_url {
+        policy = policy.protect_endpoint(redis_addresses(redis_url).await);
+    }
+    policy = policy
         // Freight's own HTTP ports, by any local address (webhooks).
         .protect_endpoint(
             [settings.port, settings.metrics_port]

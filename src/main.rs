@@ -1,6 +1,8 @@
 //! The `freight` binary: composes the API and the workers.
 
 mod connection_policy;
+mod demo;
+mod dev_cmd;
 mod settings;
 mod telemetry;
 mod worker_cmd;
@@ -9,8 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use freight_core::plan::Planner;
+use freight_core::policy::ConnectionPolicy;
+use freight_core::store::Store;
 use freight_core::store::postgres::PgStore;
 use freight_core::tokens::{Role, TokenKeys};
 use tokio::sync::watch;
@@ -38,6 +42,9 @@ enum Command {
     Worker,
     /// Serve the API and run workers in one process.
     All,
+    /// Everything in one process with nothing else installed: records and
+    /// queue in SQLite files under --data-dir, a single trusted local user.
+    Dev(dev_cmd::DevArgs),
     /// Apply Freight's database migrations and exit.
     Migrate,
     /// Print the OpenAPI document.
@@ -64,10 +71,21 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     telemetry::init_logging();
-    let settings = cli.settings;
+    let mut settings = cli.settings;
     match cli.command {
+        Command::Dev(args) => {
+            let signal = install_shutdown_signal()?;
+            let host_was_given =
+                matches.value_source("host") != Some(clap::parser::ValueSource::DefaultValue);
+            settings.host = dev_cmd::dev_host(&settings, host_was_given);
+            dev_cmd::run(settings, args, stopped(signal)).await
+        }
         Command::Openapi => {
             print!("{}", freight_api::openapi_json());
             Ok(())
@@ -163,29 +181,54 @@ async fn run_api(
 ) -> anyhow::Result<()> {
     let redis = redis::Client::open(settings.redis_url.expose())
         .context("REDIS_URL is not a valid Redis URL")?;
-    let policy = connection_policy::connection_policy(settings, &store).await?;
+    let identity = store
+        .identity()
+        .await
+        .context("read the identity of Freight's database")?;
+    let policy =
+        connection_policy::connection_policy(settings, identity, Some(settings.redis_url.expose()))
+            .await?;
+    let state = api_state(settings, store, Some(redis), policy)?;
+    serve_api(settings, state, shutdown).await
+}
+
+/// The API's state: the planner behind `policy`, the settings' limits.
+/// Without Redis (`freight dev`) rate limits are counted in process.
+fn api_state(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    redis: Option<redis::Client>,
+    policy: ConnectionPolicy,
+) -> anyhow::Result<freight_api::AppState> {
     let planner: Arc<dyn Planner> = Arc::new(freight_worker::engine::EnginePlanner::new(
         connection_policy::engine(settings, policy.clone()),
     ));
-    let state = freight_api::AppState::new(
-        store,
-        planner,
-        TokenKeys::new(&settings.jwt_secret()?),
-        redis,
-    )
-    .with_rate_limits(
-        freight_api::rate_limit::RateLimits {
-            requests_per_minute: settings.rate_limit_per_minute,
-            creates_per_minute: settings.rate_limit_create_per_minute,
-            anonymous_per_minute: settings.rate_limit_anonymous_per_minute,
-        },
-        &settings.queue_name,
-    )
-    .with_connection_policy(policy)
-    .with_plan_limits(freight_api::plan_slots::PlanLimits {
-        concurrent_per_tenant: usize::from(settings.max_concurrent_plans),
-        timeout: Duration::from_secs(settings.plan_timeout_seconds),
-    });
+    let tokens = TokenKeys::new(&settings.jwt_secret()?);
+    let state = match redis {
+        Some(redis) => freight_api::AppState::new(store, planner, tokens, redis),
+        None => freight_api::AppState::embedded(store, planner, tokens),
+    };
+    Ok(state
+        .with_rate_limits(
+            freight_api::rate_limit::RateLimits {
+                requests_per_minute: settings.rate_limit_per_minute,
+                creates_per_minute: settings.rate_limit_create_per_minute,
+                anonymous_per_minute: settings.rate_limit_anonymous_per_minute,
+            },
+            &settings.queue_name,
+        )
+        .with_connection_policy(policy)
+        .with_plan_limits(freight_api::plan_slots::PlanLimits {
+            concurrent_per_tenant: usize::from(settings.max_concurrent_plans),
+            timeout: Duration::from_secs(settings.plan_timeout_seconds),
+        }))
+}
+
+async fn serve_api(
+    settings: &Settings,
+    state: freight_api::AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let addr = format!("{}:{}", settings.host, settings.port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await

@@ -153,10 +153,14 @@ impl Settings {
             Some(secret) if secret.expose().len() >= 16 => Ok(secret.expose().to_owned()),
             Some(_) => bail!("JWT_SECRET_KEY must be at least 16 characters"),
             None if self.dev_mode => {
-                tracing::warn!(
-                    "JWT_SECRET_KEY is not set: dev mode uses a PUBLIC development secret. \
-                     Anyone can mint tokens for this instance. Never run like this in production."
-                );
+                // Asked for by several parts at start-up; said once.
+                static WARNED: std::sync::Once = std::sync::Once::new();
+                WARNED.call_once(|| {
+                    tracing::warn!(
+                        "JWT_SECRET_KEY is not set: dev mode uses a PUBLIC development secret. \
+                         Anyone can mint tokens for this instance. Never run like this in production."
+                    );
+                });
                 Ok(DEV_JWT_SECRET.to_owned())
             }
             None => bail!(
@@ -164,6 +168,11 @@ impl Settings {
                  (e.g. `openssl rand -hex 32`), or set FREIGHT_DEV_MODE=true for a local dev default."
             ),
         }
+    }
+
+    /// Whether tokens are signed with the public dev secret.
+    pub fn jwt_secret_is_public(&self) -> bool {
+        self.jwt_secret_key.is_none()
     }
 
     /// The key that seals connection configs. Required outside dev mode

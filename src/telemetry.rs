@@ -22,11 +22,17 @@ pub fn init_logging() {
 
 /// Prometheus metrics on `METRICS_PORT` unless `ENABLE_METRICS=false`.
 pub fn init_metrics(settings: &Settings) -> anyhow::Result<()> {
+    init_metrics_on(settings, None)
+}
+
+/// Like [`init_metrics`], on `ip` (default: every address).
+pub fn init_metrics_on(settings: &Settings, ip: Option<std::net::IpAddr>) -> anyhow::Result<()> {
     if !settings.enable_metrics {
         tracing::info!("metrics disabled (ENABLE_METRICS=false)");
         return Ok(());
     }
-    let addr = std::net::SocketAddr::from(([0, 0, 0, 0], settings.metrics_port));
+    let ip = ip.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let addr = std::net::SocketAddr::new(ip, settings.metrics_port);
     metrics_exporter_prometheus::PrometheusBuilder::new()
         .with_http_listener(addr)
         .set_buckets(&[

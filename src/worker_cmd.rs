@@ -45,7 +45,16 @@ pub async fn run(
     if migrations == Migrations::Apply {
         store.migrate().await.context("apply migrations")?;
     }
-    let policy = crate::connection_policy::connection_policy(settings, &store).await?;
+    let identity = store
+        .identity()
+        .await
+        .context("read the identity of Freight's database")?;
+    let policy = crate::connection_policy::connection_policy(
+        settings,
+        identity,
+        Some(settings.redis_url.expose()),
+    )
+    .await?;
     let engine = crate::connection_policy::engine(settings, policy.clone());
     // The webhook sender stops with the workers.
     let stop = CancellationToken::new();

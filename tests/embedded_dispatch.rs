@@ -11,8 +11,8 @@ use std::time::Duration;
 use engine_support::*;
 use freight_core::connection::{ConnectionConfig, DatabaseKind, Secret};
 use freight_core::job::{JobSpec, JobStatus};
-use freight_core::store::{JobDetail, Store};
 use freight_core::store::sqlite::SqliteStore;
+use freight_core::store::{JobDetail, Store};
 use freight_worker::dispatch::queue::sqlite;
 use freight_worker::engine::Engine;
 use sqlx::mysql::MySqlPool;
@@ -134,7 +134,11 @@ fn url_config(kind: DatabaseKind, url: &str) -> ConnectionConfig {
     }
 }
 
-async fn wait_until_done(store: &SqliteStore, tenant: &freight_core::TenantId, job: freight_core::ids::JobId) -> JobDetail {
+async fn wait_until_done(
+    store: &SqliteStore,
+    tenant: &freight_core::TenantId,
+    job: freight_core::ids::JobId,
+) -> JobDetail {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let detail = store.get_job(tenant, job).await.expect("get job");
@@ -228,7 +232,11 @@ async fn a_job_runs_on_the_sqlite_store_through_the_embedded_queue() {
     assert_eq!(detail.job.rows_written, 1_000);
     let expected = source_rows(&source).await;
     assert_eq!(expected.len(), 1_000);
-    assert_eq!(target_rows(&target).await, expected, "target == source, row by row");
+    assert_eq!(
+        target_rows(&target).await,
+        expected,
+        "target == source, row by row"
+    );
 
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(30), worker)

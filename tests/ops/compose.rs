@@ -337,7 +337,12 @@ fn promtool_accepts_the_alert_rules() {
 fn every_setting_is_documented() {
     let docs = read("README.md");
     let mut names = BTreeSet::new();
-    for source in ["src/settings.rs", "src/worker_cmd.rs", "src/telemetry.rs"] {
+    for source in [
+        "src/settings.rs",
+        "src/dev_cmd.rs",
+        "src/worker_cmd.rs",
+        "src/telemetry.rs",
+    ] {
         let text = read(source);
         for call in ["env = \"", "std::env::var(\""] {
             for (i, _) in text.match_indices(call) {

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 mod compose;
+mod dev;
 mod logs;
 mod readiness;
 mod scrape;

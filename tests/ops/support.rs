@@ -83,6 +83,7 @@ pub struct Freight {
 /// What to start: the subcommand and the environment beyond the defaults.
 pub struct FreightSpec {
     command: &'static str,
+    args: Vec<String>,
     env: HashMap<String, String>,
 }
 
@@ -110,7 +111,17 @@ impl FreightSpec {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        Self { command, env }
+        Self {
+            command,
+            args: Vec::new(),
+            env,
+        }
+    }
+
+    /// An argument after the subcommand.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
     }
 
     pub fn env(mut self, name: &str, value: impl Into<String>) -> Self {
@@ -127,6 +138,7 @@ impl FreightSpec {
         let mut command = Command::new(env!("CARGO_BIN_EXE_freight"));
         command
             .arg(self.command)
+            .args(&self.args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("FREIGHT_PORT", api_port.to_string())
