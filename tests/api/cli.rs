@@ -55,7 +55,10 @@ fn a_missing_or_weak_jwt_secret_is_a_clear_start_up_error() {
     // Workers verify no tokens: what they cannot start without is the
     // key that opens the jobs' connection configs.
     for (args, missing) in [
-        (&["token", "--tenant", "acme"][..], "JWT_SECRET_KEY is not set"),
+        (
+            &["token", "--tenant", "acme"][..],
+            "JWT_SECRET_KEY is not set",
+        ),
         (&["api"][..], "JWT_SECRET_KEY is not set"),
         (&["all"][..], "JWT_SECRET_KEY is not set"),
         (&["worker"][..], "FREIGHT_ENCRYPTION_KEY is not set"),

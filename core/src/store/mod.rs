@@ -12,6 +12,7 @@
 
 pub mod dispatch;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 mod types;
 

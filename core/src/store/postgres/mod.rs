@@ -11,8 +11,8 @@ mod dispatch;
 mod events;
 mod jobs;
 
+pub use super::rows::parse_delivery_cursor;
 pub use jobs::ResealReport;
-pub use webhooks::parse_delivery_cursor;
 mod logs;
 mod statistics;
 mod validations;
@@ -104,19 +104,7 @@ impl PgStore {
     }
 }
 
-/// Clamps a requested page size to `1..=MAX_PAGE_SIZE`, defaulting when 0.
-fn page_size(limit: u32) -> i64 {
-    match limit {
-        0 => i64::from(DEFAULT_PAGE_SIZE),
-        n => i64::from(n.min(MAX_PAGE_SIZE)),
-    }
-}
-
-fn decode_error(what: &str, value: &str) -> StoreError {
-    StoreError::Database(sqlx::Error::Decode(
-        format!("unknown {what} {value:?}").into(),
-    ))
-}
+use super::rows::{decode_error, page_size};
 
 #[async_trait]
 impl Store for PgStore {
@@ -184,7 +172,7 @@ impl Store for PgStore {
         job: JobId,
         filter: &LogFilter,
     ) -> StoreResult<Page<LogEntry>> {
-        logs::list(self, tenant, job, filter).await
+        super::rows::list_logs(self, tenant, job, filter).await
     }
 
     async fn job_events(
@@ -242,7 +230,7 @@ impl Store for PgStore {
         job: JobId,
         filter: LogFilter,
     ) -> StoreResult<BoxStream<'static, StoreResult<LogEntry>>> {
-        logs::stream(self, tenant, job, filter).await
+        super::rows::stream_logs(self, tenant, job, filter).await
     }
 
     async fn job_statistics(

@@ -211,19 +211,7 @@ impl SqliteStore {
     }
 }
 
-/// Clamps a requested page size to `1..=MAX_PAGE_SIZE`, defaulting when 0.
-fn page_size(limit: u32) -> i64 {
-    match limit {
-        0 => i64::from(DEFAULT_PAGE_SIZE),
-        n => i64::from(n.min(MAX_PAGE_SIZE)),
-    }
-}
-
-fn decode_error(what: &str, value: &str) -> StoreError {
-    StoreError::Database(sqlx::Error::Decode(
-        format!("unknown {what} {value:?}").into(),
-    ))
-}
+use super::rows::{decode_error, page_size};
 
 /// A timestamp as stored: UTC, six fractional digits, `Z`, so that text
 /// order is time order (sqlx's own encoding varies the precision).
@@ -307,7 +295,7 @@ impl Store for SqliteStore {
         job: JobId,
         filter: &LogFilter,
     ) -> StoreResult<Page<LogEntry>> {
-        logs::list(self, tenant, job, filter).await
+        super::rows::list_logs(self, tenant, job, filter).await
     }
 
     async fn stream_logs(
@@ -316,7 +304,7 @@ impl Store for SqliteStore {
         job: JobId,
         filter: LogFilter,
     ) -> StoreResult<BoxStream<'static, StoreResult<LogEntry>>> {
-        logs::stream(self, tenant, job, filter).await
+        super::rows::stream_logs(self, tenant, job, filter).await
     }
 
     async fn job_statistics(
