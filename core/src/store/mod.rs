@@ -10,6 +10,7 @@
 //! implements [`Store`] and every dispatch trait with the same semantics,
 //! errors, ordering and cursors.
 
+mod delegate;
 pub mod dispatch;
 pub mod postgres;
 mod rows;
