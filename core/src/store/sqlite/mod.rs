@@ -176,6 +176,19 @@ impl SqliteStore {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// Runs one statement in a write transaction of its own (announcing what
+    /// it changed); whether it changed exactly one row, as a lease-guarded
+    /// update does when the lease is still ours.
+    pub(crate) async fn update_one(
+        &self,
+        query: sqlx::query::Query<'_, Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let done = query.execute(&mut *tx).await?;
+        self.commit(tx).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// A read transaction: one consistent snapshot for several queries.
     pub async fn begin_read(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         Ok(self.reader.begin().await?)

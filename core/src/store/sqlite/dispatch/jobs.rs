@@ -129,19 +129,17 @@ impl DispatchJobs for SqliteStore {
     }
 
     async fn renew_job_lease(&self, job: &JobRef, owner: &str, ttl: Duration) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE jobs SET dispatch_lease_until = $4
-             WHERE id = $1 AND tenant_id = $2 AND dispatch_owner = $3 AND status = 'running'",
+        self.update_one(
+            sqlx::query(
+                "UPDATE jobs SET dispatch_lease_until = $4
+                 WHERE id = $1 AND tenant_id = $2 AND dispatch_owner = $3 AND status = 'running'",
+            )
+            .bind(uuid_text(job.job_id.0))
+            .bind(job.tenant.as_str())
+            .bind(owner)
+            .bind(after(Utc::now(), ttl)),
         )
-        .bind(uuid_text(job.job_id.0))
-        .bind(job.tenant.as_str())
-        .bind(owner)
-        .bind(after(Utc::now(), ttl))
-        .execute(&mut *tx)
-        .await?;
-        self.commit(tx).await?;
-        Ok(done.rows_affected() == 1)
+        .await
     }
 
     async fn job_settings(&self, job: &JobRef) -> StoreResult<JobSettings> {
