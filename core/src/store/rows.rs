@@ -20,7 +20,9 @@ use uuid::Uuid;
 use super::dispatch::{JobRef, JobSettings};
 use super::*;
 use crate::connection::ConnectionView;
-use crate::job::{BatchStatus, Identifiers, JobStatus, LogLevel, NulCharacters, ZeroDates};
+use crate::job::{
+    BatchStatus, Identifiers, JobSpec, JobStatus, LogLevel, NulCharacters, ZeroDates,
+};
 use crate::secrets::{SEAL_VERSION, SealBinding, SecretBox};
 use crate::tokens::Role;
 use crate::webhooks::{WebhookEventType, message_id};
@@ -627,4 +629,57 @@ impl From<AuditRow> for AuditEvent {
             created_at: r.created_at,
         }
     }
+}
+
+/// What the audit trail records of a job's creation.
+pub(super) fn job_created(spec: &JobSpec) -> serde_json::Value {
+    serde_json::json!({
+        "name": spec.name,
+        "source_type": spec.source_config.kind,
+        "target_type": spec.target_config.kind,
+        "tables": spec.tables,
+    })
+}
+
+/// What the audit trail records of a cancellation.
+pub(super) fn job_cancelled(
+    from: JobStatus,
+    to: JobStatus,
+    batches_cancelled: u64,
+    batches_in_flight: i64,
+) -> serde_json::Value {
+    serde_json::json!({
+        "from_status": from,
+        "to_status": to,
+        "batches_cancelled": batches_cancelled,
+        "batches_in_flight": batches_in_flight,
+    })
+}
+
+/// What the audit trail records of a retry.
+pub(super) fn job_retried(
+    from: JobStatus,
+    batches_retried: u64,
+    request: &RetryRequest,
+) -> serde_json::Value {
+    serde_json::json!({
+        "from_status": from,
+        "batches_retried": batches_retried,
+        "batch_ids": request.batch_ids,
+        "max_retries": request.max_retries,
+    })
+}
+
+/// A job is validated once it has finished.
+pub(super) fn check_can_validate(status: JobStatus) -> StoreResult<()> {
+    if matches!(
+        status,
+        JobStatus::Queued | JobStatus::Running | JobStatus::Cancelling
+    ) {
+        return Err(StoreError::Conflict(format!(
+            "job is {}: validate it once it has finished",
+            status.as_str()
+        )));
+    }
+    Ok(())
 }

@@ -12,8 +12,8 @@ use crate::ids::{BatchId, JobId, TenantId};
 use crate::job::{BatchStatus, JobSpec, JobStatus};
 use crate::secrets::{SEAL_VERSION, SealBinding};
 use crate::store::rows::{
-    BatchColumns, JobColumns, JobKeys, batch_cursor, check_retry_batches, job_cursor,
-    nothing_to_retry, page, retryable_statuses, table_stats,
+    BatchColumns, JobColumns, JobKeys, batch_cursor, check_retry_batches, job_cancelled,
+    job_created, job_cursor, job_retried, nothing_to_retry, page, retryable_statuses, table_stats,
 };
 use crate::store::*;
 
@@ -71,6 +71,22 @@ async fn fetch_job(
     row.ok_or(StoreError::NotFound)?.try_into()
 }
 
+/// Records `action` on `job` in the audit trail, in the transaction of the
+/// change, commits, and returns the job as it now is.
+async fn audit_and_commit(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    tenant: &TenantId,
+    info: &AuditInfo,
+    action: &str,
+    job: JobId,
+    details: serde_json::Value,
+) -> StoreResult<JobRecord> {
+    let target = job.to_string();
+    audit::record(&mut tx, tenant, info, action, "job", Some(&target), details).await?;
+    let record = fetch_job(&mut tx, tenant, job).await?;
+    tx.commit().await?;
+    Ok(record)
+}
 /// Locks the job row for a state change and returns its status.
 pub(super) async fn lock_job(
     conn: &mut sqlx::PgConnection,
@@ -125,24 +141,7 @@ pub(super) async fn create(
     .bind(spec.identifiers.as_str())
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        tenant,
-        info,
-        "job.create",
-        "job",
-        Some(&id.to_string()),
-        serde_json::json!({
-            "name": spec.name,
-            "source_type": spec.source_config.kind,
-            "target_type": spec.target_config.kind,
-            "tables": spec.tables,
-        }),
-    )
-    .await?;
-    let job = fetch_job(&mut tx, tenant, id).await?;
-    tx.commit().await?;
-    Ok(job)
+    audit_and_commit(tx, tenant, info, "job.create", id, job_created(spec)).await
 }
 
 pub(super) async fn get(
@@ -351,24 +350,8 @@ pub(super) async fn cancel(
     .bind(next.as_str())
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        tenant,
-        info,
-        "job.cancel",
-        "job",
-        Some(&job.to_string()),
-        serde_json::json!({
-            "from_status": current,
-            "to_status": next,
-            "batches_cancelled": cancelled,
-            "batches_in_flight": running,
-        }),
-    )
-    .await?;
-    let record = fetch_job(&mut tx, tenant, job).await?;
-    tx.commit().await?;
-    Ok(record)
+    let details = job_cancelled(current, next, cancelled, running);
+    audit_and_commit(tx, tenant, info, "job.cancel", job, details).await
 }
 
 pub(super) async fn retry(
@@ -436,23 +419,8 @@ pub(super) async fn retry(
     .bind(i32::try_from(request.max_retries).unwrap_or(i32::MAX))
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        tenant,
-        info,
-        "job.retry",
-        "job",
-        Some(&job.to_string()),
-        serde_json::json!({
-            "from_status": current,
-            "batches_retried": retried,
-            "batch_ids": request.batch_ids,
-            "max_retries": request.max_retries,
-        }),
-    )
-    .await?;
-    let record = fetch_job(&mut tx, tenant, job).await?;
-    tx.commit().await?;
+    let details = job_retried(current, retried, request);
+    let record = audit_and_commit(tx, tenant, info, "job.retry", job, details).await?;
     Ok(RetryOutcome {
         job: record,
         batches_retried: i64::try_from(retried).unwrap_or(i64::MAX),
