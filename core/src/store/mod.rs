@@ -10,8 +10,10 @@
 //! implements [`Store`] and every dispatch trait with the same semantics,
 //! errors, ordering and cursors.
 
+mod delegate;
 pub mod dispatch;
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 mod types;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::ids::{BatchId, JobId, TenantId};
-use crate::job::BatchStatus;
+use crate::job::{BatchStatus, LogLevel};
 use crate::store::StoreResult;
 use crate::work::{BatchOutcome, BatchToRun, RejectedRecord};
 
@@ -53,6 +53,43 @@ pub enum AttemptFailed {
     Cancelled,
     /// Another worker owns the batch now (our lease had expired).
     LeaseLost,
+}
+
+impl AttemptFailed {
+    /// The job log line that records this outcome of `claimed`'s attempt.
+    pub(crate) fn log_line(
+        self,
+        claimed: &ClaimedBatch,
+        error: &str,
+        retry_after: Option<Duration>,
+    ) -> (LogLevel, String) {
+        match self {
+            AttemptFailed::WillRetry => (
+                LogLevel::Warn,
+                format!(
+                    "batch {} attempt {} of {} failed, retrying in {:.1}s: {error}",
+                    claimed.seq,
+                    claimed.attempts,
+                    claimed.max_attempts,
+                    retry_after.map(|d| d.as_secs_f64()).unwrap_or(0.0)
+                ),
+            ),
+            AttemptFailed::Cancelled => (
+                LogLevel::Warn,
+                format!(
+                    "batch {} failed while the job was cancelled: {error}",
+                    claimed.seq
+                ),
+            ),
+            _ => (
+                LogLevel::Error,
+                format!(
+                    "batch {} failed after {} attempts: {error}",
+                    claimed.seq, claimed.attempts
+                ),
+            ),
+        }
+    }
 }
 
 /// A running batch whose worker stopped renewing its lease.

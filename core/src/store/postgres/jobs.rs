@@ -1,18 +1,21 @@
 //! Jobs and their batches.
 
-use chrono::{DateTime, Utc};
 // Dynamic SQL here only splices constant fragments; values are always bound.
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{PgStore, audit, decode_error, page_size};
-use crate::connection::{ConnectionConfig, ConnectionView};
+use crate::StoreError;
+use crate::connection::ConnectionConfig;
 use crate::ids::{BatchId, JobId, TenantId};
-use crate::job::{BatchStatus, Identifiers, JobSpec, JobStatus, NulCharacters, ZeroDates};
+use crate::job::{BatchStatus, JobSpec, JobStatus};
 use crate::secrets::{SEAL_VERSION, SealBinding};
+use crate::store::rows::{
+    BatchColumns, JobColumns, JobKeys, batch_cursor, check_retry_batches, job_cancelled,
+    job_created, job_cursor, job_retried, nothing_to_retry, page, retryable_statuses, table_stats,
+};
 use crate::store::*;
-use crate::{StoreError, ValidationError};
 
 /// Columns of a job with its row counters summed over its batches.
 const JOB_SELECT: &str = "
@@ -33,67 +36,23 @@ const JOB_SELECT: &str = "
 #[derive(sqlx::FromRow)]
 struct JobRow {
     id: Uuid,
-    name: Option<String>,
-    status: String,
-    source_config_view: Json<ConnectionView>,
-    target_config_view: Json<ConnectionView>,
     tables: Vec<String>,
     exclude_tables: Vec<String>,
-    key_columns: Json<std::collections::BTreeMap<String, Vec<String>>>,
-    nul_characters: String,
-    zero_dates: String,
-    identifiers: String,
     batch_size: i32,
     max_retries: i32,
-    max_record_errors: i64,
-    verify: bool,
-    started_by: String,
-    created_by: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
-    rows_estimated: i64,
-    error_summary: Option<String>,
-    rows_read: i64,
-    rows_written: i64,
-    rows_rejected: i64,
+    #[sqlx(flatten)]
+    columns: JobColumns,
 }
 
 impl TryFrom<JobRow> for JobRecord {
     type Error = StoreError;
     fn try_from(row: JobRow) -> Result<Self, StoreError> {
-        Ok(JobRecord {
-            id: JobId(row.id),
-            name: row.name,
-            status: JobStatus::parse(&row.status)
-                .ok_or_else(|| decode_error("job status", &row.status))?,
-            source_config: row.source_config_view.0,
-            target_config: row.target_config_view.0,
+        row.columns.into_record(JobKeys {
+            id: row.id,
             tables: row.tables,
             exclude_tables: row.exclude_tables,
-            key_columns: row.key_columns.0,
-            nul_characters: NulCharacters::parse(&row.nul_characters)
-                .ok_or_else(|| decode_error("nul_characters", &row.nul_characters))?,
-            zero_dates: ZeroDates::parse(&row.zero_dates)
-                .ok_or_else(|| decode_error("zero_dates", &row.zero_dates))?,
-            identifiers: Identifiers::parse(&row.identifiers)
-                .ok_or_else(|| decode_error("identifiers", &row.identifiers))?,
-            batch_size: u32::try_from(row.batch_size).unwrap_or_default(),
-            max_retries: u32::try_from(row.max_retries).unwrap_or_default(),
-            max_record_errors: u64::try_from(row.max_record_errors).unwrap_or_default(),
-            verify: row.verify,
-            started_by: row.started_by,
-            created_by: row.created_by,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-            started_at: row.started_at,
-            finished_at: row.finished_at,
-            rows_estimated: row.rows_estimated,
-            rows_read: row.rows_read,
-            rows_written: row.rows_written,
-            rows_rejected: row.rows_rejected,
-            error_summary: row.error_summary,
+            batch_size: row.batch_size.into(),
+            max_retries: row.max_retries.into(),
         })
     }
 }
@@ -112,6 +71,22 @@ async fn fetch_job(
     row.ok_or(StoreError::NotFound)?.try_into()
 }
 
+/// Records `action` on `job` in the audit trail, in the transaction of the
+/// change, commits, and returns the job as it now is.
+async fn audit_and_commit(
+    mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    tenant: &TenantId,
+    info: &AuditInfo,
+    action: &str,
+    job: JobId,
+    details: serde_json::Value,
+) -> StoreResult<JobRecord> {
+    let target = job.to_string();
+    audit::record(&mut tx, tenant, info, action, "job", Some(&target), details).await?;
+    let record = fetch_job(&mut tx, tenant, job).await?;
+    tx.commit().await?;
+    Ok(record)
+}
 /// Locks the job row for a state change and returns its status.
 pub(super) async fn lock_job(
     conn: &mut sqlx::PgConnection,
@@ -166,24 +141,7 @@ pub(super) async fn create(
     .bind(spec.identifiers.as_str())
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        tenant,
-        info,
-        "job.create",
-        "job",
-        Some(&id.to_string()),
-        serde_json::json!({
-            "name": spec.name,
-            "source_type": spec.source_config.kind,
-            "target_type": spec.target_config.kind,
-            "tables": spec.tables,
-        }),
-    )
-    .await?;
-    let job = fetch_job(&mut tx, tenant, id).await?;
-    tx.commit().await?;
-    Ok(job)
+    audit_and_commit(tx, tenant, info, "job.create", id, job_created(spec)).await
 }
 
 pub(super) async fn get(
@@ -204,30 +162,7 @@ pub(super) async fn get(
     .bind(job_id.0)
     .fetch_all(&mut *tx)
     .await?;
-    let mut batches = BatchCounts::default();
-    let mut tables: Vec<TableStats> = Vec::new();
-    for (table_name, status, count, read, written, rejected) in rows {
-        let status =
-            BatchStatus::parse(&status).ok_or_else(|| decode_error("batch status", &status))?;
-        batches.add(status, count);
-        let entry = match tables.last_mut() {
-            Some(last) if last.table_name == table_name => last,
-            _ => {
-                tables.push(TableStats {
-                    table_name,
-                    batches: BatchCounts::default(),
-                    rows_read: 0,
-                    rows_written: 0,
-                    rows_rejected: 0,
-                });
-                tables.last_mut().ok_or(StoreError::NotFound)?
-            }
-        };
-        entry.batches.add(status, count);
-        entry.rows_read += read;
-        entry.rows_written += written;
-        entry.rows_rejected += rejected;
-    }
+    let (batches, tables) = table_stats(rows)?;
 
     let verification_mismatches: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM batches WHERE tenant_id = $1 AND job_id = $2 AND verified = false",
@@ -309,46 +244,20 @@ pub(super) async fn list(
     .await?;
     tx.commit().await?;
 
-    let mut items = rows
+    let items = rows
         .into_iter()
         .map(JobRecord::try_from)
         .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|last| {
-            encode_cursor(&format!(
-                "{}|{}",
-                last.created_at.timestamp_micros(),
-                last.id
-            ))
-        })
-    } else {
-        None
-    };
-    Ok(Page {
-        items,
-        next_cursor,
-        total: Some(total),
-    })
+    Ok(page(items, limit, Some(total), job_cursor))
 }
 
 #[derive(sqlx::FromRow)]
 struct BatchRow {
     id: Uuid,
-    seq: i32,
-    table_name: String,
     key_start: Option<serde_json::Value>,
     key_end: Option<serde_json::Value>,
-    status: String,
-    attempts: i32,
-    rows_read: i64,
-    rows_written: i64,
-    rows_rejected: i64,
-    verified: Option<bool>,
-    verify_detail: Option<String>,
-    last_error: Option<String>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
+    #[sqlx(flatten)]
+    columns: BatchColumns,
 }
 
 pub(super) async fn list_batches(
@@ -392,38 +301,11 @@ pub(super) async fn list_batches(
     .await?;
     tx.commit().await?;
 
-    let mut items = Vec::with_capacity(rows.len());
-    for row in rows {
-        items.push(BatchRecord {
-            id: BatchId(row.id),
-            seq: row.seq,
-            table_name: row.table_name,
-            key_start: row.key_start,
-            key_end: row.key_end,
-            status: BatchStatus::parse(&row.status)
-                .ok_or_else(|| decode_error("batch status", &row.status))?,
-            attempts: row.attempts,
-            rows_read: row.rows_read,
-            rows_written: row.rows_written,
-            rows_rejected: row.rows_rejected,
-            verified: row.verified,
-            verify_detail: row.verify_detail,
-            last_error: row.last_error,
-            started_at: row.started_at,
-            finished_at: row.finished_at,
-        });
-    }
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|b| encode_cursor(&b.seq.to_string()))
-    } else {
-        None
-    };
-    Ok(Page {
-        items,
-        next_cursor,
-        total: Some(total),
-    })
+    let items = rows
+        .into_iter()
+        .map(|row| row.columns.into_record(row.id, row.key_start, row.key_end))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(page(items, limit, Some(total), batch_cursor))
 }
 
 pub(super) async fn cancel(
@@ -468,24 +350,8 @@ pub(super) async fn cancel(
     .bind(next.as_str())
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        tenant,
-        info,
-        "job.cancel",
-        "job",
-        Some(&job.to_string()),
-        serde_json::json!({
-            "from_status": current,
-            "to_status": next,
-            "batches_cancelled": cancelled,
-            "batches_in_flight": running,
-        }),
-    )
-    .await?;
-    let record = fetch_job(&mut tx, tenant, job).await?;
-    tx.commit().await?;
-    Ok(record)
+    let details = job_cancelled(current, next, cancelled, running);
+    audit_and_commit(tx, tenant, info, "job.cancel", job, details).await
 }
 
 pub(super) async fn retry(
@@ -513,25 +379,9 @@ pub(super) async fn retry(
         .bind(&batch_ids)
         .fetch_all(&mut *tx)
         .await?;
-        let unknown: Vec<_> = request
-            .batch_ids
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| !known.contains(&b.0))
-            .map(|(i, b)| crate::FieldError {
-                field: format!("batch_ids[{i}]"),
-                message: format!("{b} is not a batch of this job"),
-            })
-            .collect();
-        if !unknown.is_empty() {
-            return Err(ValidationError(unknown).into());
-        }
+        check_retry_batches(&request.batch_ids, &known)?;
     }
-    let mut retryable: Vec<&str> = BatchStatus::RETRYABLE.iter().map(|s| s.as_str()).collect();
-    if !batch_ids.is_empty() {
-        // A named batch that completed is re-copied (a repair after validation).
-        retryable.push(BatchStatus::Completed.as_str());
-    }
+    let retryable = retryable_statuses(!batch_ids.is_empty());
     let max_attempts = i32::try_from(request.max_retries).unwrap_or(i32::MAX - 1) + 1;
     let retried = sqlx::query(
         "UPDATE batches SET status = 'pending', attempts = 0, max_attempts = $5,
@@ -557,11 +407,7 @@ pub(super) async fn retry(
             .await?;
     // A job that failed before planning any batch is retried by planning again.
     if retried == 0 && planned > 0 {
-        return Err(StoreError::Conflict(if batch_ids.is_empty() {
-            "the job has no failed, rejected or cancelled batches to retry".into()
-        } else {
-            "none of the given batches has finished".into()
-        }));
+        return Err(nothing_to_retry(!batch_ids.is_empty()));
     }
     sqlx::query(
         "UPDATE jobs SET status = 'queued', max_retries = $3, finished_at = NULL,
@@ -573,23 +419,8 @@ pub(super) async fn retry(
     .bind(i32::try_from(request.max_retries).unwrap_or(i32::MAX))
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        tenant,
-        info,
-        "job.retry",
-        "job",
-        Some(&job.to_string()),
-        serde_json::json!({
-            "from_status": current,
-            "batches_retried": retried,
-            "batch_ids": request.batch_ids,
-            "max_retries": request.max_retries,
-        }),
-    )
-    .await?;
-    let record = fetch_job(&mut tx, tenant, job).await?;
-    tx.commit().await?;
+    let details = job_retried(current, retried, request);
+    let record = audit_and_commit(tx, tenant, info, "job.retry", job, details).await?;
     Ok(RetryOutcome {
         job: record,
         batches_retried: i64::try_from(retried).unwrap_or(i64::MAX),

@@ -1,44 +1,20 @@
 //! Record-level job logs: listed a page at a time, or streamed for export.
 
-use chrono::{DateTime, Utc};
-use futures::stream::{self, BoxStream};
-use futures::{StreamExt, TryStreamExt};
+use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{PgStore, decode_error, page_size};
+use super::PgStore;
 use crate::StoreError;
-use crate::ids::{BatchId, JobId, TenantId};
-use crate::job::LogLevel;
+use crate::ids::{JobId, TenantId};
+use crate::store::rows::{LogColumns, LogPages, levels_at_least};
 use crate::store::*;
-
-/// Rows fetched per round trip while exporting.
-const EXPORT_CHUNK: u32 = 1000;
 
 #[derive(sqlx::FromRow)]
 struct LogRow {
-    id: i64,
     batch_id: Option<Uuid>,
-    level: String,
-    table_name: Option<String>,
     record_key: Option<serde_json::Value>,
-    column_name: Option<String>,
-    message: String,
-    created_at: DateTime<Utc>,
-}
-
-fn levels_at_least(min: Option<LogLevel>) -> Option<Vec<&'static str>> {
-    min.map(|min| {
-        [
-            LogLevel::Debug,
-            LogLevel::Info,
-            LogLevel::Warn,
-            LogLevel::Error,
-        ]
-        .into_iter()
-        .filter(|l| *l >= min)
-        .map(LogLevel::as_str)
-        .collect()
-    })
+    #[sqlx(flatten)]
+    columns: LogColumns,
 }
 
 async fn fetch_page(
@@ -77,68 +53,19 @@ async fn fetch_page(
     .await?;
     tx.commit().await?;
     rows.into_iter()
-        .map(|r| {
-            Ok(LogEntry {
-                id: r.id,
-                batch_id: r.batch_id.map(BatchId),
-                level: LogLevel::parse(&r.level)
-                    .ok_or_else(|| decode_error("log level", &r.level))?,
-                table_name: r.table_name,
-                record_key: r.record_key,
-                column_name: r.column_name,
-                message: r.message,
-                created_at: r.created_at,
-            })
-        })
+        .map(|r| r.columns.into_entry(r.batch_id, r.record_key))
         .collect()
 }
 
-pub(super) async fn list(
-    store: &PgStore,
-    tenant: &TenantId,
-    job: JobId,
-    filter: &LogFilter,
-) -> StoreResult<Page<LogEntry>> {
-    let limit = page_size(filter.limit);
-    let mut items = fetch_page(store, tenant, job, filter, limit + 1).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|e| encode_cursor(&e.id.to_string()))
-    } else {
-        None
-    };
-    Ok(Page {
-        items,
-        next_cursor,
-        total: None,
-    })
-}
-
-pub(super) async fn stream(
-    store: &PgStore,
-    tenant: &TenantId,
-    job: JobId,
-    filter: LogFilter,
-) -> StoreResult<BoxStream<'static, StoreResult<LogEntry>>> {
-    // Fetch the first chunk eagerly so a missing job is a 404, not a broken stream.
-    let first = fetch_page(store, tenant, job, &filter, i64::from(EXPORT_CHUNK)).await?;
-    let state = (store.clone(), tenant.clone(), filter, Some(first));
-    let pages = stream::try_unfold(
-        state,
-        move |(store, tenant, mut filter, pending)| async move {
-            let page = match pending {
-                Some(page) => page,
-                None => fetch_page(&store, &tenant, job, &filter, i64::from(EXPORT_CHUNK)).await?,
-            };
-            if page.is_empty() {
-                return Ok::<_, StoreError>(None);
-            }
-            filter.after_id = page.last().map(|e| e.id);
-            Ok(Some((
-                stream::iter(page.into_iter().map(Ok)),
-                (store, tenant, filter, None),
-            )))
-        },
-    );
-    Ok(pages.try_flatten().boxed())
+#[async_trait]
+impl LogPages for PgStore {
+    async fn log_page(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        filter: &LogFilter,
+        limit: i64,
+    ) -> StoreResult<Vec<LogEntry>> {
+        fetch_page(self, tenant, job, filter, limit).await
+    }
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{PgStore, audit, decode_error, jobs::lock_job};
 use crate::StoreError;
 use crate::ids::{BatchId, JobId, TenantId};
-use crate::job::JobStatus;
+use crate::store::rows::check_can_validate;
 use crate::store::*;
 
 pub(super) async fn start(
@@ -19,15 +19,7 @@ pub(super) async fn start(
 ) -> StoreResult<ValidationSummary> {
     let mut tx = store.scoped(tenant).await?;
     let status = lock_job(&mut tx, tenant, job).await?;
-    if matches!(
-        status,
-        JobStatus::Queued | JobStatus::Running | JobStatus::Cancelling
-    ) {
-        return Err(StoreError::Conflict(format!(
-            "job is {}: validate it once it has finished",
-            status.as_str()
-        )));
-    }
+    check_can_validate(status)?;
     // The job row is locked: no second request races this one.
     if let Some(running) = latest(&mut tx, tenant, job)
         .await?

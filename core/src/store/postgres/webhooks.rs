@@ -4,25 +4,16 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{PgStore, audit, decode_error, page_size};
+use super::{PgStore, audit, page_size};
 use crate::ids::{TenantId, WebhookId};
+use crate::store::rows::{DeliveryColumns, delivery_cursor, page, webhook_record};
 use crate::store::*;
-use crate::webhooks::{WebhookEventType, message_id, new_secret, secret_aad};
+use crate::webhooks::{new_secret, secret_aad};
 
 type WebhookRow = (Uuid, String, Vec<String>, String, DateTime<Utc>);
 
 fn to_record((id, url, events, created_by, created_at): WebhookRow) -> StoreResult<WebhookRecord> {
-    let events = events
-        .iter()
-        .map(|e| WebhookEventType::parse(e).ok_or_else(|| decode_error("webhook event", e)))
-        .collect::<StoreResult<Vec<_>>>()?;
-    Ok(WebhookRecord {
-        id: WebhookId(id),
-        url,
-        events,
-        created_by,
-        created_at,
-    })
+    webhook_record(id, url, &events, created_by, created_at)
 }
 
 pub(super) async fn create(
@@ -111,19 +102,14 @@ pub(super) async fn delete(
     Ok(())
 }
 
-type DeliveryRow = (
-    Uuid,
-    Uuid,
-    String,
-    serde_json::Value,
-    String,
-    i32,
-    Option<i32>,
-    Option<String>,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-);
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: Uuid,
+    webhook_id: Uuid,
+    payload: serde_json::Value,
+    #[sqlx(flatten)]
+    columns: DeliveryColumns,
+}
 
 pub(super) async fn deliveries(
     store: &PgStore,
@@ -161,62 +147,12 @@ pub(super) async fn deliveries(
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in rows
+    let items = rows
         .into_iter()
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-    {
-        let (
-            id,
-            webhook_id,
-            event_type,
-            payload,
-            status,
-            attempts,
-            last_status,
-            last_error,
-            next,
-            created_at,
-            delivered_at,
-        ) = row;
-        let status = DeliveryStatus::parse(&status)
-            .ok_or_else(|| decode_error("delivery status", &status))?;
-        items.push(WebhookDelivery {
-            id: message_id(id),
-            webhook_id: WebhookId(webhook_id),
-            event_type,
-            payload,
-            status,
-            attempts,
-            last_status,
-            last_error,
-            next_attempt_at: (status == DeliveryStatus::Pending).then_some(next),
-            created_at,
-            delivered_at,
-        });
-    }
-    let next_cursor = match (more, items.last()) {
-        (true, Some(last)) => Some(encode_cursor(&format!(
-            "{}|{}",
-            last.created_at.to_rfc3339(),
-            last.id.trim_start_matches("msg_")
-        ))),
-        _ => None,
-    };
-    Ok(Page {
-        items,
-        next_cursor,
-        total: None,
-    })
-}
-
-/// Parses a deliveries cursor.
-pub fn parse_delivery_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
-    let raw = decode_cursor(cursor)?;
-    let (at, id) = raw.split_once('|')?;
-    Some((
-        DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
-        Uuid::parse_str(id).ok()?,
-    ))
+        .map(|row| {
+            row.columns
+                .into_delivery(row.id, row.webhook_id, row.payload)
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(page(items, limit, None, delivery_cursor))
 }

@@ -1,13 +1,12 @@
 //! The audit trail: written in the transaction of the change it records.
 
-use chrono::{DateTime, Utc};
 use sqlx::SqliteConnection;
 use sqlx::types::Json;
 
 use super::{SqliteStore, now, page_size, timestamp};
 use crate::ids::TenantId;
+use crate::store::rows::{AuditRow, page, role_name};
 use crate::store::*;
-use crate::tokens::Role;
 
 pub(super) async fn record(
     conn: &mut SqliteConnection,
@@ -18,17 +17,13 @@ pub(super) async fn record(
     target_id: Option<&str>,
     details: serde_json::Value,
 ) -> StoreResult<()> {
-    let role = match info.role {
-        Role::Engineer => "engineer",
-        Role::Admin => "admin",
-    };
     sqlx::query(
         "INSERT INTO audit_events (tenant_id, actor, actor_role, action, target_type, target_id, ip, user_agent, details, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(tenant.as_str())
     .bind(&info.actor)
-    .bind(role)
+    .bind(role_name(info.role))
     .bind(action)
     .bind(target_type)
     .bind(target_id)
@@ -39,20 +34,6 @@ pub(super) async fn record(
     .execute(conn)
     .await?;
     Ok(())
-}
-
-#[derive(sqlx::FromRow)]
-struct AuditRow {
-    id: i64,
-    actor: String,
-    actor_role: String,
-    action: String,
-    target_type: String,
-    target_id: Option<String>,
-    ip: Option<String>,
-    user_agent: Option<String>,
-    details: Json<serde_json::Value>,
-    created_at: DateTime<Utc>,
 }
 
 pub(super) async fn list(
@@ -79,30 +60,6 @@ pub(super) async fn list(
     .bind(limit + 1)
     .fetch_all(store.reader())
     .await?;
-    let mut items: Vec<AuditEvent> = rows
-        .into_iter()
-        .map(|r| AuditEvent {
-            id: r.id,
-            actor: r.actor,
-            actor_role: r.actor_role,
-            action: r.action,
-            target_type: r.target_type,
-            target_id: r.target_id,
-            ip: r.ip,
-            user_agent: r.user_agent,
-            details: r.details.0,
-            created_at: r.created_at,
-        })
-        .collect();
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|e| encode_cursor(&e.id.to_string()))
-    } else {
-        None
-    };
-    Ok(Page {
-        items,
-        next_cursor,
-        total: None,
-    })
+    let items: Vec<AuditEvent> = rows.into_iter().map(AuditEvent::from).collect();
+    Ok(page(items, limit, None, |e| e.id.to_string()))
 }

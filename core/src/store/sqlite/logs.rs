@@ -1,47 +1,21 @@
 //! Record-level job logs: listed a page at a time, or streamed for export.
 
-use chrono::{DateTime, Utc};
-use futures::stream::{self, BoxStream};
-use futures::{StreamExt, TryStreamExt};
+use async_trait::async_trait;
 use sqlx::types::Json;
 use uuid::fmt::Hyphenated;
 
-use super::{SqliteStore, decode_error, page_size, timestamp, uuid_text};
+use super::{SqliteStore, timestamp, uuid_text};
 use crate::StoreError;
-use crate::ids::{BatchId, JobId, TenantId};
-use crate::job::LogLevel;
+use crate::ids::{JobId, TenantId};
+use crate::store::rows::{LogColumns, LogPages, levels_at_least};
 use crate::store::*;
-
-/// Rows fetched per round trip while exporting.
-const EXPORT_CHUNK: u32 = 1000;
 
 #[derive(sqlx::FromRow)]
 struct LogRow {
-    id: i64,
     batch_id: Option<Hyphenated>,
-    level: String,
-    table_name: Option<String>,
     record_key: Option<Json<serde_json::Value>>,
-    column_name: Option<String>,
-    message: String,
-    created_at: DateTime<Utc>,
-}
-
-fn levels_at_least(min: Option<LogLevel>) -> Option<Json<Vec<&'static str>>> {
-    min.map(|min| {
-        Json(
-            [
-                LogLevel::Debug,
-                LogLevel::Info,
-                LogLevel::Warn,
-                LogLevel::Error,
-            ]
-            .into_iter()
-            .filter(|l| *l >= min)
-            .map(LogLevel::as_str)
-            .collect(),
-        )
-    })
+    #[sqlx(flatten)]
+    columns: LogColumns,
 }
 
 async fn fetch_page(
@@ -72,7 +46,7 @@ async fn fetch_page(
     )
     .bind(tenant.as_str())
     .bind(job_key)
-    .bind(levels_at_least(filter.min_level))
+    .bind(levels_at_least(filter.min_level).map(Json))
     .bind(filter.batch_id.map(|b| uuid_text(b.0)))
     .bind(filter.since.map(timestamp))
     .bind(filter.after_id)
@@ -82,67 +56,23 @@ async fn fetch_page(
     tx.commit().await?;
     rows.into_iter()
         .map(|r| {
-            Ok(LogEntry {
-                id: r.id,
-                batch_id: r.batch_id.map(|b| BatchId(b.into_uuid())),
-                level: LogLevel::parse(&r.level)
-                    .ok_or_else(|| decode_error("log level", &r.level))?,
-                table_name: r.table_name,
-                record_key: r.record_key.map(|k| k.0),
-                column_name: r.column_name,
-                message: r.message,
-                created_at: r.created_at,
-            })
+            r.columns.into_entry(
+                r.batch_id.map(Hyphenated::into_uuid),
+                r.record_key.map(|k| k.0),
+            )
         })
         .collect()
 }
 
-pub(super) async fn list(
-    store: &SqliteStore,
-    tenant: &TenantId,
-    job: JobId,
-    filter: &LogFilter,
-) -> StoreResult<Page<LogEntry>> {
-    let limit = page_size(filter.limit);
-    let mut items = fetch_page(store, tenant, job, filter, limit + 1).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|e| encode_cursor(&e.id.to_string()))
-    } else {
-        None
-    };
-    Ok(Page {
-        items,
-        next_cursor,
-        total: None,
-    })
-}
-
-pub(super) async fn stream(
-    store: &SqliteStore,
-    tenant: &TenantId,
-    job: JobId,
-    filter: LogFilter,
-) -> StoreResult<BoxStream<'static, StoreResult<LogEntry>>> {
-    // Fetch the first chunk eagerly so a missing job is a 404, not a broken stream.
-    let first = fetch_page(store, tenant, job, &filter, i64::from(EXPORT_CHUNK)).await?;
-    let state = (store.clone(), tenant.clone(), filter, Some(first));
-    let pages = stream::try_unfold(
-        state,
-        move |(store, tenant, mut filter, pending)| async move {
-            let page = match pending {
-                Some(page) => page,
-                None => fetch_page(&store, &tenant, job, &filter, i64::from(EXPORT_CHUNK)).await?,
-            };
-            if page.is_empty() {
-                return Ok::<_, StoreError>(None);
-            }
-            filter.after_id = page.last().map(|e| e.id);
-            Ok(Some((
-                stream::iter(page.into_iter().map(Ok)),
-                (store, tenant, filter, None),
-            )))
-        },
-    );
-    Ok(pages.try_flatten().boxed())
+#[async_trait]
+impl LogPages for SqliteStore {
+    async fn log_page(
+        &self,
+        tenant: &TenantId,
+        job: JobId,
+        filter: &LogFilter,
+        limit: i64,
+    ) -> StoreResult<Vec<LogEntry>> {
+        fetch_page(self, tenant, job, filter, limit).await
+    }
 }

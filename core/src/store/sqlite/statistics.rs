@@ -1,20 +1,11 @@
 //! Aggregates over a tenant's jobs, and across tenants for admins.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 
 use super::{SqliteStore, timestamp};
 use crate::ids::TenantId;
-use crate::job::JobStatus;
+use crate::store::rows::{RowTotals, job_statistics, tenant_statistics};
 use crate::store::*;
-
-fn empty_by_status() -> BTreeMap<String, i64> {
-    JobStatus::ALL
-        .iter()
-        .map(|s| (s.as_str().to_owned(), 0))
-        .collect()
-}
 
 pub(super) async fn for_tenant(
     store: &SqliteStore,
@@ -60,31 +51,12 @@ pub(super) async fn for_tenant(
     .await?;
     tx.commit().await?;
 
-    let mut by_status = empty_by_status();
-    let mut total_jobs = 0;
-    for (status, count) in counts {
-        total_jobs += count;
-        by_status.insert(status, count);
-    }
-    let count_of = |s: JobStatus| by_status.get(s.as_str()).copied().unwrap_or_default();
-    let finished: i64 = JobStatus::ALL
-        .into_iter()
-        .filter(|s| s.is_finished())
-        .map(count_of)
-        .sum();
-    let success_rate =
-        (finished > 0).then(|| count_of(JobStatus::Completed) as f64 / finished as f64);
-    Ok(JobStatistics {
-        since: window.since,
-        until: window.until,
-        total_jobs,
-        by_status,
-        success_rate,
-        rows_read,
-        rows_written,
-        rows_rejected,
-        avg_duration_seconds: avg_duration,
-    })
+    let rows = RowTotals {
+        read: rows_read,
+        written: rows_written,
+        rejected: rows_rejected,
+    };
+    Ok(job_statistics(window, counts, rows, avg_duration))
 }
 
 pub(super) async fn all_tenants(
@@ -116,27 +88,5 @@ pub(super) async fn all_tenants(
     .await?;
     tx.commit().await?;
 
-    let mut tenants: BTreeMap<String, TenantStatistics> = BTreeMap::new();
-    for (tenant_id, status, count, last) in counts {
-        let entry = tenants
-            .entry(tenant_id.clone())
-            .or_insert_with(|| TenantStatistics {
-                tenant_id,
-                total_jobs: 0,
-                by_status: empty_by_status(),
-                rows_written: 0,
-                rows_rejected: 0,
-                last_job_at: None,
-            });
-        entry.total_jobs += count;
-        entry.by_status.insert(status, count);
-        entry.last_job_at = entry.last_job_at.max(last);
-    }
-    for (tenant_id, written, rejected) in rows {
-        if let Some(entry) = tenants.get_mut(&tenant_id) {
-            entry.rows_written = written;
-            entry.rows_rejected = rejected;
-        }
-    }
-    Ok(tenants.into_values().collect())
+    Ok(tenant_statistics(counts, rows))
 }

@@ -10,7 +10,7 @@ use uuid::fmt::Hyphenated;
 use super::{SqliteStore, audit, decode_error, jobs::lock_job, now, uuid_text};
 use crate::StoreError;
 use crate::ids::{BatchId, JobId, TenantId};
-use crate::job::JobStatus;
+use crate::store::rows::check_can_validate;
 use crate::store::*;
 
 pub(super) async fn start(
@@ -21,15 +21,7 @@ pub(super) async fn start(
 ) -> StoreResult<ValidationSummary> {
     let mut tx = store.begin_write().await?;
     let status = lock_job(&mut tx, tenant, job).await?;
-    if matches!(
-        status,
-        JobStatus::Queued | JobStatus::Running | JobStatus::Cancelling
-    ) {
-        return Err(StoreError::Conflict(format!(
-            "job is {}: validate it once it has finished",
-            status.as_str()
-        )));
-    }
+    check_can_validate(status)?;
     // The write lock is held: no second request races this one.
     if let Some(running) = latest(&mut tx, tenant, job)
         .await?

@@ -5,26 +5,16 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use uuid::fmt::Hyphenated;
 
-use super::{SqliteStore, audit, decode_error, now, page_size, timestamp, uuid_text};
+use super::{SqliteStore, audit, now, page_size, timestamp, uuid_text};
 use crate::ids::{TenantId, WebhookId};
+use crate::store::rows::{DeliveryColumns, delivery_cursor, page, webhook_record};
 use crate::store::*;
-use crate::webhooks::{WebhookEventType, message_id, new_secret, secret_aad};
+use crate::webhooks::{new_secret, secret_aad};
 
 type WebhookRow = (Hyphenated, String, Json<Vec<String>>, String, DateTime<Utc>);
 
 fn to_record((id, url, events, created_by, created_at): WebhookRow) -> StoreResult<WebhookRecord> {
-    let events = events
-        .0
-        .iter()
-        .map(|e| WebhookEventType::parse(e).ok_or_else(|| decode_error("webhook event", e)))
-        .collect::<StoreResult<Vec<_>>>()?;
-    Ok(WebhookRecord {
-        id: WebhookId(id.into_uuid()),
-        url,
-        events,
-        created_by,
-        created_at,
-    })
+    webhook_record(id.into_uuid(), url, &events.0, created_by, created_at)
 }
 
 pub(super) async fn create(
@@ -119,15 +109,9 @@ pub(super) async fn delete(
 struct DeliveryRow {
     id: Hyphenated,
     webhook_id: Hyphenated,
-    event_type: String,
     payload: Json<serde_json::Value>,
-    status: String,
-    attempts: i32,
-    last_status: Option<i32>,
-    last_error: Option<String>,
-    next_attempt_at: DateTime<Utc>,
-    created_at: DateTime<Utc>,
-    delivered_at: Option<DateTime<Utc>>,
+    #[sqlx(flatten)]
+    columns: DeliveryColumns,
 }
 
 pub(super) async fn deliveries(
@@ -166,41 +150,15 @@ pub(super) async fn deliveries(
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    let more = i64::try_from(rows.len()).unwrap_or(i64::MAX) > limit;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in rows
+    let items = rows
         .into_iter()
-        .take(usize::try_from(limit).unwrap_or(usize::MAX))
-    {
-        let status = DeliveryStatus::parse(&row.status)
-            .ok_or_else(|| decode_error("delivery status", &row.status))?;
-        items.push(WebhookDelivery {
-            id: message_id(row.id.into_uuid()),
-            webhook_id: WebhookId(row.webhook_id.into_uuid()),
-            event_type: row.event_type,
-            payload: row.payload.0,
-            status,
-            attempts: row.attempts,
-            last_status: row.last_status,
-            last_error: row.last_error,
-            next_attempt_at: (status == DeliveryStatus::Pending).then_some(row.next_attempt_at),
-            created_at: row.created_at,
-            delivered_at: row.delivered_at,
-        });
-    }
-    // The same cursor as the PostgreSQL backend's, so
-    // `postgres::parse_delivery_cursor` reads both.
-    let next_cursor = match (more, items.last()) {
-        (true, Some(last)) => Some(encode_cursor(&format!(
-            "{}|{}",
-            last.created_at.to_rfc3339(),
-            last.id.trim_start_matches("msg_")
-        ))),
-        _ => None,
-    };
-    Ok(Page {
-        items,
-        next_cursor,
-        total: None,
-    })
+        .map(|row| {
+            row.columns.into_delivery(
+                row.id.into_uuid(),
+                row.webhook_id.into_uuid(),
+                row.payload.0,
+            )
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(page(items, limit, None, delivery_cursor))
 }

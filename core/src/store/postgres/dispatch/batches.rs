@@ -415,32 +415,7 @@ impl DispatchBatches for PgStore {
             tx.rollback().await?;
             return Ok(AttemptFailed::LeaseLost);
         }
-        let (level, message) = match result {
-            AttemptFailed::WillRetry => (
-                LogLevel::Warn,
-                format!(
-                    "batch {} attempt {} of {} failed, retrying in {:.1}s: {error}",
-                    claimed.seq,
-                    claimed.attempts,
-                    claimed.max_attempts,
-                    retry_after.map(interval_secs).unwrap_or(0.0)
-                ),
-            ),
-            AttemptFailed::Cancelled => (
-                LogLevel::Warn,
-                format!(
-                    "batch {} failed while the job was cancelled: {error}",
-                    claimed.seq
-                ),
-            ),
-            _ => (
-                LogLevel::Error,
-                format!(
-                    "batch {} failed after {} attempts: {error}",
-                    claimed.seq, claimed.attempts
-                ),
-            ),
-        };
+        let (level, message) = result.log_line(claimed, error, retry_after);
         insert_log(
             &mut tx,
             &batch.job(),

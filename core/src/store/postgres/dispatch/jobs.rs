@@ -1,6 +1,5 @@
 //! [`DispatchJobs`] on Postgres.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -13,11 +12,11 @@ use uuid::Uuid;
 use super::{insert_log, interval_secs, job_ref, lock_job_if_owned, release_in_tx, tenant};
 use crate::StoreError;
 use crate::ids::{BatchId, JobId};
-use crate::job::{Identifiers, JobStatus, LogLevel, NulCharacters, ZeroDates};
-use crate::secrets::{SEAL_VERSION, SealBinding};
+use crate::job::{JobStatus, LogLevel};
 use crate::store::StoreResult;
 use crate::store::dispatch::{DispatchJobs, JobRef, JobSettings, PlanStored, StartedJob};
 use crate::store::postgres::PgStore;
+use crate::store::rows::SettingsColumns;
 use crate::work::JobPlan;
 
 /// Where job and validation triggers announce changes.
@@ -26,17 +25,11 @@ const NOTIFY_CHANNEL: &str = "freight_jobs";
 /// What `job_settings` reads.
 #[derive(sqlx::FromRow)]
 struct SettingsRow {
-    source_config_sealed: Vec<u8>,
-    target_config_sealed: Vec<u8>,
-    configs_sealed_version: i16,
     tables: Vec<String>,
     exclude_tables: Vec<String>,
     batch_size: i32,
-    verify: bool,
-    key_columns: sqlx::types::Json<BTreeMap<String, Vec<String>>>,
-    nul_characters: String,
-    zero_dates: String,
-    identifiers: String,
+    #[sqlx(flatten)]
+    columns: SettingsColumns,
 }
 
 impl PgStore {
@@ -147,49 +140,13 @@ impl DispatchJobs for PgStore {
         .fetch_optional(&self.pool)
         .await?;
         let row = row.ok_or(StoreError::NotFound)?;
-        if row.configs_sealed_version != SEAL_VERSION {
-            return Err(StoreError::Corrupt(format!(
-                "job {}: connection configs are sealed in an older format; restart Freight or run `freight reseal`",
-                job.job_id
-            )));
-        }
-        let binding = |side| SealBinding {
-            tenant: &job.tenant,
-            job: job.job_id,
-            side,
-        };
-        Ok(JobSettings {
-            job: job.clone(),
-            source: self
-                .secrets
-                .open_connection(&row.source_config_sealed, binding("source"))?,
-            target: self
-                .secrets
-                .open_connection(&row.target_config_sealed, binding("target"))?,
-            nul_characters: NulCharacters::parse(&row.nul_characters).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "job {}: unknown nul_characters {:?}",
-                    job.job_id, row.nul_characters
-                ))
-            })?,
-            zero_dates: ZeroDates::parse(&row.zero_dates).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "job {}: unknown zero_dates {:?}",
-                    job.job_id, row.zero_dates
-                ))
-            })?,
-            identifiers: Identifiers::parse(&row.identifiers).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "job {}: unknown identifiers {:?}",
-                    job.job_id, row.identifiers
-                ))
-            })?,
-            tables: row.tables,
-            exclude_tables: row.exclude_tables,
-            batch_size: u32::try_from(row.batch_size).unwrap_or(1).max(1),
-            verify: row.verify,
-            key_columns: row.key_columns.0,
-        })
+        row.columns.open(
+            &self.secrets,
+            job,
+            row.tables,
+            row.exclude_tables,
+            row.batch_size.into(),
+        )
     }
 
     async fn store_plan(

@@ -339,19 +339,17 @@ impl DispatchBatches for SqliteStore {
         owner: &str,
         ttl: Duration,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE batches SET lease_expires_at = $4
-             WHERE id = $1 AND tenant_id = $2 AND lease_owner = $3 AND status = 'running'",
+        self.update_one(
+            sqlx::query(
+                "UPDATE batches SET lease_expires_at = $4
+                 WHERE id = $1 AND tenant_id = $2 AND lease_owner = $3 AND status = 'running'",
+            )
+            .bind(uuid_text(batch.batch_id.0))
+            .bind(batch.tenant.as_str())
+            .bind(owner)
+            .bind(after(Utc::now(), ttl)),
         )
-        .bind(uuid_text(batch.batch_id.0))
-        .bind(batch.tenant.as_str())
-        .bind(owner)
-        .bind(after(Utc::now(), ttl))
-        .execute(&mut *tx)
-        .await?;
-        self.commit(tx).await?;
-        Ok(done.rows_affected() == 1)
+        .await
     }
 
     async fn complete_batch(
@@ -469,32 +467,7 @@ impl DispatchBatches for SqliteStore {
         if updated != 1 {
             return Ok(AttemptFailed::LeaseLost);
         }
-        let (level, message) = match result {
-            AttemptFailed::WillRetry => (
-                LogLevel::Warn,
-                format!(
-                    "batch {} attempt {} of {} failed, retrying in {:.1}s: {error}",
-                    claimed.seq,
-                    claimed.attempts,
-                    claimed.max_attempts,
-                    retry_after.map(|d| d.as_secs_f64()).unwrap_or(0.0)
-                ),
-            ),
-            AttemptFailed::Cancelled => (
-                LogLevel::Warn,
-                format!(
-                    "batch {} failed while the job was cancelled: {error}",
-                    claimed.seq
-                ),
-            ),
-            _ => (
-                LogLevel::Error,
-                format!(
-                    "batch {} failed after {} attempts: {error}",
-                    claimed.seq, claimed.attempts
-                ),
-            ),
-        };
+        let (level, message) = result.log_line(claimed, error, retry_after);
         insert_log(
             &mut tx,
             &batch.job(),

@@ -1,6 +1,5 @@
 //! [`DispatchJobs`] on SQLite.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,26 +13,22 @@ use uuid::fmt::Hyphenated;
 use super::{after, insert_log, job_if_owned, job_ref, release_in_tx, tenant};
 use crate::StoreError;
 use crate::ids::{BatchId, JobId};
-use crate::job::{Identifiers, JobStatus, LogLevel, NulCharacters, ZeroDates};
-use crate::secrets::{SEAL_VERSION, SealBinding};
+use crate::job::{JobStatus, LogLevel};
 use crate::store::StoreResult;
 use crate::store::dispatch::{DispatchJobs, JobRef, JobSettings, PlanStored, StartedJob};
+use crate::store::rows::SettingsColumns;
 use crate::store::sqlite::{SqliteStore, timestamp, uuid_text};
 use crate::work::JobPlan;
 
-type SettingsRow = (
-    Vec<u8>,
-    Vec<u8>,
-    i16,
-    Json<Vec<String>>,
-    Json<Vec<String>>,
-    i64,
-    bool,
-    Json<BTreeMap<String, Vec<String>>>,
-    String,
-    String,
-    String,
-);
+/// What `job_settings` reads.
+#[derive(sqlx::FromRow)]
+struct SettingsRow {
+    tables: Json<Vec<String>>,
+    exclude_tables: Json<Vec<String>>,
+    batch_size: i64,
+    #[sqlx(flatten)]
+    columns: SettingsColumns,
+}
 
 impl SqliteStore {
     /// Takes the job lease of the oldest running job that meets `condition`
@@ -134,19 +129,17 @@ impl DispatchJobs for SqliteStore {
     }
 
     async fn renew_job_lease(&self, job: &JobRef, owner: &str, ttl: Duration) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE jobs SET dispatch_lease_until = $4
-             WHERE id = $1 AND tenant_id = $2 AND dispatch_owner = $3 AND status = 'running'",
+        self.update_one(
+            sqlx::query(
+                "UPDATE jobs SET dispatch_lease_until = $4
+                 WHERE id = $1 AND tenant_id = $2 AND dispatch_owner = $3 AND status = 'running'",
+            )
+            .bind(uuid_text(job.job_id.0))
+            .bind(job.tenant.as_str())
+            .bind(owner)
+            .bind(after(Utc::now(), ttl)),
         )
-        .bind(uuid_text(job.job_id.0))
-        .bind(job.tenant.as_str())
-        .bind(owner)
-        .bind(after(Utc::now(), ttl))
-        .execute(&mut *tx)
-        .await?;
-        self.commit(tx).await?;
-        Ok(done.rows_affected() == 1)
+        .await
     }
 
     async fn job_settings(&self, job: &JobRef) -> StoreResult<JobSettings> {
@@ -160,58 +153,14 @@ impl DispatchJobs for SqliteStore {
         .bind(job.tenant.as_str())
         .fetch_optional(self.reader())
         .await?;
-        let (
-            source,
-            target,
-            version,
-            tables,
-            exclude_tables,
-            batch_size,
-            verify,
-            key_columns,
-            nul,
-            zero_dates,
-            identifiers,
-        ) = row.ok_or(StoreError::NotFound)?;
-        if version != SEAL_VERSION {
-            return Err(StoreError::Corrupt(format!(
-                "job {}: connection configs are sealed in an older format; restart Freight or run `freight reseal`",
-                job.job_id
-            )));
-        }
-        let binding = |side| SealBinding {
-            tenant: &job.tenant,
-            job: job.job_id,
-            side,
-        };
-        Ok(JobSettings {
-            job: job.clone(),
-            source: self.secrets.open_connection(&source, binding("source"))?,
-            target: self.secrets.open_connection(&target, binding("target"))?,
-            tables: tables.0,
-            exclude_tables: exclude_tables.0,
-            batch_size: u32::try_from(batch_size).unwrap_or(1).max(1),
-            verify,
-            zero_dates: ZeroDates::parse(&zero_dates).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "job {}: unknown zero_dates {:?}",
-                    job.job_id, zero_dates
-                ))
-            })?,
-            identifiers: Identifiers::parse(&identifiers).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "job {}: unknown identifiers {:?}",
-                    job.job_id, identifiers
-                ))
-            })?,
-            key_columns: key_columns.0,
-            nul_characters: NulCharacters::parse(&nul).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "job {}: unknown nul_characters {nul:?}",
-                    job.job_id
-                ))
-            })?,
-        })
+        let row = row.ok_or(StoreError::NotFound)?;
+        row.columns.open(
+            &self.secrets,
+            job,
+            row.tables.0,
+            row.exclude_tables.0,
+            row.batch_size,
+        )
     }
 
     async fn store_plan(

@@ -128,29 +128,27 @@ impl DispatchValidations for SqliteStore {
         owner: &str,
         check: &RangeCheck,
     ) -> StoreResult<bool> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE validation_results SET status = 'checked', source_count = $5,
-                    target_count = $6, source_checksum = $7, target_checksum = $8, matched = $9,
-                    detail = $10, checked_at = $11, lease_owner = NULL, lease_expires_at = NULL
-             WHERE validation_id = $1 AND batch_id = $2 AND tenant_id = $3
-               AND lease_owner = $4 AND status = 'running'",
+        self.update_one(
+            sqlx::query(
+                "UPDATE validation_results SET status = 'checked', source_count = $5,
+                        target_count = $6, source_checksum = $7, target_checksum = $8, matched = $9,
+                        detail = $10, checked_at = $11, lease_owner = NULL, lease_expires_at = NULL
+                 WHERE validation_id = $1 AND batch_id = $2 AND tenant_id = $3
+                   AND lease_owner = $4 AND status = 'running'",
+            )
+            .bind(uuid_text(claimed.validation_id))
+            .bind(uuid_text(claimed.range.batch_id.0))
+            .bind(claimed.job.tenant.as_str())
+            .bind(owner)
+            .bind(check.source.rows)
+            .bind(check.target.rows)
+            .bind(check.source.checksum.to_string())
+            .bind(check.target.checksum.to_string())
+            .bind(check.matched)
+            .bind(&check.detail)
+            .bind(timestamp(Utc::now())),
         )
-        .bind(uuid_text(claimed.validation_id))
-        .bind(uuid_text(claimed.range.batch_id.0))
-        .bind(claimed.job.tenant.as_str())
-        .bind(owner)
-        .bind(check.source.rows)
-        .bind(check.target.rows)
-        .bind(check.source.checksum.to_string())
-        .bind(check.target.checksum.to_string())
-        .bind(check.matched)
-        .bind(&check.detail)
-        .bind(timestamp(Utc::now()))
-        .execute(&mut *tx)
-        .await?;
-        self.commit(tx).await?;
-        Ok(done.rows_affected() == 1)
+        .await
     }
 
     async fn fail_range(
@@ -165,26 +163,24 @@ impl DispatchValidations for SqliteStore {
             Some(d) => ("pending", Some(after(at, d)), None, None),
             None => ("checked", None, Some(false), Some(timestamp(at))),
         };
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE validation_results SET status = $5, not_before = $6, matched = $7,
-                    checked_at = $8, detail = $9, lease_owner = NULL, lease_expires_at = NULL
-             WHERE validation_id = $1 AND batch_id = $2 AND tenant_id = $3
-               AND lease_owner = $4 AND status = 'running'",
+        self.update_one(
+            sqlx::query(
+                "UPDATE validation_results SET status = $5, not_before = $6, matched = $7,
+                        checked_at = $8, detail = $9, lease_owner = NULL, lease_expires_at = NULL
+                 WHERE validation_id = $1 AND batch_id = $2 AND tenant_id = $3
+                   AND lease_owner = $4 AND status = 'running'",
+            )
+            .bind(uuid_text(claimed.validation_id))
+            .bind(uuid_text(claimed.range.batch_id.0))
+            .bind(claimed.job.tenant.as_str())
+            .bind(owner)
+            .bind(status)
+            .bind(not_before)
+            .bind(matched)
+            .bind(checked_at)
+            .bind(format!("could not compare the range: {message}")),
         )
-        .bind(uuid_text(claimed.validation_id))
-        .bind(uuid_text(claimed.range.batch_id.0))
-        .bind(claimed.job.tenant.as_str())
-        .bind(owner)
-        .bind(status)
-        .bind(not_before)
-        .bind(matched)
-        .bind(checked_at)
-        .bind(format!("could not compare the range: {message}"))
-        .execute(&mut *tx)
-        .await?;
-        self.commit(tx).await?;
-        Ok(done.rows_affected() == 1)
+        .await
     }
 
     async fn settle_validations(&self) -> StoreResult<Vec<SettledValidation>> {
