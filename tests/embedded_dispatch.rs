@@ -11,8 +11,8 @@ use std::time::Duration;
 use engine_support::*;
 use freight_core::connection::{ConnectionConfig, DatabaseKind, Secret};
 use freight_core::job::{JobSpec, JobStatus};
-use freight_core::store::{JobDetail, Store};
 use freight_core::store::sqlite::SqliteStore;
+use freight_core::store::{JobDetail, Store};
 use freight_worker::dispatch::queue::sqlite;
 use freight_worker::engine::Engine;
 use sqlx::mysql::MySqlPool;
@@ -134,7 +134,11 @@ fn url_config(kind: DatabaseKind, url: &str) -> ConnectionConfig {
     }
 }
 
-async fn wait_until_done(store: &SqliteStore, tenant: &freight_core::TenantId, job: freight_core::ids::JobId) -> JobDetail {
+async fn wait_until_done(
+    store: &SqliteStore,
+    tenant: &freight_core::TenantId,
+    job: freight_core::ids::JobId,
+) -> JobDetail {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let detail = store.get_job(tenant, job).await.expect("get job");
@@ -228,7 +232,11 @@ async fn a_job_runs_on_the_sqlite_store_through_the_embedded_queue() {
     assert_eq!(detail.job.rows_written, 1_000);
     let expected = source_rows(&source).await;
     assert_eq!(expected.len(), 1_000);
-    assert_eq!(target_rows(&target).await, expected, "target == source, row by row");
+    assert_eq!(
+        target_rows(&target).await,
+        expected,
+        "target == source, row by row"
+    );
 
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(30), worker)
@@ -236,6 +244,23 @@ async fn a_job_runs_on_the_sqlite_store_through_the_embedded_queue() {
         .expect("worker stops")
         .expect("worker task joins")
         .expect("clean stop");
+
+    // The batches went through the queue file, each acked.
+    let queue_db = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new().filename(&queue_file),
+    )
+    .await
+    .expect("open the queue file");
+    let (done, other): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status = 'Done'), count(*) FILTER (WHERE status <> 'Done')
+         FROM Jobs",
+    )
+    .fetch_one(&queue_db)
+    .await
+    .expect("count queue tasks");
+    queue_db.close().await;
+    assert!(done >= 10, "{done} batch messages acked");
+    assert_eq!(other, 0, "no message left behind");
 
     if let Some((_, name)) = source_url.rsplit_once('/') {
         let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))

@@ -123,10 +123,11 @@ async fn statuses(path: &Path) -> Vec<(String, i64)> {
     )
     .await
     .expect("open queue file");
-    let rows = sqlx::query("SELECT status, count(*) AS n FROM Jobs GROUP BY status ORDER BY status")
-        .fetch_all(&pool)
-        .await
-        .expect("count tasks");
+    let rows =
+        sqlx::query("SELECT status, count(*) AS n FROM Jobs GROUP BY status ORDER BY status")
+            .fetch_all(&pool)
+            .await
+            .expect("count tasks");
     pool.close().await;
     rows.iter()
         .map(|r| (r.get::<String, _>("status"), r.get::<i64, _>("n")))
@@ -193,11 +194,7 @@ async fn no_more_batches_run_at_once_than_the_concurrency() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop(token, task).await;
-    assert_eq!(
-        most.load(Ordering::SeqCst),
-        3,
-        "three at once, never more"
-    );
+    assert_eq!(most.load(Ordering::SeqCst), 3, "three at once, never more");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -225,12 +222,17 @@ async fn messages_survive_reopening_the_file_and_only_a_new_file_was_reset() {
     let pushed = batches(5);
     {
         let queue = sqlite::open(&dir.file(), QUEUE).await.expect("open queue");
-        assert!(queue.producer.was_reset().await.expect("marker"), "new file");
+        assert!(
+            queue.producer.was_reset().await.expect("marker"),
+            "new file"
+        );
         assert!(!queue.producer.was_reset().await.expect("marker"));
         assert!(queue.producer.push(pushed.clone()).await.is_empty());
     }
 
-    let queue = sqlite::open(&dir.file(), QUEUE).await.expect("reopen queue");
+    let queue = sqlite::open(&dir.file(), QUEUE)
+        .await
+        .expect("reopen queue");
     assert!(
         !queue.producer.was_reset().await.expect("marker"),
         "a reopened file kept its messages"
@@ -281,7 +283,9 @@ async fn a_batch_taken_by_a_crashed_consumer_runs_after_a_restart() {
     );
 
     // A new process (another worker id) on the same file.
-    let queue = sqlite::open(&dir.file(), QUEUE).await.expect("reopen queue");
+    let queue = sqlite::open(&dir.file(), QUEUE)
+        .await
+        .expect("reopen queue");
     let seen = Arc::new(Seen::default());
     let (token, task) = consume(&queue, settings("restarted", 2), seen.handler());
     // The reconciler pushes the unclaimed batch again: it runs at once,

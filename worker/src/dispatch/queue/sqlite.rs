@@ -166,11 +166,12 @@ impl BatchQueue for Producer {
     /// tells which: the one caller that creates it learns it. Also true on
     /// a brand-new file, which is harmless.
     async fn was_reset(&self) -> anyhow::Result<bool> {
-        let created = sqlx::query("INSERT OR IGNORE INTO freight_queue_markers (queue) VALUES (?1)")
-            .bind(&self.queue_name)
-            .execute(&self.pool)
-            .await
-            .context("checking the queue marker")?;
+        let created =
+            sqlx::query("INSERT OR IGNORE INTO freight_queue_markers (queue) VALUES (?1)")
+                .bind(&self.queue_name)
+                .execute(&self.pool)
+                .await
+                .context("checking the queue marker")?;
         Ok(created.rows_affected() > 0)
     }
 
