@@ -245,6 +245,23 @@ async fn a_job_runs_on_the_sqlite_store_through_the_embedded_queue() {
         .expect("worker task joins")
         .expect("clean stop");
 
+    // The batches went through the queue file, each acked.
+    let queue_db = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new().filename(&queue_file),
+    )
+    .await
+    .expect("open the queue file");
+    let (done, other): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status = 'Done'), count(*) FILTER (WHERE status <> 'Done')
+         FROM Jobs",
+    )
+    .fetch_one(&queue_db)
+    .await
+    .expect("count queue tasks");
+    queue_db.close().await;
+    assert!(done >= 10, "{done} batch messages acked");
+    assert_eq!(other, 0, "no message left behind");
+
     if let Some((_, name)) = source_url.rsplit_once('/') {
         let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
             .execute(&source)
