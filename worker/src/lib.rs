@@ -22,12 +22,6 @@ mod tests {
         while let Some(dir) = dirs.pop() {
             for entry in std::fs::read_dir(&dir).expect("source dir") {
                 let path = entry.expect("dir entry").path();
-                // Queue backends keep their own messages (apalis-sqlite
-                // in its own file, as apalis-redis in Redis); what must
-                // not be here is SQL on Freight's tables.
-                if path.is_dir() && path.ends_with("dispatch/queue") {
-                    continue;
-                }
                 if path.is_dir() {
                     dirs.push(path);
                 } else if path.extension().is_some_and(|e| e == "rs") {
