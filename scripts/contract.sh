@@ -44,7 +44,7 @@ npx --yes "@redocly/cli@$REDOCLY_VERSION" lint --config openapi/redocly.yaml ope
 fi
 
 cargo build --locked -q -p freight --bin freight
-FREIGHT=target/debug/freight
+FREIGHT="${CARGO_TARGET_DIR:-target}/debug/freight"
 
 # --- a fresh Freight ---------------------------------------------------------
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
