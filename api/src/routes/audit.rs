@@ -3,8 +3,8 @@
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use freight_core::store::{AuditEvent, AuditFilter, parse_int_cursor};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::auth::TenantContext;
 use crate::error::{ApiError, Problem};
@@ -31,16 +31,10 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
-/// A page of audit events, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditList {
-    /// Events on this page.
-    pub items: Vec<AuditEvent>,
-    /// Pass as `cursor` to get the next page.
-    pub next_cursor: Option<String>,
-    /// Whether more pages follow.
-    pub has_more: bool,
-}
+super::list_page!(
+    /// A page of audit events, newest first.
+    AuditList of AuditEvent, items: "Events on this page."
+);
 
 /// List audit events
 ///
@@ -61,13 +55,7 @@ pub async fn list_audit_events(
     ctx: TenantContext,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<axum::Json<AuditList>, ApiError> {
-    let before_id = match &query.cursor {
-        Some(cursor) => Some(
-            parse_int_cursor(cursor)
-                .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
-        ),
-        None => None,
-    };
+    let before_id = super::decode_cursor(query.cursor.as_deref(), parse_int_cursor)?;
     let filter = AuditFilter {
         actor: query.actor,
         action: query.action,
@@ -76,9 +64,5 @@ pub async fn list_audit_events(
         before_id,
     };
     let page = state.store.list_audit_events(&ctx.tenant, &filter).await?;
-    Ok(axum::Json(AuditList {
-        has_more: page.next_cursor.is_some(),
-        next_cursor: page.next_cursor,
-        items: page.items,
-    }))
+    Ok(axum::Json(AuditList::from(page)))
 }

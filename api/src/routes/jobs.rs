@@ -38,18 +38,12 @@ pub struct ListJobsQuery {
     pub cursor: Option<String>,
 }
 
-/// A page of jobs, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JobList {
-    /// Jobs on this page.
-    pub items: Vec<JobRecord>,
-    /// Pass as `cursor` to get the next page.
-    pub next_cursor: Option<String>,
-    /// Whether more pages follow.
-    pub has_more: bool,
-    /// Jobs matching the filters across all pages.
-    pub total: i64,
-}
+super::list_page!(
+    /// A page of jobs, newest first.
+    JobList of JobRecord,
+    items: "Jobs on this page.",
+    total: "Jobs matching the filters across all pages."
+);
 
 /// A job with its progress, per-table statistics and error summary.
 #[derive(Debug, Serialize, ToSchema)]
@@ -104,18 +98,12 @@ pub struct ListBatchesQuery {
     pub cursor: Option<String>,
 }
 
-/// A page of batches in plan order.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BatchList {
-    /// Batches on this page.
-    pub items: Vec<BatchRecord>,
-    /// Pass as `cursor` to get the next page.
-    pub next_cursor: Option<String>,
-    /// Whether more pages follow.
-    pub has_more: bool,
-    /// Batches matching the filter across all pages.
-    pub total: i64,
-}
+super::list_page!(
+    /// A page of batches in plan order.
+    BatchList of BatchRecord,
+    items: "Batches on this page.",
+    total: "Batches matching the filter across all pages."
+);
 
 /// Body of `retry_migration_job`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -144,10 +132,6 @@ pub struct RetryResponse {
     pub job: JobRecord,
     /// Batches reset to pending.
     pub batches_retried: i64,
-}
-
-fn has_more<T>(page: &Page<T>) -> bool {
-    page.next_cursor.is_some()
 }
 
 /// Create a migration job
@@ -246,13 +230,7 @@ pub async fn list_migration_jobs(
     ctx: TenantContext,
     ApiQuery(query): ApiQuery<ListJobsQuery>,
 ) -> Result<axum::Json<JobList>, ApiError> {
-    let after = match &query.cursor {
-        Some(cursor) => Some(
-            parse_job_cursor(cursor)
-                .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
-        ),
-        None => None,
-    };
+    let after = super::decode_cursor(query.cursor.as_deref(), parse_job_cursor)?;
     let filter = JobFilter {
         status: query.status,
         created: TimeWindow {
@@ -263,12 +241,7 @@ pub async fn list_migration_jobs(
         after,
     };
     let page = state.store.list_jobs(&ctx.tenant, &filter).await?;
-    Ok(axum::Json(JobList {
-        has_more: has_more(&page),
-        total: page.total.unwrap_or_default(),
-        next_cursor: page.next_cursor,
-        items: page.items,
-    }))
+    Ok(axum::Json(JobList::from(page)))
 }
 
 /// Get a migration job
@@ -326,14 +299,9 @@ pub async fn list_job_batches(
     ApiPath(job_id): ApiPath<JobId>,
     ApiQuery(query): ApiQuery<ListBatchesQuery>,
 ) -> Result<axum::Json<BatchList>, ApiError> {
-    let after_seq = match &query.cursor {
-        Some(cursor) => Some(
-            parse_int_cursor(cursor)
-                .and_then(|seq| i32::try_from(seq).ok())
-                .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
-        ),
-        None => None,
-    };
+    let after_seq = super::decode_cursor(query.cursor.as_deref(), |cursor| {
+        parse_int_cursor(cursor).and_then(|seq| i32::try_from(seq).ok())
+    })?;
     let filter = BatchFilter {
         status: query.status,
         limit: super::page_limit(query.limit)?,
@@ -343,12 +311,7 @@ pub async fn list_job_batches(
         .store
         .list_batches(&ctx.tenant, job_id, &filter)
         .await?;
-    Ok(axum::Json(BatchList {
-        has_more: has_more(&page),
-        total: page.total.unwrap_or_default(),
-        next_cursor: page.next_cursor,
-        items: page.items,
-    }))
+    Ok(axum::Json(BatchList::from(page)))
 }
 
 /// Retry the failed batches of a job

@@ -10,7 +10,7 @@ use freight_core::ids::BatchId;
 use freight_core::job::LogLevel;
 use freight_core::store::*;
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::TenantContext;
@@ -38,16 +38,10 @@ pub struct LogsQuery {
     pub cursor: Option<String>,
 }
 
-/// A page of log entries, oldest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LogList {
-    /// Entries on this page.
-    pub items: Vec<LogEntry>,
-    /// Pass as `cursor` to get the next page.
-    pub next_cursor: Option<String>,
-    /// Whether more pages follow.
-    pub has_more: bool,
-}
+super::list_page!(
+    /// A page of log entries, oldest first.
+    LogList of LogEntry, items: "Entries on this page."
+);
 
 /// Export file format.
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
@@ -96,13 +90,7 @@ pub async fn get_migration_logs(
     ApiPath(job_id): ApiPath<JobId>,
     ApiQuery(query): ApiQuery<LogsQuery>,
 ) -> Result<axum::Json<LogList>, ApiError> {
-    let after_id = match &query.cursor {
-        Some(cursor) => Some(
-            parse_int_cursor(cursor)
-                .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
-        ),
-        None => None,
-    };
+    let after_id = super::decode_cursor(query.cursor.as_deref(), parse_int_cursor)?;
     let filter = LogFilter {
         min_level: query.level,
         batch_id: query.batch_id,
@@ -111,11 +99,7 @@ pub async fn get_migration_logs(
         after_id,
     };
     let page = state.store.list_logs(&ctx.tenant, job_id, &filter).await?;
-    Ok(axum::Json(LogList {
-        has_more: page.next_cursor.is_some(),
-        next_cursor: page.next_cursor,
-        items: page.items,
-    }))
+    Ok(axum::Json(LogList::from(page)))
 }
 
 const CSV_HEADER: &[&str] = &[

@@ -57,15 +57,10 @@ pub struct DeliveriesQuery {
     pub cursor: Option<String>,
 }
 
-/// A page of deliveries, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeliveryList {
-    pub items: Vec<WebhookDelivery>,
-    /// Pass as `cursor` to get the next page.
-    pub next_cursor: Option<String>,
-    /// Whether more pages follow.
-    pub has_more: bool,
-}
+super::list_page!(
+    /// A page of deliveries, newest first.
+    DeliveryList of WebhookDelivery, items: "Deliveries on this page."
+);
 
 /// Register a webhook
 ///
@@ -198,13 +193,7 @@ pub async fn list_webhook_deliveries(
     ApiPath(webhook_id): ApiPath<WebhookId>,
     ApiQuery(query): ApiQuery<DeliveriesQuery>,
 ) -> Result<axum::Json<DeliveryList>, ApiError> {
-    let before = match &query.cursor {
-        Some(cursor) => Some(
-            parse_delivery_cursor(cursor)
-                .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
-        ),
-        None => None,
-    };
+    let before = super::decode_cursor(query.cursor.as_deref(), parse_delivery_cursor)?;
     let filter = DeliveryFilter {
         status: query.status,
         limit: super::page_limit(query.limit)?,
@@ -215,11 +204,7 @@ pub async fn list_webhook_deliveries(
         .list_webhook_deliveries(&ctx.tenant, webhook_id, &filter)
         .await
         .map_err(not_found)?;
-    Ok(axum::Json(DeliveryList {
-        has_more: page.next_cursor.is_some(),
-        next_cursor: page.next_cursor,
-        items: page.items,
-    }))
+    Ok(axum::Json(DeliveryList::from(page)))
 }
 
 fn not_found(e: freight_core::StoreError) -> ApiError {
