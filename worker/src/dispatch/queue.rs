@@ -109,6 +109,39 @@ pub trait QueueConsumer: Send + Sync + 'static {
     );
 }
 
+/// Runs an apalis consumer until `stop`, one generation after another: a
+/// worker that stops on its own (its backend restarted, flushed or failed)
+/// is started again. Each generation has a name of its own (`<name>-<n>`):
+/// apalis refuses a name that sent a heartbeat within the last interval.
+/// `generation` builds one worker and returns it running, boxed as `Send`
+/// where its types are concrete (the compiler cannot prove it through
+/// apalis' generic layers otherwise).
+pub(crate) async fn run_generations(
+    name: &str,
+    stop: &CancellationToken,
+    mut generation: impl FnMut(String) -> BoxFuture<'static, Result<(), apalis::prelude::WorkerError>>,
+) {
+    let mut count = 0u32;
+    loop {
+        count += 1;
+        let name = format!("{name}-{count}");
+        let result = generation(name.clone()).await;
+        if stop.is_cancelled() {
+            return;
+        }
+        match result {
+            Ok(()) => tracing::warn!(worker = %name, "queue consumer stopped; restarting it"),
+            Err(e) => {
+                tracing::warn!(worker = %name, error = %e, "queue consumer failed; restarting it")
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
 /// Both ends of one queue.
 #[derive(Clone)]
 pub struct Queue {

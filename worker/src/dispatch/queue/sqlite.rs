@@ -242,12 +242,7 @@ impl QueueConsumer for Consumer {
         handle: BatchHandler,
         stop: CancellationToken,
     ) {
-        let mut generation = 0u32;
-        loop {
-            generation += 1;
-            // A new name per generation: apalis refuses to register a name
-            // that sent a heartbeat within the last interval.
-            let name = format!("{}-{generation}", settings.name);
+        super::run_generations(&settings.name, &stop, |name| {
             let storage =
                 storage(&self.pool, &self.queue_name).poll_with_interval(settings.fetch_interval);
             let handler = handle.clone();
@@ -262,31 +257,11 @@ impl QueueConsumer for Consumer {
                     }
                 });
             let until = stop.clone();
-            // Boxed as `Send` here, where the types are concrete: the compiler
-            // cannot prove it through apalis' generic layers otherwise.
-            let running: std::pin::Pin<
-                Box<
-                    dyn std::future::Future<Output = Result<(), apalis::prelude::WorkerError>>
-                        + Send,
-                >,
-            > = Box::pin(worker.run_until(async move {
+            Box::pin(worker.run_until(async move {
                 until.cancelled().await;
                 Ok::<(), std::io::Error>(())
-            }));
-            let result = running.await;
-            if stop.is_cancelled() {
-                return;
-            }
-            match result {
-                Ok(()) => tracing::warn!(worker = %name, "queue consumer stopped; restarting it"),
-                Err(e) => {
-                    tracing::warn!(worker = %name, error = %e, "queue consumer failed; restarting it")
-                }
-            }
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(Duration::from_millis(500)) => {}
-            }
-        }
+            }))
+        })
+        .await;
     }
 }
