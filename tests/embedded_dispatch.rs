@@ -30,37 +30,6 @@ impl Drop for DataDir {
     }
 }
 
-/// A MariaDB `items` table of `rows` rows (ids 3, 6, 9, …).
-async fn mariadb_source(rows: i64) -> (MySqlPool, String) {
-    let (pool, url) = fresh_mariadb_database("freight_dev_src").await;
-    sqlx::query(
-        "CREATE TABLE items (
-             id bigint PRIMARY KEY,
-             uuid char(36) NOT NULL,
-             email varchar(255) NOT NULL,
-             amount decimal(12,2) NOT NULL,
-             active tinyint(1) NOT NULL,
-             score double,
-             created datetime NOT NULL,
-             note text
-         )",
-    )
-    .execute(&pool)
-    .await
-    .expect("create items");
-    sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO items
-         SELECT seq * 3, uuid(), concat('user', seq, '@example.com'), seq * 1.25 % 900, seq % 2,
-                IF(seq % 7 = 0, NULL, seq / 3), '2024-01-01 00:00:00' + INTERVAL seq SECOND,
-                IF(seq % 5 = 0, NULL, repeat('n', seq % 40))
-         FROM seq_1_to_{rows}"
-    )))
-    .execute(&pool)
-    .await
-    .expect("fill items");
-    (pool, url)
-}
-
 /// One row of `items`, every column in a form both databases print alike.
 #[derive(Debug, PartialEq)]
 struct Item {
@@ -173,7 +142,7 @@ async fn a_job_runs_on_the_sqlite_store_through_the_embedded_queue() {
     store.migrate().await.expect("migrate");
     let queue_file = dir.0.join("queue.db");
 
-    let (source, source_url) = mariadb_source(1_000).await;
+    let (source, source_url) = engine_support::mariadb_items("freight_dev_src", 1_000).await;
     let target_url = fresh_database("freight_dev_tgt").await;
     let target = PgPool::connect(&target_url).await.expect("target db");
     let tenant = tenant(&format!(

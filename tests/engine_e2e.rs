@@ -25,37 +25,6 @@ use sqlx::{AssertSqlSafe, Row};
 
 const WAIT: Duration = Duration::from_secs(120);
 
-/// A MariaDB database with an `items` table of `rows` rows (ids 3, 6, 9, …).
-async fn mariadb_source(rows: i64) -> (MySqlPool, String) {
-    let (pool, url) = engine_support::fresh_mariadb_database("freight_src").await;
-    sqlx::query(
-        "CREATE TABLE items (
-             id bigint PRIMARY KEY,
-             uuid char(36) NOT NULL,
-             email varchar(255) NOT NULL,
-             amount decimal(12,2) NOT NULL,
-             active tinyint(1) NOT NULL,
-             score double,
-             created datetime NOT NULL,
-             note text
-         )",
-    )
-    .execute(&pool)
-    .await
-    .expect("create items");
-    sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO items
-         SELECT seq * 3, uuid(), concat('user', seq, '@example.com'), seq * 1.25 % 900, seq % 2,
-                IF(seq % 7 = 0, NULL, seq / 3), '2024-01-01 00:00:00' + INTERVAL seq SECOND,
-                IF(seq % 5 = 0, NULL, repeat('n', seq % 40))
-         FROM seq_1_to_{rows}"
-    )))
-    .execute(&pool)
-    .await
-    .expect("fill items");
-    (pool, url)
-}
-
 /// A fingerprint of every row: count, and an md5 over id, uuid, email,
 /// amount and note in id order.
 async fn mariadb_fingerprint(pool: &MySqlPool) -> (i64, String) {
@@ -129,7 +98,7 @@ impl Migration {
     }
 
     async fn with_store(store: Arc<PgStore>, freight_url: String, rows: i64) -> Self {
-        let (source, source_url) = mariadb_source(rows).await;
+        let (source, source_url) = engine_support::mariadb_items("freight_src", rows).await;
         let target_url = fresh_database("freight_tgt").await;
         let target = PgPool::connect(&target_url).await.expect("target db");
         Self {

@@ -289,3 +289,35 @@ pub fn stepper<E: DataPlane>(
         config,
     )
 }
+
+/// A fresh MariaDB database (named from `prefix`) with an `items` table of
+/// `rows` rows (ids 3, 6, 9, …): the source of the end-to-end copies.
+pub async fn mariadb_items(prefix: &str, rows: i64) -> (sqlx::MySqlPool, String) {
+    let (pool, url) = fresh_mariadb_database(prefix).await;
+    sqlx::query(
+        "CREATE TABLE items (
+             id bigint PRIMARY KEY,
+             uuid char(36) NOT NULL,
+             email varchar(255) NOT NULL,
+             amount decimal(12,2) NOT NULL,
+             active tinyint(1) NOT NULL,
+             score double,
+             created datetime NOT NULL,
+             note text
+         )",
+    )
+    .execute(&pool)
+    .await
+    .expect("create items");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO items
+         SELECT seq * 3, uuid(), concat('user', seq, '@example.com'), seq * 1.25 % 900, seq % 2,
+                IF(seq % 7 = 0, NULL, seq / 3), '2024-01-01 00:00:00' + INTERVAL seq SECOND,
+                IF(seq % 5 = 0, NULL, repeat('n', seq % 40))
+         FROM seq_1_to_{rows}"
+    )))
+    .execute(&pool)
+    .await
+    .expect("fill items");
+    (pool, url)
+}
