@@ -1,8 +1,6 @@
 //! Source and target connection settings, as a tenant submits them and as
 //! they are shown back (never with a password in it).
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -38,33 +36,7 @@ impl DatabaseKind {
     }
 }
 
-/// A secret string: `Debug` and `Display` never print it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self(s.to_owned()))
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
+pub use freight_secret::Secret;
 
 /// How to reach a source or target database: either a `url`, or
 /// `host`/`port`/`database`/`user`/`password` (plus `schema` for PostgreSQL).

@@ -1,6 +1,5 @@
 //! Command line and environment: one typed struct, validated at start-up.
 
-use std::fmt;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -24,31 +23,7 @@ impl Transport {
     }
 }
 
-/// A value that must not reach logs: `Debug` prints `Secret(***)`.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_owned()))
-    }
-}
+pub use freight_secret::Secret;
 
 /// Freight MCP bridge: every Freight API operation as an MCP tool.
 #[derive(Debug, Clone, Parser)]
