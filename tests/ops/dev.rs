@@ -5,13 +5,16 @@
 //! data directory.
 
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, SqliteConnection};
 
-use crate::support::{FreightSpec, eventually, signal, token, unique};
+use crate::support::{FreightSpec, eventually, free_port, signal, token, unique};
 
 const ROWS: i64 = 120_000;
 
@@ -236,4 +239,161 @@ async fn the_demo_database_migrates_with_nothing_installed() {
     freight.terminate();
     freight.wait_exit(Duration::from_secs(30)).await;
     let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A port that counts who connects to it (and answers nothing).
+async fn trap() -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    (port, connections)
+}
+
+/// `freight dev --demo` as a first-time user runs it: in an empty directory,
+/// with no secret, no data directory and no settings beyond the ports. It
+/// prints a banner with a working token, warns about the public secret,
+/// keeps its files in `./freight-data`, serves metrics, migrates the demo
+/// database, and never connects to PostgreSQL or Redis even though the
+/// usual variables point at (counting) listeners.
+#[tokio::test]
+async fn dev_out_of_the_box_prints_a_working_token_and_touches_no_postgres_or_redis() {
+    let cwd = data_dir();
+    let (pg_port, pg_connections) = trap().await;
+    let (redis_port, redis_connections) = trap().await;
+    let (api_port, metrics_port) = (free_port(), free_port());
+    let stdout_path = cwd.join("stdout.txt");
+    let stderr_path = cwd.join("stderr.txt");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_freight"))
+        .args(["dev", "--demo"])
+        .current_dir(&cwd)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("FREIGHT_PORT", api_port.to_string())
+        .env("METRICS_PORT", metrics_port.to_string())
+        .env(
+            "DATABASE_URL",
+            format!("postgres://postgres@127.0.0.1:{pg_port}/freight"),
+        )
+        .env("REDIS_URL", format!("redis://127.0.0.1:{redis_port}"))
+        .env("RUST_LOG", "info,sqlx=warn")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    let banner = eventually(Duration::from_secs(60), "the banner", || async {
+        let out = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+        if out.contains("FREIGHT_TOKEN=") && out.contains("WARNING") {
+            Ok(out)
+        } else {
+            Err(format!(
+                "stdout: {out}\nstderr: {}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            ))
+        }
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{api_port}");
+    assert!(banner.contains(&format!("{base}/api/v1")), "{banner}");
+    assert!(banner.contains(&format!("{base}/docs")), "{banner}");
+    assert!(
+        banner.contains(&format!("{base}/ui/#/jobs?tenant=demo&token=")),
+        "{banner}"
+    );
+    assert!(banner.contains("PUBLIC JWT secret"), "{banner}");
+    let token = banner
+        .split("FREIGHT_TOKEN=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+
+    // The printed token works, for tenant `demo` only.
+    let http = reqwest::Client::new();
+    let jobs = |tenant: &'static str| {
+        http.get(format!("{base}/api/v1/jobs"))
+            .bearer_auth(&token)
+            .header("X-Tenant-ID", tenant)
+            .send()
+    };
+    assert_eq!(jobs("demo").await.unwrap().status(), 200);
+    assert_eq!(jobs("other").await.unwrap().status(), 403);
+
+    // Its files are in ./freight-data, the demo source among them.
+    let data = cwd.join("freight-data");
+    for file in ["freight.db", "queue.db", "demo/shop.db"] {
+        assert!(data.join(file).exists(), "{file} in {}", data.display());
+    }
+    let created = http
+        .post(format!("{base}/api/v1/jobs"))
+        .bearer_auth(&token)
+        .header("X-Tenant-ID", "demo")
+        .json(&json!({
+            "source_config": {"type": "sqlite", "database": data.join("demo/shop.db").display().to_string()},
+            "target_config": {"type": "sqlite", "database": data.join("demo/warehouse.db").display().to_string()},
+            "started_by": "ops-test",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let finished = eventually(Duration::from_secs(120), "the demo job", || async {
+        let job: Value = http
+            .get(format!("{base}/api/v1/jobs/{id}"))
+            .bearer_auth(&token)
+            .header("X-Tenant-ID", "demo")
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        match job["status"].as_str() {
+            Some("completed" | "completed_with_errors" | "failed" | "cancelled") => Ok(job),
+            _ => Err(job.to_string()),
+        }
+    })
+    .await;
+    assert_eq!(finished["status"], "completed", "{finished}");
+
+    // Metrics on METRICS_PORT, the migration counted.
+    let metrics = http
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("freight_"), "{metrics}");
+
+    let logs = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert!(logs.contains("single trusted local user"), "{logs}");
+    assert!(
+        !logs.contains(&token),
+        "the token is printed once, not logged"
+    );
+    assert_eq!(pg_connections.load(Ordering::SeqCst), 0, "no PostgreSQL");
+    assert_eq!(redis_connections.load(Ordering::SeqCst), 0, "no Redis");
+
+    signal(child.id().unwrap(), "TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let _ = std::fs::remove_dir_all(&cwd);
 }
