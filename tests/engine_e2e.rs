@@ -499,8 +499,8 @@ async fn killed_target_connections_are_retried_and_the_job_completes(backend: Ba
 
 // The real `freight worker` binary (SIGKILL, SIGTERM, its queue flushed)
 // serves PostgreSQL + Redis only. `freight dev`'s counterparts are
-// tests/ops/dev.rs (kill -9 of the dev process, restarted on the same data
-// directory) and engine_dispatch's `batches_lost_by_the_queue_are_dispatched_again`
+// tests/ops/dev.rs (kill -9 or SIGTERM of the dev process, restarted on the
+// same data directory) and engine_dispatch's `batches_lost_by_the_queue_are_dispatched_again`
 // (the SQLite queue losing its messages).
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
