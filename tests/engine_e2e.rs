@@ -171,6 +171,13 @@ impl Migration {
         )
     }
 
+    fn deployed_worker(&self, concurrency: usize, log_name: &str) -> DeployedWorker {
+        match self.control.backend() {
+            Backend::Postgres => DeployedWorker::Binary(self.binary_worker(concurrency, log_name)),
+            Backend::Sqlite => DeployedWorker::InProcess(self.worker(concurrency)),
+        }
+    }
+
     /// `freight worker`, which serves the production control plane only
     /// (PostgreSQL + Redis).
     fn binary_worker(&self, concurrency: usize, log_name: &str) -> BinaryWorker {
@@ -181,6 +188,27 @@ impl Migration {
             concurrency,
             log_name,
         )
+    }
+}
+
+/// A worker as each control plane deploys it: the `freight worker` binary
+/// beside PostgreSQL + Redis; in process, as `freight dev` runs it, on
+/// SQLite.
+enum DeployedWorker {
+    Binary(BinaryWorker),
+    InProcess(InProcessWorker),
+}
+
+impl DeployedWorker {
+    /// SIGTERM (or its in-process equivalent); the worker exits cleanly.
+    async fn stop(self) {
+        match self {
+            Self::Binary(worker) => {
+                let status = worker.terminate().await;
+                assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+            }
+            Self::InProcess(worker) => worker.stop().await.expect("clean stop"),
+        }
     }
 }
 
@@ -497,11 +525,9 @@ async fn killed_target_connections_are_retried_and_the_job_completes(backend: Ba
     m.cleanup().await;
 }
 
-// The real `freight worker` binary (SIGKILL, SIGTERM, its queue flushed)
-// serves PostgreSQL + Redis only. `freight dev`'s counterparts are
-// tests/ops/dev.rs (kill -9 or SIGTERM of the dev process, restarted on the
-// same data directory) and engine_dispatch's `batches_lost_by_the_queue_are_dispatched_again`
-// (the SQLite queue losing its messages).
+// The real `freight worker` binary (SIGKILL, SIGTERM) serves PostgreSQL +
+// Redis only. `freight dev`'s counterparts are in tests/ops/dev.rs (kill -9
+// or SIGTERM of the dev process, restarted on the same data directory).
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sigkilled_worker_process_loses_and_duplicates_nothing() {
@@ -544,25 +570,23 @@ async fn a_sigkilled_worker_process_loses_and_duplicates_nothing() {
     m.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_flushed_queue_mid_job_is_refilled_from_postgres() {
-    let m = Migration::new(Backend::Postgres, 30_000).await;
-    let worker = m.binary_worker(2, "flush");
+async fn a_lost_queue_mid_job_is_refilled_from_the_store(backend: Backend) {
+    let m = Migration::new(backend, 30_000).await;
+    let worker = m.deployed_worker(2, "flush");
     let job_id = m.create_job(100, 3).await;
     wait_for_job(&m.store, &m.tenant, job_id, WAIT, "mid-job", |d| {
         d.batches.completed >= 5
     })
     .await;
     let deleted = m.control.flush_queue().await;
-    assert!(deleted > 0, "the queue had keys");
+    assert!(deleted > 0, "the queue had messages");
     let after = job(&m.store, &m.tenant, job_id).await;
     assert_eq!(after.job.status, JobStatus::Running, "flushed mid-job");
 
     let detail = wait_for_status(&m.store, &m.tenant, job_id, WAIT, JobStatus::Completed).await;
     m.assert_target_equals_source().await;
     assert_eq!(detail.batches.completed, 300);
-    let status = worker.terminate().await;
-    assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+    worker.stop().await;
     m.cleanup().await;
 }
 
@@ -667,4 +691,5 @@ freight_api::on_both_backends!(
     rejected_records_fail_their_batches_and_a_retry_after_fixing_the_data_completes,
     killed_target_connections_are_retried_and_the_job_completes,
     keyless_tables_complete_whole_or_in_the_ranges_key_columns_name,
+    a_lost_queue_mid_job_is_refilled_from_the_store,
 );
