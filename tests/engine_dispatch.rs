@@ -1,9 +1,10 @@
-//! Dispatch against real Postgres and Redis with a stand-in data plane: a
-//! faithful idempotent batch copy (delete range + insert, one transaction)
-//! between two tables of a scratch database, with fault injection. Tests
-//! the leases, the reconciler, retries, cancellation, shutdown and
-//! recovery from dead workers and a flushed queue, independent of the
-//! connectors.
+//! Dispatch on both control planes (PostgreSQL + Redis, and `freight dev`'s
+//! SQLite + apalis-sqlite: every test runs once on each, see
+//! `on_both_backends!`) with a stand-in data plane: a faithful idempotent
+//! batch copy (delete range + insert, one transaction) between two tables
+//! of a scratch PostgreSQL database, with fault injection. Tests the
+//! leases, the reconciler, retries, cancellation, shutdown and recovery
+//! from dead workers and a lost queue, independent of the connectors.
 
 mod engine_support;
 
@@ -19,8 +20,7 @@ use freight_core::connection::{ConnectionConfig, DatabaseKind, Secret};
 use freight_core::ids::JobId;
 use freight_core::job::{BatchStatus, JobSpec, JobStatus, LogLevel};
 use freight_core::plan::{CopyMode, PlanReport, TablePlan};
-use freight_core::store::postgres::PgStore;
-use freight_core::store::{RetryRequest, Store};
+use freight_core::store::RetryRequest;
 use freight_worker::dispatch::DataPlane;
 use freight_worker::engine::{
     BatchOutcome, BatchToRun, EngineError, JobContext, JobPlan, PlannedBatch, RangeCheck,
@@ -225,17 +225,17 @@ impl DataPlane for FakePlane {
 }
 
 struct Fixture {
-    store: Arc<PgStore>,
-    freight_url: String,
+    /// Freight's store and queue: the backend under test.
+    control: TestBackend,
+    store: TestStore,
     data: PgPool,
     data_url: String,
     tenant: TenantId,
-    queue: String,
 }
 
 impl Fixture {
-    async fn new(rows: i64) -> Self {
-        let (store, freight_url) = freight_store().await;
+    async fn new(backend: Backend, rows: i64) -> Self {
+        let control = TestBackend::new(backend).await;
         let data_url = fresh_database("freight_fake_data").await;
         let data = PgPool::connect(&data_url).await.expect("data db");
         sqlx::query("CREATE TABLE src (id bigint PRIMARY KEY, v text NOT NULL)")
@@ -253,15 +253,14 @@ impl Fixture {
             .await
             .expect("fill src");
         Self {
-            store,
-            freight_url,
+            store: control.store.clone(),
+            control,
             data,
             data_url,
             tenant: tenant(&format!(
                 "t{}",
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )),
-            queue: queue_name(),
         }
     }
 
@@ -316,9 +315,8 @@ impl Fixture {
 
     async fn cleanup(self) {
         self.data.close().await;
-        self.store.pool().close().await;
         drop_postgres_database(&self.data_url).await;
-        drop_postgres_database(&self.freight_url).await;
+        self.control.cleanup().await;
     }
 
     async fn target_rows(&self) -> i64 {
@@ -329,12 +327,11 @@ impl Fixture {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_job_is_planned_dispatched_and_completed_by_two_workers() {
-    let fx = Fixture::new(95).await;
+async fn a_job_is_planned_dispatched_and_completed_by_two_workers(backend: Backend) {
+    let fx = Fixture::new(backend, 95).await;
     let plane = fx.plane(Duration::from_millis(5));
-    let w1 = InProcessWorker::start(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
-    let w2 = InProcessWorker::start(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let w1 = InProcessWorker::start(&fx.control, plane.clone(), fx.control.config(2));
+    let w2 = InProcessWorker::start(&fx.control, plane.clone(), fx.control.config(2));
     let job_id = fx.create_job(10, 3, 0).await;
 
     let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
@@ -394,12 +391,11 @@ async fn a_job_is_planned_dispatched_and_completed_by_two_workers() {
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn each_pass_queues_the_dispatch_window_and_the_last_finishes_the_job() {
-    let fx = Fixture::new(95).await;
+async fn each_pass_queues_the_dispatch_window_and_the_last_finishes_the_job(backend: Backend) {
+    let fx = Fixture::new(backend, 95).await;
     let plane = fx.plane(Duration::ZERO);
     // Two slots: a window of eight queued batches.
-    let worker = stepper(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let worker = stepper(&fx.control, plane.clone(), fx.control.config(2));
     let job_id = fx.create_job(10, 3, 0).await;
 
     worker.maintain_once().await.expect("first pass");
@@ -435,11 +431,10 @@ async fn each_pass_queues_the_dispatch_window_and_the_last_finishes_the_job() {
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_cancel_between_passes_cancels_every_batch_not_yet_run() {
-    let fx = Fixture::new(200).await;
+async fn a_cancel_between_passes_cancels_every_batch_not_yet_run(backend: Backend) {
+    let fx = Fixture::new(backend, 200).await;
     let plane = fx.plane(Duration::ZERO);
-    let worker = stepper(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let worker = stepper(&fx.control, plane.clone(), fx.control.config(2));
     let job_id = fx.create_job(10, 3, 0).await;
     worker.maintain_once().await.expect("plan and queue");
     assert_eq!(worker.run_queued(3).await, 3);
@@ -464,13 +459,11 @@ async fn a_cancel_between_passes_cancels_every_batch_not_yet_run() {
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_store_wakes_dispatch_when_a_job_is_created_or_cancelled() {
-    use freight_core::store::dispatch::DispatchJobs as _;
+async fn the_store_wakes_dispatch_when_a_job_is_created_or_cancelled(backend: Backend) {
     use futures::StreamExt as _;
 
-    let fx = Fixture::new(1).await;
-    let mut changes = fx.store.watch_jobs().await.expect("watch");
+    let fx = Fixture::new(backend, 1).await;
+    let mut changes = fx.store.dispatch().watch_jobs().await.expect("watch");
     let job_id = fx.create_job(10, 0, 0).await;
     tokio::time::timeout(WAIT, changes.next())
         .await
@@ -488,11 +481,10 @@ async fn the_store_wakes_dispatch_when_a_job_is_created_or_cancelled() {
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_job_being_validated_keeps_its_engine_state_until_the_comparison_ends() {
-    let fx = Fixture::new(20).await;
+async fn a_job_being_validated_keeps_its_engine_state_until_the_comparison_ends(backend: Backend) {
+    let fx = Fixture::new(backend, 20).await;
     let plane = fx.plane(Duration::ZERO);
-    let worker = stepper(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let worker = stepper(&fx.control, plane.clone(), fx.control.config(2));
     let job_id = fx.create_job(10, 0, 0).await;
     worker
         .drain(&[job_id], DRAIN_PASSES)
@@ -535,11 +527,10 @@ async fn a_job_being_validated_keeps_its_engine_state_until_the_comparison_ends(
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn cancel_mid_job_leaves_no_half_written_batch() {
-    let fx = Fixture::new(200).await;
+async fn cancel_mid_job_leaves_no_half_written_batch(backend: Backend) {
+    let fx = Fixture::new(backend, 200).await;
     let plane = fx.plane(Duration::from_millis(150));
-    let worker = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 2));
+    let worker = InProcessWorker::start(&fx.control, plane, fx.control.config(2));
     let job_id = fx.create_job(10, 3, 0).await;
     wait_for_job(
         &fx.store,
@@ -578,15 +569,14 @@ async fn cancel_mid_job_leaves_no_half_written_batch() {
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn bad_records_fail_their_batches_and_a_retry_after_fixing_them_completes() {
-    let fx = Fixture::new(50).await;
+async fn bad_records_fail_their_batches_and_a_retry_after_fixing_them_completes(backend: Backend) {
+    let fx = Fixture::new(backend, 50).await;
     sqlx::query("UPDATE src SET v = 'bad ' || id WHERE id IN (7, 61)")
         .execute(&fx.data)
         .await
         .expect("break rows");
     let plane = fx.plane(Duration::from_millis(1));
-    let worker = stepper(&fx.store, plane, fast_config(&fx.queue, 2));
+    let worker = stepper(&fx.control, plane, fx.control.config(2));
     let job_id = fx.create_job(10, 2, 0).await;
 
     worker
@@ -643,15 +633,14 @@ async fn bad_records_fail_their_batches_and_a_retry_after_fixing_them_completes(
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn rejected_records_within_the_budget_are_logged_and_the_rest_written() {
-    let fx = Fixture::new(40).await;
+async fn rejected_records_within_the_budget_are_logged_and_the_rest_written(backend: Backend) {
+    let fx = Fixture::new(backend, 40).await;
     sqlx::query("UPDATE src SET v = 'bad ' || id WHERE id IN (3, 45)")
         .execute(&fx.data)
         .await
         .expect("break rows");
     let plane = fx.plane(Duration::from_millis(1));
-    let worker = stepper(&fx.store, plane, fast_config(&fx.queue, 2));
+    let worker = stepper(&fx.control, plane, fx.control.config(2));
     let job_id = fx.create_job(10, 2, 5).await;
 
     worker
@@ -697,13 +686,12 @@ async fn rejected_records_within_the_budget_are_logged_and_the_rest_written() {
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn transient_failures_are_retried_with_backoff_counted_in_postgres() {
-    let fx = Fixture::new(30).await;
+async fn transient_failures_are_retried_with_backoff_counted_in_the_store(backend: Backend) {
+    let fx = Fixture::new(backend, 30).await;
     let plane = fx.plane(Duration::from_millis(1));
     plane.fail_transiently(21, 2); // second batch: fails twice, then works
     plane.fail_transiently(41, 9); // third batch: never within 3 attempts
-    let worker = stepper(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let worker = stepper(&fx.control, plane.clone(), fx.control.config(2));
     let job_id = fx.create_job(10, 2, 0).await;
 
     worker
@@ -767,11 +755,10 @@ async fn transient_failures_are_retried_with_backoff_counted_in_postgres() {
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_dead_workers_batches_are_taken_over_after_their_leases_expire() {
-    let fx = Fixture::new(100).await;
+async fn a_dead_workers_batches_are_taken_over_after_their_leases_expire(backend: Backend) {
+    let fx = Fixture::new(backend, 100).await;
     let plane = fx.plane(Duration::from_millis(20));
-    let first = InProcessWorker::start(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let first = InProcessWorker::start(&fx.control, plane.clone(), fx.control.config(2));
     let job_id = fx.create_job(10, 0, 0).await;
     wait_for_job(
         &fx.store,
@@ -785,19 +772,21 @@ async fn a_dead_workers_batches_are_taken_over_after_their_leases_expire() {
     first.stop().await.expect("clean stop");
     // A worker that died holding two leases (its target transactions rolled
     // back with its connections): the batches look running, nobody renews.
-    let taken = sqlx::query(
-        "UPDATE batches SET status = 'running', lease_owner = 'ghost/1', attempts = attempts + 1,
-                lease_expires_at = now() + interval '1 second'
-         WHERE id IN (SELECT id FROM batches WHERE job_id = $1 AND status = 'pending' ORDER BY seq LIMIT 2)",
-    )
-    .bind(job_id.0)
-    .execute(fx.store.pool())
-    .await
-    .expect("ghost leases")
-    .rows_affected();
+    let taken = fx
+        .control
+        .exec_for_job(
+            "UPDATE batches SET status = 'running', lease_owner = 'ghost/1', attempts = attempts + 1,
+                    lease_expires_at = now() + interval '1 second'
+             WHERE id IN (SELECT id FROM batches WHERE job_id = $1 AND status = 'pending' ORDER BY seq LIMIT 2)",
+            "UPDATE batches SET status = 'running', lease_owner = 'ghost/1', attempts = attempts + 1,
+                    lease_expires_at = strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '+1 second')
+             WHERE id IN (SELECT id FROM batches WHERE job_id = $1 AND status = 'pending' ORDER BY seq LIMIT 2)",
+            job_id,
+        )
+        .await;
     assert_eq!(taken, 2);
 
-    let second = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 2));
+    let second = InProcessWorker::start(&fx.control, plane, fx.control.config(2));
     let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
     fx.assert_target_equals_source().await;
     assert_eq!(detail.batches.completed, 10);
@@ -821,15 +810,14 @@ async fn a_dead_workers_batches_are_taken_over_after_their_leases_expire() {
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn batches_lost_by_redis_are_dispatched_again() {
-    let fx = Fixture::new(300).await;
+async fn batches_lost_by_the_queue_are_dispatched_again(backend: Backend) {
+    let fx = Fixture::new(backend, 300).await;
     let plane = fx.plane(Duration::from_millis(40));
-    let mut config = fast_config(&fx.queue, 2);
+    let mut config = fx.control.config(2);
     // Recovery must not wait for the "presumed lost" timeout: the reset is
     // noticed on the next pass.
     config.redispatch_after = Duration::from_secs(600);
-    let worker = InProcessWorker::start(&fx.store, plane, config);
+    let worker = InProcessWorker::start(&fx.control, plane, config);
     let job_id = fx.create_job(10, 0, 0).await;
     wait_for_job(
         &fx.store,
@@ -840,8 +828,8 @@ async fn batches_lost_by_redis_are_dispatched_again() {
         |d| d.batches.completed >= 3,
     )
     .await;
-    let deleted = flush_queue(&fx.queue).await;
-    assert!(deleted > 0, "the queue had keys to lose");
+    let deleted = fx.control.flush_queue().await;
+    assert!(deleted > 0, "the queue had messages to lose");
 
     let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
     fx.assert_target_equals_source().await;
@@ -850,11 +838,10 @@ async fn batches_lost_by_redis_are_dispatched_again() {
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn shutdown_finishes_in_flight_batches_and_leaves_the_rest_pending() {
-    let fx = Fixture::new(100).await;
+async fn shutdown_finishes_in_flight_batches_and_leaves_the_rest_pending(backend: Backend) {
+    let fx = Fixture::new(backend, 100).await;
     let plane = fx.plane(Duration::from_millis(300));
-    let worker = InProcessWorker::start(&fx.store, plane.clone(), fast_config(&fx.queue, 2));
+    let worker = InProcessWorker::start(&fx.control, plane.clone(), fx.control.config(2));
     let job_id = fx.create_job(10, 0, 0).await;
     wait_for_job(
         &fx.store,
@@ -882,20 +869,19 @@ async fn shutdown_finishes_in_flight_batches_and_leaves_the_rest_pending() {
         "only completed batches are in the target"
     );
 
-    let next = InProcessWorker::start(&fx.store, plane, fast_config(&fx.queue, 2));
+    let next = InProcessWorker::start(&fx.control, plane, fx.control.config(2));
     wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
     fx.assert_target_equals_source().await;
     next.stop().await.expect("clean stop");
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn shutdown_past_the_grace_period_rolls_back_and_releases_batches() {
-    let fx = Fixture::new(40).await;
+async fn shutdown_past_the_grace_period_rolls_back_and_releases_batches(backend: Backend) {
+    let fx = Fixture::new(backend, 40).await;
     let plane = fx.plane(Duration::from_secs(20));
-    let mut config = fast_config(&fx.queue, 2);
+    let mut config = fx.control.config(2);
     config.shutdown_grace = Duration::from_millis(300);
-    let worker = InProcessWorker::start(&fx.store, plane.clone(), config);
+    let worker = InProcessWorker::start(&fx.control, plane.clone(), config);
     let job_id = fx.create_job(10, 0, 0).await;
     wait_for_job(
         &fx.store,
@@ -922,11 +908,10 @@ async fn shutdown_past_the_grace_period_rolls_back_and_releases_batches() {
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_job_with_nothing_to_copy_completes_right_after_planning() {
-    let fx = Fixture::new(0).await;
+async fn a_job_with_nothing_to_copy_completes_right_after_planning(backend: Backend) {
+    let fx = Fixture::new(backend, 0).await;
     let plane = fx.plane(Duration::ZERO);
-    let worker = stepper(&fx.store, plane.clone(), fast_config(&fx.queue, 1));
+    let worker = stepper(&fx.control, plane.clone(), fx.control.config(1));
     let job_id = fx.create_job(10, 0, 0).await;
     // One pass starts, plans and (nothing to copy) completes the job.
     worker.maintain_once().await.expect("pass");
@@ -943,14 +928,13 @@ async fn a_job_with_nothing_to_copy_completes_right_after_planning() {
     fx.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_jobs_take_turns() {
-    let fx = Fixture::new(200).await;
+async fn concurrent_jobs_take_turns(backend: Backend) {
+    let fx = Fixture::new(backend, 200).await;
     let plane = fx.plane(Duration::from_millis(20));
     let big = fx.create_job(10, 0, 0).await;
     let small = fx.create_job(50, 0, 0).await;
     // One slot: the dispatch window is four batches a pass.
-    let worker = stepper(&fx.store, plane, fast_config(&fx.queue, 1));
+    let worker = stepper(&fx.control, plane, fx.control.config(1));
     worker
         .drain(&[small], DRAIN_PASSES)
         .await
@@ -980,17 +964,37 @@ async fn concurrent_jobs_take_turns() {
     fx.cleanup().await;
 }
 
+freight_api::on_both_backends!(
+    multi_thread;
+    a_job_is_planned_dispatched_and_completed_by_two_workers,
+    each_pass_queues_the_dispatch_window_and_the_last_finishes_the_job,
+    a_cancel_between_passes_cancels_every_batch_not_yet_run,
+    the_store_wakes_dispatch_when_a_job_is_created_or_cancelled,
+    a_job_being_validated_keeps_its_engine_state_until_the_comparison_ends,
+    cancel_mid_job_leaves_no_half_written_batch,
+    bad_records_fail_their_batches_and_a_retry_after_fixing_them_completes,
+    rejected_records_within_the_budget_are_logged_and_the_rest_written,
+    transient_failures_are_retried_with_backoff_counted_in_the_store,
+    a_dead_workers_batches_are_taken_over_after_their_leases_expire,
+    batches_lost_by_the_queue_are_dispatched_again,
+    shutdown_finishes_in_flight_batches_and_leaves_the_rest_pending,
+    shutdown_past_the_grace_period_rolls_back_and_releases_batches,
+    a_job_with_nothing_to_copy_completes_right_after_planning,
+    concurrent_jobs_take_turns,
+);
+
 /// Measures what dispatch itself costs per batch (claim, lease, outcome,
-/// queue round trip) with a data plane that copies one row per batch.
+/// queue round trip) with a data plane that copies one row per batch. On
+/// PostgreSQL + Redis only: it samples the Redis list's length.
 /// `cargo test --test engine_dispatch -- --ignored --nocapture dispatch_overhead`
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "a measurement, not a check"]
 async fn dispatch_overhead() {
-    let fx = Fixture::new(1_000).await;
+    let fx = Fixture::new(Backend::Postgres, 1_000).await;
     let plane = fx.plane(Duration::ZERO);
-    let mut config = fast_config(&fx.queue, 4);
+    let mut config = fx.control.config(4);
     config.reconcile_interval = Duration::from_secs(2);
-    let worker = InProcessWorker::start(&fx.store, plane, config);
+    let worker = InProcessWorker::start(&fx.control, plane, config);
     let started = std::time::Instant::now();
     let job_id = fx.create_job(1, 0, 0).await;
     wait_for_job(&fx.store, &fx.tenant, job_id, WAIT, "planned", |d| {
@@ -998,7 +1002,7 @@ async fn dispatch_overhead() {
     })
     .await;
     let planned = started.elapsed();
-    let queue_key = format!("{}:active", fx.queue);
+    let queue_key = format!("{}:active", fx.control.queue_name);
     let sampler = tokio::spawn(async move {
         let client = redis::Client::open(redis_url()).expect("redis");
         let mut conn = client

@@ -1,7 +1,8 @@
-//! End to end with the real engine, real PostgreSQL, MariaDB and Redis:
-//! jobs created through the API (or the store it uses) are copied by
-//! workers — in-process, or the real `freight worker` binary when a test
-//! kills one.
+//! End to end with the real engine copying MariaDB to PostgreSQL: jobs
+//! created through the API (or the store it uses) are copied by workers —
+//! in-process, or the real `freight worker` binary when a test kills one.
+//! The in-process tests run on both control planes (`on_both_backends!`):
+//! PostgreSQL + Redis, and `freight dev`'s SQLite + apalis-sqlite.
 
 mod engine_support;
 
@@ -15,8 +16,7 @@ use freight_core::TenantId;
 use freight_core::connection::{ConnectionConfig, DatabaseKind, Secret};
 use freight_core::ids::JobId;
 use freight_core::job::{BatchStatus, JobSpec, JobStatus, NulCharacters};
-use freight_core::store::postgres::PgStore;
-use freight_core::store::{RetryRequest, Store};
+use freight_core::store::RetryRequest;
 use freight_worker::engine::{Engine, EnginePlanner};
 use serde_json::{Value, json};
 use sqlx::mysql::MySqlPool;
@@ -76,12 +76,10 @@ fn url_config(kind: DatabaseKind, url: &str) -> ConnectionConfig {
 }
 
 struct Migration {
-    store: Arc<PgStore>,
-    freight_url: String,
-    /// The API harness owns its database; ours is dropped after the test.
-    owns_freight_db: bool,
+    /// Freight's store and queue: the backend under test.
+    control: TestBackend,
+    store: TestStore,
     tenant: TenantId,
-    queue: String,
     source: MySqlPool,
     source_url: String,
     target: PgPool,
@@ -89,27 +87,21 @@ struct Migration {
 }
 
 impl Migration {
-    async fn new(rows: i64) -> Self {
-        let (store, freight_url) = freight_store().await;
-        Self {
-            owns_freight_db: true,
-            ..Self::with_store(store, freight_url, rows).await
-        }
+    async fn new(backend: Backend, rows: i64) -> Self {
+        Self::with_control(TestBackend::new(backend).await, rows).await
     }
 
-    async fn with_store(store: Arc<PgStore>, freight_url: String, rows: i64) -> Self {
+    async fn with_control(control: TestBackend, rows: i64) -> Self {
         let (source, source_url) = engine_support::mariadb_items("freight_src", rows).await;
         let target_url = fresh_database("freight_tgt").await;
         let target = PgPool::connect(&target_url).await.expect("target db");
         Self {
-            store,
-            freight_url,
-            owns_freight_db: false,
+            store: control.store.clone(),
+            control,
             tenant: tenant(&format!(
                 "e2e{}",
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )),
-            queue: queue_name(),
             source,
             source_url,
             target,
@@ -159,10 +151,7 @@ impl Migration {
         self.source.close().await;
         self.target.close().await;
         drop_postgres_database(&self.target_url).await;
-        if self.owns_freight_db {
-            self.store.pool().close().await;
-            drop_postgres_database(&self.freight_url).await;
-        }
+        self.control.cleanup().await;
     }
 
     async fn target_rows(&self) -> i64 {
@@ -174,16 +163,52 @@ impl Migration {
 
     fn worker(&self, concurrency: usize) -> InProcessWorker {
         InProcessWorker::start(
-            &self.store,
+            &self.control,
             Arc::new(Engine::new(
                 freight_core::policy::ConnectionPolicy::for_local_user(),
             )),
-            fast_config(&self.queue, concurrency),
+            self.control.config(concurrency),
         )
     }
 
+    fn deployed_worker(&self, concurrency: usize, log_name: &str) -> DeployedWorker {
+        match self.control.backend() {
+            Backend::Postgres => DeployedWorker::Binary(self.binary_worker(concurrency, log_name)),
+            Backend::Sqlite => DeployedWorker::InProcess(self.worker(concurrency)),
+        }
+    }
+
+    /// `freight worker`, which serves the production control plane only
+    /// (PostgreSQL + Redis).
     fn binary_worker(&self, concurrency: usize, log_name: &str) -> BinaryWorker {
-        BinaryWorker::spawn(&self.freight_url, &self.queue, concurrency, log_name)
+        assert_eq!(self.control.backend(), Backend::Postgres);
+        BinaryWorker::spawn(
+            &self.control.url,
+            &self.control.queue_name,
+            concurrency,
+            log_name,
+        )
+    }
+}
+
+/// A worker as each control plane deploys it: the `freight worker` binary
+/// beside PostgreSQL + Redis; in process, as `freight dev` runs it, on
+/// SQLite.
+enum DeployedWorker {
+    Binary(BinaryWorker),
+    InProcess(InProcessWorker),
+}
+
+impl DeployedWorker {
+    /// SIGTERM (or its in-process equivalent); the worker exits cleanly.
+    async fn stop(self) {
+        match self {
+            Self::Binary(worker) => {
+                let status = worker.terminate().await;
+                assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+            }
+            Self::InProcess(worker) => worker.stop().await.expect("clean stop"),
+        }
     }
 }
 
@@ -255,7 +280,7 @@ impl BinaryWorker {
     }
 }
 
-async fn batch_statuses(store: &PgStore, tenant: &TenantId, job: JobId) -> Vec<BatchStatus> {
+async fn batch_statuses(store: &TestStore, tenant: &TenantId, job: JobId) -> Vec<BatchStatus> {
     batches(store, tenant, job)
         .await
         .into_iter()
@@ -263,20 +288,17 @@ async fn batch_statuses(store: &PgStore, tenant: &TenantId, job: JobId) -> Vec<B
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_job_created_through_the_api_completes_with_the_target_equal_to_the_source() {
-    let app = freight_api::testing::spawn_app_with(Arc::new(EnginePlanner::new(
-        freight_worker::engine::Engine::new(
+async fn a_job_created_through_the_api_completes_with_the_target_equal_to_the_source(
+    backend: Backend,
+) {
+    let app = freight_api::testing::spawn_app_on(
+        backend,
+        Arc::new(EnginePlanner::new(freight_worker::engine::Engine::new(
             freight_core::policy::ConnectionPolicy::for_local_user(),
-        ),
-    )))
-    .await;
-    let m = Migration::with_store(
-        app.store.postgres().clone(),
-        app.database_url.clone(),
-        2_500,
+        ))),
     )
     .await;
+    let m = Migration::with_control(TestBackend::of_app(&app), 2_500).await;
     let worker = m.worker(2);
     let http = reqwest::Client::new();
     let token = app.token(&[m.tenant.as_str()], "engineer");
@@ -336,12 +358,30 @@ async fn a_job_created_through_the_api_completes_with_the_target_equal_to_the_so
         .expect("workers json");
     assert_eq!(workers["live_workers"], 1, "{workers:#}");
     worker.stop().await.expect("clean stop");
+    if let Some(queue_file) = m.control.queue_file() {
+        // The batches went through the embedded queue's file, each acked.
+        let queue = sqlx::SqlitePool::connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new().filename(queue_file),
+        )
+        .await
+        .expect("open the queue file");
+        let (done, other): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status = 'Done'), count(*) FILTER (WHERE status <> 'Done')
+             FROM Jobs WHERE job_type = ?1",
+        )
+        .bind(&m.control.queue_name)
+        .fetch_one(&queue)
+        .await
+        .expect("count queue tasks");
+        queue.close().await;
+        assert!(done >= 13, "{done} batch messages acked");
+        assert_eq!(other, 0, "no message left behind");
+    }
     m.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn cancelling_mid_job_cancels_the_rest_and_leaves_no_half_written_batch() {
-    let m = Migration::new(20_000).await;
+async fn cancelling_mid_job_cancels_the_rest_and_leaves_no_half_written_batch(backend: Backend) {
+    let m = Migration::new(backend, 20_000).await;
     let worker = m.worker(1);
     let job_id = m.create_job(50, 3).await;
     wait_for_job(&m.store, &m.tenant, job_id, WAIT, "a few batches", |d| {
@@ -377,9 +417,10 @@ async fn cancelling_mid_job_cancels_the_rest_and_leaves_no_half_written_batch() 
     m.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn rejected_records_fail_their_batches_and_a_retry_after_fixing_the_data_completes() {
-    let m = Migration::new(1_000).await;
+async fn rejected_records_fail_their_batches_and_a_retry_after_fixing_the_data_completes(
+    backend: Backend,
+) {
+    let m = Migration::new(backend, 1_000).await;
     // The target refuses large amounts; three source rows have one.
     sqlx::query(
         "CREATE TABLE items (id bigint PRIMARY KEY, uuid char(36) NOT NULL, email varchar(255) NOT NULL,
@@ -431,9 +472,8 @@ async fn rejected_records_fail_their_batches_and_a_retry_after_fixing_the_data_c
     m.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn killed_target_connections_are_retried_and_the_job_completes() {
-    let m = Migration::new(20_000).await;
+async fn killed_target_connections_are_retried_and_the_job_completes(backend: Backend) {
+    let m = Migration::new(backend, 20_000).await;
     let worker = m.worker(2);
     let job_id = m.create_job(100, 5).await;
     let target_db: String = sqlx::query_scalar("SELECT current_database()")
@@ -485,9 +525,13 @@ async fn killed_target_connections_are_retried_and_the_job_completes() {
     m.cleanup().await;
 }
 
+// The real `freight worker` binary (SIGKILL, SIGTERM) serves PostgreSQL +
+// Redis only. `freight dev`'s counterparts are in tests/ops/dev.rs (kill -9
+// or SIGTERM of the dev process, restarted on the same data directory).
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sigkilled_worker_process_loses_and_duplicates_nothing() {
-    let m = Migration::new(30_000).await;
+    let m = Migration::new(Backend::Postgres, 30_000).await;
     let first = m.binary_worker(2, "first");
     // Batches of 1,000 rows take long enough (tens of ms) that a kill
     // almost never lands in the few ms between two batches of both slots;
@@ -526,31 +570,29 @@ async fn a_sigkilled_worker_process_loses_and_duplicates_nothing() {
     m.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_flushed_queue_mid_job_is_refilled_from_postgres() {
-    let m = Migration::new(30_000).await;
-    let worker = m.binary_worker(2, "flush");
+async fn a_lost_queue_mid_job_is_refilled_from_the_store(backend: Backend) {
+    let m = Migration::new(backend, 30_000).await;
+    let worker = m.deployed_worker(2, "flush");
     let job_id = m.create_job(100, 3).await;
     wait_for_job(&m.store, &m.tenant, job_id, WAIT, "mid-job", |d| {
         d.batches.completed >= 5
     })
     .await;
-    let deleted = flush_queue(&m.queue).await;
-    assert!(deleted > 0, "the queue had keys");
+    let deleted = m.control.flush_queue().await;
+    assert!(deleted > 0, "the queue had messages");
     let after = job(&m.store, &m.tenant, job_id).await;
     assert_eq!(after.job.status, JobStatus::Running, "flushed mid-job");
 
     let detail = wait_for_status(&m.store, &m.tenant, job_id, WAIT, JobStatus::Completed).await;
     m.assert_target_equals_source().await;
     assert_eq!(detail.batches.completed, 300);
-    let status = worker.terminate().await;
-    assert!(status.success(), "clean exit after SIGTERM: {status:?}");
+    worker.stop().await;
     m.cleanup().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_lets_in_flight_batches_finish_and_exits_cleanly() {
-    let m = Migration::new(20_000).await;
+    let m = Migration::new(Backend::Postgres, 20_000).await;
     let worker = m.binary_worker(2, "term");
     let job_id = m.create_job(100, 3).await;
     wait_for_job(&m.store, &m.tenant, job_id, WAIT, "copying", |d| {
@@ -574,7 +616,7 @@ async fn sigterm_lets_in_flight_batches_finish_and_exits_cleanly() {
     );
     let stopped: i64 =
         sqlx::query_scalar("SELECT count(*) FROM workers WHERE stopped_at IS NOT NULL")
-            .fetch_one(m.store.pool())
+            .fetch_one(m.store.postgres().pool())
             .await
             .expect("workers");
     assert_eq!(stopped, 1, "the worker recorded its clean exit");
@@ -586,9 +628,8 @@ async fn sigterm_lets_in_flight_batches_finish_and_exits_cleanly() {
     m.cleanup().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn keyless_tables_complete_whole_or_in_the_ranges_key_columns_name() {
-    let m = Migration::new(10).await;
+async fn keyless_tables_complete_whole_or_in_the_ranges_key_columns_name(backend: Backend) {
+    let m = Migration::new(backend, 10).await;
     for sql in [
         "CREATE TABLE events (kind varchar(20), n int NOT NULL)",
         "CREATE TABLE notes (body varchar(20))",
@@ -642,3 +683,13 @@ async fn keyless_tables_complete_whole_or_in_the_ranges_key_columns_name() {
     worker.stop().await.expect("clean stop");
     m.cleanup().await;
 }
+
+freight_api::on_both_backends!(
+    multi_thread;
+    a_job_created_through_the_api_completes_with_the_target_equal_to_the_source,
+    cancelling_mid_job_cancels_the_rest_and_leaves_no_half_written_batch,
+    rejected_records_fail_their_batches_and_a_retry_after_fixing_the_data_completes,
+    killed_target_connections_are_retried_and_the_job_completes,
+    keyless_tables_complete_whole_or_in_the_ranges_key_columns_name,
+    a_lost_queue_mid_job_is_refilled_from_the_store,
+);

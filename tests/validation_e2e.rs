@@ -1,9 +1,10 @@
 //! Validation after the load (`validate_migration_job`), end to end with the
-//! real engine, PostgreSQL, MariaDB and Redis: identical data passes with
+//! real engine copying MariaDB to PostgreSQL: identical data passes with
 //! equal per-range checksums; a changed value, a missing row and an extra
 //! row each fail exactly their batch; a retry of those batches repairs
-//! them; tenants and job states are enforced; the phase survives a flushed
-//! queue and a SIGKILLed worker.
+//! them; tenants and job states are enforced (on both control planes:
+//! PostgreSQL, and `freight dev`'s SQLite); the phase survives a flushed
+//! Redis queue and a SIGKILLed `freight worker`.
 
 mod engine_support;
 
@@ -15,8 +16,7 @@ use engine_support::*;
 use freight_core::connection::{ConnectionConfig, DatabaseKind, Secret};
 use freight_core::ids::{BatchId, JobId};
 use freight_core::job::{JobSpec, JobStatus};
-use freight_core::store::postgres::PgStore;
-use freight_core::store::{BatchRecord, Store, ValidationStatus};
+use freight_core::store::{BatchRecord, ValidationStatus};
 use freight_worker::dispatch::Stepper;
 use freight_worker::engine::{Engine, EnginePlanner};
 use serde_json::{Value, json};
@@ -84,7 +84,6 @@ fn url_config(kind: DatabaseKind, url: &str) -> ConnectionConfig {
 
 struct Setup {
     tenant: freight_core::TenantId,
-    queue: String,
     source: MySqlPool,
     source_url: String,
     target: PgPool,
@@ -101,7 +100,6 @@ impl Setup {
                 "val{}",
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             )),
-            queue: queue_name(),
             source,
             source_url,
             target,
@@ -129,23 +127,23 @@ impl Setup {
     }
 
     /// A worker the test drives step by step.
-    fn stepper(&self, store: &PgStore) -> Stepper<Engine> {
+    fn stepper(&self, control: &TestBackend) -> Stepper<Engine> {
         stepper(
-            store,
+            control,
             Arc::new(Engine::new(
                 freight_core::policy::ConnectionPolicy::for_local_user(),
             )),
-            fast_config(&self.queue, 2),
+            control.config(2),
         )
     }
 
-    fn worker(&self, store: &PgStore, concurrency: usize) -> InProcessWorker {
+    fn worker(&self, control: &TestBackend, concurrency: usize) -> InProcessWorker {
         InProcessWorker::start(
-            store,
+            control,
             Arc::new(Engine::new(
                 freight_core::policy::ConnectionPolicy::for_local_user(),
             )),
-            fast_config(&self.queue, concurrency),
+            control.config(concurrency),
         )
     }
 
@@ -176,7 +174,7 @@ fn batch_holding(batches: &[BatchRecord], id: i64) -> BatchId {
 /// Runs one validation pass; the job's last validation is then settled.
 async fn validate_now(
     worker: &Stepper<Engine>,
-    store: &PgStore,
+    store: &TestStore,
     tenant: &freight_core::TenantId,
     job_id: JobId,
 ) -> freight_core::store::ValidationSummary {
@@ -196,7 +194,7 @@ async fn validate_now(
 
 /// Waits until the job's last validation is no longer running.
 async fn wait_for_validation(
-    store: &PgStore,
+    store: &TestStore,
     tenant: &freight_core::TenantId,
     job_id: JobId,
 ) -> freight_core::store::ValidationSummary {
@@ -209,12 +207,39 @@ async fn wait_for_validation(
     detail.validation.expect("validated")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_retry() {
-    let app = freight_api::testing::spawn_app_with(Arc::new(EnginePlanner::new(Engine::new(
-        freight_core::policy::ConnectionPolicy::for_local_user(),
-    ))))
+/// Per-range results of a job's last validation: source and target counts
+/// and checksums, whether they matched, and the comparison's detail.
+async fn validation_results(
+    store: &TestStore,
+    job_id: JobId,
+) -> Vec<(i64, i64, String, String, bool, String)> {
+    let sql = "SELECT source_count, target_count, source_checksum, target_checksum, matched, detail
+               FROM validation_results WHERE job_id = $1";
+    match store {
+        TestStore::Postgres(store) => sqlx::query_as(sql)
+            .bind(job_id.0)
+            .fetch_all(store.pool())
+            .await
+            .expect("results"),
+        TestStore::Sqlite(store) => sqlx::query_as(sql)
+            .bind(job_id.0.hyphenated().to_string())
+            .fetch_all(store.reader())
+            .await
+            .expect("results"),
+    }
+}
+
+async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_retry(
+    backend: Backend,
+) {
+    let app = freight_api::testing::spawn_app_on(
+        backend,
+        Arc::new(EnginePlanner::new(Engine::new(
+            freight_core::policy::ConnectionPolicy::for_local_user(),
+        ))),
+    )
     .await;
+    let control = TestBackend::of_app(&app);
     let s = Setup::new(2_500).await;
     let http = reqwest::Client::new();
     let token = app.token(&[s.tenant.as_str()], "engineer");
@@ -246,16 +271,13 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["code"], "CONFLICT");
 
-    let worker = s.stepper(app.store.postgres());
+    let worker = s.stepper(&control);
     worker
         .drain(&[job_id], DRAIN_PASSES)
         .await
         .expect("job drained");
     assert_eq!(
-        job(app.store.postgres(), &s.tenant, job_id)
-            .await
-            .job
-            .status,
+        job(&app.store, &s.tenant, job_id).await.job.status,
         JobStatus::Completed
     );
     let before: Value = http
@@ -282,40 +304,25 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
     assert_eq!(body["status"], "running");
     assert_eq!(body["mismatched_batches"], json!([]));
     assert_eq!(body["checked_at"], Value::Null);
-    let passed = validate_now(&worker, app.store.postgres(), &s.tenant, job_id).await;
+    let passed = validate_now(&worker, &app.store, &s.tenant, job_id).await;
     assert_eq!(passed.status, ValidationStatus::Passed, "{passed:?}");
     assert!(passed.mismatched_batches.is_empty());
     assert!(passed.checked_at.is_some());
-    let ranges: Vec<(i64, i64, String, String, bool)> = sqlx::query_as(
-        "SELECT source_count, target_count, source_checksum, target_checksum, matched
-         FROM validation_results WHERE job_id = $1",
-    )
-    .bind(job_id.0)
-    .fetch_all(app.store.postgres().pool())
-    .await
-    .expect("results");
+    let ranges = validation_results(&app.store, job_id).await;
     assert_eq!(ranges.len(), 13, "one result per batch");
-    let details: Vec<String> =
-        sqlx::query_scalar("SELECT DISTINCT detail FROM validation_results WHERE job_id = $1")
-            .bind(job_id.0)
-            .fetch_all(app.store.postgres().pool())
-            .await
-            .expect("details");
     // Only the float is left out of the checksum; every other type is compared.
-    for detail in &details {
+    for (sc, tc, sx, tx, matched, detail) in &ranges {
         assert!(
             detail.ends_with("checksum match; compared by count only: score (double)"),
             "{detail}"
         );
-    }
-    for (sc, tc, sx, tx, matched) in &ranges {
         assert!(matched);
         assert_eq!((sc, sx), (tc, tx), "equal count and checksum per range");
         assert!(*sc > 0 && sx != "0", "a real checksum: {sx}");
     }
 
     // One changed value, one missing row, one extra row: three batches.
-    let batches = batches(app.store.postgres(), &s.tenant, job_id).await;
+    let batches = batches(&app.store, &s.tenant, job_id).await;
     let changed = batch_holding(&batches, 300);
     let missing = batch_holding(&batches, 3_000);
     let extra = batch_holding(&batches, 6_001);
@@ -345,7 +352,7 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
 
     let (status, _) = validate(job_id, s.tenant.to_string(), token.clone()).await;
     assert_eq!(status, 202);
-    let failed = validate_now(&worker, app.store.postgres(), &s.tenant, job_id).await;
+    let failed = validate_now(&worker, &app.store, &s.tenant, job_id).await;
     assert_eq!(failed.status, ValidationStatus::Failed);
     assert_eq!(
         failed.mismatched_batches, expected,
@@ -388,21 +395,19 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
         .await
         .expect("retry drained");
     assert_eq!(
-        job(app.store.postgres(), &s.tenant, job_id)
-            .await
-            .job
-            .status,
+        job(&app.store, &s.tenant, job_id).await.job.status,
         JobStatus::Completed
     );
     let (status, _) = validate(job_id, s.tenant.to_string(), token.clone()).await;
     assert_eq!(status, 202);
-    let repaired = validate_now(&worker, app.store.postgres(), &s.tenant, job_id).await;
+    let repaired = validate_now(&worker, &app.store, &s.tenant, job_id).await;
     assert_eq!(repaired.status, ValidationStatus::Passed, "{repaired:?}");
 
     s.cleanup().await;
 }
 
-/// `freight worker` as a child process, killed with SIGKILL.
+/// `freight worker` as a child process, killed with SIGKILL (it serves
+/// PostgreSQL + Redis only; `freight dev`'s crash test is tests/ops/dev.rs).
 fn binary_worker(database_url: &str, queue: &str) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_freight"))
         .arg("worker")
@@ -428,14 +433,16 @@ fn binary_worker(database_url: &str, queue: &str) -> tokio::process::Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn validation_survives_a_flushed_queue_and_a_killed_worker() {
-    let (store, freight_url) = freight_store().await;
+    let control = TestBackend::new(Backend::Postgres).await;
+    let store = control.store.clone();
+    let pool = control.store.postgres().pool().clone();
     let s = Setup::new(30_000).await;
     let job_id = store
         .create_job(&s.tenant, &s.spec(100), &audit())
         .await
         .expect("create job")
         .id;
-    let mut first = binary_worker(&freight_url, &s.queue);
+    let mut first = binary_worker(&control.url, &control.queue_name);
 
     // A running job cannot be validated.
     wait_for_job(&store, &s.tenant, job_id, WAIT, "running", |d| {
@@ -460,16 +467,16 @@ async fn validation_survives_a_flushed_queue_and_a_killed_worker() {
         .await
         .expect("validate again");
     assert_eq!(again.status, ValidationStatus::Running);
-    let count = |store: Arc<PgStore>, sql: &'static str| async move {
+    let count = |pool: PgPool, sql: &'static str| async move {
         sqlx::query_scalar::<_, i64>(sql)
             .bind(job_id.0)
-            .fetch_one(store.pool())
+            .fetch_one(&pool)
             .await
             .expect("count")
     };
     assert_eq!(
         count(
-            store.clone(),
+            pool.clone(),
             "SELECT count(*) FROM validations WHERE job_id = $1"
         )
         .await,
@@ -481,21 +488,25 @@ async fn validation_survives_a_flushed_queue_and_a_killed_worker() {
     let checked =
         "SELECT count(*) FROM validation_results WHERE job_id = $1 AND status = 'checked'";
     eventually(WAIT, "some ranges checked", || async {
-        count(store.clone(), checked).await >= 5
+        count(pool.clone(), checked).await >= 5
     })
     .await;
-    flush_queue(&s.queue).await;
+    control.flush_queue().await;
     first.kill().await.expect("SIGKILL");
     assert!(
-        count(store.clone(), checked).await < 300,
+        count(pool.clone(), checked).await < 300,
         "killed mid-validation"
     );
-    let second = s.worker(&store, 2);
+    let second = s.worker(&control, 2);
     let done = wait_for_validation(&store, &s.tenant, job_id).await;
     assert_eq!(done.status, ValidationStatus::Passed, "{done:?}");
-    assert_eq!(count(store.clone(), checked).await, 300);
+    assert_eq!(count(pool.clone(), checked).await, 300);
     second.stop().await.expect("clean stop");
     s.cleanup().await;
-    store.pool().close().await;
-    drop_postgres_database(&freight_url).await;
+    control.cleanup().await;
 }
+
+freight_api::on_both_backends!(
+    multi_thread;
+    validation_passes_finds_each_tampered_range_and_passes_again_after_a_retry,
+);

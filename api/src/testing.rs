@@ -2,7 +2,7 @@
 //! test (a PostgreSQL database, or a SQLite file of its own: see
 //! [`Backend`]), so tests run in parallel without sharing state.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use freight_core::plan::Planner;
@@ -144,6 +144,52 @@ async fn fresh_sqlite(secrets: SecretBox) -> (Arc<SqliteStore>, String, Arc<Temp
     )
 }
 
+/// A migrated Freight database of its own on `backend`: a PostgreSQL
+/// database named `<prefix>_<random>`, or a SQLite file in a directory of
+/// its own (removed with the last handle to it).
+pub struct TestDatabase {
+    pub store: TestStore,
+    /// `postgres://…/<db>`, or `sqlite://<path>`.
+    pub url: String,
+    dir: Option<Arc<TempDir>>,
+}
+
+impl TestDatabase {
+    /// A fresh database on `backend`; PostgreSQL pools get `connections`.
+    pub async fn fresh(backend: Backend, prefix: &str, connections: u32) -> Self {
+        let secrets = SecretBox::from_key_material(TEST_JWT_SECRET);
+        let database = match backend {
+            Backend::Postgres => {
+                let url = fresh_database(prefix).await;
+                let store = PgStore::connect(&url, connections, secrets)
+                    .await
+                    .expect("connect");
+                Self {
+                    store: TestStore::Postgres(Arc::new(store)),
+                    url,
+                    dir: None,
+                }
+            }
+            Backend::Sqlite => {
+                let (store, url, dir) = fresh_sqlite(secrets).await;
+                Self {
+                    store: TestStore::Sqlite(store),
+                    url,
+                    dir: Some(dir),
+                }
+            }
+        };
+        database.store.migrate().await.expect("migrate");
+        database
+    }
+
+    /// The directory of the SQLite file (`freight dev`'s data directory,
+    /// where its queue file goes too); `None` on PostgreSQL.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.dir.as_ref().map(|dir| dir.0.as_path())
+    }
+}
+
 pub struct TestApp {
     pub base_url: String,
     /// `postgres://…/<db>`, or `sqlite://<path>` on SQLite.
@@ -241,21 +287,11 @@ pub async fn spawn_app_on_built(
     plan_limits: Option<crate::plan_slots::PlanLimits>,
     make_planner: impl AsyncFnOnce(&TestStore) -> Arc<dyn Planner>,
 ) -> TestApp {
-    let secrets = SecretBox::from_key_material(TEST_JWT_SECRET);
-    let (database_url, store, dir) = match backend {
-        Backend::Postgres => {
-            let database_url = fresh_database("freight_test").await;
-            let store = PgStore::connect(&database_url, 5, secrets)
-                .await
-                .expect("connect");
-            (database_url, TestStore::Postgres(Arc::new(store)), None)
-        }
-        Backend::Sqlite => {
-            let (store, url, dir) = fresh_sqlite(secrets).await;
-            (url, TestStore::Sqlite(store), Some(dir))
-        }
-    };
-    store.migrate().await.expect("migrate");
+    let TestDatabase {
+        store,
+        url: database_url,
+        dir,
+    } = TestDatabase::fresh(backend, "freight_test", 5).await;
     let planner = make_planner(&store).await;
     let tokens = TokenKeys::new(TEST_JWT_SECRET);
     let redis_url = redis_url();
@@ -272,10 +308,15 @@ pub async fn spawn_app_on_built(
         .unwrap_or_default(),
         Err(_) => Vec::new(),
     };
-    let mut state = AppState::new(store.as_dyn(), planner, tokens.clone(), redis)
-        .with_connection_policy(
-            freight_core::policy::ConnectionPolicy::for_tenants().protect_endpoint(redis_addresses),
-        );
+    // Like `freight api` on PostgreSQL; like `freight dev` on SQLite (no
+    // Redis: rate limits counted in process).
+    let state = match backend {
+        Backend::Postgres => AppState::new(store.as_dyn(), planner, tokens.clone(), redis),
+        Backend::Sqlite => AppState::embedded(store.as_dyn(), planner, tokens.clone()),
+    };
+    let mut state = state.with_connection_policy(
+        freight_core::policy::ConnectionPolicy::for_tenants().protect_endpoint(redis_addresses),
+    );
     if let Some(limits) = limits {
         state = state.with_rate_limits(limits, &rate_limit_namespace);
     }
@@ -313,4 +354,39 @@ pub async fn serve_state(state: AppState) -> String {
         .await;
     });
     format!("http://{addr}")
+}
+
+/// Runs each named `async fn(Backend)` once per store backend: adds a
+/// module of the same name holding the tests `postgres` and `sqlite` (so
+/// `-E 'test(sqlite)'` selects one backend). One matrix for every test
+/// binary: `freight_api::on_both_backends!(a, b)` runs on tokio's
+/// current-thread runtime, `on_both_backends!(multi_thread; a, b)` on four
+/// worker threads (for tests that run workers in process).
+#[macro_export]
+macro_rules! on_both_backends {
+    (multi_thread; $($name:ident),+ $(,)?) => {
+        $(
+            $crate::on_both_backends!(
+                @each tokio::test(flavor = "multi_thread", worker_threads = 4), $name
+            );
+        )+
+    };
+    (@each $runtime:meta, $name:ident) => {
+        mod $name {
+            #[$runtime]
+            async fn postgres() {
+                super::$name($crate::testing::Backend::Postgres).await
+            }
+
+            #[$runtime]
+            async fn sqlite() {
+                super::$name($crate::testing::Backend::Sqlite).await
+            }
+        }
+    };
+    ($($name:ident),+ $(,)?) => {
+        $(
+            $crate::on_both_backends!(@each tokio::test, $name);
+        )+
+    };
 }

@@ -1,11 +1,10 @@
 use freight_core::tokens::Role;
 use reqwest::Method;
 
-use crate::common::{Api, Caller, assert_problem};
+use crate::common::{Api, Backend, Caller, assert_problem};
 
-#[tokio::test]
-async fn requests_without_a_valid_token_are_401() {
-    let api = Api::spawn().await;
+async fn requests_without_a_valid_token_are_401(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let url = format!("{}/api/v1/jobs", api.app.base_url);
 
     let missing = api
@@ -69,9 +68,8 @@ async fn requests_without_a_valid_token_are_401() {
     assert_eq!(body["detail"], "token expired");
 }
 
-#[tokio::test]
-async fn tenant_header_is_required_well_formed_and_granted() {
-    let api = Api::spawn().await;
+async fn tenant_header_is_required_well_formed_and_granted(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     let url = format!("{}/api/v1/jobs", api.app.base_url);
 
@@ -105,9 +103,8 @@ async fn tenant_header_is_required_well_formed_and_granted() {
     assert_eq!(ok.status(), 200);
 }
 
-#[tokio::test]
-async fn admin_routes_need_the_admin_role_and_admins_may_act_for_any_tenant() {
-    let api = Api::spawn().await;
+async fn admin_routes_need_the_admin_role_and_admins_may_act_for_any_tenant(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let engineer = api.new_tenant();
     let response = api.get("/api/v1/admin/tenants/statistics", &engineer).await;
     assert_problem(response, 403, "FORBIDDEN").await;
@@ -122,9 +119,8 @@ async fn admin_routes_need_the_admin_role_and_admins_may_act_for_any_tenant() {
     assert_eq!(response.status(), 200, "admin acts for any tenant");
 }
 
-#[tokio::test]
-async fn health_needs_no_token_and_ready_checks_postgres_and_redis() {
-    let api = Api::spawn().await;
+async fn health_needs_no_token_and_ready_checks_the_store_and_redis(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let health: serde_json::Value = api
         .http
         .get(format!("{}/health", api.app.base_url))
@@ -146,9 +142,20 @@ async fn health_needs_no_token_and_ready_checks_postgres_and_redis() {
         .unwrap();
     assert_eq!(ready.status(), 200);
     let body: serde_json::Value = ready.json().await.unwrap();
-    assert_eq!(body["postgres"], true);
-    assert_eq!(body["redis"], true);
-    assert_eq!(body["sqlite"], serde_json::Value::Null);
+    let null = serde_json::Value::Null;
+    match backend {
+        Backend::Postgres => {
+            assert_eq!(body["postgres"], true);
+            assert_eq!(body["redis"], true);
+            assert_eq!(body["sqlite"], null);
+        }
+        // `freight dev`: the SQLite file, and no Redis to ask.
+        Backend::Sqlite => {
+            assert_eq!(body["sqlite"], true);
+            assert_eq!(body["postgres"], null);
+            assert_eq!(body["redis"], null);
+        }
+    }
 
     api.app.state.begin_shutdown();
     let draining = api
@@ -160,9 +167,8 @@ async fn health_needs_no_token_and_ready_checks_postgres_and_redis() {
     assert_eq!(draining.status(), 503);
 }
 
-#[tokio::test]
-async fn unknown_routes_are_problem_json_404() {
-    let api = Api::spawn().await;
+async fn unknown_routes_are_problem_json_404(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     let response = api
         .request(Method::GET, "/api/v1/nope", &caller)
@@ -171,3 +177,11 @@ async fn unknown_routes_are_problem_json_404() {
         .unwrap();
     assert_problem(response, 404, "NOT_FOUND").await;
 }
+
+freight_api::on_both_backends!(
+    requests_without_a_valid_token_are_401,
+    tenant_header_is_required_well_formed_and_granted,
+    admin_routes_need_the_admin_role_and_admins_may_act_for_any_tenant,
+    health_needs_no_token_and_ready_checks_the_store_and_redis,
+    unknown_routes_are_problem_json_404,
+);

@@ -210,7 +210,7 @@ async fn another_tenants_job_stream_is_a_404_and_a_bad_last_event_id_a_400(backe
     assert_problem(bad, 400, "VALIDATION_ERROR").await;
 }
 
-crate::on_both_backends!(
+freight_api::on_both_backends!(
     a_job_stream_shows_every_change_and_resumes_without_loss,
     another_tenants_job_stream_is_a_404_and_a_bad_last_event_id_a_400,
 );

@@ -274,6 +274,8 @@ async fn another_tenants_job_is_404_on_every_endpoint(backend: Backend) {
     assert_eq!(detail["status"], "queued");
 }
 
+/// PostgreSQL only: row-level security has no SQLite counterpart (the tenant
+/// filter both backends share is `another_tenants_job_is_404_on_every_endpoint`).
 #[tokio::test]
 async fn row_level_security_hides_other_tenants_rows_even_without_a_filter() {
     let api = Api::spawn().await;
@@ -504,7 +506,7 @@ async fn list_limits_and_record_error_budgets_out_of_range_are_422(backend: Back
     assert_eq!(problem["errors"][0]["field"], "max_record_errors");
 }
 
-crate::on_both_backends!(
+freight_api::on_both_backends!(
     created_job_is_queued_stored_and_shown_without_passwords,
     defaults_are_applied_and_limits_enforced_with_field_errors,
     malformed_bodies_are_4xx_never_500,
@@ -513,13 +515,13 @@ crate::on_both_backends!(
     cancel_and_retry_follow_the_state_machine_and_are_audited,
     batches_list_pages_in_plan_order,
     list_limits_and_record_error_budgets_out_of_range_are_422,
+    job_options_are_stored_and_returned_and_unknown_values_are_422,
 );
 
 /// The job options of issue 10 are accepted, stored and returned; a value
 /// outside their enum is a 422 naming the field.
-#[tokio::test]
-async fn job_options_are_stored_and_returned_and_unknown_values_are_422() {
-    let api = Api::spawn().await;
+async fn job_options_are_stored_and_returned_and_unknown_values_are_422(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
     let defaults = api.create_job(&caller, &job_body()).await;
     assert_eq!(defaults["zero_dates"], "null");
@@ -531,11 +533,22 @@ async fn job_options_are_stored_and_returned_and_unknown_values_are_422() {
     let location = format!("/api/v1/jobs/{}", job["id"].as_str().unwrap());
     let detail: Value = api.get(&location, &caller).await.json().await.unwrap();
     assert_eq!(detail["zero_dates"], "reject");
-    let stored: String = sqlx::query_scalar("SELECT zero_dates FROM jobs WHERE id = $1::uuid")
-        .bind(job["id"].as_str().unwrap())
-        .fetch_one(&api.pg().await)
-        .await
-        .unwrap();
+    let id = job["id"].as_str().unwrap();
+    let stored: String = match backend {
+        Backend::Postgres => {
+            sqlx::query_scalar("SELECT zero_dates FROM jobs WHERE id = $1::uuid")
+                .bind(id)
+                .fetch_one(&api.pg().await)
+                .await
+        }
+        Backend::Sqlite => {
+            sqlx::query_scalar("SELECT zero_dates FROM jobs WHERE id = ?1")
+                .bind(id)
+                .fetch_one(api.app.store.sqlite().reader())
+                .await
+        }
+    }
+    .unwrap();
     assert_eq!(stored, "reject");
 
     for (field, value) in [("zero_dates", "zero")] {

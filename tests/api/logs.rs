@@ -132,7 +132,7 @@ async fn export_streams_every_entry_as_csv_or_ndjson_with_a_file_name(backend: B
     assert_problem(bad, 400, "VALIDATION_ERROR").await;
 }
 
-crate::on_both_backends!(
+freight_api::on_both_backends!(
     logs_filter_by_minimum_level_and_page_by_cursor,
     export_streams_every_entry_as_csv_or_ndjson_with_a_file_name,
 );

@@ -4,15 +4,15 @@ use freight_worker::engine::EnginePlanner;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-use crate::common::{Api, assert_problem};
+use crate::common::{Api, Backend, assert_problem};
 
-#[tokio::test]
-async fn plan_reports_tables_batches_and_ddl_and_writes_nothing() {
-    let api = Api::spawn_with(Arc::new(EnginePlanner::new(
-        freight_worker::engine::Engine::new(
+async fn plan_reports_tables_batches_and_ddl_and_writes_nothing(backend: Backend) {
+    let api = Api::spawn_on_with(
+        backend,
+        Arc::new(EnginePlanner::new(freight_worker::engine::Engine::new(
             freight_core::policy::ConnectionPolicy::for_local_user(),
-        ),
-    )))
+        ))),
+    )
     .await;
     let caller = api.new_tenant();
     let dir = std::env::temp_dir().join(format!("freight-plan-{}", uuid::Uuid::new_v4().simple()));
@@ -112,13 +112,13 @@ async fn plan_reports_tables_batches_and_ddl_and_writes_nothing() {
 
 /// `identifiers: lower` that would fold two names into one is refused by
 /// the preview, naming the field and the names.
-#[tokio::test]
-async fn plan_refuses_identifiers_that_collide_when_folded() {
-    let api = Api::spawn_with(Arc::new(EnginePlanner::new(
-        freight_worker::engine::Engine::new(
+async fn plan_refuses_identifiers_that_collide_when_folded(backend: Backend) {
+    let api = Api::spawn_on_with(
+        backend,
+        Arc::new(EnginePlanner::new(freight_worker::engine::Engine::new(
             freight_core::policy::ConnectionPolicy::for_local_user(),
-        ),
-    )))
+        ))),
+    )
     .await;
     let caller = api.new_tenant();
     let url = freight_api::testing::fresh_database("freight_plan_names").await;
@@ -146,3 +146,8 @@ async fn plan_refuses_identifiers_that_collide_when_folded() {
     let message = problem["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.contains("Total, total"), "{problem}");
 }
+
+freight_api::on_both_backends!(
+    plan_reports_tables_batches_and_ddl_and_writes_nothing,
+    plan_refuses_identifiers_that_collide_when_folded,
+);

@@ -3,16 +3,15 @@ use std::sync::Arc;
 use freight_api::rate_limit::RateLimits;
 use serde_json::json;
 
-use crate::common::{Api, NoPlanner, assert_problem, job_body};
+use crate::common::{Api, Backend, NoPlanner, assert_problem, job_body};
 
-#[tokio::test]
-async fn tenants_get_429_with_rate_limit_headers_beyond_their_budget() {
+async fn tenants_get_429_with_rate_limit_headers_beyond_their_budget(backend: Backend) {
     let limits = RateLimits {
         requests_per_minute: 5,
         creates_per_minute: 2,
         ..RateLimits::default()
     };
-    let api = Api::spawn_limited(Arc::new(NoPlanner), limits).await;
+    let api = Api::spawn_limited_on(backend, Arc::new(NoPlanner), limits).await;
     let caller = api.new_tenant();
     let neighbour = api.new_tenant();
 
@@ -51,3 +50,5 @@ async fn tenants_get_429_with_rate_limit_headers_beyond_their_budget() {
     let still_ok = api.post("/api/v1/jobs/plan", &neighbour, &json!({})).await;
     assert_ne!(still_ok.status(), 429);
 }
+
+freight_api::on_both_backends!(tenants_get_429_with_rate_limit_headers_beyond_their_budget,);

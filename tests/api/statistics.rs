@@ -151,7 +151,7 @@ async fn worker_status_reports_live_workers_and_the_tenants_queue(backend: Backe
     assert_eq!(status["workers"].as_array().unwrap().len(), 1);
 }
 
-crate::on_both_backends!(
+freight_api::on_both_backends!(
     statistics_count_the_tenants_jobs_only,
     worker_status_reports_live_workers_and_the_tenants_queue,
 );

@@ -396,7 +396,7 @@ async fn a_settled_validation_is_delivered_as_validation_finished(backend: Backe
     assert_eq!(last["items"].as_array().unwrap().len(), 1, "{last}");
 }
 
-crate::on_both_backends!(
+freight_api::on_both_backends!(
     a_finished_job_is_delivered_signed_and_retried_until_accepted,
     webhooks_are_the_tenants_own,
     webhook_urls_pass_the_connection_policy,

@@ -48,8 +48,19 @@ impl Api {
         planner: Arc<dyn Planner>,
         limits: freight_api::rate_limit::RateLimits,
     ) -> Self {
+        Self::spawn_limited_on(Backend::Postgres, planner, limits).await
+    }
+
+    /// The API over `backend`'s store enforcing `limits` (counted in Redis
+    /// on PostgreSQL, in process on SQLite, as `freight dev` does).
+    pub async fn spawn_limited_on(
+        backend: Backend,
+        planner: Arc<dyn Planner>,
+        limits: freight_api::rate_limit::RateLimits,
+    ) -> Self {
         Self {
-            app: freight_api::testing::spawn_app_with_limits(planner, Some(limits)).await,
+            app: freight_api::testing::spawn_app_on_with_limits(backend, planner, Some(limits))
+                .await,
             http: reqwest::Client::new(),
         }
     }
@@ -199,28 +210,6 @@ pub fn uuid_of(value: &Value) -> uuid::Uuid {
 
 /// SQLite's `now()` as Freight stores timestamps there.
 pub const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')";
-
-/// Runs each named `async fn(Backend)` once per store backend: the macro
-/// adds a module of the same name holding the tests `postgres` and
-/// `sqlite` (so `-E 'test(sqlite)'` selects one backend).
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test]
-                async fn postgres() {
-                    super::$name($crate::common::Backend::Postgres).await
-                }
-
-                #[tokio::test]
-                async fn sqlite() {
-                    super::$name($crate::common::Backend::Sqlite).await
-                }
-            }
-        )+
-    };
-}
 
 /// A valid job body; the target password is `hunter2-secret`.
 pub fn job_body() -> Value {

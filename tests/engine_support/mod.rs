@@ -1,8 +1,10 @@
-//! Shared by the `engine_*` tests: fresh databases, a Freight store, running
-//! workers in-process, waiting on job state with a deadline.
+//! Shared by the `engine_*` tests: fresh databases, a Freight control plane
+//! on either backend ([`TestBackend`]), running workers in-process, waiting
+//! on job state with a deadline.
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,16 +12,16 @@ use freight_core::TenantId;
 use freight_core::ids::JobId;
 use freight_core::job::{BatchStatus, JobStatus};
 use freight_core::secrets::SecretBox;
-use freight_core::store::postgres::PgStore;
-use freight_core::store::{
-    AuditInfo, BatchFilter, BatchRecord, JobDetail, LogEntry, LogFilter, Store,
-};
+use freight_core::store::{AuditInfo, BatchFilter, BatchRecord, JobDetail, LogEntry, LogFilter};
 use freight_core::tokens::Role;
+use freight_worker::dispatch::queue::Queue;
 use freight_worker::dispatch::{DataPlane, DispatchConfig, Stepper};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use freight_api::testing::{TEST_JWT_SECRET, fresh_database, redis_url};
+pub use freight_api::testing::{
+    Backend, TEST_JWT_SECRET, TestApp, TestDatabase, TestStore, fresh_database, redis_url,
+};
 
 pub fn secrets() -> SecretBox {
     SecretBox::from_key_material(TEST_JWT_SECRET)
@@ -38,14 +40,167 @@ pub fn audit() -> AuditInfo {
     }
 }
 
-/// A migrated Freight database of its own.
-pub async fn freight_store() -> (Arc<PgStore>, String) {
-    let url = fresh_database("freight_engine").await;
-    let store = PgStore::connect(&url, 10, secrets())
-        .await
-        .expect("connect freight db");
-    store.migrate().await.expect("migrate");
-    (Arc::new(store), url)
+/// A test's control plane on one backend: Freight's store, and the queue
+/// its workers take batches from. PostgreSQL + apalis/Redis as in
+/// production; SQLite + apalis-sqlite (`queue.db` beside `freight.db`) as
+/// in `freight dev`.
+pub struct TestBackend {
+    pub store: TestStore,
+    /// The store's URL: `postgres://…/<db>` or `sqlite://<path>`.
+    pub url: String,
+    /// A name of its own, so tests sharing one Redis never see each other.
+    pub queue_name: String,
+    queue: QueueKind,
+    /// Dropped (database, directory) with the fixture, unless borrowed
+    /// from a test app that owns it.
+    database: Option<TestDatabase>,
+}
+
+/// Where a backend's queue lives.
+#[derive(Debug, Clone)]
+pub enum QueueKind {
+    Redis(String),
+    /// The apalis-sqlite file.
+    Sqlite(PathBuf),
+}
+
+impl QueueKind {
+    pub async fn open(&self, name: &str) -> anyhow::Result<Queue> {
+        match self {
+            Self::Redis(url) => freight_worker::dispatch::queue::redis::connect(url, name).await,
+            Self::Sqlite(path) => freight_worker::dispatch::queue::sqlite::open(path, name).await,
+        }
+    }
+}
+
+fn queue_of(store: &TestStore) -> QueueKind {
+    match store {
+        TestStore::Postgres(_) => QueueKind::Redis(redis_url()),
+        TestStore::Sqlite(store) => QueueKind::Sqlite(
+            store
+                .path()
+                .parent()
+                .expect("the store file is in a directory")
+                .join("queue.db"),
+        ),
+    }
+}
+
+impl TestBackend {
+    /// A migrated Freight database of its own on `backend`.
+    pub async fn new(backend: Backend) -> Self {
+        let database = TestDatabase::fresh(backend, "freight_engine", 10).await;
+        Self {
+            store: database.store.clone(),
+            url: database.url.clone(),
+            queue_name: queue_name(),
+            queue: queue_of(&database.store),
+            database: Some(database),
+        }
+    }
+
+    /// The control plane of a test app (which keeps its database).
+    pub fn of_app(app: &TestApp) -> Self {
+        Self {
+            store: app.store.clone(),
+            url: app.database_url.clone(),
+            queue_name: queue_name(),
+            queue: queue_of(&app.store),
+            database: None,
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.store.backend()
+    }
+
+    /// Dispatch settings for tests, on this backend's queue.
+    pub fn config(&self, concurrency: usize) -> DispatchConfig {
+        fast_config(&self.queue_name, concurrency)
+    }
+
+    /// The apalis-sqlite file of the SQLite backend; `None` on Redis.
+    pub fn queue_file(&self) -> Option<&std::path::Path> {
+        match &self.queue {
+            QueueKind::Redis(_) => None,
+            QueueKind::Sqlite(path) => Some(path),
+        }
+    }
+
+    pub async fn open_queue(&self) -> Queue {
+        self.queue.open(&self.queue_name).await.expect("open queue")
+    }
+
+    /// Loses every message of this test's queue, as a Redis restart or
+    /// `FLUSHALL` does; on SQLite, as a deleted `queue.db` does (the file
+    /// starts again empty, without the marker that tells an old queue from
+    /// a new one). Returns the messages (Redis: keys) deleted.
+    pub async fn flush_queue(&self) -> usize {
+        match &self.queue {
+            QueueKind::Redis(_) => flush_queue(&self.queue_name).await,
+            QueueKind::Sqlite(path) => {
+                let queue = sqlx::SqlitePool::connect_with(
+                    sqlx::sqlite::SqliteConnectOptions::new()
+                        .filename(path)
+                        .busy_timeout(Duration::from_secs(10)),
+                )
+                .await
+                .expect("open the queue file");
+                let mut tx = queue.begin().await.expect("begin");
+                let tasks = sqlx::query("DELETE FROM Jobs WHERE job_type = ?1")
+                    .bind(&self.queue_name)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("delete tasks")
+                    .rows_affected();
+                sqlx::query("DELETE FROM freight_queue_markers WHERE queue = ?1")
+                    .bind(&self.queue_name)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("delete marker");
+                tx.commit().await.expect("commit");
+                queue.close().await;
+                usize::try_from(tasks).unwrap_or(usize::MAX)
+            }
+        }
+    }
+
+    /// Runs one fixture statement about a job, `pg` on PostgreSQL and
+    /// `sqlite` on SQLite (through the store's writer), with the job id
+    /// bound as `$1`; returns the rows changed.
+    pub async fn exec_for_job(&self, pg: &str, sqlite: &str, job: JobId) -> u64 {
+        match &self.store {
+            TestStore::Postgres(store) => sqlx::query(sqlx::AssertSqlSafe(pg.to_owned()))
+                .bind(job.0)
+                .execute(store.pool())
+                .await
+                .expect("fixture")
+                .rows_affected(),
+            TestStore::Sqlite(store) => {
+                let mut tx = store.begin_write().await.expect("begin");
+                let changed = sqlx::query(sqlx::AssertSqlSafe(sqlite.to_owned()))
+                    .bind(job.0.hyphenated().to_string())
+                    .execute(&mut *tx)
+                    .await
+                    .expect("fixture")
+                    .rows_affected();
+                store.commit(tx).await.expect("commit");
+                changed
+            }
+        }
+    }
+
+    /// Drops the database this fixture made (after a passing test; a
+    /// failing one leaves it behind for a look, except SQLite's directory).
+    pub async fn cleanup(self) {
+        let Some(database) = self.database else {
+            return;
+        };
+        if let TestStore::Postgres(store) = &database.store {
+            store.pool().close().await;
+            drop_postgres_database(&database.url).await;
+        }
+    }
 }
 
 /// A unique queue name, so tests sharing one Redis never see each other.
@@ -76,26 +231,20 @@ pub struct InProcessWorker {
 }
 
 impl InProcessWorker {
-    pub fn start<E: DataPlane>(store: &PgStore, engine: Arc<E>, config: DispatchConfig) -> Self {
+    pub fn start<E: DataPlane>(
+        backend: &TestBackend,
+        engine: Arc<E>,
+        config: DispatchConfig,
+    ) -> Self {
         let (tx, rx) = oneshot::channel::<()>();
         let worker_id = config.worker_id.clone();
-        let dispatch_store = Arc::new(PgStore::from_pool(
-            store.pool().clone(),
-            store.secrets().clone(),
-        ));
+        let store = backend.store.dispatch();
+        let queue = backend.queue.clone();
         let task = tokio::spawn(async move {
-            let queue =
-                freight_worker::dispatch::queue::redis::connect(&redis_url(), &config.queue_name)
-                    .await?;
-            freight_worker::dispatch::run_workers(
-                dispatch_store,
-                engine,
-                config,
-                queue,
-                async move {
-                    let _ = rx.await;
-                },
-            )
+            let queue = queue.open(&config.queue_name).await?;
+            freight_worker::dispatch::run_workers(store, engine, config, queue, async move {
+                let _ = rx.await;
+            })
             .await
         });
         Self {
@@ -117,13 +266,13 @@ impl InProcessWorker {
     }
 }
 
-pub async fn job(store: &PgStore, tenant: &TenantId, job: JobId) -> JobDetail {
+pub async fn job(store: &TestStore, tenant: &TenantId, job: JobId) -> JobDetail {
     store.get_job(tenant, job).await.expect("get job")
 }
 
 /// Polls until `done` holds for the job, or panics after `limit`.
 pub async fn wait_for_job(
-    store: &PgStore,
+    store: &TestStore,
     tenant: &TenantId,
     job_id: JobId,
     limit: Duration,
@@ -147,7 +296,7 @@ pub async fn wait_for_job(
 }
 
 pub async fn wait_for_status(
-    store: &PgStore,
+    store: &TestStore,
     tenant: &TenantId,
     job_id: JobId,
     limit: Duration,
@@ -175,7 +324,7 @@ where
     }
 }
 
-pub async fn batches(store: &PgStore, tenant: &TenantId, job: JobId) -> Vec<BatchRecord> {
+pub async fn batches(store: &TestStore, tenant: &TenantId, job: JobId) -> Vec<BatchRecord> {
     let page = store
         .list_batches(
             tenant,
@@ -195,7 +344,7 @@ pub fn count_status(batches: &[BatchRecord], status: BatchStatus) -> usize {
     batches.iter().filter(|b| b.status == status).count()
 }
 
-pub async fn logs(store: &PgStore, tenant: &TenantId, job: JobId) -> Vec<LogEntry> {
+pub async fn logs(store: &TestStore, tenant: &TenantId, job: JobId) -> Vec<LogEntry> {
     store
         .list_logs(
             tenant,
@@ -276,18 +425,11 @@ pub const DRAIN_PASSES: usize = 200;
 
 /// A worker driven step by step by the test: no queue, no background tasks.
 pub fn stepper<E: DataPlane>(
-    store: &PgStore,
+    backend: &TestBackend,
     engine: Arc<E>,
     config: DispatchConfig,
 ) -> Stepper<E> {
-    Stepper::new(
-        Arc::new(PgStore::from_pool(
-            store.pool().clone(),
-            store.secrets().clone(),
-        )),
-        engine,
-        config,
-    )
+    Stepper::new(backend.store.dispatch(), engine, config)
 }
 
 /// A fresh MariaDB database (named from `prefix`) with an `items` table of

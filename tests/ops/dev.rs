@@ -1,8 +1,8 @@
 //! `freight dev`: the whole service in one process with no PostgreSQL and
 //! no Redis (both URLs point at closed ports, so any attempt to reach them
-//! would fail the job), a demo database to migrate, and a `kill -9` in the
-//! middle of a job that loses nothing once it is started again on the same
-//! data directory.
+//! would fail the job), a demo database to migrate, and a `kill -9` or a
+//! SIGTERM in the middle of a job that loses nothing once it is started
+//! again on the same data directory.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -112,6 +112,20 @@ async fn until_final(http: &reqwest::Client, base: &str, tenant: &str, id: &str)
 
 #[tokio::test]
 async fn a_kill_9_in_the_middle_of_a_job_loses_nothing_after_a_restart() {
+    stopped_mid_job_then_restarted("KILL").await;
+}
+
+/// `freight dev`'s counterpart of engine_e2e's SIGTERM test of
+/// `freight worker`.
+#[tokio::test]
+async fn a_sigterm_in_the_middle_of_a_job_finishes_in_flight_batches_and_exits_0() {
+    stopped_mid_job_then_restarted("TERM").await;
+}
+
+/// Stops `freight dev` with `signal` in the middle of a job, starts it
+/// again on the same data directory, and checks the job completes with
+/// target == source, row for row.
+async fn stopped_mid_job_then_restarted(signal_name: &str) {
     let data = data_dir();
     let source = data.join("source.db");
     let target = data.join("target.db");
@@ -143,8 +157,8 @@ async fn a_kill_9_in_the_middle_of_a_job_loses_nothing_after_a_restart() {
         }
     })
     .await;
-    signal(first.pid(), "KILL");
-    first.wait_exit(Duration::from_secs(10)).await;
+    signal(first.pid(), signal_name);
+    let exit = first.wait_exit(Duration::from_secs(30)).await;
 
     // The store says the job was cut off mid-way.
     let mut store = open(&data.join("freight.db")).await;
@@ -157,12 +171,32 @@ async fn a_kill_9_in_the_middle_of_a_job_loses_nothing_after_a_restart() {
     .fetch_one(&mut store)
     .await
     .unwrap();
-    store.close().await.unwrap();
     assert_eq!(status, "running");
     assert!(
         done < total,
-        "{done} of {total} batches were done before the kill"
+        "{done} of {total} batches were done before the {signal_name}"
     );
+    if signal_name == "TERM" {
+        assert!(exit.success(), "exit 0 after SIGTERM: {exit:?}");
+        // In-flight batches finished: none left running, and the target
+        // holds exactly the completed batches' rows.
+        let (running, written): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status = 'running'), coalesce(sum(rows_written), 0)
+             FROM batches",
+        )
+        .fetch_one(&mut store)
+        .await
+        .unwrap();
+        assert_eq!(running, 0, "no batch left running");
+        let mut target_db = open(&target).await;
+        let in_target: i64 = sqlx::query_scalar("SELECT count(*) FROM items")
+            .fetch_one(&mut target_db)
+            .await
+            .unwrap();
+        target_db.close().await.unwrap();
+        assert_eq!(in_target, written, "only whole batches in the target");
+    }
+    store.close().await.unwrap();
 
     let mut second = dev(&data).spawn();
     second.wait_ready(&http).await;

@@ -91,4 +91,4 @@ async fn engineers_see_counts_and_their_own_batches_admins_see_the_fleet(backend
     assert_eq!(status["batches"][0]["id"], mine.to_string());
 }
 
-crate::on_both_backends!(engineers_see_counts_and_their_own_batches_admins_see_the_fleet);
+freight_api::on_both_backends!(engineers_see_counts_and_their_own_batches_admins_see_the_fleet);

@@ -9,7 +9,7 @@ use freight_api::AppState;
 use freight_api::rate_limit::RateLimits;
 use reqwest::Response;
 
-use crate::common::{Api, Caller, NoPlanner, assert_problem};
+use crate::common::{Api, Backend, Caller, NoPlanner, assert_problem};
 
 /// Waits out the last seconds of a one-minute window, so that a test's
 /// requests all fall in one window (counters reset when it rolls over).
@@ -35,15 +35,14 @@ async fn get_with_authorization(api: &Api, authorization: Option<&str>, tenant: 
     request.send().await.unwrap()
 }
 
-#[tokio::test]
-async fn lower_case_bearer_is_counted_against_its_tenant() {
+async fn lower_case_bearer_is_counted_against_its_tenant(backend: Backend) {
     let limits = RateLimits {
         requests_per_minute: 4,
         creates_per_minute: 0,
         // Off: only the tenant budget can refuse these requests.
         anonymous_per_minute: 0,
     };
-    let api = Api::spawn_limited(Arc::new(NoPlanner), limits).await;
+    let api = Api::spawn_limited_on(backend, Arc::new(NoPlanner), limits).await;
     let caller = api.new_tenant();
     start_of_a_window().await;
 
@@ -60,14 +59,13 @@ async fn lower_case_bearer_is_counted_against_its_tenant() {
     assert_problem(refused, 429, "RATE_LIMITED").await;
 }
 
-#[tokio::test]
-async fn unverified_requests_are_limited_per_client_address() {
+async fn unverified_requests_are_limited_per_client_address(backend: Backend) {
     let limits = RateLimits {
         requests_per_minute: 100,
         creates_per_minute: 0,
         anonymous_per_minute: 3,
     };
-    let api = Api::spawn_limited(Arc::new(NoPlanner), limits).await;
+    let api = Api::spawn_limited_on(backend, Arc::new(NoPlanner), limits).await;
     let caller = api.new_tenant();
     let neighbour = api.new_tenant();
     start_of_a_window().await;
@@ -105,6 +103,14 @@ async fn unverified_requests_are_limited_per_client_address() {
     }
 }
 
+// Both backends: counted in Redis on PostgreSQL, in process on SQLite
+// (`freight dev`).
+freight_api::on_both_backends!(
+    lower_case_bearer_is_counted_against_its_tenant,
+    unverified_requests_are_limited_per_client_address,
+);
+
+/// Redis only: its namespaces are what this checks.
 #[tokio::test]
 async fn installations_sharing_a_redis_count_separately() {
     let limits = RateLimits {

@@ -143,7 +143,7 @@ async fn configs_sealed_before_binding_are_resealed_at_start_and_views_masked(ba
     assert!(!shown.contains("qs-secret-77"), "{shown}");
 }
 
-crate::on_both_backends!(
+freight_api::on_both_backends!(
     a_sealed_config_moved_to_another_tenants_row_does_not_open,
     configs_sealed_before_binding_are_resealed_at_start_and_views_masked,
 );

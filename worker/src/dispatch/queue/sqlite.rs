@@ -86,11 +86,7 @@ pub async fn open(path: &Path, queue_name: &str) -> anyhow::Result<Queue> {
         .connect_with(options)
         .await
         .with_context(|| format!("opening the queue file {}", path.display()))?;
-    // apalis' migrations without `SqliteStorage::setup`, which would also
-    // turn `synchronous` off on one connection (a power cut could then
-    // corrupt the file, not just lose its last messages).
-    SqliteStorage::migrations()
-        .run(&pool)
+    migrate(&pool)
         .await
         .with_context(|| format!("setting up the queue in {}", path.display()))?;
     sqlx::query(
@@ -112,6 +108,33 @@ pub async fn open(path: &Path, queue_name: &str) -> anyhow::Result<Queue> {
             queue_name: queue_name.to_owned(),
         }),
     })
+}
+
+/// Runs of apalis' migrations a queue opener makes before giving up.
+const MIGRATION_ATTEMPTS: u32 = 5;
+
+/// Applies apalis' migrations, without `SqliteStorage::setup` (which would
+/// also turn `synchronous` off on one connection: a power cut could then
+/// corrupt the file, not just lose its last messages).
+///
+/// Two openers of a new file at once (two workers of one process, or two
+/// processes) both find it unmigrated and both apply the migrations; the
+/// loser's `ALTER TABLE` then fails (duplicate column) and its transaction
+/// rolls back. A later run finds what the winner applied and has nothing
+/// left to do, so a failed run is retried a few times before it counts.
+async fn migrate(pool: &SqlitePool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut attempt = 1;
+    loop {
+        match SqliteStorage::migrations().run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < MIGRATION_ATTEMPTS => {
+                tracing::debug!(error = %e, attempt, "queue migrations raced another opener; retrying");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Pushes batch messages.
@@ -263,5 +286,30 @@ impl QueueConsumer for Consumer {
             }))
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn openers_of_a_new_queue_file_at_once_all_succeed() {
+        let dir = std::env::temp_dir().join(format!(
+            "freight-queue-test-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).expect("directory");
+        let path = dir.join("queue.db");
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                tokio::spawn(async move { open(&path, "q").await.map(|_| ()) })
+            })
+            .collect();
+        for opener in openers {
+            opener.await.expect("joins").expect("opens");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
