@@ -25,8 +25,8 @@ use sqlx::{AssertSqlSafe, Row};
 
 const WAIT: Duration = Duration::from_secs(120);
 
-/// A fingerprint of every row: count, and an md5 over id, uuid, email,
-/// amount and note in id order.
+/// A fingerprint of every row: count, and an md5 over every column in id
+/// order, each printed alike by both databases.
 async fn mariadb_fingerprint(pool: &MySqlPool) -> (i64, String) {
     let mut conn = pool.acquire().await.expect("conn");
     sqlx::query("SET SESSION group_concat_max_len = 1073741824")
@@ -35,7 +35,10 @@ async fn mariadb_fingerprint(pool: &MySqlPool) -> (i64, String) {
         .expect("group_concat_max_len");
     let row = sqlx::query(
         "SELECT count(*) AS n,
-                md5(group_concat(concat_ws('|', id, uuid, email, amount, coalesce(note, '~')) ORDER BY id SEPARATOR ',')) AS h
+                md5(group_concat(concat_ws('|', id, uuid, email, amount, CAST(active AS SIGNED),
+                    coalesce(CAST(round(score, 6) AS decimal(30,6)), '~'),
+                    DATE_FORMAT(created, '%Y-%m-%d %H:%i:%s'), coalesce(note, '~'))
+                    ORDER BY id SEPARATOR ',')) AS h
          FROM items",
     )
     .fetch_one(&mut *conn)
@@ -50,7 +53,10 @@ async fn mariadb_fingerprint(pool: &MySqlPool) -> (i64, String) {
 async fn postgres_fingerprint(pool: &PgPool) -> (i64, String) {
     let row = sqlx::query(
         "SELECT count(*) AS n,
-                md5(string_agg(concat_ws('|', id, uuid, email, amount, coalesce(note, '~')), ',' ORDER BY id)) AS h
+                md5(string_agg(concat_ws('|', id, uuid, email, amount, active::int,
+                    coalesce(round(score::numeric, 6)::text, '~'),
+                    to_char(created, 'YYYY-MM-DD HH24:MI:SS'), coalesce(note, '~')),
+                    ',' ORDER BY id)) AS h
          FROM items",
     )
     .fetch_one(pool)
