@@ -306,3 +306,58 @@ async fn a_job_of_more_tables_than_the_cap_is_refused_before_reading_them() {
     );
     plan_sqlite(&tables[..2], limits).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_tenants_plans_beyond_the_concurrent_limit_get_429() {
+    // A "database" that accepts connections and never answers; each
+    // accepted connection is announced.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (accepted, mut accepts) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+            let _ = accepted.send(());
+        }
+    });
+    let api = crate::support::secure_api_with_limits(
+        |p| p,
+        freight_worker::engine::PlanLimits::default(),
+        Some(freight_api::plan_slots::PlanLimits {
+            concurrent_per_tenant: 1,
+            timeout: Duration::from_secs(5),
+        }),
+    )
+    .await;
+    let tenant = api.new_tenant();
+    let neighbour = api.new_tenant();
+    let hanging =
+        json!({"type": "mysql", "host": "127.0.0.1", "port": port, "database": "x", "user": "u"});
+    let job = crate::support::body(hanging.clone(), hanging);
+    let api = std::sync::Arc::new(api);
+    let first = {
+        let (api, tenant, job) = (api.clone(), tenant.clone(), job.clone());
+        tokio::spawn(async move { api.post("/api/v1/jobs/plan", &tenant, &job).await })
+    };
+    // The first plan is running (it reached the "database").
+    accepts.recv().await.unwrap();
+    let second = api.post("/api/v1/jobs/plan", &tenant, &job).await;
+    assert!(second.headers().contains_key("retry-after"));
+    let problem = assert_problem(second, 429, "RATE_LIMITED").await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1 plans"),
+        "{problem}"
+    );
+    // Another tenant's plan is not held back by this one's.
+    let other = {
+        let (api, neighbour, job) = (api.clone(), neighbour.clone(), job.clone());
+        tokio::spawn(async move { api.post("/api/v1/jobs/plan", &neighbour, &job).await })
+    };
+    accepts.recv().await.unwrap();
+    assert_eq!(first.await.unwrap().status(), 504);
+    assert_eq!(other.await.unwrap().status(), 504);
+}
