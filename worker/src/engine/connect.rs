@@ -147,7 +147,7 @@ pub async fn open_guarded(
                     })
                 })
                 .connect_with(opts);
-            let pool = first_connection(&mut refused, connecting)
+            let pool = unless_refused(&mut refused, connecting)
                 .await?
                 .map_err(map_err)?;
             Ok(Some((Pool::Postgres(pool), Some(refused))))
@@ -177,7 +177,7 @@ pub async fn open_guarded(
                     })
                 })
                 .connect_with(opts);
-            let pool = first_connection(&mut refused, connecting)
+            let pool = unless_refused(&mut refused, connecting)
                 .await?
                 .map_err(map_err)?;
             Ok(Some((Pool::MySql(pool), Some(refused))))
@@ -362,7 +362,7 @@ impl Guard {
         (guard, watch)
     }
 
-    /// A refused connection: recorded for [`first_connection`] and failed.
+    /// A refused connection: recorded for [`unless_refused`] and failed.
     /// sqlx closes it and logs the message; a pool whose later connection
     /// is refused hands out none (its callers time out).
     fn refuse(&self, violation: PolicyViolation) -> sqlx::Error {
@@ -409,7 +409,7 @@ impl Guard {
 
 /// Waits for a pool's connection, or for the policy to refuse it (sqlx
 /// would retry a refused connection until the acquire timeout).
-pub async fn first_connection<P>(
+pub async fn unless_refused<P>(
     refused: &mut tokio::sync::watch::Receiver<Option<PolicyViolation>>,
     connecting: impl Future<Output = Result<P, sqlx::Error>>,
 ) -> Result<Result<P, sqlx::Error>, Failure> {

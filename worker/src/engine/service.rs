@@ -156,14 +156,14 @@ impl Engine {
                 Pool::Postgres(p) => {
                     let mut held = Vec::new();
                     for _ in 0..connections {
-                        let conn = connect::first_connection(&mut refused, p.acquire()).await?;
+                        let conn = connect::unless_refused(&mut refused, p.acquire()).await?;
                         held.push(conn.map_err(|e| Failure::Transient(e.to_string()))?);
                     }
                 }
                 Pool::MySql(p) => {
                     let mut held = Vec::new();
                     for _ in 0..connections {
-                        let conn = connect::first_connection(&mut refused, p.acquire()).await?;
+                        let conn = connect::unless_refused(&mut refused, p.acquire()).await?;
                         held.push(conn.map_err(|e| Failure::Transient(e.to_string()))?);
                     }
                 }
