@@ -24,8 +24,15 @@ pub async fn connection_policy(
     };
     policy = policy
         .allow_only(settings.egress_allow.0.clone())
-        .deny(settings.egress_deny.0.clone())
-        .protect_database(own_database);
+        .deny(settings.egress_deny.0.clone());
+    // A SQLite store: its -wal, -shm and -journal files too.
+    let own = match &own_database {
+        DatabaseIdentity::SqliteFile(path) => DatabaseIdentity::sqlite_files(path),
+        DatabaseIdentity::Postgres { .. } => vec![own_database],
+    };
+    for identity in own {
+        policy = policy.protect_database(identity);
+    }
     if let Some(redis_url) = redis_url {
         policy = policy.protect_endpoint(redis_addresses(redis_url).await);
     }
@@ -58,6 +65,8 @@ pub async fn connection_policy(
 pub fn engine(settings: &Settings, policy: ConnectionPolicy) -> Engine {
     Engine::new(policy).with_limits(PlanLimits {
         max_batches_per_job: usize::try_from(settings.max_batches_per_job).unwrap_or(usize::MAX),
+        max_key_bytes_per_job: usize::try_from(settings.max_plan_key_bytes).unwrap_or(usize::MAX),
+        max_tables_per_job: usize::try_from(settings.max_tables_per_job).unwrap_or(usize::MAX),
     })
 }
 

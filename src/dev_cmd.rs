@@ -67,7 +67,11 @@ pub async fn run(
     let identity = store
         .identity()
         .context("read the identity of Freight's database")?;
-    let policy = crate::connection_policy::connection_policy(&settings, identity, None).await?;
+    let mut policy = crate::connection_policy::connection_policy(&settings, identity, None).await?;
+    // The queue's database (and its -wal, -shm, -journal) is Freight's too.
+    for file in freight_core::policy::DatabaseIdentity::sqlite_files(&data_dir.join("queue.db")) {
+        policy = policy.protect_database(file);
+    }
 
     let demo_files = DemoFiles::under(&data_dir);
     if args.demo {

@@ -125,6 +125,14 @@ pub struct Settings {
     #[arg(long, env = "FREIGHT_MAX_BATCHES_PER_JOB", default_value_t = 100_000,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_batches_per_job: u64,
+    /// Bytes of boundary key values one plan may hold.
+    #[arg(long, env = "FREIGHT_MAX_PLAN_KEY_BYTES", default_value_t = 16 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_plan_key_bytes: u64,
+    /// Tables one job may copy.
+    #[arg(long, env = "FREIGHT_MAX_TABLES_PER_JOB", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_tables_per_job: u64,
     /// Seconds one `plan_migration_job` may take.
     #[arg(long, env = "FREIGHT_PLAN_TIMEOUT_SECONDS", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..))]

@@ -132,8 +132,9 @@ async fn a_password_less_tenant_url_does_not_log_in_with_freights_credentials() 
     std::fs::write(&pgpass, "*:*:*:*:operators-own-pw\n").unwrap();
     let control = freight_api::testing::fresh_database("freight_sec_inherit").await;
     let target = freight_api::testing::fresh_database("freight_sec_inherit_t").await;
-    // Freight's process carries the operator's PostgreSQL credentials.
-    let mut api = FreightSpec::new("api", &control)
+    // Freight's processes (API and worker) carry the operator's PostgreSQL
+    // credentials.
+    let mut api = FreightSpec::new("all", &control)
         .env("PGPASSWORD", "operators-own-pw")
         .env("PGUSER", "operator")
         .env("PGPASSFILE", pgpass.display().to_string())
@@ -170,6 +171,55 @@ async fn a_password_less_tenant_url_does_not_log_in_with_freights_credentials() 
     .await
     .unwrap();
     assert_problem(no_user, 422, "CONNECTION_NOT_ALLOWED").await;
+
+    // A created job is planned and copied by the worker, whose environment
+    // carries the same credentials: it fails to log in, never getting in
+    // with them.
+    let created = http
+        .post(format!("{}/api/v1/jobs", api.base_url()))
+        .bearer_auth(token("acme"))
+        .header("X-Tenant-ID", "acme")
+        .json(&body(
+            json!({"type": "postgresql", "url": server.url("operator", None, "vault")}),
+            json!({"type": "postgresql", "url": target}),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let finished = crate::ops_support::eventually(
+        Duration::from_secs(60),
+        "the worker to finish the job",
+        || {
+            let get = http
+                .get(format!("{}/api/v1/jobs/{id}", api.base_url()))
+                .bearer_auth(token("acme"))
+                .header("X-Tenant-ID", "acme")
+                .send();
+            async move {
+                let job: serde_json::Value = get
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .json()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match job["status"].as_str() {
+                    Some("failed" | "completed") => Ok(job),
+                    _ => Err(job.to_string()),
+                }
+            }
+        },
+    )
+    .await;
+    assert_eq!(finished["status"], "failed", "{finished}");
+    assert!(
+        finished.to_string().contains("password"),
+        "failed on the missing password: {finished}"
+    );
     assert!(!api.logs().contains("operators-own-pw"));
 }
 
@@ -287,4 +337,40 @@ async fn query_string_passwords_never_appear_in_responses_or_logs() {
         "the URL is shown masked: {}",
         shown[1]
     );
+}
+
+#[tokio::test]
+async fn freights_pg_variables_that_cannot_be_overridden_refuse_postgresql_connections() {
+    let control = freight_api::testing::fresh_database("freight_sec_pgenv").await;
+    let source = freight_api::testing::fresh_database("freight_sec_pgenv_s").await;
+    let target = freight_api::testing::fresh_database("freight_sec_pgenv_t").await;
+    // sqlx would pass these server options to every tenant's server.
+    let mut api = FreightSpec::new("api", &control)
+        .env("PGOPTIONS", "-c application_name=freight-own")
+        .spawn();
+    let http = reqwest::Client::new();
+    api.wait_ready(&http).await;
+    let job = body(
+        json!({"type": "postgresql", "url": source}),
+        json!({"type": "postgresql", "url": target}),
+    );
+    for path in ["/api/v1/jobs/plan", "/api/v1/jobs"] {
+        let response = http
+            .post(format!("{}{path}", api.base_url()))
+            .bearer_auth(token("acme"))
+            .header("X-Tenant-ID", "acme")
+            .json(&job)
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(response, 422, "CONNECTION_NOT_ALLOWED").await;
+        assert_eq!(problem["errors"][0]["field"], "source_config", "{problem}");
+        assert!(
+            problem["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("PGOPTIONS"),
+            "{problem}"
+        );
+    }
 }

@@ -12,13 +12,16 @@ mod common;
 mod ops_support;
 
 mod credentials;
+mod dev_files;
 mod egress;
 mod fleet_view;
 mod opaque_errors;
 mod own_database;
 mod plan_limits;
+mod pool_identity;
 mod rate_limits;
 mod readiness;
 mod sealing;
 mod sqlite_paths;
 mod support;
+mod wiring;

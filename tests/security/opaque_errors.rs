@@ -84,3 +84,74 @@ async fn a_503_names_no_dependency_and_carries_the_request_id() {
     let body: Value = assert_problem(response, 401, "UNAUTHORIZED").await;
     assert_eq!(body["request_id"], request_id.as_str());
 }
+
+#[tokio::test]
+async fn a_5xx_of_the_real_binary_is_opaque_and_its_cause_is_logged_with_the_request_id() {
+    use sqlx::Connection;
+
+    let control = freight_api::testing::fresh_database("freight_sec_opaque").await;
+    let name = crate::support::database_name(&control);
+    let mut api = crate::ops_support::FreightSpec::new("api", &control).spawn();
+    let http = reqwest::Client::new();
+    api.wait_ready(&http).await;
+    // Freight's database stops accepting connections, and drops the ones
+    // it had.
+    let admin_url = control.replace(&format!("/{name}"), "/postgres");
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false;
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+
+    let response = http
+        .get(format!("{}/api/v1/jobs", api.base_url()))
+        .bearer_auth(crate::ops_support::token("acme"))
+        .header("X-Tenant-ID", "acme")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.unwrap();
+
+    assert!(matches!(status, 500 | 503), "{status} {body}");
+    assert_eq!(body["request_id"], request_id.as_str());
+    let text = body.to_string().to_lowercase();
+    for driver_text in [
+        "accepting",
+        "terminat",
+        "pool",
+        "postgres",
+        "127.0.0.1",
+        name.as_str(),
+    ] {
+        assert!(!text.contains(driver_text), "{driver_text:?} in {text}");
+    }
+    // The log line with the same request id names the cause.
+    api.wait_for_log_line(|line| line.contains(&request_id) && line.contains("cause"))
+        .await;
+    let logs = api.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains(&request_id) && l.contains("cause"))
+        .unwrap();
+    assert!(
+        line.contains("accepting connections")
+            || line.contains("terminat")
+            || line.contains("closed"),
+        "{line}"
+    );
+}

@@ -216,3 +216,36 @@ async fn without_redis_limits_are_counted_in_process_and_ready_needs_no_redis() 
     assert_eq!(body["redis"], serde_json::Value::Null, "{body}");
     assert_eq!(body["postgres"], true, "{body}");
 }
+
+#[tokio::test]
+async fn lower_case_bearer_is_counted_by_the_job_creation_limit() {
+    let limits = RateLimits {
+        requests_per_minute: 100,
+        creates_per_minute: 2,
+        anonymous_per_minute: 0,
+    };
+    let api = Api::spawn_limited(Arc::new(NoPlanner), limits).await;
+    let caller = api.new_tenant();
+    start_of_a_window().await;
+    let create = |scheme: &str| {
+        api.http
+            .post(format!("{}/api/v1/jobs", api.app.base_url))
+            .header("Authorization", format!("{scheme} {}", caller.token))
+            .header("X-Tenant-ID", &caller.tenant)
+            .json(&crate::common::job_body())
+            .send()
+    };
+    for scheme in ["bearer", "BEARER"] {
+        assert_eq!(create(scheme).await.unwrap().status(), 201, "{scheme}");
+    }
+    // The third creation in the window, in lower case too: refused.
+    assert_problem(create("bearer").await.unwrap(), 429, "RATE_LIMITED").await;
+    // Reading is still within the request budget.
+    let read = get_with_authorization(
+        &api,
+        Some(&format!("bearer {}", caller.token)),
+        &caller.tenant,
+    )
+    .await;
+    assert_eq!(read.status(), 200);
+}

@@ -172,7 +172,7 @@ impl ConnectionPolicy {
             let raw = parts.database.clone().unwrap_or_default();
             let path = sqlite::resolve(self, tenant, &raw)
                 .map_err(|message| PolicyViolation::new(&format!("{field}.database"), message))?;
-            let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
+            let canonical = canonical_file(&path);
             if self.is_own_database(&DatabaseIdentity::SqliteFile(canonical)) {
                 return Err(PolicyViolation::new(field, OWN_DATABASE));
             }
@@ -258,6 +258,36 @@ impl ConnectionPolicy {
 
     fn is_own_database(&self, identity: &DatabaseIdentity) -> bool {
         self.own_databases.iter().any(|own| own == identity)
+    }
+}
+
+/// The canonical path of a file that may not exist yet (a SQLite `-wal`
+/// appears and vanishes): its directory canonicalised, then its name.
+fn canonical_file(path: &std::path::Path) -> PathBuf {
+    if let Ok(canonical) = path.canonicalize() {
+        return canonical;
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => dir
+            .canonicalize()
+            .map_or_else(|_| path.to_path_buf(), |dir| dir.join(name)),
+        _ => path.to_path_buf(),
+    }
+}
+
+impl DatabaseIdentity {
+    /// A SQLite database and the files SQLite keeps beside it (`-wal`,
+    /// `-shm`, `-journal`), by canonical path: writing any of them corrupts
+    /// the database.
+    pub fn sqlite_files(path: &std::path::Path) -> Vec<DatabaseIdentity> {
+        let main = canonical_file(path);
+        let mut files = vec![DatabaseIdentity::SqliteFile(main.clone())];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = main.clone().into_os_string();
+            name.push(suffix);
+            files.push(DatabaseIdentity::SqliteFile(PathBuf::from(name)));
+        }
+        files
     }
 }
 

@@ -1,18 +1,19 @@
 //! Opening source and target databases: one small pool per (job, side),
 //! cached by the [`Engine`](super::Engine) so a job's batches share them.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use freight_core::connection::ConnectionConfig;
 use freight_core::ids::TenantId;
 use freight_core::policy::{
     ConnectionPolicy, DatabaseIdentity, INHERITED_POSTGRES_VARIABLES, POSTGRES_IDENTITY_QUERY,
-    VettedConnection, tenant_password,
+    PolicyViolation, VettedConnection, tenant_password,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
-use sqlx::{Executor, MySqlPool, PgPool, SqlitePool};
+use sqlx::{Executor, MySqlConnection, MySqlPool, PgConnection, PgPool, SqlitePool};
 
 use super::error::{Failure, classify, scrub};
 use super::model::Dialect;
@@ -91,6 +92,22 @@ pub async fn open(
     side: Side,
     access: Access,
 ) -> Result<Option<Pool>, Failure> {
+    Ok(open_guarded(policy, tenant, config, side, access)
+        .await?
+        .map(|(pool, _)| pool))
+}
+
+/// Refusals of a pool's later connections, for callers that wait on them.
+pub type Refusals = Option<tokio::sync::watch::Receiver<Option<PolicyViolation>>>;
+
+/// [`open`], also handing back the pool's refusals.
+pub async fn open_guarded(
+    policy: &ConnectionPolicy,
+    tenant: &TenantId,
+    config: &ConnectionConfig,
+    side: Side,
+    access: Access,
+) -> Result<Option<(Pool, Refusals)>, Failure> {
     let field = side.field();
     let vetted = policy
         .vet(field, tenant, config)
@@ -113,40 +130,42 @@ pub async fn open(
     let idle = Duration::from_secs(60);
     match Dialect::from_kind(config.kind) {
         Dialect::Postgres => {
-            let opts = postgres_options(&vetted)?;
-            let pool = PgPoolOptions::new()
+            let (opts, pinned) = postgres_options(field, &vetted)?;
+            let (guard, mut refused) = Guard::new(policy, tenant, config, field, pinned);
+            let connecting = PgPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
                 .min_connections(0)
                 .acquire_timeout(acquire)
                 .idle_timeout(idle)
-                .after_connect(|conn, _| {
+                .after_connect(move |conn, _| {
+                    let guard = guard.clone();
                     Box::pin(async move {
                         // Timestamps without zone are written as given, and
                         // timestamptz text is read as UTC.
                         conn.execute("SET TimeZone = 'UTC'").await?;
-                        Ok(())
+                        guard.check_postgres(conn).await
                     })
                 })
-                .connect_with(opts)
-                .await
+                .connect_with(opts);
+            let pool = unless_refused(&mut refused, connecting)
+                .await?
                 .map_err(map_err)?;
-            if let Err(refused) = check_postgres_identity(policy, field, &pool).await {
-                pool.close().await;
-                return Err(refused);
-            }
-            Ok(Some(Pool::Postgres(pool)))
+            Ok(Some((Pool::Postgres(pool), Some(refused))))
         }
         Dialect::MySql => {
             // sqlx already sets time_zone '+00:00' (MySQL `timestamp`
             // values are read as UTC instants) and utf8mb4.
-            let opts = mysql_options(&vetted)?;
-            let pool = MySqlPoolOptions::new()
+            let (opts, pinned) = mysql_options(&vetted)?;
+            let (guard, mut refused) = Guard::new(policy, tenant, config, field, pinned);
+            let connecting = MySqlPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
                 .min_connections(0)
                 .acquire_timeout(acquire)
                 .idle_timeout(idle)
-                .after_connect(|conn, _| {
+                .after_connect(move |conn, _| {
+                    let guard = guard.clone();
                     Box::pin(async move {
+                        guard.check_mysql(conn).await?;
                         // Strict: a value that does not fit is an error (a
                         // rejected record), never silently truncated; an
                         // explicit 0 in an auto-increment column stays 0.
@@ -157,10 +176,11 @@ pub async fn open(
                         Ok(())
                     })
                 })
-                .connect_with(opts)
-                .await
+                .connect_with(opts);
+            let pool = unless_refused(&mut refused, connecting)
+                .await?
                 .map_err(map_err)?;
-            Ok(Some(Pool::MySql(pool)))
+            Ok(Some((Pool::MySql(pool), Some(refused))))
         }
         Dialect::Sqlite => {
             let path = vetted.parts.database.clone().unwrap_or_default();
@@ -189,7 +209,7 @@ pub async fn open(
                 .connect_with(opts)
                 .await
                 .map_err(map_err)?;
-            Ok(Some(Pool::Sqlite(pool)))
+            Ok(Some((Pool::Sqlite(pool), None)))
         }
     }
 }
@@ -198,15 +218,27 @@ pub async fn open(
 /// options from PG* variables and ~/.pgpass; every field they could fill is
 /// set here, and the variables that cannot be overridden refuse the
 /// connection instead.
-fn postgres_options(vetted: &VettedConnection) -> Result<PgConnectOptions, Failure> {
+/// `true` with the options: the driver connects to the checked address.
+/// Refused (`CONNECTION_NOT_ALLOWED`, naming the variable) while Freight's
+/// environment sets one sqlx applies and no option overrides: it would
+/// send Freight's client certificate, trust Freight's CA or pass Freight's
+/// server options to a tenant's server.
+fn postgres_options(
+    field: &str,
+    vetted: &VettedConnection,
+) -> Result<(PgConnectOptions, bool), Failure> {
     if let Some(var) = INHERITED_POSTGRES_VARIABLES
         .iter()
         .find(|v| std::env::var_os(v).is_some())
     {
-        return Err(Failure::Permanent(format!(
-            "Freight's environment sets {var}, which sqlx would apply to tenant connections; \
-             move it into DATABASE_URL and unset it"
-        )));
+        return Err(Failure::NotAllowed(PolicyViolation {
+            field: field.to_owned(),
+            message: format!(
+                "PostgreSQL sources and targets are refused while Freight's environment sets \
+                 {var}, which the driver would apply to this connection (the operator moves it \
+                 into DATABASE_URL and unsets it)"
+            ),
+        }));
     }
     let parts = &vetted.parts;
     let mut ssl_mode = PgSslMode::Prefer;
@@ -234,25 +266,28 @@ fn postgres_options(vetted: &VettedConnection) -> Result<PgConnectOptions, Failu
     // verify-full checks the certificate against the name: keep the name
     // (the address was checked a moment ago); otherwise connect to the
     // checked address itself.
-    let host = match ssl_mode {
-        PgSslMode::VerifyFull => parts.host.clone(),
-        _ => vetted.pinned_host(),
+    let pinned = !matches!(ssl_mode, PgSslMode::VerifyFull);
+    let host = if pinned {
+        vetted.pinned_host()
+    } else {
+        parts.host.clone()
     }
     .unwrap_or_default();
-    Ok(opts
+    let opts = opts
         .host(&host)
         .port(vetted.address.map_or(5432, |a| a.port()))
         .username(&user)
         .password(tenant_password(parts).expose())
         .database(parts.database.as_deref().unwrap_or(&user))
         .ssl_mode(ssl_mode)
-        .application_name(&application_name))
+        .application_name(&application_name);
+    Ok((opts, pinned))
 }
 
 /// MySQL options from the tenant's config alone (sqlx reads no
 /// environment or option files for MySQL, so a missing password stays
 /// missing: an empty one would be sent as a password).
-fn mysql_options(vetted: &VettedConnection) -> Result<MySqlConnectOptions, Failure> {
+fn mysql_options(vetted: &VettedConnection) -> Result<(MySqlConnectOptions, bool), Failure> {
     let parts = &vetted.parts;
     let mut ssl_mode = MySqlSslMode::Preferred;
     let mut opts = MySqlConnectOptions::new();
@@ -270,9 +305,11 @@ fn mysql_options(vetted: &VettedConnection) -> Result<MySqlConnectOptions, Failu
             _ => opts,
         };
     }
-    let host = match ssl_mode {
-        MySqlSslMode::VerifyIdentity => parts.host.clone(),
-        _ => vetted.pinned_host(),
+    let pinned = !matches!(ssl_mode, MySqlSslMode::VerifyIdentity);
+    let host = if pinned {
+        vetted.pinned_host()
+    } else {
+        parts.host.clone()
     }
     .unwrap_or_default();
     let mut opts = opts
@@ -286,27 +323,105 @@ fn mysql_options(vetted: &VettedConnection) -> Result<MySqlConnectOptions, Failu
     if let Some(db) = &parts.database {
         opts = opts.database(db);
     }
-    Ok(opts)
+    Ok((opts, pinned))
 }
 
-/// The identity rule: refuses Freight's own database, whatever address
-/// reached it.
-async fn check_postgres_identity(
-    policy: &ConnectionPolicy,
-    field: &str,
-    pool: &PgPool,
-) -> Result<(), Failure> {
-    let (system_identifier, database): (String, String) = sqlx::query_as(POSTGRES_IDENTITY_QUERY)
-        .fetch_one(pool)
-        .await
-        .map_err(|e| classify(&e, "reading the server's identity"))?;
-    policy
-        .check_identity(
+/// The policy, applied again to every new connection of a pool (sqlx's
+/// `after_connect`): a pool opens connections long after the first, and in
+/// the TLS verify modes the driver resolves the host name itself each time.
+/// PostgreSQL: the identity rule on every connection; both dialects in
+/// verify modes: the address rules on what the name resolves to now.
+#[derive(Clone)]
+struct Guard {
+    policy: Arc<ConnectionPolicy>,
+    tenant: TenantId,
+    config: Arc<ConnectionConfig>,
+    field: &'static str,
+    /// The driver connects to the checked address: nothing to re-resolve.
+    pinned: bool,
+    refused: Arc<tokio::sync::watch::Sender<Option<PolicyViolation>>>,
+}
+
+impl Guard {
+    fn new(
+        policy: &ConnectionPolicy,
+        tenant: &TenantId,
+        config: &ConnectionConfig,
+        field: &'static str,
+        pinned: bool,
+    ) -> (Self, tokio::sync::watch::Receiver<Option<PolicyViolation>>) {
+        let (refused, watch) = tokio::sync::watch::channel(None);
+        let guard = Self {
+            policy: Arc::new(policy.clone()),
+            tenant: tenant.clone(),
+            config: Arc::new(config.clone()),
             field,
-            &DatabaseIdentity::Postgres {
-                system_identifier,
-                database,
+            pinned,
+            refused: Arc::new(refused),
+        };
+        (guard, watch)
+    }
+
+    /// A refused connection: recorded for [`unless_refused`] and failed.
+    /// sqlx closes it and logs the message; a pool whose later connection
+    /// is refused hands out none (its callers time out).
+    fn refuse(&self, violation: PolicyViolation) -> sqlx::Error {
+        self.refused.send_replace(Some(violation.clone()));
+        sqlx::Error::Configuration(Box::new(violation))
+    }
+
+    async fn check_address(&self) -> Result<(), sqlx::Error> {
+        if self.pinned {
+            return Ok(());
+        }
+        match self
+            .policy
+            .vet(self.field, &self.tenant, &self.config)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(violation) => Err(self.refuse(violation)),
+        }
+    }
+
+    /// The identity rule: refuses Freight's own database, whatever address
+    /// reached it.
+    async fn check_postgres(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        self.check_address().await?;
+        let (system_identifier, database): (String, String) =
+            sqlx::query_as(POSTGRES_IDENTITY_QUERY)
+                .fetch_one(&mut *conn)
+                .await?;
+        let identity = DatabaseIdentity::Postgres {
+            system_identifier,
+            database,
+        };
+        self.policy
+            .check_identity(self.field, &identity)
+            .map_err(|violation| self.refuse(violation))
+    }
+
+    /// Freight keeps nothing in MySQL: only the address rules apply.
+    async fn check_mysql(&self, _conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
+        self.check_address().await
+    }
+}
+
+/// Waits for a pool's connection, or for the policy to refuse it (sqlx
+/// would retry a refused connection until the acquire timeout).
+pub async fn unless_refused<P>(
+    refused: &mut tokio::sync::watch::Receiver<Option<PolicyViolation>>,
+    connecting: impl Future<Output = Result<P, sqlx::Error>>,
+) -> Result<Result<P, sqlx::Error>, Failure> {
+    tokio::select! {
+        biased;
+        violation = refused.wait_for(Option::is_some) => match violation {
+            Ok(violation) => match violation.clone() {
+                Some(violation) => Err(Failure::NotAllowed(violation)),
+                None => Err(Failure::Permanent("the connection was refused".into())),
             },
-        )
-        .map_err(Failure::NotAllowed)
+            Err(_) => Err(Failure::Permanent("the connection was refused".into())),
+        },
+        connected = connecting => Ok(connected),
+    }
 }

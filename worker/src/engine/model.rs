@@ -265,6 +265,14 @@ impl Value {
         }
     }
 
+    /// [`Value::to_json`] without copying text.
+    pub fn into_json(self) -> serde_json::Value {
+        match self {
+            Self::Text(s) => serde_json::Value::String(s),
+            other => other.to_json(),
+        }
+    }
+
     /// Parses a key bound back into a value of the column's logical type.
     pub fn from_json(json: &serde_json::Value, logical: &Logical) -> Option<Value> {
         use serde_json::Value as J;

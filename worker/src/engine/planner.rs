@@ -41,6 +41,16 @@ impl From<Failure> for PlanFail {
     }
 }
 
+/// Tables of a source Freight lists at most: the source decides how many
+/// it has, and their names are held in memory (100,000 names of the
+/// longest PostgreSQL identifiers: about 10 MB).
+const LIST_TABLES_CEILING: usize = 100_000;
+
+/// Key values longer than this (bytes, all key columns of a row together)
+/// are refused before any is read: a boundary is held in memory, and
+/// PostgreSQL and InnoDB indexes refuse keys of more than about 3 KB anyway.
+pub const MAX_KEY_VALUE_BYTES: i64 = 64 * 1024;
+
 /// The tables to copy: the requested ones (each must exist) or all of the
 /// source, minus the excluded ones, in the source's order.
 pub async fn select_tables(
@@ -48,7 +58,12 @@ pub async fn select_tables(
     source: &Pool,
 ) -> Result<(Vec<String>, Vec<String>), PlanFail> {
     let schema = schema_of(source, &job.source).unwrap_or_default();
-    let all = introspect::list_tables(source, &schema).await?;
+    let all = introspect::list_tables(source, &schema, LIST_TABLES_CEILING + 1).await?;
+    if all.len() > LIST_TABLES_CEILING {
+        return Err(PlanFail::TooLarge(format!(
+            "the source has more than {LIST_TABLES_CEILING} tables, more than Freight plans"
+        )));
+    }
     let mut warnings = Vec::new();
     let find = |name: &str| {
         all.iter()
@@ -103,6 +118,23 @@ pub async fn plan(
     let target_schema =
         (target_dialect == Dialect::Postgres).then(|| job.target.schema_or_default().to_owned());
 
+    if names.len() > limits.max_tables_per_job {
+        return Err(PlanFail::TooLarge(format!(
+            "the job would copy {} tables, more than {} (FREIGHT_MAX_TABLES_PER_JOB); \
+             name fewer in tables or exclude_tables, or split the job",
+            names.len(),
+            limits.max_tables_per_job
+        )));
+    }
+    // Every table costs at least one batch.
+    if names.len() > limits.max_batches_per_job {
+        return Err(PlanFail::TooLarge(format!(
+            "the job would copy {} tables, each at least one batch: more than {} batches \
+             (FREIGHT_MAX_BATCHES_PER_JOB); name fewer tables or split the job",
+            names.len(),
+            limits.max_batches_per_job
+        )));
+    }
     check_key_columns_tables(job, &names)?;
     names::check_tables(job.identifiers, &names).map_err(|message| PlanFail::Invalid {
         field: "identifiers",
@@ -164,6 +196,8 @@ pub async fn plan(
 
     let mut report_tables = Vec::with_capacity(tables.len());
     let mut batches = Vec::new();
+    // Bytes of boundary key values held so far (FREIGHT_MAX_PLAN_KEY_BYTES).
+    let mut key_bytes = 0usize;
     for (table, target_table) in tables.iter().zip(&target_tables) {
         let mut warnings = target_table.warnings.clone();
         // A full scan: only for the preview (`plan_migration_job`), where
@@ -239,7 +273,17 @@ pub async fn plan(
             }
         }
 
+        // This table's batches and those of the tables still to plan (one
+        // each at least) must fit the job's budget.
+        let tables_after = tables.len() - report_tables.len() - 1;
         let (copy_mode, table_batches, rows) = if table.key.is_empty() {
+            if batches.len() + 1 + tables_after > limits.max_batches_per_job {
+                return Err(PlanFail::TooLarge(format!(
+                    "the plan needs more than {} batches (FREIGHT_MAX_BATCHES_PER_JOB): \
+                     each table without a key is one batch; name fewer tables or split the job",
+                    limits.max_batches_per_job
+                )));
+            }
             warnings.push(format!(
                 "table {} has no primary key or unique NOT NULL index: it is copied whole, in one batch that clears the target table and copies every row in one transaction (a retry copies it whole again); name a key in key_columns to cut it in ranges",
                 table.name
@@ -258,17 +302,22 @@ pub async fn plan(
             // job's budget bounds this table's boundaries before they are
             // collected.
             let budget = BatchBudget {
-                remaining: limits.max_batches_per_job.saturating_sub(batches.len() + 1),
+                remaining: limits
+                    .max_batches_per_job
+                    .saturating_sub(batches.len() + 1 + tables_after),
                 limit: limits.max_batches_per_job,
+                key_bytes_remaining: limits.max_key_bytes_per_job.saturating_sub(key_bytes),
+                key_bytes_limit: limits.max_key_bytes_per_job,
                 batch_size: job.batch_size,
                 rows_before: report_tables
                     .iter()
                     .map(|t: &TablePlan| t.rows_estimate)
                     .sum(),
             };
-            let (bounds, rows) =
+            let (bounds, rows, bytes) =
                 key_boundaries(source, source_schema.as_deref(), table, &budget).await?;
-            (CopyMode::KeyRanges, ranges(&table.name, &bounds), rows)
+            key_bytes = key_bytes.saturating_add(bytes);
+            (CopyMode::KeyRanges, ranges(&table.name, bounds), rows)
         };
         report_tables.push(TablePlan {
             table_name: table.name.clone(),
@@ -459,6 +508,10 @@ struct BatchBudget {
     batch_size: u32,
     /// Rows of the tables planned before this one.
     rows_before: i64,
+    /// Bytes of key values this table's boundaries may still take.
+    key_bytes_remaining: usize,
+    /// `FREIGHT_MAX_PLAN_KEY_BYTES`.
+    key_bytes_limit: usize,
 }
 
 impl BatchBudget {
@@ -480,6 +533,129 @@ impl BatchBudget {
             self.limit, self.batch_size
         )))
     }
+
+    /// Refuses the plan once its boundaries' key values take more bytes
+    /// than the job may hold.
+    fn check_bytes(&self, table: &str, bytes: usize) -> Result<(), PlanFail> {
+        if bytes <= self.key_bytes_remaining {
+            return Ok(());
+        }
+        Err(PlanFail::TooLarge(format!(
+            "table {table}: key values too large to plan: the boundaries of the plan take more than \
+             {} bytes (FREIGHT_MAX_PLAN_KEY_BYTES) at batch_size {}; use a larger batch_size or a \
+             shorter key (key_columns)",
+            self.key_bytes_limit, self.batch_size
+        )))
+    }
+}
+
+/// What a boundary key costs the plan: the bytes of its values as the plan
+/// stores them (bytes in hex), at least 8 each.
+fn key_bytes(row: &[Value]) -> usize {
+    row.iter()
+        .map(|v| {
+            match v {
+                Value::Text(s) | Value::Decimal(s) | Value::Json(s) => s.len(),
+                Value::Bytes(b) => 2 + 2 * b.len(),
+                _ => 8,
+            }
+            .max(8)
+        })
+        .sum()
+}
+
+/// Whether a key column's values can be long (text, bytes, numbers as
+/// text, ...): those are measured before any is read.
+fn variable_length(logical: &Logical) -> bool {
+    !matches!(
+        logical,
+        Logical::Bool
+            | Logical::Int(_)
+            | Logical::UInt64
+            | Logical::Float32
+            | Logical::Float64
+            | Logical::Date
+            | Logical::Time
+            | Logical::Duration
+            | Logical::DateTime
+            | Logical::DateTimeTz
+            | Logical::Uuid
+    )
+}
+
+/// Refuses a key whose longest values (all key columns of a row together)
+/// exceed [`MAX_KEY_VALUE_BYTES`], by one aggregate the server computes:
+/// no boundary is read before its size is known to be small. A full scan
+/// of the key columns, as the walk is; only for variable-length keys.
+async fn check_key_lengths(
+    pool: &Pool,
+    schema: Option<&str>,
+    table: &Table,
+) -> Result<(), PlanFail> {
+    let dialect = pool.dialect();
+    let long: Vec<&Column> = table
+        .key_columns()
+        .into_iter()
+        .filter(|c| variable_length(&c.logical))
+        .collect();
+    if long.is_empty() {
+        return Ok(());
+    }
+    let lengths: Vec<String> = long
+        .iter()
+        .map(|c| {
+            let expr = c
+                .select_expr
+                .clone()
+                .unwrap_or_else(|| ident(dialect, &c.name));
+            match dialect {
+                Dialect::Postgres => format!("COALESCE(octet_length(({expr})::text), 0)::bigint"),
+                Dialect::MySql => format!("COALESCE(LENGTH({expr}), 0)"),
+                Dialect::Sqlite => format!("COALESCE(length(CAST({expr} AS BLOB)), 0)"),
+            }
+        })
+        .collect();
+    let max = match dialect {
+        Dialect::MySql => format!("CAST(COALESCE(MAX({}), 0) AS SIGNED)", lengths.join(" + ")),
+        _ => format!("COALESCE(MAX({}), 0)", lengths.join(" + ")),
+    };
+    let sql = format!(
+        "SELECT {max} FROM {}",
+        qualified(dialect, schema, &table.name)
+    );
+    let ctx = "measuring key values";
+    let longest: i64 = match pool {
+        Pool::Postgres(p) => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(p)
+                .await
+        }
+        Pool::MySql(p) => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(p)
+                .await
+        }
+        Pool::Sqlite(p) => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(p)
+                .await
+        }
+    }
+    .map_err(|e| classify(&e, ctx))?;
+    if longest <= MAX_KEY_VALUE_BYTES {
+        return Ok(());
+    }
+    let names: Vec<&str> = table
+        .key_columns()
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    Err(PlanFail::TooLarge(format!(
+        "table {}: key values too large to plan: key ({}) values of up to {longest} bytes, \
+         at most {MAX_KEY_VALUE_BYTES} per row; name a shorter key in key_columns",
+        table.name,
+        names.join(", ")
+    )))
 }
 
 /// The first key of every range after the first, and the row count
@@ -489,7 +665,7 @@ async fn key_boundaries(
     schema: Option<&str>,
     table: &Table,
     budget: &BatchBudget,
-) -> Result<(Vec<Vec<Value>>, i64), PlanFail> {
+) -> Result<(Vec<Vec<Value>>, i64, usize), PlanFail> {
     let batch_size = budget.batch_size;
     // The statistics say enough to refuse before anything is walked.
     let estimate = introspect::row_estimate(pool, schema.unwrap_or_default(), &table.name).await?;
@@ -497,10 +673,15 @@ async fn key_boundaries(
         let needed = u64::try_from(estimate).unwrap_or(0) / u64::from(batch_size.max(1));
         budget.check(usize::try_from(needed).unwrap_or(usize::MAX), estimate)?;
     }
-    match arithmetic_boundaries(pool, schema, table, budget, estimate).await? {
-        Some(found) => Ok(found),
-        None => walked_boundaries(pool, schema, table, budget).await,
+    if let Some((bounds, rows)) =
+        arithmetic_boundaries(pool, schema, table, budget, estimate).await?
+    {
+        let bytes = bounds.len().saturating_mul(8);
+        budget.check_bytes(&table.name, bytes)?;
+        return Ok((bounds, rows, bytes));
     }
+    check_key_lengths(pool, schema, table).await?;
+    walked_boundaries(pool, schema, table, budget).await
 }
 
 /// Estimated rows below which the key walk is cheap enough to always run
@@ -565,7 +746,9 @@ async fn arithmetic_boundaries(
         return Ok(None);
     }
     // Refused before a single boundary is allocated.
-    budget.check(usize::try_from(ranges - 1).unwrap_or(usize::MAX), estimate)?;
+    let count = usize::try_from(ranges - 1).unwrap_or(usize::MAX);
+    budget.check(count, estimate)?;
+    budget.check_bytes(&table.name, count.saturating_mul(8))?;
     let bounds: Result<Vec<Vec<Value>>, _> = (1..ranges)
         .map(|i| i64::try_from(i128::from(min) + i * i128::from(step)).map(|b| vec![Value::Int(b)]))
         .collect();
@@ -594,9 +777,10 @@ async fn walked_boundaries(
     schema: Option<&str>,
     table: &Table,
     budget: &BatchBudget,
-) -> Result<(Vec<Vec<Value>>, i64), PlanFail> {
+) -> Result<(Vec<Vec<Value>>, i64, usize), PlanFail> {
     let batch_size = budget.batch_size;
     let dialect = pool.dialect();
+    let mut bytes = 0usize;
     let key_cols: Vec<Column> = table.key_columns().into_iter().cloned().collect();
     let key = key_cols
         .iter()
@@ -648,6 +832,8 @@ async fn walked_boundaries(
         };
         match row {
             Some(row) if row.iter().all(|v| *v != Value::Null) => {
+                bytes = bytes.saturating_add(key_bytes(&row));
+                budget.check_bytes(&table.name, bytes)?;
                 bounds.push(row);
                 let walked = i64::try_from(bounds.len()).unwrap_or(i64::MAX);
                 budget.check(bounds.len(), walked.saturating_mul(i64::from(step)))?;
@@ -664,14 +850,17 @@ async fn walked_boundaries(
     let mut tail = Predicate::new(dialect);
     tail.key_range(&key, bounds.last().map(Vec::as_slice), None);
     let last = read::count(pool, schema, &table.name, &tail).await?;
-    Ok((bounds.clone(), bounds.len() as i64 * i64::from(step) + last))
+    let rows = bounds.len() as i64 * i64::from(step) + last;
+    Ok((bounds, rows, bytes))
 }
 
 /// Turns boundaries into ranges: `[-inf, b0)`, `[b0, b1)`, ..., `[bn, +inf)`.
 /// The open ends catch rows added below the first or above the last key.
-fn ranges(table: &str, bounds: &[Vec<Value>]) -> Vec<PlannedBatch> {
+/// Consumes the boundaries: each is freed as it is converted, so a plan
+/// holds its keys as values and as JSON only one boundary at a time.
+fn ranges(table: &str, bounds: Vec<Vec<Value>>) -> Vec<PlannedBatch> {
     let to_json =
-        |row: &Vec<Value>| serde_json::Value::Array(row.iter().map(Value::to_json).collect());
+        |row: Vec<Value>| serde_json::Value::Array(row.into_iter().map(Value::into_json).collect());
     let mut out = Vec::with_capacity(bounds.len() + 1);
     let mut start: Option<serde_json::Value> = None;
     for b in bounds {

@@ -28,13 +28,23 @@ pub struct Engine {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanLimits {
     /// Batches one job may be cut into (`FREIGHT_MAX_BATCHES_PER_JOB`).
+    /// Every table costs at least one, keyless ones exactly one.
     pub max_batches_per_job: usize,
+    /// Bytes of boundary key values one plan may hold
+    /// (`FREIGHT_MAX_PLAN_KEY_BYTES`): the batch count alone does not bound
+    /// memory when the key is a long text.
+    pub max_key_bytes_per_job: usize,
+    /// Tables one job may copy (`FREIGHT_MAX_TABLES_PER_JOB`), checked
+    /// before any table's schema is read.
+    pub max_tables_per_job: usize,
 }
 
 impl Default for PlanLimits {
     fn default() -> Self {
         Self {
             max_batches_per_job: 100_000,
+            max_key_bytes_per_job: 16 * 1024 * 1024,
+            max_tables_per_job: 10_000,
         }
     }
 }
@@ -120,6 +130,50 @@ impl Engine {
             t.close().await;
         }
         result
+    }
+
+    /// Opens one end of `job` through the policy and holds `connections` of
+    /// its pool at once: each new connection of a pool passes the policy,
+    /// not only the first (for tests of that rule).
+    #[doc(hidden)]
+    pub async fn hold_connections(
+        &self,
+        job: &JobContext,
+        source: bool,
+        connections: usize,
+    ) -> Result<(), EngineError> {
+        let side = if source { Side::Source } else { Side::Target };
+        let config = if source { &job.source } else { &job.target };
+        let opened =
+            connect::open_guarded(&self.policy, &job.tenant, config, side, Access::ReadOnly)
+                .await
+                .map_err(Failure::into_engine)?;
+        let Some((pool, Some(mut refused))) = opened else {
+            return Err(EngineError::Permanent("not a database server".into()));
+        };
+        let result = async {
+            match &pool {
+                Pool::Postgres(p) => {
+                    let mut held = Vec::new();
+                    for _ in 0..connections {
+                        let conn = connect::unless_refused(&mut refused, p.acquire()).await?;
+                        held.push(conn.map_err(|e| Failure::Transient(e.to_string()))?);
+                    }
+                }
+                Pool::MySql(p) => {
+                    let mut held = Vec::new();
+                    for _ in 0..connections {
+                        let conn = connect::unless_refused(&mut refused, p.acquire()).await?;
+                        held.push(conn.map_err(|e| Failure::Transient(e.to_string()))?);
+                    }
+                }
+                Pool::Sqlite(_) => {}
+            }
+            Ok::<(), Failure>(())
+        }
+        .await;
+        pool.close().await;
+        result.map_err(Failure::into_engine)
     }
 
     /// Opens both ends read-only through the policy (address, path and

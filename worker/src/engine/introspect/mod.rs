@@ -8,12 +8,15 @@ use super::connect::Pool;
 use super::error::{Failure, classify};
 use super::model::{DefaultValue, Table};
 
-/// Names of the base tables of the database (PostgreSQL: of `schema`).
-pub async fn list_tables(pool: &Pool, schema: &str) -> Result<Vec<String>, Failure> {
+/// Names of the base tables of the database (PostgreSQL: of `schema`), at
+/// most `limit` of them (the first by name): the source decides how many
+/// it has, and the list is held in memory.
+pub async fn list_tables(pool: &Pool, schema: &str, limit: usize) -> Result<Vec<String>, Failure> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let res = match pool {
-        Pool::Postgres(p) => postgres::list_tables(p, schema).await,
-        Pool::MySql(p) => mysql::list_tables(p).await,
-        Pool::Sqlite(p) => sqlite::list_tables(p).await,
+        Pool::Postgres(p) => postgres::list_tables(p, schema, limit).await,
+        Pool::MySql(p) => mysql::list_tables(p, limit).await,
+        Pool::Sqlite(p) => sqlite::list_tables(p, limit).await,
     };
     res.map_err(|e| classify(&e, "listing tables"))
 }

@@ -10,11 +10,13 @@ use crate::engine::model::{
 };
 use crate::engine::sql::ident;
 
-pub async fn list_tables(pool: &MySqlPool) -> Result<Vec<String>, sqlx::Error> {
+pub async fn list_tables(pool: &MySqlPool, limit: i64) -> Result<Vec<String>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT CAST(table_name AS CHAR) FROM information_schema.tables
-         WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name",
+         WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name
+         LIMIT ?",
     )
+    .bind(limit)
     .fetch_all(pool)
     .await?;
     rows.iter().map(|r| r.try_get::<String, _>(0)).collect()

@@ -6,13 +6,18 @@ use sqlx::{PgPool, Row};
 use super::{choose_key, parse_default, type_args};
 use crate::engine::model::{Check, Column, Dialect, FkAction, ForeignKey, Index, Logical, Table};
 
-pub async fn list_tables(pool: &PgPool, schema: &str) -> Result<Vec<String>, sqlx::Error> {
+pub async fn list_tables(
+    pool: &PgPool,
+    schema: &str,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-         ORDER BY c.relname",
+         ORDER BY c.relname LIMIT $2",
     )
     .bind(schema)
+    .bind(limit)
     .fetch_all(pool)
     .await
 }

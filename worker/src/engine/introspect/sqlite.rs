@@ -8,10 +8,11 @@ use super::{choose_key, parse_default, type_args};
 use crate::engine::checks::sqlite_checks;
 use crate::engine::model::{Check, Column, Dialect, FkAction, ForeignKey, Index, Logical, Table};
 
-pub async fn list_tables(pool: &SqlitePool) -> Result<Vec<String>, sqlx::Error> {
+pub async fn list_tables(pool: &SqlitePool, limit: i64) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT ?",
     )
+    .bind(limit)
     .fetch_all(pool)
     .await
 }
