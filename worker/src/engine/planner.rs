@@ -10,7 +10,7 @@ use super::error::{Failure, classify};
 use super::model::{Column, Dialect, Logical, Table, Value};
 use super::service::PlanLimits;
 use super::sql::{Predicate, ident, table as qualified};
-use super::{JobContext, JobPlan, PlannedBatch, introspect, names, read, typemap, views};
+use super::{JobContext, JobPlan, PlannedBatch, adapt, introspect, names, read, typemap, views};
 
 /// Why planning stopped.
 #[derive(Debug)]
@@ -183,9 +183,25 @@ pub async fn plan(
             }
             None => None,
         };
+        let (mut ddl_table, adapt_warnings) = adapt::for_target(
+            source,
+            source_schema.as_deref(),
+            target,
+            target_dialect,
+            &tables,
+            table,
+            target_table,
+        )
+        .await?;
+        warnings.extend(adapt_warnings);
+        // SQLite's foreign keys are part of CREATE TABLE: those to tables
+        // the job copies.
+        let copied = |t: &String| target_tables.iter().any(|c| &c.name == t);
+        ddl_table.foreign_keys.retain(|fk| copied(&fk.ref_table));
         let (create, ddl_warnings) =
-            typemap::create_table(target_dialect, target_schema.as_deref(), target_table);
+            typemap::create_table(target_dialect, target_schema.as_deref(), &ddl_table);
         warnings.extend(ddl_warnings);
+        let created = existing.is_none();
         let mut target_ddl = Vec::new();
         match existing {
             Some(existing) => {
@@ -202,23 +218,52 @@ pub async fn plan(
                 ));
             }
             None => {
-                target_ddl.extend(create.iter().cloned());
+                let mut create = create;
                 if prepare_target && let Some(pool) = target {
-                    execute_ddl(pool, &create).await?;
+                    // A CHECK the target cannot compile (a function or an
+                    // operator of the source's own) never fails the job:
+                    // the table is created without its CHECKs.
+                    match execute_ddl(pool, &create).await {
+                        Err(
+                            Failure::Permanent(refused)
+                            | Failure::Data {
+                                message: refused, ..
+                            },
+                        ) if !ddl_table.checks.is_empty() => {
+                            warnings.push(format!(
+                                "CHECK constraints of {} are not recreated: the target refused them ({refused})",
+                                target_table.name
+                            ));
+                            ddl_table.checks.clear();
+                            create = typemap::create_table(
+                                target_dialect,
+                                target_schema.as_deref(),
+                                &ddl_table,
+                            )
+                            .0;
+                            execute_ddl(pool, &create).await?;
+                        }
+                        other => other?,
+                    }
                 }
+                target_ddl.extend(create);
             }
         }
-        for index in &target_table.indexes {
-            target_ddl.push(typemap::index_ddl(
+        for index in &ddl_table.indexes {
+            let (ddl, index_warnings) = typemap::index_ddl(
                 target_dialect,
                 target_schema.as_deref(),
-                target_table,
+                &ddl_table,
                 index,
                 true,
-            ));
+            );
+            target_ddl.extend(ddl);
+            warnings.extend(index_warnings);
         }
         for (fk, target_fk) in table.foreign_keys.iter().zip(&target_table.foreign_keys) {
-            if names.contains(&fk.ref_table) && target_dialect != Dialect::Sqlite {
+            if names.contains(&fk.ref_table) && target_dialect == Dialect::Sqlite && created {
+                // In the CREATE TABLE above.
+            } else if names.contains(&fk.ref_table) && target_dialect != Dialect::Sqlite {
                 warnings.extend(typemap::foreign_key_warnings(target_dialect, fk));
                 target_ddl.push(typemap::foreign_key_ddl(
                     target_dialect,
@@ -228,7 +273,7 @@ pub async fn plan(
                 ));
             } else if target_dialect == Dialect::Sqlite {
                 warnings.push(format!(
-                    "foreign key {} is not recreated: SQLite cannot add constraints to an existing table",
+                    "foreign key {} is not recreated: the target table exists and SQLite cannot add constraints to an existing table",
                     fk.name
                 ));
             } else {
