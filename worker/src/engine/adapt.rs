@@ -125,6 +125,34 @@ pub async fn for_target(
     Ok((out, warnings))
 }
 
+/// The table with less for a target that refused it: first without its
+/// CHECKs and generated expressions (the columns stay, holding the
+/// source's values), then with every type of no neutral equivalent as
+/// text. `None` when nothing is left to take out; else what was.
+pub fn simpler(table: &mut Table) -> Option<String> {
+    let generated = table.columns.iter().any(|c| c.generated.is_some());
+    if !table.checks.is_empty() || generated {
+        table.checks.clear();
+        for col in &mut table.columns {
+            col.generated = None;
+        }
+        return Some(
+            "CHECK constraints and generated expressions are not recreated (generated columns are plain ones holding the source's values)".to_owned(),
+        );
+    }
+    let mut texts = Vec::new();
+    for col in &mut table.columns {
+        if let Logical::Other(spelling) = &col.logical {
+            texts.push(format!("{} ({spelling})", col.name));
+            col.logical = Logical::Text {
+                max_len: None,
+                fixed: false,
+            };
+        }
+    }
+    (!texts.is_empty()).then(|| format!("columns {} are created as text", texts.join(", ")))
+}
+
 /// Whether the column holds a value above `i64::MAX` (one index lookup).
 async fn above_i64(
     pool: &Pool,

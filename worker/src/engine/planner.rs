@@ -220,31 +220,30 @@ pub async fn plan(
             None => {
                 let mut create = create;
                 if prepare_target && let Some(pool) = target {
-                    // A CHECK the target cannot compile (a function or an
-                    // operator of the source's own) never fails the job:
-                    // the table is created without its CHECKs.
-                    match execute_ddl(pool, &create).await {
-                        Err(
-                            Failure::Permanent(refused)
-                            | Failure::Data {
-                                message: refused, ..
-                            },
-                        ) if !ddl_table.checks.is_empty() => {
-                            warnings.push(format!(
-                                "CHECK constraints of {} are not recreated: the target refused them ({refused})",
-                                target_table.name
-                            ));
-                            ddl_table.checks.clear();
-                            create = typemap::create_table(
-                                target_dialect,
-                                target_schema.as_deref(),
-                                &ddl_table,
-                            )
-                            .0;
-                            execute_ddl(pool, &create).await?;
-                        }
-                        other => other?,
+                    // What the target refuses to compile (a CHECK or a
+                    // generated column calling a function of the source's
+                    // own, a type it lacks) never fails the job: the table
+                    // is created without it, with a warning.
+                    let mut done = execute_ddl(pool, &create).await;
+                    while let Err(Failure::Permanent(why) | Failure::Data { message: why, .. }) =
+                        &done
+                    {
+                        let Some(left_out) = adapt::simpler(&mut ddl_table) else {
+                            break;
+                        };
+                        warnings.push(format!(
+                            "table {}: {left_out}: the target refused the table as it was ({why})",
+                            target_table.name
+                        ));
+                        create = typemap::create_table(
+                            target_dialect,
+                            target_schema.as_deref(),
+                            &ddl_table,
+                        )
+                        .0;
+                        done = execute_ddl(pool, &create).await;
                     }
+                    done?;
                 }
                 target_ddl.extend(create);
             }

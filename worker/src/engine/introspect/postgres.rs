@@ -145,7 +145,7 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
             // The target has no such types (enums become CHECKed text).
             (_, Some("e")) => {
                 warnings.push(format!(
-                    "column {name}: {spelled} (an array of an enum type) is created as text[]"
+                    "column {name}: {spelled} (an array of an enum type) is copied as an array of text (text[] on PostgreSQL)"
                 ));
                 (Logical::Other("text[]".to_owned()), true)
             }
