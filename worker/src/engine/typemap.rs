@@ -295,6 +295,8 @@ pub fn create_table(
                 (Dialect::MySql, Logical::DateTime | Logical::DateTimeTz) => {
                     def.push_str(" ON UPDATE CURRENT_TIMESTAMP(6)")
                 }
+                // A trigger (after the table, below).
+                (Dialect::Postgres, Logical::DateTime | Logical::DateTimeTz) => {}
                 _ => warnings.push(format!(
                     "column {}: ON UPDATE CURRENT_TIMESTAMP is not recreated ({} has no such clause): updates on the target leave it unchanged unless the application sets it",
                     col.name,
@@ -369,6 +371,16 @@ pub fn create_table(
         ddl.push_str(" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
     }
     let mut statements = vec![ddl];
+    if target == Dialect::Postgres {
+        statements.extend(
+            table
+                .columns
+                .iter()
+                .filter(|c| c.on_update_now && c.generated.is_none())
+                .filter(|c| matches!(c.logical, Logical::DateTime | Logical::DateTimeTz))
+                .flat_map(|c| on_update_trigger(schema, &table.name, c)),
+        );
+    }
     let commented: Vec<&Column> = table
         .columns
         .iter()
@@ -390,6 +402,44 @@ pub fn create_table(
         _ => {}
     }
     (statements, warnings)
+}
+
+/// MySQL's `ON UPDATE CURRENT_TIMESTAMP` on PostgreSQL: a `BEFORE UPDATE`
+/// trigger that sets the column to the current time when the row changes
+/// and the update left the column as it was (MySQL: when no value is
+/// assigned to it; an assignment of its own current value is the one
+/// case that differs).
+fn on_update_trigger(schema: Option<&str>, table: &str, col: &Column) -> [String; 2] {
+    let name = truncate(&format!("{table}_{}_on_update", col.name), 63);
+    let function = match schema {
+        Some(schema) => format!(
+            "{}.{}",
+            ident(Dialect::Postgres, schema),
+            ident(Dialect::Postgres, &name)
+        ),
+        None => ident(Dialect::Postgres, &name),
+    };
+    let column = ident(Dialect::Postgres, &col.name);
+    let now = match col.logical {
+        Logical::DateTimeTz => "CURRENT_TIMESTAMP",
+        _ => "LOCALTIMESTAMP",
+    };
+    [
+        format!(
+            "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $freight$\n\
+             BEGIN\n\
+             IF NEW.{column} IS NOT DISTINCT FROM OLD.{column} AND NEW IS DISTINCT FROM OLD THEN\n\
+             NEW.{column} := {now};\n\
+             END IF;\n\
+             RETURN NEW;\n\
+             END $freight$"
+        ),
+        format!(
+            "CREATE TRIGGER {} BEFORE UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION {function}()",
+            ident(Dialect::Postgres, &name),
+            qualified(Dialect::Postgres, schema, table)
+        ),
+    ]
 }
 
 fn dialect_name(dialect: Dialect) -> &'static str {
@@ -489,12 +539,15 @@ pub fn index_ddl(
     let mut using = None;
     match index.method.as_deref() {
         None => {}
-        Some(m @ ("FULLTEXT" | "SPATIAL")) if target == Dialect::MySql => {
-            kind = if m == "FULLTEXT" {
-                "FULLTEXT "
-            } else {
-                "SPATIAL "
-            };
+        Some("FULLTEXT") if target == Dialect::MySql => kind = "FULLTEXT ",
+        // Spatial columns are copied as WKB bytes (`longblob`), which a
+        // SPATIAL index cannot index.
+        Some("SPATIAL") if target == Dialect::MySql => {
+            warnings.push(format!(
+                "index {} is a SPATIAL index and is not recreated: spatial columns arrive as WKB bytes",
+                index.name
+            ));
+            return (None, warnings);
         }
         Some(m @ ("FULLTEXT" | "SPATIAL")) => {
             warnings.push(format!(
