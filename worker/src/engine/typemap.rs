@@ -703,3 +703,97 @@ fn truncate(name: &str, max: usize) -> String {
     }
     name[..end].to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn users(dialect: Dialect) -> Table {
+        let text = |name: &str| Column {
+            name: name.to_owned(),
+            source_type: "text".to_owned(),
+            logical: Logical::Text {
+                max_len: Some(100),
+                fixed: false,
+            },
+            nullable: true,
+            default: None,
+            select_expr: None,
+            auto_increment: false,
+            unsigned: false,
+            comment: None,
+            generated: None,
+            on_update_now: false,
+            collation: None,
+        };
+        Table {
+            dialect,
+            name: "users".to_owned(),
+            columns: vec![text("email"), text("name")],
+            key: Vec::new(),
+            primary_key: Vec::new(),
+            indexes: Vec::new(),
+            foreign_keys: Vec::new(),
+            checks: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_unique_index_is_never_widened_by_its_include_columns() {
+        let table = users(Dialect::Postgres);
+        let mut index = Index::plain("users_email".into(), vec!["email".into()], true);
+        index.include = vec!["name".into()];
+        let (pg, _) = index_ddl(Dialect::Postgres, Some("public"), &table, &index, true);
+        assert_eq!(
+            pg.as_deref(),
+            Some(
+                "CREATE UNIQUE INDEX \"users_email\" ON \"public\".\"users\" (\"email\") INCLUDE (\"name\")"
+            )
+        );
+        for target in [Dialect::MySql, Dialect::Sqlite] {
+            let (ddl, warnings) = index_ddl(target, None, &table, &index, true);
+            let ddl = ddl.unwrap_or_default();
+            assert!(ddl.starts_with("CREATE UNIQUE INDEX"), "{ddl}");
+            assert!(!ddl.contains("name"), "{ddl}");
+            assert!(
+                warnings[0].contains("INCLUDE (name) is not kept"),
+                "{warnings:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn index_methods_follow_where_they_can() {
+        let table = users(Dialect::Postgres);
+        let mut index = Index::plain("users_name".into(), vec!["name".into()], false);
+        index.method = Some("gin".into());
+        index.descending = vec![true];
+        let (pg, _) = index_ddl(Dialect::Postgres, None, &table, &index, true);
+        assert!(pg.unwrap_or_default().contains("USING gin (\"name\" DESC)"));
+        let (my, warnings) = index_ddl(Dialect::MySql, None, &table, &index, true);
+        assert!(
+            my.is_none() && warnings[0].contains("uses gin"),
+            "{warnings:?}"
+        );
+        index.method = Some("hash".into());
+        let (my, _) = index_ddl(Dialect::MySql, None, &table, &index, true);
+        assert_eq!(
+            my.as_deref(),
+            Some("CREATE INDEX `users_name` ON `users` (`name` DESC)")
+        );
+        let mysql = users(Dialect::MySql);
+        let mut fulltext = Index::plain("ft".into(), vec!["name".into()], false);
+        fulltext.method = Some("FULLTEXT".into());
+        let (my, _) = index_ddl(Dialect::MySql, None, &mysql, &fulltext, true);
+        assert_eq!(
+            my.as_deref(),
+            Some("CREATE FULLTEXT INDEX `users_ft` ON `users` (`name`)")
+        );
+        let (pg, warnings) = index_ddl(Dialect::Postgres, None, &mysql, &fulltext, true);
+        assert!(
+            pg.is_none() && warnings[0].contains("FULLTEXT"),
+            "{warnings:?}"
+        );
+    }
+}

@@ -454,3 +454,23 @@ fn logical_of(
     };
     (logical, false)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn casts_to_enum_and_domain_types_are_retyped() {
+        let casts = vec![
+            ("mood".to_owned(), "text".to_owned()),
+            ("src.posint".to_owned(), "integer".to_owned()),
+        ];
+        assert_eq!(
+            retype_casts(
+                "(m <> 'sad'::mood) AND ('a'::mood = ANY (ms::mood[])) AND (x::moody > 0) AND (p > 0::src.posint)",
+                &casts
+            ),
+            "(m <> 'sad'::text) AND ('a'::text = ANY (ms::text[])) AND (x::moody > 0) AND (p > 0::integer)"
+        );
+    }
+}
