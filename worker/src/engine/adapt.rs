@@ -127,8 +127,8 @@ pub async fn for_target(
 
 /// The table with less for a target that refused it: first without its
 /// CHECKs and generated expressions (the columns stay, holding the
-/// source's values), then with every type of no neutral equivalent as
-/// text. `None` when nothing is left to take out; else what was.
+/// source's values), then without column collations, then with every
+/// type of no neutral equivalent as text. `None` when nothing is left to take out; else what was.
 pub fn simpler(table: &mut Table) -> Option<String> {
     let generated = table.columns.iter().any(|c| c.generated.is_some());
     if !table.checks.is_empty() || generated {
@@ -139,6 +139,13 @@ pub fn simpler(table: &mut Table) -> Option<String> {
         return Some(
             "CHECK constraints and generated expressions are not recreated (generated columns are plain ones holding the source's values)".to_owned(),
         );
+    }
+    // A collation of another server (MariaDB's `uca1400` ones on MySQL).
+    if table.columns.iter().any(|c| c.collation.is_some()) {
+        for col in &mut table.columns {
+            col.collation = None;
+        }
+        return Some("column collations are not kept (the table's utf8mb4_bin applies)".to_owned());
     }
     let mut texts = Vec::new();
     for col in &mut table.columns {
