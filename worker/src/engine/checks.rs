@@ -319,6 +319,106 @@ pub fn sqlite_checks(create_sql: &str) -> Vec<(Option<String>, String)> {
     found
 }
 
+/// The generated columns of a SQLite `CREATE TABLE` statement, as
+/// (column, expression): `name type [GENERATED ALWAYS] AS (expr)`.
+pub fn sqlite_generated(create_sql: &str) -> Vec<(String, String)> {
+    let chars: Vec<char> = create_sql.chars().collect();
+    let Some(open) = chars.iter().position(|&c| c == '(') else {
+        return Vec::new();
+    };
+    let Some(close) = closing_paren(&chars, open) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    // The column definitions and table constraints, split at top-level commas.
+    let mut start = open + 1;
+    let mut i = start;
+    let mut parts = Vec::new();
+    while i < close {
+        match chars[i] {
+            '(' => match closing_paren(&chars, i) {
+                Some(end) => i = end,
+                None => return found,
+            },
+            q @ ('\'' | '"' | '`') => match quoted(&chars, i, q) {
+                Some((_, next)) => {
+                    i = next;
+                    continue;
+                }
+                None => return found,
+            },
+            ',' => {
+                parts.push(&chars[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    parts.push(&chars[start..close]);
+    for part in parts {
+        let mut words: Vec<String> = Vec::new();
+        let mut i = 0;
+        while i < part.len() {
+            let c = part[i];
+            if matches!(c, '\'' | '"' | '`') {
+                let Some((s, next)) = quoted(part, i, c) else {
+                    break;
+                };
+                words.push(s);
+                i = next;
+                continue;
+            }
+            if c == '[' {
+                let Some(end) = part[i + 1..].iter().position(|&c| c == ']') else {
+                    break;
+                };
+                words.push(part[i + 1..i + 1 + end].iter().collect());
+                i += end + 2;
+                continue;
+            }
+            if c == '(' {
+                let Some(end) = closing_paren(part, i) else {
+                    break;
+                };
+                if words.len() > 1 && words.last().is_some_and(|w| w.eq_ignore_ascii_case("as")) {
+                    let expression: String = part[i + 1..end].iter().collect();
+                    found.push((words[0].clone(), expression.trim().to_owned()));
+                    break;
+                }
+                i = end + 1;
+                continue;
+            }
+            if c.is_alphanumeric() || c == '_' {
+                let start = i;
+                while i < part.len() && (part[i].is_alphanumeric() || part[i] == '_') {
+                    i += 1;
+                }
+                words.push(part[start..i].iter().collect());
+                continue;
+            }
+            i += 1;
+        }
+    }
+    found
+}
+
+/// A partial index's condition in a SQLite `CREATE INDEX` statement: what
+/// follows `WHERE` after the column list.
+pub fn sqlite_index_predicate(create_sql: &str) -> Option<String> {
+    let chars: Vec<char> = create_sql.chars().collect();
+    let open = chars.iter().position(|&c| c == '(')?;
+    let close = closing_paren(&chars, open)?;
+    let rest: String = chars[close + 1..].iter().collect();
+    let trimmed = rest.trim_start();
+    let body = trimmed
+        .get(..5)
+        .filter(|w| w.eq_ignore_ascii_case("where"))
+        .map(|_| &trimmed[5..])?;
+    let body = body.trim().trim_end_matches(';').trim();
+    (!body.is_empty()).then(|| body.to_owned())
+}
+
 /// Index of the parenthesis closing the one at `open`, skipping strings.
 fn closing_paren(chars: &[char], open: usize) -> Option<usize> {
     let mut depth = 0usize;
@@ -347,6 +447,20 @@ fn closing_paren(chars: &[char], open: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_sqlite_generated_columns() {
+        let sql = "CREATE TABLE t (id INTEGER PRIMARY KEY, price REAL, qty INTEGER CHECK (qty > 0),
+            \"total\" REAL GENERATED ALWAYS AS (price * qty) STORED,
+            label TEXT AS (upper('a,b' || id)) VIRTUAL, CONSTRAINT c CHECK (price > 0))";
+        assert_eq!(
+            sqlite_generated(sql),
+            vec![
+                ("total".to_owned(), "price * qty".to_owned()),
+                ("label".to_owned(), "upper('a,b' || id)".to_owned())
+            ]
+        );
+    }
     use crate::engine::model::Logical;
 
     fn cols(names: &[&str]) -> Vec<Column> {
@@ -363,6 +477,8 @@ mod tests {
                 unsigned: false,
                 comment: None,
                 generated: None,
+                on_update_now: false,
+                collation: None,
             })
             .collect()
     }

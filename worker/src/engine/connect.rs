@@ -197,6 +197,11 @@ pub async fn open_guarded(
             let opts = opts
                 .read_only(!writable)
                 .create_if_missing(writable)
+                // Rows arrive in any table order and whole-table batches
+                // clear their table: the target's foreign keys are not
+                // enforced on Freight's own connections (SQLite enforces
+                // them per connection, so the application's still do).
+                .foreign_keys(false)
                 .busy_timeout(Duration::from_secs(30));
             // SQLite takes one writer at a time: one connection avoids
             // SQLITE_BUSY between our own concurrent batches.

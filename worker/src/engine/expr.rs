@@ -562,6 +562,8 @@ mod tests {
             unsigned: false,
             comment: None,
             generated: None,
+            on_update_now: false,
+            collation: None,
         }
     }
 

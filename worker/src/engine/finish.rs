@@ -10,7 +10,7 @@ use super::model::{Dialect, Logical};
 use super::planner::select_tables;
 use super::sql::{ident, table as qualified};
 use super::typemap;
-use super::{introspect, names, views};
+use super::{adapt, introspect, names, views};
 
 pub async fn finish(
     job: &JobContext,
@@ -39,14 +39,31 @@ pub async fn finish(
             ));
             continue;
         };
-        originals.push(src.clone());
+        originals.push(src);
+    }
+    for original in &originals {
         // The source table as the target names it (`identifiers`).
-        let src = match names::for_target(job.identifiers, dialect, &src) {
+        let src = match names::for_target(job.identifiers, dialect, original) {
             Ok(renamed) => renamed,
             Err(problem) => {
                 warnings.push(problem);
                 continue;
             }
+        };
+        // As planning adapted it (types the target lacks, identities).
+        let src = match adapt::for_target(
+            source,
+            schema_of(source, &job.source).as_deref(),
+            Some(target),
+            dialect,
+            &originals,
+            original,
+            &src,
+        )
+        .await
+        {
+            Ok((adapted, _)) => adapted,
+            Err(_) => src,
         };
         let Some(tgt) = introspect::table(
             target,
@@ -70,7 +87,12 @@ pub async fn finish(
             if exists {
                 continue;
             }
-            let sql = typemap::index_ddl(dialect, target_schema.as_deref(), src, index, true);
+            let (Some(sql), _) =
+                typemap::index_ddl(dialect, target_schema.as_deref(), src, index, true)
+            else {
+                // The plan said why.
+                continue;
+            };
             if let Err(e) = execute(target, &sql).await {
                 warnings.push(format!(
                     "index {target_name} on {} not created: {e}",
@@ -85,10 +107,13 @@ pub async fn finish(
                 continue;
             }
             if dialect == Dialect::Sqlite {
-                warnings.push(format!(
-                    "foreign key {} on {} not created: SQLite cannot add constraints to an existing table",
-                    fk.name, src.name
-                ));
+                // Created with the table unless the table existed before.
+                if !tgt.foreign_keys.iter().any(|t| t.columns == fk.columns) {
+                    warnings.push(format!(
+                        "foreign key {} on {} not created: the target table existed and SQLite cannot add constraints to an existing table",
+                        fk.name, src.name
+                    ));
+                }
                 continue;
             }
             if tgt
@@ -110,11 +135,9 @@ pub async fn finish(
     // Identity columns continue after the copied keys.
     if let Pool::Postgres(pg) = target {
         for (src, _) in &tables {
-            for col in src
-                .columns
-                .iter()
-                .filter(|c| c.auto_increment && matches!(c.logical, Logical::Int(_)))
-            {
+            for col in src.columns.iter().filter(|c| {
+                c.auto_increment && matches!(c.logical, Logical::Int(_) | Logical::UInt64)
+            }) {
                 let table = qualified(dialect, target_schema.as_deref(), &src.name);
                 let sql = format!(
                     "SELECT setval(pg_get_serial_sequence($1, $2), GREATEST(COALESCE(MAX({}), 0), 1)) FROM {table}",
@@ -144,17 +167,50 @@ pub async fn finish(
         job.identifiers,
     )
     .await?;
-    for view in views {
+    // A view may read another: what fails is tried again while some
+    // other view got created.
+    let mut pending: Vec<(&views::ViewPlan, &str)> = Vec::new();
+    for view in &views {
         match &view.outcome {
-            Ok(sql) => {
-                if let Err(e) = execute(target, sql).await {
-                    warnings.push(format!("view {} not created: {e}", view.name));
-                }
-            }
+            Ok(sql) => pending.push((view, sql)),
             Err(_) => warnings.push(view.message()),
         }
     }
+    loop {
+        let mut failed = Vec::new();
+        let mut errors = Vec::new();
+        let before = pending.len();
+        for (view, sql) in pending {
+            let res = match (target, &view.search_path) {
+                (Pool::Postgres(pg), Some(path)) => create_in(pg, path, sql).await,
+                _ => execute(target, sql).await,
+            };
+            if let Err(e) = res {
+                failed.push((view, sql));
+                errors.push(format!("view {} not created: {e}", view.name));
+            }
+        }
+        if failed.is_empty() || failed.len() == before {
+            warnings.extend(errors);
+            break;
+        }
+        pending = failed;
+    }
     Ok(warnings)
+}
+
+/// Runs `sql` with `schema` as the search path (a view's unqualified names
+/// resolve there).
+async fn create_in(pg: &sqlx::PgPool, schema: &str, sql: &str) -> Result<(), sqlx::Error> {
+    let mut tx = pg.begin().await?;
+    sqlx::query("SELECT set_config('search_path', $1, true)")
+        .bind(ident(Dialect::Postgres, schema))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 async fn execute(pool: &Pool, sql: &str) -> Result<(), sqlx::Error> {

@@ -7,6 +7,7 @@
 //! [`Engine::finish_job`] once every batch has finished. The engine never
 //! touches Freight's own database; dispatch never touches source or target.
 
+mod adapt;
 mod batch;
 mod bind;
 mod checks;

@@ -113,13 +113,49 @@ pub struct Column {
     /// A generated column's expression, in the dialect of the table it was
     /// read from (MySQL `STORED`/`VIRTUAL`, PostgreSQL `STORED`).
     pub generated: Option<String>,
+    /// MySQL `ON UPDATE CURRENT_TIMESTAMP`: the column is set to the
+    /// current time whenever its row is updated.
+    pub on_update_now: bool,
+    /// MySQL character set and collation of a text column (kept on MySQL
+    /// targets of a MySQL source).
+    pub collation: Option<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Index {
     pub name: String,
+    /// The key columns (what uniqueness is over).
     pub columns: Vec<String>,
     pub unique: bool,
+    /// Per key column: sorted descending (empty = all ascending).
+    pub descending: Vec<bool>,
+    /// Columns carried in the index without being part of its key
+    /// (PostgreSQL `INCLUDE`): never part of a unique constraint.
+    pub include: Vec<String>,
+    /// A partial index's condition, in the source dialect.
+    pub predicate: Option<String>,
+    /// An access method other than the default b-tree: PostgreSQL `gin`,
+    /// `gist`, `hash`, `brin`, ...; MySQL `FULLTEXT`, `SPATIAL`.
+    pub method: Option<String>,
+}
+
+impl Index {
+    /// A plain b-tree index of whole columns.
+    pub fn plain(name: String, columns: Vec<String>, unique: bool) -> Self {
+        Self {
+            name,
+            columns,
+            unique,
+            descending: Vec::new(),
+            include: Vec::new(),
+            predicate: None,
+            method: None,
+        }
+    }
+
+    pub fn is_descending(&self, i: usize) -> bool {
+        self.descending.get(i).copied().unwrap_or(false)
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -72,6 +72,30 @@ pub fn for_target(ids: Identifiers, target: Dialect, table: &Table) -> Result<Ta
     for index in &mut out.indexes {
         index.name = ids.apply(&index.name);
         index.columns = index.columns.iter().map(|c| ids.apply(c)).collect();
+        index.include = index.include.iter().map(|c| ids.apply(c)).collect();
+    }
+    // A partial index's condition from PostgreSQL to PostgreSQL is
+    // re-spelled like a CHECK; one that cannot be leaves the index out
+    // (a whole-table index would be another constraint).
+    if table.dialect == Dialect::Postgres && target == Dialect::Postgres {
+        let columns = out.columns.clone();
+        let mut kept = Vec::with_capacity(out.indexes.len());
+        for mut index in std::mem::take(&mut out.indexes) {
+            if let Some(predicate) = &index.predicate {
+                match checks::respell(Dialect::Postgres, predicate, &columns) {
+                    Some(respelled) => index.predicate = Some(respelled),
+                    None => {
+                        out.warnings.push(format!(
+                            "index {} (WHERE {predicate}) cannot be re-spelled with lower-case names and is not recreated",
+                            index.name
+                        ));
+                        continue;
+                    }
+                }
+            }
+            kept.push(index);
+        }
+        out.indexes = kept;
     }
     for fk in &mut out.foreign_keys {
         fk.name = ids.apply(&fk.name);

@@ -10,7 +10,7 @@ use super::error::{Failure, classify};
 use super::model::{Column, Dialect, Logical, Table, Value};
 use super::service::PlanLimits;
 use super::sql::{Predicate, ident, table as qualified};
-use super::{JobContext, JobPlan, PlannedBatch, introspect, names, read, typemap, views};
+use super::{JobContext, JobPlan, PlannedBatch, adapt, introspect, names, read, typemap, views};
 
 /// Why planning stopped.
 #[derive(Debug)]
@@ -217,9 +217,25 @@ pub async fn plan(
             }
             None => None,
         };
+        let (mut ddl_table, adapt_warnings) = adapt::for_target(
+            source,
+            source_schema.as_deref(),
+            target,
+            target_dialect,
+            &tables,
+            table,
+            target_table,
+        )
+        .await?;
+        warnings.extend(adapt_warnings);
+        // SQLite's foreign keys are part of CREATE TABLE: those to tables
+        // the job copies.
+        let copied = |t: &String| target_tables.iter().any(|c| &c.name == t);
+        ddl_table.foreign_keys.retain(|fk| copied(&fk.ref_table));
         let (create, ddl_warnings) =
-            typemap::create_table(target_dialect, target_schema.as_deref(), target_table);
+            typemap::create_table(target_dialect, target_schema.as_deref(), &ddl_table);
         warnings.extend(ddl_warnings);
+        let created = existing.is_none();
         let mut target_ddl = Vec::new();
         match existing {
             Some(existing) => {
@@ -236,23 +252,51 @@ pub async fn plan(
                 ));
             }
             None => {
-                target_ddl.extend(create.iter().cloned());
+                let mut create = create;
                 if prepare_target && let Some(pool) = target {
-                    execute_ddl(pool, &create).await?;
+                    // What the target refuses to compile (a CHECK or a
+                    // generated column calling a function of the source's
+                    // own, a type it lacks) never fails the job: the table
+                    // is created without it, with a warning.
+                    let mut done = execute_ddl(pool, &create).await;
+                    while let Err(Failure::Permanent(why) | Failure::Data { message: why, .. }) =
+                        &done
+                    {
+                        let Some(left_out) = adapt::simpler(&mut ddl_table) else {
+                            break;
+                        };
+                        warnings.push(format!(
+                            "table {}: {left_out}: the target refused the table as it was ({why})",
+                            target_table.name
+                        ));
+                        create = typemap::create_table(
+                            target_dialect,
+                            target_schema.as_deref(),
+                            &ddl_table,
+                        )
+                        .0;
+                        done = execute_ddl(pool, &create).await;
+                    }
+                    done?;
                 }
+                target_ddl.extend(create);
             }
         }
-        for index in &target_table.indexes {
-            target_ddl.push(typemap::index_ddl(
+        for index in &ddl_table.indexes {
+            let (ddl, index_warnings) = typemap::index_ddl(
                 target_dialect,
                 target_schema.as_deref(),
-                target_table,
+                &ddl_table,
                 index,
                 true,
-            ));
+            );
+            target_ddl.extend(ddl);
+            warnings.extend(index_warnings);
         }
         for (fk, target_fk) in table.foreign_keys.iter().zip(&target_table.foreign_keys) {
-            if names.contains(&fk.ref_table) && target_dialect != Dialect::Sqlite {
+            if names.contains(&fk.ref_table) && target_dialect == Dialect::Sqlite && created {
+                // In the CREATE TABLE above.
+            } else if names.contains(&fk.ref_table) && target_dialect != Dialect::Sqlite {
                 warnings.extend(typemap::foreign_key_warnings(target_dialect, fk));
                 target_ddl.push(typemap::foreign_key_ddl(
                     target_dialect,
@@ -262,7 +306,7 @@ pub async fn plan(
                 ));
             } else if target_dialect == Dialect::Sqlite {
                 warnings.push(format!(
-                    "foreign key {} is not recreated: SQLite cannot add constraints to an existing table",
+                    "foreign key {} is not recreated: the target table exists and SQLite cannot add constraints to an existing table",
                     fk.name
                 ));
             } else {

@@ -22,12 +22,21 @@ pub struct ViewPlan {
     pub name: String,
     /// The target's `CREATE OR REPLACE VIEW`, or why the view is left out.
     pub outcome: Result<String, String>,
+    /// The PostgreSQL schema its (unqualified) names resolve in: a view
+    /// copied from PostgreSQL with its own SQL.
+    pub search_path: Option<String>,
+    /// Copied with its own SQL (same dialect) rather than translated.
+    pub verbatim: bool,
 }
 
 impl ViewPlan {
     /// How the plan reports it.
     pub fn message(&self) -> String {
         match &self.outcome {
+            Ok(_) if self.verbatim => format!(
+                "view {} is recreated on the target after the copy, with its own SQL",
+                self.name
+            ),
             Ok(_) => format!(
                 "view {} is recreated on the target after the copy",
                 self.name
@@ -48,13 +57,52 @@ pub async fn plan(
     ids: Identifiers,
 ) -> Result<Vec<ViewPlan>, Failure> {
     let defs = introspect::view_definitions(source, source_schema).await?;
+    let source = source.dialect();
     Ok(defs
         .into_iter()
-        .map(|def| ViewPlan {
-            outcome: translate(&def, source.dialect(), tables, target, target_schema, ids),
-            name: def.name,
+        .map(|def| {
+            // Same dialect, names kept: the view's own SQL.
+            if source == target && ids == Identifiers::Keep {
+                return ViewPlan {
+                    outcome: own_sql(&def, target, target_schema),
+                    search_path: target_schema
+                        .filter(|_| target == Dialect::Postgres)
+                        .map(str::to_owned),
+                    verbatim: true,
+                    name: def.name,
+                };
+            }
+            ViewPlan {
+                outcome: translate(&def, source, tables, target, target_schema, ids),
+                search_path: None,
+                verbatim: false,
+                name: def.name,
+            }
         })
         .collect())
+}
+
+/// A view recreated in its own dialect: PostgreSQL's definition (read with
+/// the source schema as search path, so its names are unqualified) under
+/// the target schema; MySQL's with the source database's qualifier
+/// dropped; SQLite's `CREATE VIEW` as written.
+fn own_sql(def: &ViewDef, target: Dialect, target_schema: Option<&str>) -> Result<String, String> {
+    let Some(definition) = &def.definition else {
+        return Err("materialized views are not recreated".into());
+    };
+    let body = definition.trim().trim_end_matches(';');
+    Ok(match target {
+        Dialect::Postgres => format!(
+            "CREATE OR REPLACE VIEW {} AS {body}",
+            qualified(target, target_schema, &def.name)
+        ),
+        Dialect::MySql => format!(
+            "CREATE OR REPLACE VIEW {} AS {}",
+            ident(target, &def.name),
+            body.replace(&format!("{}.", ident(Dialect::MySql, &def.schema)), "")
+        ),
+        Dialect::Sqlite => format!("DROP VIEW IF EXISTS {}; {body}", ident(target, &def.name)),
+    })
 }
 
 const UNSUPPORTED: &str = "its definition uses something Freight does not translate (only SELECT lists of portable expressions, FROM/JOIN of copied tables and WHERE are)";
@@ -380,6 +428,8 @@ mod tests {
                     unsigned: false,
                     comment: None,
                     generated: None,
+                    on_update_now: false,
+                    collation: None,
                 })
                 .collect(),
             key: Vec::new(),

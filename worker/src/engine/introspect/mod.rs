@@ -77,7 +77,12 @@ fn choose_key(table: &mut Table, primary: &[String]) {
         table.key = pk;
         return;
     }
-    for index in table.indexes.iter().filter(|i| i.unique) {
+    // A partial unique index identifies only some rows.
+    for index in table
+        .indexes
+        .iter()
+        .filter(|i| i.unique && i.predicate.is_none())
+    {
         let cols: Option<Vec<usize>> = index.columns.iter().map(position).collect();
         if let Some(cols) = cols
             && !cols.is_empty()

@@ -56,7 +56,8 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
                 CAST(is_nullable AS CHAR), CAST(column_default AS CHAR), CAST(extra AS CHAR),
                 CAST(character_maximum_length AS SIGNED), CAST(numeric_precision AS SIGNED),
                 CAST(numeric_scale AS SIGNED), CAST(datetime_precision AS SIGNED),
-                CAST(column_comment AS CHAR), CAST(generation_expression AS CHAR)
+                CAST(column_comment AS CHAR), CAST(generation_expression AS CHAR),
+                CAST(character_set_name AS CHAR), CAST(collation_name AS CHAR)
          FROM information_schema.columns
          WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position",
     )
@@ -132,7 +133,15 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
             }
             _ => None,
         };
+        let charset: Option<String> = row.try_get(12)?;
+        let collation: Option<String> = row.try_get(13)?;
         columns.push(Column {
+            // MariaDB: `on update current_timestamp()`; MySQL 8:
+            // `DEFAULT_GENERATED on update CURRENT_TIMESTAMP`.
+            on_update_now: extra
+                .to_ascii_lowercase()
+                .contains("on update current_timestamp"),
+            collation: charset.zip(collation),
             unsigned: column_type.contains("unsigned"),
             name: col_name,
             source_type: column_type,
@@ -148,31 +157,41 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
 
     let stats = sqlx::query(
         "SELECT CAST(index_name AS CHAR), CAST(non_unique AS SIGNED), CAST(column_name AS CHAR),
-                CAST(sub_part AS SIGNED)
+                CAST(sub_part AS SIGNED), CAST(index_type AS CHAR), CAST(collation AS CHAR)
          FROM information_schema.statistics
          WHERE table_schema = DATABASE() AND table_name = ? ORDER BY index_name, seq_in_index",
     )
     .bind(name)
     .fetch_all(pool)
     .await?;
-    let mut by_index: BTreeMap<String, (bool, Vec<Option<String>>)> = BTreeMap::new();
+    type Parts = (bool, Vec<Option<String>>, Vec<bool>, Option<String>);
+    let mut by_index: BTreeMap<String, Parts> = BTreeMap::new();
     let mut prefixed = BTreeMap::<String, Vec<String>>::new();
     for row in &stats {
         let index_name: String = row.try_get(0)?;
         let non_unique: i64 = row.try_get(1)?;
         let column: Option<String> = row.try_get(2)?;
         let sub_part: Option<i64> = row.try_get(3)?;
-        if let (Some(column), Some(chars)) = (&column, sub_part) {
+        let index_type: Option<String> = row.try_get(4)?;
+        let order: Option<String> = row.try_get(5)?;
+        // FULLTEXT and SPATIAL are kinds of index, not prefixes.
+        let special = index_type.filter(|t| matches!(t.as_str(), "FULLTEXT" | "SPATIAL"));
+        if special.is_none()
+            && let (Some(column), Some(chars)) = (&column, sub_part)
+        {
             prefixed
                 .entry(index_name.clone())
                 .or_default()
                 .push(format!("{column}({chars})"));
         }
-        by_index
-            .entry(index_name)
-            .or_insert((non_unique == 0, Vec::new()))
-            .1
-            .push(column);
+        let entry = by_index.entry(index_name).or_insert((
+            non_unique == 0,
+            Vec::new(),
+            Vec::new(),
+            special,
+        ));
+        entry.1.push(column);
+        entry.2.push(order.as_deref() == Some("D"));
     }
     // Other databases index whole values; a unique prefix index becomes
     // stricter (unique on the whole value), which the plan says.
@@ -184,7 +203,7 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
     }
     let mut primary = Vec::new();
     let mut indexes = Vec::new();
-    for (index_name, (unique, cols)) in by_index {
+    for (index_name, (unique, cols, descending, method)) in by_index {
         let Some(cols) = cols.into_iter().collect::<Option<Vec<String>>>() else {
             warnings.push(format!(
                 "index {index_name} uses expressions and is not recreated"
@@ -198,6 +217,14 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
                 name: index_name,
                 columns: cols,
                 unique,
+                descending: if descending.iter().any(|d| *d) {
+                    descending
+                } else {
+                    Vec::new()
+                },
+                include: Vec::new(),
+                predicate: None,
+                method,
             });
         }
     }

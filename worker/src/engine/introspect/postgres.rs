@@ -27,19 +27,28 @@ pub async fn view_definitions(
     pool: &PgPool,
     schema: &str,
 ) -> Result<Vec<super::ViewDef>, sqlx::Error> {
+    // With the schema as the search path, the definitions name its tables
+    // unqualified (a PostgreSQL target recreates them in its own schema).
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('search_path', $1, true)")
+        .bind(crate::engine::sql::ident(Dialect::Postgres, schema))
+        .execute(&mut *tx)
+        .await?;
     let rows: Vec<(String, Option<String>)> = sqlx::query_as(
         "SELECT c.relname::text, CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid, true) END
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') ORDER BY c.relname",
     )
     .bind(schema)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.rollback().await?;
+    let casts = type_casts(pool).await?;
     Ok(rows
         .into_iter()
         .map(|(name, definition)| super::ViewDef {
             name,
-            definition,
+            definition: definition.map(|d| retype_casts(&d, &casts)),
             schema: schema.to_owned(),
         })
         .collect())
@@ -74,18 +83,31 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
     let Some(oid) = oid else { return Ok(None) };
 
     let rows = sqlx::query(
-        "SELECT a.attname::text, format_type(b.oid, CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END),
+        "SELECT a.attname::text, format_type(b.oid, base.typmod),
                 NOT a.attnotnull,
                 pg_get_expr(d.adbin, d.adrelid), b.typname::text, b.typtype::text,
                 a.attidentity <> '' OR coalesce(pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%', false),
                 (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = b.oid),
                 col_description(a.attrelid, a.attnum),
                 CASE WHEN t.typtype = 'd' THEN format_type(t.oid, NULL) END,
-                a.attgenerated <> ''
+                a.attgenerated <> '',
+                el.typtype::text
          FROM pg_attribute a
          JOIN pg_type t ON t.oid = a.atttypid
-         -- A domain is copied as its base type (one level of domain).
-         JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+         -- A domain is copied as its base type, through domains of domains;
+         -- the type modifier is the one some level of the chain declares.
+         JOIN LATERAL (
+           WITH RECURSIVE chain(oid, typmod, depth) AS (
+             SELECT t.oid, a.atttypmod, 0
+             UNION ALL
+             SELECT ty.typbasetype, ty.typtypmod, c.depth + 1
+             FROM chain c JOIN pg_type ty ON ty.oid = c.oid WHERE ty.typtype = 'd')
+           SELECT (SELECT oid FROM chain ORDER BY depth DESC LIMIT 1) AS oid,
+                  (SELECT max(typmod) FROM chain) AS typmod
+         ) base ON true
+         JOIN pg_type b ON b.oid = base.oid
+         -- An array's element type (arrays of enums and composites).
+         LEFT JOIN pg_type el ON el.oid = b.typelem AND b.typcategory = 'A'
          LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
          WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped
          ORDER BY a.attnum",
@@ -123,8 +145,32 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
         } else {
             (default, None)
         };
-        let (logical, needs_text) = logical_of(&typname, &typtype, &spelled, labels);
-        if let Logical::Other(_) = logical {
+        let element: Option<String> = row.try_get(11)?;
+        let (logical, needs_text) = match (typtype.as_str(), element.as_deref()) {
+            // The target has no such types (enums become CHECKed text).
+            (_, Some("e")) => {
+                warnings.push(format!(
+                    "column {name}: {spelled} (an array of an enum type) is copied as an array of text (text[] on PostgreSQL)"
+                ));
+                (Logical::Other("text[]".to_owned()), true)
+            }
+            ("c", _) | (_, Some("c")) => {
+                warnings.push(format!(
+                    "column {name}: composite type {spelled} is copied as its text form (text)"
+                ));
+                (
+                    Logical::Text {
+                        max_len: None,
+                        fixed: false,
+                    },
+                    true,
+                )
+            }
+            _ => logical_of(&typname, &typtype, &spelled, labels),
+        };
+        if let Logical::Other(other) = &logical
+            && other != "text[]"
+        {
             warnings.push(format!(
                 "column {name}: type {spelled} has no portable equivalent; copied as its text form"
             ));
@@ -157,6 +203,8 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
             unsigned: false,
             comment,
             generated,
+            on_update_now: false,
+            collation: None,
         });
     }
 
@@ -164,8 +212,11 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
         "SELECT ic.relname::text, i.indisunique, i.indisprimary,
                 array(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY k(n, o)
                       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o),
-                i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
+                i.indexprs IS NOT NULL, i.indnkeyatts::int4,
+                array(SELECT (i.indoption[s] & 1) <> 0 FROM generate_series(0, i.indnkeyatts - 1) s ORDER BY s),
+                am.amname::text, pg_get_expr(i.indpred, i.indrelid)
          FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+         JOIN pg_am am ON am.oid = ic.relam
          WHERE i.indrelid = $1::oid ORDER BY ic.relname",
     )
     .bind(oid)
@@ -177,19 +228,34 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
         let index_name: String = row.try_get(0)?;
         let unique: bool = row.try_get(1)?;
         let is_primary: bool = row.try_get(2)?;
-        let cols: Vec<String> = row.try_get(3)?;
-        let complex: bool = row.try_get(4)?;
+        let mut cols: Vec<String> = row.try_get(3)?;
+        let expressions: bool = row.try_get(4)?;
+        let key_count = usize::try_from(row.try_get::<i32, _>(5)?).unwrap_or(0);
+        let descending: Vec<bool> = row.try_get(6)?;
+        let method: String = row.try_get(7)?;
+        let predicate: Option<String> = row.try_get(8)?;
+        // `INCLUDE` columns follow the key columns: they are carried, not
+        // part of the key (nor of its uniqueness).
+        let include = cols.split_off(key_count.min(cols.len()));
         if is_primary {
             primary = cols;
-        } else if complex {
+        } else if expressions {
             warnings.push(format!(
-                "index {index_name} uses expressions or a predicate and is not recreated"
+                "index {index_name} uses expressions and is not recreated"
             ));
         } else {
             indexes.push(Index {
                 name: index_name,
                 columns: cols,
                 unique,
+                descending: if descending.iter().any(|d| *d) {
+                    descending
+                } else {
+                    Vec::new()
+                },
+                include,
+                predicate,
+                method: (method != "btree").then_some(method),
             });
         }
     }
@@ -226,6 +292,7 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
     .bind(oid)
     .fetch_all(pool)
     .await?;
+    let casts = type_casts(pool).await?;
     let mut checks = Vec::new();
     for row in check_rows {
         let check_name: String = row.try_get(0)?;
@@ -240,7 +307,7 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
         match check_body(&definition) {
             Some(expression) => checks.push(Check {
                 name: check_name,
-                expression,
+                expression: retype_casts(&expression, &casts),
             }),
             None => warnings.push(format!(
                 "CHECK constraint {check_name} ({definition}) is not recreated"
@@ -261,6 +328,60 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
     };
     choose_key(&mut table, &primary);
     Ok(Some(table))
+}
+
+/// Casts to types the target does not get, with the type they become:
+/// enum types (created as CHECKed text) and domains (created as their base
+/// type), as `format_type` spells them (schema-qualified when not visible).
+async fn type_casts(pool: &PgPool) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH RECURSIVE chain(top, oid, typmod, depth) AS (
+           SELECT t.oid, t.typbasetype, t.typtypmod, 1 FROM pg_type t
+           WHERE t.typtype = 'd'
+             AND t.typnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+           UNION ALL
+           SELECT c.top, ty.typbasetype, greatest(c.typmod, ty.typtypmod), c.depth + 1
+           FROM chain c JOIN pg_type ty ON ty.oid = c.oid WHERE ty.typtype = 'd')
+         SELECT format_type(oid, NULL), 'text' FROM pg_type WHERE typtype = 'e'
+         UNION ALL
+         (SELECT DISTINCT ON (c.top) format_type(c.top, NULL),
+                 CASE WHEN b.typtype = 'e' THEN 'text' ELSE format_type(c.oid, c.typmod) END
+          FROM chain c JOIN pg_type b ON b.oid = c.oid
+          ORDER BY c.top, c.depth DESC)",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// `'sad'::mood` → `'sad'::text` (and `::mood[]` → `::text[]`) for the
+/// types of [`type_casts`]: the expression then means the same on a target
+/// where the column is text.
+fn retype_casts(expression: &str, casts: &[(String, String)]) -> String {
+    let mut out = expression.to_owned();
+    for (from, to) in casts {
+        let needle = format!("::{from}");
+        let mut result = String::with_capacity(out.len());
+        let mut rest = out.as_str();
+        while let Some(at) = rest.find(&needle) {
+            let after = &rest[at + needle.len()..];
+            // A whole type name only (`::mood`, not `::moody`).
+            let whole = !after
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '"' || c == '.');
+            result.push_str(&rest[..at]);
+            if whole {
+                result.push_str("::");
+                result.push_str(to);
+            } else {
+                result.push_str(&needle);
+            }
+            rest = after;
+        }
+        result.push_str(rest);
+        out = result;
+    }
+    out
 }
 
 /// `pg_constraint.confdeltype` / `confupdtype`.
@@ -337,4 +458,24 @@ fn logical_of(
         _ => return (Logical::Other(spelled.to_owned()), true),
     };
     (logical, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn casts_to_enum_and_domain_types_are_retyped() {
+        let casts = vec![
+            ("mood".to_owned(), "text".to_owned()),
+            ("src.posint".to_owned(), "integer".to_owned()),
+        ];
+        assert_eq!(
+            retype_casts(
+                "(m <> 'sad'::mood) AND ('a'::mood = ANY (ms::mood[])) AND (x::moody > 0) AND (p > 0::src.posint)",
+                &casts
+            ),
+            "(m <> 'sad'::text) AND ('a'::text = ANY (ms::text[])) AND (x::moody > 0) AND (p > 0::integer)"
+        );
+    }
 }

@@ -5,7 +5,7 @@
 use sqlx::{Row, SqlitePool};
 
 use super::{choose_key, parse_default, type_args};
-use crate::engine::checks::sqlite_checks;
+use crate::engine::checks::{sqlite_checks, sqlite_generated, sqlite_index_predicate};
 use crate::engine::model::{Check, Column, Dialect, FkAction, ForeignKey, Index, Logical, Table};
 
 pub async fn list_tables(pool: &SqlitePool, limit: i64) -> Result<Vec<String>, sqlx::Error> {
@@ -34,7 +34,7 @@ pub async fn view_definitions(pool: &SqlitePool) -> Result<Vec<super::ViewDef>, 
 
 pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?) ORDER BY cid",
+        "SELECT name, type, \"notnull\", dflt_value, pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid",
     )
     .bind(name)
     .fetch_all(pool)
@@ -42,6 +42,13 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
     if rows.is_empty() {
         return Ok(None);
     }
+    let create_sql: Option<String> =
+        sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+            .bind(name)
+            .fetch_optional(pool)
+            .await?
+            .flatten();
+    let generated_exprs = sqlite_generated(create_sql.as_deref().unwrap_or_default());
     let mut warnings = Vec::new();
     let mut columns = Vec::with_capacity(rows.len());
     let mut pk: Vec<(i64, String)> = Vec::new();
@@ -51,6 +58,19 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
         let not_null: i64 = row.try_get(2)?;
         let default: Option<String> = row.try_get(3)?;
         let pk_pos: i64 = row.try_get(4)?;
+        // 2: VIRTUAL generated, 3: STORED generated (1: hidden column of a
+        // virtual table, never copied).
+        let hidden: i64 = row.try_get(5)?;
+        if hidden == 1 {
+            continue;
+        }
+        let generated = (hidden >= 2).then(|| {
+            generated_exprs
+                .iter()
+                .find(|(c, _)| c.eq_ignore_ascii_case(&col_name))
+                .map(|(_, e)| e.clone())
+                .unwrap_or_default()
+        });
         if pk_pos > 0 {
             pk.push((pk_pos, col_name.clone()));
         }
@@ -81,7 +101,9 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
             auto_increment: false,
             unsigned: false,
             comment: None,
-            generated: None,
+            generated,
+            on_update_now: false,
+            collation: None,
         });
     }
     pk.sort();
@@ -94,29 +116,59 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
         col.auto_increment = true;
     }
 
-    let index_rows =
-        sqlx::query("SELECT name, \"unique\", origin FROM pragma_index_list(?) ORDER BY name")
-            .bind(name)
-            .fetch_all(pool)
-            .await?;
+    let index_rows = sqlx::query(
+        "SELECT l.name, l.\"unique\", l.origin, l.partial, m.sql FROM pragma_index_list(?) l
+         LEFT JOIN sqlite_master m ON m.type = 'index' AND m.name = l.name ORDER BY l.name",
+    )
+    .bind(name)
+    .fetch_all(pool)
+    .await?;
     let mut indexes = Vec::new();
     for row in &index_rows {
         let index_name: String = row.try_get(0)?;
         let unique: i64 = row.try_get(1)?;
         let origin: String = row.try_get(2)?;
+        let partial: i64 = row.try_get(3)?;
+        let index_sql: Option<String> = row.try_get(4)?;
         if origin == "pk" {
             continue;
         }
-        let cols: Vec<Option<String>> =
-            sqlx::query_scalar("SELECT name FROM pragma_index_info(?) ORDER BY seqno")
-                .bind(&index_name)
-                .fetch_all(pool)
-                .await?;
-        match cols.into_iter().collect::<Option<Vec<String>>>() {
+        let predicate = if partial != 0 {
+            let found = index_sql.as_deref().and_then(sqlite_index_predicate);
+            if found.is_none() {
+                warnings.push(format!(
+                    "index {index_name} is partial and its condition cannot be read; not recreated"
+                ));
+                continue;
+            }
+            found
+        } else {
+            None
+        };
+        let cols: Vec<(Option<String>, i64)> = sqlx::query_as(
+            "SELECT name, \"desc\" FROM pragma_index_xinfo(?) WHERE \"key\" = 1 ORDER BY seqno",
+        )
+        .bind(&index_name)
+        .fetch_all(pool)
+        .await?;
+        let descending: Vec<bool> = cols.iter().map(|(_, d)| *d != 0).collect();
+        match cols
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect::<Option<Vec<String>>>()
+        {
             Some(cols) => indexes.push(Index {
                 name: index_name,
                 columns: cols,
                 unique: unique != 0,
+                descending: if descending.iter().any(|d| *d) {
+                    descending
+                } else {
+                    Vec::new()
+                },
+                include: Vec::new(),
+                predicate,
+                method: None,
             }),
             None => warnings.push(format!(
                 "index {index_name} uses expressions and is not recreated"
@@ -164,12 +216,6 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
         }
     }
 
-    let create_sql: Option<String> =
-        sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
-            .bind(name)
-            .fetch_optional(pool)
-            .await?
-            .flatten();
     let checks = sqlite_checks(create_sql.as_deref().unwrap_or_default())
         .into_iter()
         .enumerate()

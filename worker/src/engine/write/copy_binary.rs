@@ -54,6 +54,9 @@ pub fn plan_types(
                 (Logical::Int(_), Logical::Int(2)) => BinType::Int2,
                 (Logical::Int(_), Logical::Int(4)) => BinType::Int4,
                 (Logical::Int(_), Logical::Int(8)) => BinType::Int8,
+                // A bigint unsigned key (or a reference to one) whose values
+                // fit a bigint (see `adapt`); a larger value is a misfit.
+                (Logical::UInt64, Logical::Int(8)) => BinType::Int8,
                 (Logical::Float32 | Logical::Float64, Logical::Float32) => BinType::Float4,
                 (Logical::Float32 | Logical::Float64, Logical::Float64) => BinType::Float8,
                 (Logical::Decimal { .. } | Logical::UInt64, Logical::Decimal { .. }) => {
@@ -136,6 +139,7 @@ fn encode_value(buf: &mut Vec<u8>, v: &Value, t: BinType) -> Option<()> {
         (Value::Int(i), BinType::Int2) => field(buf, &i16::try_from(*i).ok()?.to_be_bytes())?,
         (Value::Int(i), BinType::Int4) => field(buf, &i32::try_from(*i).ok()?.to_be_bytes())?,
         (Value::Int(i), BinType::Int8) => field(buf, &i.to_be_bytes())?,
+        (Value::UInt(u), BinType::Int8) => field(buf, &i64::try_from(*u).ok()?.to_be_bytes())?,
         (Value::Float(f), BinType::Float4) => field(buf, &(*f as f32).to_be_bytes())?,
         (Value::Float(f), BinType::Float8) => field(buf, &f.to_be_bytes())?,
         (Value::Decimal(s), BinType::Numeric) => field(buf, &numeric(s)?)?,

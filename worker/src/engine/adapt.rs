@@ -1,0 +1,195 @@
+//! Schema choices that take a look at the databases before the target
+//! DDL is written (`typemap` itself only reads the neutral schema):
+//!
+//! - a `bigint unsigned` auto-increment key becomes a PostgreSQL `bigint`
+//!   identity when the source's largest value fits (else `numeric(20,0)`
+//!   without identity, and a warning naming the column), and so do the
+//!   `bigint unsigned` columns that reference it (a foreign key needs the
+//!   same type on both sides); `all` are the job's source tables;
+//! - from PostgreSQL to PostgreSQL, a type the target does not have (an
+//!   extension's type, a type of the source's own schemas) becomes text,
+//!   with a warning, and the CHECKs and special indexes that need it are
+//!   left out, so one odd column never fails the job.
+
+use super::checks::{Token, tokenize};
+use super::connect::Pool;
+use super::error::{Failure, classify};
+use super::model::{Dialect, Logical, Table};
+use super::sql::{ident, table as qualified};
+
+/// The table the target DDL is written from, and the warnings of the
+/// choices made. `source_table` is the table as the source names it,
+/// `table` as the target will (`identifiers`), column for column.
+pub async fn for_target(
+    source: &Pool,
+    source_schema: Option<&str>,
+    target: Option<&Pool>,
+    target_dialect: Dialect,
+    all: &[Table],
+    source_table: &Table,
+    table: &Table,
+) -> Result<(Table, Vec<String>), Failure> {
+    let mut out = table.clone();
+    let mut warnings = Vec::new();
+    if target_dialect == Dialect::Postgres {
+        for (i, col) in source_table.columns.iter().enumerate() {
+            if col.logical != Logical::UInt64 {
+                continue;
+            }
+            // The auto-increment key itself, or a column referencing one
+            // (`wp_postmeta.post_id`): both become bigint, or neither.
+            let parent = source_table.foreign_keys.iter().find_map(|fk| {
+                let at = fk.columns.iter().position(|c| *c == col.name)?;
+                let parent = all.iter().find(|t| t.name == fk.ref_table)?;
+                let parent_col = parent.column(fk.ref_columns.get(at)?)?;
+                (parent_col.auto_increment && parent_col.logical == Logical::UInt64)
+                    .then(|| (parent, parent_col.name.clone()))
+            });
+            if !col.auto_increment && parent.is_none() {
+                continue;
+            }
+            let mut fits = !above_i64(source, source_schema, source_table, &col.name).await?;
+            if let Some((parent, parent_col)) = &parent {
+                fits = fits && !above_i64(source, source_schema, parent, parent_col).await?;
+            }
+            if fits {
+                out.columns[i].logical = Logical::Int(8);
+            } else if col.auto_increment {
+                out.columns[i].auto_increment = false;
+                warnings.push(format!(
+                    "column {}: bigint unsigned auto-increment holds values above 2^63-1, which no PostgreSQL bigint identity holds: created as numeric(20,0) without identity (inserts must give it a value)",
+                    out.columns[i].name
+                ));
+            }
+        }
+    }
+    if let (Dialect::Postgres, Some(Pool::Postgres(pg))) = (source_table.dialect, target) {
+        let mut missing = Vec::new();
+        for col in &mut out.columns {
+            let Logical::Other(spelling) = &col.logical else {
+                continue;
+            };
+            let exists: bool = sqlx::query_scalar("SELECT to_regtype($1) IS NOT NULL")
+                .bind(spelling)
+                .fetch_one(pg)
+                .await
+                .map_err(|e| classify(&e, "looking up a column type on the target"))?;
+            if exists {
+                continue;
+            }
+            warnings.push(format!(
+                "column {}: type {spelling} does not exist on the target (an extension or a type of the source's own) and is created as text holding its text form",
+                col.name
+            ));
+            missing.push((col.name.clone(), spelling.clone()));
+            col.logical = Logical::Text {
+                max_len: None,
+                fixed: false,
+            };
+        }
+        if !missing.is_empty() {
+            out.checks.retain(|check| {
+                let needs = missing
+                    .iter()
+                    .find(|(column, ty)| {
+                        let bare = ty.trim_end_matches("[]");
+                        check.expression.contains(&format!("::{bare}"))
+                            || reads_column(&check.expression, column)
+                    })
+                    .map(|(column, _)| column);
+                if let Some(column) = needs {
+                    warnings.push(format!(
+                        "CHECK constraint {} ({}) reads column {column}, which is text on the target, and is not recreated",
+                        check.name, check.expression
+                    ));
+                }
+                needs.is_none()
+            });
+            out.indexes.retain(|index| {
+                let special = index.method.is_some()
+                    && index
+                        .columns
+                        .iter()
+                        .any(|c| missing.iter().any(|(m, _)| m == c));
+                if special {
+                    warnings.push(format!(
+                        "index {} ({}) is not recreated: its column is text on the target",
+                        index.name,
+                        index.method.as_deref().unwrap_or_default()
+                    ));
+                }
+                !special
+            });
+        }
+    }
+    Ok((out, warnings))
+}
+
+/// The table with less for a target that refused it: first without its
+/// CHECKs and generated expressions (the columns stay, holding the
+/// source's values), then without column collations, then with every
+/// type of no neutral equivalent as text. `None` when nothing is left to take out; else what was.
+pub fn simpler(table: &mut Table) -> Option<String> {
+    let generated = table.columns.iter().any(|c| c.generated.is_some());
+    if !table.checks.is_empty() || generated {
+        table.checks.clear();
+        for col in &mut table.columns {
+            col.generated = None;
+        }
+        return Some(
+            "CHECK constraints and generated expressions are not recreated (generated columns are plain ones holding the source's values)".to_owned(),
+        );
+    }
+    // A collation of another server (MariaDB's `uca1400` ones on MySQL).
+    if table.columns.iter().any(|c| c.collation.is_some()) {
+        for col in &mut table.columns {
+            col.collation = None;
+        }
+        return Some("column collations are not kept (the table's utf8mb4_bin applies)".to_owned());
+    }
+    let mut texts = Vec::new();
+    for col in &mut table.columns {
+        if let Logical::Other(spelling) = &col.logical {
+            texts.push(format!("{} ({spelling})", col.name));
+            col.logical = Logical::Text {
+                max_len: None,
+                fixed: false,
+            };
+        }
+    }
+    (!texts.is_empty()).then(|| format!("columns {} are created as text", texts.join(", ")))
+}
+
+/// Whether the column holds a value above `i64::MAX` (one index lookup).
+async fn above_i64(
+    pool: &Pool,
+    schema: Option<&str>,
+    table: &Table,
+    column: &str,
+) -> Result<bool, Failure> {
+    let Pool::MySql(my) = pool else {
+        return Ok(false);
+    };
+    let sql = format!(
+        "SELECT CAST(COALESCE(MAX({}) > 9223372036854775807, 0) AS SIGNED) FROM {}",
+        ident(Dialect::MySql, column),
+        qualified(Dialect::MySql, schema, &table.name)
+    );
+    let above: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(my)
+        .await
+        .map_err(|e| classify(&e, "reading the largest auto-increment value"))?;
+    Ok(above != 0)
+}
+
+/// Whether a PostgreSQL expression names the column (unsure: yes).
+fn reads_column(expression: &str, column: &str) -> bool {
+    let Some(tokens) = tokenize(Dialect::Postgres, expression) else {
+        return true;
+    };
+    tokens.iter().any(|t| match t {
+        Token::Ident(name) => name == column,
+        Token::Word(word) => word.eq_ignore_ascii_case(column),
+        _ => false,
+    })
+}
