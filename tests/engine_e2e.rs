@@ -642,3 +642,55 @@ async fn keyless_tables_complete_whole_or_in_the_ranges_key_columns_name() {
     worker.stop().await.expect("clean stop");
     m.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_created_job_reports_per_column_counts_of_zero_dates_copied_as_null() {
+    let m = Migration::new(10).await;
+    // One session: sql_mode '' lets MariaDB store zero and partial dates.
+    sqlx::raw_sql(
+        "SET SESSION sql_mode = '';
+         CREATE TABLE stamps (id int PRIMARY KEY, born date, seen datetime, ok datetime);
+         INSERT INTO stamps SELECT seq,
+             IF(seq % 10 = 0, '0000-00-00', '2024-01-02'),
+             IF(seq % 25 = 0, '2024-00-10 10:00:00', IF(seq % 50 = 1, '0000-00-00 00:00:00', '2024-03-04 05:06:07')),
+             '2024-05-06 07:08:09'
+           FROM seq_1_to_100;",
+    )
+    .execute(&m.source)
+    .await
+    .expect("zero dates");
+    let worker = m.worker(2);
+    let mut spec = m.spec(30, 3);
+    spec.tables = vec!["stamps".into()];
+    let created = m
+        .store
+        .create_job(&m.tenant, &spec, &audit())
+        .await
+        .expect("create job");
+    let detail = wait_for_status(&m.store, &m.tenant, created.id, WAIT, JobStatus::Completed).await;
+    let zero: Vec<&String> = detail
+        .plan_warnings
+        .iter()
+        .filter(|w| w.contains("zero dates"))
+        .collect();
+    // Counted over the four batches of the copy, one warning per column
+    // that held any; `ok` held none.
+    assert_eq!(
+        zero,
+        [
+            "stamps: column born: zero dates (0000-00-00 or a zero month/day) in 10 row(s) were copied as NULL (zero_dates: null)",
+            "stamps: column seen: zero dates (0000-00-00 or a zero month/day) in 6 row(s) were copied as NULL (zero_dates: null)",
+        ],
+        "{:?}",
+        detail.plan_warnings
+    );
+    let nulls: (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE born IS NULL), count(*) FILTER (WHERE seen IS NULL) FROM stamps",
+    )
+    .fetch_one(&m.target)
+    .await
+    .expect("target");
+    assert_eq!(nulls, (10, 6));
+    worker.stop().await.expect("clean stop");
+    m.cleanup().await;
+}

@@ -60,6 +60,47 @@ pub struct BatchOutcome {
     pub verify_detail: Option<String>,
 }
 
+/// Marks, at the end of a batch's `verify_detail`, the zero or partial
+/// MySQL dates the batch copied as NULL (`zero_dates: null`), as a JSON
+/// object of counts per column; finishing the job sums them per table and
+/// column into the job's `plan_warnings`.
+pub const ZERO_DATES_NOTE: &str = "; zero dates copied as NULL: ";
+
+/// The note [`ZERO_DATES_NOTE`] introduces, for a batch's `verify_detail`.
+pub fn zero_dates_note(counts: &std::collections::BTreeMap<String, i64>) -> String {
+    format!(
+        "{ZERO_DATES_NOTE}{}",
+        serde_json::to_string(counts).unwrap_or_default()
+    )
+}
+
+/// One warning per table and column, summed over the batches'
+/// `(table_name, verify_detail)`.
+pub fn zero_date_warnings<'a>(
+    batches: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Vec<String> {
+    let mut sums: std::collections::BTreeMap<(String, String), i64> = Default::default();
+    for (table, detail) in batches {
+        let Some((_, note)) = detail.and_then(|d| d.rsplit_once(ZERO_DATES_NOTE)) else {
+            continue;
+        };
+        let Ok(counts) = serde_json::from_str::<std::collections::BTreeMap<String, i64>>(note)
+        else {
+            continue;
+        };
+        for (column, n) in counts {
+            *sums.entry((table.to_owned(), column)).or_default() += n;
+        }
+    }
+    sums.into_iter()
+        .map(|((table, column), n)| {
+            format!(
+                "{table}: column {column}: zero dates (0000-00-00 or a zero month/day) in {n} row(s) were copied as NULL (zero_dates: null)"
+            )
+        })
+        .collect()
+}
+
 /// One batch's key range to compare.
 #[derive(Debug, Clone)]
 pub struct RangeToValidate {

@@ -164,6 +164,16 @@ pub async fn run(
     )
     .await
     .map_err(Failure::into_engine)?;
+    if !summary.zero_dates_nulled.is_empty() {
+        let counts = summary
+            .zero_dates_nulled
+            .iter()
+            .filter_map(|(&i, &n)| Some((ctx.source.columns.get(i)?.name.clone(), n)))
+            .collect();
+        if let Some(detail) = outcome.verify_detail.as_mut() {
+            detail.push_str(&freight_core::work::zero_dates_note(&counts));
+        }
+    }
     Ok(outcome)
 }
 

@@ -13,21 +13,19 @@ pub fn decode_row(row: &MySqlRow, columns: &[Column]) -> Result<Row, Failure> {
     decode_row_noting(row, columns).map(|(row, _)| row)
 }
 
-/// [`decode_row`], with the index of the first column that held a zero or
-/// partial date (read as NULL), for `zero_dates: reject`.
-pub fn decode_row_noting(
-    row: &MySqlRow,
-    columns: &[Column],
-) -> Result<(Row, Option<usize>), Failure> {
-    let mut zero_date = None;
+/// [`decode_row`], with the indexes of the columns that held a zero or
+/// partial date (read as NULL): for `zero_dates: reject`, and counted for
+/// `zero_dates: null`. Empty (not allocated) for most rows.
+pub fn decode_row_noting(row: &MySqlRow, columns: &[Column]) -> Result<(Row, Vec<usize>), Failure> {
+    let mut zero_date = Vec::new();
     let values = columns
         .iter()
         .enumerate()
         .map(|(i, c)| {
             let mut zero = false;
             let value = decode(row, i, c, &mut zero).map_err(|e| decode_failure(c, e))?;
-            if zero && zero_date.is_none() {
-                zero_date = Some(i);
+            if zero {
+                zero_date.push(i);
             }
             Ok(value)
         })
