@@ -644,16 +644,17 @@ async fn keyless_tables_complete_whole_or_in_the_ranges_key_columns_name() {
 }
 
 #[tokio::test]
-async fn a_created_job_reports_per_column_counts_of_zero_dates_copied_as_null() {
+async fn a_created_job_reports_per_column_counts_of_zero_dates_and_non_boolean_tinyints() {
     let m = Migration::new(10).await;
     // One session: sql_mode '' lets MariaDB store zero and partial dates.
     sqlx::raw_sql(
         "SET SESSION sql_mode = '';
-         CREATE TABLE stamps (id int PRIMARY KEY, born date, seen datetime, ok datetime);
+         CREATE TABLE stamps (id int PRIMARY KEY, born date, seen datetime, ok datetime, flag tinyint(1));
          INSERT INTO stamps SELECT seq,
              IF(seq % 10 = 0, '0000-00-00', '2024-01-02'),
              IF(seq % 25 = 0, '2024-00-10 10:00:00', IF(seq % 50 = 1, '0000-00-00 00:00:00', '2024-03-04 05:06:07')),
-             '2024-05-06 07:08:09'
+             '2024-05-06 07:08:09',
+             IF(seq % 20 = 0, 2, IF(seq % 33 = 0, -1, seq % 2))
            FROM seq_1_to_100;",
     )
     .execute(&m.source)
@@ -668,18 +669,19 @@ async fn a_created_job_reports_per_column_counts_of_zero_dates_copied_as_null() 
         .await
         .expect("create job");
     let detail = wait_for_status(&m.store, &m.tenant, created.id, WAIT, JobStatus::Completed).await;
-    let zero: Vec<&String> = detail
+    let noted: Vec<&String> = detail
         .plan_warnings
         .iter()
-        .filter(|w| w.contains("zero dates"))
+        .filter(|w| w.starts_with("stamps: column"))
         .collect();
     // Counted over the four batches of the copy, one warning per column
     // that held any; `ok` held none.
     assert_eq!(
-        zero,
+        noted,
         [
             "stamps: column born: zero dates (0000-00-00 or a zero month/day) in 10 row(s) were copied as NULL (zero_dates: null)",
             "stamps: column seen: zero dates (0000-00-00 or a zero month/day) in 6 row(s) were copied as NULL (zero_dates: null)",
+            "stamps: column flag: tinyint(1) values other than 0 and 1 in 8 row(s) were copied as true (the column became a boolean)",
         ],
         "{:?}",
         detail.plan_warnings
@@ -691,6 +693,12 @@ async fn a_created_job_reports_per_column_counts_of_zero_dates_copied_as_null() 
     .await
     .expect("target");
     assert_eq!(nulls, (10, 6));
+    let trues: i64 = sqlx::query_scalar("SELECT count(*) FROM stamps WHERE flag")
+        .fetch_one(&m.target)
+        .await
+        .expect("flags");
+    // The 50 odd ids (33 and 99 hold -1), the five 2s and 66 (-1).
+    assert_eq!(trues, 56);
     worker.stop().await.expect("clean stop");
     m.cleanup().await;
 }

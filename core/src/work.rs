@@ -4,6 +4,8 @@
 //! records them) and the engine (which produces and consumes them) speak
 //! the same types without either depending on the other.
 
+use std::collections::BTreeMap;
+
 use crate::ids::BatchId;
 use crate::plan::PlanReport;
 
@@ -60,45 +62,67 @@ pub struct BatchOutcome {
     pub verify_detail: Option<String>,
 }
 
-/// Marks, at the end of a batch's `verify_detail`, the zero or partial
-/// MySQL dates the batch copied as NULL (`zero_dates: null`), as a JSON
-/// object of counts per column; finishing the job sums them per table and
-/// column into the job's `plan_warnings`.
-pub const ZERO_DATES_NOTE: &str = "; zero dates copied as NULL: ";
+/// Marks, at the end of a batch's `verify_detail`, the values the batch
+/// changed on the way ([`Conversions`] as JSON); finishing the job sums
+/// them per table and column into the job's `plan_warnings`
+/// ([`conversion_warnings`]).
+pub const CONVERSIONS_NOTE: &str = "; values converted: ";
 
-/// The note [`ZERO_DATES_NOTE`] introduces, for a batch's `verify_detail`.
-pub fn zero_dates_note(counts: &std::collections::BTreeMap<String, i64>) -> String {
-    format!(
-        "{ZERO_DATES_NOTE}{}",
-        serde_json::to_string(counts).unwrap_or_default()
-    )
+/// Values a batch copied changed, counted per column name.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Conversions {
+    /// MySQL zero or partial dates copied as NULL (`zero_dates: null`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub zero_dates: BTreeMap<String, i64>,
+    /// MySQL `tinyint(1)` values other than 0 and 1 copied as true.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_boolean: BTreeMap<String, i64>,
 }
 
-/// One warning per table and column, summed over the batches'
+impl Conversions {
+    /// The note for a batch's `verify_detail`; `None` when nothing changed.
+    pub fn note(&self) -> Option<String> {
+        if self.zero_dates.is_empty() && self.not_boolean.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{CONVERSIONS_NOTE}{}",
+            serde_json::to_string(self).ok()?
+        ))
+    }
+}
+
+/// One warning per table, column and kind, summed over the batches'
 /// `(table_name, verify_detail)`.
-pub fn zero_date_warnings<'a>(
+pub fn conversion_warnings<'a>(
     batches: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
 ) -> Vec<String> {
-    let mut sums: std::collections::BTreeMap<(String, String), i64> = Default::default();
+    let mut zero: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut not_boolean: BTreeMap<(String, String), i64> = BTreeMap::new();
     for (table, detail) in batches {
-        let Some((_, note)) = detail.and_then(|d| d.rsplit_once(ZERO_DATES_NOTE)) else {
+        let Some((_, note)) = detail.and_then(|d| d.rsplit_once(CONVERSIONS_NOTE)) else {
             continue;
         };
-        let Ok(counts) = serde_json::from_str::<std::collections::BTreeMap<String, i64>>(note)
-        else {
+        let Ok(c) = serde_json::from_str::<Conversions>(note) else {
             continue;
         };
-        for (column, n) in counts {
-            *sums.entry((table.to_owned(), column)).or_default() += n;
+        for (sums, counts) in [(&mut zero, c.zero_dates), (&mut not_boolean, c.not_boolean)] {
+            for (column, n) in counts {
+                *sums.entry((table.to_owned(), column)).or_default() += n;
+            }
         }
     }
-    sums.into_iter()
-        .map(|((table, column), n)| {
-            format!(
-                "{table}: column {column}: zero dates (0000-00-00 or a zero month/day) in {n} row(s) were copied as NULL (zero_dates: null)"
-            )
-        })
-        .collect()
+    let zero = zero.into_iter().map(|((table, column), n)| {
+        format!(
+            "{table}: column {column}: zero dates (0000-00-00 or a zero month/day) in {n} row(s) were copied as NULL (zero_dates: null)"
+        )
+    });
+    let not_boolean = not_boolean.into_iter().map(|((table, column), n)| {
+        format!(
+            "{table}: column {column}: tinyint(1) values other than 0 and 1 in {n} row(s) were copied as true (the column became a boolean)"
+        )
+    });
+    zero.chain(not_boolean).collect()
 }
 
 /// One batch's key range to compare.

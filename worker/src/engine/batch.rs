@@ -164,15 +164,18 @@ pub async fn run(
     )
     .await
     .map_err(Failure::into_engine)?;
-    if !summary.zero_dates_nulled.is_empty() {
-        let counts = summary
-            .zero_dates_nulled
+    let by_name = |counts: &std::collections::BTreeMap<usize, i64>| {
+        counts
             .iter()
             .filter_map(|(&i, &n)| Some((ctx.source.columns.get(i)?.name.clone(), n)))
-            .collect();
-        if let Some(detail) = outcome.verify_detail.as_mut() {
-            detail.push_str(&freight_core::work::zero_dates_note(&counts));
-        }
+            .collect()
+    };
+    let conversions = freight_core::work::Conversions {
+        zero_dates: by_name(&summary.zero_dates_nulled),
+        not_boolean: by_name(&summary.not_boolean),
+    };
+    if let (Some(note), Some(detail)) = (conversions.note(), outcome.verify_detail.as_mut()) {
+        detail.push_str(&note);
     }
     Ok(outcome)
 }

@@ -35,6 +35,18 @@ pub struct ReadSummary {
     /// Zero or partial dates passed on as NULL (`zero_dates: null`), per
     /// column index.
     pub zero_dates_nulled: std::collections::BTreeMap<usize, i64>,
+    /// MySQL `tinyint(1)` values other than 0 and 1 passed on as true, per
+    /// column index.
+    pub not_boolean: std::collections::BTreeMap<usize, i64>,
+}
+
+/// What a decoder noticed in a row, by column index (MySQL only).
+#[derive(Debug, Default)]
+pub struct Noted {
+    /// Zero or partial dates, read as NULL.
+    pub zero_dates: Vec<usize>,
+    /// `tinyint(1)` values other than 0 and 1, read as true.
+    pub not_boolean: Vec<usize>,
 }
 
 impl ReadSummary {
@@ -116,10 +128,12 @@ pub async fn stream(
         checksum: opts.checksum.then_some(0),
         zero_dated: Vec::new(),
         zero_dates_nulled: Default::default(),
+        not_boolean: Default::default(),
     };
     let mut chunk = Vec::with_capacity(CHUNK_ROWS);
     // `zero_dates`: the columns of MySQL zero dates the row held.
-    let mut push = |(mut row, zero_dates): (Row, Vec<usize>), chunk: &mut Vec<Row>| {
+    let mut push = |(mut row, noted): (Row, Noted), chunk: &mut Vec<Row>| {
+        let zero_dates = noted.zero_dates;
         if opts.strip_nul {
             strip_nul(&mut row);
         }
@@ -132,6 +146,9 @@ pub async fn stream(
         }
         for column in zero_dates {
             *summary.zero_dates_nulled.entry(column).or_default() += 1;
+        }
+        for column in noted.not_boolean {
+            *summary.not_boolean.entry(column).or_default() += 1;
         }
         if let Some(sum) = summary.checksum.as_mut() {
             *sum = sum.wrapping_add(row_hash(&row));
@@ -191,8 +208,8 @@ pub async fn stream(
 /// A decoder of a database without zero dates, as [`stream`] calls decoders.
 fn no_zero_dates<R>(
     decode: fn(&R, &[Column]) -> Result<Row, Failure>,
-) -> impl Fn(&R, &[Column]) -> Result<(Row, Vec<usize>), Failure> {
-    move |row, columns| decode(row, columns).map(|r| (r, Vec::new()))
+) -> impl Fn(&R, &[Column]) -> Result<(Row, Noted), Failure> {
+    move |row, columns| decode(row, columns).map(|r| (r, Noted::default()))
 }
 
 /// Reads every row of the predicate into memory (bounded by the batch size).

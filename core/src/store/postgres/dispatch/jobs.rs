@@ -343,18 +343,18 @@ impl DispatchJobs for PgStore {
             problems.push(format!("{cancelled} batches cancelled"));
         }
         let mut finish_failed = false;
-        // Zero dates the batches copied as NULL, per table and column.
+        // Values the batches converted (zero dates, tinyint(1)), per table and column.
         let noted: Vec<(String, Option<String>)> = sqlx::query_as(
             "SELECT table_name, verify_detail FROM batches
              WHERE job_id = $1 AND tenant_id = $2 AND verify_detail LIKE $3 ORDER BY seq",
         )
         .bind(job.job_id.0)
         .bind(job.tenant.as_str())
-        .bind(format!("%{}%", crate::work::ZERO_DATES_NOTE))
+        .bind(format!("%{}%", crate::work::CONVERSIONS_NOTE))
         .fetch_all(&mut *tx)
         .await?;
         let mut warnings =
-            crate::work::zero_date_warnings(noted.iter().map(|(t, d)| (t.as_str(), d.as_deref())));
+            crate::work::conversion_warnings(noted.iter().map(|(t, d)| (t.as_str(), d.as_deref())));
         match &finish {
             Some(Ok(finished)) => warnings.extend(finished.iter().cloned()),
             Some(Err(e)) => {
