@@ -258,6 +258,93 @@ fn zero_date_records(ctx: &TableCtx, summary: &ReadSummary) -> Vec<RejectedRecor
         .collect()
 }
 
+/// The column(s) of a refused record the driver did not name, from the
+/// constraint its message names and the target's introspected schema: a
+/// unique key or index (MySQL 1062 `for key 'name'`, PostgreSQL
+/// `"<table>_pkey"`), a CHECK (MySQL 3819 `Check constraint 'name'`,
+/// MariaDB 4025 `CONSTRAINT `name` failed`, PostgreSQL custom names,
+/// SQLite `CHECK constraint failed: name` or its expression: the target
+/// columns its expression reads), a foreign key (MySQL 1452 `FOREIGN KEY
+/// (`col`)`). Several columns are joined with ", ".
+fn constraint_columns(ctx: &TableCtx, message: &str) -> Option<String> {
+    let target = &ctx.target;
+    let names = |cols: &[String]| (!cols.is_empty()).then(|| cols.join(", "));
+    // MySQL 1452 spells the columns out.
+    if let Some(rest) = message.split("FOREIGN KEY (").nth(1) {
+        let cols: Vec<String> = rest
+            .split(')')
+            .next()?
+            .split(',')
+            .map(|c| c.trim().trim_matches('`').to_owned())
+            .collect();
+        return names(&cols);
+    }
+    let primary = || {
+        let cols: Vec<String> = target
+            .primary_key
+            .iter()
+            .filter_map(|&i| target.columns.get(i).map(|c| c.name.clone()))
+            .collect();
+        names(&cols)
+    };
+    let quoted_after = |marker: &str| -> Option<String> {
+        let rest = message.split(marker).nth(1)?;
+        let quote = rest
+            .chars()
+            .next()
+            .filter(|c| matches!(c, '\'' | '`' | '"'))?;
+        let inner = &rest[1..];
+        Some(inner[..inner.find(quote)?].to_owned())
+    };
+    // An index or unique constraint; MySQL 8 qualifies it (`t.name`).
+    if let Some(key) = quoted_after("for key ").or_else(|| quoted_after("unique constraint ")) {
+        let key = key.rsplit('.').next().unwrap_or(&key).to_owned();
+        if key == "PRIMARY" || key.ends_with("_pkey") {
+            return primary();
+        }
+        return target
+            .indexes
+            .iter()
+            .find(|i| i.name == key)
+            .and_then(|i| names(&i.columns))
+            .or_else(|| target.column(&key).map(|c| c.name.clone()));
+    }
+    let check = quoted_after("Check constraint ")
+        .or_else(|| quoted_after("CONSTRAINT "))
+        .or_else(|| quoted_after("check constraint "))
+        .or_else(|| {
+            let rest = message.split("CHECK constraint failed: ").nth(1)?;
+            Some(rest.split(" (code").next()?.trim().to_owned())
+        })?;
+    // MariaDB names a column's own CHECK after the column.
+    if let Some(col) = target.column(&check) {
+        return Some(col.name.clone());
+    }
+    let expression = target
+        .checks
+        .iter()
+        .find(|c| c.name == check)
+        .map_or(check.as_str(), |c| c.expression.as_str());
+    let cols: Vec<String> = target
+        .columns
+        .iter()
+        .filter(|c| mentions(expression, &c.name))
+        .map(|c| c.name.clone())
+        .collect();
+    names(&cols)
+}
+
+/// Whether `expression` reads the identifier `name` (a whole word, quoted
+/// or not).
+fn mentions(expression: &str, name: &str) -> bool {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    expression.match_indices(name).any(|(at, _)| {
+        let before = expression[..at].chars().next_back();
+        let after = expression[at + name.len()..].chars().next();
+        !before.is_some_and(is_word) && !after.is_some_and(is_word)
+    })
+}
+
 /// More rows set aside by the read than the batch may reject: refused like
 /// a bad write, so that the bisection path reports them over the budget.
 fn over_budget(summary: &ReadSummary, budget: u64) -> Option<Failure> {
@@ -449,7 +536,7 @@ async fn isolate(
                         rejected_sum = rejected_sum.wrapping_add(read::row_hash(&rows[lo]));
                         rejected.push(RejectedRecord {
                             key: record_key(ctx, &rows[lo]),
-                            column,
+                            column: column.or_else(|| constraint_columns(ctx, &message)),
                             message,
                         });
                     } else {
