@@ -409,3 +409,57 @@ async fn constraint_names_lead_to_their_columns_on_every_target() {
     my.close().await;
     dbs.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_keyless_table_with_bad_rows_is_isolated_chunk_by_chunk() {
+    // 3,000 rows without a key (duplicates included): one batch, read in
+    // chunks while the bad rows are narrowed down, never held whole.
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute(
+        "CREATE TABLE logs (n int, msg varchar(20));
+         INSERT INTO logs SELECT IF(seq IN (700, 2900), -seq, seq % 1000), 'm' FROM seq_1_to_3000;",
+    )
+    .await
+    .expect("source");
+    let pg = dbs.pg_pool().await;
+    pg.execute("CREATE TABLE logs (n int CHECK (n >= 0), msg text)")
+        .await
+        .expect("target");
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let j = job(dbs.mysql(), dbs.pg("public"), &["logs"], 1000);
+    let (written, rejected) = plan_and_run_all(&engine, &j, 5).await;
+    assert_eq!(written, 2998);
+    let mut bad: Vec<(serde_json::Value, Option<String>)> = rejected
+        .iter()
+        .map(|r| (r.key.clone(), r.column.clone()))
+        .collect();
+    bad.sort_by_key(|(k, _)| k[0].as_i64());
+    assert_eq!(
+        bad,
+        vec![
+            (json!([-2900, "m"]), Some("n".to_owned())),
+            (json!([-700, "m"]), Some("n".to_owned())),
+        ]
+    );
+    let (rows, sum): (i64, i64) = sqlx::query_as("SELECT count(*), sum(n)::bigint FROM logs")
+        .fetch_one(&pg)
+        .await
+        .expect("target");
+    let want: i64 = (1..=3000i64)
+        .filter(|i| *i != 700 && *i != 2900)
+        .map(|i| i % 1000)
+        .sum();
+    assert_eq!((rows, sum), (2998, want));
+    // Over the budget the batch writes nothing and names both rows.
+    let plan = engine.plan(&j, true).await.expect("plan");
+    let err = engine
+        .run_batch(&j, &to_run(&plan.batches[0], 1))
+        .await
+        .expect_err("over budget");
+    assert_eq!(expect_rejected(err).len(), 2);
+    engine.release_job(j.job_id).await;
+    my.close().await;
+    pg.close().await;
+    dbs.cleanup().await;
+}

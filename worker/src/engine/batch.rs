@@ -485,7 +485,9 @@ type Isolated = (
 
 /// The slow path after the target refused the batch: re-read the range,
 /// write it in halves under savepoints, halving failing parts down to single
-/// rows. Good rows are kept; bad ones are reported.
+/// rows. Good rows are kept; bad ones are reported. Rows stream from the
+/// source chunk by chunk (a table copied whole is never held in memory);
+/// only a key-set batch, bounded by `batch_size`, is read first for its keys.
 #[expect(clippy::too_many_arguments)]
 async fn isolate(
     job: &JobContext,
@@ -493,6 +495,121 @@ async fn isolate(
     target: &Pool,
     ctx: &TableCtx,
     bounds: &Bounds,
+    select: String,
+    src_pred: &Predicate,
+    budget: u64,
+) -> Result<Isolated, EngineError> {
+    if ctx.addressing == Addressing::KeySet {
+        return isolate_buffered(job, source, target, ctx, select, src_pred, budget).await;
+    }
+    let (tx_rows, rx) = mpsc::channel::<Vec<Row>>(2);
+    let reading = read::stream(
+        source,
+        select,
+        src_pred,
+        &ctx.source.columns,
+        ReadOptions::of(job),
+        tx_rows,
+    );
+    let writing = async move {
+        let mut rx = rx;
+        let mut tx = TargetTx::begin(target).await?;
+        let mut refused = Refused::default();
+        let result = async {
+            for pred in target_predicate(ctx, bounds, None) {
+                tx.delete(&ctx.write, &pred).await?;
+            }
+            while let Some(chunk) = rx.recv().await {
+                write_bisecting(&mut tx, ctx, &chunk, &mut refused).await?;
+                if refused.records.len() as u64 > budget {
+                    // Over the budget already: the batch fails whatever follows.
+                    break;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        drop(rx);
+        match result {
+            Ok(()) => Ok((tx, refused)),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    };
+    let (read_result, write_result) = tokio::join!(reading, writing);
+    let (tx, refused) = write_result.map_err(Failure::into_engine)?;
+    let summary = match read_result {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = tx.rollback().await;
+            return Err(e.into_engine());
+        }
+    };
+    let mut rejected = zero_date_records(ctx, &summary);
+    rejected.extend(refused.records);
+    if rejected.len() as u64 > budget {
+        let _ = tx.rollback().await;
+        return Err(EngineError::Rejected(rejected));
+    }
+    tx.commit().await.map_err(Failure::into_engine)?;
+    let accepted = summary.checksum.map(|s| s.wrapping_sub(refused.sum));
+    Ok((summary, rejected, accepted, None))
+}
+
+/// Records the target refused, and the sum of their row hashes.
+#[derive(Default)]
+struct Refused {
+    records: Vec<RejectedRecord>,
+    sum: u64,
+}
+
+/// Writes `rows` under savepoints, halving failing parts down to single
+/// rows, which are recorded in `refused`.
+async fn write_bisecting(
+    tx: &mut TargetTx,
+    ctx: &TableCtx,
+    rows: &[Row],
+    refused: &mut Refused,
+) -> Result<(), Failure> {
+    let mut stack = vec![(0usize, rows.len())];
+    while let Some((lo, hi)) = stack.pop() {
+        if lo >= hi {
+            continue;
+        }
+        tx.savepoint().await?;
+        match tx.write_rows(&ctx.write, &rows[lo..hi]).await {
+            Ok(_) => tx.release_savepoint().await?,
+            Err(Failure::Data { message, column }) => {
+                tx.rollback_to_savepoint().await?;
+                tx.release_savepoint().await?;
+                if hi - lo == 1 {
+                    refused.sum = refused.sum.wrapping_add(read::row_hash(&rows[lo]));
+                    refused.records.push(RejectedRecord {
+                        key: record_key(ctx, &rows[lo]),
+                        column: column.or_else(|| constraint_columns(ctx, &message)),
+                        message,
+                    });
+                } else {
+                    let mid = lo + (hi - lo) / 2;
+                    stack.push((mid, hi));
+                    stack.push((lo, mid));
+                }
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
+}
+
+/// [`isolate`] for a key-set batch: its keys must be known before the
+/// target is cleared, so the batch (bounded by `batch_size`) is read first.
+async fn isolate_buffered(
+    job: &JobContext,
+    source: &Pool,
+    target: &Pool,
+    ctx: &TableCtx,
     select: String,
     src_pred: &Predicate,
     budget: u64,
@@ -506,62 +623,39 @@ async fn isolate(
     )
     .await
     .map_err(Failure::into_engine)?;
-    let keys: Option<Vec<Vec<Value>>> = (ctx.addressing == Addressing::KeySet).then(|| {
-        rows.iter()
-            .chain(summary.zero_dated.iter().map(|(r, _)| r))
-            .map(|r| key_of(ctx, r))
-            .collect()
-    });
+    let keys: Vec<Vec<Value>> = rows
+        .iter()
+        .chain(summary.zero_dated.iter().map(|(r, _)| r))
+        .map(|r| key_of(ctx, r))
+        .collect();
+    let bounds = Bounds {
+        start: None,
+        end: None,
+    };
     let mut tx = TargetTx::begin(target)
         .await
         .map_err(Failure::into_engine)?;
     let mut rejected = zero_date_records(ctx, &summary);
-    let mut rejected_sum = 0u64;
+    let mut refused = Refused::default();
     let result = async {
-        for pred in target_predicate(ctx, bounds, keys.as_deref()) {
+        for pred in target_predicate(ctx, &bounds, Some(&keys)) {
             tx.delete(&ctx.write, &pred).await?;
         }
-        let mut stack = vec![(0usize, rows.len())];
-        while let Some((lo, hi)) = stack.pop() {
-            if lo >= hi {
-                continue;
-            }
-            tx.savepoint().await?;
-            match tx.write_rows(&ctx.write, &rows[lo..hi]).await {
-                Ok(_) => tx.release_savepoint().await?,
-                Err(Failure::Data { message, column }) => {
-                    tx.rollback_to_savepoint().await?;
-                    tx.release_savepoint().await?;
-                    if hi - lo == 1 {
-                        rejected_sum = rejected_sum.wrapping_add(read::row_hash(&rows[lo]));
-                        rejected.push(RejectedRecord {
-                            key: record_key(ctx, &rows[lo]),
-                            column: column.or_else(|| constraint_columns(ctx, &message)),
-                            message,
-                        });
-                    } else {
-                        let mid = lo + (hi - lo) / 2;
-                        stack.push((mid, hi));
-                        stack.push((lo, mid));
-                    }
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        Ok(())
+        write_bisecting(&mut tx, ctx, &rows, &mut refused).await
     }
     .await;
     if let Err(e) = result {
         let _ = tx.rollback().await;
         return Err(e.into_engine());
     }
+    rejected.extend(refused.records);
     if rejected.len() as u64 > budget {
         let _ = tx.rollback().await;
         return Err(EngineError::Rejected(rejected));
     }
     tx.commit().await.map_err(Failure::into_engine)?;
-    let accepted = summary.checksum.map(|s| s.wrapping_sub(rejected_sum));
-    Ok((summary, rejected, accepted, keys))
+    let accepted = summary.checksum.map(|s| s.wrapping_sub(refused.sum));
+    Ok((summary, rejected, accepted, Some(keys)))
 }
 
 /// Compares the target with what was read: row count always, value checksum
