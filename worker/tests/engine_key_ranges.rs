@@ -219,7 +219,9 @@ async fn case_and_accent_keys_postgres_to_mariadb_never_clear_another_batch() {
     pg.execute(
         "CREATE SCHEMA src;
          CREATE TABLE src.words (w varchar(40) COLLATE \"C\" PRIMARY KEY, n int);
-         CREATE TABLE src.ci (w varchar(40) COLLATE \"C\" PRIMARY KEY, n int);",
+         CREATE TABLE src.ci (w varchar(40) COLLATE \"C\" PRIMARY KEY, n int);
+         CREATE TABLE src.padded (w char(8) COLLATE \"C\" PRIMARY KEY, n int);
+         INSERT INTO src.padded VALUES ('ab', 1), ('Ab', 2), ('résumé', 3), ('Résumé', 4);",
     )
     .await
     .expect("create");
@@ -246,7 +248,7 @@ async fn case_and_accent_keys_postgres_to_mariadb_never_clear_another_batch() {
     .await
     .expect("target table");
     let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
-    let job = job(dbs.pg("src"), dbs.mysql(), &["words", "ci"], 2);
+    let job = job(dbs.pg("src"), dbs.mysql(), &["words", "ci", "padded"], 2);
     let plan = engine.plan(&job, true).await.expect("plan");
     let mut rejected = Vec::new();
     for round in 0..2 {
@@ -255,7 +257,16 @@ async fn case_and_accent_keys_postgres_to_mariadb_never_clear_another_batch() {
                 .run_batch(&job, &to_run(b, 100))
                 .await
                 .expect("batch");
-            assert_eq!(o.verified, Some(true), "{:?}", o.verify_detail);
+            // (PostgreSQL pads a char(n) value, MySQL strips the spaces on
+            // read: that table's checksums differ, its rows do not.)
+            if b.table_name != "padded" {
+                assert_eq!(o.verified, Some(true), "{:?}", o.verify_detail);
+            }
+            // A char(n) key arrives with its trailing spaces from
+            // PostgreSQL: still its own row on a re-run.
+            if b.table_name != "ci" {
+                assert!(o.rejected.is_empty(), "{}: {:?}", b.table_name, o.rejected);
+            }
             if round == 1 && b.table_name == "ci" {
                 rejected.extend(o.rejected.iter().map(|r| r.key.clone()));
             }
@@ -264,6 +275,11 @@ async fn case_and_accent_keys_postgres_to_mariadb_never_clear_another_batch() {
     engine.finish_job(&job).await.expect("finish");
     // Freight's own table keeps every spelling (utf8mb4_bin).
     assert_eq!(my_words(&my, "words").await, words_expected());
+    let padded: BTreeMap<String, i32> = [("ab", 1), ("Ab", 2), ("résumé", 3), ("Résumé", 4)]
+        .into_iter()
+        .map(|(w, n)| (w.to_owned(), n))
+        .collect();
+    assert_eq!(my_words(&my, "padded").await, padded);
     // The insensitive one: every source row is on the target or reported
     // as rejected, never silently gone; what is there equals its source row.
     let got = my_words(&my, "ci").await;

@@ -152,9 +152,14 @@ impl Predicate {
                     // `_ci`, SQLite NOCASE) would take 'resume' for 'Résumé'
                     // and clear another batch's row: the key must match
                     // byte for byte. The first test keeps the key's index.
+                    // MySQL: `utf8mb4_bin` (the connection's character set,
+                    // any column's converts to it), not `BINARY`, which would
+                    // miss a `char(n)` key sent with its trailing spaces.
                     let exact = self.bind(v.clone(), pg_type);
                     match self.dialect {
-                        Dialect::MySql => format!("({col} = {p} AND {col} = BINARY {exact})"),
+                        Dialect::MySql => {
+                            format!("({col} = {p} AND {col} = {exact} COLLATE utf8mb4_bin)")
+                        }
                         _ => format!("({col} = {p} AND {col} = {exact} COLLATE BINARY)"),
                     }
                 })
