@@ -690,6 +690,67 @@ async fn keyless_tables_complete_whole_or_in_the_ranges_key_columns_name(backend
     m.cleanup().await;
 }
 
+async fn a_created_job_reports_per_column_counts_of_zero_dates_and_non_boolean_tinyints(
+    backend: Backend,
+) {
+    let m = Migration::new(backend, 10).await;
+    // One session: sql_mode '' lets MariaDB store zero and partial dates.
+    sqlx::raw_sql(
+        "SET SESSION sql_mode = '';
+         CREATE TABLE stamps (id int PRIMARY KEY, born date, seen datetime, ok datetime, flag tinyint(1));
+         INSERT INTO stamps SELECT seq,
+             IF(seq % 10 = 0, '0000-00-00', '2024-01-02'),
+             IF(seq % 25 = 0, '2024-00-10 10:00:00', IF(seq % 50 = 1, '0000-00-00 00:00:00', '2024-03-04 05:06:07')),
+             '2024-05-06 07:08:09',
+             IF(seq % 20 = 0, 2, IF(seq % 33 = 0, -1, seq % 2))
+           FROM seq_1_to_100;",
+    )
+    .execute(&m.source)
+    .await
+    .expect("zero dates");
+    let worker = m.worker(2);
+    let mut spec = m.spec(30, 3);
+    spec.tables = vec!["stamps".into()];
+    let created = m
+        .store
+        .create_job(&m.tenant, &spec, &audit())
+        .await
+        .expect("create job");
+    let detail = wait_for_status(&m.store, &m.tenant, created.id, WAIT, JobStatus::Completed).await;
+    let noted: Vec<&String> = detail
+        .plan_warnings
+        .iter()
+        .filter(|w| w.starts_with("stamps: column"))
+        .collect();
+    // Counted over the four batches of the copy, one warning per column
+    // that held any; `ok` held none.
+    assert_eq!(
+        noted,
+        [
+            "stamps: column born: zero dates (0000-00-00 or a zero month/day) in 10 row(s) were copied as NULL (zero_dates: null)",
+            "stamps: column seen: zero dates (0000-00-00 or a zero month/day) in 6 row(s) were copied as NULL (zero_dates: null)",
+            "stamps: column flag: tinyint(1) values other than 0 and 1 in 8 row(s) were copied as true (the column became a boolean)",
+        ],
+        "{:?}",
+        detail.plan_warnings
+    );
+    let nulls: (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE born IS NULL), count(*) FILTER (WHERE seen IS NULL) FROM stamps",
+    )
+    .fetch_one(&m.target)
+    .await
+    .expect("target");
+    assert_eq!(nulls, (10, 6));
+    let trues: i64 = sqlx::query_scalar("SELECT count(*) FROM stamps WHERE flag")
+        .fetch_one(&m.target)
+        .await
+        .expect("flags");
+    // The 50 odd ids (33 and 99 hold -1), the five 2s and 66 (-1).
+    assert_eq!(trues, 56);
+    worker.stop().await.expect("clean stop");
+    m.cleanup().await;
+}
+
 freight_api::on_both_backends!(
     multi_thread;
     a_job_created_through_the_api_completes_with_the_target_equal_to_the_source,
@@ -698,4 +759,5 @@ freight_api::on_both_backends!(
     killed_target_connections_are_retried_and_the_job_completes,
     keyless_tables_complete_whole_or_in_the_ranges_key_columns_name,
     a_lost_queue_mid_job_is_refilled_from_the_store,
+    a_created_job_reports_per_column_counts_of_zero_dates_and_non_boolean_tinyints,
 );

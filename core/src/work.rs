@@ -4,6 +4,8 @@
 //! records them) and the engine (which produces and consumes them) speak
 //! the same types without either depending on the other.
 
+use std::collections::BTreeMap;
+
 use crate::ids::BatchId;
 use crate::plan::PlanReport;
 
@@ -58,6 +60,69 @@ pub struct BatchOutcome {
     /// `Some(true)` when source and target matched after the copy.
     pub verified: Option<bool>,
     pub verify_detail: Option<String>,
+}
+
+/// Marks, at the end of a batch's `verify_detail`, the values the batch
+/// changed on the way ([`Conversions`] as JSON); finishing the job sums
+/// them per table and column into the job's `plan_warnings`
+/// ([`conversion_warnings`]).
+pub const CONVERSIONS_NOTE: &str = "; values converted: ";
+
+/// Values a batch copied changed, counted per column name.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Conversions {
+    /// MySQL zero or partial dates copied as NULL (`zero_dates: null`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub zero_dates: BTreeMap<String, i64>,
+    /// MySQL `tinyint(1)` values other than 0 and 1 copied as true.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub not_boolean: BTreeMap<String, i64>,
+}
+
+impl Conversions {
+    /// The note for a batch's `verify_detail`; `None` when nothing changed.
+    pub fn note(&self) -> Option<String> {
+        if self.zero_dates.is_empty() && self.not_boolean.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{CONVERSIONS_NOTE}{}",
+            serde_json::to_string(self).ok()?
+        ))
+    }
+}
+
+/// One warning per table, column and kind, summed over the batches'
+/// `(table_name, verify_detail)`.
+pub fn conversion_warnings<'a>(
+    batches: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Vec<String> {
+    let mut zero: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut not_boolean: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for (table, detail) in batches {
+        let Some((_, note)) = detail.and_then(|d| d.rsplit_once(CONVERSIONS_NOTE)) else {
+            continue;
+        };
+        let Ok(c) = serde_json::from_str::<Conversions>(note) else {
+            continue;
+        };
+        for (sums, counts) in [(&mut zero, c.zero_dates), (&mut not_boolean, c.not_boolean)] {
+            for (column, n) in counts {
+                *sums.entry((table.to_owned(), column)).or_default() += n;
+            }
+        }
+    }
+    let zero = zero.into_iter().map(|((table, column), n)| {
+        format!(
+            "{table}: column {column}: zero dates (0000-00-00 or a zero month/day) in {n} row(s) were copied as NULL (zero_dates: null)"
+        )
+    });
+    let not_boolean = not_boolean.into_iter().map(|((table, column), n)| {
+        format!(
+            "{table}: column {column}: tinyint(1) values other than 0 and 1 in {n} row(s) were copied as true (the column became a boolean)"
+        )
+    });
+    zero.chain(not_boolean).collect()
 }
 
 /// One batch's key range to compare.

@@ -337,3 +337,129 @@ async fn text_with_a_nul_character_is_a_record_error_naming_table_column_and_key
     pg.close().await;
     dbs.cleanup().await;
 }
+
+/// Rows 3 (qty), 5 (code, a duplicate of row 4's) and 7 (amount) break
+/// the target's constraints; `(id, column)` of each rejected record.
+async fn constraint_rejections(
+    engine: &Engine,
+    job: &freight_worker::engine::JobContext,
+) -> Vec<(i64, Option<String>)> {
+    let (written, rejected) = plan_and_run_all(engine, job, 10).await;
+    assert_eq!(written, 17);
+    let mut got: Vec<(i64, Option<String>)> = rejected
+        .iter()
+        .map(|r| (r.key[0].as_i64().expect("id"), r.column.clone()))
+        .collect();
+    got.sort();
+    got
+}
+
+#[tokio::test]
+async fn constraint_names_lead_to_their_columns_on_every_target() {
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    pg.execute(
+        "CREATE SCHEMA src; CREATE SCHEMA dst;
+         CREATE TABLE src.orders (id int PRIMARY KEY, qty int, code text, amount int);
+         INSERT INTO src.orders SELECT i, CASE WHEN i = 3 THEN -1 ELSE i END,
+             CASE WHEN i IN (4, 5) THEN 'dup' ELSE 'c' || i END,
+             CASE WHEN i = 7 THEN 5000 ELSE i END
+           FROM generate_series(1, 20) i;
+         CREATE TABLE dst.orders (id int PRIMARY KEY,
+             qty int CONSTRAINT qty_ok CHECK (qty >= 0),
+             code text CONSTRAINT uq_code UNIQUE,
+             amount int CONSTRAINT not_too_much CHECK (amount < 1000));",
+    )
+    .await
+    .expect("postgres");
+    let my = dbs.my_pool().await;
+    // A named table CHECK (MySQL 4025 names it), a column CHECK (named
+    // after its column) and a named unique index (1062 names the key).
+    my.execute(
+        "CREATE TABLE orders (id int PRIMARY KEY, qty int, code varchar(10),
+             amount int CHECK (amount < 1000),
+             CONSTRAINT qty_ok CHECK (qty >= 0), UNIQUE KEY uq_code (code))",
+    )
+    .await
+    .expect("mariadb");
+    let lite = dbs.sqlite_pool("dst").await;
+    // A named CHECK, an unnamed one (SQLite quotes its expression) and a
+    // unique index (SQLite names table.column itself).
+    lite.execute(
+        "CREATE TABLE orders (id INTEGER PRIMARY KEY, qty INTEGER, code TEXT, amount INTEGER,
+             CONSTRAINT qty_ok CHECK (qty >= 0), CHECK (amount < 1000));
+         CREATE UNIQUE INDEX uq_code ON orders (code);",
+    )
+    .await
+    .expect("sqlite");
+    lite.close().await;
+    let want = vec![
+        (3, Some("qty".to_owned())),
+        (5, Some("code".to_owned())),
+        (7, Some("amount".to_owned())),
+    ];
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    for target in [dbs.pg("dst"), dbs.mysql(), dbs.sqlite("dst")] {
+        let kind = target.kind;
+        let j = job(dbs.pg("src"), target, &["orders"], 1000);
+        assert_eq!(constraint_rejections(&engine, &j).await, want, "{kind:?}");
+        engine.release_job(j.job_id).await;
+    }
+    pg.close().await;
+    my.close().await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_keyless_table_with_bad_rows_is_isolated_chunk_by_chunk() {
+    // 3,000 rows without a key (duplicates included): one batch, read in
+    // chunks while the bad rows are narrowed down, never held whole.
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute(
+        "CREATE TABLE logs (n int, msg varchar(20));
+         INSERT INTO logs SELECT IF(seq IN (700, 2900), -seq, seq % 1000), 'm' FROM seq_1_to_3000;",
+    )
+    .await
+    .expect("source");
+    let pg = dbs.pg_pool().await;
+    pg.execute("CREATE TABLE logs (n int CHECK (n >= 0), msg text)")
+        .await
+        .expect("target");
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let j = job(dbs.mysql(), dbs.pg("public"), &["logs"], 1000);
+    let (written, rejected) = plan_and_run_all(&engine, &j, 5).await;
+    assert_eq!(written, 2998);
+    let mut bad: Vec<(serde_json::Value, Option<String>)> = rejected
+        .iter()
+        .map(|r| (r.key.clone(), r.column.clone()))
+        .collect();
+    bad.sort_by_key(|(k, _)| k[0].as_i64());
+    assert_eq!(
+        bad,
+        vec![
+            (json!([-2900, "m"]), Some("n".to_owned())),
+            (json!([-700, "m"]), Some("n".to_owned())),
+        ]
+    );
+    let (rows, sum): (i64, i64) = sqlx::query_as("SELECT count(*), sum(n)::bigint FROM logs")
+        .fetch_one(&pg)
+        .await
+        .expect("target");
+    let want: i64 = (1..=3000i64)
+        .filter(|i| *i != 700 && *i != 2900)
+        .map(|i| i % 1000)
+        .sum();
+    assert_eq!((rows, sum), (2998, want));
+    // Over the budget the batch writes nothing and names both rows.
+    let plan = engine.plan(&j, true).await.expect("plan");
+    let err = engine
+        .run_batch(&j, &to_run(&plan.batches[0], 1))
+        .await
+        .expect_err("over budget");
+    assert_eq!(expect_rejected(err).len(), 2);
+    engine.release_job(j.job_id).await;
+    my.close().await;
+    pg.close().await;
+    dbs.cleanup().await;
+}

@@ -159,3 +159,113 @@ async fn identical_data_matches_in_every_direction_and_each_change_names_its_ran
     sq_dst.close().await;
     dbs.cleanup().await;
 }
+
+#[tokio::test]
+async fn extra_target_rows_of_a_text_key_table_fail_the_table_count() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute(
+        "CREATE TABLE words (w varchar(20) PRIMARY KEY, n int) CHARSET utf8mb4 COLLATE utf8mb4_general_ci;
+         INSERT INTO words SELECT CONCAT('w', seq), seq FROM seq_1_to_25;",
+    )
+    .await
+    .expect("data");
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let j = job(dbs.mysql(), dbs.pg("public"), &["words"], 10);
+    let (plan, _) = migrate(&engine, &j).await;
+    let checks = check_all(&engine, &j, &plan).await;
+    assert_all_match(&checks, "copied");
+    assert!(
+        checks[0]
+            .detail
+            .contains("table words: source 25 rows, target 25"),
+        "{}",
+        checks[0].detail
+    );
+    // A row the source never had: no range's keys reach it.
+    let pg = dbs.pg_pool().await;
+    pg.execute("INSERT INTO words VALUES ('stray', 0)")
+        .await
+        .expect("extra");
+    let checks = check_all(&engine, &j, &plan).await;
+    assert_eq!(mismatched(&checks), vec![0], "the table's first range");
+    let d = &checks[0].detail;
+    assert!(d.contains("TABLE COUNT MISMATCH"), "{d}");
+    assert!(
+        d.contains("at least 1 row(s) whose key the source does not hold"),
+        "{d}"
+    );
+    assert!(d.contains("retrying batches does not remove them"), "{d}");
+    engine.release_job(j.job_id).await;
+    my.close().await;
+    pg.close().await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
+async fn bits_and_same_dialect_floats_json_and_arrays_are_in_the_checksum() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute(
+        "CREATE TABLE flags (id int PRIMARY KEY, f bit(5), r double);
+         INSERT INTO flags SELECT seq, seq % 32, seq / 3 FROM seq_1_to_30;",
+    )
+    .await
+    .expect("mariadb data");
+    let pg = dbs.pg_pool().await;
+    pg.execute(
+        "CREATE SCHEMA src; CREATE SCHEMA dst;
+         CREATE TABLE src.t (id int PRIMARY KEY, r float8, doc jsonb, tags int[], b bit(3));
+         INSERT INTO src.t SELECT i, i / 7.0, jsonb_build_object('k', i, 'a', 'x'), ARRAY[i, i + 1], (i % 8)::bit(3)
+           FROM generate_series(1, 30) i;",
+    )
+    .await
+    .expect("pg data");
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+
+    // MariaDB bit(5) → PostgreSQL bit(5): compared as binary digits; the
+    // double is not (two printers), and says so.
+    let my_pg = job(dbs.mysql(), dbs.pg("public"), &["flags"], 10);
+    let (plan, _) = migrate(&engine, &my_pg).await;
+    let checks = check_all(&engine, &my_pg, &plan).await;
+    assert_all_match(&checks, "bits");
+    assert!(
+        checks[0]
+            .detail
+            .contains("compared by count only: r (double)"),
+        "{}",
+        checks[0].detail
+    );
+    pg.execute("UPDATE public.flags SET f = B'11111' WHERE id = 4")
+        .await
+        .expect("tamper bit");
+    let checks = check_all(&engine, &my_pg, &plan).await;
+    assert_eq!(mismatched(&checks), vec![range_of(&plan, 4)]);
+    engine.release_job(my_pg.job_id).await;
+
+    // PostgreSQL → PostgreSQL: floats, jsonb and arrays by their own text.
+    let pg_pg = job(dbs.pg("src"), dbs.pg("dst"), &["t"], 10);
+    let (plan, _) = migrate(&engine, &pg_pg).await;
+    let checks = check_all(&engine, &pg_pg, &plan).await;
+    assert_all_match(&checks, "pg → pg");
+    assert!(
+        !checks[0].detail.contains("compared by count only"),
+        "{}",
+        checks[0].detail
+    );
+    pg.execute(
+        "UPDATE dst.t SET r = r + 1e-12 WHERE id = 5;
+         UPDATE dst.t SET doc = doc || '{\"k\": 0}' WHERE id = 15;
+         UPDATE dst.t SET tags = ARRAY[0] WHERE id = 25;",
+    )
+    .await
+    .expect("tamper");
+    let checks = check_all(&engine, &pg_pg, &plan).await;
+    let mut want = vec![range_of(&plan, 5), range_of(&plan, 15), range_of(&plan, 25)];
+    want.dedup();
+    assert_eq!(mismatched(&checks), want);
+    engine.release_job(pg_pg.job_id).await;
+    my.close().await;
+    pg.close().await;
+    dbs.cleanup().await;
+}

@@ -164,6 +164,19 @@ pub async fn run(
     )
     .await
     .map_err(Failure::into_engine)?;
+    let by_name = |counts: &std::collections::BTreeMap<usize, i64>| {
+        counts
+            .iter()
+            .filter_map(|(&i, &n)| Some((ctx.source.columns.get(i)?.name.clone(), n)))
+            .collect()
+    };
+    let conversions = freight_core::work::Conversions {
+        zero_dates: by_name(&summary.zero_dates_nulled),
+        not_boolean: by_name(&summary.not_boolean),
+    };
+    if let (Some(note), Some(detail)) = (conversions.note(), outcome.verify_detail.as_mut()) {
+        detail.push_str(&note);
+    }
     Ok(outcome)
 }
 
@@ -243,6 +256,93 @@ fn zero_date_records(ctx: &TableCtx, summary: &ReadSummary) -> Vec<RejectedRecor
             }
         })
         .collect()
+}
+
+/// The column(s) of a refused record the driver did not name, from the
+/// constraint its message names and the target's introspected schema: a
+/// unique key or index (MySQL 1062 `for key 'name'`, PostgreSQL
+/// `"<table>_pkey"`), a CHECK (MySQL 3819 `Check constraint 'name'`,
+/// MariaDB 4025 `CONSTRAINT `name` failed`, PostgreSQL custom names,
+/// SQLite `CHECK constraint failed: name` or its expression: the target
+/// columns its expression reads), a foreign key (MySQL 1452 `FOREIGN KEY
+/// (`col`)`). Several columns are joined with ", ".
+fn constraint_columns(ctx: &TableCtx, message: &str) -> Option<String> {
+    let target = &ctx.target;
+    let names = |cols: &[String]| (!cols.is_empty()).then(|| cols.join(", "));
+    // MySQL 1452 spells the columns out.
+    if let Some(rest) = message.split("FOREIGN KEY (").nth(1) {
+        let cols: Vec<String> = rest
+            .split(')')
+            .next()?
+            .split(',')
+            .map(|c| c.trim().trim_matches('`').to_owned())
+            .collect();
+        return names(&cols);
+    }
+    let primary = || {
+        let cols: Vec<String> = target
+            .primary_key
+            .iter()
+            .filter_map(|&i| target.columns.get(i).map(|c| c.name.clone()))
+            .collect();
+        names(&cols)
+    };
+    let quoted_after = |marker: &str| -> Option<String> {
+        let rest = message.split(marker).nth(1)?;
+        let quote = rest
+            .chars()
+            .next()
+            .filter(|c| matches!(c, '\'' | '`' | '"'))?;
+        let inner = &rest[1..];
+        Some(inner[..inner.find(quote)?].to_owned())
+    };
+    // An index or unique constraint; MySQL 8 qualifies it (`t.name`).
+    if let Some(key) = quoted_after("for key ").or_else(|| quoted_after("unique constraint ")) {
+        let key = key.rsplit('.').next().unwrap_or(&key).to_owned();
+        if key == "PRIMARY" || key.ends_with("_pkey") {
+            return primary();
+        }
+        return target
+            .indexes
+            .iter()
+            .find(|i| i.name == key)
+            .and_then(|i| names(&i.columns))
+            .or_else(|| target.column(&key).map(|c| c.name.clone()));
+    }
+    let check = quoted_after("Check constraint ")
+        .or_else(|| quoted_after("CONSTRAINT "))
+        .or_else(|| quoted_after("check constraint "))
+        .or_else(|| {
+            let rest = message.split("CHECK constraint failed: ").nth(1)?;
+            Some(rest.split(" (code").next()?.trim().to_owned())
+        })?;
+    // MariaDB names a column's own CHECK after the column.
+    if let Some(col) = target.column(&check) {
+        return Some(col.name.clone());
+    }
+    let expression = target
+        .checks
+        .iter()
+        .find(|c| c.name == check)
+        .map_or(check.as_str(), |c| c.expression.as_str());
+    let cols: Vec<String> = target
+        .columns
+        .iter()
+        .filter(|c| mentions(expression, &c.name))
+        .map(|c| c.name.clone())
+        .collect();
+    names(&cols)
+}
+
+/// Whether `expression` reads the identifier `name` (a whole word, quoted
+/// or not).
+fn mentions(expression: &str, name: &str) -> bool {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    expression.match_indices(name).any(|(at, _)| {
+        let before = expression[..at].chars().next_back();
+        let after = expression[at + name.len()..].chars().next();
+        !before.is_some_and(is_word) && !after.is_some_and(is_word)
+    })
 }
 
 /// More rows set aside by the read than the batch may reject: refused like
@@ -385,7 +485,9 @@ type Isolated = (
 
 /// The slow path after the target refused the batch: re-read the range,
 /// write it in halves under savepoints, halving failing parts down to single
-/// rows. Good rows are kept; bad ones are reported.
+/// rows. Good rows are kept; bad ones are reported. Rows stream from the
+/// source chunk by chunk (a table copied whole is never held in memory);
+/// only a key-set batch, bounded by `batch_size`, is read first for its keys.
 #[expect(clippy::too_many_arguments)]
 async fn isolate(
     job: &JobContext,
@@ -393,6 +495,121 @@ async fn isolate(
     target: &Pool,
     ctx: &TableCtx,
     bounds: &Bounds,
+    select: String,
+    src_pred: &Predicate,
+    budget: u64,
+) -> Result<Isolated, EngineError> {
+    if ctx.addressing == Addressing::KeySet {
+        return isolate_buffered(job, source, target, ctx, select, src_pred, budget).await;
+    }
+    let (tx_rows, rx) = mpsc::channel::<Vec<Row>>(2);
+    let reading = read::stream(
+        source,
+        select,
+        src_pred,
+        &ctx.source.columns,
+        ReadOptions::of(job),
+        tx_rows,
+    );
+    let writing = async move {
+        let mut rx = rx;
+        let mut tx = TargetTx::begin(target).await?;
+        let mut refused = Refused::default();
+        let result = async {
+            for pred in target_predicate(ctx, bounds, None) {
+                tx.delete(&ctx.write, &pred).await?;
+            }
+            while let Some(chunk) = rx.recv().await {
+                write_bisecting(&mut tx, ctx, &chunk, &mut refused).await?;
+                if refused.records.len() as u64 > budget {
+                    // Over the budget already: the batch fails whatever follows.
+                    break;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        drop(rx);
+        match result {
+            Ok(()) => Ok((tx, refused)),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    };
+    let (read_result, write_result) = tokio::join!(reading, writing);
+    let (tx, refused) = write_result.map_err(Failure::into_engine)?;
+    let summary = match read_result {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = tx.rollback().await;
+            return Err(e.into_engine());
+        }
+    };
+    let mut rejected = zero_date_records(ctx, &summary);
+    rejected.extend(refused.records);
+    if rejected.len() as u64 > budget {
+        let _ = tx.rollback().await;
+        return Err(EngineError::Rejected(rejected));
+    }
+    tx.commit().await.map_err(Failure::into_engine)?;
+    let accepted = summary.checksum.map(|s| s.wrapping_sub(refused.sum));
+    Ok((summary, rejected, accepted, None))
+}
+
+/// Records the target refused, and the sum of their row hashes.
+#[derive(Default)]
+struct Refused {
+    records: Vec<RejectedRecord>,
+    sum: u64,
+}
+
+/// Writes `rows` under savepoints, halving failing parts down to single
+/// rows, which are recorded in `refused`.
+async fn write_bisecting(
+    tx: &mut TargetTx,
+    ctx: &TableCtx,
+    rows: &[Row],
+    refused: &mut Refused,
+) -> Result<(), Failure> {
+    let mut stack = vec![(0usize, rows.len())];
+    while let Some((lo, hi)) = stack.pop() {
+        if lo >= hi {
+            continue;
+        }
+        tx.savepoint().await?;
+        match tx.write_rows(&ctx.write, &rows[lo..hi]).await {
+            Ok(_) => tx.release_savepoint().await?,
+            Err(Failure::Data { message, column }) => {
+                tx.rollback_to_savepoint().await?;
+                tx.release_savepoint().await?;
+                if hi - lo == 1 {
+                    refused.sum = refused.sum.wrapping_add(read::row_hash(&rows[lo]));
+                    refused.records.push(RejectedRecord {
+                        key: record_key(ctx, &rows[lo]),
+                        column: column.or_else(|| constraint_columns(ctx, &message)),
+                        message,
+                    });
+                } else {
+                    let mid = lo + (hi - lo) / 2;
+                    stack.push((mid, hi));
+                    stack.push((lo, mid));
+                }
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
+}
+
+/// [`isolate`] for a key-set batch: its keys must be known before the
+/// target is cleared, so the batch (bounded by `batch_size`) is read first.
+async fn isolate_buffered(
+    job: &JobContext,
+    source: &Pool,
+    target: &Pool,
+    ctx: &TableCtx,
     select: String,
     src_pred: &Predicate,
     budget: u64,
@@ -406,62 +623,39 @@ async fn isolate(
     )
     .await
     .map_err(Failure::into_engine)?;
-    let keys: Option<Vec<Vec<Value>>> = (ctx.addressing == Addressing::KeySet).then(|| {
-        rows.iter()
-            .chain(summary.zero_dated.iter().map(|(r, _)| r))
-            .map(|r| key_of(ctx, r))
-            .collect()
-    });
+    let keys: Vec<Vec<Value>> = rows
+        .iter()
+        .chain(summary.zero_dated.iter().map(|(r, _)| r))
+        .map(|r| key_of(ctx, r))
+        .collect();
+    let bounds = Bounds {
+        start: None,
+        end: None,
+    };
     let mut tx = TargetTx::begin(target)
         .await
         .map_err(Failure::into_engine)?;
     let mut rejected = zero_date_records(ctx, &summary);
-    let mut rejected_sum = 0u64;
+    let mut refused = Refused::default();
     let result = async {
-        for pred in target_predicate(ctx, bounds, keys.as_deref()) {
+        for pred in target_predicate(ctx, &bounds, Some(&keys)) {
             tx.delete(&ctx.write, &pred).await?;
         }
-        let mut stack = vec![(0usize, rows.len())];
-        while let Some((lo, hi)) = stack.pop() {
-            if lo >= hi {
-                continue;
-            }
-            tx.savepoint().await?;
-            match tx.write_rows(&ctx.write, &rows[lo..hi]).await {
-                Ok(_) => tx.release_savepoint().await?,
-                Err(Failure::Data { message, column }) => {
-                    tx.rollback_to_savepoint().await?;
-                    tx.release_savepoint().await?;
-                    if hi - lo == 1 {
-                        rejected_sum = rejected_sum.wrapping_add(read::row_hash(&rows[lo]));
-                        rejected.push(RejectedRecord {
-                            key: record_key(ctx, &rows[lo]),
-                            column,
-                            message,
-                        });
-                    } else {
-                        let mid = lo + (hi - lo) / 2;
-                        stack.push((mid, hi));
-                        stack.push((lo, mid));
-                    }
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        Ok(())
+        write_bisecting(&mut tx, ctx, &rows, &mut refused).await
     }
     .await;
     if let Err(e) = result {
         let _ = tx.rollback().await;
         return Err(e.into_engine());
     }
+    rejected.extend(refused.records);
     if rejected.len() as u64 > budget {
         let _ = tx.rollback().await;
         return Err(EngineError::Rejected(rejected));
     }
     tx.commit().await.map_err(Failure::into_engine)?;
-    let accepted = summary.checksum.map(|s| s.wrapping_sub(rejected_sum));
-    Ok((summary, rejected, accepted, keys))
+    let accepted = summary.checksum.map(|s| s.wrapping_sub(refused.sum));
+    Ok((summary, rejected, accepted, Some(keys)))
 }
 
 /// Compares the target with what was read: row count always, value checksum

@@ -170,6 +170,10 @@ fn quoted_column(message: &str) -> Option<String> {
 
 /// SQLite: `NOT NULL constraint failed: t.col`.
 fn sqlite_column(message: &str) -> Option<String> {
+    if message.contains("CHECK constraint failed") {
+        // A constraint name or expression, not `t.col` (see `batch::constraint_columns`).
+        return None;
+    }
     let rest = message.split("constraint failed: ").nth(1)?;
     let first = rest.split(',').next()?.trim();
     first.rsplit_once('.').map(|(_, col)| col.to_owned())

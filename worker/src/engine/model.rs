@@ -253,10 +253,18 @@ impl Table {
     }
 
     /// Whether the target can be addressed by key range (see [`Logical::orders_portably`]).
+    ///
+    /// Not a decimal key on SQLite: Freight stores decimals there as exact
+    /// text (`DECIMAL_TEXT`, TEXT affinity), which compares as text, so
+    /// `'1000.00'` falls between `'100.00'` and `'200.00'` and a range would
+    /// clear another range's rows; a declared `DECIMAL(p,s)` (NUMERIC
+    /// affinity) holds floats, inexact. Such tables are addressed by key set.
     pub fn range_addressable(&self) -> bool {
-        self.key_columns()
-            .iter()
-            .all(|c| c.logical.orders_portably())
+        self.key_columns().iter().all(|c| {
+            c.logical.orders_portably()
+                && !(self.dialect == Dialect::Sqlite
+                    && matches!(c.logical, Logical::Decimal { .. }))
+        })
     }
 }
 

@@ -129,7 +129,9 @@ impl Predicate {
         format!("({col} > {gt} OR ({col} = {eq} AND {rest}))")
     }
 
-    /// `(a = ? AND b = ?) OR ...` for an explicit set of keys.
+    /// `(a = ? AND b = ?) OR ...` for an explicit set of keys. Text keys
+    /// compare byte for byte on MySQL and SQLite whatever the column's
+    /// collation (PostgreSQL's deterministic collations already do).
     pub fn key_set(&mut self, columns: &[(String, String)], keys: &[Vec<Value>]) {
         if keys.is_empty() {
             self.sql = "1=0".to_owned();
@@ -143,7 +145,23 @@ impl Predicate {
                 .map(|((name, pg_type), v)| {
                     let col = ident(self.dialect, name);
                     let p = self.bind(v.clone(), pg_type);
-                    format!("{col} = {p}")
+                    if !matches!(v, Value::Text(_)) || self.dialect == Dialect::Postgres {
+                        return format!("{col} = {p}");
+                    }
+                    // A case- or accent-insensitive target column (MySQL
+                    // `_ci`, SQLite NOCASE) would take 'resume' for 'Résumé'
+                    // and clear another batch's row: the key must match
+                    // byte for byte. The first test keeps the key's index.
+                    // MySQL: `utf8mb4_bin` (the connection's character set,
+                    // any column's converts to it), not `BINARY`, which would
+                    // miss a `char(n)` key sent with its trailing spaces.
+                    let exact = self.bind(v.clone(), pg_type);
+                    match self.dialect {
+                        Dialect::MySql => {
+                            format!("({col} = {p} AND {col} = {exact} COLLATE utf8mb4_bin)")
+                        }
+                        _ => format!("({col} = {p} AND {col} = {exact} COLLATE BINARY)"),
+                    }
                 })
                 .collect();
             ors.push(format!("({})", ands.join(" AND ")));

@@ -15,10 +15,22 @@
 //! from the decoded values, row by row while streaming, with the same
 //! rendering ([`canonical`]); nothing is held beyond one chunk.
 //!
-//! Columns whose values have no canonical text common to both sides
-//! (floats, JSON, fallback types, or two sides of different kinds) are left
-//! out of the checksum and named in the result: their rows are still
-//! counted. A left-out column never causes a mismatch.
+//! Bit strings (`bit(n)`) are compared as their `n` binary digits. Floats,
+//! JSON and fallback types are compared by the database's own text when
+//! source and target are the same dialect with the same type (the same
+//! printer on both sides). Across dialects they have no canonical text
+//! common to both sides and are left out of the checksum: PostgreSQL prints
+//! `1e+20` where MariaDB prints `1e20`, a MySQL `FLOAT` widened to a double
+//! gains digits the source never printed, and `jsonb` reorders keys and
+//! spaces its text where MySQL/MariaDB keep or normalize it differently.
+//! Left-out columns are named in the result (`compared by count only`):
+//! their rows are still counted, but a changed value in them goes
+//! unnoticed.
+//!
+//! Tables addressed by key set (text, bytes or uuid keys) are read on the
+//! target by the source's keys of each range, so a target row whose key
+//! the source does not hold is in no range: the table's first range also
+//! compares the whole table's row counts, and fails when they differ.
 
 use md5::{Digest as _, Md5};
 use sqlx::Row as _;
@@ -53,6 +65,11 @@ enum Class {
     /// MySQL `TIME` used as a duration, PostgreSQL `interval`: total
     /// microseconds.
     Duration,
+    /// `bit(n)`: the `n` binary digits, most significant first.
+    Bits(u32),
+    /// The database's own text of the value: only between two columns of
+    /// the same type in the same dialect (floats, JSON, fallback types).
+    Native,
 }
 
 fn class(logical: &Logical) -> Option<Class> {
@@ -66,12 +83,10 @@ fn class(logical: &Logical) -> Option<Class> {
         Logical::DateTime | Logical::DateTimeTz => Class::Timestamp,
         Logical::Duration => Class::Duration,
         Logical::Other(name) if name == "interval" => Class::Duration,
-        // Bit strings render differently in each database (MySQL: raw bytes).
-        Logical::Float32
-        | Logical::Float64
-        | Logical::Json
-        | Logical::Bits(_)
-        | Logical::Other(_) => return None,
+        Logical::Bits(n) => Class::Bits(*n),
+        Logical::Float32 | Logical::Float64 | Logical::Json | Logical::Other(_) => {
+            return None;
+        }
     })
 }
 
@@ -80,9 +95,13 @@ fn class(logical: &Logical) -> Option<Class> {
 fn compared_columns(ctx: &TableCtx) -> (Vec<(Column, Column, Class)>, Vec<String>) {
     let mut compared = Vec::new();
     let mut skipped = Vec::new();
+    let same_dialect = ctx.source.dialect == ctx.target.dialect;
     for (s, t) in ctx.source.columns.iter().zip(&ctx.target.columns) {
         match (class(&s.logical), class(&t.logical)) {
             (Some(a), Some(b)) if a == b => compared.push((s.clone(), t.clone(), a)),
+            (None, None) if same_dialect && s.logical == t.logical => {
+                compared.push((s.clone(), t.clone(), Class::Native));
+            }
             _ => skipped.push(format!("{} ({})", s.name, s.source_type)),
         }
     }
@@ -182,8 +201,25 @@ pub async fn check(
     if !skipped.is_empty() {
         detail.push_str(&format!("; compared by count only: {}", skipped.join(", ")));
     }
-    if ctx.addressing == Addressing::KeySet {
-        detail.push_str("; target addressed by the source's keys (extra target rows not detected)");
+    let mut matched = matched;
+    if ctx.addressing == Addressing::KeySet && bounds.start.is_none() {
+        let (source_total, target_total) = table_totals(source, target, ctx)
+            .await
+            .map_err(Failure::into_engine)?;
+        detail.push_str(&format!(
+            "; table {}: source {source_total} rows, target {target_total}",
+            ctx.source.name
+        ));
+        if target_total > source_total {
+            matched = false;
+            detail.push_str(&format!(
+                " — TABLE COUNT MISMATCH: the target holds at least {} row(s) whose key the source does not hold; they belong to no range (each range reads the target by the source's keys), so retrying batches does not remove them: delete them on the target (or empty the target table and retry all of its batches)",
+                target_total - source_total
+            ));
+        } else if target_total < source_total {
+            matched = false;
+            detail.push_str(" — TABLE COUNT MISMATCH: target rows are missing; the ranges that lack them are reported mismatched too, and retrying those batches repairs them");
+        }
     }
     Ok(RangeCheck {
         source: src,
@@ -191,6 +227,19 @@ pub async fn check(
         matched,
         detail,
     })
+}
+
+/// Row counts of the whole table on both sides.
+async fn table_totals(source: &Pool, target: &Pool, ctx: &TableCtx) -> Result<(i64, i64), Failure> {
+    let mut all = Predicate::new(source.dialect());
+    all.whole_table();
+    let source_total =
+        read::count(source, ctx.source_schema.as_deref(), &ctx.source.name, &all).await?;
+    let mut all = Predicate::new(target.dialect());
+    all.whole_table();
+    let target_total =
+        read::count(target, ctx.target_schema.as_deref(), &ctx.target.name, &all).await?;
+    Ok((source_total, target_total))
 }
 
 /// The source's keys of a range (key columns only), for key-set tables.
@@ -403,6 +452,8 @@ fn value_sql(dialect: Dialect, col: &Column, class: Class) -> String {
             Class::Duration => {
                 format!("CAST(CAST(ROUND(TIME_TO_SEC({c}) * 1000000) AS SIGNED) AS CHAR)")
             }
+            Class::Bits(n) => format!("LPAD(BIN({c}), {n}, '0')"),
+            Class::Native => format!("CAST({c} AS CHAR)"),
         },
         // PostgreSQL (SQLite is hashed on the worker, see `sqlite_side`).
         _ => match class {
@@ -421,6 +472,7 @@ fn value_sql(dialect: Dialect, col: &Column, class: Class) -> String {
             Class::Timestamp => format!("to_char({c}, 'YYYY-MM-DD HH24:MI:SS.US')"),
             // EXTRACT(EPOCH ...) of an interval is exact numeric.
             Class::Duration => format!("round(extract(epoch from {c}) * 1000000)::bigint::text"),
+            Class::Bits(_) | Class::Native => format!("{c}::text"),
         },
     }
 }

@@ -119,8 +119,12 @@ pub trait DispatchJobs: Send + Sync + 'static {
     ) -> StoreResult<()>;
 
     /// Settles a running job whose lease `owner` holds and whose batches
-    /// are all final. `finish` is what recreating indexes and foreign keys
-    /// gave: `Some(Ok(warnings))` (appended to `plan_warnings`, each logged
+    /// are all final. The values batches converted (zero dates copied as NULL,
+    /// `tinyint(1)` values other than 0/1 copied as true: noted in their
+    /// `verify_detail`, see [`crate::work::CONVERSIONS_NOTE`]) are summed per
+    /// table and column into warnings appended to `plan_warnings` (each
+    /// logged as warn). `finish` is what recreating indexes and foreign keys
+    /// gave: `Some(Ok(warnings))` (appended to `plan_warnings` too, each logged
     /// as warn), `Some(Err(message))` (logged as error, a problem), `None`
     /// when skipped (failed or cancelled batches). Status: `failed` if a
     /// batch failed, else `completed_with_errors` if any batch completed

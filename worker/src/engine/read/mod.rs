@@ -32,6 +32,21 @@ pub struct ReadSummary {
     /// Rows set aside instead of passed on (`zero_dates: reject`), each with
     /// the index of the column that held a zero or partial date.
     pub zero_dated: Vec<(Row, usize)>,
+    /// Zero or partial dates passed on as NULL (`zero_dates: null`), per
+    /// column index.
+    pub zero_dates_nulled: std::collections::BTreeMap<usize, i64>,
+    /// MySQL `tinyint(1)` values other than 0 and 1 passed on as true, per
+    /// column index.
+    pub not_boolean: std::collections::BTreeMap<usize, i64>,
+}
+
+/// What a decoder noticed in a row, by column index (MySQL only).
+#[derive(Debug, Default)]
+pub struct Noted {
+    /// Zero or partial dates, read as NULL.
+    pub zero_dates: Vec<usize>,
+    /// `tinyint(1)` values other than 0 and 1, read as true.
+    pub not_boolean: Vec<usize>,
 }
 
 impl ReadSummary {
@@ -112,19 +127,28 @@ pub async fn stream(
         rows: 0,
         checksum: opts.checksum.then_some(0),
         zero_dated: Vec::new(),
+        zero_dates_nulled: Default::default(),
+        not_boolean: Default::default(),
     };
     let mut chunk = Vec::with_capacity(CHUNK_ROWS);
-    // `zero_date`: the column of a MySQL zero date the row held.
-    let mut push = |(mut row, zero_date): (Row, Option<usize>), chunk: &mut Vec<Row>| {
+    // `zero_dates`: the columns of MySQL zero dates the row held.
+    let mut push = |(mut row, noted): (Row, Noted), chunk: &mut Vec<Row>| {
+        let zero_dates = noted.zero_dates;
         if opts.strip_nul {
             strip_nul(&mut row);
         }
         summary.rows += 1;
-        if let Some(column) = zero_date
+        if let Some(&column) = zero_dates.first()
             && opts.reject_zero_dates
         {
             summary.zero_dated.push((row, column));
             return;
+        }
+        for column in zero_dates {
+            *summary.zero_dates_nulled.entry(column).or_default() += 1;
+        }
+        for column in noted.not_boolean {
+            *summary.not_boolean.entry(column).or_default() += 1;
         }
         if let Some(sum) = summary.checksum.as_mut() {
             *sum = sum.wrapping_add(row_hash(&row));
@@ -184,8 +208,8 @@ pub async fn stream(
 /// A decoder of a database without zero dates, as [`stream`] calls decoders.
 fn no_zero_dates<R>(
     decode: fn(&R, &[Column]) -> Result<Row, Failure>,
-) -> impl Fn(&R, &[Column]) -> Result<(Row, Option<usize>), Failure> {
-    move |row, columns| decode(row, columns).map(|r| (r, None))
+) -> impl Fn(&R, &[Column]) -> Result<(Row, Noted), Failure> {
+    move |row, columns| decode(row, columns).map(|r| (r, Noted::default()))
 }
 
 /// Reads every row of the predicate into memory (bounded by the batch size).

@@ -5,6 +5,7 @@
 use sqlx::Row as _;
 use sqlx::mysql::MySqlRow;
 
+use super::Noted;
 use super::decode_failure;
 use crate::engine::error::Failure;
 use crate::engine::model::{Column, Logical, Row, Value, parse_duration};
@@ -13,26 +14,29 @@ pub fn decode_row(row: &MySqlRow, columns: &[Column]) -> Result<Row, Failure> {
     decode_row_noting(row, columns).map(|(row, _)| row)
 }
 
-/// [`decode_row`], with the index of the first column that held a zero or
-/// partial date (read as NULL), for `zero_dates: reject`.
-pub fn decode_row_noting(
-    row: &MySqlRow,
-    columns: &[Column],
-) -> Result<(Row, Option<usize>), Failure> {
-    let mut zero_date = None;
+/// [`decode_row`], with the indexes of the columns that held a zero or
+/// partial date (read as NULL): for `zero_dates: reject`, and counted for
+/// `zero_dates: null`. Empty (not allocated) for most rows.
+pub fn decode_row_noting(row: &MySqlRow, columns: &[Column]) -> Result<(Row, Noted), Failure> {
+    let mut noted = Noted::default();
     let values = columns
         .iter()
         .enumerate()
         .map(|(i, c)| {
             let mut zero = false;
             let value = decode(row, i, c, &mut zero).map_err(|e| decode_failure(c, e))?;
-            if zero && zero_date.is_none() {
-                zero_date = Some(i);
+            if zero {
+                // (A `tinyint(1)` outside 0/1 is the only other note.)
+                if matches!(c.logical, Logical::Bool) {
+                    noted.not_boolean.push(i);
+                } else {
+                    noted.zero_dates.push(i);
+                }
             }
             Ok(value)
         })
         .collect::<Result<Row, Failure>>()?;
-    Ok((values, zero_date))
+    Ok((values, noted))
 }
 
 fn decode(row: &MySqlRow, i: usize, col: &Column, zero: &mut bool) -> Result<Value, sqlx::Error> {
@@ -40,7 +44,9 @@ fn decode(row: &MySqlRow, i: usize, col: &Column, zero: &mut bool) -> Result<Val
         v.map_or(Value::Null, f)
     }
     Ok(match &col.logical {
+        // `tinyint(1)` holding 2, -1, 127...: true, and noted (`zero`).
         Logical::Bool => opt(row.try_get_unchecked::<Option<i64>, _>(i)?, |v| {
+            *zero = v != 0 && v != 1;
             Value::Bool(v != 0)
         }),
         // The binary protocol sends the column's width; unsigned values must

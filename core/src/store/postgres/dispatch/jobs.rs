@@ -343,22 +343,20 @@ impl DispatchJobs for PgStore {
             problems.push(format!("{cancelled} batches cancelled"));
         }
         let mut finish_failed = false;
+        // Values the batches converted (zero dates, tinyint(1)), per table and column.
+        let noted: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT table_name, verify_detail FROM batches
+             WHERE job_id = $1 AND tenant_id = $2 AND verify_detail LIKE $3 ORDER BY seq",
+        )
+        .bind(job.job_id.0)
+        .bind(job.tenant.as_str())
+        .bind(format!("%{}%", crate::work::CONVERSIONS_NOTE))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut warnings =
+            crate::work::conversion_warnings(noted.iter().map(|(t, d)| (t.as_str(), d.as_deref())));
         match &finish {
-            Some(Ok(warnings)) => {
-                for w in warnings {
-                    insert_log(&mut tx, job, None, LogLevel::Warn, None, w).await?;
-                }
-                if !warnings.is_empty() {
-                    sqlx::query(
-                        "UPDATE jobs SET plan_warnings = plan_warnings || $3 WHERE id = $1 AND tenant_id = $2",
-                    )
-                    .bind(job.job_id.0)
-                    .bind(job.tenant.as_str())
-                    .bind(sqlx::types::Json(warnings))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
+            Some(Ok(finished)) => warnings.extend(finished.iter().cloned()),
             Some(Err(e)) => {
                 finish_failed = true;
                 let message = format!("recreating indexes and foreign keys failed: {e}");
@@ -366,6 +364,19 @@ impl DispatchJobs for PgStore {
                 problems.push(message);
             }
             None => {}
+        }
+        for w in &warnings {
+            insert_log(&mut tx, job, None, LogLevel::Warn, None, w).await?;
+        }
+        if !warnings.is_empty() {
+            sqlx::query(
+                "UPDATE jobs SET plan_warnings = plan_warnings || $3 WHERE id = $1 AND tenant_id = $2",
+            )
+            .bind(job.job_id.0)
+            .bind(job.tenant.as_str())
+            .bind(sqlx::types::Json(&warnings))
+            .execute(&mut *tx)
+            .await?;
         }
         let status = if failed > 0 {
             JobStatus::Failed

@@ -371,31 +371,20 @@ impl DispatchJobs for SqliteStore {
             problems.push(format!("{cancelled} batches cancelled"));
         }
         let mut finish_failed = false;
+        // Values the batches converted (zero dates, tinyint(1)), per table and column.
+        let noted: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT table_name, verify_detail FROM batches
+             WHERE job_id = $1 AND tenant_id = $2 AND verify_detail LIKE $3 ORDER BY seq",
+        )
+        .bind(uuid_text(job.job_id.0))
+        .bind(job.tenant.as_str())
+        .bind(format!("%{}%", crate::work::CONVERSIONS_NOTE))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut warnings =
+            crate::work::conversion_warnings(noted.iter().map(|(t, d)| (t.as_str(), d.as_deref())));
         match &finish {
-            Some(Ok(warnings)) => {
-                for w in warnings {
-                    insert_log(&mut tx, job, None, LogLevel::Warn, None, w, &now).await?;
-                }
-                if !warnings.is_empty() {
-                    let stored: Json<Vec<String>> = sqlx::query_scalar(
-                        "SELECT plan_warnings FROM jobs WHERE id = $1 AND tenant_id = $2",
-                    )
-                    .bind(uuid_text(job.job_id.0))
-                    .bind(job.tenant.as_str())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let mut all = stored.0;
-                    all.extend(warnings.iter().cloned());
-                    sqlx::query(
-                        "UPDATE jobs SET plan_warnings = $3 WHERE id = $1 AND tenant_id = $2",
-                    )
-                    .bind(uuid_text(job.job_id.0))
-                    .bind(job.tenant.as_str())
-                    .bind(Json(all))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
+            Some(Ok(finished)) => warnings.extend(finished.iter().cloned()),
             Some(Err(e)) => {
                 finish_failed = true;
                 let message = format!("recreating indexes and foreign keys failed: {e}");
@@ -403,6 +392,26 @@ impl DispatchJobs for SqliteStore {
                 problems.push(message);
             }
             None => {}
+        }
+        for w in &warnings {
+            insert_log(&mut tx, job, None, LogLevel::Warn, None, w, &now).await?;
+        }
+        if !warnings.is_empty() {
+            let stored: Json<Vec<String>> = sqlx::query_scalar(
+                "SELECT plan_warnings FROM jobs WHERE id = $1 AND tenant_id = $2",
+            )
+            .bind(uuid_text(job.job_id.0))
+            .bind(job.tenant.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut all = stored.0;
+            all.extend(warnings.iter().cloned());
+            sqlx::query("UPDATE jobs SET plan_warnings = $3 WHERE id = $1 AND tenant_id = $2")
+                .bind(uuid_text(job.job_id.0))
+                .bind(job.tenant.as_str())
+                .bind(Json(all))
+                .execute(&mut *tx)
+                .await?;
         }
         let status = if failed > 0 {
             JobStatus::Failed
