@@ -16,7 +16,7 @@ use freight_core::store::dispatch::DispatchStore;
 use freight_core::store::sqlite::SqliteStore;
 use freight_core::tokens::{Role, TokenKeys};
 use freight_worker::dispatch;
-use freight_worker::webhooks::{SenderConfig, WebhookSender};
+use freight_worker::webhooks::WebhookSender;
 use tokio_util::sync::CancellationToken;
 
 use crate::demo::{self, DemoFiles};
@@ -123,7 +123,7 @@ pub async fn run(
         store.clone(),
         secrets,
         Arc::new(policy),
-        SenderConfig::default(),
+        settings.webhook_config(),
     );
     let sender = tokio::spawn(sender.run(stop_sender.clone()));
     let queue = dispatch::queue::sqlite::open(&data_dir.join("queue.db"), &settings.queue_name)

@@ -11,6 +11,7 @@ use freight_core::connection::Secret;
 use freight_core::policy::EgressRule;
 use freight_core::secrets::SecretBox;
 use freight_worker::dispatch::{DispatchConfig, defaults};
+use freight_worker::webhooks::{SenderConfig, defaults as webhook_defaults};
 
 /// The dev-only JWT secret used when `FREIGHT_DEV_MODE=true` (or `freight
 /// dev`) and no `JWT_SECRET_KEY` is set. Never accepted otherwise.
@@ -91,6 +92,33 @@ pub struct Settings {
     #[arg(long, env = "FREIGHT_HEARTBEAT_MS", default_value_t = defaults::HEARTBEAT_MS,
           value_parser = clap::value_parser!(u64).range(100..))]
     pub heartbeat_ms: u64,
+    /// How often workers look for webhook deliveries that are due.
+    #[arg(long, env = "FREIGHT_WEBHOOK_POLL_MS", default_value_t = webhook_defaults::POLL_MS,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    pub webhook_poll_ms: u64,
+    /// A webhook delivery claimed by a worker that died unrecorded is
+    /// claimed again after this.
+    #[arg(long, env = "FREIGHT_WEBHOOK_LEASE_MS", default_value_t = webhook_defaults::LEASE_MS,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub webhook_lease_ms: u64,
+    /// Attempts before a webhook delivery is `failed`.
+    #[arg(long, env = "FREIGHT_WEBHOOK_MAX_ATTEMPTS", default_value_t = webhook_defaults::MAX_ATTEMPTS,
+          value_parser = clap::value_parser!(i32).range(1..))]
+    pub webhook_max_attempts: i32,
+    /// Delay after a failed webhook attempt; doubles per attempt.
+    #[arg(long, env = "FREIGHT_WEBHOOK_BACKOFF_MS", default_value_t = webhook_defaults::BACKOFF_MS)]
+    pub webhook_backoff_ms: u64,
+    /// Cap of the webhook retry delay.
+    #[arg(long, env = "FREIGHT_WEBHOOK_BACKOFF_MAX_MS", default_value_t = webhook_defaults::BACKOFF_MAX_MS)]
+    pub webhook_backoff_max_ms: u64,
+    /// Webhook deliveries claimed (and sent concurrently) per round.
+    #[arg(long, env = "FREIGHT_WEBHOOK_BATCH", default_value_t = webhook_defaults::BATCH,
+          value_parser = clap::value_parser!(i64).range(1..=1000))]
+    pub webhook_batch: i64,
+    /// Time a webhook endpoint gets to answer.
+    #[arg(long, env = "FREIGHT_WEBHOOK_TIMEOUT_MS", default_value_t = webhook_defaults::REQUEST_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub webhook_timeout_ms: u64,
     /// Per-tenant API requests per minute (0 = unlimited).
     #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u32,
@@ -223,5 +251,19 @@ impl Settings {
         config.retry_backoff_base = Duration::from_millis(self.retry_backoff_ms);
         config.heartbeat_interval = Duration::from_millis(self.heartbeat_ms);
         config
+    }
+
+    /// How this process's webhook sender works.
+    pub fn webhook_config(&self) -> SenderConfig {
+        SenderConfig {
+            poll_interval: Duration::from_millis(self.webhook_poll_ms),
+            lease: Duration::from_millis(self.webhook_lease_ms),
+            max_attempts: self.webhook_max_attempts,
+            backoff_base: Duration::from_millis(self.webhook_backoff_ms),
+            backoff_max: Duration::from_millis(self.webhook_backoff_max_ms),
+            batch: self.webhook_batch,
+            request_timeout: Duration::from_millis(self.webhook_timeout_ms),
+            ..SenderConfig::default()
+        }
     }
 }

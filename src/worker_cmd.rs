@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use freight_core::store::postgres::PgStore;
 use freight_worker::dispatch;
-use freight_worker::webhooks::{SenderConfig, WebhookSender};
+use freight_worker::webhooks::WebhookSender;
 use tokio_util::sync::CancellationToken;
 
 use crate::settings::Settings;
@@ -64,7 +64,7 @@ pub async fn run(
         store.clone(),
         secrets.clone(),
         Arc::new(policy),
-        SenderConfig::default(),
+        settings.webhook_config(),
     );
     let sender = tokio::spawn(webhooks.run(stop.clone()));
     let queue =

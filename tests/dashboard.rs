@@ -1,20 +1,29 @@
 //! The dashboard at `/ui`, driven in a real headless Chromium through
 //! WebDriver (Debian's `chromium` and `chromium-driver`; `scripts/test.sh`
-//! installs them): deep link sign-in, the live job page, the batch grid,
-//! the log viewer, the cancel button, the jobs list.
+//! installs them): a real migration followed live by a real `freight dev`
+//! process until the progress bar reaches 100 % (and a screenshot of it);
+//! deep link sign-in, the batch grid, the log viewer and its export, the
+//! cancel button, the jobs list.
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "ops/support.rs"]
+#[allow(dead_code)]
+mod support;
 
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::json;
+use serde_json::{Value, json};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, SqliteConnection};
 
 use common::{Api, job_body};
+use support::{FreightSpec, eventually, token, unique};
 
 struct Browser {
     client: Client,
@@ -49,7 +58,8 @@ async fn browser() -> Browser {
             "binary": "/usr/bin/chromium",
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--disable-dev-shm-usage", "--window-size=1280,900",
+                     "--disable-dev-shm-usage", "--window-size=1200,1000",
+                     "--force-device-scale-factor=1", "--hide-scrollbars",
                      format!("--user-data-dir={}", profile.display())]
         }
     });
@@ -89,6 +99,195 @@ async fn until(client: &Client, what: &str, script: &str) {
     panic!("timed out waiting for {what}; page:\n{html}");
 }
 
+/// Rows of the migrated table: enough that the job runs for a few seconds
+/// and the page sees it move.
+const ROWS: i64 = 300_000;
+
+/// A SQLite database with one table of [`ROWS`] rows.
+async fn create_source(path: &Path) {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+    sqlx::query("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT NOT NULL, amount REAL, note TEXT)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
+         INSERT INTO orders SELECT i, 'customer ' || (i % 997), i * 0.25, 'order note ' || i FROM n",
+    )
+    .bind(ROWS)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+}
+
+/// Where the test leaves its screenshot: the target directory, or
+/// `docs/dashboard.png` with `FREIGHT_UPDATE_SCREENSHOT=1` (how the one in
+/// the README was taken).
+fn screenshot_path() -> PathBuf {
+    if std::env::var("FREIGHT_UPDATE_SCREENSHOT").as_deref() == Ok("1") {
+        support::repo_root().join("docs/dashboard.png")
+    } else {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png")
+    }
+}
+
+#[tokio::test]
+async fn a_real_migration_fills_the_progress_bar_to_completed() {
+    let data = std::env::temp_dir().join(unique("freight-ui-"));
+    std::fs::create_dir_all(&data).unwrap();
+    let source = data.join("shop.db");
+    let target = data.join("warehouse.db");
+    create_source(&source).await;
+    // The whole service in one real process: API, workers, reconciler.
+    let mut freight = FreightSpec::new("dev", "postgres://nobody@127.0.0.1:1/unreachable")
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .env("FREIGHT_DATA_DIR", data.display().to_string())
+        .env("WORKER_CONCURRENCY", "1")
+        .spawn();
+    let http = reqwest::Client::new();
+    let browser = browser().await;
+    freight.wait_ready(&http).await;
+    let base = freight.base_url();
+    let tenant = unique("ui");
+    let token = token(&tenant);
+
+    let created = http
+        .post(format!("{base}/api/v1/jobs"))
+        .bearer_auth(&token)
+        .header("X-Tenant-ID", &tenant)
+        .json(&json!({
+            "name": "shop orders to the warehouse",
+            "source_config": {"type": "sqlite", "database": source.display().to_string()},
+            "target_config": {"type": "sqlite", "database": target.display().to_string()},
+            "batch_size": 5000,
+            "started_by": "dashboard-test",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let c = &browser.client;
+    c.goto(&format!(
+        "{base}/ui/#/jobs/{id}?token={token}&tenant={tenant}"
+    ))
+    .await
+    .unwrap();
+    // Watch the bar: every value it shows, until the job is completed.
+    let seen = std::cell::RefCell::new(Vec::<(String, f64)>::new());
+    eventually(
+        Duration::from_secs(120),
+        "the job page to show `completed` at 100 %",
+        || async {
+            let now = c
+                .execute(
+                    "const bar = document.querySelector('#job-progress');
+                     const status = document.querySelector('#main .status');
+                     return bar && status ? [status.dataset.status, bar.value] : null",
+                    vec![],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if let (Some(status), Some(value)) = (now[0].as_str(), now[1].as_f64()) {
+                seen.borrow_mut().push((status.to_owned(), value));
+                if status == "completed" && value == 100.0 {
+                    return Ok(());
+                }
+            }
+            Err(now.to_string())
+        },
+    )
+    .await;
+    let seen = seen.into_inner();
+    let running: Vec<f64> = seen
+        .iter()
+        .filter(|(status, _)| status == "running")
+        .map(|(_, value)| *value)
+        .collect();
+    assert!(
+        running.iter().any(|v| *v < 100.0),
+        "the page saw the job running below 100 %: {seen:?}"
+    );
+    assert!(
+        running.windows(2).all(|w| w[0] <= w[1]),
+        "the bar never goes back: {seen:?}"
+    );
+    assert!(
+        running.iter().any(|v| *v > 0.0) || seen.len() > 2,
+        "the bar moved while the job ran: {seen:?}"
+    );
+    // The bar is labelled and tells assistive technology how far it is.
+    let a11y = c
+        .execute(
+            "const bar = document.querySelector('#job-progress');
+             const label = document.querySelector(`label[for=job-progress]`);
+             return [label && label.textContent, bar.getAttribute('aria-valuenow'), bar.getAttribute('aria-valuetext')]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(a11y, json!(["Progress", "100", "100 % done"]));
+
+    // The API agrees, and the rows are really there.
+    let job: Value = http
+        .get(format!("{base}/api/v1/jobs/{id}"))
+        .bearer_auth(&token)
+        .header("X-Tenant-ID", &tenant)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["rows_written"], ROWS, "{job}");
+    let mut copied = SqliteConnection::connect_with(&SqliteConnectOptions::new().filename(&target))
+        .await
+        .unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+        .fetch_one(&mut copied)
+        .await
+        .unwrap();
+    assert_eq!(count, ROWS);
+
+    // Every batch cell is green: list items holding buttons.
+    until(
+        c,
+        "every batch completed in the grid",
+        "const cells = [...document.querySelectorAll('ul.grid > li > button.cell')];
+         return cells.length > 1 && cells.every(b => b.dataset.status === 'completed')",
+    )
+    .await;
+    until(
+        c,
+        "the throughput chart",
+        "return Number(document.querySelector('svg.chart').dataset.samples || 0) >= 1",
+    )
+    .await;
+    c.execute("window.scrollTo(0, 0)", vec![]).await.unwrap();
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    let path = screenshot_path();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, &png).unwrap();
+    eprintln!("screenshot: {}", path.display());
+
+    browser.client.close().await.unwrap();
+    freight.terminate();
+    freight.wait_exit(Duration::from_secs(30)).await;
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The page's controls against a job whose state is set by hand (a
+/// failed batch and error logs that a healthy run would not produce).
 #[tokio::test]
 async fn the_dashboard_follows_a_job_live_and_acts_on_it() {
     let api = Api::spawn().await;
@@ -175,6 +374,16 @@ async fn the_dashboard_follows_a_job_live_and_acts_on_it() {
         .await
         .unwrap();
     assert_eq!(statuses, json!(["completed", "failed", "running"]));
+    // A list of items each holding a real button (its role kept).
+    let markup = c
+        .execute(
+            "return [document.querySelectorAll('ul.grid > li > button.cell').length,
+                     document.querySelectorAll('.grid [role]').length]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(markup, json!([3, 0]));
     // Live throughput from the event stream's progress events.
     until(
         c,
@@ -211,6 +420,27 @@ async fn the_dashboard_follows_a_job_live_and_acts_on_it() {
         c,
         "only error logs",
         "const rows = [...document.querySelectorAll('table.logs tbody tr[data-level]')]; return rows.length === 1 && rows[0].dataset.level === 'error'",
+    )
+    .await;
+
+    // Export takes what the viewer shows: the same level filter.
+    c.execute(
+        "window.__fetched = []; const real = window.fetch;
+         window.fetch = (url, init) => { window.__fetched.push(String(url)); return real(url, init); };",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::XPath("//button[normalize-space()='Export CSV']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        c,
+        "the filtered export",
+        "return window.__fetched.some(u => u.includes('/logs/export?') && u.includes('format=csv') && u.includes('level=error'))",
     )
     .await;
 

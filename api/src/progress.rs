@@ -11,9 +11,14 @@ pub struct JobProgress {
     /// 0-100: share of the estimated rows (or of the batches, when no
     /// estimate exists) that are done.
     pub percent: f64,
-    /// Rows written per second since the job started.
+    /// Average rows written per second over the whole run: rows written
+    /// divided by the seconds since the job started (until it finished).
+    /// Not a recent rate: a job that slows down shows it only gradually.
+    /// For the current throughput, difference `rows_written` between two
+    /// `progress` events (as the dashboard's chart does).
     pub rows_per_second: f64,
-    /// Seconds until done at the current rate; null when unknown or finished.
+    /// Seconds until done at the average rate (`rows_per_second`); null
+    /// when unknown or finished.
     pub eta_seconds: Option<f64>,
     /// Seconds between start and finish (or now).
     pub elapsed_seconds: Option<f64>,

@@ -265,19 +265,20 @@ async function jobsPage() {
 // --------------------------------------------------------------- job page
 
 function card(label, value, id) {
-  return h("div", { class: "card" }, h("div", { class: "n", id }, value), h("div", { class: "l" }, label));
+  return h("div", { class: "card" }, h("div", { class: "n", id }, value), h("div", { class: "l", id: `${id}-label` }, label));
 }
 
 async function jobPage(jobId, signal) {
   const title = h("h2", {}, "Job ", h("code", {}, jobId));
   const header = h("div", { "aria-live": "polite" });
+  const bar = progressBar();
   const cards = h("div", { class: "cards" });
   const actions = h("div", { class: "actions" });
   const chart = throughputChart();
-  const grid = h("div", { class: "grid", role: "list", "aria-label": "Batches by status" });
+  const grid = h("ul", { class: "grid", "aria-label": "Batches by status" });
   const legend = h("div", { class: "legend" }, BATCH_STATES.map((s) => h("span", {}, h("span", { class: `cell ${s}` }), s.replaceAll("_", " "))));
   const logs = logViewer(jobId);
-  show(title, header, cards, actions,
+  show(title, header, bar.node, cards, actions,
     h("section", {}, h("h2", {}, "Throughput"), chart.node),
     h("section", {}, h("h2", {}, "Batches"), legend, grid),
     h("section", {}, h("h2", {}, "Logs"), logs.node));
@@ -286,6 +287,7 @@ async function jobPage(jobId, signal) {
   const refresh = async () => {
     detail = await api(`/jobs/${jobId}`);
     renderDetail(detail, header, cards, actions, jobId, refresh);
+    bar.set(detail.progress.percent);
     await renderBatches(jobId, grid);
   };
   try {
@@ -306,6 +308,7 @@ async function jobPage(jobId, signal) {
       setText("rows-written", fmt(data.rows_written));
       setText("rows-rejected", fmt(data.rows_rejected));
       setText("percent", `${data.percent} %`);
+      bar.set(data.percent);
       setText("eta", data.eta_seconds === null ? "–" : `${Math.round(data.eta_seconds)} s`);
       setText("rate", `${fmt(Math.round(data.rows_per_second))} rows/s`);
     } else if (name === "status" || name === "batch_failed" || name === "finished") {
@@ -314,6 +317,23 @@ async function jobPage(jobId, signal) {
       try { await refresh(); await logs.load(); } catch { /* keep the last view */ }
     }
   }, signal);
+}
+
+/** The job's progress bar: a labelled <progress> whose value screen readers announce. */
+function progressBar() {
+  const bar = h("progress", { id: "job-progress", max: 100, value: 0, "aria-labelledby": "job-progress-label", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": 0, "aria-valuetext": "0 % done" });
+  const text = h("span", { id: "job-progress-text", "aria-hidden": "true" }, "0 %");
+  return {
+    node: h("div", { class: "job-progress" }, h("label", { id: "job-progress-label", for: "job-progress" }, "Progress"), bar, text),
+    set(percent) {
+      const value = Math.max(0, Math.min(100, Number(percent) || 0));
+      bar.value = value;
+      bar.setAttribute("aria-valuenow", String(value));
+      bar.setAttribute("aria-valuetext", `${value} % done`);
+      bar.dataset.percent = String(value);
+      text.textContent = `${value} %`;
+    },
+  };
 }
 
 function setText(id, text) {
@@ -333,7 +353,7 @@ function renderDetail(detail, header, cards, actions, jobId, refresh) {
     card("done", `${p.percent} %`, "percent"),
     card("rows written", fmt(detail.rows_written), "rows-written"),
     card("rows rejected", fmt(detail.rows_rejected), "rows-rejected"),
-    card("throughput", `${fmt(Math.round(p.rows_per_second))} rows/s`, "rate"),
+    card("average since start", `${fmt(Math.round(p.rows_per_second))} rows/s`, "rate"),
     card("ETA", p.eta_seconds === null ? "–" : `${Math.round(p.eta_seconds)} s`, "eta"),
     card("batches", `${fmt(detail.batches.completed)} / ${fmt(detail.batches.total)}`, "batches-done"));
   const act = (label, path, body, enabled, cls = "") => h("button", {
@@ -362,16 +382,16 @@ async function renderBatches(jobId, grid) {
     const page = await api(`/jobs/${jobId}/batches?${query}`);
     for (const b of page.items) {
       const label = `Batch ${b.seq ?? ""} of ${b.table_name}: ${b.status}${b.last_error ? ` — ${b.last_error}` : ""}`;
-      cells.push(h("button", {
-        type: "button", class: `cell ${b.status}`, role: "listitem", title: label, "aria-label": label, "data-status": b.status,
+      cells.push(h("li", {}, h("button", {
+        type: "button", class: `cell ${b.status}`, title: label, "aria-label": label, "data-status": b.status,
         onclick: () => { location.hash = `#/jobs/${jobId}?batch_id=${b.id}`; },
-      }));
+      })));
     }
     if (!page.has_more) break;
     cursor = page.next_cursor;
   }
   grid.replaceChildren(...cells);
-  if (cells.length === 0) grid.append(h("p", { class: "muted" }, "Not planned yet."));
+  if (cells.length === 0) grid.append(h("li", { class: "muted" }, "Not planned yet."));
 }
 
 // ------------------------------------------------------------------ chart
@@ -423,7 +443,7 @@ function logViewer(jobId) {
     type: "button",
     onclick: async () => {
       try {
-        const blob = await api(`/jobs/${jobId}/logs/export?format=${format}`);
+        const blob = await api(`/jobs/${jobId}/logs/export?${filters({ format })}`);
         const url = URL.createObjectURL(blob);
         const a = h("a", { href: url, download: `job-${jobId}-logs.${format}` });
         document.body.append(a);
@@ -440,10 +460,16 @@ function logViewer(jobId) {
   const table = h("table", { class: "logs", "aria-label": "Job logs" },
     h("thead", {}, h("tr", {}, ["Time", "Level", "Table", "Message"].map((t) => h("th", { scope: "col" }, t)))), body);
 
-  async function load(cursor = null) {
-    const query = new URLSearchParams({ limit: "100" });
+  /** The query of what the viewer shows (level and batch filters), plus `extra`. */
+  function filters(extra) {
+    const query = new URLSearchParams(extra);
     if (level.value) query.set("level", level.value);
     if (batch.value.trim()) query.set("batch_id", batch.value.trim());
+    return query;
+  }
+
+  async function load(cursor = null) {
+    const query = filters({ limit: "100" });
     if (cursor) query.set("cursor", cursor);
     if (!cursor) body.replaceChildren();
     more.replaceChildren();

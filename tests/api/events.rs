@@ -210,6 +210,105 @@ async fn another_tenants_job_stream_is_a_404_and_a_bad_last_event_id_a_400(backe
     assert_problem(bad, 400, "VALIDATION_ERROR").await;
 }
 
+/// PostgreSQL: a transaction left open (idle, with an xid) in another
+/// database of the cluster, or in Freight's own, holds no event back; and
+/// an event-writing transaction that commits later than another gets the
+/// later id, so a reader that already moved past the other loses nothing.
+#[tokio::test]
+async fn open_transactions_elsewhere_do_not_stall_events_and_commit_order_is_id_order() {
+    let api = Api::spawn_on(Backend::Postgres).await;
+    let caller = api.new_tenant();
+    let job = api.create_job(&caller, &job_body()).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let job_uuid = uuid::Uuid::parse_str(&id).unwrap();
+    let path = format!("/api/v1/jobs/{id}/events");
+    let mut stream = SseReader::open(&api, &caller, &path, None).await;
+    assert_eq!(stream.next().await.unwrap().data["status"], "queued");
+
+    // Idle transactions holding an xid: one in another database, one here.
+    let elsewhere =
+        sqlx::PgPool::connect(&freight_api::testing::fresh_database("freight_idle").await)
+            .await
+            .unwrap();
+    let mut idle_elsewhere = elsewhere.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *idle_elsewhere)
+        .await
+        .unwrap();
+    let pg = api.pg().await;
+    let mut idle_here = pg.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *idle_here)
+        .await
+        .unwrap();
+
+    let batch = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status, attempts)
+         VALUES ($1, $2, $3, 0, 'orders', 'running', 1)",
+    )
+    .bind(batch)
+    .bind(job_uuid)
+    .bind(&caller.tenant)
+    .execute(&pg)
+    .await
+    .unwrap();
+    // An event writer that starts first but commits last.
+    let mut slow = pg.begin().await.unwrap();
+    sqlx::query("UPDATE batches SET status = 'failed', last_error = 'boom' WHERE id = $1")
+        .bind(batch)
+        .execute(&mut *slow)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE jobs SET status = 'running', started_at = now() WHERE id = $1")
+        .bind(job_uuid)
+        .execute(&pg)
+        .await
+        .unwrap();
+    // Delivered while all three transactions are still open.
+    let running = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let event = stream.next().await.unwrap();
+            if event.event == "status" {
+                break event;
+            }
+        }
+    })
+    .await
+    .expect("the status event, not stalled by open transactions elsewhere");
+    assert_eq!(running.data["status"], "running");
+
+    slow.commit().await.unwrap();
+    let failed = loop {
+        let event = stream.next().await.unwrap();
+        if event.event == "batch_failed" {
+            break event;
+        }
+    };
+    assert_eq!(failed.data["batch_id"], batch.to_string());
+    let (running_id, failed_id): (i64, i64) =
+        (running.id.parse().unwrap(), failed.id.parse().unwrap());
+    assert!(
+        failed_id > running_id,
+        "the later commit has the larger id: {running_id} then {failed_id}"
+    );
+    // A reader resuming after `running` gets the later commit too.
+    let mut resumed = SseReader::open(&api, &caller, &path, Some(&running.id)).await;
+    let first = loop {
+        let event = resumed.next().await.unwrap();
+        if event.event != "progress" {
+            break event;
+        }
+    };
+    assert_eq!(
+        (first.event.as_str(), first.id.as_str()),
+        ("batch_failed", failed.id.as_str())
+    );
+
+    idle_here.rollback().await.unwrap();
+    idle_elsewhere.rollback().await.unwrap();
+}
+
 freight_api::on_both_backends!(
     a_job_stream_shows_every_change_and_resumes_without_loss,
     another_tenants_job_stream_is_a_404_and_a_bad_last_event_id_a_400,

@@ -9,6 +9,7 @@
 
 mod compose;
 mod dev;
+mod live;
 mod logs;
 mod readiness;
 mod scrape;

@@ -25,7 +25,7 @@ use crate::state::AppState;
 /// Durable events read per round trip.
 const PAGE: i64 = 500;
 /// Progress is sent at most this often, and the store is re-read at least
-/// this often (events held back for an older transaction, missed wakes).
+/// this often (missed wakes).
 const TICK: Duration = Duration::from_secs(1);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -176,8 +176,8 @@ async fn follow(
 ) -> Result<(), Stop> {
     let store = &state.store;
     // The state the client was last told: progress follows a `running`
-    // status event, never precedes it (events can be held back a moment,
-    // see `Store::job_events`, while the counters are read live).
+    // status event, never precedes it (the job is read live, after its
+    // events: it may already show a change whose event the next read gets).
     let mut shown: Option<JobStatus> = None;
     let mut last = match resume {
         Some(id) => id,
@@ -235,9 +235,8 @@ async fn follow(
     }
 }
 
-/// Whether events of `job` after `last` exist that are still held back
-/// (their transaction may not be visible in order yet): then `finished`
-/// waits for them.
+/// Whether events of `job` after `last` were committed since the last
+/// read: then `finished` waits until they are sent.
 async fn has_pending_events(
     state: &AppState,
     tenant: &TenantId,

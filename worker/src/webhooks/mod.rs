@@ -20,6 +20,18 @@ use tokio_util::sync::CancellationToken;
 
 pub use freight_core::store::dispatch::ClaimedDelivery as Claimed;
 
+/// Defaults of [`SenderConfig`], written once (the process settings use
+/// them too).
+pub mod defaults {
+    pub const POLL_MS: u64 = 1_000;
+    pub const LEASE_MS: u64 = 60_000;
+    pub const MAX_ATTEMPTS: i32 = 10;
+    pub const BACKOFF_MS: u64 = 5_000;
+    pub const BACKOFF_MAX_MS: u64 = 3_600_000;
+    pub const BATCH: i64 = 16;
+    pub const REQUEST_TIMEOUT_MS: u64 = 10_000;
+}
+
 /// How deliveries are sent.
 #[derive(Debug, Clone)]
 pub struct SenderConfig {
@@ -44,13 +56,13 @@ impl Default for SenderConfig {
     fn default() -> Self {
         Self {
             owner: format!("webhooks/{}", uuid::Uuid::new_v4().simple()),
-            poll_interval: Duration::from_secs(1),
-            lease: Duration::from_secs(60),
-            max_attempts: 10,
-            backoff_base: Duration::from_secs(5),
-            backoff_max: Duration::from_secs(3600),
-            batch: 16,
-            request_timeout: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(defaults::POLL_MS),
+            lease: Duration::from_millis(defaults::LEASE_MS),
+            max_attempts: defaults::MAX_ATTEMPTS,
+            backoff_base: Duration::from_millis(defaults::BACKOFF_MS),
+            backoff_max: Duration::from_millis(defaults::BACKOFF_MAX_MS),
+            batch: defaults::BATCH,
+            request_timeout: Duration::from_millis(defaults::REQUEST_TIMEOUT_MS),
         }
     }
 }

@@ -13,10 +13,13 @@ use crate::store::{JobEvent, JobEventKind, StoreResult};
 /// Channel the event triggers notify, with the job id as payload.
 const CHANNEL: &str = "freight_job_events";
 
-/// Events of `job` after `after`, oldest first. An event is returned only
-/// once every transaction older than the oldest still running has ended, so
-/// a concurrent transaction can never commit a smaller `seq` afterwards:
-/// a reader that resumes after the last id it saw misses nothing.
+/// Events of `job` after `after`, oldest first. Events are numbered at
+/// commit time under a lock held until the commit is visible (migration
+/// 0010), so `seq` order is commit order: no transaction can commit a
+/// smaller `seq` after a reader saw a larger one, and a reader that resumes
+/// after the last id it saw misses nothing. Nothing is held back, so no
+/// transaction elsewhere (even in another database of the cluster) can
+/// stall a stream.
 pub(super) async fn after(
     store: &PgStore,
     tenant: &TenantId,
@@ -34,7 +37,6 @@ pub(super) async fn after(
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT seq, kind, data, created_at FROM job_events
          WHERE tenant_id = $1 AND job_id = $2 AND seq > $3
-           AND xid < pg_snapshot_xmin(pg_current_snapshot())
          ORDER BY seq LIMIT $4",
     )
     .bind(tenant.as_str())
