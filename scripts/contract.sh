@@ -13,9 +13,10 @@
 # The job spec example of the spec (user `shop_app` copies `customers` of
 # the MariaDB database `shop` into `shop_copy`) names a real source: what
 # is missing of it is created for the run (`shop` from
-# deploy/mariadb/01-shop.sql) and dropped after it, so jobs created from
-# the example run to the end and the stateful phase follows the links of
-# real jobs (get, batches, logs, events, cancel, retry, validate).
+# deploy/mariadb/01-shop.sql) and dropped after it. openapi/schemathesis.toml
+# gives every generated create and plan these connections, so jobs run to
+# the end and the stateful phase follows the links of real jobs (get,
+# batches, logs, events, cancel, retry, validate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
