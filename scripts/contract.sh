@@ -7,8 +7,16 @@
 #   CONTRACT_EXAMPLES=50 ./scripts/contract.sh
 #
 # Tools are pinned and installed on first use: schemathesis into its own
-# virtual environment under target/, Redocly CLI through npx. PostgreSQL and
-# Redis must answer (./scripts/services.sh starts them).
+# virtual environment under target/, Redocly CLI through npx. PostgreSQL,
+# Redis and MariaDB must answer (./scripts/services.sh starts them).
+#
+# The job spec example of the spec (user `shop_app` copies `customers` of
+# the MariaDB database `shop` into `shop_copy`) names a real source: what
+# is missing of it is created for the run (`shop` from
+# deploy/mariadb/01-shop.sql) and dropped after it. openapi/schemathesis.toml
+# gives every generated create and plan these connections, so jobs run to
+# the end and the stateful phase follows the links of real jobs (get,
+# batches, logs, events, cancel, retry, validate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +28,7 @@ SEED=${CONTRACT_SEED:-20261121}
 TENANT=contract
 PG=${FREIGHT_TEST_PG:-postgres://postgres@127.0.0.1:5432}
 REDIS=${FREIGHT_TEST_REDIS:-redis://127.0.0.1:6379}
+MARIADB=(mariadb --protocol=tcp -h 127.0.0.1 -P 3306 -uroot)
 REPORTS=target/contract
 
 log() { printf '[contract] %s\n' "$*" >&2; }
@@ -56,11 +65,39 @@ pid=
 stop() {
   if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; fi
 }
+seeded=()      # MariaDB databases this run created
+seeded_user=   # and the example's user, when this run created it
 cleanup() {
   stop
   psql "$PG/postgres" -Atq -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null || true
+  local example_db
+  for example_db in ${seeded[@]+"${seeded[@]}"}; do
+    "${MARIADB[@]}" -e "DROP DATABASE IF EXISTS \`$example_db\`" || true
+  done
+  if [ -n "$seeded_user" ]; then "${MARIADB[@]}" -e "DROP USER IF EXISTS $seeded_user" || true; fi
 }
 trap cleanup EXIT
+
+# --- the source and target of the job spec example ----------------------
+mariadb_has() { [ -n "$("${MARIADB[@]}" -Nse "$1")" ]; }
+for example_db in shop shop_copy; do
+  if ! mariadb_has "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '$example_db'"; then
+    "${MARIADB[@]}" -e "CREATE DATABASE \`$example_db\` CHARACTER SET utf8mb4"
+    seeded+=("$example_db")
+    if [ "$example_db" = shop ]; then
+      "${MARIADB[@]}" --database=shop <deploy/mariadb/01-shop.sql
+    fi
+  fi
+done
+# An existing `shop_app` is used as it is (a different password only makes
+# the example's jobs fail to connect: the run still passes, less deep).
+if ! mariadb_has "SELECT 1 FROM mysql.user WHERE User = 'shop_app'"; then
+  seeded_user="'shop_app'@'%'"
+  "${MARIADB[@]}" -e "CREATE USER $seeded_user IDENTIFIED BY 'shop-app-pass-42';
+    GRANT SELECT, SHOW VIEW ON \`shop\`.* TO $seeded_user;
+    GRANT ALL PRIVILEGES ON \`shop_copy\`.* TO $seeded_user"
+fi
+log "job spec example: MariaDB shop.customers ($("${MARIADB[@]}" -Nse 'SELECT COUNT(*) FROM shop.customers') rows) -> shop_copy, as shop_app${seeded[*]:+ (created for this run: ${seeded[*]}${seeded_user:+ and the user})}"
 
 export FREIGHT_DEV_MODE=true DATABASE_URL="$PG/$db" REDIS_URL="$REDIS" FREIGHT_HOST=127.0.0.1
 export FREIGHT_QUEUE="freight_contract_$suffix" RUST_LOG=${RUST_LOG:-warn}
@@ -86,11 +123,10 @@ token=$("$FREIGHT" token --tenant "$TENANT" --role admin --subject schemathesis)
 
 run_schemathesis() { # name, extra arguments...
   local name=$1; shift
-  "$VENV/bin/schemathesis" --config-file openapi/schemathesis.toml run openapi/freight.json \
+  FREIGHT_CONTRACT_TENANT=$TENANT "$VENV/bin/schemathesis" --config-file openapi/schemathesis.toml run openapi/freight.json \
     --url "http://127.0.0.1:$port" \
     --checks all \
     --header "Authorization: Bearer $token" \
-    --header "X-Tenant-ID: $TENANT" \
     --seed "$SEED" \
     --workers 1 \
     --request-timeout 30 \

@@ -9,6 +9,12 @@
 //! or query parameters, a request body), and its links from taking a
 //! `job_id` path parameter. A new route is documented like the others by
 //! declaring those, and states only the responses of its own handler.
+//!
+//! A handler may word a shared 404 or 422 itself (a webhook is not a job,
+//! a list has no body): its wording is kept, with the shared headers. The
+//! 400, 401, 403, 429, 500 and 503 mean the same on every operation: a
+//! handler does not declare them, so they stay references (a test in
+//! `tests/api/openapi_spec.rs` holds every operation to that).
 
 use serde_json::{Map, Value, json};
 
@@ -38,7 +44,7 @@ struct Shared {
 const BAD_REQUEST: Shared = Shared {
     name: "BadRequest",
     status: "400",
-    description: "Malformed request: a missing or malformed `X-Tenant-ID` header, a path or query parameter of the wrong type (a `job_id` that is not a UUID), an unknown query parameter, a bad cursor, or a body that is not JSON (`VALIDATION_ERROR`)",
+    description: "Malformed request: a missing or malformed `X-Tenant-ID` header, another header parameter out of its schema (a `Last-Event-ID` that is not an event id), a path or query parameter of the wrong type (a `job_id` that is not a UUID), an unknown query parameter, a bad cursor, or a body that is not JSON (`VALIDATION_ERROR`)",
 };
 const UNAUTHORIZED: Shared = Shared {
     name: "Unauthorized",
@@ -73,7 +79,7 @@ const UNPROCESSABLE: Shared = Shared {
 const TOO_MANY_REQUESTS: Shared = Shared {
     name: "TooManyRequests",
     status: "429",
-    description: "Rate limit exceeded: retry after `Retry-After` seconds (`RATE_LIMITED`)",
+    description: "Rate limit exceeded, or a per-tenant limit on concurrent work reached (`FREIGHT_MAX_CONCURRENT_PLANS` plans): retry after `Retry-After` seconds (`RATE_LIMITED`)",
 };
 const INTERNAL: Shared = Shared {
     name: "InternalError",
@@ -104,6 +110,7 @@ const HTTP_METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 /// Adds the shared parts to a spec generated from the router.
 pub fn finish(spec: &mut Value) {
     add_components(spec);
+    describe_event_streams(spec);
     let job_operations = job_operations(spec);
     let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
@@ -120,6 +127,75 @@ pub fn finish(spec: &mut Value) {
         spec.entry("servers").or_insert_with(
             || json!([{"url": "/", "description": "The Freight instance serving this document"}]),
         );
+    }
+}
+
+/// An event stream's schema (a `oneOf` of `{event, data}` variants, one per
+/// event name) describes one event as it is on the wire: its `event` name,
+/// its `id` (sent back as `Last-Event-ID` to resume after it) and its
+/// `data`, the JSON text of the payload (`contentMediaType` and
+/// `contentSchema`), so a client or a contract test can check each event.
+fn describe_event_streams(spec: &mut Value) {
+    let mut names: Vec<String> = Vec::new();
+    for item in spec
+        .get("paths")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(Map::values)
+    {
+        for method in HTTP_METHODS {
+            let responses = item
+                .get(method)
+                .and_then(|op| op.get("responses"))
+                .and_then(Value::as_object);
+            for response in responses.into_iter().flat_map(Map::values) {
+                let name = response
+                    .pointer("/content/text~1event-stream/schema/$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"));
+                if let Some(name) = name
+                    && !names.iter().any(|n| n == name)
+                {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+    }
+    for name in names {
+        let variants = spec
+            .pointer_mut(&format!("/components/schemas/{name}/oneOf"))
+            .and_then(Value::as_array_mut);
+        for variant in variants.into_iter().flatten() {
+            let Some(variant) = variant.as_object_mut() else {
+                continue;
+            };
+            if let Some(properties) = variant.get_mut("properties").and_then(Value::as_object_mut) {
+                if let Some(payload) = properties.remove("data") {
+                    properties.insert(
+                        "data".into(),
+                        json!({
+                            "type": "string",
+                            "description": "The event's payload, as JSON text",
+                            "contentMediaType": "application/json",
+                            "contentSchema": payload,
+                        }),
+                    );
+                }
+                properties.insert(
+                    "id".into(),
+                    json!({
+                        "type": "string",
+                        "pattern": "^[0-9]+$",
+                        "description": "Event id: send it back as `Last-Event-ID` to resume after this event",
+                    }),
+                );
+            }
+            if let Some(required) = variant.get_mut("required").and_then(Value::as_array_mut)
+                && !required.contains(&json!("id"))
+            {
+                required.push(json!("id"));
+            }
+        }
     }
 }
 

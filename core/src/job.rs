@@ -273,8 +273,8 @@ impl LogLevel {
 #[serde(deny_unknown_fields)]
 #[schema(examples(json!({
     "name": "shop to warehouse",
-    "source_config": {"type": "mysql", "host": "127.0.0.1", "port": 3306, "database": "shop", "user": "root", "password": ""},
-    "target_config": {"type": "mysql", "host": "127.0.0.1", "port": 3306, "database": "shop_copy", "user": "root", "password": ""},
+    "source_config": {"type": "mysql", "host": "127.0.0.1", "port": 3306, "database": "shop", "user": "shop_app", "password": "shop-app-pass-42"},
+    "target_config": {"type": "mysql", "host": "127.0.0.1", "port": 3306, "database": "shop_copy", "user": "shop_app", "password": "shop-app-pass-42"},
     "tables": ["customers"],
     "batch_size": 1000,
     "verify": true,

@@ -1,6 +1,7 @@
 //! The tools this binary embeds (generated from the committed
 //! `openapi/freight.json`) as an MCP client validates them: the spec's own
-//! examples are valid arguments, and an id that is not a UUID is not.
+//! examples are valid arguments, and an id that is not a UUID (alone, or in
+//! a list of ids) is not.
 
 use freight_mcp::generator::{Location, ToolDef};
 use freight_mcp::tools::ToolTable;
@@ -81,6 +82,7 @@ fn every_tool_accepts_the_spec_examples_and_rejects_ids_that_are_not_uuids() {
     let spec = spec();
     let table = ToolTable::embedded().expect("embedded tool table");
     let mut tools_with_ids = Vec::new();
+    let mut tools_with_id_lists = Vec::new();
     for tool in table.tools() {
         let Some(def) = table.def(&tool.name) else {
             continue; // bridge_status
@@ -103,27 +105,68 @@ fn every_tool_accepts_the_spec_examples_and_rejects_ids_that_are_not_uuids() {
             def.name
         );
 
+        // Ids by name: `*_id` is one UUID, `*_ids` an array of UUIDs.
         let ids: Vec<&str> = def
             .arguments
             .iter()
             .filter(|a| a.name.ends_with("_id") && a.location != Location::Header)
             .map(|a| a.name.as_str())
             .collect();
-        for id in &ids {
-            for wrong in [json!(42), json!("st"), json!("not-a-uuid"), json!(true)] {
-                let mut bad = args.clone();
-                bad.insert((*id).to_owned(), wrong.clone());
-                assert!(
-                    !errors(&schema, &Value::Object(bad)).is_empty(),
-                    "{}: `{id}` = {wrong} is accepted",
-                    def.name
-                );
-            }
+        let id_lists: Vec<&str> = def
+            .arguments
+            .iter()
+            .filter(|a| a.name.ends_with("_ids") && a.location != Location::Header)
+            .map(|a| a.name.as_str())
+            .collect();
+        let uuid = json!("0192f4a1-7c3f-7000-8000-000000000001");
+        let wrong_ids = [json!(42), json!("st"), json!("not-a-uuid"), json!(true)];
+        let wrong_lists = wrong_ids
+            .iter()
+            .map(|wrong| json!([wrong]))
+            .chain(wrong_ids.iter().map(|wrong| json!([uuid, wrong])))
+            // One UUID where an array of them is asked for.
+            .chain([uuid.clone(), json!(42)])
+            .collect::<Vec<_>>();
+        let wrongs = ids
+            .iter()
+            .flat_map(|id| wrong_ids.iter().map(move |wrong| (*id, wrong.clone())))
+            .chain(
+                id_lists
+                    .iter()
+                    .flat_map(|id| wrong_lists.iter().map(move |wrong| (*id, wrong.clone()))),
+            );
+        for (id, wrong) in wrongs {
+            let mut bad = args.clone();
+            bad.insert(id.to_owned(), wrong.clone());
+            assert!(
+                !errors(&schema, &Value::Object(bad)).is_empty(),
+                "{}: `{id}` = {wrong} is accepted",
+                def.name
+            );
+        }
+        for id in &id_lists {
+            let mut good = args.clone();
+            good.insert((*id).to_owned(), json!([uuid]));
+            let found = errors(&schema, &Value::Object(good));
+            assert!(
+                found.is_empty(),
+                "{}: `{id}` = [{uuid}] is refused: {found:?}",
+                def.name
+            );
         }
         if !ids.is_empty() {
             tools_with_ids.push(def.name.clone());
         }
+        if !id_lists.is_empty() {
+            tools_with_id_lists.push(def.name.clone());
+        }
     }
+    assert!(
+        tools_with_id_lists
+            .iter()
+            .any(|t| t == "retry_migration_job"),
+        "retry_migration_job takes no typed `batch_ids`: {tools_with_id_lists:?}"
+    );
     for expected in [
         "get_migration_job",
         "cancel_migration_job",

@@ -32,8 +32,12 @@ async fn created_job_is_queued_stored_and_shown_without_passwords(backend: Backe
     assert_eq!(detail.status(), 200);
     let text = detail.text().await.unwrap();
     assert!(!text.contains("hunter2-secret") && !text.contains("src-pass-42"));
+    // One `tables` key (the job's), not a second one for the progress per table.
+    assert_eq!(text.matches("\"tables\":").count(), 1, "{text}");
     let detail: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(detail["id"], job["id"]);
+    assert_eq!(detail["tables"], job["tables"]);
+    assert_eq!(detail["table_progress"], json!([]));
     assert_eq!(detail["progress"]["percent"], 0.0);
     assert_eq!(detail["batches"]["total"], 0);
     assert_eq!(detail["errors"]["rows_rejected"], 0);
@@ -407,6 +411,8 @@ async fn cancel_and_retry_follow_the_state_machine_and_are_audited(backend: Back
     assert_eq!(create["target_id"], id);
     assert_eq!(create["ip"], "127.0.0.1");
     assert_eq!(create["user_agent"], "freight-tests/1.0");
+    assert_eq!(create["actor_role"], "engineer");
+    assert_eq!(create["target_type"], "job");
     let filtered: Value = api
         .get("/api/v1/audit?action=job.cancel", &caller)
         .await
@@ -414,6 +420,9 @@ async fn cancel_and_retry_follow_the_state_machine_and_are_audited(backend: Back
         .await
         .unwrap();
     assert_eq!(filtered["items"].as_array().unwrap().len(), 1);
+    // `action` is one of the actions the trail records, not any string.
+    let unknown = api.get("/api/v1/audit?action=job.explode", &caller).await;
+    assert_eq!(unknown.status(), 400);
 }
 
 async fn batches_list_pages_in_plan_order(backend: Backend) {

@@ -146,6 +146,22 @@ fn every_api_operation_documents_the_shared_responses_and_headers() {
                 "{method} {path} ({id}) does not document {status}"
             );
         }
+        // Shared statuses mean the same everywhere: references, never a
+        // handler's own (narrower) wording.
+        for (status, name) in [
+            ("400", "BadRequest"),
+            ("401", "Unauthorized"),
+            ("403", "Forbidden"),
+            ("429", "TooManyRequests"),
+            ("500", "InternalError"),
+            ("503", "ServiceUnavailable"),
+        ] {
+            assert_eq!(
+                responses[status],
+                serde_json::json!({"$ref": format!("#/components/responses/{name}")}),
+                "{method} {path} ({id}): {status} is not the shared {name}"
+            );
+        }
         let params = op["parameters"].as_array().unwrap();
         if path != "/api/v1/admin/tenants/statistics" {
             assert!(
@@ -164,6 +180,15 @@ fn every_api_operation_documents_the_shared_responses_and_headers() {
             assert_eq!(param["schema"]["minimum"], 1, "{id}: limit minimum");
             assert_eq!(param["schema"]["maximum"], 1000, "{id}: limit maximum");
         }
+    }
+    let bad_request = spec["components"]["responses"]["BadRequest"]["description"]
+        .as_str()
+        .unwrap();
+    for cause in ["`X-Tenant-ID`", "UUID", "cursor", "JSON"] {
+        assert!(
+            bad_request.contains(cause),
+            "the shared 400 does not name {cause}"
+        );
     }
     let tenant = &spec["components"]["parameters"]["TenantId"];
     assert_eq!(tenant["required"], true);
@@ -302,4 +327,45 @@ fn validation_is_an_open_world_tool_with_every_status_and_shown_in_the_job_view(
             .as_array()
             .is_some_and(|r| r.contains(&serde_json::json!("validation")))
     );
+}
+
+/// Closed sets are enums in the spec: a client (and an MCP tool schema) is
+/// told every value, not "any string".
+#[test]
+fn closed_sets_are_enums() {
+    let spec = spec();
+    let enum_of = |schema: &serde_json::Value| -> Vec<String> {
+        let schema = match schema["$ref"].as_str() {
+            Some(r) => spec.pointer(&r[1..]).unwrap().clone(),
+            None => schema.clone(),
+        };
+        schema["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("not an enum: {schema}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let schemas = &spec["components"]["schemas"];
+    let audit = &schemas["AuditEvent"]["properties"];
+    assert!(enum_of(&audit["action"]).contains(&"job.create".to_owned()));
+    assert!(enum_of(&audit["action"]).contains(&"webhook.delete".to_owned()));
+    assert_eq!(enum_of(&audit["actor_role"]), ["engineer", "admin"]);
+    assert_eq!(enum_of(&audit["target_type"]), ["job", "webhook"]);
+    let action_filter = spec["paths"]["/api/v1/audit"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "action")
+        .expect("list_audit_events takes `action`");
+    assert_eq!(enum_of(&action_filter["schema"]), enum_of(&audit["action"]));
+    assert!(
+        enum_of(&schemas["WebhookDelivery"]["properties"]["event_type"])
+            .contains(&"job.completed".to_owned())
+    );
+    assert_eq!(
+        enum_of(&schemas["Readiness"]["properties"]["status"]),
+        ["ready", "not_ready"]
+    );
+    assert_eq!(enum_of(&schemas["Health"]["properties"]["status"]), ["ok"]);
 }

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use freight_core::store::{AuditEvent, AuditFilter, parse_int_cursor};
+use freight_core::store::{AuditAction, AuditEvent, AuditFilter, parse_int_cursor};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -18,8 +18,8 @@ use crate::state::AppState;
 pub struct AuditQuery {
     /// Only events by this actor (token subject).
     pub actor: Option<String>,
-    /// Only this action, e.g. `job.create`, `job.cancel`, `job.retry`.
-    pub action: Option<String>,
+    /// Only this action.
+    pub action: Option<AuditAction>,
     /// Only events at or after this time (RFC 3339).
     pub since: Option<DateTime<Utc>>,
     /// Page size, 1-1000; default 50.

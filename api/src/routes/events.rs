@@ -114,14 +114,11 @@ pub enum JobStreamEvent {
     }))),
     params(
         ("X-Tenant-ID" = String, Header, description = "Tenant to act for"),
-        ("Last-Event-ID" = Option<String>, Header, description = "Id of the last event received, to resume after it"),
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = "^[0-9]{1,18}$", description = "The `id` of the last event received, to resume after it; anything but an event id is the shared 400"),
         ("job_id" = uuid::Uuid, Path, description = "Job id: the `id` returned by `create_migration_job`", example = "0192f4a1-7c3e-7b1a-9d2e-5f6a7b8c9d0e")
     ),
     responses(
         (status = 200, description = "An event stream; each SSE `data` is the JSON of its event", body = JobStreamEvent, content_type = "text/event-stream"),
-        (status = 400, description = "Malformed request or Last-Event-ID", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Tenant not granted", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job for this tenant", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

@@ -18,22 +18,39 @@ const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(2);
 /// called, a process checks its dependencies at most once per second.
 const PROBE_MAX_AGE: Duration = Duration::from_secs(1);
 
+/// `status` of `health_check`: the process answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Ok,
+}
+
 /// Liveness of the process.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
     /// Always `ok` when the process answers.
-    pub status: String,
+    pub status: HealthStatus,
     /// Freight version.
     pub version: String,
     /// Seconds since the process started.
     pub uptime_seconds: u64,
 }
 
+/// `status` of `readiness_check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadinessStatus {
+    /// Every dependency answered and the process is not shutting down (200).
+    Ready,
+    /// A dependency failed or the process is shutting down (503).
+    NotReady,
+}
+
 /// Whether this replica can serve traffic.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready` or `not_ready`.
-    pub status: String,
+    /// `ready` (200) or `not_ready` (503).
+    pub status: ReadinessStatus,
     /// Whether PostgreSQL (the system of record) answered; `null` when the
     /// installation keeps its records in SQLite (`freight dev`).
     pub postgres: Option<bool>,
@@ -58,7 +75,7 @@ pub struct Readiness {
 )]
 pub async fn health_check(State(state): State<AppState>) -> axum::Json<Health> {
     axum::Json(Health {
-        status: "ok".into(),
+        status: HealthStatus::Ok,
         version: env!("CARGO_PKG_VERSION").into(),
         uptime_seconds: state.started_at.elapsed().as_secs(),
     })
@@ -171,7 +188,11 @@ pub async fn readiness_check(State(state): State<AppState>) -> (StatusCode, axum
     (
         status,
         axum::Json(Readiness {
-            status: if ready { "ready" } else { "not_ready" }.into(),
+            status: if ready {
+                ReadinessStatus::Ready
+            } else {
+                ReadinessStatus::NotReady
+            },
             postgres,
             sqlite,
             redis: dependencies.redis,

@@ -55,8 +55,8 @@ pub struct JobDetailResponse {
     pub progress: JobProgress,
     /// Batches by state.
     pub batches: BatchCounts,
-    /// Progress per table.
-    pub tables: Vec<TableStats>,
+    /// Progress per table (`tables` is the job's own list of tables).
+    pub table_progress: Vec<TableStats>,
     /// What went wrong, if anything.
     pub errors: ErrorSummary,
     /// Warnings from planning (lossy casts, fallbacks).
@@ -182,7 +182,9 @@ pub async fn create_migration_job(
 /// Takes the same body as `create_migration_job`, connects to the source
 /// (and target) and returns the tables, their row estimates and key
 /// columns, the batch count, the target DDL and warnings about lossy or
-/// risky type conversions. Nothing is written anywhere.
+/// risky type conversions. Nothing is written anywhere. At most
+/// `FREIGHT_MAX_CONCURRENT_PLANS` plans run at a time per tenant: another
+/// is the shared 429 (`RATE_LIMITED`, with `Retry-After`).
 #[utoipa::path(
     post, path = "/api/v1/jobs/plan", operation_id = "plan_migration_job", tag = "jobs",
     // A POST that writes nothing: tell MCP clients it is safe to call.
@@ -192,7 +194,6 @@ pub async fn create_migration_job(
     responses(
         (status = 200, description = "The plan", body = PlanReport),
         (status = 422, description = "Invalid specification, unreachable database, connection refused by the connection policy (`CONNECTION_NOT_ALLOWED`) or a plan with too many batches (`PLAN_TOO_LARGE`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "The tenant already runs its maximum of concurrent plans (`FREIGHT_MAX_CONCURRENT_PLANS`), or the rate limit is exceeded; retry after `Retry-After` seconds (`RATE_LIMITED`)", body = Problem, content_type = "application/problem+json"),
         (status = 504, description = "Planning took longer than the plan timeout (`PLAN_TIMEOUT`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -274,7 +275,7 @@ pub async fn get_migration_job(
         },
         job: detail.job,
         batches: detail.batches,
-        tables: detail.tables,
+        table_progress: detail.tables,
         plan_warnings: detail.plan_warnings,
         validation: detail.validation,
     }))

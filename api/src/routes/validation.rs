@@ -29,12 +29,8 @@ use crate::state::AppState;
     params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("job_id" = uuid::Uuid, Path, description = "Job id: the `id` returned by `create_migration_job`", example = "0192f4a1-7c3e-7b1a-9d2e-5f6a7b8c9d0e")),
     responses(
         (status = 202, description = "Validation started (or already running)", body = ValidationSummary),
-        (status = 400, description = "Malformed job id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Tenant not granted", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job for this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The job is queued, running or cancelling, or has no batches", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limit exceeded", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -77,9 +77,6 @@ super::list_page!(
     request_body = CreateWebhookBody,
     responses(
         (status = 201, description = "Webhook registered; `secret` is shown only now", body = WebhookCreated),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Tenant not granted", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid URL or events, or a URL the connection policy refuses (`CONNECTION_NOT_ALLOWED`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -128,9 +125,6 @@ pub async fn create_webhook(
     params(("X-Tenant-ID" = String, Header, description = "Tenant to act for")),
     responses(
         (status = 200, description = "The webhooks", body = WebhookList),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Tenant not granted", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -150,9 +144,6 @@ pub async fn list_webhooks(
     params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("webhook_id" = uuid::Uuid, Path, description = "Webhook id: the `id` returned by `create_webhook`", example = "0192f4a1-7c3e-7b1a-9d2e-5f6a7b8c9d0f")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Tenant not granted", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook for this tenant", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -179,9 +170,6 @@ pub async fn delete_webhook(
     params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), ("webhook_id" = uuid::Uuid, Path, description = "Webhook id: the `id` returned by `create_webhook`", example = "0192f4a1-7c3e-7b1a-9d2e-5f6a7b8c9d0f"), DeliveriesQuery),
     responses(
         (status = 200, description = "A page of deliveries", body = DeliveryList),
-        (status = 400, description = "Malformed request or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Tenant not granted", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook for this tenant", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`limit` out of range (1-1000) (`VALIDATION_ERROR`)", body = Problem, content_type = "application/problem+json"),
     ),

@@ -557,7 +557,8 @@ impl DeliveryColumns {
         Ok(WebhookDelivery {
             id: message_id(id),
             webhook_id: WebhookId(webhook_id),
-            event_type: self.event_type,
+            event_type: WebhookEventType::parse(&self.event_type)
+                .ok_or_else(|| decode_error("webhook event type", &self.event_type))?,
             payload,
             status,
             attempts: self.attempts,
@@ -614,20 +615,26 @@ pub(super) struct AuditRow {
     created_at: DateTime<Utc>,
 }
 
-impl From<AuditRow> for AuditEvent {
-    fn from(r: AuditRow) -> Self {
-        AuditEvent {
+impl TryFrom<AuditRow> for AuditEvent {
+    type Error = StoreError;
+    fn try_from(r: AuditRow) -> StoreResult<Self> {
+        Ok(AuditEvent {
             id: r.id,
             actor: r.actor,
-            actor_role: r.actor_role,
-            action: r.action,
-            target_type: r.target_type,
+            actor_role: r
+                .actor_role
+                .parse()
+                .map_err(|_| decode_error("audit actor role", &r.actor_role))?,
+            action: AuditAction::parse(&r.action)
+                .ok_or_else(|| decode_error("audit action", &r.action))?,
+            target_type: AuditTargetType::parse(&r.target_type)
+                .ok_or_else(|| decode_error("audit target type", &r.target_type))?,
             target_id: r.target_id,
             ip: r.ip,
             user_agent: r.user_agent,
             details: r.details.0,
             created_at: r.created_at,
-        }
+        })
     }
 }
 

@@ -97,7 +97,7 @@ pub struct LogFilter {
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub actor: Option<String>,
-    pub action: Option<String>,
+    pub action: Option<AuditAction>,
     pub since: Option<DateTime<Utc>>,
     pub limit: u32,
     /// Continue with events older than this id.
@@ -384,6 +384,82 @@ pub struct TenantStatistics {
     pub last_job_at: Option<DateTime<Utc>>,
 }
 
+/// What an audit event records: `<target type>.<verb>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum AuditAction {
+    #[serde(rename = "job.create")]
+    JobCreate,
+    #[serde(rename = "job.cancel")]
+    JobCancel,
+    #[serde(rename = "job.retry")]
+    JobRetry,
+    #[serde(rename = "job.validate")]
+    JobValidate,
+    #[serde(rename = "webhook.create")]
+    WebhookCreate,
+    #[serde(rename = "webhook.delete")]
+    WebhookDelete,
+}
+
+impl AuditAction {
+    const ALL: [Self; 6] = [
+        Self::JobCreate,
+        Self::JobCancel,
+        Self::JobRetry,
+        Self::JobValidate,
+        Self::WebhookCreate,
+        Self::WebhookDelete,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::JobCreate => "job.create",
+            Self::JobCancel => "job.cancel",
+            Self::JobRetry => "job.retry",
+            Self::JobValidate => "job.validate",
+            Self::WebhookCreate => "webhook.create",
+            Self::WebhookDelete => "webhook.delete",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == raw)
+    }
+
+    /// The kind of object the action is done to.
+    pub fn target_type(self) -> AuditTargetType {
+        match self {
+            Self::JobCreate | Self::JobCancel | Self::JobRetry | Self::JobValidate => {
+                AuditTargetType::Job
+            }
+            Self::WebhookCreate | Self::WebhookDelete => AuditTargetType::Webhook,
+        }
+    }
+}
+
+/// The kind of object an audit event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditTargetType {
+    Job,
+    Webhook,
+}
+
+impl AuditTargetType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Job => "job",
+            Self::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Job, Self::Webhook]
+            .into_iter()
+            .find(|t| t.as_str() == raw)
+    }
+}
+
 /// One audit event.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuditEvent {
@@ -392,11 +468,11 @@ pub struct AuditEvent {
     /// Token subject that acted.
     pub actor: String,
     /// Role of the actor.
-    pub actor_role: String,
-    /// What was done, e.g. `job.create`.
-    pub action: String,
-    /// Kind of object acted on, e.g. `job`.
-    pub target_type: String,
+    pub actor_role: Role,
+    /// What was done.
+    pub action: AuditAction,
+    /// Kind of object acted on.
+    pub target_type: AuditTargetType,
     /// Identifier of the object acted on.
     pub target_id: Option<String>,
     /// Client IP address.
@@ -550,8 +626,8 @@ pub struct WebhookDelivery {
     /// Stable message id, sent as `webhook-id` on every attempt.
     pub id: String,
     pub webhook_id: crate::ids::WebhookId,
-    /// Event type, e.g. `job.completed`.
-    pub event_type: String,
+    /// The event delivered.
+    pub event_type: crate::webhooks::WebhookEventType,
     /// The JSON body sent.
     pub payload: serde_json::Value,
     pub status: DeliveryStatus,

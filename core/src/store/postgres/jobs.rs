@@ -77,12 +77,12 @@ async fn audit_and_commit(
     mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
     tenant: &TenantId,
     info: &AuditInfo,
-    action: &str,
+    action: AuditAction,
     job: JobId,
     details: serde_json::Value,
 ) -> StoreResult<JobRecord> {
     let target = job.to_string();
-    audit::record(&mut tx, tenant, info, action, "job", Some(&target), details).await?;
+    audit::record(&mut tx, tenant, info, action, Some(&target), details).await?;
     let record = fetch_job(&mut tx, tenant, job).await?;
     tx.commit().await?;
     Ok(record)
@@ -141,7 +141,15 @@ pub(super) async fn create(
     .bind(spec.identifiers.as_str())
     .execute(&mut *tx)
     .await?;
-    audit_and_commit(tx, tenant, info, "job.create", id, job_created(spec)).await
+    audit_and_commit(
+        tx,
+        tenant,
+        info,
+        AuditAction::JobCreate,
+        id,
+        job_created(spec),
+    )
+    .await
 }
 
 pub(super) async fn get(
@@ -351,7 +359,7 @@ pub(super) async fn cancel(
     .execute(&mut *tx)
     .await?;
     let details = job_cancelled(current, next, cancelled, running);
-    audit_and_commit(tx, tenant, info, "job.cancel", job, details).await
+    audit_and_commit(tx, tenant, info, AuditAction::JobCancel, job, details).await
 }
 
 pub(super) async fn retry(
@@ -420,7 +428,7 @@ pub(super) async fn retry(
     .execute(&mut *tx)
     .await?;
     let details = job_retried(current, retried, request);
-    let record = audit_and_commit(tx, tenant, info, "job.retry", job, details).await?;
+    let record = audit_and_commit(tx, tenant, info, AuditAction::JobRetry, job, details).await?;
     Ok(RetryOutcome {
         job: record,
         batches_retried: i64::try_from(retried).unwrap_or(i64::MAX),

@@ -65,8 +65,7 @@ pub(super) async fn start(
         &mut tx,
         tenant,
         info,
-        "job.validate",
-        "job",
+        AuditAction::JobValidate,
         Some(&job.to_string()),
         serde_json::json!({ "validation_id": id, "ranges": ranges }),
     )

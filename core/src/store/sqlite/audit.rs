@@ -12,8 +12,7 @@ pub(super) async fn record(
     conn: &mut SqliteConnection,
     tenant: &TenantId,
     info: &AuditInfo,
-    action: &str,
-    target_type: &str,
+    action: AuditAction,
     target_id: Option<&str>,
     details: serde_json::Value,
 ) -> StoreResult<()> {
@@ -24,8 +23,8 @@ pub(super) async fn record(
     .bind(tenant.as_str())
     .bind(&info.actor)
     .bind(role_name(info.role))
-    .bind(action)
-    .bind(target_type)
+    .bind(action.as_str())
+    .bind(action.target_type().as_str())
     .bind(target_id)
     .bind(info.ip.as_deref())
     .bind(info.user_agent.as_deref())
@@ -54,12 +53,15 @@ pub(super) async fn list(
     )
     .bind(tenant.as_str())
     .bind(filter.actor.as_deref())
-    .bind(filter.action.as_deref())
+    .bind(filter.action.map(AuditAction::as_str))
     .bind(filter.since.map(timestamp))
     .bind(filter.before_id)
     .bind(limit + 1)
     .fetch_all(store.reader())
     .await?;
-    let items: Vec<AuditEvent> = rows.into_iter().map(AuditEvent::from).collect();
+    let items: Vec<AuditEvent> = rows
+        .into_iter()
+        .map(AuditEvent::try_from)
+        .collect::<StoreResult<_>>()?;
     Ok(page(items, limit, None, |e| e.id.to_string()))
 }

@@ -74,12 +74,12 @@ async fn audit_and_commit(
     mut tx: sqlx::Transaction<'static, sqlx::Sqlite>,
     tenant: &TenantId,
     info: &AuditInfo,
-    action: &str,
+    action: AuditAction,
     job: JobId,
     details: serde_json::Value,
 ) -> StoreResult<JobRecord> {
     let target = job.to_string();
-    audit::record(&mut tx, tenant, info, action, "job", Some(&target), details).await?;
+    audit::record(&mut tx, tenant, info, action, Some(&target), details).await?;
     let record = fetch_job(&mut tx, tenant, job).await?;
     store.commit(tx).await?;
     Ok(record)
@@ -145,7 +145,16 @@ pub(super) async fn create(
     .bind(&at)
     .execute(&mut *tx)
     .await?;
-    audit_and_commit(store, tx, tenant, info, "job.create", id, job_created(spec)).await
+    audit_and_commit(
+        store,
+        tx,
+        tenant,
+        info,
+        AuditAction::JobCreate,
+        id,
+        job_created(spec),
+    )
+    .await
 }
 
 pub(super) async fn get(
@@ -370,7 +379,16 @@ pub(super) async fn cancel(
     .execute(&mut *tx)
     .await?;
     let details = job_cancelled(current, next, cancelled, running);
-    audit_and_commit(store, tx, tenant, info, "job.cancel", job, details).await
+    audit_and_commit(
+        store,
+        tx,
+        tenant,
+        info,
+        AuditAction::JobCancel,
+        job,
+        details,
+    )
+    .await
 }
 
 pub(super) async fn retry(
@@ -449,7 +467,8 @@ pub(super) async fn retry(
     .execute(&mut *tx)
     .await?;
     let details = job_retried(current, retried, request);
-    let record = audit_and_commit(store, tx, tenant, info, "job.retry", job, details).await?;
+    let record =
+        audit_and_commit(store, tx, tenant, info, AuditAction::JobRetry, job, details).await?;
     Ok(RetryOutcome {
         job: record,
         batches_retried: i64::try_from(retried).unwrap_or(i64::MAX),

@@ -49,8 +49,7 @@ pub(super) async fn create(
         &mut tx,
         tenant,
         info,
-        "webhook.create",
-        "webhook",
+        AuditAction::WebhookCreate,
         Some(&id.to_string()),
         serde_json::json!({"url": new.url, "events": events}),
     )
@@ -95,8 +94,7 @@ pub(super) async fn delete(
         &mut tx,
         tenant,
         info,
-        "webhook.delete",
-        "webhook",
+        AuditAction::WebhookDelete,
         Some(&webhook.to_string()),
         serde_json::json!({}),
     )
