@@ -48,6 +48,16 @@ fn decode(row: &PgRow, i: usize, col: &Column) -> Result<Value, sqlx::Error> {
         Logical::Uuid => opt(row.try_get(i)?, Value::Uuid),
         Logical::Decimal { .. } | Logical::UInt64 => opt(row.try_get_unchecked(i)?, Value::Decimal),
         Logical::Json => opt(row.try_get_unchecked(i)?, Value::Json),
+        // `char(n)` pads with spaces that PostgreSQL itself ignores (its
+        // comparisons and `::text` drop them) and MySQL strips on read: the
+        // value travels without them, so every target holds, and every
+        // verification sees, the same string.
+        Logical::Text { fixed: true, .. } => opt(row.try_get_unchecked(i)?, |s: String| {
+            Value::Text(match s.trim_end_matches(' ').len() {
+                len if len == s.len() => s,
+                len => s[..len].to_owned(),
+            })
+        }),
         Logical::Text { .. } | Logical::Enum(_) | Logical::Bits(_) | Logical::Other(_) => {
             opt(row.try_get_unchecked(i)?, Value::Text)
         }
