@@ -2,12 +2,13 @@
 //! responses the extractors, the body limit, the rate limiter and the error
 //! mapping can send (defined once in `components.responses` and referenced),
 //! the headers sent with them, the typed `X-Tenant-ID` parameter, and the
-//! OpenAPI links from a created or listed job to every job operation.
+//! OpenAPI links from a created or listed job (webhook) to every operation
+//! taking its id.
 //!
 //! Nothing here is per route: an operation gets its shared responses from
 //! what it declares (a bearer `security`, an `X-Tenant-ID` parameter, path
 //! or query parameters, a request body), and its links from taking a
-//! `job_id` path parameter. A new route is documented like the others by
+//! `job_id` or `webhook_id` path parameter. A new route is documented like the others by
 //! declaring those, and states only the responses of its own handler.
 //!
 //! A handler may word a shared 404 or 422 itself (a webhook is not a job,
@@ -28,10 +29,34 @@ const REQUEST_ID: &str = "X-Request-Id";
 const RATE_LIMIT_HEADERS: [&str; 3] = ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"];
 const RETRY_AFTER: &str = "Retry-After";
 
-/// Operations whose `job_id` feeds every other job operation.
-const JOB_SOURCES: [(&str, &str, &str); 2] = [
-    ("create_migration_job", "201", "$response.body#/id"),
-    ("list_migration_jobs", "200", "$response.body#/items/0/id"),
+/// A resource whose id, returned by some operations, feeds every operation
+/// taking it as a path parameter: the OpenAPI links.
+struct LinkedResource {
+    /// The path parameter (`job_id`).
+    parameter: &'static str,
+    /// What the id is called in the links' descriptions.
+    noun: &'static str,
+    /// (operation, success status, runtime expression of the id).
+    sources: &'static [(&'static str, &'static str, &'static str)],
+}
+
+const LINKED_RESOURCES: [LinkedResource; 2] = [
+    LinkedResource {
+        parameter: "job_id",
+        noun: "job",
+        sources: &[
+            ("create_migration_job", "201", "$response.body#/id"),
+            ("list_migration_jobs", "200", "$response.body#/items/0/id"),
+        ],
+    },
+    LinkedResource {
+        parameter: "webhook_id",
+        noun: "webhook",
+        sources: &[
+            ("create_webhook", "201", "$response.body#/id"),
+            ("list_webhooks", "200", "$response.body#/items/0/id"),
+        ],
+    },
 ];
 
 /// A shared response: name in `components.responses`, status, description.
@@ -111,14 +136,17 @@ const HTTP_METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 pub fn finish(spec: &mut Value) {
     add_components(spec);
     describe_event_streams(spec);
-    let job_operations = job_operations(spec);
+    let targets: Vec<Vec<String>> = LINKED_RESOURCES
+        .iter()
+        .map(|resource| operations_taking(spec, resource.parameter))
+        .collect();
     let Some(paths) = spec.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
     for item in paths.values_mut() {
         for method in HTTP_METHODS {
             if let Some(operation) = item.get_mut(method) {
-                finish_operation(operation, &job_operations);
+                finish_operation(operation, &targets);
             }
         }
     }
@@ -299,8 +327,8 @@ fn add_headers(response: &mut Value, status: &str, rate_limited: bool) {
     }
 }
 
-/// Operation ids taking a `job_id` path parameter, in path order.
-fn job_operations(spec: &Value) -> Vec<String> {
+/// Operation ids taking `parameter` as a path parameter, in path order.
+fn operations_taking(spec: &Value, parameter: &str) -> Vec<String> {
     let mut ids = Vec::new();
     let Some(paths) = spec.get("paths").and_then(Value::as_object) else {
         return ids;
@@ -310,11 +338,11 @@ fn job_operations(spec: &Value) -> Vec<String> {
             let Some(operation) = item.get(method) else {
                 continue;
             };
-            let takes_job_id = parameters(operation).any(|p| {
-                p.get("in") == Some(&json!("path")) && p.get("name") == Some(&json!("job_id"))
+            let takes_it = parameters(operation).any(|p| {
+                p.get("in") == Some(&json!("path")) && p.get("name") == Some(&json!(parameter))
             });
             if let Some(id) = operation.get("operationId").and_then(Value::as_str)
-                && takes_job_id
+                && takes_it
             {
                 ids.push(id.to_owned());
             }
@@ -331,7 +359,8 @@ fn parameters(operation: &Value) -> impl Iterator<Item = &Value> {
         .flatten()
 }
 
-fn finish_operation(operation: &mut Value, job_operations: &[String]) {
+/// `targets[i]`: the operations taking the id of `LINKED_RESOURCES[i]`.
+fn finish_operation(operation: &mut Value, targets: &[Vec<String>]) {
     // `security: [{}]` (health probes) means "no token needed".
     let secured = operation
         .get("security")
@@ -416,20 +445,29 @@ fn finish_operation(operation: &mut Value, job_operations: &[String]) {
     }
     sort_responses(responses);
 
-    if let Some((_, status, id)) = JOB_SOURCES
-        .iter()
-        .find(|(source, _, _)| operation_id.as_deref() == Some(*source))
-        && let Some(success) = responses.get_mut(*status).and_then(Value::as_object_mut)
-    {
-        let links: Map<String, Value> = job_operations
+    for (resource, targets) in LINKED_RESOURCES.iter().zip(targets) {
+        let Some((_, status, id)) = resource
+            .sources
+            .iter()
+            .find(|(source, _, _)| operation_id.as_deref() == Some(*source))
+        else {
+            continue;
+        };
+        let Some(success) = responses.get_mut(*status).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let links: Map<String, Value> = targets
             .iter()
             .map(|target| {
                 (
                     target.clone(),
                     json!({
                         "operationId": target,
-                        "parameters": {"job_id": id},
-                        "description": format!("The job's `id` is the `job_id` of `{target}`"),
+                        "parameters": {resource.parameter: id},
+                        "description": format!(
+                            "The {}'s `id` is the `{}` of `{target}`",
+                            resource.noun, resource.parameter
+                        ),
                     }),
                 )
             })

@@ -154,6 +154,19 @@ impl ConnectionConfig {
         if self.port == Some(0) {
             v.push(field("port"), "must be 1-65535");
         }
+        // No driver or store takes a NUL inside a string.
+        for (name, value) in [
+            ("url", self.url.as_ref().map(Secret::expose)),
+            ("host", self.host.as_deref()),
+            ("database", self.database.as_deref()),
+            ("user", self.user.as_deref()),
+            ("password", self.password.as_ref().map(Secret::expose)),
+            ("schema", self.schema.as_deref()),
+        ] {
+            if value.is_some_and(|value| value.contains('\0')) {
+                v.push(field(name), "must not contain NUL characters");
+            }
+        }
     }
 
     /// The PostgreSQL schema to read or write, `public` unless given.

@@ -373,9 +373,11 @@ impl JobSpec {
         );
         let started_by = self.started_by.trim();
         v.check(
-            !started_by.is_empty() && started_by.chars().count() <= 200,
+            !started_by.is_empty()
+                && started_by.chars().count() <= 200
+                && !started_by.chars().any(char::is_control),
             "started_by",
-            "must be 1-200 characters",
+            "must be 1-200 characters, without control characters",
         );
         // Stored as a PostgreSQL bigint: a larger value would be clamped, not kept.
         v.check(
@@ -385,9 +387,9 @@ impl JobSpec {
         );
         if let Some(name) = &self.name {
             v.check(
-                name.chars().count() <= 200,
+                name.chars().count() <= 200 && !name.chars().any(char::is_control),
                 "name",
-                "must be at most 200 characters",
+                "must be at most 200 characters, without control characters",
             );
         }
         for (list, names) in [

@@ -95,6 +95,32 @@ async fn defaults_are_applied_and_limits_enforced_with_field_errors(backend: Bac
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["source_config.url", "batch_size", "started_by"]);
+
+    // NUL and control characters (found by schemathesis as a 500): no store
+    // or driver takes them, so they are field errors before anything is kept.
+    let mut nul = job_body();
+    nul["started_by"] = json!("ali\u{0}ce");
+    nul["name"] = json!("line\nbreak");
+    nul["target_config"]["database"] = json!("ware\u{0}house");
+    let problem = assert_problem(
+        api.post("/api/v1/jobs", &caller, &nul).await,
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["target_config.database", "started_by", "name"]);
+    let listed: Value = api.get("/api/v1/jobs", &caller).await.json().await.unwrap();
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(1),
+        "only the valid job was kept"
+    );
 }
 
 async fn malformed_bodies_are_4xx_never_500(backend: Backend) {

@@ -196,25 +196,31 @@ fn every_api_operation_documents_the_shared_responses_and_headers() {
 }
 
 #[test]
-fn a_created_or_listed_job_links_to_every_job_operation() {
+fn a_created_or_listed_job_or_webhook_links_to_every_operation_taking_its_id() {
     let spec = spec();
-    let job_operations: Vec<String> = operations(&spec)
-        .into_iter()
-        .filter(|(path, _, _)| path.contains("{job_id}"))
-        .map(|(_, _, op)| op["operationId"].as_str().unwrap().to_owned())
-        .collect();
-    assert!(job_operations.len() >= 6, "{job_operations:?}");
-    for (path, method, status, expression) in [
-        ("/api/v1/jobs", "post", "201", "$response.body#/id"),
-        ("/api/v1/jobs", "get", "200", "$response.body#/items/0/id"),
+    for (collection, parameter, at_least) in [
+        ("/api/v1/jobs", "job_id", 6),
+        ("/api/v1/webhooks", "webhook_id", 2),
     ] {
-        let links = &spec["paths"][path][method]["responses"][status]["links"];
-        for target in &job_operations {
-            assert_eq!(
-                links[target]["operationId"], *target,
-                "{method} {path} has no link to {target}"
-            );
-            assert_eq!(links[target]["parameters"]["job_id"], expression);
+        let placeholder = format!("{{{parameter}}}");
+        let targets: Vec<String> = operations(&spec)
+            .into_iter()
+            .filter(|(path, _, _)| path.contains(&placeholder))
+            .map(|(_, _, op)| op["operationId"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(targets.len() >= at_least, "{targets:?}");
+        for (method, status, expression) in [
+            ("post", "201", "$response.body#/id"),
+            ("get", "200", "$response.body#/items/0/id"),
+        ] {
+            let links = &spec["paths"][collection][method]["responses"][status]["links"];
+            for target in &targets {
+                assert_eq!(
+                    links[target]["operationId"], *target,
+                    "{method} {collection} has no link to {target}"
+                );
+                assert_eq!(links[target]["parameters"][parameter], expression);
+            }
         }
     }
 }
