@@ -466,20 +466,7 @@ mod tests {
     fn cols(names: &[&str]) -> Vec<Column> {
         names
             .iter()
-            .map(|n| Column {
-                name: (*n).to_owned(),
-                source_type: "int".into(),
-                logical: Logical::Int(4),
-                nullable: true,
-                default: None,
-                select_expr: None,
-                auto_increment: false,
-                unsigned: false,
-                comment: None,
-                generated: None,
-                on_update_now: false,
-                collation: None,
-            })
+            .map(|n| Column::plain(*n, "int", Logical::Int(4)))
             .collect()
     }
 

@@ -551,20 +551,7 @@ mod tests {
     use super::*;
 
     fn col(name: &str, logical: Logical) -> Column {
-        Column {
-            name: name.to_owned(),
-            source_type: String::new(),
-            logical,
-            nullable: true,
-            default: None,
-            select_expr: None,
-            auto_increment: false,
-            unsigned: false,
-            comment: None,
-            generated: None,
-            on_update_now: false,
-            collation: None,
-        }
+        Column::plain(name, "", logical)
     }
 
     fn columns() -> Vec<Column> {

@@ -121,6 +121,32 @@ pub struct Column {
     pub collation: Option<(String, String)>,
 }
 
+impl Column {
+    /// A nullable column of `logical` type with nothing else to it (no
+    /// default, key, comment or generation): what tests and derived tables
+    /// start from.
+    pub fn plain(
+        name: impl Into<String>,
+        source_type: impl Into<String>,
+        logical: Logical,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            source_type: source_type.into(),
+            logical,
+            nullable: true,
+            default: None,
+            select_expr: None,
+            auto_increment: false,
+            unsigned: false,
+            comment: None,
+            generated: None,
+            on_update_now: false,
+            collation: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Index {
     pub name: String,

@@ -709,22 +709,15 @@ mod tests {
     use super::*;
 
     fn users(dialect: Dialect) -> Table {
-        let text = |name: &str| Column {
-            name: name.to_owned(),
-            source_type: "text".to_owned(),
-            logical: Logical::Text {
-                max_len: Some(100),
-                fixed: false,
-            },
-            nullable: true,
-            default: None,
-            select_expr: None,
-            auto_increment: false,
-            unsigned: false,
-            comment: None,
-            generated: None,
-            on_update_now: false,
-            collation: None,
+        let text = |name: &str| {
+            Column::plain(
+                name,
+                "text",
+                Logical::Text {
+                    max_len: Some(100),
+                    fixed: false,
+                },
+            )
         };
         Table {
             dialect,

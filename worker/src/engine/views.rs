@@ -417,20 +417,7 @@ mod tests {
             name: name.to_owned(),
             columns: columns
                 .iter()
-                .map(|(n, l)| Column {
-                    name: (*n).to_owned(),
-                    source_type: String::new(),
-                    logical: l.clone(),
-                    nullable: true,
-                    default: None,
-                    select_expr: None,
-                    auto_increment: false,
-                    unsigned: false,
-                    comment: None,
-                    generated: None,
-                    on_update_now: false,
-                    collation: None,
-                })
+                .map(|(n, l)| Column::plain(*n, "", l.clone()))
                 .collect(),
             key: Vec::new(),
             primary_key: Vec::new(),
