@@ -233,3 +233,48 @@ async fn without_postgis_spatial_columns_arrive_as_wkb_bytea() {
     );
     dbs.cleanup().await;
 }
+
+#[tokio::test]
+async fn postgis_geometry_between_postgresql_databases_stays_geometry() {
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    pg.execute(
+        "CREATE EXTENSION IF NOT EXISTS postgis;
+         CREATE TABLE places (id int PRIMARY KEY, pt geometry(Point, 4326), g geometry);
+         CREATE INDEX places_pt ON places USING gist (pt);
+         INSERT INTO places VALUES
+           (1, 'SRID=4326;POINT(1.5 -2)', 'SRID=3857;LINESTRING(0 0,1 1)'),
+           (2, NULL, 'POLYGON((0 0,1 0,1 1,0 0))'),
+           (3, 'SRID=4326;POINT(13.4 52.5)', NULL);",
+    )
+    .await
+    .expect("postgis source (apt-get install postgresql-15-postgis-3)");
+
+    migrate(
+        &engine(),
+        &job(dbs.pg("public"), dbs.pg("copy"), &["places"], 2),
+    )
+    .await;
+    let types: BTreeMap<String, String> = sqlx::query(
+        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute
+         WHERE attrelid = 'copy.places'::regclass AND attnum > 0",
+    )
+    .fetch_all(&pg)
+    .await
+    .expect("types")
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    assert_eq!(types["pt"], "geometry(Point,4326)");
+    assert_eq!(types["g"], "geometry");
+    let same: bool = sqlx::query_scalar(
+        "SELECT bool_and(ST_AsEWKB(s.pt) IS NOT DISTINCT FROM ST_AsEWKB(t.pt)
+                     AND ST_AsEWKB(s.g) IS NOT DISTINCT FROM ST_AsEWKB(t.g))
+         FROM public.places s JOIN copy.places t USING (id)",
+    )
+    .fetch_one(&pg)
+    .await
+    .expect("compare");
+    assert!(same);
+    dbs.cleanup().await;
+}

@@ -553,11 +553,12 @@ pub fn index_ddl(
         }
         // Columns that are PostGIS geometry on the target (see `adapt`).
         Some("SPATIAL")
-            if target == Dialect::Postgres && index.columns.iter().all(|c| {
-                table.column(c).is_some_and(
+            if target == Dialect::Postgres
+                && index.columns.iter().all(|c| {
+                    table.column(c).is_some_and(
                     |c| matches!(&c.logical, Logical::Other(t) if super::spatial::is_geometry(t)),
                 )
-            }) =>
+                }) =>
         {
             using = Some("gist")
         }
