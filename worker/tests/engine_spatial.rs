@@ -278,3 +278,50 @@ async fn postgis_geometry_between_postgresql_databases_stays_geometry() {
     assert!(same);
     dbs.cleanup().await;
 }
+
+/// A rejected record sends its batch down the row-by-row path (text COPY):
+/// the other rows' geometries arrive there too, SRID and all.
+#[tokio::test]
+async fn geometry_survives_the_rejected_record_path() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute("CREATE TABLE marks (id int PRIMARY KEY, pt point, note text)")
+        .await
+        .expect("create");
+    sqlx::query(
+        "INSERT INTO marks VALUES (1, ST_GeomFromText('POINT(1 2)', 4326), 'ok'),
+            (2, ST_GeomFromText('POINT(3 4)', 0), ?),
+            (3, ST_GeomFromText('POINT(5 6)', 0), NULL), (4, NULL, 'x')",
+    )
+    .bind("bad\0nul")
+    .execute(&my)
+    .await
+    .expect("insert");
+    let pg = dbs.pg_pool().await;
+    pg.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        .await
+        .expect("postgis");
+    let engine = engine();
+    let j = job(dbs.mysql(), dbs.pg("public"), &["marks"], 10);
+    let plan = engine.plan(&j, true).await.expect("plan");
+    let outcome = engine
+        .run_batch(&j, &support::to_run(&plan.batches[0], 10))
+        .await
+        .expect("batch");
+    assert_eq!(outcome.rejected.len(), 1, "{:?}", outcome.rejected);
+    assert_eq!(outcome.verified, Some(true), "{:?}", outcome.verify_detail);
+    let rows: Vec<(i32, Option<String>, Option<i32>)> =
+        sqlx::query_as("SELECT id, ST_AsText(pt), ST_SRID(pt) FROM marks ORDER BY id")
+            .fetch_all(&pg)
+            .await
+            .expect("rows");
+    assert_eq!(
+        rows,
+        vec![
+            (1, Some("POINT(1 2)".to_owned()), Some(4326)),
+            (3, Some("POINT(5 6)".to_owned()), Some(0)),
+            (4, None, None),
+        ]
+    );
+    dbs.cleanup().await;
+}

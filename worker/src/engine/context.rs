@@ -183,14 +183,16 @@ async fn load_table(
     let mut target = match_columns(&src, &tgt)?;
     // MySQL spatial columns that are PostGIS geometry on the target travel
     // as EWKB bytes (see `spatial`).
+    let mut geometry = Vec::new();
     if src.dialect == Dialect::MySql {
-        for (s, t) in src.columns.iter_mut().zip(&mut target.columns) {
+        for (i, (s, t)) in src.columns.iter_mut().zip(&mut target.columns).enumerate() {
             if spatial::postgis_type(&s.source_type).is_some()
                 && matches!(&t.logical, Logical::Other(ty) if spatial::is_geometry(ty))
             {
                 s.select_expr = Some(spatial::mysql_ewkb_sql(&s.name));
                 t.logical = Logical::Bytes;
                 t.select_expr = Some(spatial::pg_ewkb_sql(&t.name));
+                geometry.push(i);
             }
         }
     }
@@ -200,6 +202,7 @@ async fn load_table(
         &target.name,
         target.columns.iter().map(|c| c.name.clone()).collect(),
     );
+    write.bare_hex = geometry;
     // Binary COPY unless disabled (FREIGHT_ENGINE_COPY=text, for comparison).
     let text_only = std::env::var("FREIGHT_ENGINE_COPY").is_ok_and(|v| v == "text");
     if target.dialect == Dialect::Postgres && !text_only {
