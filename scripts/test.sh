@@ -16,6 +16,10 @@ command -v chromium >/dev/null && command -v chromedriver >/dev/null || {
   echo "[test] installing chromium + chromedriver (dashboard browser test)" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 }
+[ -f /usr/share/postgresql/15/extension/postgis.control ] || {
+  echo "[test] installing PostGIS (spatial columns into geometry: engine_spatial)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15-postgis-3 >/dev/null
+}
 cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
 
 cargo fmt --all -- --check

@@ -9,12 +9,15 @@
 //! - from PostgreSQL to PostgreSQL, a type the target does not have (an
 //!   extension's type, a type of the source's own schemas) becomes text,
 //!   with a warning, and the CHECKs and special indexes that need it are
-//!   left out, so one odd column never fails the job.
+//!   left out, so one odd column never fails the job;
+//! - from MySQL to a PostgreSQL database with PostGIS, spatial columns
+//!   become `geometry` (see `spatial`).
 
 use super::checks::{Token, tokenize};
 use super::connect::Pool;
 use super::error::{Failure, classify};
 use super::model::{Dialect, Logical, Table};
+use super::spatial;
 use super::sql::{ident, table as qualified};
 
 /// The table the target DDL is written from, and the warnings of the
@@ -62,6 +65,9 @@ pub async fn for_target(
                 ));
             }
         }
+    }
+    if let (Dialect::MySql, Some(Pool::Postgres(pg))) = (source_table.dialect, target) {
+        geometry_columns(pg, &mut out).await?;
     }
     if let (Dialect::Postgres, Some(Pool::Postgres(pg))) = (source_table.dialect, target) {
         let mut missing = Vec::new();
@@ -123,6 +129,34 @@ pub async fn for_target(
         }
     }
     Ok((out, warnings))
+}
+
+/// MySQL spatial columns become PostGIS `geometry` when the target
+/// database has the extension; their "copied as WKB" warnings go.
+async fn geometry_columns(pg: &sqlx::PgPool, table: &mut Table) -> Result<(), Failure> {
+    let spatial: Vec<usize> = (0..table.columns.len())
+        .filter(|&i| spatial::postgis_type(&table.columns[i].source_type).is_some())
+        .collect();
+    if spatial.is_empty() {
+        return Ok(());
+    }
+    let postgis: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'postgis')")
+            .fetch_one(pg)
+            .await
+            .map_err(|e| classify(&e, "looking up PostGIS on the target"))?;
+    if !postgis {
+        return Ok(());
+    }
+    for i in spatial {
+        let col = &mut table.columns[i];
+        if let Some(ty) = spatial::postgis_type(&col.source_type) {
+            col.logical = Logical::Other(ty.to_owned());
+            let prefix = format!("column {}: spatial type", col.name);
+            table.warnings.retain(|w| !w.starts_with(&prefix));
+        }
+    }
+    Ok(())
 }
 
 /// The table with less for a target that refused it: first without its

@@ -12,7 +12,7 @@ use super::connect::{self, Access, Pool, Side};
 use super::error::Failure;
 use super::model::{Dialect, Logical, Table};
 use super::write::{WriteSpec, copy_binary};
-use super::{introspect, names};
+use super::{introspect, names, spatial};
 
 /// One table of a job, ready to copy.
 #[derive(Debug)]
@@ -180,13 +180,29 @@ async fn load_table(
         tgt.column(&names::table_name(job.identifiers, &c.name))
             .map_or(c.generated.is_some(), |t| t.generated.is_some())
     });
-    let target = match_columns(&src, &tgt)?;
+    let mut target = match_columns(&src, &tgt)?;
+    // MySQL spatial columns that are PostGIS geometry on the target travel
+    // as EWKB bytes (see `spatial`).
+    let mut geometry = Vec::new();
+    if src.dialect == Dialect::MySql {
+        for (i, (s, t)) in src.columns.iter_mut().zip(&mut target.columns).enumerate() {
+            if spatial::postgis_type(&s.source_type).is_some()
+                && matches!(&t.logical, Logical::Other(ty) if spatial::is_geometry(ty))
+            {
+                s.select_expr = Some(spatial::mysql_ewkb_sql(&s.name));
+                t.logical = Logical::Bytes;
+                t.select_expr = Some(spatial::pg_ewkb_sql(&t.name));
+                geometry.push(i);
+            }
+        }
+    }
     let mut write = WriteSpec::new(
         target.dialect,
         target_schema.as_deref(),
         &target.name,
         target.columns.iter().map(|c| c.name.clone()).collect(),
     );
+    write.bare_hex = geometry;
     // Binary COPY unless disabled (FREIGHT_ENGINE_COPY=text, for comparison).
     let text_only = std::env::var("FREIGHT_ENGINE_COPY").is_ok_and(|v| v == "text");
     if target.dialect == Dialect::Postgres && !text_only {

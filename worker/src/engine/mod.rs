@@ -23,6 +23,7 @@ mod planner;
 mod planner_api;
 mod read;
 mod service;
+mod spatial;
 mod sql;
 mod typemap;
 mod validate;

@@ -227,6 +227,9 @@ pub async fn plan(
             target_table,
         )
         .await?;
+        // Introspection warnings adapting made untrue (spatial columns
+        // that are geometry on the target after all).
+        warnings.retain(|w| !target_table.warnings.contains(w) || ddl_table.warnings.contains(w));
         warnings.extend(adapt_warnings);
         // SQLite's foreign keys are part of CREATE TABLE: those to tables
         // the job copies.

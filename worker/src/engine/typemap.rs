@@ -64,6 +64,8 @@ fn postgres_type(source: Dialect, col: &Column) -> (String, Option<String>) {
         Logical::Enum(_) => "text".to_owned(),
         Logical::Bits(n) => format!("bit({n})"),
         Logical::Other(spelling) if source == Dialect::Postgres => spelling.clone(),
+        // A MySQL spatial column on a target with PostGIS (see `adapt`).
+        Logical::Other(spelling) if super::spatial::is_geometry(spelling) => spelling.clone(),
         Logical::Other(spelling) => {
             return (
                 "text".to_owned(),
@@ -548,6 +550,17 @@ pub fn index_ddl(
                 index.name
             ));
             return (None, warnings);
+        }
+        // Columns that are PostGIS geometry on the target (see `adapt`).
+        Some("SPATIAL")
+            if target == Dialect::Postgres
+                && index.columns.iter().all(|c| {
+                    table.column(c).is_some_and(
+                    |c| matches!(&c.logical, Logical::Other(t) if super::spatial::is_geometry(t)),
+                )
+                }) =>
+        {
+            using = Some("gist")
         }
         Some(m @ ("FULLTEXT" | "SPATIAL")) => {
             warnings.push(format!(

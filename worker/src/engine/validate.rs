@@ -444,7 +444,8 @@ fn value_sql(dialect: Dialect, col: &Column, class: Class) -> String {
             }
             Class::Text if matches!(col.logical, Logical::Uuid) => format!("CAST({c} AS CHAR)"),
             Class::Text => format!("CONVERT({c} USING utf8mb4)"),
-            Class::Bytes => format!("LOWER(HEX({c}))"),
+            // A spatial column's WKB or EWKB, as read (`ST_AsWKB`).
+            Class::Bytes => format!("LOWER(HEX({}))", col.select_expr.as_deref().unwrap_or(&c)),
             Class::Date => format!("DATE_FORMAT({c}, '%Y-%m-%d')"),
             Class::Time => format!("TIME_FORMAT({c}, '%H:%i:%s.%f')"),
             Class::Timestamp => format!("DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s.%f')"),
@@ -463,7 +464,11 @@ fn value_sql(dialect: Dialect, col: &Column, class: Class) -> String {
             Class::Number => format!("{c}::text"),
             Class::Bool => format!("CASE WHEN {c} THEN '1' WHEN NOT {c} THEN '0' END"),
             Class::Text => format!("{c}::text"),
-            Class::Bytes => format!("encode({c}, 'hex')"),
+            // A geometry column's EWKB (`ST_AsEWKB`).
+            Class::Bytes => format!(
+                "encode({}, 'hex')",
+                col.select_expr.as_deref().unwrap_or(&c)
+            ),
             Class::Date => format!("to_char({c}, 'YYYY-MM-DD')"),
             Class::Time => format!("to_char({c}, 'HH24:MI:SS.US')"),
             Class::Timestamp if matches!(col.logical, Logical::DateTimeTz) => {

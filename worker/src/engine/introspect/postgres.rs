@@ -14,6 +14,8 @@ pub async fn list_tables(
     sqlx::query_scalar(
         "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+         AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                         AND d.objid = c.oid AND d.deptype = 'e')
          ORDER BY c.relname LIMIT $2",
     )
     .bind(schema)
@@ -22,7 +24,8 @@ pub async fn list_tables(
     .await
 }
 
-/// Views and materialized views of the schema.
+/// Views and materialized views of the schema (not an extension's own,
+/// such as PostGIS `geometry_columns`: the extension makes those).
 pub async fn view_definitions(
     pool: &PgPool,
     schema: &str,
@@ -37,7 +40,10 @@ pub async fn view_definitions(
     let rows: Vec<(String, Option<String>)> = sqlx::query_as(
         "SELECT c.relname::text, CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid, true) END
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') ORDER BY c.relname",
+         WHERE n.nspname = $1 AND c.relkind IN ('v', 'm')
+         AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                         AND d.objid = c.oid AND d.deptype = 'e')
+         ORDER BY c.relname",
     )
     .bind(schema)
     .fetch_all(&mut *tx)

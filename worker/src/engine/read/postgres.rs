@@ -20,8 +20,8 @@ fn decode(row: &PgRow, i: usize, col: &Column) -> Result<Value, sqlx::Error> {
     fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> Value) -> Value {
         v.map_or(Value::Null, f)
     }
-    if col.select_expr.is_some() {
-        // Selected as ::text.
+    // Selected as ::text (a geometry's `ST_AsEWKB` is bytes).
+    if col.select_expr.is_some() && col.logical != Logical::Bytes {
         let s: Option<String> = row.try_get(i)?;
         return Ok(opt(s, |s| match col.logical {
             Logical::Decimal { .. } | Logical::UInt64 => Value::Decimal(s),

@@ -9,13 +9,17 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
 use crate::engine::model::{Row, Value, format_duration};
 
-/// Appends one row, tab-separated and newline-terminated.
-pub fn encode_row(buf: &mut Vec<u8>, row: &Row) {
+/// Appends one row, tab-separated and newline-terminated; the bytes of
+/// the `bare_hex` columns as bare hex (PostGIS geometry input).
+pub fn encode_row(buf: &mut Vec<u8>, row: &Row, bare_hex: &[usize]) {
     for (i, v) in row.iter().enumerate() {
         if i > 0 {
             buf.push(b'\t');
         }
-        encode_value(buf, v);
+        match v {
+            Value::Bytes(b) if bare_hex.contains(&i) => push_hex(buf, b),
+            _ => encode_value(buf, v),
+        }
     }
     buf.push(b'\n');
 }
@@ -41,9 +45,7 @@ fn encode_value(buf: &mut Vec<u8>, v: &Value) {
         Value::Bytes(b) => {
             // bytea hex input `\x..`, its backslash escaped for COPY.
             buf.extend_from_slice(b"\\\\x");
-            let start = buf.len();
-            buf.resize(start + b.len() * 2, 0);
-            let _ = hex::encode_to_slice(b, &mut buf[start..]);
+            push_hex(buf, b);
         }
         Value::Date(d) => push_date(buf, *d),
         Value::Time(t) => push_time(buf, *t),
@@ -59,6 +61,12 @@ fn encode_value(buf: &mut Vec<u8>, v: &Value) {
             buf.extend_from_slice(u.hyphenated().encode_lower(&mut tmp).as_bytes());
         }
     }
+}
+
+fn push_hex(buf: &mut Vec<u8>, b: &[u8]) {
+    let start = buf.len();
+    buf.resize(start + b.len() * 2, 0);
+    let _ = hex::encode_to_slice(b, &mut buf[start..]);
 }
 
 /// Backslash, newline, carriage return and tab are escaped; nothing else is.
@@ -145,11 +153,13 @@ mod tests {
                 Value::DateTime(dt),
                 Value::Int(-42),
                 Value::Bool(true),
+                Value::Bytes(vec![0x01, 0xff]),
             ],
+            &[6],
         );
         assert_eq!(
             String::from_utf8(buf).expect("utf8"),
-            "\\N\ta\\tb\\\\c\\n\t\\\\xdead\t2024-02-03 04:05:06.000007\t-42\t1\n"
+            "\\N\ta\\tb\\\\c\\n\t\\\\xdead\t2024-02-03 04:05:06.000007\t-42\t1\t01ff\n"
         );
     }
 }

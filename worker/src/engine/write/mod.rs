@@ -29,6 +29,9 @@ pub struct WriteSpec {
     /// Columns whose bound value is converted by the target on insert
     /// (MySQL `bit(n)`: the 0/1 digits become a number); empty when none.
     pub converted: Vec<(usize, &'static str)>,
+    /// Columns whose bytes text COPY writes as bare hex, not bytea's
+    /// `\x` form (PostGIS `geometry` takes hex EWKB); empty when none.
+    pub bare_hex: Vec<usize>,
 }
 
 impl WriteSpec {
@@ -40,6 +43,7 @@ impl WriteSpec {
             columns,
             binary: None,
             converted: Vec::new(),
+            bare_hex: Vec::new(),
         }
     }
 
@@ -251,7 +255,7 @@ impl TargetTx {
                     if let Some(failure) = nul_failure(spec, row) {
                         return Err(abort_copy(copy, failure).await);
                     }
-                    copy_text::encode_row(&mut buf, row);
+                    copy_text::encode_row(&mut buf, row, &spec.bare_hex);
                     if buf.len() >= 256 << 10 {
                         copy.send(std::mem::take(&mut buf))
                             .await
@@ -301,7 +305,7 @@ impl TargetTx {
                         if let Some(failure) = nul_failure(spec, row) {
                             return Err(abort_copy(copy, failure).await);
                         }
-                        copy_text::encode_row(&mut buf, row);
+                        copy_text::encode_row(&mut buf, row, &spec.bare_hex);
                     }
                     if buf.len() >= 64 << 10 {
                         let sent = copy.send(std::mem::take(&mut buf)).await;
