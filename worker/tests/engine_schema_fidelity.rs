@@ -657,3 +657,68 @@ async fn sqlite_to_sqlite_keeps_keys_foreign_keys_generated_columns_indexes_and_
     lite.close().await;
     dbs.cleanup().await;
 }
+
+/// A row of `files`, each column as MariaDB prints it.
+type FileRow = (
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+#[tokio::test]
+async fn mysql_to_mysql_keeps_text_blob_binary_and_set_types_as_declared() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute(
+        "CREATE TABLE files (id binary(16) PRIMARY KEY, short tinytext, body mediumtext,
+             raw blob, tag varbinary(20), flags set('read','write','exec'), made year);
+         INSERT INTO files VALUES
+             (UNHEX('00112233445566778899AABBCCDDEEFF'), 'tiny', REPEAT('m', 70000),
+              UNHEX('00FF10'), UNHEX('CAFE'), 'read,exec', 1999),
+             (UNHEX('FF000000000000000000000000000001'), NULL, '', UNHEX(''), NULL, '', NULL);",
+    )
+    .await
+    .expect("source");
+    let declared = |pool: MySqlPool| async move {
+        let types: Vec<(String, String)> = sqlx::query_as(
+            "SELECT CAST(column_name AS CHAR), CAST(column_type AS CHAR)
+             FROM information_schema.columns
+             WHERE table_schema = DATABASE() AND table_name = 'files' ORDER BY ordinal_position",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("column types");
+        let rows: Vec<FileRow> = sqlx::query_as(
+            "SELECT HEX(id), short, LENGTH(body), HEX(raw), HEX(tag), CAST(flags AS CHAR),
+                        CAST(made AS SIGNED)
+                 FROM files ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("rows");
+        (types, rows)
+    };
+    let (source_types, source_rows) = declared(my.clone()).await;
+    my.close().await;
+    let (url, target) = second_mysql(&dbs).await;
+    let engine = engine();
+    let j = job(
+        dbs.mysql(),
+        config(DatabaseKind::Mysql, &url, None),
+        &["files"],
+        1,
+    );
+    migrate(&engine, &j).await;
+    let (target_types, target_rows) = declared(target.clone()).await;
+    assert_eq!(target_types, source_types, "every type as declared");
+    assert_eq!(target_rows, source_rows, "every value");
+    assert_eq!(source_rows.len(), 2);
+    engine.release_job(j.job_id).await;
+    target.close().await;
+    drop_second(&dbs).await;
+    dbs.cleanup().await;
+}

@@ -84,6 +84,13 @@ fn mysql_type(source: Dialect, col: &Column, is_key: bool) -> (String, Option<St
         Logical::Int(_) | Logical::UInt64 if source == Dialect::MySql => {
             col.source_type.replace(" zerofill", "")
         }
+        // And its text, blob and binary types and `set` as declared
+        // (`tinytext` is not widened to `longtext`, `binary(16)` stays fixed).
+        Logical::Text { .. } | Logical::Bytes
+            if source == Dialect::MySql && mysql_keeps_declared(&col.source_type, is_key) =>
+        {
+            col.source_type.clone()
+        }
         Logical::Bool => "tinyint(1)".to_owned(),
         Logical::Int(2) => "smallint".to_owned(),
         Logical::Int(4) => "int".to_owned(),
@@ -150,6 +157,20 @@ fn mysql_type(source: Dialect, col: &Column, is_key: bool) -> (String, Option<St
         }
     };
     (t, warning)
+}
+
+/// Whether a MySQL source type is recreated as declared on a MySQL target:
+/// the text and blob sizes and `set` (never keys: MySQL indexes them only by
+/// prefix), `binary(n)` and `varbinary(n)` (keys too). Spatial types are not:
+/// they travel as WKB, which a MySQL geometry column does not take.
+fn mysql_keeps_declared(source_type: &str, is_key: bool) -> bool {
+    let base = source_type.split('(').next().unwrap_or_default().trim();
+    match base {
+        "binary" | "varbinary" => true,
+        "tinytext" | "text" | "mediumtext" | "longtext" | "tinyblob" | "blob" | "mediumblob"
+        | "longblob" | "set" => !is_key,
+        _ => false,
+    }
 }
 
 fn sqlite_type(source: Dialect, col: &Column, is_key: bool) -> (String, Option<String>) {
