@@ -1,7 +1,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{Api, Arg, Backend, SQLITE_NOW, assert_problem, job_body, uuid_of};
+use crate::common::{Api, Arg, Backend, Caller, SQLITE_NOW, assert_problem, job_body, uuid_of};
 
 async fn created_job_is_queued_stored_and_shown_without_passwords(backend: Backend) {
     let api = Api::spawn_on(backend).await;
@@ -70,6 +70,22 @@ async fn created_job_is_queued_stored_and_shown_without_passwords(backend: Backe
     assert!(!row.2.contains("hunter2"), "{}", row.2);
 }
 
+/// The fields a job creation's 422 names, in order.
+async fn refused_fields(api: &Api, caller: &Caller, body: &Value) -> Vec<String> {
+    let problem = assert_problem(
+        api.post("/api/v1/jobs", caller, body).await,
+        422,
+        "VALIDATION_ERROR",
+    )
+    .await;
+    problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 async fn defaults_are_applied_and_limits_enforced_with_field_errors(backend: Backend) {
     let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
@@ -82,19 +98,10 @@ async fn defaults_are_applied_and_limits_enforced_with_field_errors(backend: Bac
     bad["batch_size"] = json!(100_001);
     bad["started_by"] = json!("");
     bad["source_config"] = json!({"type": "mysql", "url": "postgres://x@y/z"});
-    let problem = assert_problem(
-        api.post("/api/v1/jobs", &caller, &bad).await,
-        422,
-        "VALIDATION_ERROR",
-    )
-    .await;
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["source_config.url", "batch_size", "started_by"]);
+    assert_eq!(
+        refused_fields(&api, &caller, &bad).await,
+        ["source_config.url", "batch_size", "started_by"]
+    );
 
     // NUL and control characters (found by schemathesis as a 500): no store
     // or driver takes them, so they are field errors before anything is kept.
@@ -102,19 +109,10 @@ async fn defaults_are_applied_and_limits_enforced_with_field_errors(backend: Bac
     nul["started_by"] = json!("ali\u{0}ce");
     nul["name"] = json!("line\nbreak");
     nul["target_config"]["database"] = json!("ware\u{0}house");
-    let problem = assert_problem(
-        api.post("/api/v1/jobs", &caller, &nul).await,
-        422,
-        "VALIDATION_ERROR",
-    )
-    .await;
-    let fields: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["target_config.database", "started_by", "name"]);
+    assert_eq!(
+        refused_fields(&api, &caller, &nul).await,
+        ["target_config.database", "started_by", "name"]
+    );
     let listed: Value = api.get("/api/v1/jobs", &caller).await.json().await.unwrap();
     assert_eq!(
         listed["items"].as_array().map(Vec::len),
