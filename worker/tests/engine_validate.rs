@@ -269,3 +269,43 @@ async fn bits_and_same_dialect_floats_json_and_arrays_are_in_the_checksum() {
     pg.close().await;
     dbs.cleanup().await;
 }
+
+/// Zero and partial MySQL dates are copied as NULL (`zero_dates: null`):
+/// validation compares them as NULL too, so an untouched copy passes.
+#[tokio::test]
+async fn zero_dates_copied_as_null_validate_as_null() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    sqlx::raw_sql(
+        "SET SESSION sql_mode = '';
+         CREATE TABLE stamps (id int PRIMARY KEY, born date, seen datetime, at timestamp NULL);
+         INSERT INTO stamps SELECT seq,
+             IF(seq % 3 = 0, '0000-00-00', '2024-01-02'),
+             IF(seq % 4 = 0, '2024-00-10 10:00:00', IF(seq % 5 = 0, NULL, '2024-03-04 05:06:07')),
+             IF(seq % 7 = 0, '0000-00-00 00:00:00', '2024-05-06 07:08:09')
+           FROM seq_1_to_40;",
+    )
+    .execute(&my)
+    .await
+    .expect("zero dates");
+    let pg = dbs.pg_pool().await;
+    pg.execute("CREATE SCHEMA a").await.expect("schema");
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let my_pg = job(dbs.mysql(), dbs.pg("a"), &["stamps"], 10);
+    let (plan, _) = migrate(&engine, &my_pg).await;
+    let nulls: i64 = sqlx::query_scalar("SELECT count(*) FROM a.stamps WHERE born IS NULL")
+        .fetch_one(&pg)
+        .await
+        .expect("copied");
+    assert_eq!(nulls, 13, "the zero dates arrived as NULL");
+    let checks = check_all(&engine, &my_pg, &plan).await;
+    assert_all_match(&checks, "zero dates");
+    // A real difference in a date is still found.
+    pg.execute("UPDATE a.stamps SET born = '2024-01-03' WHERE id = 1")
+        .await
+        .expect("tamper");
+    let checks = check_all(&engine, &my_pg, &plan).await;
+    assert_eq!(mismatched(&checks), vec![range_of(&plan, 1)]);
+    engine.release_job(my_pg.job_id).await;
+    dbs.cleanup().await;
+}

@@ -446,9 +446,15 @@ fn value_sql(dialect: Dialect, col: &Column, class: Class) -> String {
             Class::Text => format!("CONVERT({c} USING utf8mb4)"),
             // A spatial column's WKB or EWKB, as read (`ST_AsWKB`).
             Class::Bytes => format!("LOWER(HEX({}))", col.select_expr.as_deref().unwrap_or(&c)),
-            Class::Date => format!("DATE_FORMAT({c}, '%Y-%m-%d')"),
+            // A zero or partial date is copied as NULL (`zero_dates: null`;
+            // under `reject` its row is not copied at all): NULL here too.
+            Class::Date => format!(
+                "IF(MONTH({c}) = 0 OR DAYOFMONTH({c}) = 0, NULL, DATE_FORMAT({c}, '%Y-%m-%d'))"
+            ),
             Class::Time => format!("TIME_FORMAT({c}, '%H:%i:%s.%f')"),
-            Class::Timestamp => format!("DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s.%f')"),
+            Class::Timestamp => format!(
+                "IF(MONTH({c}) = 0 OR DAYOFMONTH({c}) = 0, NULL, DATE_FORMAT({c}, '%Y-%m-%d %H:%i:%s.%f'))"
+            ),
             // TIME_TO_SEC keeps the sign and (as a DECIMAL) the fraction.
             Class::Duration => {
                 format!("CAST(CAST(ROUND(TIME_TO_SEC({c}) * 1000000) AS SIGNED) AS CHAR)")
