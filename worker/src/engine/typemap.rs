@@ -224,7 +224,10 @@ fn sqlite_type(source: Dialect, col: &Column, is_key: bool) -> (String, Option<S
         // `BIT(n)` would have NUMERIC affinity and turn `0101` into 101.
         Logical::Bits(n) => format!("BIT_TEXT({n})"),
         Logical::Other(spelling) if source == Dialect::Sqlite => spelling.clone(),
-        Logical::Other(_) => "TEXT".to_owned(),
+        Logical::Other(spelling) => {
+            warning = Some(format!("column {}: {spelling} stored as text", col.name));
+            "TEXT".to_owned()
+        }
     };
     (t, warning)
 }

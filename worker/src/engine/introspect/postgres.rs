@@ -174,13 +174,9 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
             }
             _ => logical_of(&typname, &typtype, &spelled, labels),
         };
-        if let Logical::Other(other) = &logical
-            && other != "text[]"
-        {
-            warnings.push(format!(
-                "column {name}: type {spelled} has no portable equivalent; copied as its text form"
-            ));
-        }
+        // No warning here for a type without a neutral equivalent: a
+        // PostgreSQL target keeps it, and the other targets' type mapping
+        // says it is stored as text.
         let parsed_default = match (&default, auto_increment) {
             (Some(raw), false) => {
                 let parsed = parse_default(raw);
