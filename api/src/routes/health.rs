@@ -168,7 +168,7 @@ async fn redis_answers(client: &redis::Client) -> bool {
     security(()),
     responses(
         (status = 200, description = "Ready", body = Readiness),
-        (status = 503, description = "Not ready", body = Readiness),
+        (status = 503, description = "Not ready. Unlike other 5xx answers this one is not a Problem: load balancers and operators need to see which dependency failed, so it says which (true/false per dependency, never driver text or addresses)", body = Readiness),
     )
 )]
 pub async fn readiness_check(State(state): State<AppState>) -> (StatusCode, axum::Json<Readiness>) {
