@@ -26,6 +26,9 @@ pub struct TableCtx {
     pub write: WriteSpec,
     /// How a batch's rows are found on the target.
     pub addressing: Addressing,
+    /// The collation MySQL text keys are matched with (see
+    /// [`introspect::exact_collation`]).
+    pub exact_collation: &'static str,
 }
 
 /// How a batch addresses its rows on the target (to clear and to verify).
@@ -180,6 +183,7 @@ async fn load_table(
         tgt.column(&names::table_name(job.identifiers, &c.name))
             .map_or(c.generated.is_some(), |t| t.generated.is_some())
     });
+    let exact_collation = introspect::exact_collation(target).await?;
     let mut target = match_columns(&src, &tgt)?;
     // MySQL spatial columns that are PostGIS geometry on the target travel
     // as EWKB bytes (see `spatial`).
@@ -227,6 +231,7 @@ async fn load_table(
     };
     Ok(TableCtx {
         addressing,
+        exact_collation,
         source: src,
         target,
         source_schema,

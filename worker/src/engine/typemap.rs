@@ -269,10 +269,13 @@ fn default_sql(target: Dialect, col: &Column) -> Option<String> {
 /// `CREATE TABLE IF NOT EXISTS` for the target, with the primary key (the
 /// batch key), NOT NULL, portable defaults and enum CHECKs. Indexes and
 /// foreign keys come later, in [`index_ddl`] / [`foreign_key_ddl`].
+/// `mysql_collation` is a MySQL table's default collation: the target's
+/// NO PAD binary one (see [`exact_collation`](super::introspect::exact_collation)).
 pub fn create_table(
     target: Dialect,
     schema: Option<&str>,
     table: &Table,
+    mysql_collation: &str,
 ) -> (Vec<String>, Vec<String>) {
     let mut warnings = Vec::new();
     let mut defs = Vec::new();
@@ -282,8 +285,9 @@ pub fn create_table(
         warnings.extend(warning);
         // From MySQL, a text column keeps its character set and collation;
         // a key column (the primary key, or the columns batches are cut on)
-        // keeps the table's utf8mb4_bin: batches find their keys on the
-        // target by byte-wise comparison.
+        // keeps the table's binary NO PAD collation: batches find their keys
+        // on the target by byte-wise comparison, and keys distinct in the
+        // source (under any collation) stay distinct.
         if let (Dialect::MySql, Dialect::MySql, Some((charset, collation))) =
             (target, table.dialect, &col.collation)
             && !is_key
@@ -394,7 +398,9 @@ pub fn create_table(
         defs.join(",\n  ")
     );
     if target == Dialect::MySql {
-        ddl.push_str(" ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
+        ddl.push_str(&format!(
+            " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={mysql_collation}"
+        ));
     }
     let mut statements = vec![ddl];
     if target == Dialect::Postgres {
