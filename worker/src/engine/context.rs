@@ -11,7 +11,7 @@ use super::JobContext;
 use super::connect::{self, Access, Pool, Side};
 use super::error::Failure;
 use super::model::{Dialect, Logical, Table};
-use super::write::{WriteSpec, copy_binary};
+use super::write::{DecimalLimit, WriteSpec, copy_binary};
 use super::{introspect, names, spatial};
 
 /// One table of a job, ready to copy.
@@ -213,6 +213,13 @@ async fn load_table(
         write.binary = copy_binary::plan_types(src.dialect, &src.columns, &target.columns);
     }
     if target.dialect == Dialect::MySql {
+        write.decimal_limits = src
+            .columns
+            .iter()
+            .zip(&target.columns)
+            .enumerate()
+            .filter_map(|(i, (s, t))| DecimalLimit::between(i, &s.logical, &t.logical))
+            .collect();
         // A string bound to a MySQL bit column is taken as its bytes.
         write.converted = target
             .columns

@@ -106,7 +106,7 @@ fn mysql_type(source: Dialect, col: &Column, is_key: bool) -> (String, Option<St
         }
         Logical::Decimal { .. } => {
             warning = Some(format!(
-                "column {}: {} exceeds MySQL's decimal range; stored as decimal(65,30), values beyond it are rejected",
+                "column {}: {} exceeds MySQL's decimal range; stored as decimal(65,30): a value with more than 30 fraction digits or 35 integer digits is a rejected record (MySQL would round it)",
                 col.name, col.source_type
             ));
             "decimal(65,30)".to_owned()
