@@ -317,9 +317,15 @@ async fn case_and_accent_keys_postgres_to_mariadb_never_clear_another_batch() {
 async fn trailing_space_keys_sqlite_to_mariadb_row_for_row() {
     let dbs = Dbs::new().await;
     let lite = dbs.sqlite_pool("src").await;
-    lite.execute("CREATE TABLE words (w TEXT PRIMARY KEY, n INTEGER)")
-        .await
-        .expect("create");
+    // `tags`: a unique index on a text column that is not the key, holding
+    // `a`, `a ` and `a  ` too (recreated when the job finishes).
+    lite.execute(
+        "CREATE TABLE words (w TEXT PRIMARY KEY, n INTEGER);
+         CREATE TABLE tags (id INTEGER PRIMARY KEY, tag TEXT NOT NULL);
+         CREATE UNIQUE INDEX tags_tag ON tags (tag);",
+    )
+    .await
+    .expect("create");
     for (i, w) in WORDS.iter().enumerate() {
         sqlx::query("INSERT INTO words VALUES (?, ?)")
             .bind(w)
@@ -327,14 +333,32 @@ async fn trailing_space_keys_sqlite_to_mariadb_row_for_row() {
             .execute(&lite)
             .await
             .expect("insert");
+        sqlx::query("INSERT INTO tags VALUES (?, ?)")
+            .bind(i as i32)
+            .bind(w)
+            .execute(&lite)
+            .await
+            .expect("insert tag");
     }
     lite.close().await;
     let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
     // Two keys a batch: `a`, `a ` and `a  ` fall in different batches.
-    let job = job(dbs.sqlite("src"), dbs.mysql(), &["words"], 2);
+    let job = job(dbs.sqlite("src"), dbs.mysql(), &["words", "tags"], 2);
+    // `migrate` also checks that the unique index was created.
     let (plan, _) = migrate(&engine, &job).await;
     let my = dbs.my_pool().await;
     assert_eq!(my_words(&my, "words").await, words_expected());
+    let tags = my_words(&my, "(SELECT tag AS w, id AS n FROM tags) t").await;
+    assert_eq!(tags, words_expected());
+    let unique: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.statistics
+         WHERE table_schema = DATABASE() AND table_name = 'tags' AND column_name = 'tag'
+           AND non_unique = 0",
+    )
+    .fetch_one(&my)
+    .await
+    .expect("index");
+    assert_eq!(unique, 1);
     rerun_all(&engine, &job, &plan).await;
     assert_eq!(my_words(&my, "words").await, words_expected());
     engine.release_job(job.job_id).await;

@@ -246,6 +246,22 @@ mod tests {
     }
 
     #[test]
+    fn mysql_text_keys_match_without_padding_except_char_columns() {
+        let cols = vec![
+            ("w".to_owned(), "varchar(255)".to_owned()),
+            ("c".to_owned(), "char(8)".to_owned()),
+        ];
+        let key = vec![Value::Text("a ".into()), Value::Text("b".into())];
+        let mut p = Predicate::new(Dialect::MySql).with_exact_collation("utf8mb4_nopad_bin");
+        p.key_set(&cols, &[key]);
+        assert_eq!(
+            p.sql,
+            "((`w` = ? AND `w` = ? COLLATE utf8mb4_nopad_bin) AND (`c` = ? AND `c` = ? COLLATE utf8mb4_bin))"
+        );
+        assert_eq!(p.binds.len(), 4);
+    }
+
+    #[test]
     fn first_and_last_ranges_are_one_sided() {
         let cols = vec![("id".to_owned(), "bigint".to_owned())];
         let one = [Value::Int(1)];
