@@ -825,3 +825,50 @@ async fn postgres_identities_continue_on_sqlite_or_are_named() {
     pg.close().await;
     dbs.cleanup().await;
 }
+
+#[tokio::test]
+async fn mysql_to_mysql_keeps_keys_that_differ_by_trailing_spaces_and_column_collations() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    // A NO PAD key holds `a`, `a ` and `a  ` as three keys; `label` keeps
+    // its case-insensitive collation (and its unique index's meaning).
+    my.execute(
+        "CREATE TABLE spaced (w varchar(20) COLLATE utf8mb4_nopad_bin PRIMARY KEY, n int,
+             label varchar(20) COLLATE utf8mb4_general_ci, UNIQUE KEY by_label (label))
+             CHARSET utf8mb4;
+         INSERT INTO spaced VALUES ('a', 1, 'x'), ('a ', 2, 'y'), ('a  ', 3, 'z'), ('b', 4, NULL);",
+    )
+    .await
+    .expect("source");
+    my.close().await;
+    let (url, target) = second_mysql(&dbs).await;
+    let engine = engine();
+    let j = job(
+        dbs.mysql(),
+        config(DatabaseKind::Mysql, &url, None),
+        &["spaced"],
+        1,
+    );
+    migrate(&engine, &j).await;
+    let rows: Vec<(String, i32)> = sqlx::query_as("SELECT w, n FROM spaced ORDER BY n")
+        .fetch_all(&target)
+        .await
+        .expect("rows");
+    let expected: Vec<(String, i32)> = [("a", 1), ("a ", 2), ("a  ", 3), ("b", 4)]
+        .into_iter()
+        .map(|(w, n)| (w.to_owned(), n))
+        .collect();
+    assert_eq!(rows, expected);
+    let label: String = sqlx::query_scalar(
+        "SELECT CAST(collation_name AS CHAR) FROM information_schema.columns
+         WHERE table_schema = DATABASE() AND table_name = 'spaced' AND column_name = 'label'",
+    )
+    .fetch_one(&target)
+    .await
+    .expect("collation");
+    assert_eq!(label, "utf8mb4_general_ci");
+    engine.release_job(j.job_id).await;
+    target.close().await;
+    drop_second(&dbs).await;
+    dbs.cleanup().await;
+}
