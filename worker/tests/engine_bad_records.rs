@@ -463,3 +463,76 @@ async fn a_keyless_table_with_bad_rows_is_isolated_chunk_by_chunk() {
     pg.close().await;
     dbs.cleanup().await;
 }
+
+#[tokio::test]
+async fn decimals_with_more_digits_than_mysql_keeps_are_rejected_not_rounded() {
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    // `free` (unconstrained numeric) and `wide` (scale 35) become
+    // decimal(65,30) on MySQL, which MariaDB's strict mode still rounds
+    // (a note, no error) beyond 30 fraction digits.
+    pg.execute(
+        "CREATE TABLE nums (id int PRIMARY KEY, free numeric, wide numeric(50,35));
+         INSERT INTO nums VALUES
+           (1, '0.1234567890123456789012345678901234', NULL),
+           (2, '1.5', '0.12345'),
+           (3, NULL, '0.12345678901234567890123456789012345'),
+           (4, '-0.123456789012345678901234567890000', '7'),
+           (5, '12345678901234567890123456789012345', NULL),
+           (6, '123456789012345678901234567890123456', NULL);",
+    )
+    .await
+    .expect("source");
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let job = job(dbs.pg("public"), dbs.mysql(), &["nums"], 4);
+    let (written, rejected) = plan_and_run_all(&engine, &job, 5).await;
+    assert_eq!(keys(&rejected), [json!([1]), json!([3]), json!([6])]);
+    assert_eq!(written, 3);
+    let by_key = |id: i64| {
+        rejected
+            .iter()
+            .find(|r| r.key == json!([id]))
+            .expect("record")
+    };
+    assert_eq!(by_key(1).column.as_deref(), Some("free"));
+    assert_eq!(by_key(3).column.as_deref(), Some("wide"));
+    assert_eq!(by_key(6).column.as_deref(), Some("free"));
+    for id in [1, 3] {
+        let message = &by_key(id).message;
+        assert!(
+            message.contains("nums") && message.contains("fraction digits"),
+            "{message}"
+        );
+    }
+    // What was written is exact.
+    let my = dbs.my_pool().await;
+    let rows: Vec<(i32, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT id, CAST(free AS CHAR), CAST(wide AS CHAR) FROM nums ORDER BY id")
+            .fetch_all(&my)
+            .await
+            .expect("read");
+    let normalized: Vec<(i32, Option<String>, Option<String>)> = rows
+        .into_iter()
+        .map(|(id, f, w)| {
+            let n =
+                |v: Option<String>| v.map(|v| freight_worker::engine::model::normalize_decimal(&v));
+            (id, n(f), n(w))
+        })
+        .collect();
+    assert_eq!(
+        normalized,
+        [
+            (2, Some("1.5".into()), Some("0.12345".into())),
+            (
+                4,
+                Some("-0.12345678901234567890123456789".into()),
+                Some("7".into())
+            ),
+            (5, Some("12345678901234567890123456789012345".into()), None),
+        ]
+    );
+    engine.release_job(job.job_id).await;
+    my.close().await;
+    pg.close().await;
+    dbs.cleanup().await;
+}

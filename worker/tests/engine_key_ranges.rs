@@ -117,8 +117,10 @@ async fn decimal_keys_from_postgres_into_sqlite_never_clear_another_batch() {
     dbs.cleanup().await;
 }
 
-/// Keys that differ only in case and accents, among neighbours.
-const WORDS: [&str; 10] = [
+/// Keys that differ only in case and accents, among neighbours, and keys
+/// that differ only by trailing spaces (equal under MySQL's PAD SPACE
+/// collations, `utf8mb4_bin` among them).
+const WORDS: [&str; 12] = [
     "resume",
     "Resume",
     "RESUME",
@@ -129,6 +131,8 @@ const WORDS: [&str; 10] = [
     "Résumés",
     "resumf",
     "a",
+    "a ",
+    "a  ",
 ];
 
 async fn pg_words(pg: &sqlx::PgPool, table: &str) -> BTreeMap<String, i32> {
@@ -154,11 +158,12 @@ async fn case_and_accent_keys_mariadb_to_postgres_row_for_row() {
     let dbs = Dbs::new().await;
     let my = dbs.my_pool().await;
     // A byte-ordered key column in a case- and accent-insensitive table
-    // (only such a column holds all six spellings), and a table whose key
-    // itself is accent- and case-insensitive (utf8mb4_unicode_ci), whose
-    // ranges order differently from PostgreSQL's.
+    // (only such a column holds all six spellings, and only a NO PAD one
+    // `a` and `a `), and a table whose key itself is accent- and
+    // case-insensitive (utf8mb4_unicode_ci), whose ranges order differently
+    // from PostgreSQL's.
     my.execute(
-        "CREATE TABLE words (w varchar(40) COLLATE utf8mb4_bin PRIMARY KEY, n int, note varchar(20))
+        "CREATE TABLE words (w varchar(40) COLLATE utf8mb4_nopad_bin PRIMARY KEY, n int, note varchar(20))
            CHARSET utf8mb4 COLLATE utf8mb4_unicode_ci;
          CREATE TABLE ci (w varchar(40) PRIMARY KEY, n int) CHARSET utf8mb4 COLLATE utf8mb4_unicode_ci;",
     )
@@ -252,6 +257,11 @@ async fn case_and_accent_keys_postgres_to_mariadb_never_clear_another_batch() {
     let plan = engine.plan(&job, true).await.expect("plan");
     let mut rejected = Vec::new();
     for round in 0..2 {
+        if round == 1 {
+            // Freight's own table keeps every spelling, `a`, `a ` and `a  `
+            // apart (a NO PAD binary collation).
+            assert_eq!(my_words(&my, "words").await, words_expected());
+        }
         for b in &plan.batches {
             let o = engine
                 .run_batch(&job, &to_run(b, 100))
@@ -271,7 +281,7 @@ async fn case_and_accent_keys_postgres_to_mariadb_never_clear_another_batch() {
         }
     }
     engine.finish_job(&job).await.expect("finish");
-    // Freight's own table keeps every spelling (utf8mb4_bin).
+    // And after a re-run of every batch.
     assert_eq!(my_words(&my, "words").await, words_expected());
     let padded: BTreeMap<String, i32> = [("ab", 1), ("Ab", 2), ("résumé", 3), ("Résumé", 4)]
         .into_iter()
@@ -299,6 +309,59 @@ async fn case_and_accent_keys_postgres_to_mariadb_never_clear_another_batch() {
     }
     engine.release_job(job.job_id).await;
     pg.close().await;
+    my.close().await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
+async fn trailing_space_keys_sqlite_to_mariadb_row_for_row() {
+    let dbs = Dbs::new().await;
+    let lite = dbs.sqlite_pool("src").await;
+    // `tags`: a unique index on a text column that is not the key, holding
+    // `a`, `a ` and `a  ` too (recreated when the job finishes).
+    lite.execute(
+        "CREATE TABLE words (w TEXT PRIMARY KEY, n INTEGER);
+         CREATE TABLE tags (id INTEGER PRIMARY KEY, tag TEXT NOT NULL);
+         CREATE UNIQUE INDEX tags_tag ON tags (tag);",
+    )
+    .await
+    .expect("create");
+    for (i, w) in WORDS.iter().enumerate() {
+        sqlx::query("INSERT INTO words VALUES (?, ?)")
+            .bind(w)
+            .bind(i as i32)
+            .execute(&lite)
+            .await
+            .expect("insert");
+        sqlx::query("INSERT INTO tags VALUES (?, ?)")
+            .bind(i as i32)
+            .bind(w)
+            .execute(&lite)
+            .await
+            .expect("insert tag");
+    }
+    lite.close().await;
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    // Two keys a batch: `a`, `a ` and `a  ` fall in different batches.
+    let job = job(dbs.sqlite("src"), dbs.mysql(), &["words", "tags"], 2);
+    // `migrate` also checks that the unique index was created.
+    let (plan, _) = migrate(&engine, &job).await;
+    let my = dbs.my_pool().await;
+    assert_eq!(my_words(&my, "words").await, words_expected());
+    let tags = my_words(&my, "(SELECT tag AS w, id AS n FROM tags) t").await;
+    assert_eq!(tags, words_expected());
+    let unique: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.statistics
+         WHERE table_schema = DATABASE() AND table_name = 'tags' AND column_name = 'tag'
+           AND non_unique = 0",
+    )
+    .fetch_one(&my)
+    .await
+    .expect("index");
+    assert_eq!(unique, 1);
+    rerun_all(&engine, &job, &plan).await;
+    assert_eq!(my_words(&my, "words").await, words_expected());
+    engine.release_job(job.job_id).await;
     my.close().await;
     dbs.cleanup().await;
 }

@@ -179,7 +179,9 @@ pub fn simpler(table: &mut Table) -> Option<String> {
         for col in &mut table.columns {
             col.collation = None;
         }
-        return Some("column collations are not kept (the table's utf8mb4_bin applies)".to_owned());
+        return Some(
+            "column collations are not kept (the table's binary collation applies)".to_owned(),
+        );
     }
     let mut texts = Vec::new();
     for col in &mut table.columns {

@@ -207,7 +207,7 @@ fn target_predicate(
         Some(keys) => keys
             .chunks(KEYS_PER_DELETE)
             .map(|chunk| {
-                let mut p = Predicate::new(dialect);
+                let mut p = Predicate::new(dialect).with_exact_collation(ctx.exact_collation);
                 p.key_set(&ctx.target_key(), chunk);
                 p
             })

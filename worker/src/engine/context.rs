@@ -11,7 +11,7 @@ use super::JobContext;
 use super::connect::{self, Access, Pool, Side};
 use super::error::Failure;
 use super::model::{Dialect, Logical, Table};
-use super::write::{WriteSpec, copy_binary};
+use super::write::{DecimalLimit, WriteSpec, copy_binary};
 use super::{introspect, names, spatial};
 
 /// One table of a job, ready to copy.
@@ -26,6 +26,9 @@ pub struct TableCtx {
     pub write: WriteSpec,
     /// How a batch's rows are found on the target.
     pub addressing: Addressing,
+    /// The collation MySQL text keys are matched with (see
+    /// [`introspect::exact_collation`]).
+    pub exact_collation: &'static str,
 }
 
 /// How a batch addresses its rows on the target (to clear and to verify).
@@ -180,6 +183,7 @@ async fn load_table(
         tgt.column(&names::table_name(job.identifiers, &c.name))
             .map_or(c.generated.is_some(), |t| t.generated.is_some())
     });
+    let exact_collation = introspect::exact_collation(target).await?;
     let mut target = match_columns(&src, &tgt)?;
     // MySQL spatial columns that are PostGIS geometry on the target travel
     // as EWKB bytes (see `spatial`).
@@ -209,6 +213,13 @@ async fn load_table(
         write.binary = copy_binary::plan_types(src.dialect, &src.columns, &target.columns);
     }
     if target.dialect == Dialect::MySql {
+        write.decimal_limits = src
+            .columns
+            .iter()
+            .zip(&target.columns)
+            .enumerate()
+            .filter_map(|(i, (s, t))| DecimalLimit::between(i, &s.logical, &t.logical))
+            .collect();
         // A string bound to a MySQL bit column is taken as its bytes.
         write.converted = target
             .columns
@@ -227,6 +238,7 @@ async fn load_table(
     };
     Ok(TableCtx {
         addressing,
+        exact_collation,
         source: src,
         target,
         source_schema,

@@ -194,6 +194,10 @@ pub async fn plan(
             .map_err(|e| classify(&e, "creating the target schema"))?;
     }
 
+    let exact = match target {
+        Some(pool) => introspect::exact_collation(pool).await?,
+        None => introspect::MYSQL_PAD_BIN,
+    };
     let mut report_tables = Vec::with_capacity(tables.len());
     let mut batches = Vec::new();
     // Bytes of boundary key values held so far (FREIGHT_MAX_PLAN_KEY_BYTES).
@@ -236,7 +240,7 @@ pub async fn plan(
         let copied = |t: &String| target_tables.iter().any(|c| &c.name == t);
         ddl_table.foreign_keys.retain(|fk| copied(&fk.ref_table));
         let (create, ddl_warnings) =
-            typemap::create_table(target_dialect, target_schema.as_deref(), &ddl_table);
+            typemap::create_table(target_dialect, target_schema.as_deref(), &ddl_table, exact);
         warnings.extend(ddl_warnings);
         let created = existing.is_none();
         let mut target_ddl = Vec::new();
@@ -276,6 +280,7 @@ pub async fn plan(
                             target_dialect,
                             target_schema.as_deref(),
                             &ddl_table,
+                            exact,
                         )
                         .0;
                         done = execute_ddl(pool, &create).await;

@@ -1,6 +1,7 @@
 //! SQL text built at run time: identifiers quoted per dialect, values always
 //! bound as parameters (never spliced), key ranges as portable predicates.
 
+use super::introspect::MYSQL_PAD_BIN;
 use super::model::{Dialect, Value};
 
 /// Quotes an identifier; embedded quote characters are doubled.
@@ -37,6 +38,9 @@ pub struct Predicate {
     pub binds: Vec<Value>,
     /// A key range open at one end (a table's first or last batch).
     pub one_sided: bool,
+    /// The collation a MySQL text key is matched with, byte for byte (see
+    /// [`exact_collation`](super::introspect::exact_collation)).
+    exact_collation: &'static str,
 }
 
 /// Run before a one-sided key range query on PostgreSQL, in the same
@@ -54,7 +58,15 @@ impl Predicate {
             sql: String::new(),
             binds: Vec::new(),
             one_sided: false,
+            exact_collation: MYSQL_PAD_BIN,
         }
+    }
+
+    /// Matches MySQL text keys in [`key_set`](Self::key_set) by `collation`
+    /// (the target's NO PAD binary collation).
+    pub fn with_exact_collation(mut self, collation: &'static str) -> Self {
+        self.exact_collation = collation;
+        self
     }
 
     /// A placeholder for `value`, cast to `pg_type` on PostgreSQL so a key
@@ -152,13 +164,20 @@ impl Predicate {
                     // `_ci`, SQLite NOCASE) would take 'resume' for 'Résumé'
                     // and clear another batch's row: the key must match
                     // byte for byte. The first test keeps the key's index.
-                    // MySQL: `utf8mb4_bin` (the connection's character set,
-                    // any column's converts to it), not `BINARY`, which would
-                    // miss a `char(n)` key sent with its trailing spaces.
+                    // MySQL: a utf8mb4 collation (the connection's character
+                    // set, any column's converts to it), not `BINARY`. A
+                    // NO PAD one, since PAD SPACE takes 'a ' for 'a'; except
+                    // for a `char(n)` column, which holds no trailing spaces
+                    // and must still match a key sent with them.
                     let exact = self.bind(v.clone(), pg_type);
                     match self.dialect {
                         Dialect::MySql => {
-                            format!("({col} = {p} AND {col} = {exact} COLLATE utf8mb4_bin)")
+                            let collation = if pg_type.starts_with("char") {
+                                MYSQL_PAD_BIN
+                            } else {
+                                self.exact_collation
+                            };
+                            format!("({col} = {p} AND {col} = {exact} COLLATE {collation})")
                         }
                         _ => format!("({col} = {p} AND {col} = {exact} COLLATE BINARY)"),
                     }
@@ -224,6 +243,22 @@ mod tests {
         );
         assert_eq!(p.binds.len(), 6);
         assert!(!p.one_sided);
+    }
+
+    #[test]
+    fn mysql_text_keys_match_without_padding_except_char_columns() {
+        let cols = vec![
+            ("w".to_owned(), "varchar(255)".to_owned()),
+            ("c".to_owned(), "char(8)".to_owned()),
+        ];
+        let key = vec![Value::Text("a ".into()), Value::Text("b".into())];
+        let mut p = Predicate::new(Dialect::MySql).with_exact_collation("utf8mb4_nopad_bin");
+        p.key_set(&cols, &[key]);
+        assert_eq!(
+            p.sql,
+            "((`w` = ? AND `w` = ? COLLATE utf8mb4_nopad_bin) AND (`c` = ? AND `c` = ? COLLATE utf8mb4_bin))"
+        );
+        assert_eq!(p.binds.len(), 4);
     }
 
     #[test]

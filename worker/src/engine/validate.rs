@@ -170,7 +170,8 @@ pub async fn check(
             .map_err(Failure::into_engine)?;
         keys.chunks(KEYS_PER_CHECK)
             .map(|chunk| {
-                let mut p = Predicate::new(target.dialect());
+                let mut p =
+                    Predicate::new(target.dialect()).with_exact_collation(ctx.exact_collation);
                 p.key_set(&ctx.target_key(), chunk);
                 p
             })

@@ -67,6 +67,31 @@ pub async fn row_estimate(pool: &Pool, schema: &str, name: &str) -> Result<Optio
         .map_err(|e| classify(&e, &format!("reading the statistics of table {name}")))
 }
 
+/// The utf8mb4 collation a MySQL target compares text keys with, byte for
+/// byte and without padding: `utf8mb4_bin` is PAD SPACE ('a' = 'a '), so a
+/// table created with it refuses `a ` next to `a` and a batch clearing key
+/// `a ` would delete another batch's `a`. MariaDB (10.2+) has
+/// `utf8mb4_nopad_bin`, MySQL 8 `utf8mb4_0900_bin`; a server with neither
+/// (MySQL 5.7) keeps `utf8mb4_bin`. One query, at planning and once per
+/// table's batch context; other dialects need none.
+pub async fn exact_collation(pool: &Pool) -> Result<&'static str, Failure> {
+    let Pool::MySql(p) = pool else {
+        return Ok(MYSQL_PAD_BIN);
+    };
+    let offered = mysql::offered_collations(p, &[MYSQL_NOPAD_BIN, MYSQL_0900_BIN])
+        .await
+        .map_err(|e| classify(&e, "reading the target's collations"))?;
+    Ok([MYSQL_NOPAD_BIN, MYSQL_0900_BIN]
+        .into_iter()
+        .find(|c| offered.iter().any(|o| o == c))
+        .unwrap_or(MYSQL_PAD_BIN))
+}
+
+/// MySQL's byte-wise utf8mb4 collation, PAD SPACE.
+pub const MYSQL_PAD_BIN: &str = "utf8mb4_bin";
+const MYSQL_NOPAD_BIN: &str = "utf8mb4_nopad_bin";
+const MYSQL_0900_BIN: &str = "utf8mb4_0900_bin";
+
 /// Picks the key: the primary key's columns, else the first unique index
 /// with only NOT NULL columns (it identifies rows just as well).
 fn choose_key(table: &mut Table, primary: &[String]) {

@@ -22,6 +22,23 @@ pub async fn list_tables(pool: &MySqlPool, limit: i64) -> Result<Vec<String>, sq
     rows.iter().map(|r| r.try_get::<String, _>(0)).collect()
 }
 
+/// Which of `names` the server has as collations.
+pub async fn offered_collations(
+    pool: &MySqlPool,
+    names: &[&str],
+) -> Result<Vec<String>, sqlx::Error> {
+    let marks = vec!["?"; names.len()].join(", ");
+    let sql = format!(
+        "SELECT CAST(collation_name AS CHAR) FROM information_schema.collations
+         WHERE collation_name IN ({marks})"
+    );
+    let mut query = sqlx::query_scalar(sqlx::AssertSqlSafe(sql));
+    for name in names {
+        query = query.bind(*name);
+    }
+    query.fetch_all(pool).await
+}
+
 pub async fn view_definitions(pool: &MySqlPool) -> Result<Vec<super::ViewDef>, sqlx::Error> {
     let rows: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT CAST(table_name AS CHAR), CAST(view_definition AS CHAR), CAST(DATABASE() AS CHAR)

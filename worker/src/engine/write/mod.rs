@@ -32,6 +32,109 @@ pub struct WriteSpec {
     /// Columns whose bytes text COPY writes as bare hex, not bytea's
     /// `\x` form (PostGIS `geometry` takes hex EWKB); empty when none.
     pub bare_hex: Vec<usize>,
+    /// MySQL decimal columns narrower than their source's type, checked
+    /// value by value before writing; empty when none.
+    pub decimal_limits: Vec<DecimalLimit>,
+}
+
+/// A MySQL target `decimal(precision, scale)` column whose source decimal
+/// can hold more digits. MySQL rounds extra fraction digits even in strict
+/// mode (MariaDB: only a note, 1265), so such a value is refused here,
+/// as a record naming its column, before it is quietly changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecimalLimit {
+    pub column: usize,
+    pub precision: u32,
+    pub scale: u32,
+}
+
+impl DecimalLimit {
+    /// The limit for a source decimal written to a MySQL target decimal
+    /// column, when the source can exceed it.
+    pub fn between(
+        column: usize,
+        source: &super::model::Logical,
+        target: &super::model::Logical,
+    ) -> Option<Self> {
+        use super::model::Logical;
+        let Logical::Decimal {
+            precision: Some(precision),
+            scale,
+        } = target
+        else {
+            return None;
+        };
+        let scale = scale.unwrap_or(0);
+        let Logical::Decimal {
+            precision: source_precision,
+            scale: source_scale,
+        } = source
+        else {
+            return None;
+        };
+        let source_scale = source_scale.unwrap_or(0);
+        let wider = match source_precision {
+            None => true,
+            Some(p) => {
+                source_scale > scale
+                    || p.saturating_sub(source_scale) > precision.saturating_sub(scale)
+            }
+        };
+        wider.then_some(Self {
+            column,
+            precision: *precision,
+            scale,
+        })
+    }
+
+    /// Why `value` does not fit, if it does not: more fraction digits than
+    /// the scale (trailing zeros aside) or more integer digits than
+    /// precision − scale. Text that is not a plain decimal (`NaN`) is left
+    /// to the target to refuse.
+    fn misfit(&self, value: &str) -> Option<String> {
+        let digits = value.strip_prefix(['-', '+']).unwrap_or(value);
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let int = int.trim_start_matches('0');
+        let frac = frac.trim_end_matches('0');
+        let (p, s) = (self.precision, self.scale);
+        if frac.len() > s as usize {
+            Some(format!(
+                "{value} has {} fraction digits; the target's decimal({p},{s}) keeps {s} (MySQL would round it)",
+                frac.len()
+            ))
+        } else if int.len() > p.saturating_sub(s) as usize {
+            Some(format!(
+                "{value} has {} integer digits; the target's decimal({p},{s}) keeps {}",
+                int.len(),
+                p.saturating_sub(s)
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// A decimal the MySQL target would round, as a record error naming its
+/// table and column (the caller adds the key).
+fn decimal_failure(spec: &WriteSpec, row: &Row) -> Option<Failure> {
+    spec.decimal_limits.iter().find_map(|limit| {
+        let super::model::Value::Decimal(value) = row.get(limit.column)? else {
+            return None;
+        };
+        let why = limit.misfit(value)?;
+        let column = spec.columns.get(limit.column).cloned();
+        Some(Failure::Data {
+            message: format!(
+                "table {}, column {}: {why}",
+                spec.table,
+                column.as_deref().unwrap_or("?")
+            ),
+            column,
+        })
+    })
 }
 
 impl WriteSpec {
@@ -44,6 +147,7 @@ impl WriteSpec {
             binary: None,
             converted: Vec::new(),
             bare_hex: Vec::new(),
+            decimal_limits: Vec::new(),
         }
     }
 
@@ -272,6 +376,11 @@ impl TargetTx {
                     .map_err(|e| classify(&e, "writing rows"))
             }
             _ => {
+                if !spec.decimal_limits.is_empty()
+                    && let Some(failure) = rows.iter().find_map(|row| decimal_failure(spec, row))
+                {
+                    return Err(failure);
+                }
                 let mut written = 0;
                 let mut start = 0;
                 while start < rows.len() {
@@ -440,4 +549,48 @@ async fn copy_binary_stream(
     buf.extend_from_slice(copy_binary::TRAILER);
     copy.send(buf).await.map_err(|e| classify(&e, ctx))?;
     copy.finish().await.map_err(|e| classify(&e, ctx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DecimalLimit;
+    use crate::engine::model::Logical;
+
+    fn decimal(precision: Option<u32>, scale: Option<u32>) -> Logical {
+        Logical::Decimal { precision, scale }
+    }
+
+    #[test]
+    fn only_wider_sources_are_checked() {
+        let target = decimal(Some(65), Some(30));
+        assert!(DecimalLimit::between(0, &decimal(None, None), &target).is_some());
+        assert!(DecimalLimit::between(0, &decimal(Some(70), Some(40)), &target).is_some());
+        assert!(DecimalLimit::between(0, &decimal(Some(12), Some(2)), &target).is_none());
+        let narrow = decimal(Some(10), Some(2));
+        assert!(DecimalLimit::between(0, &decimal(Some(12), Some(2)), &narrow).is_some());
+        assert!(DecimalLimit::between(0, &Logical::Int(8), &target).is_none());
+    }
+
+    #[test]
+    fn values_beyond_precision_or_scale_misfit() {
+        let limit = DecimalLimit {
+            column: 0,
+            precision: 65,
+            scale: 30,
+        };
+        assert!(
+            limit
+                .misfit("0.1234567890123456789012345678901234")
+                .is_some()
+        );
+        assert!(limit.misfit("0.123456789012345678901234567890").is_none());
+        assert!(
+            limit
+                .misfit("-1.50000000000000000000000000000000000")
+                .is_none()
+        );
+        assert!(limit.misfit(&"9".repeat(36)).is_some());
+        assert!(limit.misfit(&format!("-000{}", "9".repeat(35))).is_none());
+        assert!(limit.misfit("NaN").is_none());
+    }
 }
