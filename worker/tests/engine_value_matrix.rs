@@ -655,7 +655,7 @@ async fn create_pg_source(pg: &PgPool) -> bool {
             arr int[], tarr text[], r4 int4range, tr tstzrange,
             iv interval, u uuid, jb jsonb, tz timestamptz,
             n numeric, dom positive_int, pr price, md mood, bya bytea,
-            bits bit(5), bigb bytea
+            bits bit(5), bigb bytea, tod time
          );",
     )
     .await
@@ -678,6 +678,9 @@ async fn create_pg_source(pg: &PgPool) -> bool {
     )
     .await
     .expect("insert pg source");
+    pg.execute("UPDATE pgvals SET tod = CASE id WHEN 1 THEN time '12:34:56.5' WHEN 2 THEN time '00:00:00' END")
+        .await
+        .expect("times of day");
     if citext {
         pg.execute("UPDATE pgvals SET ci = CASE id WHEN 1 THEN 'MiXeD Case' WHEN 2 THEN '' END")
             .await
@@ -768,7 +771,7 @@ async fn postgres_values_arrive_in_mariadb_as_documented() {
             "SELECT CAST(id AS CHAR) AS id, arr, tarr, r4, tr, iv, u, CAST(jb AS CHAR) AS jb,
                     CAST(tz AS CHAR) AS tz, CAST(n AS CHAR) AS n, CAST(dom AS CHAR) AS dom,
                     CAST(pr AS CHAR) AS pr, CAST(md AS CHAR) AS md, LOWER(HEX(bya)) AS bya,
-                    BIN(bits) AS bits, {ci}
+                    BIN(bits) AS bits, CAST(tod AS CHAR) AS tod, {ci}
              FROM pgvals ORDER BY id"
         ),
     )
@@ -795,6 +798,7 @@ async fn postgres_values_arrive_in_mariadb_as_documented() {
             ("md", s("it's")),
             ("bya", s("00ff5c4e0a09")),
             ("bits", s("10101")),
+            ("tod", s("12:34:56.500000")),
             ("ci", if citext { s("MiXeD Case") } else { None }),
         ],
     );
@@ -840,7 +844,7 @@ async fn postgres_values_arrive_in_sqlite_as_documented() {
         &format!(
             "SELECT CAST(id AS TEXT) AS id, arr, tarr, r4, tr, iv, u, jb, tz, n, typeof(n) AS n_t,
                     CAST(dom AS TEXT) AS dom, typeof(dom) AS dom_t, pr, md, CASE WHEN bya IS NOT NULL THEN lower(hex(bya)) END AS bya,
-                    typeof(bya) AS bya_t, bits, {ci}
+                    typeof(bya) AS bya_t, bits, tod, {ci}
              FROM pgvals ORDER BY id"
         ),
     )
@@ -869,6 +873,7 @@ async fn postgres_values_arrive_in_sqlite_as_documented() {
             ("bya", s("00ff5c4e0a09")),
             ("bya_t", s("blob")),
             ("bits", s("10101")),
+            ("tod", s("12:34:56.500")),
             ("ci", if citext { s("MiXeD Case") } else { None }),
         ],
     );
@@ -1380,7 +1385,7 @@ async fn postgres_values_arrive_in_a_fresh_postgres_database() {
     }
     let sql = "SELECT id::text, arr::text, tarr::text, r4::text, tr::text, iv::text, u::text,
                       jb::text, tz::text, n::text, dom::text, pr::text, md::text,
-                      encode(bya, 'hex') AS bya, bits::text, md5(bigb) AS bigb
+                      encode(bya, 'hex') AS bya, bits::text, md5(bigb) AS bigb, tod::text
                FROM pgvals ORDER BY id";
     // The same text, column by column, as the source prints it.
     let source_rows = pg_rows(&pg, sql).await;
