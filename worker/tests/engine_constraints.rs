@@ -500,7 +500,8 @@ async fn postgres_foreign_key_actions_and_checks_are_enforced_on_sqlite() {
         .execute(&mut *conn)
         .await
         .expect("delete parent 2");
-    let left: Vec<(i64, Option<i64>, Option<i64>, Option<String>)> =
+    type Child = (i64, Option<i64>, Option<i64>, Option<String>);
+    let left: Vec<Child> =
         sqlx::query_as("SELECT id, parent_id, other_id, code FROM child ORDER BY id")
             .fetch_all(&mut *conn)
             .await
