@@ -300,3 +300,223 @@ async fn column_comments_arrive_and_generated_columns_are_named() {
     assert_eq!(comment, "weight, kg");
     dbs.cleanup().await;
 }
+
+/// The delete and update rules of a MySQL table's foreign keys, by column.
+async fn my_fk_rules(my: &sqlx::MySqlPool, table: &str) -> Vec<(String, String, String)> {
+    sqlx::query_as(
+        "SELECT CAST(k.column_name AS CHAR), CAST(r.delete_rule AS CHAR), CAST(r.update_rule AS CHAR)
+         FROM information_schema.referential_constraints r
+         JOIN information_schema.key_column_usage k
+           ON k.constraint_schema = r.constraint_schema AND k.constraint_name = r.constraint_name
+          AND k.table_name = r.table_name
+         WHERE r.constraint_schema = DATABASE() AND r.table_name = ? ORDER BY k.column_name",
+    )
+    .bind(table)
+    .fetch_all(my)
+    .await
+    .expect("mysql foreign keys")
+}
+
+#[tokio::test]
+async fn sqlite_foreign_key_actions_and_checks_are_enforced_on_mariadb() {
+    let dbs = Dbs::new().await;
+    let lite = dbs.sqlite_pool("src").await;
+    lite.execute(
+        "CREATE TABLE parent (id INTEGER PRIMARY KEY);
+         CREATE TABLE child (id INTEGER PRIMARY KEY,
+            parent_id INTEGER REFERENCES parent (id) ON DELETE CASCADE ON UPDATE CASCADE,
+            other_id INTEGER REFERENCES parent (id) ON DELETE SET NULL,
+            qty INTEGER CHECK (qty > 0),
+            CONSTRAINT small CHECK (qty < 100),
+            CONSTRAINT typed CHECK (typeof(qty) = 'integer'));
+         INSERT INTO parent VALUES (1), (2), (3);
+         INSERT INTO child VALUES (1, 1, 2, 3), (2, 1, NULL, 99), (3, 2, 3, 1);",
+    )
+    .await
+    .expect("source");
+    lite.close().await;
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let j = job(dbs.sqlite("src"), dbs.mysql(), &["parent", "child"], 10);
+    let (plan, _) = migrate(&engine, &j).await;
+    let child = plan
+        .report
+        .tables
+        .iter()
+        .find(|t| t.table_name == "child")
+        .expect("child planned");
+    assert!(
+        child
+            .warnings
+            .iter()
+            .any(|w| w.contains("typed") && w.contains("not recreated")),
+        "{:?}",
+        child.warnings
+    );
+
+    let my = dbs.my_pool().await;
+    assert_eq!(
+        my_fk_rules(&my, "child").await,
+        [
+            (
+                "other_id".to_owned(),
+                "SET NULL".to_owned(),
+                "RESTRICT".to_owned()
+            ),
+            (
+                "parent_id".to_owned(),
+                "CASCADE".to_owned(),
+                "CASCADE".to_owned()
+            ),
+        ]
+    );
+    let mut checks: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(constraint_name AS CHAR) FROM information_schema.check_constraints
+         WHERE constraint_schema = DATABASE() AND table_name = 'child'",
+    )
+    .fetch_all(&my)
+    .await
+    .expect("checks");
+    checks.sort();
+    assert_eq!(checks, ["child_check1", "small"]);
+    // Enforced: each check refuses a row, a missing parent is refused.
+    for bad in [
+        "INSERT INTO child VALUES (9, 1, NULL, 0)",
+        "INSERT INTO child VALUES (9, 1, NULL, 100)",
+        "INSERT INTO child VALUES (9, 7, NULL, 5)",
+    ] {
+        assert!(sqlx::query(bad).execute(&my).await.is_err(), "{bad}");
+    }
+    // A changed parent key follows into its children; deleting a parent
+    // deletes its children and empties the other references to it.
+    sqlx::query("UPDATE parent SET id = 10 WHERE id = 1")
+        .execute(&my)
+        .await
+        .expect("update parent");
+    sqlx::query("DELETE FROM parent WHERE id = 3")
+        .execute(&my)
+        .await
+        .expect("delete parent 3");
+    sqlx::query("DELETE FROM parent WHERE id = 2")
+        .execute(&my)
+        .await
+        .expect("delete parent 2");
+    let left: Vec<(i64, Option<i64>, Option<i64>)> =
+        sqlx::query_as("SELECT id, parent_id, other_id FROM child ORDER BY id")
+            .fetch_all(&my)
+            .await
+            .expect("children");
+    assert_eq!(left, [(1, Some(10), None), (2, Some(10), None)]);
+    engine.release_job(j.job_id).await;
+    my.close().await;
+    dbs.cleanup().await;
+}
+
+#[tokio::test]
+async fn postgres_foreign_key_actions_and_checks_are_enforced_on_sqlite() {
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    pg.execute(
+        "CREATE SCHEMA src;
+         CREATE TABLE src.parent (id int PRIMARY KEY);
+         CREATE TABLE src.child (id int PRIMARY KEY,
+            parent_id int REFERENCES src.parent (id) ON DELETE CASCADE ON UPDATE CASCADE,
+            other_id int REFERENCES src.parent (id) ON DELETE SET NULL ON UPDATE RESTRICT,
+            amount numeric(10,2) CONSTRAINT amount_positive CHECK (amount > 0),
+            code varchar(10) CHECK (char_length(code) = 3),
+            tags text[] CHECK (cardinality(tags) < 5));
+         INSERT INTO src.parent VALUES (1), (2), (3);
+         INSERT INTO src.child VALUES (1, 1, 2, 9.5, 'abc', NULL), (2, 1, NULL, 1, 'déf', '{a}'),
+             (3, 2, 3, 0.01, NULL, NULL);",
+    )
+    .await
+    .expect("source");
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let j = job(dbs.pg("src"), dbs.sqlite("t"), &["parent", "child"], 10);
+    let (plan, _) = migrate(&engine, &j).await;
+    let child = plan
+        .report
+        .tables
+        .iter()
+        .find(|t| t.table_name == "child")
+        .expect("child planned");
+    let warnings = child.warnings.join("\n");
+    assert!(
+        warnings.contains("child_tags_check") && warnings.contains("not recreated"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("amount_positive"), "{warnings}");
+    assert!(!warnings.contains("child_code_check"), "{warnings}");
+
+    let lite = dbs.sqlite_pool("t").await;
+    let mut fks: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT \"from\", on_delete, on_update FROM pragma_foreign_key_list('child')",
+    )
+    .fetch_all(&lite)
+    .await
+    .expect("foreign keys");
+    fks.sort();
+    assert_eq!(
+        fks,
+        [
+            (
+                "other_id".to_owned(),
+                "SET NULL".to_owned(),
+                "RESTRICT".to_owned()
+            ),
+            (
+                "parent_id".to_owned(),
+                "CASCADE".to_owned(),
+                "CASCADE".to_owned()
+            ),
+        ]
+    );
+    // SQLite enforces foreign keys per connection, when asked to.
+    let mut conn = lite.acquire().await.expect("connection");
+    conn.execute("PRAGMA foreign_keys = ON")
+        .await
+        .expect("foreign keys on");
+    for bad in [
+        "INSERT INTO child (id, parent_id, amount) VALUES (9, 1, 0)",
+        // Three characters, not three bytes: 'déf' above is accepted.
+        "INSERT INTO child (id, parent_id, code) VALUES (9, 1, 'ab')",
+        "INSERT INTO child (id, parent_id) VALUES (9, 7)",
+        "UPDATE parent SET id = 30 WHERE id = 3",
+    ] {
+        assert!(sqlx::query(bad).execute(&mut *conn).await.is_err(), "{bad}");
+    }
+    sqlx::query("INSERT INTO child (id, parent_id, code) VALUES (9, 1, 'xyz')")
+        .execute(&mut *conn)
+        .await
+        .expect("a good row");
+    sqlx::query("UPDATE parent SET id = 10 WHERE id = 1")
+        .execute(&mut *conn)
+        .await
+        .expect("update parent");
+    sqlx::query("DELETE FROM parent WHERE id = 3")
+        .execute(&mut *conn)
+        .await
+        .expect("delete parent 3");
+    sqlx::query("DELETE FROM parent WHERE id = 2")
+        .execute(&mut *conn)
+        .await
+        .expect("delete parent 2");
+    type Child = (i64, Option<i64>, Option<i64>, Option<String>);
+    let left: Vec<Child> =
+        sqlx::query_as("SELECT id, parent_id, other_id, code FROM child ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await
+            .expect("children");
+    assert_eq!(
+        left,
+        [
+            (1, Some(10), None, Some("abc".to_owned())),
+            (2, Some(10), None, Some("déf".to_owned())),
+            (9, Some(10), None, Some("xyz".to_owned())),
+        ]
+    );
+    drop(conn);
+    engine.release_job(j.job_id).await;
+    lite.close().await;
+    pg.close().await;
+    dbs.cleanup().await;
+}

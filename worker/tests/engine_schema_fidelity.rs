@@ -10,61 +10,11 @@ mod support;
 
 use freight_core::connection::DatabaseKind;
 use freight_worker::engine::Engine;
-use sqlx::{Executor, MySqlPool, PgPool};
-use support::{Dbs, MY_ADMIN, PG_ADMIN, config, job, migrate};
+use sqlx::{Executor, MySqlPool};
+use support::{Dbs, config, job, migrate};
 
 fn engine() -> Engine {
     Engine::new(freight_core::policy::ConnectionPolicy::for_local_user())
-}
-
-/// A second MariaDB database (a MySQL target of a MySQL source).
-async fn second_mysql(dbs: &Dbs) -> (String, MySqlPool) {
-    let name = format!("{}_t", dbs.name);
-    let admin = MySqlPool::connect(MY_ADMIN).await.expect("mariadb up");
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            "CREATE DATABASE {name} CHARACTER SET utf8mb4"
-        )))
-        .await
-        .expect("create target database");
-    admin.close().await;
-    let url = format!("mysql://root@127.0.0.1:3306/{name}");
-    let pool = MySqlPool::connect(&url).await.expect("target pool");
-    (url, pool)
-}
-
-/// A second PostgreSQL database (one without the source's extensions).
-async fn second_pg(dbs: &Dbs) -> (String, PgPool) {
-    let name = format!("{}_t", dbs.name);
-    let admin = PgPool::connect(PG_ADMIN).await.expect("postgres up");
-    admin
-        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .expect("create target database");
-    admin.close().await;
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-    let pool = PgPool::connect(&url).await.expect("target pool");
-    (url, pool)
-}
-
-async fn drop_second(dbs: &Dbs) {
-    let name = format!("{}_t", dbs.name);
-    if let Ok(my) = MySqlPool::connect(MY_ADMIN).await {
-        let _ = my
-            .execute(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name}"
-            )))
-            .await;
-        my.close().await;
-    }
-    if let Ok(pg) = PgPool::connect(PG_ADMIN).await {
-        let _ = pg
-            .execute(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .await;
-        pg.close().await;
-    }
 }
 
 const WORDPRESS: &str =
@@ -191,7 +141,7 @@ async fn mysql_to_mysql_keeps_unsigned_identity_collation_on_update_and_index_ki
     .await
     .expect("view");
     my.close().await;
-    let (url, target) = second_mysql(&dbs).await;
+    let (url, target) = dbs.second_mysql().await;
     let engine = engine();
     let j = job(
         dbs.mysql(),
@@ -305,7 +255,7 @@ async fn mysql_to_mysql_keeps_unsigned_identity_collation_on_update_and_index_ki
     assert_eq!(per_post, [(5, 1)]);
     engine.release_job(j.job_id).await;
     target.close().await;
-    drop_second(&dbs).await;
+    dbs.drop_second().await;
     dbs.cleanup().await;
 }
 
@@ -398,7 +348,7 @@ async fn postgres_odd_types_and_indexes_arrive_on_postgres() {
     )
     .await
     .expect("source");
-    let (url, target) = second_pg(&dbs).await;
+    let (url, target) = dbs.second_pg().await;
     let engine = engine();
     let j = job(
         dbs.pg("src"),
@@ -504,7 +454,7 @@ async fn postgres_odd_types_and_indexes_arrive_on_postgres() {
     engine.release_job(j.job_id).await;
     target.close().await;
     pg.close().await;
-    drop_second(&dbs).await;
+    dbs.drop_second().await;
     dbs.cleanup().await;
 }
 
@@ -704,7 +654,7 @@ async fn mysql_to_mysql_keeps_text_blob_binary_and_set_types_as_declared() {
     };
     let (source_types, source_rows) = declared(my.clone()).await;
     my.close().await;
-    let (url, target) = second_mysql(&dbs).await;
+    let (url, target) = dbs.second_mysql().await;
     let engine = engine();
     let j = job(
         dbs.mysql(),
@@ -719,7 +669,7 @@ async fn mysql_to_mysql_keeps_text_blob_binary_and_set_types_as_declared() {
     assert_eq!(source_rows.len(), 2);
     engine.release_job(j.job_id).await;
     target.close().await;
-    drop_second(&dbs).await;
+    dbs.drop_second().await;
     dbs.cleanup().await;
 }
 

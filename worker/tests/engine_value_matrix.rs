@@ -100,7 +100,7 @@ async fn create_mysql_source(my: &MySqlPool) {
             id int PRIMARY KEY,
             tm time, tm6 time(6),
             ubig bigint unsigned, dec65 decimal(65,30),
-            bits bit(12), yr year,
+            bits bit(12), yr year, yr0 year,
             st set('a','b','c'), en enum('x','y','it''s'),
             js json, bin16 binary(16), big longblob,
             emoji varchar(20), hz text, hz_empty varchar(10),
@@ -114,15 +114,15 @@ async fn create_mysql_source(my: &MySqlPool) {
     .expect("create mysql source");
     sqlx::query(
         "INSERT INTO vals VALUES
-          (1, '838:59:59', '-00:00:00.000001', 18446744073709551615, ?, b'000000000101', 1901,
+          (1, '838:59:59', '-00:00:00.000001', 18446744073709551615, ?, b'000000000101', 1901, 0,
            'a,c', 'it''s', ?, UNHEX('00112233445566778899aabbccddeeff'), ?, ?, ?, '',
            ST_GeomFromText('POINT(1.5 -2)'),
            ST_GeomFromText('POLYGON((0 0, 4 0, 4 3, 0 3, 0 0), (1 1, 2 1, 2 2, 1 1))')),
-          (2, '-838:59:59', '34:00:00.5', 0, ?, b'111111111111', 2155,
+          (2, '-838:59:59', '34:00:00.5', 0, ?, b'111111111111', 2155, 2000,
            '', 'x', '[]', UNHEX('00000000000000000000000000000000'), '', '', '\\\\N', NULL,
            NULL, NULL),
           (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-           NULL, NULL)",
+           NULL, NULL, NULL)",
     )
     .bind(DEC65_MAX)
     .bind(JSON_DOC)
@@ -261,7 +261,8 @@ async fn mariadb_values_arrive_exactly_in_postgres() {
 
     let rows = pg_rows(
         &pg,
-        "SELECT id::text, tm::text, tm6::text, ubig::text, dec65::text, bits::text, yr::text, st, en,
+        "SELECT id::text, tm::text, tm6::text, ubig::text, dec65::text, bits::text, yr::text,
+                yr0::text, st, en,
                 js::text, encode(bin16, 'hex') AS bin16, emoji, hz, hz_empty,
                 encode(pt, 'hex') AS pt, encode(poly, 'hex') AS poly
          FROM vals ORDER BY id",
@@ -278,6 +279,7 @@ async fn mariadb_values_arrive_exactly_in_postgres() {
             ("dec65", s(DEC65_MAX)),
             ("bits", s("000000000101")),
             ("yr", s("1901")),
+            ("yr0", s("0")),
             ("st", s("a,c")),
             ("en", s("it's")),
             ("bin16", s("00112233445566778899aabbccddeeff")),
@@ -304,6 +306,7 @@ async fn mariadb_values_arrive_exactly_in_postgres() {
             ("dec65", s(DEC65_MIN)),
             ("bits", s("111111111111")),
             ("yr", s("2155")),
+            ("yr0", s("2000")),
             ("st", s("")),
             ("en", s("x")),
             ("js", s("[]")),
@@ -378,7 +381,7 @@ async fn mariadb_values_arrive_exactly_in_sqlite() {
         &lite,
         "SELECT CAST(id AS TEXT) AS id, tm, tm6, CAST(ubig AS TEXT) AS ubig, typeof(ubig) AS ubig_t,
                 dec65, typeof(dec65) AS dec65_t, bits, typeof(bits) AS bits_t,
-                CAST(yr AS TEXT) AS yr, st, en, js, CASE WHEN bin16 IS NOT NULL THEN lower(hex(bin16)) END AS bin16, emoji, hz, hz_empty,
+                CAST(yr AS TEXT) AS yr, CAST(yr0 AS TEXT) AS yr0, st, en, js, CASE WHEN bin16 IS NOT NULL THEN lower(hex(bin16)) END AS bin16, emoji, hz, hz_empty,
                 CASE WHEN pt IS NOT NULL THEN lower(hex(pt)) END AS pt, CASE WHEN poly IS NOT NULL THEN lower(hex(poly)) END AS poly, typeof(pt) AS pt_t
          FROM vals ORDER BY id",
     )
@@ -397,6 +400,7 @@ async fn mariadb_values_arrive_exactly_in_sqlite() {
             ("bits", s("000000000101")),
             ("bits_t", s("text")),
             ("yr", s("1901")),
+            ("yr0", s("0")),
             ("st", s("a,c")),
             ("en", s("it's")),
             ("js", s(JSON_DOC)),
@@ -419,6 +423,7 @@ async fn mariadb_values_arrive_exactly_in_sqlite() {
             ("dec65", s(DEC65_MIN)),
             ("bits", s("111111111111")),
             ("yr", s("2155")),
+            ("yr0", s("2000")),
             ("st", s("")),
             ("js", s("[]")),
             ("hz", s("\\N")),
@@ -467,6 +472,166 @@ async fn mariadb_values_arrive_exactly_in_sqlite() {
     dbs.cleanup().await;
 }
 
+/// `vals` rendered the same way on any MySQL/MariaDB database, the spatial
+/// columns through `spatial` (the source holds geometries, a MySQL target
+/// their WKB).
+fn mysql_vals_sql(spatial: impl Fn(&str) -> String) -> String {
+    format!(
+        "SELECT CAST(id AS CHAR) AS id, CAST(tm AS CHAR) AS tm, CAST(tm6 AS CHAR) AS tm6,
+                CAST(ubig AS CHAR) AS ubig, CAST(dec65 AS CHAR) AS dec65,
+                LPAD(BIN(bits), 12, '0') AS bits, CAST(yr AS CHAR) AS yr, CAST(yr0 AS CHAR) AS yr0,
+                CAST(st AS CHAR) AS st, CAST(en AS CHAR) AS en, CAST(js AS CHAR) AS js,
+                LOWER(HEX(bin16)) AS bin16, MD5(big) AS big, CAST(LENGTH(big) AS CHAR) AS big_len,
+                emoji, hz, hz_empty, {} AS pt, {} AS poly
+         FROM vals ORDER BY id",
+        spatial("pt"),
+        spatial("poly")
+    )
+}
+
+/// MariaDB → MariaDB (a second database): every value as the source holds
+/// it, read back and compared with the source's own rendering, and the
+/// declared types kept.
+#[tokio::test]
+async fn mariadb_values_arrive_exactly_in_another_mariadb_database() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    create_mysql_source(&my).await;
+    let (url, target) = dbs.second_mysql().await;
+    let engine = engine();
+    let j = job(
+        dbs.mysql(),
+        support::config(freight_core::connection::DatabaseKind::Mysql, &url, None),
+        &["vals", "hazards", "latin"],
+        2,
+    );
+    migrate(&engine, &j).await;
+
+    let types = |pool: MySqlPool| async move {
+        sqlx::query(
+            "SELECT CAST(column_name AS CHAR), CAST(column_type AS CHAR),
+                    CAST(character_set_name AS CHAR) FROM information_schema.columns
+             WHERE table_schema = DATABASE() AND table_name IN ('vals', 'latin')
+             ORDER BY table_name, ordinal_position",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("types")
+        .iter()
+        .map(|r| {
+            (
+                r.get::<String, _>(0),
+                (r.get::<String, _>(1), r.get::<Option<String>, _>(2)),
+            )
+        })
+        .collect::<BTreeMap<String, (String, Option<String>)>>()
+    };
+    let (source_types, target_types) = (types(my.clone()).await, types(target.clone()).await);
+    for (col, ty) in &target_types {
+        let documented = match col.as_str() {
+            // Times gain fractional digits; spatial columns hold WKB.
+            "tm" => Some("time(6)"),
+            "pt" | "poly" => Some("longblob"),
+            _ => None,
+        };
+        match documented {
+            Some(want) => assert_eq!(ty.0, want, "type of {col}"),
+            // The rest as declared, latin1 text included.
+            None => assert_eq!(Some(ty), source_types.get(col), "type of {col}"),
+        }
+    }
+    assert_eq!(target_types["yr0"].0, "year(4)");
+    assert_eq!(target_types["name"].1.as_deref(), Some("latin1"));
+
+    let wkb = |c: &str| format!("LOWER(HEX(ST_AsWKB({c})))");
+    let source_rows = my_rows(&my, &mysql_vals_sql(wkb)).await;
+    let target_rows = my_rows(
+        &target,
+        &mysql_vals_sql(|c: &str| format!("LOWER(HEX({c}))")),
+    )
+    .await;
+    assert_eq!(source_rows.len(), 3);
+    for (got, want) in target_rows.iter().zip(&source_rows) {
+        // A time(6) shows six fractional digits; the value is the same.
+        for (col, value) in want {
+            let have = &got[col];
+            if col == "tm" {
+                let widened = value.as_ref().map(|v| format!("{v}.000000"));
+                assert_eq!(have, &widened, "column tm");
+            } else {
+                assert_eq!(have, value, "column {col} of {want:?}");
+            }
+        }
+    }
+    assert_row(
+        "mysql vals 1",
+        &target_rows[0],
+        &[
+            ("tm", s("838:59:59.000000")),
+            ("tm6", s("-00:00:00.000001")),
+            ("ubig", s("18446744073709551615")),
+            ("dec65", s(DEC65_MAX)),
+            ("bits", s("000000000101")),
+            ("yr", s("1901")),
+            ("yr0", s("0000")),
+            ("st", s("a,c")),
+            ("en", s("it's")),
+            ("js", s(JSON_DOC)),
+            ("bin16", s("00112233445566778899aabbccddeeff")),
+            ("emoji", s(EMOJI)),
+            ("hz", s(HAZARD)),
+            ("hz_empty", s("")),
+            ("pt", s(POINT_WKB)),
+        ],
+    );
+    assert_row(
+        "mysql vals 2",
+        &target_rows[1],
+        &[
+            ("tm", s("-838:59:59.000000")),
+            ("tm6", s("34:00:00.500000")),
+            ("yr0", s("2000")),
+            ("dec65", s(DEC65_MIN)),
+            ("big_len", s("0")),
+            ("hz", s("\\N")),
+            ("hz_empty", None),
+        ],
+    );
+    let big: Option<Vec<u8>> = sqlx::query_scalar("SELECT big FROM vals WHERE id = 1")
+        .fetch_one(&target)
+        .await
+        .expect("big");
+    assert!(big == Some(big_blob()), "5 MiB blob differs");
+
+    // Every hazard arrives, the NUL character included; latin1 text too.
+    for sql in [
+        "SELECT CAST(id AS CHAR) AS id, a, b, c, HEX(b) AS bx FROM hazards ORDER BY id",
+        "SELECT CAST(id AS CHAR) AS id, name, note, code FROM latin ORDER BY id",
+    ] {
+        let want = my_rows(&my, sql).await;
+        assert_eq!(my_rows(&target, sql).await, want, "{sql}");
+        assert!(want.len() >= 2);
+    }
+    let hazards = my_rows(
+        &target,
+        "SELECT CAST(id AS CHAR) AS id, a, b, c FROM hazards WHERE id <> 2 ORDER BY id",
+    )
+    .await;
+    for (got, want) in hazards.iter().zip(expected_hazards()) {
+        assert_row("mysql hazards", got, &want);
+    }
+    let nul: String = sqlx::query_scalar("SELECT HEX(b) FROM hazards WHERE id = 2")
+        .fetch_one(&target)
+        .await
+        .expect("nul row");
+    assert_eq!(nul, hex::encode_upper("bad\0nul"));
+    engine.release_job(j.job_id).await;
+    target.close().await;
+    my.close().await;
+    dbs.drop_second().await;
+    dbs.cleanup().await;
+}
+
 /// The PostgreSQL source: `pgvals` with arrays, ranges, interval, uuid,
 /// jsonb, timestamptz in several zones, numeric NaN, a domain, an enum
 /// type, citext (when the server has it) and bytea. Returns whether citext
@@ -490,7 +655,7 @@ async fn create_pg_source(pg: &PgPool) -> bool {
             arr int[], tarr text[], r4 int4range, tr tstzrange,
             iv interval, u uuid, jb jsonb, tz timestamptz,
             n numeric, dom positive_int, pr price, md mood, bya bytea,
-            bits bit(5), bigb bytea
+            bits bit(5), bigb bytea, tod time
          );",
     )
     .await
@@ -513,6 +678,9 @@ async fn create_pg_source(pg: &PgPool) -> bool {
     )
     .await
     .expect("insert pg source");
+    pg.execute("UPDATE pgvals SET tod = CASE id WHEN 1 THEN time '12:34:56.5' WHEN 2 THEN time '00:00:00' END")
+        .await
+        .expect("times of day");
     if citext {
         pg.execute("UPDATE pgvals SET ci = CASE id WHEN 1 THEN 'MiXeD Case' WHEN 2 THEN '' END")
             .await
@@ -603,7 +771,7 @@ async fn postgres_values_arrive_in_mariadb_as_documented() {
             "SELECT CAST(id AS CHAR) AS id, arr, tarr, r4, tr, iv, u, CAST(jb AS CHAR) AS jb,
                     CAST(tz AS CHAR) AS tz, CAST(n AS CHAR) AS n, CAST(dom AS CHAR) AS dom,
                     CAST(pr AS CHAR) AS pr, CAST(md AS CHAR) AS md, LOWER(HEX(bya)) AS bya,
-                    BIN(bits) AS bits, {ci}
+                    BIN(bits) AS bits, CAST(tod AS CHAR) AS tod, {ci}
              FROM pgvals ORDER BY id"
         ),
     )
@@ -630,6 +798,7 @@ async fn postgres_values_arrive_in_mariadb_as_documented() {
             ("md", s("it's")),
             ("bya", s("00ff5c4e0a09")),
             ("bits", s("10101")),
+            ("tod", s("12:34:56.500000")),
             ("ci", if citext { s("MiXeD Case") } else { None }),
         ],
     );
@@ -675,7 +844,7 @@ async fn postgres_values_arrive_in_sqlite_as_documented() {
         &format!(
             "SELECT CAST(id AS TEXT) AS id, arr, tarr, r4, tr, iv, u, jb, tz, n, typeof(n) AS n_t,
                     CAST(dom AS TEXT) AS dom, typeof(dom) AS dom_t, pr, md, CASE WHEN bya IS NOT NULL THEN lower(hex(bya)) END AS bya,
-                    typeof(bya) AS bya_t, bits, {ci}
+                    typeof(bya) AS bya_t, bits, tod, {ci}
              FROM pgvals ORDER BY id"
         ),
     )
@@ -704,6 +873,7 @@ async fn postgres_values_arrive_in_sqlite_as_documented() {
             ("bya", s("00ff5c4e0a09")),
             ("bya_t", s("blob")),
             ("bits", s("10101")),
+            ("tod", s("12:34:56.500")),
             ("ci", if citext { s("MiXeD Case") } else { None }),
         ],
     );
@@ -756,7 +926,8 @@ async fn create_sqlite_source(lite: &SqlitePool) {
         "CREATE TABLE litevals (
             id INTEGER PRIMARY KEY, i INTEGER, r REAL, t TEXT, b BLOB, n NUMERIC,
             d DECIMAL_TEXT(10,2), dt DATETIME, dtz TIMESTAMPTZ, j JSON, u UUID,
-            bits BIT_TEXT(5), nt, bo BOOLEAN, dd DATE)",
+            bits BIT_TEXT(5), nt, bo BOOLEAN, dd DATE,
+            tm TIME, ch CHAR(4), cl CLOB, db DOUBLE, fl FLOAT, bn BINARY(16), ti TINYINT(1))",
     )
     .await
     .expect("create sqlite source");
@@ -764,11 +935,16 @@ async fn create_sqlite_source(lite: &SqlitePool) {
         "INSERT INTO litevals VALUES
           (1, 9223372036854775807, 2.25, ?, x'00ff5c4e', '12.50', '12.50',
            '2024-02-29 23:59:59.123456', '2024-06-01 12:00:00+05:30', '{\"a\": [1, null]}',
-           'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '00101', 'anything', 1, '2024-01-31'),
-          (2, -1, -0.5, '', x'', '-3', '-0.01', NULL, NULL, '[]', NULL, '00000', '', 0, NULL),
-          (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+           'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '00101', 'anything', 1, '2024-01-31',
+           '12:34:56.5', 'abcd', ?, 1.0000000000000002, 0.1,
+           x'00112233445566778899aabbccddeeff', 1),
+          (2, -1, -0.5, '', x'', '-3', '-0.01', NULL, NULL, '[]', NULL, '00000', '', 0, NULL,
+           '23:59:59', 'é', '', -2.5e-300, -1.5, x'00', 0),
+          (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
     )
     .bind(HAZARD)
+    .bind(EMOJI)
     .execute(lite)
     .await
     .expect("insert sqlite source");
@@ -788,7 +964,8 @@ async fn sqlite_values_arrive_in_postgres_and_mariadb_as_documented() {
         &pg,
         "SELECT id::text, i::text, r::text, t, encode(b, 'hex') AS b, n::text, d::text, dt::text,
                 (dtz AT TIME ZONE 'UTC')::text AS dtz, j::text, u::text, bits::text, nt, bo::text,
-                dd::text
+                dd::text, tm::text, ch, cl, db::float8::text AS db, fl::float8::text AS fl,
+                encode(bn, 'hex') AS bn, ti::text
          FROM litevals ORDER BY id",
     )
     .await;
@@ -812,6 +989,14 @@ async fn sqlite_values_arrive_in_postgres_and_mariadb_as_documented() {
             ("nt", s("anything")),
             ("bo", s("true")),
             ("dd", s("2024-01-31")),
+            ("tm", s("12:34:56.5")),
+            ("ch", s("abcd")),
+            ("cl", s(EMOJI)),
+            ("db", s("1.0000000000000002")),
+            // SQLite stores every float as a double: FLOAT is one too.
+            ("fl", s("0.1")),
+            ("bn", s("00112233445566778899aabbccddeeff")),
+            ("ti", s("true")),
         ],
     );
     assert_row(
@@ -828,6 +1013,13 @@ async fn sqlite_values_arrive_in_postgres_and_mariadb_as_documented() {
             ("bits", s("00000")),
             ("nt", s("")),
             ("bo", s("false")),
+            ("tm", s("23:59:59")),
+            ("ch", s("é")),
+            ("cl", s("")),
+            ("db", s("-2.5e-300")),
+            ("fl", s("-1.5")),
+            ("bn", s("00")),
+            ("ti", s("false")),
         ],
     );
     assert!(
@@ -844,7 +1036,9 @@ async fn sqlite_values_arrive_in_postgres_and_mariadb_as_documented() {
         "SELECT CAST(id AS CHAR) AS id, CAST(i AS CHAR) AS i, CAST(r AS CHAR) AS r, t,
                 LOWER(HEX(b)) AS b, CAST(n AS CHAR) AS n, CAST(d AS CHAR) AS d,
                 CAST(dt AS CHAR) AS dt, CAST(dtz AS CHAR) AS dtz, CAST(j AS CHAR) AS j, u,
-                LPAD(BIN(bits), 5, '0') AS bits, nt, CAST(bo AS CHAR) AS bo, CAST(dd AS CHAR) AS dd
+                LPAD(BIN(bits), 5, '0') AS bits, nt, CAST(bo AS CHAR) AS bo, CAST(dd AS CHAR) AS dd,
+                CAST(tm AS CHAR) AS tm, ch, cl, CAST(db AS CHAR) AS db,
+                CAST(CAST(fl AS DOUBLE) AS CHAR) AS fl, LOWER(HEX(bn)) AS bn, CAST(ti AS CHAR) AS ti
          FROM litevals ORDER BY id",
     )
     .await;
@@ -867,6 +1061,13 @@ async fn sqlite_values_arrive_in_postgres_and_mariadb_as_documented() {
             ("nt", s("anything")),
             ("bo", s("1")),
             ("dd", s("2024-01-31")),
+            ("tm", s("12:34:56.500000")),
+            ("ch", s("abcd")),
+            ("cl", s(EMOJI)),
+            ("db", s("1.0000000000000002")),
+            ("fl", s("0.1")),
+            ("bn", s("00112233445566778899aabbccddeeff")),
+            ("ti", s("1")),
         ],
     );
     assert_row(
@@ -879,13 +1080,121 @@ async fn sqlite_values_arrive_in_postgres_and_mariadb_as_documented() {
             ("d", s("-0.01")),
             ("bits", s("00000")),
             ("bo", s("0")),
+            ("tm", s("23:59:59.000000")),
+            ("ch", s("é")),
+            ("cl", s("")),
+            ("db", s("-2.5e-300")),
+            ("fl", s("-1.5")),
+            ("bn", s("00")),
+            ("ti", s("0")),
         ],
+    );
+    assert!(
+        rows[2].iter().all(|(c, v)| c == "id" || v.is_none()),
+        "row 3 is all NULL: {:?}",
+        rows[2]
     );
     for j in [&to_pg, &to_my] {
         engine.release_job(j.job_id).await;
     }
     lite.close().await;
     pg.close().await;
+    dbs.cleanup().await;
+}
+
+/// Each column of `litevals` as SQLite's `quote()` spells it (storage class
+/// and exact value: `X'00FF'`, `'text'`, `2.25`, `NULL`), and its declared
+/// type.
+async fn quoted_litevals(lite: &SqlitePool) -> (Vec<TextRow>, Vec<(String, String)>) {
+    let columns: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, type FROM pragma_table_info('litevals') ORDER BY cid")
+            .fetch_all(lite)
+            .await
+            .expect("columns");
+    let list: Vec<String> = columns
+        .iter()
+        .map(|(c, _)| format!("quote(\"{c}\") AS \"{c}\""))
+        .collect();
+    let rows = lite_rows(
+        lite,
+        &format!("SELECT {} FROM litevals ORDER BY id", list.join(", ")),
+    )
+    .await;
+    (rows, columns)
+}
+
+/// SQLite → SQLite (a second file): every value with its storage class, as
+/// the source holds it; declared types kept, except where the mapping says.
+#[tokio::test]
+async fn sqlite_values_arrive_exactly_in_another_sqlite_file() {
+    let dbs = Dbs::new().await;
+    let lite = dbs.sqlite_pool("src").await;
+    create_sqlite_source(&lite).await;
+    let engine = engine();
+    let j = job(dbs.sqlite("src"), dbs.sqlite("t"), &["litevals"], 2);
+    migrate(&engine, &j).await;
+    let target = dbs.sqlite_pool("t").await;
+    let (want, source_types) = quoted_litevals(&lite).await;
+    let (got, target_types) = quoted_litevals(&target).await;
+    let documented: BTreeMap<&str, &str> = [
+        // SQLite's NUMERIC affinity is not exact: decimals travel as text.
+        ("n", "DECIMAL_TEXT"),
+        ("nt", "TEXT"),
+        ("cl", "TEXT"),
+        ("db", "REAL"),
+        ("fl", "REAL"),
+        ("bn", "BLOB"),
+        ("ti", "BOOLEAN"),
+    ]
+    .into();
+    for ((col, source), (_, target)) in source_types.iter().zip(&target_types) {
+        let expected = documented.get(col.as_str()).copied().unwrap_or(source);
+        assert_eq!(target, expected, "declared type of {col}");
+    }
+    assert_eq!(want.len(), 3);
+    for (got, want) in got.iter().zip(&want) {
+        for (col, value) in want {
+            let expected = match (col.as_str(), value.as_deref()) {
+                // The number NUMERIC made of '12.50', as text.
+                ("n", Some(v)) if v != "NULL" => Some(format!("'{v}'")),
+                // The same instant, in UTC (as from every source), and the
+                // same time of day, spelled with fraction digits in threes.
+                ("dtz", Some("'2024-06-01 12:00:00+05:30'")) => {
+                    Some("'2024-06-01 06:30:00+00:00'".to_owned())
+                }
+                ("tm", Some("'12:34:56.5'")) => Some("'12:34:56.500'".to_owned()),
+                _ => value.clone(),
+            };
+            assert_eq!(got[col], expected, "column {col} of {want:?}");
+        }
+    }
+    assert_row(
+        "sqlite litevals 1",
+        &got[0],
+        &[
+            ("i", s("9223372036854775807")),
+            ("r", s("2.25")),
+            ("b", s("X'00FF5C4E'")),
+            ("n", s("'12.5'")),
+            ("d", s("'12.50'")),
+            ("dtz", s("'2024-06-01 06:30:00+00:00'")),
+            ("bits", s("'00101'")),
+            ("bo", s("1")),
+            ("tm", s("'12:34:56.500'")),
+            ("db", s("1.000000000000000223e+00")),
+            ("fl", s("0.1")),
+            ("bn", s("X'00112233445566778899AABBCCDDEEFF'")),
+            ("ti", s("1")),
+        ],
+    );
+    let text: Option<String> = sqlx::query_scalar("SELECT t FROM litevals WHERE id = 1")
+        .fetch_one(&target)
+        .await
+        .expect("text");
+    assert_eq!(text.as_deref(), Some(HAZARD));
+    engine.release_job(j.job_id).await;
+    target.close().await;
+    lite.close().await;
     dbs.cleanup().await;
 }
 
@@ -1076,7 +1385,7 @@ async fn postgres_values_arrive_in_a_fresh_postgres_database() {
     }
     let sql = "SELECT id::text, arr::text, tarr::text, r4::text, tr::text, iv::text, u::text,
                       jb::text, tz::text, n::text, dom::text, pr::text, md::text,
-                      encode(bya, 'hex') AS bya, bits::text, md5(bigb) AS bigb
+                      encode(bya, 'hex') AS bya, bits::text, md5(bigb) AS bigb, tod::text
                FROM pgvals ORDER BY id";
     // The same text, column by column, as the source prints it.
     let source_rows = pg_rows(&pg, sql).await;

@@ -204,3 +204,146 @@ async fn zero_dates_reject_makes_each_such_row_a_record_error_and_copies_the_res
     pg.close().await;
     dbs.cleanup().await;
 }
+
+/// `(id, d, dt)` of `dates` on a MySQL target, as text.
+async fn mysql_dates(my: &sqlx::MySqlPool) -> Vec<(i32, Option<String>, Option<String>)> {
+    sqlx::query_as(
+        "SELECT id, CAST(d AS CHAR), DATE_FORMAT(dt, '%Y-%m-%d %H:%i:%s') FROM dates ORDER BY id",
+    )
+    .fetch_all(my)
+    .await
+    .expect("mysql target rows")
+}
+
+/// `(id, d, dt)` of `dates` on a SQLite target.
+async fn sqlite_dates(lite: &sqlx::SqlitePool) -> Vec<(i64, Option<String>, Option<String>)> {
+    sqlx::query_as("SELECT id, d, dt FROM dates ORDER BY id")
+        .fetch_all(lite)
+        .await
+        .expect("sqlite target rows")
+}
+
+/// Into MariaDB (a second database: the target session is strict, so a
+/// zero date written there would be refused) and SQLite (which would keep
+/// the text `0000-00-00`): NULL, and the NOT NULL column rejects its row.
+#[tokio::test]
+async fn zero_dates_null_into_mariadb_and_sqlite() {
+    let dbs = Dbs::new().await;
+    source_with_zero_dates(&dbs).await;
+    let (url, target) = dbs.second_mysql().await;
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let expected = [
+        (
+            1,
+            Some("2024-01-01".to_owned()),
+            Some("2024-01-01 10:00:00".to_owned()),
+        ),
+        (2, None, Some("2024-01-02 10:00:00".to_owned())),
+        (3, Some("2024-01-03".to_owned()), None),
+        (5, None, Some("2024-01-05 10:00:00".to_owned())),
+    ];
+
+    let to_my = job(
+        dbs.mysql(),
+        support::config(freight_core::connection::DatabaseKind::Mysql, &url, None),
+        &["dates"],
+        2,
+    );
+    let (outcomes, rejected) = run_all(&engine, &to_my, 10).await;
+    assert_eq!(outcomes.iter().map(|o| o.rows_written).sum::<i64>(), 4);
+    let named: Vec<(serde_json::Value, Option<&str>)> = rejected
+        .iter()
+        .map(|r| (r.key.clone(), r.column.as_deref()))
+        .collect();
+    assert_eq!(named, [(serde_json::json!([4]), Some("nn"))]);
+    assert_eq!(mysql_dates(&target).await, expected);
+
+    let to_lite = job(dbs.mysql(), dbs.sqlite("t"), &["dates"], 2);
+    let (_, rejected) = run_all(&engine, &to_lite, 10).await;
+    let named: Vec<(serde_json::Value, Option<&str>)> = rejected
+        .iter()
+        .map(|r| (r.key.clone(), r.column.as_deref()))
+        .collect();
+    assert_eq!(named, [(serde_json::json!([4]), Some("nn"))]);
+    let lite = dbs.sqlite_pool("t").await;
+    let got: Vec<(i32, Option<String>, Option<String>)> = sqlite_dates(&lite)
+        .await
+        .into_iter()
+        .map(|(id, d, dt)| (i32::try_from(id).expect("id"), d, dt))
+        .collect();
+    assert_eq!(got, expected);
+    for j in [&to_my, &to_lite] {
+        engine.release_job(j.job_id).await;
+    }
+    lite.close().await;
+    target.close().await;
+    dbs.drop_second().await;
+    dbs.cleanup().await;
+}
+
+/// `zero_dates: reject` into MariaDB and SQLite: each such row a record
+/// naming its column and key, the rest copied (text keys too).
+#[tokio::test]
+async fn zero_dates_reject_into_mariadb_and_sqlite() {
+    let dbs = Dbs::new().await;
+    source_with_zero_dates(&dbs).await;
+    let (url, target) = dbs.second_mysql().await;
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let mut to_my = job(
+        dbs.mysql(),
+        support::config(freight_core::connection::DatabaseKind::Mysql, &url, None),
+        &["dates", "codes"],
+        2,
+    );
+    to_my.zero_dates = ZeroDates::Reject;
+    let mut to_lite = job(dbs.mysql(), dbs.sqlite("t"), &["dates", "codes"], 2);
+    to_lite.zero_dates = ZeroDates::Reject;
+    let expected_records = vec![
+        ("[\"b\"]".to_owned(), Some("d")),
+        ("[2]".to_owned(), Some("d")),
+        ("[3]".to_owned(), Some("dt")),
+        ("[4]".to_owned(), Some("nn")),
+    ];
+    for j in [&to_my, &to_lite] {
+        let (_, mut rejected) = run_all(&engine, j, 10).await;
+        rejected.sort_by_key(|r| r.key.to_string());
+        let named: Vec<(String, Option<&str>)> = rejected
+            .iter()
+            .map(|r| (r.key.to_string(), r.column.as_deref()))
+            .collect();
+        assert_eq!(named, expected_records);
+    }
+    let kept = vec![
+        (
+            1,
+            Some("2024-01-01".to_owned()),
+            Some("2024-01-01 10:00:00".to_owned()),
+        ),
+        (5, None, Some("2024-01-05 10:00:00".to_owned())),
+    ];
+    assert_eq!(mysql_dates(&target).await, kept);
+    let codes: Vec<String> = sqlx::query_scalar("SELECT code FROM codes ORDER BY code")
+        .fetch_all(&target)
+        .await
+        .expect("codes");
+    assert_eq!(codes, ["a", "c"]);
+    let lite = dbs.sqlite_pool("t").await;
+    let got: Vec<(i32, Option<String>, Option<String>)> = sqlite_dates(&lite)
+        .await
+        .into_iter()
+        .map(|(id, d, dt)| (i32::try_from(id).expect("id"), d, dt))
+        .collect();
+    assert_eq!(got, kept);
+    let codes: Vec<String> = sqlx::query_scalar("SELECT code FROM codes ORDER BY code")
+        .fetch_all(&lite)
+        .await
+        .expect("codes");
+    assert_eq!(codes, ["a", "c"]);
+    for j in [&to_my, &to_lite] {
+        engine.release_job(j.job_id).await;
+    }
+    lite.close().await;
+    target.close().await;
+    dbs.drop_second().await;
+    dbs.cleanup().await;
+}

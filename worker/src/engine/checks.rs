@@ -105,7 +105,11 @@ fn respell_into(
                     lower.to_ascii_uppercase()
                 } else if is_call && FUNCTIONS.contains(&lower.as_str()) {
                     function = true;
-                    lower
+                    function_on(source, target, &lower)?
+                } else if is_call && source == Dialect::Sqlite && lower == "length" {
+                    // SQLite's `length` of text counts characters.
+                    function = true;
+                    function_on(source, target, "char_length")?
                 } else if word.starts_with('_') && matches!(iter.peek(), Some(Token::Str(_))) {
                     // A character set introducer (`_utf8mb4'x'`): the target's own applies.
                     continue;
@@ -151,6 +155,21 @@ fn respell_into(
         after_function = function;
     }
     Some(out)
+}
+
+/// A function of [`FUNCTIONS`] as `target` spells it, when it computes the
+/// same there. SQLite has no `char_length` (its `length` of text counts
+/// characters), and its `lower`/`upper` change ASCII letters only
+/// (`upper('é')` is `é`), so they do not translate to or from SQLite.
+fn function_on(source: Dialect, target: Dialect, name: &str) -> Option<String> {
+    let sqlite = (source == Dialect::Sqlite) != (target == Dialect::Sqlite);
+    match name {
+        "lower" | "upper" if sqlite => None,
+        "char_length" | "character_length" if target == Dialect::Sqlite => {
+            Some("length".to_owned())
+        }
+        _ => Some(name.to_owned()),
+    }
 }
 
 pub(super) fn tokenize(source: Dialect, text: &str) -> Option<Vec<Token>> {
@@ -212,6 +231,8 @@ pub(super) fn tokenize(source: Dialect, text: &str) -> Option<Vec<Token>> {
                     "<>" | "!=" | "<=" | ">=" => two,
                     // PostgreSQL's string concatenation (MySQL's `||` is OR).
                     "::" | "||" if source == Dialect::Postgres => two,
+                    // SQLite's too.
+                    "||" if source == Dialect::Sqlite => two,
                     _ => match c {
                         '=' | '<' | '>' | '+' | '-' | '*' | '/' | '%' | '(' | ')' | ',' | '.' => {
                             c.to_string()
@@ -530,6 +551,36 @@ mod tests {
                 "(status = ANY (ARRAY['a'::text]))"
             ),
             None
+        );
+    }
+
+    #[test]
+    fn lengths_and_case_functions_follow_sqlites_meaning() {
+        let c = cols(&["code"]);
+        let t = |s, d, e| translate(s, d, e, &c);
+        assert_eq!(
+            t(
+                Dialect::Postgres,
+                Dialect::Sqlite,
+                "(char_length((code)::text) = 3)"
+            )
+            .as_deref(),
+            Some("(length((\"code\")) = 3)")
+        );
+        assert_eq!(
+            t(Dialect::Sqlite, Dialect::MySql, "length(code) < 10").as_deref(),
+            Some("char_length(`code`) < 10")
+        );
+        for (source, target) in [
+            (Dialect::Postgres, Dialect::Sqlite),
+            (Dialect::Sqlite, Dialect::Postgres),
+            (Dialect::Sqlite, Dialect::MySql),
+        ] {
+            assert_eq!(t(source, target, "upper(code) = code"), None);
+        }
+        assert_eq!(
+            t(Dialect::MySql, Dialect::Postgres, "upper(`code`) = `code`").as_deref(),
+            Some("upper(\"code\") = \"code\"")
         );
     }
 

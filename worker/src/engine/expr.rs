@@ -15,6 +15,12 @@
 //! MySQL `char_length`). Refused: `/` (integer division on PostgreSQL,
 //! decimal on MySQL), `round` (MySQL rounds doubles the C library's way),
 //! casts other than PostgreSQL's `::text` on text, every other function.
+//!
+//! SQLite sources' generated columns translate the same way into MySQL and
+//! PostgreSQL, with SQLite's meanings: `||` concatenates, `length` of text
+//! counts characters, `ifnull` is `coalesce`; refused are `%` (SQLite casts
+//! both sides to integers), `lower`/`upper` (ASCII letters only) and
+//! decimal columns (SQLite computes them as doubles).
 
 use freight_core::job::Identifiers;
 
@@ -127,7 +133,10 @@ fn translate_typed(
     expression: &str,
     columns: &[Column],
 ) -> Option<(String, Ty)> {
-    if !portable_pair(source, target) {
+    // SQLite sources too (generated columns; views from SQLite are not
+    // recreated, see `views.rs`).
+    let from_sqlite = source == Dialect::Sqlite && target != Dialect::Sqlite;
+    if !portable_pair(source, target) && !from_sqlite {
         return None;
     }
     let scope = [ScopeTable {
@@ -297,7 +306,8 @@ impl<'a> Parser<'a> {
         loop {
             let op = if self.eat_symbol("*") {
                 "*"
-            } else if self.eat_symbol("%") {
+            } else if self.source != Dialect::Sqlite && self.eat_symbol("%") {
+                // SQLite's `%` casts both sides to integers (5.5 % 2 is 1).
                 "%"
             } else {
                 return Some(left);
@@ -436,6 +446,8 @@ impl<'a> Parser<'a> {
         }
         let (table, column) = found?;
         let ty = match column.logical {
+            // SQLite computes decimals as doubles (or as text: DECIMAL_TEXT).
+            Logical::Decimal { .. } if self.source == Dialect::Sqlite => Ty::Other,
             Logical::Text { .. } | Logical::Enum(_) => Ty::Text,
             // `float` is single precision on both sides, but MySQL computes
             // with doubles: only exact numbers and doubles compute the same.
@@ -454,6 +466,8 @@ impl<'a> Parser<'a> {
     fn call(&self, name: &str, args: Vec<Expr>) -> Option<Expr> {
         let one_of = |ty: Ty| args.len() == 1 && args[0].ty() == ty;
         let func = match (self.source, name) {
+            // SQLite's change ASCII letters only (`upper('é')` is `é`).
+            (Dialect::Sqlite, "lower" | "upper") => return None,
             // MariaDB stores `lower`/`upper` as `lcase`/`ucase`.
             (_, "lower" | "upper") | (Dialect::MySql, "lcase" | "ucase") if one_of(Ty::Text) => {
                 if matches!(name, "lower" | "lcase") {
@@ -464,10 +478,10 @@ impl<'a> Parser<'a> {
             }
             (_, "abs") if one_of(Ty::Number) => Func::Abs,
             (_, "char_length" | "character_length") if one_of(Ty::Text) => Func::CharLength,
-            (Dialect::Postgres, "length") if one_of(Ty::Text) => Func::CharLength,
+            (Dialect::Postgres | Dialect::Sqlite, "length") if one_of(Ty::Text) => Func::CharLength,
             (Dialect::MySql, "length") if one_of(Ty::Text) => Func::OctetLength,
             (_, "octet_length") if one_of(Ty::Text) => Func::OctetLength,
-            (Dialect::MySql, "ifnull") | (_, "coalesce") if args.len() >= 2 => {
+            (Dialect::MySql | Dialect::Sqlite, "ifnull") | (_, "coalesce") if args.len() >= 2 => {
                 let kinds: Vec<Ty> = args
                     .iter()
                     .map(Expr::ty)
@@ -572,6 +586,28 @@ mod tests {
             col("last", text),
             col("score", Logical::Float32),
         ]
+    }
+
+    #[test]
+    fn sqlite_generated_expressions_translate_with_sqlites_meaning() {
+        let c = columns();
+        let from_lite = |target, e| translate(Dialect::Sqlite, target, e, &c);
+        assert_eq!(
+            from_lite(Dialect::Postgres, "qty * 2 + abs(qty)").as_deref(),
+            Some("((\"qty\" * 2) + abs(\"qty\"))")
+        );
+        assert_eq!(
+            from_lite(Dialect::MySql, "first || ' ' || ifnull(last, '')").as_deref(),
+            Some("concat(`first`, ' ', coalesce(`last`, ''))")
+        );
+        assert_eq!(
+            from_lite(Dialect::MySql, "length(first)").as_deref(),
+            Some("char_length(`first`)")
+        );
+        for refused in ["qty % 2", "upper(first)", "price * qty", "qty / 2"] {
+            assert_eq!(from_lite(Dialect::Postgres, refused), None, "{refused}");
+        }
+        assert_eq!(from_lite(Dialect::Sqlite, "qty * 2"), None);
     }
 
     #[test]

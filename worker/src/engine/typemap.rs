@@ -247,6 +247,13 @@ fn default_sql(target: Dialect, col: &Column) -> Option<String> {
             Dialect::Postgres => b.to_string(),
             _ => u8::from(*b).to_string(),
         },
+        // SQLite keeps decimals as exact text (`DECIMAL_TEXT`): a number
+        // literal would be stored as a float's text (1.50 as '1.5').
+        (DefaultValue::Number(n), Logical::Decimal { .. } | Logical::UInt64)
+            if target == Dialect::Sqlite =>
+        {
+            literal(target, n)
+        }
         (DefaultValue::Number(n), _) => n.clone(),
         // MySQL only allows literal defaults on TEXT/BLOB/JSON from 8.0.13 as expressions.
         (DefaultValue::String(_), Logical::Json | Logical::Bytes) if target == Dialect::MySql => {

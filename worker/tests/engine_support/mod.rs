@@ -91,6 +91,59 @@ impl Dbs {
         SqlitePool::connect_with(opts).await.expect("sqlite pool")
     }
 
+    /// A second MariaDB database, `<name>_t` (a MySQL target of a MySQL
+    /// source): its URL and a pool. `drop_second` drops it.
+    pub async fn second_mysql(&self) -> (String, MySqlPool) {
+        let name = format!("{}_t", self.name);
+        let admin = MySqlPool::connect(MY_ADMIN).await.expect("mariadb up");
+        admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "CREATE DATABASE {name} CHARACTER SET utf8mb4"
+            )))
+            .await
+            .expect("create target database");
+        admin.close().await;
+        let url = format!("mysql://root@127.0.0.1:3306/{name}");
+        let pool = MySqlPool::connect(&url).await.expect("target pool");
+        (url, pool)
+    }
+
+    /// A second PostgreSQL database, `<name>_t` (one without the source's
+    /// extensions): its URL and a pool. `drop_second` drops it.
+    pub async fn second_pg(&self) -> (String, PgPool) {
+        let name = format!("{}_t", self.name);
+        let admin = PgPool::connect(PG_ADMIN).await.expect("postgres up");
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create target database");
+        admin.close().await;
+        let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+        let pool = PgPool::connect(&url).await.expect("target pool");
+        (url, pool)
+    }
+
+    /// Drops the second databases (best effort).
+    pub async fn drop_second(&self) {
+        let name = format!("{}_t", self.name);
+        if let Ok(my) = MySqlPool::connect(MY_ADMIN).await {
+            let _ = my
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name}"
+                )))
+                .await;
+            my.close().await;
+        }
+        if let Ok(pg) = PgPool::connect(PG_ADMIN).await {
+            let _ = pg
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .await;
+            pg.close().await;
+        }
+    }
+
     pub async fn cleanup(self) {
         if let Ok(pg) = PgPool::connect(PG_ADMIN).await {
             let _ = pg

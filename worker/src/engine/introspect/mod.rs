@@ -180,11 +180,33 @@ pub fn type_args(spelling: &str) -> Vec<u32> {
         .collect()
 }
 
+/// The expression without the parentheses around all of it (`((-1))` is
+/// `-1`), keeping those of a call (`now()`, `datetime('now')`).
+fn without_outer_parens(mut expr: &str) -> &str {
+    while let Some(inner) = expr.strip_prefix('(').and_then(|e| e.strip_suffix(')')) {
+        // `(a) + (b)` starts and ends with parentheses that do not match.
+        let mut depth = 0i32;
+        let balanced = inner.chars().all(|c| {
+            depth += match c {
+                '(' => 1,
+                ')' => -1,
+                _ => 0,
+            };
+            depth >= 0
+        });
+        if !balanced || depth != 0 {
+            break;
+        }
+        expr = inner.trim();
+    }
+    expr
+}
+
 /// Parses a default expression into something every dialect can spell;
 /// `None` when it has no portable meaning.
 fn parse_default(raw: &str) -> Option<DefaultValue> {
     let raw = raw.trim();
-    let unwrapped = raw.trim_start_matches('(').trim_end_matches(')');
+    let unwrapped = without_outer_parens(raw);
     let lower = unwrapped.to_ascii_lowercase();
     if lower == "null" {
         return Some(DefaultValue::Null);
@@ -202,7 +224,7 @@ fn parse_default(raw: &str) -> Option<DefaultValue> {
     if unwrapped.parse::<f64>().is_ok() {
         return Some(DefaultValue::Number(unwrapped.to_owned()));
     }
-    if let Some(rest) = raw.strip_prefix('\'') {
+    if let Some(rest) = unwrapped.strip_prefix('\'') {
         // 'text' or 'text'::type; '' is an escaped quote.
         let mut out = String::new();
         let mut chars = rest.chars().peekable();
@@ -243,5 +265,16 @@ mod tests {
             Some(DefaultValue::CurrentTimestamp)
         );
         assert_eq!(parse_default("nextval('s'::regclass)"), None);
+        // A call keeps its own parentheses.
+        assert_eq!(parse_default("now()"), Some(DefaultValue::CurrentTimestamp));
+        assert_eq!(
+            parse_default("(datetime('now'))"),
+            Some(DefaultValue::CurrentTimestamp)
+        );
+        assert_eq!(
+            parse_default("((-1))"),
+            Some(DefaultValue::Number("-1".into()))
+        );
+        assert_eq!(parse_default("(1) + (2)"), None);
     }
 }

@@ -279,14 +279,10 @@ pub fn logical_of(declared: &str) -> Logical {
         }
     } else if has("BLOB") || has("BYTEA") || has("BINARY") {
         Logical::Bytes
-    } else if has("DOUB") {
+    } else if has("DOUB") || has("REAL") || has("FLOA") {
+        // SQLite stores every float as a double, `FLOAT` columns included:
+        // a single-precision target type would round them.
         Logical::Float64
-    } else if has("REAL") || has("FLOA") {
-        if upper.starts_with("REAL") || has("DOUB") {
-            Logical::Float64
-        } else {
-            Logical::Float32
-        }
     } else if has("TIMESTAMPTZ") || has("WITH TIME ZONE") {
         Logical::DateTimeTz
     } else if has("DATETIME") || has("TIMESTAMP") {

@@ -8,6 +8,7 @@ mod sqlite;
 
 use std::hash::{Hash, Hasher};
 
+use chrono::Timelike;
 use futures::TryStreamExt;
 use tokio::sync::mpsc;
 
@@ -337,6 +338,15 @@ pub fn row_hash(row: &Row) -> u64 {
     for v in row {
         match v {
             Value::Null => 0u8.hash(&mut h),
+            // A time of day hashes as the span since midnight: a MySQL
+            // `time` column (a duration) holding it then hashes the same
+            // (`12:34:56.5` both ways, not `12:34:56.500`).
+            Value::Time(t) => {
+                1u8.hash(&mut h);
+                let micros = i64::from(t.num_seconds_from_midnight()) * 1_000_000
+                    + i64::from(t.nanosecond() / 1_000);
+                Value::Duration(micros).canonical_text().hash(&mut h);
+            }
             other => {
                 1u8.hash(&mut h);
                 other.canonical_text().hash(&mut h);
