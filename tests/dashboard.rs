@@ -599,7 +599,7 @@ fn fmt_count(value: &Value) -> String {
     let digits = value.as_i64().expect("a count").to_string();
     let mut out = String::new();
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
