@@ -3,7 +3,8 @@
 //! resumed with `Last-Event-ID` after a disconnect in the middle of the
 //! job (on PostgreSQL through `freight all`, and through a `freight api`
 //! process while a separate `freight worker` process runs the job; on
-//! SQLite through `freight dev`); and webhook deliveries, sent by the workers' own sender loop,
+//! SQLite through `freight dev`); the keep-alive setting on a real
+//! `freight api`; and webhook deliveries, sent by the workers' own sender loop,
 //! that survive a `kill -9` of the worker in the middle of the job and in
 //! the middle of a delivery.
 
@@ -424,6 +425,49 @@ async fn a_job_run_by_a_worker_process_streams_from_a_separate_api_process() {
     );
     worker.terminate();
     worker.wait_exit(Duration::from_secs(30)).await;
+    api.terminate();
+    api.wait_exit(Duration::from_secs(30)).await;
+}
+
+/// `FREIGHT_SSE_KEEP_ALIVE_MS` reaches the streams of a real `freight api`:
+/// a quiet stream gets its comment after half a second, not 15 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keep_alive_interval_of_event_streams_is_a_setting() {
+    let database = freight_api::testing::fresh_database("freight_ops").await;
+    let files = Files::new();
+    let mut api = FreightSpec::new("api", &database)
+        .env("FREIGHT_DEV_MODE", "true")
+        .env("FREIGHT_SSE_KEEP_ALIVE_MS", "500")
+        .spawn();
+    api.wait_ready(&reqwest::Client::new()).await;
+    let client = Client::new(api.base_url());
+    // No worker runs: the job stays queued and its stream quiet.
+    let id = client
+        .create_job(&sqlite_job(
+            &files.path("source.db"),
+            &files.path("target.db"),
+        ))
+        .await;
+    let response = client
+        .request(reqwest::Method::GET, &format!("/api/v1/jobs/{id}/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !text.lines().any(|line| line.starts_with(':')) {
+            let chunk = body.next().await.expect("the stream stays open").unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("a keep-alive comment within 5 s: {text:?}"));
+    assert!(
+        text.starts_with("event: status") || text.contains("\nevent: status"),
+        "{text:?}"
+    );
     api.terminate();
     api.wait_exit(Duration::from_secs(30)).await;
 }
