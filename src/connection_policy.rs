@@ -63,11 +63,11 @@ pub async fn connection_policy(
 
 /// The engine every role uses: the policy, and the plan limits.
 pub fn engine(settings: &Settings, policy: ConnectionPolicy) -> Engine {
-    Engine::new(policy).with_limits(PlanLimits {
-        max_batches_per_job: usize::try_from(settings.max_batches_per_job).unwrap_or(usize::MAX),
-        max_key_bytes_per_job: usize::try_from(settings.max_plan_key_bytes).unwrap_or(usize::MAX),
-        max_tables_per_job: usize::try_from(settings.max_tables_per_job).unwrap_or(usize::MAX),
-    })
+    Engine::new(policy).with_limits(PlanLimits::new(
+        settings.max_batches_per_job,
+        settings.max_plan_key_bytes,
+        settings.max_tables_per_job,
+    ))
 }
 
 /// Where Freight's Redis listens, resolved now.

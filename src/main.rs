@@ -218,6 +218,7 @@ fn api_state(
             &settings.queue_name,
         )
         .with_connection_policy(policy)
+        .with_event_keep_alive(Duration::from_millis(settings.sse_keep_alive_ms))
         .with_plan_limits(freight_api::plan_slots::PlanLimits {
             concurrent_per_tenant: usize::from(settings.max_concurrent_plans),
             timeout: Duration::from_secs(settings.plan_timeout_seconds),

@@ -1,16 +1,22 @@
 //! Process configuration: one typed struct read by clap from flags and the
-//! environment, each default written once (the dispatch timings' defaults
-//! are `freight_worker::dispatch::defaults`).
+//! environment, each default written once, beside what it configures
+//! (`freight_worker::dispatch::defaults`, `freight_worker::webhooks::defaults`,
+//! `freight_worker::engine::plan_defaults`, `freight_api::rate_limit::defaults`,
+//! `freight_api::plan_slots::defaults`, `freight_api::events::defaults`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
+use freight_api::events::defaults as event_defaults;
+use freight_api::plan_slots::defaults as plan_slot_defaults;
+use freight_api::rate_limit::defaults as rate_defaults;
 use freight_core::connection::Secret;
 use freight_core::policy::EgressRule;
 use freight_core::secrets::SecretBox;
 use freight_worker::dispatch::{DispatchConfig, defaults};
+use freight_worker::engine::plan_defaults;
 use freight_worker::webhooks::{SenderConfig, defaults as webhook_defaults};
 
 /// The dev-only JWT secret used when `FREIGHT_DEV_MODE=true` (or `freight
@@ -120,15 +126,19 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(100..))]
     pub webhook_timeout_ms: u64,
     /// Per-tenant API requests per minute (0 = unlimited).
-    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    #[arg(long, env = "RATE_LIMIT_PER_MINUTE", default_value_t = rate_defaults::REQUESTS_PER_MINUTE)]
     pub rate_limit_per_minute: u32,
     /// Per-tenant job creations per minute (0 = unlimited).
-    #[arg(long, env = "RATE_LIMIT_CREATE_PER_MINUTE", default_value_t = 60)]
+    #[arg(long, env = "RATE_LIMIT_CREATE_PER_MINUTE", default_value_t = rate_defaults::CREATES_PER_MINUTE)]
     pub rate_limit_create_per_minute: u32,
     /// Per-client-address requests per minute without a verified identity
     /// (0 = unlimited).
-    #[arg(long, env = "RATE_LIMIT_ANONYMOUS_PER_MINUTE", default_value_t = 120)]
+    #[arg(long, env = "RATE_LIMIT_ANONYMOUS_PER_MINUTE", default_value_t = rate_defaults::ANONYMOUS_PER_MINUTE)]
     pub rate_limit_anonymous_per_minute: u32,
+    /// A job event stream quiet this long gets a keep-alive comment.
+    #[arg(long, env = "FREIGHT_SSE_KEEP_ALIVE_MS", default_value_t = event_defaults::KEEP_ALIVE_MS,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub sse_keep_alive_ms: u64,
     /// Seconds to finish in-flight requests and batches after SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = defaults::SHUTDOWN_GRACE_SECONDS)]
     pub shutdown_grace_seconds: u64,
@@ -150,23 +160,23 @@ pub struct Settings {
     #[arg(long, env = "FREIGHT_SQLITE_ROOT")]
     pub sqlite_root: Option<PathBuf>,
     /// Batches one job may be cut into.
-    #[arg(long, env = "FREIGHT_MAX_BATCHES_PER_JOB", default_value_t = 100_000,
+    #[arg(long, env = "FREIGHT_MAX_BATCHES_PER_JOB", default_value_t = plan_defaults::MAX_BATCHES_PER_JOB,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_batches_per_job: u64,
     /// Bytes of boundary key values one plan may hold.
-    #[arg(long, env = "FREIGHT_MAX_PLAN_KEY_BYTES", default_value_t = 16 * 1024 * 1024,
+    #[arg(long, env = "FREIGHT_MAX_PLAN_KEY_BYTES", default_value_t = plan_defaults::MAX_KEY_BYTES_PER_JOB,
           value_parser = clap::value_parser!(u64).range(1024..))]
     pub max_plan_key_bytes: u64,
     /// Tables one job may copy.
-    #[arg(long, env = "FREIGHT_MAX_TABLES_PER_JOB", default_value_t = 10_000,
+    #[arg(long, env = "FREIGHT_MAX_TABLES_PER_JOB", default_value_t = plan_defaults::MAX_TABLES_PER_JOB,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_tables_per_job: u64,
     /// Seconds one `plan_migration_job` may take.
-    #[arg(long, env = "FREIGHT_PLAN_TIMEOUT_SECONDS", default_value_t = 60,
+    #[arg(long, env = "FREIGHT_PLAN_TIMEOUT_SECONDS", default_value_t = plan_slot_defaults::TIMEOUT_SECONDS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub plan_timeout_seconds: u64,
     /// Plans one tenant may run at the same time (per API process).
-    #[arg(long, env = "FREIGHT_MAX_CONCURRENT_PLANS", default_value_t = 2,
+    #[arg(long, env = "FREIGHT_MAX_CONCURRENT_PLANS", default_value_t = plan_slot_defaults::CONCURRENT_PER_TENANT,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_plans: u16,
 }

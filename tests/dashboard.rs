@@ -2,8 +2,9 @@
 //! WebDriver (Debian's `chromium` and `chromium-driver`; `scripts/test.sh`
 //! installs them): a real migration followed live by a real `freight dev`
 //! process until the progress bar reaches 100 % (and a screenshot of it);
+//! the validate button and the plan preview form on that real source;
 //! deep link sign-in, the batch grid, the log viewer and its export, the
-//! cancel button, the jobs list.
+//! cancel and retry buttons, the jobs list with its status filter and pages.
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
@@ -89,7 +90,13 @@ async fn browser() -> Browser {
 
 /// Waits (up to 20 s) until `script` returns true in the page.
 async fn until(client: &Client, what: &str, script: &str) {
-    for _ in 0..200 {
+    until_within(client, Duration::from_secs(20), what, script).await;
+}
+
+/// Waits (up to `limit`) until `script` returns true in the page.
+async fn until_within(client: &Client, limit: Duration, what: &str, script: &str) {
+    let polls = limit.as_millis() / 100;
+    for _ in 0..polls {
         if client.execute(script, vec![]).await.unwrap() == json!(true) {
             return;
         }
@@ -279,6 +286,90 @@ async fn a_real_migration_fills_the_progress_bar_to_completed() {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, &png).unwrap();
     eprintln!("screenshot: {}", path.display());
+
+    // Validate through the button: the stream has ended with the job, and
+    // the page follows the validation until it has passed.
+    c.find(Locator::XPath("//button[normalize-space()='Validate']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until_within(
+        c,
+        Duration::from_secs(120),
+        "the validation shown as passed",
+        "return !!document.querySelector('#main .status[data-status=passed]')",
+    )
+    .await;
+    let job: Value = http
+        .get(format!("{base}/api/v1/jobs/{id}"))
+        .bearer_auth(&token)
+        .header("X-Tenant-ID", &tenant)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["validation"]["status"], "passed", "{job}");
+
+    // The plan preview form, typed in, against the real source: the page
+    // lists the tables the API plans.
+    let spec = json!({
+        "source_config": {"type": "sqlite", "database": source.display().to_string()},
+        "target_config": {"type": "sqlite", "database": target.display().to_string()},
+        "batch_size": 5000,
+        "started_by": "dashboard-test",
+    });
+    c.goto(&format!("{base}/ui/#/plan")).await.unwrap();
+    let form = c.find(Locator::Css("#spec")).await.unwrap();
+    form.clear().await.unwrap();
+    form.send_keys(&spec.to_string()).await.unwrap();
+    c.find(Locator::XPath("//button[normalize-space()='Preview plan']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        c,
+        "the planned tables",
+        "return document.querySelectorAll('#plan-result tbody tr').length > 0",
+    )
+    .await;
+    let shown = c
+        .execute(
+            "return [...document.querySelectorAll('#plan-result tbody tr')]
+                 .map(r => [...r.cells].slice(0, 4).map(c => c.textContent))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let plan: Value = http
+        .post(format!("{base}/api/v1/jobs/plan"))
+        .bearer_auth(&token)
+        .header("X-Tenant-ID", &tenant)
+        .json(&spec)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let table = &plan["tables"][0];
+    assert_eq!(plan["tables"].as_array().map(Vec::len), Some(1), "{plan}");
+    assert_eq!(table["table_name"], "orders", "{plan}");
+    assert_eq!(
+        shown,
+        json!([[
+            "orders",
+            "key id",
+            fmt_count(&table["rows_estimate"]),
+            fmt_count(&table["batch_count"]),
+        ]]),
+        "{plan}"
+    );
 
     browser.client.close().await.unwrap();
     freight.terminate();
@@ -500,6 +591,219 @@ async fn the_dashboard_follows_a_job_live_and_acts_on_it() {
         .await
         .unwrap();
     assert_eq!(labelled, json!(true));
+    browser.client.close().await.unwrap();
+}
+
+/// A count as the page shows it (`toLocaleString("en-US")`).
+fn fmt_count(value: &Value) -> String {
+    let digits = value.as_i64().expect("a count").to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// The ids of the jobs the list shows now.
+async fn listed(c: &Client) -> Vec<String> {
+    let ids = c
+        .execute(
+            "return [...document.querySelectorAll('tr[data-job]')].map(r => r.dataset.job)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(ids).unwrap()
+}
+
+async fn click_link(c: &Client, text: &str) {
+    c.find(Locator::LinkText(text))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Retry through the button, then the jobs list filtered by status and
+/// paged (20 a page), against jobs made through the API (no worker runs
+/// them, so each state stays until the test changes it).
+#[tokio::test]
+async fn the_dashboard_retries_a_failed_job_and_filters_and_pages_the_jobs_list() {
+    let api = Api::spawn().await;
+    let caller = api.new_tenant();
+    let mut ids = Vec::new();
+    for _ in 0..22 {
+        let job = api.create_job(&caller, &job_body()).await;
+        ids.push(job["id"].as_str().unwrap().to_owned());
+    }
+    // One failed with a failed batch, as a worker leaves it.
+    let failed = ids[0].clone();
+    let failed_uuid = uuid::Uuid::parse_str(&failed).unwrap();
+    let pg = api.pg().await;
+    sqlx::query(
+        "UPDATE jobs SET status = 'failed', started_at = now(), finished_at = now(),
+                error_summary = '1 batch failed' WHERE id = $1",
+    )
+    .bind(failed_uuid)
+    .execute(&pg)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status, attempts, last_error)
+         VALUES ($1, $2, $3, 0, 'orders', 'failed', 3, 'connection reset')",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(failed_uuid)
+    .bind(&caller.tenant)
+    .execute(&pg)
+    .await
+    .unwrap();
+    // One cancelled, for the status filter.
+    let cancelled = ids[1].clone();
+    let response = api
+        .post(
+            &format!("/api/v1/jobs/{cancelled}/cancel"),
+            &caller,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+
+    let browser = browser().await;
+    let c = &browser.client;
+    c.goto(&format!(
+        "{}/ui/#/jobs/{failed}?token={}&tenant={}",
+        api.app.base_url, caller.token, caller.tenant
+    ))
+    .await
+    .unwrap();
+    until(
+        c,
+        "the failed job",
+        "return !!document.querySelector('#main .status[data-status=failed]')",
+    )
+    .await;
+    // The job is final, so its event stream has ended (a fetch's timing
+    // entry appears once its body is complete): what follows the retry is
+    // the page's own doing.
+    until(
+        c,
+        "the failed job's event stream to end",
+        "return performance.getEntriesByType('resource').some(e => e.name.endsWith('/events'))",
+    )
+    .await;
+    c.find(Locator::XPath(
+        "//button[normalize-space()='Retry failed batches']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    until(
+        c,
+        "the retried job queued again",
+        "return !!document.querySelector('#main .status[data-status=queued]')
+             && !!document.querySelector('.grid .cell[data-status=pending]')",
+    )
+    .await;
+    let detail: Value = api
+        .get(&format!("/api/v1/jobs/{failed}"), &caller)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["status"], "queued", "{detail}");
+    // The page follows the retried job live again: a worker starting it
+    // shows without a reload.
+    sqlx::query("UPDATE jobs SET status = 'running' WHERE id = $1")
+        .bind(failed_uuid)
+        .execute(&pg)
+        .await
+        .unwrap();
+    until(
+        c,
+        "the retried job running",
+        "return !!document.querySelector('#main .status[data-status=running]')",
+    )
+    .await;
+
+    // The jobs list, 20 a page: the next page holds the rest, none twice.
+    c.goto(&format!("{}/ui/#/jobs", api.app.base_url))
+        .await
+        .unwrap();
+    until(
+        c,
+        "the first page",
+        "return document.querySelectorAll('tr[data-job]').length === 20",
+    )
+    .await;
+    let first = listed(c).await;
+    let pager = c
+        .find(Locator::Css(".pager"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(pager.contains("22 job(s)"), "{pager}");
+    click_link(c, "Next page").await;
+    until(
+        c,
+        "the second page",
+        "return document.querySelectorAll('tr[data-job]').length === 2",
+    )
+    .await;
+    let second = listed(c).await;
+    let mut all: Vec<String> = first.iter().chain(&second).cloned().collect();
+    all.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(all, expected, "every job once across the pages");
+    click_link(c, "First page").await;
+    until(
+        c,
+        "the first page again",
+        "return document.querySelectorAll('tr[data-job]').length === 20",
+    )
+    .await;
+    assert_eq!(listed(c).await, first);
+
+    // Filtered by status: only the cancelled job.
+    c.find(Locator::Css("#status-filter"))
+        .await
+        .unwrap()
+        .select_by_value("cancelled")
+        .await
+        .unwrap();
+    c.find(Locator::XPath("//button[normalize-space()='Filter']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until(
+        c,
+        "only the cancelled job",
+        &format!(
+            "const rows = [...document.querySelectorAll('tr[data-job]')];
+             return location.hash === '#/jobs?status=cancelled' && rows.length === 1
+                 && rows[0].dataset.job === '{cancelled}'"
+        ),
+    )
+    .await;
+    let badge = c
+        .execute(
+            "return document.querySelector('tr[data-job] .status').dataset.status",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(badge, json!("cancelled"));
     browser.client.close().await.unwrap();
 }
 

@@ -757,37 +757,58 @@ async fn transient_failures_are_retried_with_backoff_counted_in_the_store(backen
 
 async fn a_dead_workers_batches_are_taken_over_after_their_leases_expire(backend: Backend) {
     let fx = Fixture::new(backend, 100).await;
-    let plane = fx.plane(Duration::from_millis(20));
-    let first = InProcessWorker::start(&fx.control, plane.clone(), fx.control.config(2));
+    let plane = fx.plane(Duration::ZERO);
+    let worker = stepper(&fx.control, plane, fx.control.config(2));
     let job_id = fx.create_job(10, 0, 0).await;
-    wait_for_job(
-        &fx.store,
-        &fx.tenant,
-        job_id,
-        WAIT,
-        "some batches done",
-        |d| d.batches.completed >= 2,
-    )
-    .await;
-    first.stop().await.expect("clean stop");
+    worker.maintain_once().await.expect("plan and queue");
+    assert_eq!(worker.run_queued(2).await, 2);
     // A worker that died holding two leases (its target transactions rolled
     // back with its connections): the batches look running, nobody renews.
     let taken = fx
         .control
         .exec_for_job(
             "UPDATE batches SET status = 'running', lease_owner = 'ghost/1', attempts = attempts + 1,
-                    lease_expires_at = now() + interval '1 second'
+                    lease_expires_at = now() + interval '1 hour'
              WHERE id IN (SELECT id FROM batches WHERE job_id = $1 AND status = 'pending' ORDER BY seq LIMIT 2)",
             "UPDATE batches SET status = 'running', lease_owner = 'ghost/1', attempts = attempts + 1,
-                    lease_expires_at = strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '+1 second')
+                    lease_expires_at = strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '+1 hour')
              WHERE id IN (SELECT id FROM batches WHERE job_id = $1 AND status = 'pending' ORDER BY seq LIMIT 2)",
             job_id,
         )
         .await;
     assert_eq!(taken, 2);
 
-    let second = InProcessWorker::start(&fx.control, plane, fx.control.config(2));
-    let detail = wait_for_status(&fx.store, &fx.tenant, job_id, WAIT, JobStatus::Completed).await;
+    // While their leases last, every other batch is done and those two wait.
+    for _ in 0..3 {
+        worker.maintain_once().await.expect("pass");
+        while worker.run_queued(usize::MAX).await > 0 {}
+    }
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::Running);
+    assert_eq!(
+        (detail.batches.completed, detail.batches.running),
+        (8, 2),
+        "a leased batch is not taken over"
+    );
+
+    // Their leases run out (the clock is moved, not waited for): taken over.
+    let expired = fx
+        .control
+        .exec_for_job(
+            "UPDATE batches SET lease_expires_at = now() - interval '1 second'
+             WHERE job_id = $1 AND lease_owner = 'ghost/1'",
+            "UPDATE batches SET lease_expires_at = strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-1 second')
+             WHERE job_id = $1 AND lease_owner = 'ghost/1'",
+            job_id,
+        )
+        .await;
+    assert_eq!(expired, 2);
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    let detail = job(&fx.store, &fx.tenant, job_id).await;
+    assert_eq!(detail.job.status, JobStatus::Completed);
     fx.assert_target_equals_source().await;
     assert_eq!(detail.batches.completed, 10);
     let taken_over: Vec<_> = batches(&fx.store, &fx.tenant, job_id)
@@ -806,7 +827,6 @@ async fn a_dead_workers_batches_are_taken_over_after_their_leases_expire(backend
         .filter(|l| l.message.contains("lease expired"))
         .count();
     assert_eq!(lost, 2);
-    second.stop().await.expect("clean stop");
     fx.cleanup().await;
 }
 

@@ -10,6 +10,14 @@ use freight_core::store::Store;
 use futures::StreamExt;
 use tokio::sync::broadcast;
 
+/// Defaults of the event streams, written once (the process settings use
+/// them too).
+pub mod defaults {
+    /// A comment is sent on a stream that has been quiet this long, so
+    /// proxies and clients keep an idle connection open.
+    pub const KEEP_ALIVE_MS: u64 = 15_000;
+}
+
 /// Wakes event streams; cheap to clone.
 #[derive(Clone)]
 pub struct JobEventHub {

@@ -10,6 +10,13 @@ use freight_core::TenantId;
 
 use crate::error::ApiError;
 
+/// Defaults of [`PlanLimits`], written once (the process settings use
+/// them too).
+pub mod defaults {
+    pub const CONCURRENT_PER_TENANT: u16 = 2;
+    pub const TIMEOUT_SECONDS: u64 = 60;
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct PlanLimits {
     /// Plans one tenant may run at the same time (`FREIGHT_MAX_CONCURRENT_PLANS`).
@@ -21,8 +28,8 @@ pub struct PlanLimits {
 impl Default for PlanLimits {
     fn default() -> Self {
         Self {
-            concurrent_per_tenant: 2,
-            timeout: Duration::from_secs(60),
+            concurrent_per_tenant: usize::from(defaults::CONCURRENT_PER_TENANT),
+            timeout: Duration::from_secs(defaults::TIMEOUT_SECONDS),
         }
     }
 }

@@ -47,6 +47,14 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n";
 
+/// Defaults of [`RateLimits`], written once (the process settings use
+/// them too).
+pub mod defaults {
+    pub const REQUESTS_PER_MINUTE: u32 = 600;
+    pub const CREATES_PER_MINUTE: u32 = 60;
+    pub const ANONYMOUS_PER_MINUTE: u32 = 120;
+}
+
 /// Requests per minute; 0 turns a limit off.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimits {
@@ -61,9 +69,9 @@ pub struct RateLimits {
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
-            requests_per_minute: 600,
-            creates_per_minute: 60,
-            anonymous_per_minute: 120,
+            requests_per_minute: defaults::REQUESTS_PER_MINUTE,
+            creates_per_minute: defaults::CREATES_PER_MINUTE,
+            anonymous_per_minute: defaults::ANONYMOUS_PER_MINUTE,
         }
     }
 }

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use freight_core::plan::Planner;
 use freight_core::policy::ConnectionPolicy;
 use freight_core::store::Store;
 use freight_core::tokens::TokenKeys;
 
-use crate::events::JobEventHub;
+use crate::events::{self, JobEventHub};
 use crate::plan_slots::{PlanLimits, PlanSlots};
 use crate::rate_limit::{RateLimiter, RateLimits, WindowCounter};
 use crate::routes::health::{Dependencies, DependencyProbe};
@@ -30,6 +30,8 @@ pub struct AppState {
     pub plans: Arc<PlanSlots>,
     /// Wakes job event streams when their job changed.
     pub job_events: JobEventHub,
+    /// How long an event stream stays quiet before a keep-alive comment.
+    pub event_keep_alive: Duration,
     /// Checks webhook URLs (the planner applies the same policy to databases).
     pub connection_policy: Arc<ConnectionPolicy>,
     shutting_down: Arc<AtomicBool>,
@@ -67,6 +69,7 @@ impl AppState {
             rate_limiter: None,
             plans: Arc::new(PlanSlots::new(PlanLimits::default())),
             job_events: JobEventHub::default(),
+            event_keep_alive: Duration::from_millis(events::defaults::KEEP_ALIVE_MS),
             connection_policy: Arc::new(ConnectionPolicy::for_tenants()),
             shutting_down: Arc::new(AtomicBool::new(false)),
             dependencies: Arc::new(DependencyProbe::default()),
@@ -88,6 +91,12 @@ impl AppState {
     /// The installation's connection policy, for webhook URLs.
     pub fn with_connection_policy(mut self, policy: ConnectionPolicy) -> Self {
         self.connection_policy = Arc::new(policy);
+        self
+    }
+
+    /// Sends a keep-alive comment on event streams quiet for `interval`.
+    pub fn with_event_keep_alive(mut self, interval: Duration) -> Self {
+        self.event_keep_alive = interval;
         self
     }
 

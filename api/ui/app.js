@@ -284,22 +284,23 @@ async function jobPage(jobId, signal) {
     h("section", {}, h("h2", {}, "Logs"), logs.node));
 
   let detail;
+  let following = false;
+  let poll = null;
   const refresh = async () => {
     detail = await api(`/jobs/${jobId}`);
     renderDetail(detail, header, cards, actions, jobId, refresh);
     bar.set(detail.progress.percent);
     await renderBatches(jobId, grid);
+    // The event stream ends with the job: a retry makes the job live again
+    // (follow it anew), and a validation runs after it (poll until it ends).
+    if (!FINAL.has(detail.status)) follow();
+    clearTimeout(poll);
+    if (detail.validation?.status === "running" && !signal.aborted) {
+      poll = setTimeout(() => refresh().catch(() => { /* keep the last view */ }), 1000);
+    }
   };
-  try {
-    await refresh();
-  } catch (e) {
-    show(title, h("p", { class: "error", role: "alert" }, problemText(e)));
-    return;
-  }
-  await logs.load();
-  if (FINAL.has(detail.status)) chart.finished(detail.progress.rows_per_second);
   let lastRows = null;
-  followEvents(jobId, async (name, data) => {
+  const onEvent = async (name, data) => {
     if (name === "progress") {
       const now = Date.now();
       const instant = lastRows ? ((data.rows_written - lastRows.rows) / ((now - lastRows.at) / 1000)) : data.rows_per_second;
@@ -316,7 +317,21 @@ async function jobPage(jobId, signal) {
       if (name === "batch_failed") toast(`Batch ${data.batch_id} failed (attempt ${data.attempt}): ${data.error || ""}`);
       try { await refresh(); await logs.load(); } catch { /* keep the last view */ }
     }
-  }, signal);
+  };
+  function follow() {
+    if (following || signal.aborted) return;
+    following = true;
+    followEvents(jobId, onEvent, signal).finally(() => { following = false; });
+  }
+  try {
+    await refresh();
+  } catch (e) {
+    show(title, h("p", { class: "error", role: "alert" }, problemText(e)));
+    return;
+  }
+  await logs.load();
+  if (FINAL.has(detail.status)) chart.finished(detail.progress.rows_per_second);
+  follow();
 }
 
 /** The job's progress bar: a labelled <progress> whose value screen readers announce. */

@@ -7,6 +7,9 @@ use serde_json::Value;
 
 use crate::common::{Api, Backend, Caller, SQLITE_NOW, assert_problem, job_body};
 
+/// The job event stream's minimum gap between `progress` events (its `TICK`).
+const TICK: Duration = Duration::from_secs(1);
+
 /// One parsed Server-Sent Event.
 #[derive(Debug, Clone)]
 struct SseEvent {
@@ -210,6 +213,146 @@ async fn another_tenants_job_stream_is_a_404_and_a_bad_last_event_id_a_400(backe
     assert_problem(bad, 400, "VALIDATION_ERROR").await;
 }
 
+/// However often a running job wakes its stream (here a batch attempt
+/// fails every 50 ms, each a `batch_failed` event and a wake), `progress`
+/// is sent at most once a second.
+async fn progress_events_are_at_least_a_second_apart_however_often_the_job_wakes(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
+    let caller = api.new_tenant();
+    let job = api.create_job(&caller, &job_body()).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let job_uuid = uuid::Uuid::parse_str(&id).unwrap();
+    let path = format!("/api/v1/jobs/{id}/events");
+    let mut stream = SseReader::open(&api, &caller, &path, None).await;
+    assert_eq!(stream.next().await.unwrap().data["status"], "queued");
+    api.exec(
+        "UPDATE jobs SET status = 'running', started_at = now() WHERE id = $1",
+        &format!("UPDATE jobs SET status = 'running', started_at = {SQLITE_NOW} WHERE id = $1"),
+        &[job_uuid.into()],
+    )
+    .await;
+    let batch = uuid::Uuid::new_v4();
+    api.exec_both(
+        "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status, attempts)
+         VALUES ($1, $2, $3, 0, 'orders', 'pending', 0)",
+        &[batch.into(), job_uuid.into(), (&caller.tenant).into()],
+    )
+    .await;
+    // Read while the job wakes the stream, noting when each event arrived.
+    let reader = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(event) = stream.next().await {
+            seen.push((tokio::time::Instant::now(), event.event));
+        }
+        seen
+    });
+    let until = tokio::time::Instant::now() + Duration::from_millis(3500);
+    while tokio::time::Instant::now() < until {
+        api.exec_both(
+            "UPDATE batches SET attempts = attempts + 1, last_error = 'reset ' || attempts
+             WHERE id = $1",
+            &[batch.into()],
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cancelled = api
+        .post(
+            &format!("/api/v1/jobs/{id}/cancel"),
+            &caller,
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(cancelled.status(), 200);
+    let seen = tokio::time::timeout(Duration::from_secs(30), reader)
+        .await
+        .expect("the stream ends after the cancel")
+        .unwrap();
+
+    let wakes = seen.iter().filter(|(_, e)| e == "batch_failed").count();
+    assert!(wakes >= 20, "the job woke its stream often: {seen:?}");
+    let progress: Vec<tokio::time::Instant> = seen
+        .iter()
+        .filter(|(_, e)| e == "progress")
+        .map(|(at, _)| *at)
+        .collect();
+    assert!(progress.len() >= 2, "progress while running: {seen:?}");
+    let gaps: Vec<Duration> = progress.windows(2).map(|w| w[1] - w[0]).collect();
+    // Measured at the client, so a little under the server's tick.
+    assert!(
+        gaps.iter().all(|gap| *gap >= TICK.mul_f32(0.9)),
+        "progress at most once a second: {gaps:?}"
+    );
+}
+
+/// A stream with nothing to send gets a keep-alive comment each time it
+/// has been quiet for the keep-alive interval (15 s by default,
+/// `FREIGHT_SSE_KEEP_ALIVE_MS`; shortened here), and nothing else.
+async fn a_quiet_stream_gets_keep_alive_comments(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
+    assert_eq!(
+        api.app.state.event_keep_alive,
+        Duration::from_secs(15),
+        "the documented default"
+    );
+    let interval = Duration::from_millis(1500);
+    let base =
+        freight_api::testing::serve_state(api.app.state.clone().with_event_keep_alive(interval))
+            .await;
+    let caller = api.new_tenant();
+    // Queued, and no worker: nothing happens to it.
+    let job = api.create_job(&caller, &job_body()).await;
+    let response = api
+        .http
+        .get(format!(
+            "{base}/api/v1/jobs/{}/events",
+            job["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&caller.token)
+        .header("X-Tenant-ID", &caller.tenant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    // Blocks (events and comments) with the time each was complete.
+    let mut blocks: Vec<(tokio::time::Instant, String)> = Vec::new();
+    let comments = |blocks: &[(tokio::time::Instant, String)]| {
+        blocks
+            .iter()
+            .filter(|(_, b)| b.lines().all(|l| l.starts_with(':')))
+            .count()
+    };
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while comments(&blocks) < 3 {
+            let chunk = body.next().await.expect("the stream stays open").unwrap();
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                blocks.push((tokio::time::Instant::now(), block.trim().to_owned()));
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("three keep-alive comments within 20 s: {blocks:?}"));
+
+    let (first, rest) = blocks.split_first().unwrap();
+    assert!(first.1.contains("event: status"), "{blocks:?}");
+    assert!(
+        rest.iter()
+            .all(|(_, b)| b.lines().all(|l| l.starts_with(':'))),
+        "only comments while nothing happens: {blocks:?}"
+    );
+    // One per quiet interval, not more often.
+    let times: Vec<tokio::time::Instant> = blocks.iter().map(|(at, _)| *at).collect();
+    let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        gaps.iter().all(|gap| *gap >= interval.mul_f32(0.9)),
+        "a comment after each quiet interval: {gaps:?}"
+    );
+}
+
 /// PostgreSQL: a transaction left open (idle, with an xid) in another
 /// database of the cluster, or in Freight's own, holds no event back; and
 /// an event-writing transaction that commits later than another gets the
@@ -312,4 +455,6 @@ async fn open_transactions_elsewhere_do_not_stall_events_and_commit_order_is_id_
 freight_api::on_both_backends!(
     a_job_stream_shows_every_change_and_resumes_without_loss,
     another_tenants_job_stream_is_a_404_and_a_bad_last_event_id_a_400,
+    progress_events_are_at_least_a_second_apart_however_often_the_job_wakes,
+    a_quiet_stream_gets_keep_alive_comments,
 );

@@ -1,8 +1,10 @@
 //! Watching a real migration run by real worker processes: the job's
 //! event stream (`stream_job_events`) from its first status to `finished`,
 //! resumed with `Last-Event-ID` after a disconnect in the middle of the
-//! job (on PostgreSQL through `freight all`, on SQLite through `freight
-//! dev`); and webhook deliveries, sent by the workers' own sender loop,
+//! job (on PostgreSQL through `freight all`, and through a `freight api`
+//! process while a separate `freight worker` process runs the job; on
+//! SQLite through `freight dev`); the keep-alive setting on a real
+//! `freight api`; and webhook deliveries, sent by the workers' own sender loop,
 //! that survive a `kill -9` of the worker in the middle of the job and in
 //! the middle of a delivery.
 
@@ -255,12 +257,21 @@ fn freight_dev(files: &Files) -> FreightSpec {
 }
 
 async fn a_real_job_streams_to_finished_and_resumes_without_loss(spec: FreightSpec, files: &Files) {
+    let mut freight = spec.env("WORKER_CONCURRENCY", "1").spawn();
+    freight.wait_ready(&reqwest::Client::new()).await;
+    follow_a_real_job_to_finished_with_a_resume(&freight.base_url(), files).await;
+    freight.terminate();
+    freight.wait_exit(Duration::from_secs(30)).await;
+}
+
+/// Runs a job through the API at `base` and follows it twice: one stream
+/// from start to `finished`, one cut off mid-job and resumed with
+/// `Last-Event-ID`; both must show every stored event exactly once.
+async fn follow_a_real_job_to_finished_with_a_resume(base: &str, files: &Files) {
     let source = files.path("source.db");
     let target = files.path("target.db");
     create_source(&source).await;
-    let mut freight = spec.env("WORKER_CONCURRENCY", "1").spawn();
-    freight.wait_ready(&reqwest::Client::new()).await;
-    let client = Client::new(freight.base_url());
+    let client = Client::new(base.to_owned());
     let id = client.create_job(&sqlite_job(&source, &target)).await;
 
     // One stream follows the whole job; another is cut off mid-job and
@@ -366,9 +377,6 @@ async fn a_real_job_streams_to_finished_and_resumes_without_loss(spec: FreightSp
             .any(|(_, _, status)| status == "completed"),
         "the resumed stream got the completion: {after:?}"
     );
-
-    freight.terminate();
-    freight.wait_exit(Duration::from_secs(30)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -383,6 +391,85 @@ async fn a_job_run_by_real_workers_streams_live_on_sqlite() {
     let files = Files::new();
     let spec = freight_dev(&files);
     a_real_job_streams_to_finished_and_resumes_without_loss(spec, &files).await;
+}
+
+/// Any API replica serves any job: `freight api` and `freight worker` run
+/// as separate processes on one PostgreSQL database. The API process runs
+/// no worker, so every change it streams was made by the other process and
+/// reached it through the store (`LISTEN/NOTIFY`, then a read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_run_by_a_worker_process_streams_from_a_separate_api_process() {
+    let database = freight_api::testing::fresh_database("freight_ops").await;
+    let queue = unique("freight-ops:");
+    let files = Files::new();
+    let mut api = FreightSpec::new("api", &database)
+        .env("FREIGHT_DEV_MODE", "true")
+        .env("FREIGHT_QUEUE", &queue)
+        .spawn();
+    api.wait_ready(&reqwest::Client::new()).await;
+    let mut worker = worker(&database, &queue);
+
+    follow_a_real_job_to_finished_with_a_resume(&api.base_url(), &files).await;
+
+    api.assert_running();
+    worker.assert_running();
+    assert!(
+        worker.logs().contains("batch started"),
+        "the worker process copied the batches; log:\n{}",
+        worker.logs()
+    );
+    assert!(
+        !api.logs().contains("batch started"),
+        "the API process copied nothing; log:\n{}",
+        api.logs()
+    );
+    worker.terminate();
+    worker.wait_exit(Duration::from_secs(30)).await;
+    api.terminate();
+    api.wait_exit(Duration::from_secs(30)).await;
+}
+
+/// `FREIGHT_SSE_KEEP_ALIVE_MS` reaches the streams of a real `freight api`:
+/// a quiet stream gets its comment after half a second, not 15 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keep_alive_interval_of_event_streams_is_a_setting() {
+    let database = freight_api::testing::fresh_database("freight_ops").await;
+    let files = Files::new();
+    let mut api = FreightSpec::new("api", &database)
+        .env("FREIGHT_DEV_MODE", "true")
+        .env("FREIGHT_SSE_KEEP_ALIVE_MS", "500")
+        .spawn();
+    api.wait_ready(&reqwest::Client::new()).await;
+    let client = Client::new(api.base_url());
+    // No worker runs: the job stays queued and its stream quiet.
+    let id = client
+        .create_job(&sqlite_job(
+            &files.path("source.db"),
+            &files.path("target.db"),
+        ))
+        .await;
+    let response = client
+        .request(reqwest::Method::GET, &format!("/api/v1/jobs/{id}/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while !text.lines().any(|line| line.starts_with(':')) {
+            let chunk = body.next().await.expect("the stream stays open").unwrap();
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("a keep-alive comment within 5 s: {text:?}"));
+    assert!(
+        text.starts_with("event: status") || text.contains("\nevent: status"),
+        "{text:?}"
+    );
+    api.terminate();
+    api.wait_exit(Duration::from_secs(30)).await;
 }
 
 // -------------------------------------------------------------- webhooks

@@ -27,7 +27,6 @@ const PAGE: i64 = 500;
 /// Progress is sent at most this often, and the store is re-read at least
 /// this often (missed wakes).
 const TICK: Duration = Duration::from_secs(1);
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// `status`: the job changed state.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -90,8 +89,8 @@ pub enum JobStreamEvent {
 /// attempt, and a last `finished` event with the final job, after which the
 /// stream closes. Every event has an `id`: reconnect with `Last-Event-ID`
 /// to resume without losing any `status` or `batch_failed` event. Without
-/// it the stream starts with the current `status`. Comments keep idle
-/// connections alive every 15 s.
+/// it the stream starts with the current `status`. A comment keeps a
+/// connection alive after 15 s without an event (`FREIGHT_SSE_KEEP_ALIVE_MS`).
 #[utoipa::path(
     get, path = "/api/v1/jobs/{job_id}/events", operation_id = "stream_job_events", tag = "jobs",
     // For MCP clients: a tool that follows the stream until the job ends
@@ -141,6 +140,7 @@ pub async fn stream_job_events(
     };
     // 404 before the stream starts; subscribe before reading, so no wake is missed.
     state.store.get_job(&ctx.tenant, job_id).await?;
+    let keep_alive = KeepAlive::new().interval(state.event_keep_alive);
     let wakes = state.job_events.subscribe(&state.store);
     let (sender, receiver) = mpsc::channel::<Event>(64);
     tokio::spawn(async move {
@@ -151,7 +151,7 @@ pub async fn stream_job_events(
     let stream = futures::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|event| (Ok(event), receiver))
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    Ok(Sse::new(stream).keep_alive(keep_alive))
 }
 
 /// Why following stopped early (the client left, or the store failed).

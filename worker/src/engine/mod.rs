@@ -31,7 +31,7 @@ mod views;
 mod write;
 
 pub use planner_api::EnginePlanner;
-pub use service::{Engine, PlanLimits};
+pub use service::{Engine, PlanLimits, plan_defaults};
 pub use sql::PG_PREFER_INDEX;
 // The units of work dispatch hands the engine live in `core` (the dispatch
 // store records them too); re-exported so the engine speaks of them as its own.

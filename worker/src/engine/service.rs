@@ -23,6 +23,14 @@ pub struct Engine {
     limits: PlanLimits,
 }
 
+/// Defaults of [`PlanLimits`], written once (the process settings use
+/// them too).
+pub mod plan_defaults {
+    pub const MAX_BATCHES_PER_JOB: u64 = 100_000;
+    pub const MAX_KEY_BYTES_PER_JOB: u64 = 16 * 1024 * 1024;
+    pub const MAX_TABLES_PER_JOB: u64 = 10_000;
+}
+
 /// Bounds on what planning may produce, so a plan's memory stays bounded
 /// whatever the source returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,13 +47,30 @@ pub struct PlanLimits {
     pub max_tables_per_job: usize,
 }
 
+impl PlanLimits {
+    /// Limits as configured (64-bit settings; a value beyond this
+    /// platform's `usize` means no limit).
+    pub fn new(
+        max_batches_per_job: u64,
+        max_key_bytes_per_job: u64,
+        max_tables_per_job: u64,
+    ) -> Self {
+        let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
+        Self {
+            max_batches_per_job: size(max_batches_per_job),
+            max_key_bytes_per_job: size(max_key_bytes_per_job),
+            max_tables_per_job: size(max_tables_per_job),
+        }
+    }
+}
+
 impl Default for PlanLimits {
     fn default() -> Self {
-        Self {
-            max_batches_per_job: 100_000,
-            max_key_bytes_per_job: 16 * 1024 * 1024,
-            max_tables_per_job: 10_000,
-        }
+        Self::new(
+            plan_defaults::MAX_BATCHES_PER_JOB,
+            plan_defaults::MAX_KEY_BYTES_PER_JOB,
+            plan_defaults::MAX_TABLES_PER_JOB,
+        )
     }
 }
 
