@@ -791,7 +791,7 @@ async fn mysql_to_mysql_keeps_keys_that_differ_by_trailing_spaces_and_column_col
     .await
     .expect("source");
     my.close().await;
-    let (url, target) = second_mysql(&dbs).await;
+    let (url, target) = dbs.second_mysql().await;
     let engine = engine();
     let j = job(
         dbs.mysql(),
@@ -819,6 +819,6 @@ async fn mysql_to_mysql_keeps_keys_that_differ_by_trailing_spaces_and_column_col
     assert_eq!(label, "utf8mb4_general_ci");
     engine.release_job(j.job_id).await;
     target.close().await;
-    drop_second(&dbs).await;
+    dbs.drop_second().await;
     dbs.cleanup().await;
 }
