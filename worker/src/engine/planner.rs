@@ -10,7 +10,9 @@ use super::error::{Failure, classify};
 use super::model::{Column, Dialect, Logical, Table, Value};
 use super::service::PlanLimits;
 use super::sql::{Predicate, ident, table as qualified};
-use super::{JobContext, JobPlan, PlannedBatch, adapt, introspect, names, read, typemap, views};
+use super::{
+    JobContext, JobPlan, PlannedBatch, adapt, ddl, introspect, names, read, typemap, views,
+};
 
 /// Why planning stopped.
 #[derive(Debug)]
@@ -256,12 +258,15 @@ pub async fn plan(
             }
             None => {
                 let mut create = create;
-                if prepare_target && let Some(pool) = target {
+                let run_on = target.filter(|_| prepare_target);
+                if run_on.is_some() || target_dialect == Dialect::Sqlite {
                     // What the target refuses to compile (a CHECK or a
                     // generated column calling a function of the source's
-                    // own, a type it lacks) never fails the job: the table
-                    // is created without it, with a warning.
-                    let mut done = execute_ddl(pool, &create).await;
+                    // own, a type it lacks), or the DDL guard refuses on
+                    // SQLite (the preview included), never fails the job:
+                    // the table is created without it, with a warning.
+                    let mut done =
+                        create_table(run_on, target_dialect, &target_table.name, &create).await;
                     while let Err(Failure::Permanent(why) | Failure::Data { message: why, .. }) =
                         &done
                     {
@@ -278,7 +283,8 @@ pub async fn plan(
                             &ddl_table,
                         )
                         .0;
-                        done = execute_ddl(pool, &create).await;
+                        done =
+                            create_table(run_on, target_dialect, &target_table.name, &create).await;
                     }
                     done?;
                 }
@@ -524,24 +530,23 @@ async fn null_in_key(
     }))
 }
 
-async fn execute_ddl(pool: &Pool, statements: &[String]) -> Result<(), Failure> {
+/// The table's statements one by one, through the DDL guard, on `pool`;
+/// without one (a preview) only the guard's check, on SQLite.
+async fn create_table(
+    pool: Option<&Pool>,
+    dialect: Dialect,
+    table: &str,
+    statements: &[String],
+) -> Result<(), Failure> {
     for sql in statements {
-        let ctx = "creating the target table";
-        let res = match pool {
-            Pool::Postgres(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
-                .execute(p)
-                .await
-                .map(|_| ()),
-            Pool::MySql(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
-                .execute(p)
-                .await
-                .map(|_| ()),
-            Pool::Sqlite(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
-                .execute(p)
-                .await
-                .map(|_| ()),
-        };
-        res.map_err(|e| classify(&e, ctx))?;
+        match pool {
+            Some(pool) => ddl::apply(pool, sql, ddl::Expect::CreateTable(table)).await?,
+            None if dialect == Dialect::Sqlite => {
+                ddl::check_sqlite(sql, ddl::Expect::CreateTable(table))
+                    .map_err(Failure::Permanent)?;
+            }
+            None => {}
+        }
     }
     Ok(())
 }

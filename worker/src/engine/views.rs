@@ -10,6 +10,7 @@ use freight_core::job::Identifiers;
 
 use super::checks::{Token, tokenize};
 use super::connect::Pool;
+use super::ddl;
 use super::error::Failure;
 use super::expr::{self, Parser, ScopeTable, Ty};
 use super::introspect::{self, ViewDef};
@@ -27,6 +28,8 @@ pub struct ViewPlan {
     pub search_path: Option<String>,
     /// Copied with its own SQL (same dialect) rather than translated.
     pub verbatim: bool,
+    /// Run before `outcome` (SQLite has no `CREATE OR REPLACE VIEW`).
+    pub drop_first: Option<String>,
 }
 
 impl ViewPlan {
@@ -64,6 +67,8 @@ pub async fn plan(
             // Same dialect, names kept: the view's own SQL.
             if source == target && ids == Identifiers::Keep {
                 return ViewPlan {
+                    drop_first: (target == Dialect::Sqlite)
+                        .then(|| format!("DROP VIEW IF EXISTS {}", ident(target, &def.name))),
                     outcome: own_sql(&def, target, target_schema),
                     search_path: target_schema
                         .filter(|_| target == Dialect::Postgres)
@@ -73,6 +78,7 @@ pub async fn plan(
                 };
             }
             ViewPlan {
+                drop_first: None,
                 outcome: translate(&def, source, tables, target, target_schema, ids),
                 search_path: None,
                 verbatim: false,
@@ -85,7 +91,8 @@ pub async fn plan(
 /// A view recreated in its own dialect: PostgreSQL's definition (read with
 /// the source schema as search path, so its names are unqualified) under
 /// the target schema; MySQL's with the source database's qualifier
-/// dropped; SQLite's `CREATE VIEW` as written.
+/// dropped; SQLite's `CREATE VIEW` as written, if it is one (the text of a
+/// tenant's file can be anything: see `engine::ddl`), else skipped.
 fn own_sql(def: &ViewDef, target: Dialect, target_schema: Option<&str>) -> Result<String, String> {
     let Some(definition) = &def.definition else {
         return Err("materialized views are not recreated".into());
@@ -101,7 +108,8 @@ fn own_sql(def: &ViewDef, target: Dialect, target_schema: Option<&str>) -> Resul
             ident(target, &def.name),
             body.replace(&format!("{}.", ident(Dialect::MySql, &def.schema)), "")
         ),
-        Dialect::Sqlite => format!("DROP VIEW IF EXISTS {}; {body}", ident(target, &def.name)),
+        Dialect::Sqlite => ddl::check_sqlite(definition, ddl::Expect::CreateView(&def.name))
+            .map_err(|why| format!("skipped: its definition was {why}"))?,
     })
 }
 
