@@ -132,9 +132,9 @@ pub struct Settings {
     /// Seconds to finish in-flight requests and batches after SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = defaults::SHUTDOWN_GRACE_SECONDS)]
     pub shutdown_grace_seconds: u64,
-    /// One trusted local user: SQLite paths anywhere, loopback allowed, the
-    /// public dev JWT secret and a derived sealing key accepted. Never in
-    /// production. `freight dev` turns it on.
+    /// One trusted local user: SQLite paths anywhere (the address and
+    /// identity rules still hold), the public dev JWT secret and a derived
+    /// sealing key accepted. Never in production. `freight dev` turns it on.
     #[arg(long, env = "FREIGHT_DEV_MODE", default_value_t = false, action = clap::ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub dev_mode: bool,
