@@ -25,4 +25,5 @@ mod sealing;
 mod sqlite_paths;
 mod sqlite_schema;
 mod support;
+mod webhook_proxy;
 mod wiring;
