@@ -26,7 +26,10 @@ async fn a_two_million_batch_plan_is_refused_and_the_api_stays_small() {
     sqlx::raw_sql(
         "CREATE TABLE big (id bigint PRIMARY KEY, v int);
          INSERT INTO big SELECT g, g % 7 FROM generate_series(1, 2000000) g;
-         ANALYZE big;",
+         ANALYZE big;
+         CREATE TABLE lying (id bigint PRIMARY KEY, v int) WITH (autovacuum_enabled = false);
+         INSERT INTO lying SELECT * FROM big;
+         UPDATE pg_class SET reltuples = 10 WHERE oid = 'lying'::regclass;",
     )
     .execute(&mut conn)
     .await
@@ -38,20 +41,38 @@ async fn a_two_million_batch_plan_is_refused_and_the_api_stays_small() {
     let http = reqwest::Client::new();
     api.wait_ready(&http).await;
 
-    let plan = http
-        .post(format!("{}/api/v1/jobs/plan", api.base_url()))
-        .bearer_auth(token("acme"))
-        .header("X-Tenant-ID", "acme")
-        .json(&json!({
-            "source_config": {"type": "postgresql", "url": source},
-            "target_config": {"type": "postgresql", "url": target},
-            "batch_size": 1,
-            "started_by": "mallory"
-        }))
-        .send()
-        .await
-        .unwrap();
-    let problem = assert_problem(plan, 422, "PLAN_TOO_LARGE").await;
+    let plan = |tables: serde_json::Value| {
+        http.post(format!("{}/api/v1/jobs/plan", api.base_url()))
+            .bearer_auth(token("acme"))
+            .header("X-Tenant-ID", "acme")
+            .json(&json!({
+                "source_config": {"type": "postgresql", "url": source},
+                "target_config": {"type": "postgresql", "url": target},
+                "tables": tables,
+                "batch_size": 1,
+                "started_by": "mallory"
+            }))
+            .send()
+    };
+
+    // Statistics that say 10 rows: nothing to refuse from them, so the
+    // walk itself must be bounded (and not run into the plan timeout).
+    let problem =
+        assert_problem(plan(json!(["lying"])).await.unwrap(), 422, "PLAN_TOO_LARGE").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("100000 batches") && detail.contains("use batch_size"),
+        "{detail}"
+    );
+    let peak_mib = peak_rss_kib(api.pid()) / 1024;
+    assert!(
+        peak_mib < 150,
+        "API peak RSS {peak_mib} MiB while walking a table whose statistics lie"
+    );
+    eprintln!("API peak RSS while refusing a 2M-batch walk: {peak_mib} MiB");
+
+    // Analyzed: refused from the estimate, before any walk.
+    let problem = assert_problem(plan(json!(["big"])).await.unwrap(), 422, "PLAN_TOO_LARGE").await;
     let detail = problem["detail"].as_str().unwrap();
     assert!(
         detail.contains("100000 batches") && detail.contains("use batch_size"),

@@ -733,7 +733,58 @@ async fn key_boundaries(
         return Ok((bounds, rows, bytes));
     }
     check_key_lengths(pool, schema, table).await?;
+    if table.key == table.primary_key {
+        refuse_rows_beyond_budget(pool, schema, table, budget).await?;
+    }
     walked_boundaries(pool, schema, table, budget).await
+}
+
+/// Before a walk: the rows the budget's boundaries can cut, counted by
+/// the server and no further. Statistics that lie (or none, as on SQLite)
+/// say nothing of a table's size, and walking a big one a batch at a time
+/// to find out takes up to 100,000 round trips; counting to the limit
+/// reads no more than that walk would, in one query. Only for unique keys:
+/// rows that share a named (non-unique) key value need fewer boundaries.
+async fn refuse_rows_beyond_budget(
+    pool: &Pool,
+    schema: Option<&str>,
+    table: &Table,
+    budget: &BatchBudget,
+) -> Result<(), PlanFail> {
+    let step = u64::from(budget.batch_size.max(1));
+    // One more row than `remaining` boundaries can hold.
+    let cap = u64::try_from(budget.remaining)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
+        .saturating_mul(step)
+        .saturating_add(1);
+    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM {} LIMIT {cap}) freight_n",
+        qualified(pool.dialect(), schema, &table.name)
+    );
+    let counted: i64 = match pool {
+        Pool::Postgres(p) => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(p)
+                .await
+        }
+        Pool::MySql(p) => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(p)
+                .await
+        }
+        Pool::Sqlite(p) => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(p)
+                .await
+        }
+    }
+    .map_err(|e| classify(&e, "counting rows"))?;
+    if counted < cap {
+        return Ok(());
+    }
+    budget.check(budget.remaining.saturating_add(1), counted)
 }
 
 /// Estimated rows below which the key walk is cheap enough to always run
