@@ -67,6 +67,8 @@ pub fn engine(settings: &Settings, policy: ConnectionPolicy) -> Engine {
         max_batches_per_job: usize::try_from(settings.max_batches_per_job).unwrap_or(usize::MAX),
         max_key_bytes_per_job: usize::try_from(settings.max_plan_key_bytes).unwrap_or(usize::MAX),
         max_tables_per_job: usize::try_from(settings.max_tables_per_job).unwrap_or(usize::MAX),
+        max_schema_bytes_per_job: usize::try_from(settings.max_plan_schema_bytes)
+            .unwrap_or(usize::MAX),
     })
 }
 

@@ -157,6 +157,11 @@ pub struct Settings {
     #[arg(long, env = "FREIGHT_MAX_PLAN_KEY_BYTES", default_value_t = 16 * 1024 * 1024,
           value_parser = clap::value_parser!(u64).range(1024..))]
     pub max_plan_key_bytes: u64,
+    /// Bytes of schema text (names, types, defaults, CHECK and generated
+    /// expressions, view definitions) one plan may hold.
+    #[arg(long, env = "FREIGHT_MAX_PLAN_SCHEMA_BYTES", default_value_t = 32 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_plan_schema_bytes: u64,
     /// Tables one job may copy.
     #[arg(long, env = "FREIGHT_MAX_TABLES_PER_JOB", default_value_t = 10_000,
           value_parser = clap::value_parser!(u64).range(1..))]

@@ -382,3 +382,89 @@ async fn a_tenants_plans_beyond_the_concurrent_limit_get_429() {
     assert_eq!(first.await.unwrap().status(), 504);
     assert_eq!(other.await.unwrap().status(), 504);
 }
+
+#[tokio::test]
+async fn many_huge_views_are_refused_and_the_api_stays_small() {
+    let source = freight_api::testing::fresh_database("freight_sec_views").await;
+    let mut conn = sqlx::PgConnection::connect(&source).await.unwrap();
+    // 120 views of 1 MB of definition each: 120 MB the source would send.
+    sqlx::raw_sql(
+        "CREATE TABLE t (id int PRIMARY KEY);
+         DO $$ BEGIN
+           FOR i IN 1..120 LOOP
+             EXECUTE format('CREATE VIEW v%s AS SELECT %L::text AS doc FROM t', i, repeat('x', 1000000));
+           END LOOP;
+         END $$;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let control = freight_api::testing::fresh_database("freight_sec_views_ctl").await;
+    let target = freight_api::testing::fresh_database("freight_sec_views_t").await;
+    let mut api = FreightSpec::new("api", &control).spawn();
+    let http = reqwest::Client::new();
+    api.wait_ready(&http).await;
+
+    let job = json!({
+        "source_config": {"type": "postgresql", "url": source},
+        "target_config": {"type": "postgresql", "url": target},
+        "batch_size": 1000,
+        "started_by": "mallory"
+    });
+    let problem = assert_problem(plan_request(&http, &api, job).await, 422, "PLAN_TOO_LARGE").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("the views") && detail.contains("FREIGHT_MAX_PLAN_SCHEMA_BYTES"),
+        "{detail}"
+    );
+    let peak_mib = peak_rss_kib(api.pid()) / 1024;
+    assert!(
+        peak_mib < 150,
+        "API peak RSS {peak_mib} MiB while refusing 120 MB of views"
+    );
+    eprintln!("API peak RSS while refusing 120 MB of views: {peak_mib} MiB");
+}
+
+#[tokio::test]
+async fn a_table_whose_schema_text_exceeds_the_budget_is_refused_before_it_is_read() {
+    let dir = std::env::temp_dir().join(format!("freight-text-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("src.db");
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    // A CHECK of 100 KB: SQLite keeps it in the table's CREATE statement.
+    let long = format!("'{}'", "x".repeat(100_000));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE small (id INTEGER PRIMARY KEY);
+         CREATE TABLE wordy (id INTEGER PRIMARY KEY, v TEXT CHECK (v <> {long}));"
+    )))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+    let engine = freight_worker::engine::Engine::new(
+        freight_core::policy::ConnectionPolicy::for_local_user(),
+    )
+    .with_limits(freight_worker::engine::PlanLimits {
+        max_schema_bytes_per_job: 64 * 1024,
+        ..Default::default()
+    });
+    let sqlite = |file: &std::path::Path| -> freight_core::connection::ConnectionConfig {
+        serde_json::from_value(json!({"type": "sqlite", "database": file.display().to_string()}))
+            .unwrap()
+    };
+    let job = crate::support::job_context("acme", sqlite(&path), sqlite(&dir.join("out.db")));
+    let err = engine.plan(&job, false).await.unwrap_err().to_string();
+    assert!(
+        err.contains("the tables (at wordy)") && err.contains("FREIGHT_MAX_PLAN_SCHEMA_BYTES"),
+        "{err}"
+    );
+    let small = freight_worker::engine::JobContext {
+        tables: vec!["small".into()],
+        ..job
+    };
+    engine.plan(&small, false).await.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -6,8 +6,10 @@ use super::JobContext;
 use super::connect::Pool;
 use super::context::schema_of;
 use super::error::Failure;
+use super::introspect::budget::SchemaBudget;
 use super::model::{Dialect, Logical};
-use super::planner::select_tables;
+use super::planner::{PlanFail, select_tables};
+use super::service::PlanLimits;
 use super::sql::{ident, table as qualified};
 use super::typemap;
 use super::{adapt, ddl, introspect, names, views};
@@ -16,6 +18,7 @@ pub async fn finish(
     job: &JobContext,
     source: &Pool,
     target: &Pool,
+    limits: &PlanLimits,
 ) -> Result<Vec<String>, Failure> {
     let source_names = match select_tables(job, source).await {
         Ok((names, _)) => names,
@@ -164,16 +167,27 @@ pub async fn finish(
             }
         }
     }
-    // Views last: they read the tables.
-    let views = views::plan(
+    // Views last: they read the tables. Planning held them within the
+    // job's schema budget; a source that grew since loses its views, not
+    // the job.
+    let views = match views::plan(
         source,
         &source_schema,
         &originals,
         dialect,
         target_schema.as_deref(),
         job.identifiers,
+        &mut SchemaBudget::new(limits.max_schema_bytes_per_job),
     )
-    .await?;
+    .await
+    {
+        Ok(views) => views,
+        Err(PlanFail::TooLarge(why)) => {
+            warnings.push(format!("views not recreated: {why}"));
+            Vec::new()
+        }
+        Err(other) => return Err(other.into_failure()),
+    };
     // A view may read another: what fails is tried again while some
     // other view got created.
     let mut pending: Vec<(&views::ViewPlan, &str)> = Vec::new();

@@ -7,6 +7,7 @@ use freight_core::plan::{CopyMode, PlanReport, TablePlan};
 use super::connect::Pool;
 use super::context::{match_columns, schema_of};
 use super::error::{Failure, classify};
+use super::introspect::budget::{self, SchemaBudget};
 use super::model::{Column, Dialect, Logical, Table, Value};
 use super::service::PlanLimits;
 use super::sql::{Predicate, ident, table as qualified};
@@ -147,7 +148,19 @@ pub async fn plan(
     let mut target_tables = Vec::with_capacity(names.len());
     let mut name_problems = Vec::new();
     let mut key_problems = Vec::new();
+    let mut schema_budget = SchemaBudget::new(limits.max_schema_bytes_per_job);
     for name in &names {
+        // Measured by the server before any of it is sent.
+        let text = introspect::schema_text_bytes(
+            source,
+            source_schema.as_deref().unwrap_or_default(),
+            name,
+        )
+        .await?;
+        schema_budget.fits(
+            &format!("the tables (at {name})"),
+            usize::try_from(text).unwrap_or(usize::MAX),
+        )?;
         let mut table =
             introspect::table(source, source_schema.as_deref().unwrap_or_default(), name)
                 .await?
@@ -166,6 +179,10 @@ pub async fn plan(
                 Err(problem) => key_problems.push(problem),
             }
         }
+        schema_budget.charge(
+            &format!("the tables (at {name})"),
+            budget::table_bytes(&table),
+        )?;
         match names::for_target(job.identifiers, target_dialect, &table) {
             Ok(renamed) => target_tables.push(renamed),
             Err(problem) => name_problems.push(problem),
@@ -391,6 +408,7 @@ pub async fn plan(
         target_dialect,
         target_schema.as_deref(),
         job.identifiers,
+        &mut schema_budget,
     )
     .await?;
     job_warnings.extend(views.iter().map(views::ViewPlan::message));

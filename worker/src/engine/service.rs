@@ -37,6 +37,10 @@ pub struct PlanLimits {
     /// Tables one job may copy (`FREIGHT_MAX_TABLES_PER_JOB`), checked
     /// before any table's schema is read.
     pub max_tables_per_job: usize,
+    /// Bytes of schema text (names, types, defaults, CHECK and generated
+    /// expressions, view definitions) one plan may hold
+    /// (`FREIGHT_MAX_PLAN_SCHEMA_BYTES`).
+    pub max_schema_bytes_per_job: usize,
 }
 
 impl Default for PlanLimits {
@@ -45,6 +49,7 @@ impl Default for PlanLimits {
             max_batches_per_job: 100_000,
             max_key_bytes_per_job: 16 * 1024 * 1024,
             max_tables_per_job: 10_000,
+            max_schema_bytes_per_job: 32 * 1024 * 1024,
         }
     }
 }
@@ -289,7 +294,7 @@ impl Engine {
         let run = async {
             let source = state.source(job, &self.policy).await?;
             let target = state.target(job, &self.policy).await?;
-            finish::finish(job, &source, &target).await
+            finish::finish(job, &source, &target, &self.limits).await
         };
         run.await.map_err(|f| scrub_engine(f.into_engine(), job))
     }

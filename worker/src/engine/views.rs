@@ -11,10 +11,11 @@ use freight_core::job::Identifiers;
 use super::checks::{Token, tokenize};
 use super::connect::Pool;
 use super::ddl;
-use super::error::Failure;
 use super::expr::{self, Parser, ScopeTable, Ty};
+use super::introspect::budget::SchemaBudget;
 use super::introspect::{self, ViewDef};
 use super::model::{Dialect, Table};
+use super::planner::PlanFail;
 use super::sql::{ident, table as qualified};
 
 /// A view of the source and what becomes of it on the target.
@@ -50,7 +51,7 @@ impl ViewPlan {
 }
 
 /// The target spellings of the source's views; `tables` are the source
-/// tables the job copies.
+/// tables the job copies. Their definitions are charged to `budget`.
 pub async fn plan(
     source: &Pool,
     source_schema: &str,
@@ -58,8 +59,9 @@ pub async fn plan(
     target: Dialect,
     target_schema: Option<&str>,
     ids: Identifiers,
-) -> Result<Vec<ViewPlan>, Failure> {
-    let defs = introspect::view_definitions(source, source_schema).await?;
+    budget: &mut SchemaBudget,
+) -> Result<Vec<ViewPlan>, PlanFail> {
+    let defs = introspect::view_definitions(source, source_schema, budget).await?;
     let source = source.dialect();
     Ok(defs
         .into_iter()
