@@ -407,4 +407,30 @@ mod tests {
         }
         assert!(check_sqlite("CREATE VIEW main.v AS SELECT 1", Expect::CreateView("v")).is_ok());
     }
+
+    #[test]
+    fn refuses_tables_and_indexes_whose_expressions_close_the_statement() {
+        // A CHECK, generated column or default read out of a tenant's
+        // `sqlite_master` that ends the statement early.
+        for expression in [
+            "qty >= 0 /* (( */)); ATTACH DATABASE '/tmp/p' AS y; CREATE TABLE y.z(q) --",
+            "1)); ATTACH '/tmp/p' AS y; --",
+        ] {
+            let sql = format!(
+                "CREATE TABLE IF NOT EXISTS \"t\" (\n  \"qty\" INTEGER,\n  CONSTRAINT \"c\" CHECK ({expression}),\n  PRIMARY KEY (\"qty\")\n)"
+            );
+            assert!(
+                check_sqlite(&sql, Expect::CreateTable("t")).is_err(),
+                "{sql}"
+            );
+        }
+        let index = "CREATE INDEX \"i\" ON \"t\" (\"a\") WHERE a > 0; ATTACH '/tmp/p' AS y";
+        let expect = Expect::CreateIndex {
+            name: "i",
+            table: "t",
+        };
+        assert!(check_sqlite(index, expect).is_err());
+        let elsewhere = "CREATE INDEX \"i\" ON y.\"t\" (\"a\")";
+        assert!(check_sqlite(elsewhere, expect).is_err());
+    }
 }

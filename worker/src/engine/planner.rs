@@ -227,12 +227,15 @@ pub async fn plan(
         }
         let existing = match target {
             Some(pool) => {
-                introspect::table(
-                    pool,
-                    target_schema.as_deref().unwrap_or_default(),
-                    &target_table.name,
-                )
-                .await?
+                let schema = target_schema.as_deref().unwrap_or_default();
+                // A target table is the tenant's text too (held while
+                // this table is planned).
+                let text = introspect::schema_text_bytes(pool, schema, &target_table.name).await?;
+                schema_budget.fits(
+                    &format!("target table {}", target_table.name),
+                    usize::try_from(text).unwrap_or(usize::MAX),
+                )?;
+                introspect::table(pool, schema, &target_table.name).await?
             }
             None => None,
         };
