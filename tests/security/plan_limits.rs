@@ -427,7 +427,7 @@ async fn many_huge_views_are_refused_and_the_api_stays_small() {
 }
 
 #[tokio::test]
-async fn a_table_whose_schema_text_exceeds_the_budget_is_refused_before_it_is_read() {
+async fn schema_text_beyond_the_budget_is_refused_before_it_is_read() {
     let dir = std::env::temp_dir().join(format!("freight-text-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("src.db");
@@ -466,5 +466,20 @@ async fn a_table_whose_schema_text_exceeds_the_budget_is_refused_before_it_is_re
         ..job
     };
     engine.plan(&small, false).await.unwrap();
+    // Names are listed before anything else is read: SQLite's have no cap
+    // of their own.
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE \"{}\" (id INTEGER PRIMARY KEY)",
+        "n".repeat(2000)
+    )))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+    let err = engine.plan(&small, false).await.unwrap_err().to_string();
+    assert!(err.contains("table name of more than 1024 bytes"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

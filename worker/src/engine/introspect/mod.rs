@@ -20,14 +20,24 @@ impl From<SchemaTooLarge> for PlanFail {
 /// Names of the base tables of the database (PostgreSQL: of `schema`), at
 /// most `limit` of them (the first by name): the source decides how many
 /// it has, and the list is held in memory.
-pub async fn list_tables(pool: &Pool, schema: &str, limit: usize) -> Result<Vec<String>, Failure> {
+pub async fn list_tables(pool: &Pool, schema: &str, limit: usize) -> Result<Vec<String>, PlanFail> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let res = match pool {
         Pool::Postgres(p) => postgres::list_tables(p, schema, limit).await,
         Pool::MySql(p) => mysql::list_tables(p, limit).await,
-        Pool::Sqlite(p) => sqlite::list_tables(p, limit).await,
+        Pool::Sqlite(p) => match sqlite::list_tables(p, limit).await {
+            Ok(names) => {
+                return names.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| {
+                    PlanFail::TooLarge(format!(
+                        "the source has a table name of more than {} bytes, more than Freight plans",
+                        sqlite::MAX_NAME_BYTES
+                    ))
+                });
+            }
+            Err(e) => Err(e),
+        },
     };
-    res.map_err(|e| classify(&e, "listing tables"))
+    res.map_err(|e| classify(&e, "listing tables").into())
 }
 
 /// A view's definition as the source stores it.

@@ -8,10 +8,21 @@ use super::{choose_key, parse_default, type_args};
 use crate::engine::checks::{sqlite_checks, sqlite_generated, sqlite_index_predicate};
 use crate::engine::model::{Check, Column, Dialect, FkAction, ForeignKey, Index, Logical, Table};
 
-pub async fn list_tables(pool: &SqlitePool, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+/// Table names longer than this are not read: PostgreSQL and MySQL cap
+/// theirs at 63 and 64 bytes, SQLite does not, and the list is held in
+/// memory before any other limit applies.
+pub const MAX_NAME_BYTES: i64 = 1024;
+
+/// The names, `None` for one longer than [`MAX_NAME_BYTES`].
+pub async fn list_tables(
+    pool: &SqlitePool,
+    limit: i64,
+) -> Result<Vec<Option<String>>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT ?",
+        "SELECT CASE WHEN length(CAST(name AS BLOB)) <= ? THEN name END FROM sqlite_master
+         WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT ?",
     )
+    .bind(MAX_NAME_BYTES)
     .bind(limit)
     .fetch_all(pool)
     .await
