@@ -67,6 +67,7 @@ pub fn engine(settings: &Settings, policy: ConnectionPolicy) -> Engine {
         settings.max_batches_per_job,
         settings.max_plan_key_bytes,
         settings.max_tables_per_job,
+        settings.max_plan_schema_bytes,
     ))
 }
 

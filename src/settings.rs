@@ -142,9 +142,9 @@ pub struct Settings {
     /// Seconds to finish in-flight requests and batches after SIGTERM.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = defaults::SHUTDOWN_GRACE_SECONDS)]
     pub shutdown_grace_seconds: u64,
-    /// One trusted local user: SQLite paths anywhere, loopback allowed, the
-    /// public dev JWT secret and a derived sealing key accepted. Never in
-    /// production. `freight dev` turns it on.
+    /// One trusted local user: SQLite paths anywhere (the address and
+    /// identity rules still hold), the public dev JWT secret and a derived
+    /// sealing key accepted. Never in production. `freight dev` turns it on.
     #[arg(long, env = "FREIGHT_DEV_MODE", default_value_t = false, action = clap::ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub dev_mode: bool,
@@ -167,6 +167,11 @@ pub struct Settings {
     #[arg(long, env = "FREIGHT_MAX_PLAN_KEY_BYTES", default_value_t = plan_defaults::MAX_KEY_BYTES_PER_JOB,
           value_parser = clap::value_parser!(u64).range(1024..))]
     pub max_plan_key_bytes: u64,
+    /// Bytes of schema text (names, types, defaults, CHECK and generated
+    /// expressions, view definitions) one plan may hold.
+    #[arg(long, env = "FREIGHT_MAX_PLAN_SCHEMA_BYTES", default_value_t = plan_defaults::MAX_SCHEMA_BYTES_PER_JOB,
+          value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_plan_schema_bytes: u64,
     /// Tables one job may copy.
     #[arg(long, env = "FREIGHT_MAX_TABLES_PER_JOB", default_value_t = plan_defaults::MAX_TABLES_PER_JOB,
           value_parser = clap::value_parser!(u64).range(1..))]

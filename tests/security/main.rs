@@ -23,5 +23,7 @@ mod rate_limits;
 mod readiness;
 mod sealing;
 mod sqlite_paths;
+mod sqlite_schema;
 mod support;
+mod webhook_proxy;
 mod wiring;

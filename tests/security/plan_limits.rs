@@ -26,7 +26,10 @@ async fn a_two_million_batch_plan_is_refused_and_the_api_stays_small() {
     sqlx::raw_sql(
         "CREATE TABLE big (id bigint PRIMARY KEY, v int);
          INSERT INTO big SELECT g, g % 7 FROM generate_series(1, 2000000) g;
-         ANALYZE big;",
+         ANALYZE big;
+         CREATE TABLE lying (id bigint PRIMARY KEY, v int) WITH (autovacuum_enabled = false);
+         INSERT INTO lying SELECT * FROM big;
+         UPDATE pg_class SET reltuples = 10 WHERE oid = 'lying'::regclass;",
     )
     .execute(&mut conn)
     .await
@@ -38,20 +41,38 @@ async fn a_two_million_batch_plan_is_refused_and_the_api_stays_small() {
     let http = reqwest::Client::new();
     api.wait_ready(&http).await;
 
-    let plan = http
-        .post(format!("{}/api/v1/jobs/plan", api.base_url()))
-        .bearer_auth(token("acme"))
-        .header("X-Tenant-ID", "acme")
-        .json(&json!({
-            "source_config": {"type": "postgresql", "url": source},
-            "target_config": {"type": "postgresql", "url": target},
-            "batch_size": 1,
-            "started_by": "mallory"
-        }))
-        .send()
-        .await
-        .unwrap();
-    let problem = assert_problem(plan, 422, "PLAN_TOO_LARGE").await;
+    let plan = |tables: serde_json::Value| {
+        http.post(format!("{}/api/v1/jobs/plan", api.base_url()))
+            .bearer_auth(token("acme"))
+            .header("X-Tenant-ID", "acme")
+            .json(&json!({
+                "source_config": {"type": "postgresql", "url": source},
+                "target_config": {"type": "postgresql", "url": target},
+                "tables": tables,
+                "batch_size": 1,
+                "started_by": "mallory"
+            }))
+            .send()
+    };
+
+    // Statistics that say 10 rows: nothing to refuse from them, so the
+    // walk itself must be bounded (and not run into the plan timeout).
+    let problem =
+        assert_problem(plan(json!(["lying"])).await.unwrap(), 422, "PLAN_TOO_LARGE").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("100000 batches") && detail.contains("use batch_size"),
+        "{detail}"
+    );
+    let peak_mib = peak_rss_kib(api.pid()) / 1024;
+    assert!(
+        peak_mib < 150,
+        "API peak RSS {peak_mib} MiB while walking a table whose statistics lie"
+    );
+    eprintln!("API peak RSS while refusing a 2M-batch walk: {peak_mib} MiB");
+
+    // Analyzed: refused from the estimate, before any walk.
+    let problem = assert_problem(plan(json!(["big"])).await.unwrap(), 422, "PLAN_TOO_LARGE").await;
     let detail = problem["detail"].as_str().unwrap();
     assert!(
         detail.contains("100000 batches") && detail.contains("use batch_size"),
@@ -360,4 +381,105 @@ async fn a_tenants_plans_beyond_the_concurrent_limit_get_429() {
     accepts.recv().await.unwrap();
     assert_eq!(first.await.unwrap().status(), 504);
     assert_eq!(other.await.unwrap().status(), 504);
+}
+
+#[tokio::test]
+async fn many_huge_views_are_refused_and_the_api_stays_small() {
+    let source = freight_api::testing::fresh_database("freight_sec_views").await;
+    let mut conn = sqlx::PgConnection::connect(&source).await.unwrap();
+    // 120 views of 1 MB of definition each: 120 MB the source would send.
+    sqlx::raw_sql(
+        "CREATE TABLE t (id int PRIMARY KEY);
+         DO $$ BEGIN
+           FOR i IN 1..120 LOOP
+             EXECUTE format('CREATE VIEW v%s AS SELECT %L::text AS doc FROM t', i, repeat('x', 1000000));
+           END LOOP;
+         END $$;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    let control = freight_api::testing::fresh_database("freight_sec_views_ctl").await;
+    let target = freight_api::testing::fresh_database("freight_sec_views_t").await;
+    let mut api = FreightSpec::new("api", &control).spawn();
+    let http = reqwest::Client::new();
+    api.wait_ready(&http).await;
+
+    let job = json!({
+        "source_config": {"type": "postgresql", "url": source},
+        "target_config": {"type": "postgresql", "url": target},
+        "batch_size": 1000,
+        "started_by": "mallory"
+    });
+    let problem = assert_problem(plan_request(&http, &api, job).await, 422, "PLAN_TOO_LARGE").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("the views") && detail.contains("FREIGHT_MAX_PLAN_SCHEMA_BYTES"),
+        "{detail}"
+    );
+    let peak_mib = peak_rss_kib(api.pid()) / 1024;
+    assert!(
+        peak_mib < 150,
+        "API peak RSS {peak_mib} MiB while refusing 120 MB of views"
+    );
+    eprintln!("API peak RSS while refusing 120 MB of views: {peak_mib} MiB");
+}
+
+#[tokio::test]
+async fn schema_text_beyond_the_budget_is_refused_before_it_is_read() {
+    let dir = std::env::temp_dir().join(format!("freight-text-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("src.db");
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    // A CHECK of 100 KB: SQLite keeps it in the table's CREATE statement.
+    let long = format!("'{}'", "x".repeat(100_000));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE small (id INTEGER PRIMARY KEY);
+         CREATE TABLE wordy (id INTEGER PRIMARY KEY, v TEXT CHECK (v <> {long}));"
+    )))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+    let engine = freight_worker::engine::Engine::new(
+        freight_core::policy::ConnectionPolicy::for_local_user(),
+    )
+    .with_limits(freight_worker::engine::PlanLimits {
+        max_schema_bytes_per_job: 64 * 1024,
+        ..Default::default()
+    });
+    let sqlite = |file: &std::path::Path| -> freight_core::connection::ConnectionConfig {
+        serde_json::from_value(json!({"type": "sqlite", "database": file.display().to_string()}))
+            .unwrap()
+    };
+    let job = crate::support::job_context("acme", sqlite(&path), sqlite(&dir.join("out.db")));
+    let err = engine.plan(&job, false).await.unwrap_err().to_string();
+    assert!(
+        err.contains("the tables (at wordy)") && err.contains("FREIGHT_MAX_PLAN_SCHEMA_BYTES"),
+        "{err}"
+    );
+    let small = freight_worker::engine::JobContext {
+        tables: vec!["small".into()],
+        ..job
+    };
+    engine.plan(&small, false).await.unwrap();
+    // Names are listed before anything else is read: SQLite's have no cap
+    // of their own.
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE \"{}\" (id INTEGER PRIMARY KEY)",
+        "n".repeat(2000)
+    )))
+    .execute(&mut c)
+    .await
+    .unwrap();
+    c.close().await.unwrap();
+    let err = engine.plan(&small, false).await.unwrap_err().to_string();
+    assert!(err.contains("table name of more than 1024 bytes"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

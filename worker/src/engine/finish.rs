@@ -6,16 +6,19 @@ use super::JobContext;
 use super::connect::Pool;
 use super::context::schema_of;
 use super::error::Failure;
+use super::introspect::budget::SchemaBudget;
 use super::model::{Dialect, Logical};
-use super::planner::select_tables;
+use super::planner::{PlanFail, select_tables};
+use super::service::PlanLimits;
 use super::sql::{ident, table as qualified};
 use super::typemap;
-use super::{adapt, introspect, names, views};
+use super::{adapt, ddl, introspect, names, views};
 
 pub async fn finish(
     job: &JobContext,
     source: &Pool,
     target: &Pool,
+    limits: &PlanLimits,
 ) -> Result<Vec<String>, Failure> {
     let source_names = match select_tables(job, source).await {
         Ok((names, _)) => names,
@@ -93,10 +96,15 @@ pub async fn finish(
                 // The plan said why.
                 continue;
             };
-            if let Err(e) = execute(target, &sql).await {
+            let expect = ddl::Expect::CreateIndex {
+                name: &target_name,
+                table: &src.name,
+            };
+            if let Err(e) = ddl::apply(target, &sql, expect).await {
                 warnings.push(format!(
-                    "index {target_name} on {} not created: {e}",
-                    src.name
+                    "index {target_name} on {} not created: {}",
+                    src.name,
+                    e.into_engine()
                 ));
             }
         }
@@ -124,10 +132,12 @@ pub async fn finish(
                 continue;
             }
             let sql = typemap::foreign_key_ddl(dialect, target_schema.as_deref(), &src.name, fk);
-            if let Err(e) = execute(target, &sql).await {
+            if let Err(e) = ddl::apply(target, &sql, ddl::Expect::Other).await {
                 warnings.push(format!(
-                    "foreign key {} on {} not created: {e}",
-                    fk.name, src.name
+                    "foreign key {} on {} not created: {}",
+                    fk.name,
+                    src.name,
+                    e.into_engine()
                 ));
             }
         }
@@ -157,16 +167,27 @@ pub async fn finish(
             }
         }
     }
-    // Views last: they read the tables.
-    let views = views::plan(
+    // Views last: they read the tables. Planning held them within the
+    // job's schema budget; a source that grew since loses its views, not
+    // the job.
+    let views = match views::plan(
         source,
         &source_schema,
         &originals,
         dialect,
         target_schema.as_deref(),
         job.identifiers,
+        &mut SchemaBudget::new(limits.max_schema_bytes_per_job),
     )
-    .await?;
+    .await
+    {
+        Ok(views) => views,
+        Err(PlanFail::TooLarge(why)) => {
+            warnings.push(format!("views not recreated: {why}"));
+            Vec::new()
+        }
+        Err(other) => return Err(other.into_failure()),
+    };
     // A view may read another: what fails is tried again while some
     // other view got created.
     let mut pending: Vec<(&views::ViewPlan, &str)> = Vec::new();
@@ -182,12 +203,16 @@ pub async fn finish(
         let before = pending.len();
         for (view, sql) in pending {
             let res = match (target, &view.search_path) {
-                (Pool::Postgres(pg), Some(path)) => create_in(pg, path, sql).await,
-                _ => execute(target, sql).await,
+                (Pool::Postgres(pg), Some(path)) => ddl::apply_in_schema(pg, path, sql).await,
+                _ => create_view(target, view, sql).await,
             };
             if let Err(e) = res {
                 failed.push((view, sql));
-                errors.push(format!("view {} not created: {e}", view.name));
+                errors.push(format!(
+                    "view {} not created: {}",
+                    view.name,
+                    e.into_engine()
+                ));
             }
         }
         if failed.is_empty() || failed.len() == before {
@@ -199,25 +224,10 @@ pub async fn finish(
     Ok(warnings)
 }
 
-/// Runs `sql` with `schema` as the search path (a view's unqualified names
-/// resolve there).
-async fn create_in(pg: &sqlx::PgPool, schema: &str, sql: &str) -> Result<(), sqlx::Error> {
-    let mut tx = pg.begin().await?;
-    sqlx::query("SELECT set_config('search_path', $1, true)")
-        .bind(ident(Dialect::Postgres, schema))
-        .execute(&mut *tx)
-        .await?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
-}
-
-async fn execute(pool: &Pool, sql: &str) -> Result<(), sqlx::Error> {
-    let q = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()));
-    match pool {
-        Pool::Postgres(p) => q.execute(p).await.map(|_| ()),
-        Pool::MySql(p) => q.execute(p).await.map(|_| ()),
-        Pool::Sqlite(p) => q.execute(p).await.map(|_| ()),
+/// The view's statements one by one: SQLite's `DROP VIEW` first.
+async fn create_view(target: &Pool, view: &views::ViewPlan, sql: &str) -> Result<(), Failure> {
+    if let Some(drop) = &view.drop_first {
+        ddl::apply(target, drop, ddl::Expect::DropView(&view.name)).await?;
     }
+    ddl::apply(target, sql, ddl::Expect::CreateView(&view.name)).await
 }

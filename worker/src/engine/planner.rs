@@ -7,10 +7,13 @@ use freight_core::plan::{CopyMode, PlanReport, TablePlan};
 use super::connect::Pool;
 use super::context::{match_columns, schema_of};
 use super::error::{Failure, classify};
+use super::introspect::budget::{self, SchemaBudget};
 use super::model::{Column, Dialect, Logical, Table, Value};
 use super::service::PlanLimits;
 use super::sql::{Predicate, ident, table as qualified};
-use super::{JobContext, JobPlan, PlannedBatch, adapt, introspect, names, read, typemap, views};
+use super::{
+    JobContext, JobPlan, PlannedBatch, adapt, ddl, introspect, names, read, typemap, views,
+};
 
 /// Why planning stopped.
 #[derive(Debug)]
@@ -145,7 +148,19 @@ pub async fn plan(
     let mut target_tables = Vec::with_capacity(names.len());
     let mut name_problems = Vec::new();
     let mut key_problems = Vec::new();
+    let mut schema_budget = SchemaBudget::new(limits.max_schema_bytes_per_job);
     for name in &names {
+        // Measured by the server before any of it is sent.
+        let text = introspect::schema_text_bytes(
+            source,
+            source_schema.as_deref().unwrap_or_default(),
+            name,
+        )
+        .await?;
+        schema_budget.fits(
+            &format!("the tables (at {name})"),
+            usize::try_from(text).unwrap_or(usize::MAX),
+        )?;
         let mut table =
             introspect::table(source, source_schema.as_deref().unwrap_or_default(), name)
                 .await?
@@ -164,6 +179,10 @@ pub async fn plan(
                 Err(problem) => key_problems.push(problem),
             }
         }
+        schema_budget.charge(
+            &format!("the tables (at {name})"),
+            budget::table_bytes(&table),
+        )?;
         match names::for_target(job.identifiers, target_dialect, &table) {
             Ok(renamed) => target_tables.push(renamed),
             Err(problem) => name_problems.push(problem),
@@ -212,12 +231,15 @@ pub async fn plan(
         }
         let existing = match target {
             Some(pool) => {
-                introspect::table(
-                    pool,
-                    target_schema.as_deref().unwrap_or_default(),
-                    &target_table.name,
-                )
-                .await?
+                let schema = target_schema.as_deref().unwrap_or_default();
+                // A target table is the tenant's text too (held while
+                // this table is planned).
+                let text = introspect::schema_text_bytes(pool, schema, &target_table.name).await?;
+                schema_budget.fits(
+                    &format!("target table {}", target_table.name),
+                    usize::try_from(text).unwrap_or(usize::MAX),
+                )?;
+                introspect::table(pool, schema, &target_table.name).await?
             }
             None => None,
         };
@@ -260,12 +282,15 @@ pub async fn plan(
             }
             None => {
                 let mut create = create;
-                if prepare_target && let Some(pool) = target {
+                let run_on = target.filter(|_| prepare_target);
+                if run_on.is_some() || target_dialect == Dialect::Sqlite {
                     // What the target refuses to compile (a CHECK or a
                     // generated column calling a function of the source's
-                    // own, a type it lacks) never fails the job: the table
-                    // is created without it, with a warning.
-                    let mut done = execute_ddl(pool, &create).await;
+                    // own, a type it lacks), or the DDL guard refuses on
+                    // SQLite (the preview included), never fails the job:
+                    // the table is created without it, with a warning.
+                    let mut done =
+                        create_table(run_on, target_dialect, &target_table.name, &create).await;
                     while let Err(Failure::Permanent(why) | Failure::Data { message: why, .. }) =
                         &done
                     {
@@ -283,7 +308,8 @@ pub async fn plan(
                             exact,
                         )
                         .0;
-                        done = execute_ddl(pool, &create).await;
+                        done =
+                            create_table(run_on, target_dialect, &target_table.name, &create).await;
                     }
                     done?;
                 }
@@ -390,6 +416,7 @@ pub async fn plan(
         target_dialect,
         target_schema.as_deref(),
         job.identifiers,
+        &mut schema_budget,
     )
     .await?;
     job_warnings.extend(views.iter().map(views::ViewPlan::message));
@@ -529,24 +556,23 @@ async fn null_in_key(
     }))
 }
 
-async fn execute_ddl(pool: &Pool, statements: &[String]) -> Result<(), Failure> {
+/// The table's statements one by one, through the DDL guard, on `pool`;
+/// without one (a preview) only the guard's check, on SQLite.
+async fn create_table(
+    pool: Option<&Pool>,
+    dialect: Dialect,
+    table: &str,
+    statements: &[String],
+) -> Result<(), Failure> {
     for sql in statements {
-        let ctx = "creating the target table";
-        let res = match pool {
-            Pool::Postgres(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
-                .execute(p)
-                .await
-                .map(|_| ()),
-            Pool::MySql(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
-                .execute(p)
-                .await
-                .map(|_| ()),
-            Pool::Sqlite(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
-                .execute(p)
-                .await
-                .map(|_| ()),
-        };
-        res.map_err(|e| classify(&e, ctx))?;
+        match pool {
+            Some(pool) => ddl::apply(pool, sql, ddl::Expect::CreateTable(table)).await?,
+            None if dialect == Dialect::Sqlite => {
+                ddl::check_sqlite(sql, ddl::Expect::CreateTable(table))
+                    .map_err(Failure::Permanent)?;
+            }
+            None => {}
+        }
     }
     Ok(())
 }
@@ -733,7 +759,58 @@ async fn key_boundaries(
         return Ok((bounds, rows, bytes));
     }
     check_key_lengths(pool, schema, table).await?;
+    if table.key == table.primary_key {
+        refuse_rows_beyond_budget(pool, schema, table, budget).await?;
+    }
     walked_boundaries(pool, schema, table, budget).await
+}
+
+/// Before a walk: the rows the budget's boundaries can cut, counted by
+/// the server and no further. Statistics that lie (or none, as on SQLite)
+/// say nothing of a table's size, and walking a big one a batch at a time
+/// to find out takes up to 100,000 round trips; counting to the limit
+/// reads no more than that walk would, in one query. Only for unique keys:
+/// rows that share a named (non-unique) key value need fewer boundaries.
+async fn refuse_rows_beyond_budget(
+    pool: &Pool,
+    schema: Option<&str>,
+    table: &Table,
+    budget: &BatchBudget,
+) -> Result<(), PlanFail> {
+    let step = u64::from(budget.batch_size.max(1));
+    // One more row than `remaining` boundaries can hold.
+    let cap = u64::try_from(budget.remaining)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
+        .saturating_mul(step)
+        .saturating_add(1);
+    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    let sql = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM {} LIMIT {cap}) freight_n",
+        qualified(pool.dialect(), schema, &table.name)
+    );
+    let counted: i64 = match pool {
+        Pool::Postgres(p) => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(p)
+                .await
+        }
+        Pool::MySql(p) => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(p)
+                .await
+        }
+        Pool::Sqlite(p) => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(p)
+                .await
+        }
+    }
+    .map_err(|e| classify(&e, "counting rows"))?;
+    if counted < cap {
+        return Ok(());
+    }
+    budget.check(budget.remaining.saturating_add(1), counted)
 }
 
 /// Estimated rows below which the key walk is cheap enough to always run

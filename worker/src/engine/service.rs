@@ -29,6 +29,7 @@ pub mod plan_defaults {
     pub const MAX_BATCHES_PER_JOB: u64 = 100_000;
     pub const MAX_KEY_BYTES_PER_JOB: u64 = 16 * 1024 * 1024;
     pub const MAX_TABLES_PER_JOB: u64 = 10_000;
+    pub const MAX_SCHEMA_BYTES_PER_JOB: u64 = 32 * 1024 * 1024;
 }
 
 /// Bounds on what planning may produce, so a plan's memory stays bounded
@@ -45,6 +46,10 @@ pub struct PlanLimits {
     /// Tables one job may copy (`FREIGHT_MAX_TABLES_PER_JOB`), checked
     /// before any table's schema is read.
     pub max_tables_per_job: usize,
+    /// Bytes of schema text (names, types, defaults, CHECK and generated
+    /// expressions, view definitions) one plan may hold
+    /// (`FREIGHT_MAX_PLAN_SCHEMA_BYTES`).
+    pub max_schema_bytes_per_job: usize,
 }
 
 impl PlanLimits {
@@ -54,12 +59,14 @@ impl PlanLimits {
         max_batches_per_job: u64,
         max_key_bytes_per_job: u64,
         max_tables_per_job: u64,
+        max_schema_bytes_per_job: u64,
     ) -> Self {
         let size = |value: u64| usize::try_from(value).unwrap_or(usize::MAX);
         Self {
             max_batches_per_job: size(max_batches_per_job),
             max_key_bytes_per_job: size(max_key_bytes_per_job),
             max_tables_per_job: size(max_tables_per_job),
+            max_schema_bytes_per_job: size(max_schema_bytes_per_job),
         }
     }
 }
@@ -70,6 +77,7 @@ impl Default for PlanLimits {
             plan_defaults::MAX_BATCHES_PER_JOB,
             plan_defaults::MAX_KEY_BYTES_PER_JOB,
             plan_defaults::MAX_TABLES_PER_JOB,
+            plan_defaults::MAX_SCHEMA_BYTES_PER_JOB,
         )
     }
 }
@@ -314,7 +322,7 @@ impl Engine {
         let run = async {
             let source = state.source(job, &self.policy).await?;
             let target = state.target(job, &self.policy).await?;
-            finish::finish(job, &source, &target).await
+            finish::finish(job, &source, &target, &self.limits).await
         };
         run.await.map_err(|f| scrub_engine(f.into_engine(), job))
     }

@@ -10,10 +10,12 @@ use freight_core::job::Identifiers;
 
 use super::checks::{Token, tokenize};
 use super::connect::Pool;
-use super::error::Failure;
+use super::ddl;
 use super::expr::{self, Parser, ScopeTable, Ty};
+use super::introspect::budget::SchemaBudget;
 use super::introspect::{self, ViewDef};
 use super::model::{Dialect, Table};
+use super::planner::PlanFail;
 use super::sql::{ident, table as qualified};
 
 /// A view of the source and what becomes of it on the target.
@@ -27,6 +29,8 @@ pub struct ViewPlan {
     pub search_path: Option<String>,
     /// Copied with its own SQL (same dialect) rather than translated.
     pub verbatim: bool,
+    /// Run before `outcome` (SQLite has no `CREATE OR REPLACE VIEW`).
+    pub drop_first: Option<String>,
 }
 
 impl ViewPlan {
@@ -47,7 +51,7 @@ impl ViewPlan {
 }
 
 /// The target spellings of the source's views; `tables` are the source
-/// tables the job copies.
+/// tables the job copies. Their definitions are charged to `budget`.
 pub async fn plan(
     source: &Pool,
     source_schema: &str,
@@ -55,8 +59,9 @@ pub async fn plan(
     target: Dialect,
     target_schema: Option<&str>,
     ids: Identifiers,
-) -> Result<Vec<ViewPlan>, Failure> {
-    let defs = introspect::view_definitions(source, source_schema).await?;
+    budget: &mut SchemaBudget,
+) -> Result<Vec<ViewPlan>, PlanFail> {
+    let defs = introspect::view_definitions(source, source_schema, budget).await?;
     let source = source.dialect();
     Ok(defs
         .into_iter()
@@ -64,6 +69,8 @@ pub async fn plan(
             // Same dialect, names kept: the view's own SQL.
             if source == target && ids == Identifiers::Keep {
                 return ViewPlan {
+                    drop_first: (target == Dialect::Sqlite)
+                        .then(|| format!("DROP VIEW IF EXISTS {}", ident(target, &def.name))),
                     outcome: own_sql(&def, target, target_schema),
                     search_path: target_schema
                         .filter(|_| target == Dialect::Postgres)
@@ -73,6 +80,7 @@ pub async fn plan(
                 };
             }
             ViewPlan {
+                drop_first: None,
                 outcome: translate(&def, source, tables, target, target_schema, ids),
                 search_path: None,
                 verbatim: false,
@@ -85,7 +93,8 @@ pub async fn plan(
 /// A view recreated in its own dialect: PostgreSQL's definition (read with
 /// the source schema as search path, so its names are unqualified) under
 /// the target schema; MySQL's with the source database's qualifier
-/// dropped; SQLite's `CREATE VIEW` as written.
+/// dropped; SQLite's `CREATE VIEW` as written, if it is one (the text of a
+/// tenant's file can be anything: see `engine::ddl`), else skipped.
 fn own_sql(def: &ViewDef, target: Dialect, target_schema: Option<&str>) -> Result<String, String> {
     let Some(definition) = &def.definition else {
         return Err("materialized views are not recreated".into());
@@ -101,7 +110,8 @@ fn own_sql(def: &ViewDef, target: Dialect, target_schema: Option<&str>) -> Resul
             ident(target, &def.name),
             body.replace(&format!("{}.", ident(Dialect::MySql, &def.schema)), "")
         ),
-        Dialect::Sqlite => format!("DROP VIEW IF EXISTS {}; {body}", ident(target, &def.name)),
+        Dialect::Sqlite => ddl::check_sqlite(definition, ddl::Expect::CreateView(&def.name))
+            .map_err(|why| format!("skipped: its definition was {why}"))?,
     })
 }
 

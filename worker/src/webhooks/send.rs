@@ -71,9 +71,12 @@ pub(super) async fn deliver(
     let Some(signature) = signature(&secret, &id, timestamp, &body) else {
         return Outcome::Refused("the webhook's secret is malformed".into());
     };
-    // Pinned to the checked address; redirects would lead past the policy.
+    // Pinned to the checked address; redirects, and proxies named in the
+    // process's environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY), would
+    // lead past the policy.
     let host = url.host_str().unwrap_or_default().to_owned();
     let client = reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(config.request_timeout)
         .connect_timeout(Duration::from_secs(5))

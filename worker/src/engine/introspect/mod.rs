@@ -1,5 +1,6 @@
 //! Reading source (and existing target) schemas into [`Table`]s.
 
+pub mod budget;
 mod mysql;
 mod postgres;
 mod sqlite;
@@ -7,18 +8,36 @@ mod sqlite;
 use super::connect::Pool;
 use super::error::{Failure, classify};
 use super::model::{DefaultValue, Table};
+use super::planner::PlanFail;
+use budget::{ITEM_OVERHEAD, SchemaBudget, SchemaTooLarge};
+
+impl From<SchemaTooLarge> for PlanFail {
+    fn from(e: SchemaTooLarge) -> Self {
+        Self::TooLarge(e.0)
+    }
+}
 
 /// Names of the base tables of the database (PostgreSQL: of `schema`), at
 /// most `limit` of them (the first by name): the source decides how many
 /// it has, and the list is held in memory.
-pub async fn list_tables(pool: &Pool, schema: &str, limit: usize) -> Result<Vec<String>, Failure> {
+pub async fn list_tables(pool: &Pool, schema: &str, limit: usize) -> Result<Vec<String>, PlanFail> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let res = match pool {
         Pool::Postgres(p) => postgres::list_tables(p, schema, limit).await,
         Pool::MySql(p) => mysql::list_tables(p, limit).await,
-        Pool::Sqlite(p) => sqlite::list_tables(p, limit).await,
+        Pool::Sqlite(p) => match sqlite::list_tables(p, limit).await {
+            Ok(names) => {
+                return names.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| {
+                    PlanFail::TooLarge(format!(
+                        "the source has a table name of more than {} bytes, more than Freight plans",
+                        sqlite::MAX_NAME_BYTES
+                    ))
+                });
+            }
+            Err(e) => Err(e),
+        },
     };
-    res.map_err(|e| classify(&e, "listing tables"))
+    res.map_err(|e| classify(&e, "listing tables").into())
 }
 
 /// A view's definition as the source stores it.
@@ -32,14 +51,70 @@ pub struct ViewDef {
     pub schema: String,
 }
 
-/// The source's views with their definitions.
-pub async fn view_definitions(pool: &Pool, schema: &str) -> Result<Vec<ViewDef>, Failure> {
+/// The source's views with their definitions, charged to `budget` as they
+/// arrive: the server sends no definition longer than what is left of it,
+/// nor more views than it can hold (each costs at least
+/// [`ITEM_OVERHEAD`]), and reading stops at the first that does not fit.
+pub async fn view_definitions(
+    pool: &Pool,
+    schema: &str,
+    budget: &mut SchemaBudget,
+) -> Result<Vec<ViewDef>, PlanFail> {
+    let cap = i64::try_from(budget.remaining()).unwrap_or(i64::MAX);
+    let rows = cap / i64::try_from(ITEM_OVERHEAD).unwrap_or(1) + 1;
     let res = match pool {
-        Pool::Postgres(p) => postgres::view_definitions(p, schema).await,
-        Pool::MySql(p) => mysql::view_definitions(p).await,
-        Pool::Sqlite(p) => sqlite::view_definitions(p).await,
+        Pool::Postgres(p) => postgres::view_definitions(p, schema, cap, rows, budget).await,
+        Pool::MySql(p) => mysql::view_definitions(p, cap, rows, budget).await,
+        Pool::Sqlite(p) => sqlite::view_definitions(p, cap, rows, budget).await,
     };
-    res.map_err(|e| classify(&e, "reading view definitions"))
+    match res {
+        Ok(Ok(views)) => Ok(views),
+        Ok(Err(too_large)) => Err(too_large.into()),
+        Err(e) => Err(classify(&e, "reading view definitions").into()),
+    }
+}
+
+/// One row of a view listing: name, definition (`None` when longer than
+/// the cap the query was given, or a materialized view) and its length.
+type ViewRow = (String, Option<String>, i64);
+
+/// Charges each row to `budget` and keeps it; stops at the first that
+/// does not fit.
+async fn collect_views<'a>(
+    mut rows: futures::stream::BoxStream<'a, Result<ViewRow, sqlx::Error>>,
+    schema: &str,
+    budget: &mut SchemaBudget,
+) -> Result<Result<Vec<ViewDef>, SchemaTooLarge>, sqlx::Error> {
+    use futures::TryStreamExt;
+    let mut views = Vec::new();
+    while let Some((name, definition, bytes)) = rows.try_next().await? {
+        let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+        let cost = bytes
+            .saturating_add(name.len())
+            .saturating_add(ITEM_OVERHEAD);
+        if let Err(too_large) = budget.charge(&format!("the views (at {name})"), cost) {
+            return Ok(Err(too_large));
+        }
+        views.push(ViewDef {
+            name,
+            definition,
+            schema: schema.to_owned(),
+        });
+    }
+    Ok(Ok(views))
+}
+
+/// Bytes of schema text the table's description will hold, as the server
+/// measures it without sending any of it: checked against the budget
+/// before the table is read.
+pub async fn schema_text_bytes(pool: &Pool, schema: &str, name: &str) -> Result<i64, Failure> {
+    let res = match pool {
+        Pool::Postgres(p) => postgres::schema_text_bytes(p, schema, name).await,
+        Pool::MySql(p) => mysql::schema_text_bytes(p, name).await,
+        Pool::Sqlite(p) => sqlite::schema_text_bytes(p, name).await,
+    };
+    res.map(|n| n.unwrap_or(0))
+        .map_err(|e| classify(&e, &format!("measuring the schema of table {name}")))
 }
 
 /// The table's columns, key, indexes and foreign keys; `None` if it does

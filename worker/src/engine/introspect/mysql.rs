@@ -39,21 +39,43 @@ pub async fn offered_collations(
     query.fetch_all(pool).await
 }
 
-pub async fn view_definitions(pool: &MySqlPool) -> Result<Vec<super::ViewDef>, sqlx::Error> {
-    let rows: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT CAST(table_name AS CHAR), CAST(view_definition AS CHAR), CAST(DATABASE() AS CHAR)
-         FROM information_schema.views WHERE table_schema = DATABASE() ORDER BY table_name",
+/// The database's views, at most `rows`, no definition longer than `cap`
+/// bytes sent.
+pub async fn view_definitions(
+    pool: &MySqlPool,
+    cap: i64,
+    rows: i64,
+    budget: &mut super::SchemaBudget,
+) -> Result<Result<Vec<super::ViewDef>, super::SchemaTooLarge>, sqlx::Error> {
+    let schema: String = sqlx::query_scalar("SELECT CAST(DATABASE() AS CHAR)")
+        .fetch_one(pool)
+        .await?;
+    let stream = sqlx::query_as(
+        "SELECT CAST(table_name AS CHAR),
+                CASE WHEN LENGTH(view_definition) <= ? THEN CAST(view_definition AS CHAR) END,
+                CAST(COALESCE(LENGTH(view_definition), 0) AS SIGNED)
+         FROM information_schema.views WHERE table_schema = DATABASE() ORDER BY table_name
+         LIMIT ?",
     )
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, definition, schema)| super::ViewDef {
-            name,
-            definition: Some(definition),
-            schema,
-        })
-        .collect())
+    .bind(cap)
+    .bind(rows)
+    .fetch(pool);
+    super::collect_views(stream, &schema, budget).await
+}
+
+/// See [`super::schema_text_bytes`]: columns (names, types, defaults,
+/// generation expressions, comments).
+pub async fn schema_text_bytes(pool: &MySqlPool, name: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(LENGTH(column_name) + LENGTH(column_type)
+                    + COALESCE(LENGTH(column_default), 0)
+                    + COALESCE(LENGTH(generation_expression), 0)
+                    + COALESCE(LENGTH(column_comment), 0) + 64), 0) AS SIGNED)
+         FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?",
+    )
+    .bind(name)
+    .fetch_optional(pool)
+    .await
 }
 
 pub async fn row_estimate(pool: &MySqlPool, name: &str) -> Result<Option<i64>, sqlx::Error> {

@@ -25,11 +25,15 @@ pub async fn list_tables(
 }
 
 /// Views and materialized views of the schema (not an extension's own,
-/// such as PostGIS `geometry_columns`: the extension makes those).
+/// such as PostGIS `geometry_columns`: the extension makes those), at most
+/// `rows`, no definition longer than `cap` bytes sent.
 pub async fn view_definitions(
     pool: &PgPool,
     schema: &str,
-) -> Result<Vec<super::ViewDef>, sqlx::Error> {
+    cap: i64,
+    rows: i64,
+    budget: &mut super::SchemaBudget,
+) -> Result<Result<Vec<super::ViewDef>, super::SchemaTooLarge>, sqlx::Error> {
     // With the schema as the search path, the definitions name its tables
     // unqualified (a PostgreSQL target recreates them in its own schema).
     let mut tx = pool.begin().await?;
@@ -37,27 +41,67 @@ pub async fn view_definitions(
         .bind(crate::engine::sql::ident(Dialect::Postgres, schema))
         .execute(&mut *tx)
         .await?;
-    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-        "SELECT c.relname::text, CASE WHEN c.relkind = 'v' THEN pg_get_viewdef(c.oid, true) END
+    let views = {
+        let stream = sqlx::query_as(
+            "SELECT v.name, CASE WHEN v.bytes <= $2 THEN v.def END, v.bytes
+             FROM (SELECT c.relname::text AS name, d.def,
+                          coalesce(octet_length(d.def), 0)::int8 AS bytes
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                   CROSS JOIN LATERAL (SELECT CASE WHEN c.relkind = 'v'
+                                       THEN pg_get_viewdef(c.oid, true) END AS def) d
+                   WHERE n.nspname = $1 AND c.relkind IN ('v', 'm')
+                   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                                   AND d.objid = c.oid AND d.deptype = 'e')
+                   ORDER BY c.relname LIMIT $3) v
+             ORDER BY v.name",
+        )
+        .bind(schema)
+        .bind(cap)
+        .bind(rows)
+        .fetch(&mut *tx);
+        super::collect_views(stream, schema, budget).await?
+    };
+    tx.rollback().await?;
+    let Ok(views) = views else {
+        return Ok(views);
+    };
+    let casts = type_casts(pool).await?;
+    Ok(Ok(views
+        .into_iter()
+        .map(|view| super::ViewDef {
+            definition: view.definition.map(|d| retype_casts(&d, &casts)),
+            ..view
+        })
+        .collect()))
+}
+
+/// See [`super::schema_text_bytes`]: columns (names, types, defaults,
+/// comments), constraints and index conditions.
+pub async fn schema_text_bytes(
+    pool: &PgPool,
+    schema: &str,
+    name: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT ((SELECT coalesce(sum(octet_length(a.attname::text)
+                        + octet_length(format_type(a.atttypid, a.atttypmod))
+                        + coalesce(octet_length(pg_get_expr(d.adbin, d.adrelid)), 0)
+                        + coalesce(octet_length(col_description(a.attrelid, a.attnum)), 0) + 64), 0)
+                  FROM pg_attribute a
+                  LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
+               + (SELECT coalesce(sum(octet_length(pg_get_constraintdef(k.oid)) + 64), 0)
+                  FROM pg_constraint k WHERE k.conrelid = c.oid)
+               + (SELECT coalesce(sum(coalesce(octet_length(pg_get_expr(i.indpred, i.indrelid)), 0)
+                        + 64 * i.indnatts), 0)
+                  FROM pg_index i WHERE i.indrelid = c.oid))::int8
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = $1 AND c.relkind IN ('v', 'm')
-         AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
-                         AND d.objid = c.oid AND d.deptype = 'e')
-         ORDER BY c.relname",
+         WHERE n.nspname = $1 AND c.relname = $2",
     )
     .bind(schema)
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.rollback().await?;
-    let casts = type_casts(pool).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, definition)| super::ViewDef {
-            name,
-            definition: definition.map(|d| retype_casts(&d, &casts)),
-            schema: schema.to_owned(),
-        })
-        .collect())
+    .bind(name)
+    .fetch_optional(pool)
+    .await
 }
 
 pub async fn row_estimate(

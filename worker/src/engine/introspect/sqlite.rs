@@ -8,28 +8,58 @@ use super::{choose_key, parse_default, type_args};
 use crate::engine::checks::{sqlite_checks, sqlite_generated, sqlite_index_predicate};
 use crate::engine::model::{Check, Column, Dialect, FkAction, ForeignKey, Index, Logical, Table};
 
-pub async fn list_tables(pool: &SqlitePool, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+/// Table names longer than this are not read: PostgreSQL and MySQL cap
+/// theirs at 63 and 64 bytes, SQLite does not, and the list is held in
+/// memory before any other limit applies.
+pub const MAX_NAME_BYTES: i64 = 1024;
+
+/// The names, `None` for one longer than [`MAX_NAME_BYTES`].
+pub async fn list_tables(
+    pool: &SqlitePool,
+    limit: i64,
+) -> Result<Vec<Option<String>>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT ?",
+        "SELECT CASE WHEN length(CAST(name AS BLOB)) <= ? THEN name END FROM sqlite_master
+         WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name LIMIT ?",
     )
+    .bind(MAX_NAME_BYTES)
     .bind(limit)
     .fetch_all(pool)
     .await
 }
 
-pub async fn view_definitions(pool: &SqlitePool) -> Result<Vec<super::ViewDef>, sqlx::Error> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY name")
-            .fetch_all(pool)
-            .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(name, definition)| super::ViewDef {
-            name,
-            definition: Some(definition),
-            schema: "main".to_owned(),
-        })
-        .collect())
+/// The file's views, at most `rows`, no name or definition longer than
+/// `cap` bytes read.
+pub async fn view_definitions(
+    pool: &SqlitePool,
+    cap: i64,
+    rows: i64,
+    budget: &mut super::SchemaBudget,
+) -> Result<Result<Vec<super::ViewDef>, super::SchemaTooLarge>, sqlx::Error> {
+    // A name longer than the cap is not read either (its length stands in:
+    // the cost, which counts it, refuses the row).
+    let stream = sqlx::query_as(
+        "SELECT CASE WHEN length(CAST(name AS BLOB)) <= ?1 THEN name
+                     ELSE CAST(length(CAST(name AS BLOB)) AS TEXT) END,
+                CASE WHEN length(CAST(sql AS BLOB)) <= ?1 THEN sql END,
+                length(CAST(name AS BLOB)) + coalesce(length(CAST(sql AS BLOB)), 0)
+         FROM sqlite_master WHERE type = 'view' ORDER BY name LIMIT ?2",
+    )
+    .bind(cap)
+    .bind(rows)
+    .fetch(pool);
+    super::collect_views(stream, "main", budget).await
+}
+
+/// See [`super::schema_text_bytes`]: the `CREATE` statements of the table
+/// and its indexes, which hold all of it.
+pub async fn schema_text_bytes(pool: &SqlitePool, name: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(length(CAST(sql AS BLOB))), 0) FROM sqlite_master WHERE tbl_name = ?",
+    )
+    .bind(name)
+    .fetch_optional(pool)
+    .await
 }
 
 pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx::Error> {
