@@ -59,6 +59,16 @@ impl Pool {
         }
     }
 
+    /// One integer that `sql` (a single-value query Freight built) answers.
+    pub async fn fetch_i64(&self, sql: String) -> Result<i64, sqlx::Error> {
+        let sql = sqlx::AssertSqlSafe(sql);
+        match self {
+            Self::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+            Self::MySql(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+            Self::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+        }
+    }
+
     pub async fn close(&self) {
         match self {
             Self::Postgres(p) => p.close().await,

@@ -702,24 +702,7 @@ async fn check_key_lengths(
         qualified(dialect, schema, &table.name)
     );
     let ctx = "measuring key values";
-    let longest: i64 = match pool {
-        Pool::Postgres(p) => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(p)
-                .await
-        }
-        Pool::MySql(p) => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(p)
-                .await
-        }
-        Pool::Sqlite(p) => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(p)
-                .await
-        }
-    }
-    .map_err(|e| classify(&e, ctx))?;
+    let longest: i64 = pool.fetch_i64(sql).await.map_err(|e| classify(&e, ctx))?;
     if longest <= MAX_KEY_VALUE_BYTES {
         return Ok(());
     }
@@ -789,24 +772,10 @@ async fn refuse_rows_beyond_budget(
         "SELECT COUNT(*) FROM (SELECT 1 FROM {} LIMIT {cap}) freight_n",
         qualified(pool.dialect(), schema, &table.name)
     );
-    let counted: i64 = match pool {
-        Pool::Postgres(p) => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(p)
-                .await
-        }
-        Pool::MySql(p) => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(p)
-                .await
-        }
-        Pool::Sqlite(p) => {
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-                .fetch_one(p)
-                .await
-        }
-    }
-    .map_err(|e| classify(&e, "counting rows"))?;
+    let counted: i64 = pool
+        .fetch_i64(sql)
+        .await
+        .map_err(|e| classify(&e, "counting rows"))?;
     if counted < cap {
         return Ok(());
     }
