@@ -135,6 +135,9 @@ fn hint(code: &str, retry_after: Option<&str>) -> String {
             None => "too many requests: wait a little before calling again.".to_owned(),
         },
         "UNAVAILABLE" => "the API or one of its dependencies is unavailable; try again shortly (bridge_status shows reachability).".to_owned(),
+        "CONNECTION_NOT_ALLOWED" => "Freight's connection policy refuses the named address or path (Freight's own databases and services, link-local and metadata addresses, addresses outside the operators' allow list, SQLite paths outside the tenant's directory): use another source, target or URL; retrying the same one will not help.".to_owned(),
+        "PLAN_TOO_LARGE" => "the plan would exceed Freight's limits: follow the detail (a larger batch_size, fewer tables, or a shorter key named in key_columns) and call again.".to_owned(),
+        "PLAN_TIMEOUT" => "planning took longer than Freight allows: name fewer tables, or try again when the source is less busy.".to_owned(),
         _ => "the API failed internally; retrying the same call is unlikely to help — report it to the Freight operators.".to_owned(),
     }
 }
@@ -304,6 +307,22 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("\nHint: the object is not in a state"));
+    }
+
+    #[test]
+    fn refused_connections_and_plan_limits_get_their_own_hints() {
+        for (code, expected) in [
+            ("CONNECTION_NOT_ALLOWED", "connection policy refuses"),
+            ("PLAN_TOO_LARGE", "larger batch_size"),
+            ("PLAN_TIMEOUT", "fewer tables"),
+        ] {
+            let body = format!(r#"{{"title":"Refused","status":422,"code":"{code}"}}"#);
+            let refused = response(422, "application/problem+json", &body);
+            let result = problem_result(&refused);
+            let t = text(&result);
+            assert!(t.contains(expected), "{code}: {t}");
+            assert!(!t.contains("failed internally"), "{code}: {t}");
+        }
     }
 
     #[test]
