@@ -11,7 +11,7 @@ mod engine_support;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use engine_support::*;
@@ -47,6 +47,8 @@ struct FakePlane {
     compare_gate: tokio::sync::Semaphore,
     /// Fired when a comparison starts.
     comparing: tokio::sync::Notify,
+    /// Comparisons fail as a refused connection does (permanently).
+    refuse_comparisons: AtomicBool,
 }
 
 impl FakePlane {
@@ -60,6 +62,7 @@ impl FakePlane {
             released: AtomicUsize::new(0),
             compare_gate: tokio::sync::Semaphore::new(tokio::sync::Semaphore::MAX_PERMITS),
             comparing: tokio::sync::Notify::new(),
+            refuse_comparisons: AtomicBool::new(false),
         }
     }
 
@@ -211,6 +214,11 @@ impl DataPlane for FakePlane {
             .acquire()
             .await
             .map_err(|e| EngineError::Permanent(e.to_string()))?;
+        if self.refuse_comparisons.load(Ordering::SeqCst) {
+            return Err(EngineError::Permanent(
+                "connecting to the target: connection not allowed (stand-in)".into(),
+            ));
+        }
         let side = RangeSide {
             rows: 1,
             checksum: 1,
@@ -524,6 +532,53 @@ async fn a_job_being_validated_keeps_its_engine_state_until_the_comparison_ends(
     // Once the comparison is over, the next pass releases them again.
     worker.maintain_once().await.expect("pass");
     assert_eq!(plane.released.load(Ordering::SeqCst), released + 1);
+    fx.cleanup().await;
+}
+
+/// A validation whose ranges cannot be compared says why, not only which.
+async fn a_validation_that_cannot_compare_says_why(backend: Backend) {
+    let fx = Fixture::new(backend, 20).await;
+    let plane = fx.plane(Duration::ZERO);
+    let worker = stepper(&fx.control, plane.clone(), fx.control.config(2));
+    let job_id = fx.create_job(10, 0, 0).await;
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    plane.refuse_comparisons.store(true, Ordering::SeqCst);
+    fx.store
+        .start_validation(&fx.tenant, job_id, &audit())
+        .await
+        .expect("validate");
+    assert_eq!(worker.validate_once().await.expect("validation pass"), 2);
+    let validation = job(&fx.store, &fx.tenant, job_id)
+        .await
+        .validation
+        .expect("validated");
+    assert_eq!(
+        validation.status,
+        freight_core::store::ValidationStatus::Failed
+    );
+    assert_eq!(validation.mismatched_batches.len(), 2);
+    let error = validation.error.expect("the reason is reported");
+    assert!(error.contains("connection not allowed"), "{error}");
+
+    // Compared again, and matching: passed, with no error.
+    plane.refuse_comparisons.store(false, Ordering::SeqCst);
+    fx.store
+        .start_validation(&fx.tenant, job_id, &audit())
+        .await
+        .expect("validate again");
+    worker.validate_once().await.expect("validation pass");
+    let validation = job(&fx.store, &fx.tenant, job_id)
+        .await
+        .validation
+        .expect("validated");
+    assert_eq!(
+        validation.status,
+        freight_core::store::ValidationStatus::Passed
+    );
+    assert_eq!(validation.error, None);
     fx.cleanup().await;
 }
 
@@ -991,6 +1046,7 @@ freight_api::on_both_backends!(
     a_cancel_between_passes_cancels_every_batch_not_yet_run,
     the_store_wakes_dispatch_when_a_job_is_created_or_cancelled,
     a_job_being_validated_keeps_its_engine_state_until_the_comparison_ends,
+    a_validation_that_cannot_compare_says_why,
     cancel_mid_job_leaves_no_half_written_batch,
     bad_records_fail_their_batches_and_a_retry_after_fixing_them_completes,
     rejected_records_within_the_budget_are_logged_and_the_rest_written,

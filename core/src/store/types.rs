@@ -271,6 +271,11 @@ pub struct ValidationSummary {
     pub mismatched_batches: Vec<BatchId>,
     /// When the last range was compared; null while running.
     pub checked_at: Option<DateTime<Utc>>,
+    /// Why ranges could not be compared, when some could not (the first
+    /// reason in plan order, e.g. a refused or unreachable connection);
+    /// those ranges are among `mismatched_batches`. Null when every range
+    /// was compared.
+    pub error: Option<String>,
 }
 
 /// How often one error message occurred.

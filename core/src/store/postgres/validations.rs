@@ -75,6 +75,7 @@ pub(super) async fn start(
         status: ValidationStatus::Running,
         mismatched_batches: Vec::new(),
         checked_at: None,
+        error: None,
     })
 }
 
@@ -106,9 +107,23 @@ pub(super) async fn latest(
     .bind(id)
     .fetch_all(&mut *conn)
     .await?;
+    // A range that could not be compared is settled unmatched with no
+    // counts; its detail says why.
+    let error: Option<String> = sqlx::query_scalar(
+        "SELECT detail FROM validation_results
+         WHERE tenant_id = $1 AND validation_id = $2 AND status = 'checked' AND matched = false
+           AND source_count IS NULL
+         ORDER BY seq LIMIT 1",
+    )
+    .bind(tenant.as_str())
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten();
     Ok(Some(ValidationSummary {
         status,
         mismatched_batches: mismatched.into_iter().map(BatchId).collect(),
         checked_at,
+        error,
     }))
 }

@@ -78,6 +78,7 @@ pub(super) async fn start(
         status: ValidationStatus::Running,
         mismatched_batches: Vec::new(),
         checked_at: None,
+        error: None,
     })
 }
 
@@ -109,6 +110,19 @@ pub(super) async fn latest(
     .bind(id)
     .fetch_all(&mut *conn)
     .await?;
+    // A range that could not be compared is settled unmatched with no
+    // counts; its detail says why.
+    let error: Option<String> = sqlx::query_scalar(
+        "SELECT detail FROM validation_results
+         WHERE tenant_id = $1 AND validation_id = $2 AND status = 'checked' AND matched = 0
+           AND source_count IS NULL
+         ORDER BY seq LIMIT 1",
+    )
+    .bind(tenant.as_str())
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten();
     Ok(Some(ValidationSummary {
         status,
         mismatched_batches: mismatched
@@ -116,5 +130,6 @@ pub(super) async fn latest(
             .map(|b| BatchId(b.into_uuid()))
             .collect(),
         checked_at,
+        error,
     }))
 }
