@@ -449,7 +449,7 @@ async fn structure(
         ));
     } else if !children.is_empty() {
         warnings.push(format!(
-            "table {name} has inheritance children ({}): inheritance is not recreated; {name} arrives with its own rows only (read with ONLY) and each child copied is a separate table with its own rows, so a query of {name} on the target no longer includes its children's rows",
+            "table {name} has inheritance children ({}): inheritance is not recreated; {name} arrives with its own rows only (read with ONLY) and each child copied is a separate table with its own rows, so a query of {name} on the target (a view over it included) no longer returns its children's rows",
             listed(&children)
         ));
         inherited_by = children;
