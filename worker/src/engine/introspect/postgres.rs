@@ -78,7 +78,7 @@ pub async fn view_definitions(
 }
 
 /// See [`super::schema_text_bytes`]: columns (names, types, defaults,
-/// comments), constraints and index conditions.
+/// comments), constraints, index conditions and the table's comment.
 pub async fn schema_text_bytes(
     pool: &PgPool,
     schema: &str,
@@ -96,7 +96,8 @@ pub async fn schema_text_bytes(
                   FROM pg_constraint k WHERE k.conrelid = c.oid)
                + (SELECT coalesce(sum(coalesce(octet_length(pg_get_expr(i.indpred, i.indrelid)), 0)
                         + 64 * i.indnatts), 0)
-                  FROM pg_index i WHERE i.indrelid = c.oid))::int8
+                  FROM pg_index i WHERE i.indrelid = c.oid)
+               + coalesce(octet_length(obj_description(c.oid, 'pg_class')), 0))::int8
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = $1 AND c.relname = $2",
     )
@@ -365,7 +366,6 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
         }
     }
 
-    let mut columns = columns;
     let structure = structure(pool, oid, name, &mut columns, &mut warnings).await?;
     let mut table = Table {
         dialect: Dialect::Postgres,

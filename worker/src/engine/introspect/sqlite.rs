@@ -261,7 +261,6 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
     .bind(name)
     .fetch_all(pool)
     .await?;
-    let mut warnings = warnings;
     warnings.extend(super::triggers_warning(name, &triggers));
     let mut table = Table {
         dialect: Dialect::Sqlite,
