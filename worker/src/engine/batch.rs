@@ -91,7 +91,7 @@ pub async fn run(
     let select = read::select_sql(
         source.dialect(),
         ctx.source_schema.as_deref(),
-        &ctx.source.name,
+        &ctx.source,
         &ctx.source.columns,
         &src_pred.sql,
     );
@@ -676,7 +676,7 @@ async fn verify(
             let sql = read::select_sql(
                 ctx.target.dialect,
                 ctx.target_schema.as_deref(),
-                &ctx.target.name,
+                &ctx.target,
                 &ctx.target.columns,
                 &pred.sql,
             );
@@ -684,13 +684,8 @@ async fn verify(
             target_rows += s.rows;
             target_sum = target_sum.wrapping_add(s.checksum.unwrap_or_default());
         } else {
-            target_rows += read::count(
-                target,
-                ctx.target_schema.as_deref(),
-                &ctx.target.name,
-                &pred,
-            )
-            .await?;
+            target_rows +=
+                read::count(target, ctx.target_schema.as_deref(), &ctx.target, &pred).await?;
         }
     }
     let count_ok = target_rows == outcome.rows_written;

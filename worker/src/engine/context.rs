@@ -303,6 +303,9 @@ pub fn match_columns(source: &Table, target: &Table) -> Result<Table, Failure> {
         indexes: target.indexes.clone(),
         foreign_keys: target.foreign_keys.clone(),
         checks: target.checks.clone(),
+        exclusions: target.exclusions.clone(),
+        comment: target.comment.clone(),
+        inherited_by: target.inherited_by.clone(),
         warnings: Vec::new(),
     })
 }

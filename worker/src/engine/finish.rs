@@ -109,6 +109,32 @@ pub async fn finish(
             }
         }
     }
+    // Exclusion constraints (PostgreSQL to PostgreSQL; the plan warned of
+    // the others), after the load like the indexes that implement them.
+    for (src, tgt) in &tables {
+        for exclusion in &src.exclusions {
+            if tgt.exclusions.iter().any(|t| t.name == exclusion.name) {
+                continue;
+            }
+            let Ok(sql) = typemap::exclusion_ddl(dialect, target_schema.as_deref(), src, exclusion)
+            else {
+                continue;
+            };
+            if let Err(e) = ddl::apply(target, &sql, ddl::Expect::Other).await {
+                let e = e.into_engine().to_string();
+                // `room WITH =` on an integer needs btree_gist's operator class.
+                let hint = if e.contains("operator class") {
+                    " (the source has an extension the target lacks, such as btree_gist)"
+                } else {
+                    ""
+                };
+                warnings.push(format!(
+                    "exclusion constraint {} ({}) on {} was not recreated, so the target does not enforce it{hint}: {e}",
+                    exclusion.name, exclusion.definition, src.name
+                ));
+            }
+        }
+    }
     for (src, tgt) in &tables {
         for fk in &src.foreign_keys {
             if !target_names.contains(&fk.ref_table) {

@@ -238,6 +238,15 @@ pub struct Check {
     pub expression: String,
 }
 
+/// A PostgreSQL exclusion constraint (`EXCLUDE USING gist (…)`): only a
+/// PostgreSQL target can enforce one.
+#[derive(Debug, Clone)]
+pub struct Exclusion {
+    pub name: String,
+    /// `pg_get_constraintdef`'s text: `EXCLUDE USING gist (room WITH =, …)`.
+    pub definition: String,
+}
+
 /// A table as introspection found it.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -257,6 +266,15 @@ pub struct Table {
     /// CHECK constraints (not the ones that implement a type, such as
     /// MariaDB's `json_valid` of a JSON column).
     pub checks: Vec<Check>,
+    /// Exclusion constraints (PostgreSQL).
+    pub exclusions: Vec<Exclusion>,
+    /// The table's comment (PostgreSQL `COMMENT ON TABLE`, MySQL `COMMENT=`).
+    pub comment: Option<String>,
+    /// PostgreSQL: the tables that inherit from this one (`INHERITS`).
+    /// A plain `SELECT` of the parent also returns its children's rows, so
+    /// every read of it says `ONLY` (see [`sql::from`](super::sql::from)):
+    /// each row is copied once, into its own table.
+    pub inherited_by: Vec<String>,
     /// Type fallbacks and other lossy choices made while reading the schema.
     pub warnings: Vec<String>,
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use freight_core::job::Identifiers;
 
-use super::model::{Dialect, Table};
+use super::model::{Dialect, Exclusion, Table};
 use super::{checks, expr};
 
 /// The target's name of a source table.
@@ -140,6 +140,22 @@ pub fn for_target(ids: Identifiers, target: Dialect, table: &Table) -> Result<Ta
         checks_kept.push(check);
     }
     out.checks = checks_kept;
+    // An exclusion constraint's definition names columns as PostgreSQL
+    // prints them: unquoted ones are lower case already, a quoted one
+    // would name a column that no longer exists.
+    for exclusion in std::mem::take(&mut out.exclusions) {
+        if exclusion.definition.contains('"') {
+            out.warnings.push(format!(
+                "exclusion constraint {} ({}) cannot be re-spelled with lower-case names and is not recreated",
+                exclusion.name, exclusion.definition
+            ));
+        } else {
+            out.exclusions.push(Exclusion {
+                name: ids.apply(&exclusion.name),
+                ..exclusion
+            });
+        }
+    }
     Ok(out)
 }
 

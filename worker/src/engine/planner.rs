@@ -10,7 +10,7 @@ use super::error::{Failure, classify};
 use super::introspect::budget::{self, SchemaBudget};
 use super::model::{Column, Dialect, Logical, Table, Value};
 use super::service::PlanLimits;
-use super::sql::{Predicate, ident, table as qualified};
+use super::sql::{Predicate, from, ident, table as qualified};
 use super::{
     JobContext, JobPlan, PlannedBatch, adapt, ddl, introspect, names, read, typemap, views,
 };
@@ -327,6 +327,17 @@ pub async fn plan(
             target_ddl.extend(ddl);
             warnings.extend(index_warnings);
         }
+        for exclusion in &ddl_table.exclusions {
+            match typemap::exclusion_ddl(
+                target_dialect,
+                target_schema.as_deref(),
+                &ddl_table,
+                exclusion,
+            ) {
+                Ok(ddl) => target_ddl.push(ddl),
+                Err(warning) => warnings.push(warning),
+            }
+        }
         for (fk, target_fk) in table.foreign_keys.iter().zip(&target_table.foreign_keys) {
             if names.contains(&fk.ref_table) && target_dialect == Dialect::Sqlite && created {
                 // In the CREATE TABLE above.
@@ -368,7 +379,7 @@ pub async fn plan(
             ));
             let mut all = Predicate::new(source.dialect());
             all.whole_table();
-            let rows = read::count(source, source_schema.as_deref(), &table.name, &all).await?;
+            let rows = read::count(source, source_schema.as_deref(), table, &all).await?;
             let batch = PlannedBatch {
                 table_name: table.name.clone(),
                 key_start: None,
@@ -542,7 +553,7 @@ async fn null_in_key(
         .collect();
     let sql = format!(
         "SELECT 1 FROM {} WHERE {} LIMIT 1",
-        qualified(dialect, schema, &table.name),
+        from(dialect, schema, table),
         test.join(" OR ")
     );
     let found = read::first_row(pool, sql, &Predicate::new(dialect), &[]).await?;
@@ -697,10 +708,7 @@ async fn check_key_lengths(
         Dialect::MySql => format!("CAST(COALESCE(MAX({}), 0) AS SIGNED)", lengths.join(" + ")),
         _ => format!("COALESCE(MAX({}), 0)", lengths.join(" + ")),
     };
-    let sql = format!(
-        "SELECT {max} FROM {}",
-        qualified(dialect, schema, &table.name)
-    );
+    let sql = format!("SELECT {max} FROM {}", from(dialect, schema, table));
     let ctx = "measuring key values";
     let longest: i64 = pool.fetch_i64(sql).await.map_err(|e| classify(&e, ctx))?;
     if longest <= MAX_KEY_VALUE_BYTES {
@@ -770,7 +778,7 @@ async fn refuse_rows_beyond_budget(
     let cap = i64::try_from(cap).unwrap_or(i64::MAX);
     let sql = format!(
         "SELECT COUNT(*) FROM (SELECT 1 FROM {} LIMIT {cap}) freight_n",
-        qualified(pool.dialect(), schema, &table.name)
+        from(pool.dialect(), schema, table)
     );
     let counted: i64 = pool
         .fetch_i64(sql)
@@ -819,7 +827,7 @@ async fn arithmetic_boundaries(
     let dialect = pool.dialect();
     let column = ident(dialect, &key.name);
     let select = key.select_expr.clone().unwrap_or_else(|| column.clone());
-    let from = qualified(dialect, schema, &table.name);
+    let from = from(dialect, schema, table);
     let none = Predicate::new(dialect);
     let mut ends = Vec::with_capacity(2);
     for order in ["ASC", "DESC"] {
@@ -906,7 +914,7 @@ async fn walked_boundaries(
         let sql = format!(
             "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1 OFFSET {step}",
             select.join(", "),
-            qualified(dialect, schema, &table.name),
+            from(dialect, schema, table),
             pred.sql,
             order.join(", ")
         );
@@ -920,7 +928,7 @@ async fn walked_boundaries(
                 let sql = format!(
                     "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1",
                     select.join(", "),
-                    qualified(dialect, schema, &table.name),
+                    from(dialect, schema, table),
                     after.sql,
                     order.join(", ")
                 );
@@ -947,7 +955,7 @@ async fn walked_boundaries(
     }
     let mut tail = Predicate::new(dialect);
     tail.key_range(&key, bounds.last().map(Vec::as_slice), None);
-    let last = read::count(pool, schema, &table.name, &tail).await?;
+    let last = read::count(pool, schema, table, &tail).await?;
     let rows = bounds.len() as i64 * i64::from(step) + last;
     Ok((bounds, rows, bytes))
 }

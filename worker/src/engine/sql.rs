@@ -30,6 +30,20 @@ pub fn table(dialect: Dialect, schema: Option<&str>, name: &str) -> String {
     }
 }
 
+/// The table in a `FROM` clause that reads its own rows: a PostgreSQL table
+/// with inheritance children is read with `ONLY`, since a plain `SELECT` of
+/// it also returns every child's rows (each child is a table of its own,
+/// copied as such). A partitioned table is read whole: its partitions are
+/// not copied apart from it.
+pub fn from(dialect: Dialect, schema: Option<&str>, table: &super::model::Table) -> String {
+    let name = self::table(dialect, schema, &table.name);
+    if dialect == Dialect::Postgres && !table.inherited_by.is_empty() {
+        format!("ONLY {name}")
+    } else {
+        name
+    }
+}
+
 /// Builds a WHERE clause with numbered or positional placeholders, keeping
 /// the values to bind in order.
 pub struct Predicate {

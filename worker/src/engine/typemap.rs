@@ -1,7 +1,9 @@
 //! Target DDL from the neutral schema: each dialect's spelling of a
 //! [`Logical`] type, and the documented fallbacks where none is faithful.
 
-use super::model::{Column, DefaultValue, Dialect, FkAction, ForeignKey, Index, Logical, Table};
+use super::model::{
+    Column, DefaultValue, Dialect, Exclusion, FkAction, ForeignKey, Index, Logical, Table,
+};
 use super::sql::{ident, literal, table as qualified};
 use super::{checks, expr};
 
@@ -443,8 +445,31 @@ pub fn create_table(
         ddl.push_str(&format!(
             " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE={mysql_collation}"
         ));
+        if let Some(comment) = &table.comment {
+            // MySQL refuses longer table comments in strict mode.
+            let kept: String = comment.chars().take(MYSQL_TABLE_COMMENT_CHARS).collect();
+            if kept.len() < comment.len() {
+                warnings.push(format!(
+                    "the comment of table {} is cut to {MYSQL_TABLE_COMMENT_CHARS} characters, MySQL's limit",
+                    table.name
+                ));
+            }
+            ddl.push_str(&format!(" COMMENT={}", literal(target, &kept)));
+        }
     }
     let mut statements = vec![ddl];
+    match (target, &table.comment) {
+        (Dialect::Postgres, Some(comment)) => statements.push(format!(
+            "COMMENT ON TABLE {} IS {}",
+            qualified(target, schema, &table.name),
+            literal(target, comment)
+        )),
+        (Dialect::Sqlite, Some(_)) => warnings.push(format!(
+            "the comment of table {} is not kept: SQLite has none",
+            table.name
+        )),
+        _ => {}
+    }
     if target == Dialect::Postgres {
         statements.extend(
             table
@@ -476,6 +501,36 @@ pub fn create_table(
         _ => {}
     }
     (statements, warnings)
+}
+
+/// The longest table comment MySQL accepts.
+const MYSQL_TABLE_COMMENT_CHARS: usize = 2048;
+
+/// A PostgreSQL exclusion constraint on the target, run after the load
+/// with the indexes: on a PostgreSQL target the source's own definition
+/// (`ALTER TABLE … ADD CONSTRAINT name EXCLUDE …`); `Err` with the plan's
+/// warning elsewhere, since no other database has exclusion constraints
+/// and a plain index of the same columns would enforce nothing.
+pub fn exclusion_ddl(
+    target: Dialect,
+    schema: Option<&str>,
+    table: &Table,
+    exclusion: &Exclusion,
+) -> Result<String, String> {
+    if target == Dialect::Postgres && table.dialect == Dialect::Postgres {
+        return Ok(format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} {}",
+            qualified(target, schema, &table.name),
+            ident(target, &truncate(&exclusion.name, 63)),
+            exclusion.definition
+        ));
+    }
+    Err(format!(
+        "exclusion constraint {} ({}) is lost: {} has no exclusion constraints, so the target does not enforce it",
+        exclusion.name,
+        exclusion.definition,
+        dialect_name(target)
+    ))
 }
 
 /// MySQL's `ON UPDATE CURRENT_TIMESTAMP` on PostgreSQL: a `BEFORE UPDATE`
@@ -813,6 +868,9 @@ mod tests {
             indexes: Vec::new(),
             foreign_keys: Vec::new(),
             checks: Vec::new(),
+            exclusions: Vec::new(),
+            comment: None,
+            inherited_by: Vec::new(),
             warnings: Vec::new(),
         }
     }

@@ -41,9 +41,11 @@ use super::bind;
 use super::connect::Pool;
 use super::context::{Addressing, TableCtx};
 use super::error::{Failure, classify};
-use super::model::{Column, DATETIME_FORMAT, Dialect, Logical, Row, Value, normalize_decimal};
+use super::model::{
+    Column, DATETIME_FORMAT, Dialect, Logical, Row, Table, Value, normalize_decimal,
+};
 use super::read;
-use super::sql::{PG_PREFER_INDEX, Predicate, ident, table as qualified};
+use super::sql::{self, PG_PREFER_INDEX, Predicate, ident};
 use super::{BatchToRun, EngineError, RangeCheck, RangeSide, RangeToValidate};
 
 /// Keys per target predicate when a table is addressed by key set.
@@ -142,7 +144,7 @@ pub async fn check(
     let src = side(
         source,
         ctx.source_schema.as_deref(),
-        &ctx.source.name,
+        &ctx.source,
         &source_cols,
         &src_pred,
     )
@@ -182,7 +184,7 @@ pub async fn check(
         let part = side(
             target,
             ctx.target_schema.as_deref(),
-            &ctx.target.name,
+            &ctx.target,
             &target_cols,
             pred,
         )
@@ -234,12 +236,10 @@ pub async fn check(
 async fn table_totals(source: &Pool, target: &Pool, ctx: &TableCtx) -> Result<(i64, i64), Failure> {
     let mut all = Predicate::new(source.dialect());
     all.whole_table();
-    let source_total =
-        read::count(source, ctx.source_schema.as_deref(), &ctx.source.name, &all).await?;
+    let source_total = read::count(source, ctx.source_schema.as_deref(), &ctx.source, &all).await?;
     let mut all = Predicate::new(target.dialect());
     all.whole_table();
-    let target_total =
-        read::count(target, ctx.target_schema.as_deref(), &ctx.target.name, &all).await?;
+    let target_total = read::count(target, ctx.target_schema.as_deref(), &ctx.target, &all).await?;
     Ok((source_total, target_total))
 }
 
@@ -253,7 +253,7 @@ async fn source_keys(
     let sql = read::select_sql(
         source.dialect(),
         ctx.source_schema.as_deref(),
-        &ctx.source.name,
+        &ctx.source,
         &key_cols,
         &pred.sql,
     );
@@ -266,11 +266,11 @@ async fn source_keys(
 async fn side(
     pool: &Pool,
     schema: Option<&str>,
-    table: &str,
+    table: &Table,
     columns: &[(Column, Class)],
     pred: &Predicate,
 ) -> Result<RangeSide, Failure> {
-    let from = qualified(pool.dialect(), schema, table);
+    let from = sql::from(pool.dialect(), schema, table);
     let ctx = "validating a range";
     match pool {
         Pool::Postgres(p) => {
@@ -334,7 +334,7 @@ fn parse_sum(sum: &str) -> Result<u128, Failure> {
 async fn sqlite_side(
     pool: &Pool,
     schema: Option<&str>,
-    table: &str,
+    table: &Table,
     columns: &[(Column, Class)],
     pred: &Predicate,
 ) -> Result<RangeSide, Failure> {
@@ -344,7 +344,7 @@ async fn sqlite_side(
     let select = if cols.is_empty() {
         format!(
             "SELECT 1 FROM {} WHERE {}",
-            qualified(pool.dialect(), schema, table),
+            sql::from(pool.dialect(), schema, table),
             pred.sql
         )
     } else {

@@ -434,6 +434,9 @@ mod tests {
             indexes: Vec::new(),
             foreign_keys: Vec::new(),
             checks: Vec::new(),
+            exclusions: Vec::new(),
+            comment: None,
+            inherited_by: Vec::new(),
             warnings: Vec::new(),
         }
     }

@@ -102,11 +102,19 @@ pub fn table_bytes(table: &Table) -> usize {
         .iter()
         .map(|c| ITEM_OVERHEAD + c.name.len() + c.expression.len())
         .sum();
+    let exclusions: usize = table
+        .exclusions
+        .iter()
+        .map(|x| ITEM_OVERHEAD + x.name.len() + x.definition.len())
+        .sum();
     ITEM_OVERHEAD
         + table.name.len()
         + columns
         + indexes
         + foreign_keys
         + checks
+        + exclusions
+        + opt(&table.comment)
+        + all(&table.inherited_by)
         + all(&table.warnings)
 }

@@ -167,6 +167,17 @@ pub const MYSQL_PAD_BIN: &str = "utf8mb4_bin";
 const MYSQL_NOPAD_BIN: &str = "utf8mb4_nopad_bin";
 const MYSQL_0900_BIN: &str = "utf8mb4_0900_bin";
 
+/// The warning for a table's triggers: Freight does not translate trigger
+/// bodies (procedural code in each dialect's own language).
+fn triggers_warning(table: &str, triggers: &[String]) -> Option<String> {
+    (!triggers.is_empty()).then(|| {
+        format!(
+            "table {table}: trigger(s) {} are not recreated (Freight does not translate trigger code); recreate them on the target if the application relies on them",
+            triggers.join(", ")
+        )
+    })
+}
+
 /// Picks the key: the primary key's columns, else the first unique index
 /// with only NOT NULL columns (it identifies rows just as well).
 fn choose_key(table: &mut Table, primary: &[String]) {

@@ -306,6 +306,8 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
         }
     }
 
+    let (comment, triggers) = comment_and_triggers(pool, name).await?;
+    warnings.extend(super::triggers_warning(name, &triggers));
     let mut table = Table {
         dialect: Dialect::MySql,
         name: name.to_owned(),
@@ -315,10 +317,37 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
         indexes,
         foreign_keys,
         checks,
+        exclusions: Vec::new(),
+        comment,
+        inherited_by: Vec::new(),
         warnings,
     };
     choose_key(&mut table, &primary);
     Ok(Some(table))
+}
+
+/// The table's comment (`COMMENT='…'`; none when empty) and the names of
+/// its triggers.
+async fn comment_and_triggers(
+    pool: &MySqlPool,
+    name: &str,
+) -> Result<(Option<String>, Vec<String>), sqlx::Error> {
+    let comment: Option<String> = sqlx::query_scalar(
+        "SELECT CAST(table_comment AS CHAR) FROM information_schema.tables
+         WHERE table_schema = DATABASE() AND table_name = ?",
+    )
+    .bind(name)
+    .fetch_optional(pool)
+    .await?
+    .flatten();
+    let triggers = sqlx::query_scalar(
+        "SELECT CAST(trigger_name AS CHAR) FROM information_schema.triggers
+         WHERE event_object_schema = DATABASE() AND event_object_table = ? ORDER BY trigger_name",
+    )
+    .bind(name)
+    .fetch_all(pool)
+    .await?;
+    Ok((comment.filter(|c| !c.is_empty()), triggers))
 }
 
 /// The table's CHECK constraints as (name, clause). MariaDB lists them with

@@ -4,7 +4,9 @@
 use sqlx::{PgPool, Row};
 
 use super::{choose_key, parse_default, type_args};
-use crate::engine::model::{Check, Column, Dialect, FkAction, ForeignKey, Index, Logical, Table};
+use crate::engine::model::{
+    Check, Column, Dialect, Exclusion, FkAction, ForeignKey, Index, Logical, Table,
+};
 
 pub async fn list_tables(
     pool: &PgPool,
@@ -76,7 +78,7 @@ pub async fn view_definitions(
 }
 
 /// See [`super::schema_text_bytes`]: columns (names, types, defaults,
-/// comments), constraints and index conditions.
+/// comments), constraints, index conditions and the table's comment.
 pub async fn schema_text_bytes(
     pool: &PgPool,
     schema: &str,
@@ -94,7 +96,8 @@ pub async fn schema_text_bytes(
                   FROM pg_constraint k WHERE k.conrelid = c.oid)
                + (SELECT coalesce(sum(coalesce(octet_length(pg_get_expr(i.indpred, i.indrelid)), 0)
                         + 64 * i.indnatts), 0)
-                  FROM pg_index i WHERE i.indrelid = c.oid))::int8
+                  FROM pg_index i WHERE i.indrelid = c.oid)
+               + coalesce(octet_length(obj_description(c.oid, 'pg_class')), 0))::int8
          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = $1 AND c.relname = $2",
     )
@@ -263,7 +266,9 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
                 am.amname::text, pg_get_expr(i.indpred, i.indrelid)
          FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
          JOIN pg_am am ON am.oid = ic.relam
-         WHERE i.indrelid = $1::oid ORDER BY ic.relname",
+         -- An exclusion constraint's index is the constraint's (below), never
+         -- an index of its own: alone it would not enforce anything.
+         WHERE i.indrelid = $1::oid AND NOT i.indisexclusion ORDER BY ic.relname",
     )
     .bind(oid)
     .fetch_all(pool)
@@ -361,6 +366,7 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
         }
     }
 
+    let structure = structure(pool, oid, name, &mut columns, &mut warnings).await?;
     let mut table = Table {
         dialect: Dialect::Postgres,
         name: name.to_owned(),
@@ -370,10 +376,178 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
         indexes,
         foreign_keys,
         checks,
+        exclusions: structure.exclusions,
+        comment: structure.comment,
+        inherited_by: structure.inherited_by,
         warnings,
     };
     choose_key(&mut table, &primary);
     Ok(Some(table))
+}
+
+/// What a PostgreSQL table is besides its columns, keys and checks.
+struct Structure {
+    comment: Option<String>,
+    inherited_by: Vec<String>,
+    exclusions: Vec<Exclusion>,
+}
+
+/// Names listed in a warning at most; the rest are counted.
+const LISTED_NAMES: usize = 10;
+
+fn listed(names: &[String]) -> String {
+    let mut out = names
+        .iter()
+        .take(LISTED_NAMES)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > LISTED_NAMES {
+        out.push_str(&format!(" and {} more", names.len() - LISTED_NAMES));
+    }
+    out
+}
+
+/// Inheritance, partitioning, sequences shared with other tables,
+/// exclusion constraints, triggers and the table's comment: what the target
+/// gets of them, and warnings for what it does not.
+async fn structure(
+    pool: &PgPool,
+    oid: i64,
+    name: &str,
+    columns: &mut [Column],
+    warnings: &mut Vec<String>,
+) -> Result<Structure, sqlx::Error> {
+    // Related tables by name, qualified when in another schema.
+    let row = sqlx::query(
+        "SELECT c.relkind::text, obj_description(c.oid, 'pg_class'),
+                array(SELECT CASE WHEN k.relnamespace = c.relnamespace THEN k.relname::text
+                                  ELSE k.oid::regclass::text END
+                      FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid
+                      WHERE i.inhparent = c.oid ORDER BY 1),
+                array(SELECT CASE WHEN k.relnamespace = c.relnamespace THEN k.relname::text
+                                  ELSE k.oid::regclass::text END
+                      FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhparent
+                      WHERE i.inhrelid = c.oid ORDER BY i.inhseqno),
+                CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END
+         FROM pg_class c WHERE c.oid = $1::oid",
+    )
+    .bind(oid)
+    .fetch_one(pool)
+    .await?;
+    let relkind: String = row.try_get(0)?;
+    let comment: Option<String> = row.try_get(1)?;
+    let children: Vec<String> = row.try_get(2)?;
+    let parents: Vec<String> = row.try_get(3)?;
+    let partition_key: Option<String> = row.try_get(4)?;
+    let mut inherited_by = Vec::new();
+    if relkind == "p" {
+        warnings.push(format!(
+            "table {name} is partitioned on the source (PARTITION BY {}): it arrives as one unpartitioned table holding the rows of all its partitions ({}); the partitions are not copied as tables of their own",
+            partition_key.unwrap_or_default(),
+            listed(&children)
+        ));
+    } else if !children.is_empty() {
+        warnings.push(format!(
+            "table {name} has inheritance children ({}): inheritance is not recreated; {name} arrives with its own rows only (read with ONLY) and each child copied is a separate table with its own rows, so a query of {name} on the target (a view over it included) no longer returns its children's rows",
+            listed(&children)
+        ));
+        inherited_by = children;
+    }
+    if !parents.is_empty() && relkind != "p" {
+        warnings.push(format!(
+            "table {name} inherits from {}: inheritance is not recreated; {name} arrives as a separate table with all its columns (the inherited ones included) and its own rows only",
+            listed(&parents)
+        ));
+    }
+
+    // A sequence numbering columns of several tables (a parent's `serial`
+    // that its children inherit) becomes an identity per table.
+    let shared = sqlx::query(
+        "SELECT a.attname::text,
+                CASE WHEN s.relnamespace = t.relnamespace THEN s.relname::text
+                     ELSE s.oid::regclass::text END,
+                array_agg(DISTINCT CASE WHEN t2.relnamespace = t.relnamespace THEN t2.relname::text
+                                        ELSE t2.oid::regclass::text END || '.' || a2.attname::text)
+         FROM pg_attribute a JOIN pg_class t ON t.oid = a.attrelid
+         JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         JOIN pg_depend dep ON dep.classid = 'pg_attrdef'::regclass AND dep.objid = d.oid
+              AND dep.refclassid = 'pg_class'::regclass
+         JOIN pg_class s ON s.oid = dep.refobjid AND s.relkind = 'S'
+         JOIN pg_depend dep2 ON dep2.classid = 'pg_attrdef'::regclass
+              AND dep2.refclassid = 'pg_class'::regclass AND dep2.refobjid = s.oid
+              AND dep2.objid <> d.oid
+         JOIN pg_attrdef d2 ON d2.oid = dep2.objid
+         JOIN pg_attribute a2 ON a2.attrelid = d2.adrelid AND a2.attnum = d2.adnum
+         JOIN pg_class t2 ON t2.oid = d2.adrelid
+         WHERE a.attrelid = $1::oid AND NOT a.attisdropped
+         GROUP BY a.attname, s.oid, s.relname, s.relnamespace, t.relnamespace ORDER BY 1",
+    )
+    .bind(oid)
+    .fetch_all(pool)
+    .await?;
+    for row in shared {
+        let column: String = row.try_get(0)?;
+        let sequence: String = row.try_get(1)?;
+        let others: Vec<String> = row.try_get(2)?;
+        warnings.push(format!(
+            "column {column}: its sequence {sequence} also numbers {} on the source; on the target each table gets an identity of its own (continuing past its own largest value), so new rows of these tables can get the same id",
+            listed(&others)
+        ));
+    }
+
+    let exclusion_rows = sqlx::query(
+        "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint
+         WHERE conrelid = $1::oid AND contype = 'x' ORDER BY conname",
+    )
+    .bind(oid)
+    .fetch_all(pool)
+    .await?;
+    let mut exclusions = Vec::new();
+    for row in exclusion_rows {
+        exclusions.push(Exclusion {
+            name: row.try_get(0)?,
+            definition: row.try_get(1)?,
+        });
+    }
+
+    // User triggers (not those of foreign keys). One Freight itself made
+    // for a MySQL `ON UPDATE CURRENT_TIMESTAMP` column (named and
+    // implemented `<table>_<column>_on_update`, see
+    // `typemap::on_update_trigger`) is that column's clause again.
+    let trigger_rows = sqlx::query(
+        "SELECT t.tgname::text,
+                (SELECT a.attname::text FROM pg_attribute a
+                 WHERE a.attrelid = t.tgrelid AND a.attnum > 0 AND NOT a.attisdropped
+                   AND p.proname = t.tgname
+                   AND left(c.relname || '_' || a.attname || '_on_update', 63) = t.tgname::text
+                 LIMIT 1)
+         FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+         JOIN pg_class c ON c.oid = t.tgrelid
+         WHERE t.tgrelid = $1::oid AND NOT t.tgisinternal ORDER BY 1",
+    )
+    .bind(oid)
+    .fetch_all(pool)
+    .await?;
+    let mut triggers = Vec::new();
+    for row in trigger_rows {
+        let trigger: String = row.try_get(0)?;
+        let freight_column: Option<String> = row.try_get(1)?;
+        match freight_column.and_then(|c| columns.iter_mut().find(|col| col.name == c)) {
+            Some(col) if matches!(col.logical, Logical::DateTime | Logical::DateTimeTz) => {
+                col.on_update_now = true;
+            }
+            _ => triggers.push(trigger),
+        }
+    }
+    if let Some(warning) = super::triggers_warning(name, &triggers) {
+        warnings.push(warning);
+    }
+    Ok(Structure {
+        comment,
+        inherited_by,
+        exclusions,
+    })
 }
 
 /// Casts to types the target does not get, with the type they become:

@@ -255,6 +255,13 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
         })
         .collect();
 
+    let triggers: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? ORDER BY name",
+    )
+    .bind(name)
+    .fetch_all(pool)
+    .await?;
+    warnings.extend(super::triggers_warning(name, &triggers));
     let mut table = Table {
         dialect: Dialect::Sqlite,
         name: name.to_owned(),
@@ -264,6 +271,9 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
         indexes,
         foreign_keys: foreign_keys.into_iter().map(|(_, fk)| fk).collect(),
         checks,
+        exclusions: Vec::new(),
+        comment: None,
+        inherited_by: Vec::new(),
         warnings,
     };
     choose_key(&mut table, &primary);

@@ -15,8 +15,8 @@ use tokio::sync::mpsc;
 use super::bind;
 use super::connect::Pool;
 use super::error::{Failure, classify};
-use super::model::{Column, Dialect, Row, Value};
-use super::sql::{PG_PREFER_INDEX, Predicate, ident, table as qualified};
+use super::model::{Column, Dialect, Row, Table, Value};
+use super::sql::{PG_PREFER_INDEX, Predicate, from, ident};
 
 /// Rows per message on the channel: large enough to amortize the hop
 /// between tasks, small enough to keep memory flat.
@@ -95,7 +95,7 @@ fn strip_nul(row: &mut Row) {
 pub fn select_sql(
     dialect: Dialect,
     schema: Option<&str>,
-    table: &str,
+    table: &Table,
     columns: &[Column],
     predicate: &str,
 ) -> String {
@@ -110,7 +110,7 @@ pub fn select_sql(
     format!(
         "SELECT {} FROM {} WHERE {predicate}",
         cols.join(", "),
-        qualified(dialect, schema, table)
+        from(dialect, schema, table)
     )
 }
 
@@ -274,12 +274,12 @@ pub async fn first_row(
 pub async fn count(
     pool: &Pool,
     schema: Option<&str>,
-    table: &str,
+    table: &Table,
     predicate: &Predicate,
 ) -> Result<i64, Failure> {
     let sql = format!(
         "SELECT COUNT(*) FROM {} WHERE {}",
-        qualified(pool.dialect(), schema, table),
+        from(pool.dialect(), schema, table),
         predicate.sql
     );
     let ctx = "counting rows";
