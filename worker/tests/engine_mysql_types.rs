@@ -331,6 +331,17 @@ async fn legacy_empty_enum_values_arrive_on_every_target() {
         assert!(!warnings.contains("column k:"), "{what}: {warnings}");
         let written: i64 = outcomes.iter().map(|o| o.rows_written).sum();
         assert_eq!(written, 4, "{what}: every row arrives");
+        // And validation after the load agrees.
+        for b in &plan.batches {
+            let range = freight_worker::engine::RangeToValidate {
+                batch_id: freight_core::ids::BatchId::new(),
+                table_name: b.table_name.clone(),
+                key_start: b.key_start.clone(),
+                key_end: b.key_end.clone(),
+            };
+            let check = engine.validate_range(&j, &range).await.expect("validate");
+            assert!(check.matched, "{what}: {}", check.detail);
+        }
         engine.release_job(j.job_id).await;
     }
 
