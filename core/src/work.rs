@@ -74,6 +74,11 @@ pub struct Conversions {
     /// MySQL zero or partial dates copied as NULL (`zero_dates: null`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub zero_dates: BTreeMap<String, i64>,
+    /// MySQL zero or partial dates in a column NOT NULL on the target: the
+    /// NULL they were read as made the target refuse their rows (rejected
+    /// records).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub zero_dates_rejected: BTreeMap<String, i64>,
     /// MySQL `tinyint(1)` values other than 0 and 1 copied as true.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub not_boolean: BTreeMap<String, i64>,
@@ -82,7 +87,10 @@ pub struct Conversions {
 impl Conversions {
     /// The note for a batch's `verify_detail`; `None` when nothing changed.
     pub fn note(&self) -> Option<String> {
-        if self.zero_dates.is_empty() && self.not_boolean.is_empty() {
+        if self.zero_dates.is_empty()
+            && self.zero_dates_rejected.is_empty()
+            && self.not_boolean.is_empty()
+        {
             return None;
         }
         Some(format!(
@@ -98,6 +106,7 @@ pub fn conversion_warnings<'a>(
     batches: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
 ) -> Vec<String> {
     let mut zero: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut zero_rejected: BTreeMap<(String, String), i64> = BTreeMap::new();
     let mut not_boolean: BTreeMap<(String, String), i64> = BTreeMap::new();
     for (table, detail) in batches {
         let Some((_, note)) = detail.and_then(|d| d.rsplit_once(CONVERSIONS_NOTE)) else {
@@ -106,7 +115,11 @@ pub fn conversion_warnings<'a>(
         let Ok(c) = serde_json::from_str::<Conversions>(note) else {
             continue;
         };
-        for (sums, counts) in [(&mut zero, c.zero_dates), (&mut not_boolean, c.not_boolean)] {
+        for (sums, counts) in [
+            (&mut zero, c.zero_dates),
+            (&mut zero_rejected, c.zero_dates_rejected),
+            (&mut not_boolean, c.not_boolean),
+        ] {
             for (column, n) in counts {
                 *sums.entry((table.to_owned(), column)).or_default() += n;
             }
@@ -117,12 +130,17 @@ pub fn conversion_warnings<'a>(
             "{table}: column {column}: zero dates (0000-00-00 or a zero month/day) in {n} row(s) were copied as NULL (zero_dates: null)"
         )
     });
+    let zero_rejected = zero_rejected.into_iter().map(|((table, column), n)| {
+        format!(
+            "{table}: column {column}: zero dates (0000-00-00 or a zero month/day) in {n} row(s) were rejected records: zero_dates: null copies them as NULL, which the NOT NULL column refuses"
+        )
+    });
     let not_boolean = not_boolean.into_iter().map(|((table, column), n)| {
         format!(
             "{table}: column {column}: tinyint(1) values other than 0 and 1 in {n} row(s) were copied as true (the column became a boolean)"
         )
     });
-    zero.chain(not_boolean).collect()
+    zero.chain(zero_rejected).chain(not_boolean).collect()
 }
 
 /// One batch's key range to compare.

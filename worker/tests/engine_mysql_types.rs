@@ -1,4 +1,5 @@
-//! MySQL/MariaDB types into PostgreSQL: the documented mapping and values.
+//! MySQL/MariaDB types into PostgreSQL: the documented mapping and values
+//! (legacy empty enum values into every target).
 
 #[path = "engine_support/mod.rs"]
 mod support;
@@ -280,5 +281,119 @@ async fn the_zero_date_warning_names_only_columns_that_hold_zero_dates() {
             && zero[1].contains("NOT NULL"),
         "{zero:?}"
     );
+    dbs.cleanup().await;
+}
+
+/// A MySQL `enum` holding `''` (what MySQL stores for an invalid value
+/// under `sql_mode = ''`) arrives as `''` on every target: the plan counts
+/// them and the target's enum or CHECK allows `''` for that column only.
+#[tokio::test]
+async fn legacy_empty_enum_values_arrive_on_every_target() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    let mut conn = my.acquire().await.expect("conn");
+    conn.execute("SET SESSION sql_mode = ''")
+        .await
+        .expect("lax mode");
+    conn.execute(
+        "CREATE TABLE legacy (id int PRIMARY KEY, c enum('a','b') NOT NULL, n enum('x','y'),
+             k enum('p','q') NOT NULL);
+         INSERT INTO legacy VALUES (1, 'a', 'x', 'p'), (2, 'zz', 'bad', 'q'), (3, 'b', NULL, 'p'),
+             (4, '', 'y', 'q');",
+    )
+    .await
+    .expect("source");
+    drop(conn);
+    let (my_t_url, my_t) = dbs.second_mysql().await;
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let targets = [
+        dbs.pg("public"),
+        dbs.sqlite("t"),
+        support::config(
+            freight_core::connection::DatabaseKind::Mysql,
+            &my_t_url,
+            None,
+        ),
+    ];
+    for target in targets {
+        let what = format!("{:?}", target.kind);
+        let j = job(dbs.mysql(), target, &["legacy"], 2);
+        let (plan, outcomes) = migrate(&engine, &j).await;
+        let warnings = plan.report.tables[0].warnings.join("\n");
+        assert!(
+            warnings.contains("column c: enum('a','b') holds the empty value '' (MySQL's value for an invalid enum value) in 2 row(s)"),
+            "{what}: {warnings}"
+        );
+        assert!(
+            warnings.contains("column n: enum('x','y') holds the empty value '' (MySQL's value for an invalid enum value) in 1 row(s)"),
+            "{what}: {warnings}"
+        );
+        assert!(!warnings.contains("column k:"), "{what}: {warnings}");
+        let written: i64 = outcomes.iter().map(|o| o.rows_written).sum();
+        assert_eq!(written, 4, "{what}: every row arrives");
+        // And validation after the load agrees.
+        for b in &plan.batches {
+            let range = freight_worker::engine::RangeToValidate {
+                batch_id: freight_core::ids::BatchId::new(),
+                table_name: b.table_name.clone(),
+                key_start: b.key_start.clone(),
+                key_end: b.key_end.clone(),
+            };
+            let check = engine.validate_range(&j, &range).await.expect("validate");
+            assert!(check.matched, "{what}: {}", check.detail);
+        }
+        engine.release_job(j.job_id).await;
+    }
+
+    let want: Vec<(i32, String, Option<String>, String)> = vec![
+        (1, "a".into(), Some("x".into()), "p".into()),
+        (2, String::new(), Some(String::new()), "q".into()),
+        (3, "b".into(), None, "p".into()),
+        (4, String::new(), Some("y".into()), "q".into()),
+    ];
+    let pg = dbs.pg_pool().await;
+    let got: Vec<(i32, String, Option<String>, String)> =
+        sqlx::query_as("SELECT id, c, n, k FROM legacy ORDER BY id")
+            .fetch_all(&pg)
+            .await
+            .expect("pg rows");
+    assert_eq!(got, want, "postgres");
+    // Only the columns that held '' allow it.
+    let refused = pg
+        .execute("INSERT INTO legacy VALUES (5, 'a', 'x', '')")
+        .await;
+    assert!(refused.is_err(), "k keeps its labels exactly");
+    let lite = dbs.sqlite_pool("t").await;
+    let got: Vec<(i64, String, Option<String>, String)> =
+        sqlx::query_as("SELECT id, c, n, k FROM legacy ORDER BY id")
+            .fetch_all(&lite)
+            .await
+            .expect("sqlite rows");
+    let as_i64: Vec<_> = want
+        .iter()
+        .map(|(i, c, n, k)| (i64::from(*i), c.clone(), n.clone(), k.clone()))
+        .collect();
+    assert_eq!(got, as_i64, "sqlite");
+    let got: Vec<(i32, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT id, CAST(c AS CHAR), CAST(n AS CHAR), CAST(k AS CHAR) FROM legacy ORDER BY id",
+    )
+    .fetch_all(&my_t)
+    .await
+    .expect("mariadb rows");
+    assert_eq!(got, want, "mariadb");
+    let ddl: (String, String) = sqlx::query_as("SHOW CREATE TABLE legacy")
+        .fetch_one(&my_t)
+        .await
+        .expect("ddl");
+    assert!(
+        ddl.1.contains("enum('','a','b')") && ddl.1.contains("enum('p','q')"),
+        "{}",
+        ddl.1
+    );
+    pg.close().await;
+    lite.close().await;
+    my.close().await;
+    my_t.close().await;
+    dbs.drop_second().await;
     dbs.cleanup().await;
 }

@@ -822,3 +822,119 @@ async fn mysql_to_mysql_keeps_keys_that_differ_by_trailing_spaces_and_column_col
     dbs.drop_second().await;
     dbs.cleanup().await;
 }
+
+/// `CURRENT_DATE` / `CURRENT_TIME` / `LOCALTIME` defaults (MySQL
+/// `curdate()`, `curtime()`) are recreated on every target: a row inserted
+/// there without those columns gets today and the time of day.
+#[tokio::test]
+async fn current_date_and_time_defaults_arrive_on_every_target() {
+    let dbs = Dbs::new().await;
+    let pg = dbs.pg_pool().await;
+    pg.execute(
+        "CREATE SCHEMA src;
+         CREATE TABLE src.stamps (id int PRIMARY KEY, d date NOT NULL DEFAULT CURRENT_DATE,
+             t time DEFAULT CURRENT_TIME, lt time(3) DEFAULT LOCALTIME, dn date DEFAULT now(),
+             ts timestamp DEFAULT now());
+         INSERT INTO src.stamps (id) VALUES (1);",
+    )
+    .await
+    .expect("pg source");
+    let my = dbs.my_pool().await;
+    my.execute(
+        "CREATE TABLE days (id int PRIMARY KEY, d date NOT NULL DEFAULT curdate(),
+             t time DEFAULT curtime());
+         INSERT INTO days (id) VALUES (1);",
+    )
+    .await
+    .expect("mariadb source");
+    let engine = engine();
+    let no_default_warning = |plan: &freight_worker::engine::JobPlan, table: &str, what: &str| {
+        let warnings = table_warnings(plan, table);
+        assert!(!warnings.contains("default"), "{what}: {warnings}");
+    };
+
+    // PostgreSQL → MariaDB.
+    let j = job(dbs.pg("src"), dbs.mysql(), &["stamps"], 10);
+    let (plan, _) = migrate(&engine, &j).await;
+    no_default_warning(&plan, "stamps", "postgres → mariadb");
+    my.execute("INSERT INTO stamps (id) VALUES (2)")
+        .await
+        .expect("insert on mariadb");
+    let ok: (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT d = CURDATE(), t IS NOT NULL, lt IS NOT NULL, dn = CURDATE(), ts IS NOT NULL
+         FROM stamps WHERE id = 2",
+    )
+    .fetch_one(&my)
+    .await
+    .expect("mariadb row");
+    assert_eq!(ok, (1, 1, 1, 1, 1), "postgres → mariadb");
+    engine.release_job(j.job_id).await;
+
+    // PostgreSQL → SQLite.
+    let j = job(dbs.pg("src"), dbs.sqlite("t"), &["stamps"], 10);
+    let (plan, _) = migrate(&engine, &j).await;
+    no_default_warning(&plan, "stamps", "postgres → sqlite");
+    let lite = dbs.sqlite_pool("t").await;
+    sqlx::query("INSERT INTO stamps (id) VALUES (2)")
+        .execute(&lite)
+        .await
+        .expect("insert on sqlite");
+    let ok: (bool, bool, bool, bool, bool) = sqlx::query_as(
+        "SELECT d = date('now'), t GLOB '[0-2][0-9]:[0-5][0-9]:[0-5][0-9]', lt IS NOT NULL,
+                dn = date('now'), ts IS NOT NULL
+         FROM stamps WHERE id = 2",
+    )
+    .fetch_one(&lite)
+    .await
+    .expect("sqlite row");
+    assert_eq!(ok, (true, true, true, true, true), "postgres → sqlite");
+    engine.release_job(j.job_id).await;
+
+    // PostgreSQL → PostgreSQL and MariaDB → PostgreSQL.
+    for (j, table) in [
+        (job(dbs.pg("src"), dbs.pg("dst"), &["stamps"], 10), "stamps"),
+        (job(dbs.mysql(), dbs.pg("dst"), &["days"], 10), "days"),
+    ] {
+        let (plan, _) = migrate(&engine, &j).await;
+        no_default_warning(&plan, table, table);
+        engine.release_job(j.job_id).await;
+    }
+    pg.execute(
+        "INSERT INTO dst.stamps (id) VALUES (2);
+         INSERT INTO dst.days (id) VALUES (2);",
+    )
+    .await
+    .expect("insert on postgres");
+    let ok: (bool, bool, bool, bool) = sqlx::query_as(
+        "SELECT s.d = CURRENT_DATE AND s.dn = CURRENT_DATE, s.t IS NOT NULL AND s.lt IS NOT NULL,
+                d.d = CURRENT_DATE, d.t BETWEEN interval '0' AND interval '24 hours'
+         FROM dst.stamps s, dst.days d WHERE s.id = 2 AND d.id = 2",
+    )
+    .fetch_one(&pg)
+    .await
+    .expect("postgres rows");
+    assert_eq!(ok, (true, true, true, true), "into postgres");
+
+    // MariaDB → SQLite: the date; a MySQL `time` is a duration there (text),
+    // whose default is named as not recreated.
+    let j = job(dbs.mysql(), dbs.sqlite("d"), &["days"], 10);
+    let (plan, _) = migrate(&engine, &j).await;
+    let warnings = table_warnings(&plan, "days");
+    assert!(
+        warnings.contains("column t: its default CURRENT_TIME has no equivalent"),
+        "{warnings}"
+    );
+    let lite_d = dbs.sqlite_pool("d").await;
+    let today: bool =
+        sqlx::query_scalar("INSERT INTO days (id) VALUES (2) RETURNING d = date('now')")
+            .fetch_one(&lite_d)
+            .await
+            .expect("insert on sqlite");
+    assert!(today, "mariadb → sqlite");
+    engine.release_job(j.job_id).await;
+    lite.close().await;
+    lite_d.close().await;
+    my.close().await;
+    pg.close().await;
+    dbs.cleanup().await;
+}

@@ -309,3 +309,74 @@ async fn zero_dates_copied_as_null_validate_as_null() {
     engine.release_job(my_pg.job_id).await;
     dbs.cleanup().await;
 }
+
+/// A MySQL `year` 0 (shown `0000`) arrives as 0 on PostgreSQL and SQLite
+/// and as the year 0 on MariaDB: validation renders it as the number on
+/// both sides, so an untouched copy passes in every direction.
+#[tokio::test]
+async fn mysql_year_zero_validates_in_every_direction() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute(
+        "CREATE TABLE y (id int PRIMARY KEY, c year);
+         INSERT INTO y VALUES (1, 1901), (2, 0), (3, NULL), (4, 2155);",
+    )
+    .await
+    .expect("years");
+    let (my_t_url, my_t) = dbs.second_mysql().await;
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let targets = [
+        (dbs.pg("public"), "mariadb → postgres"),
+        (dbs.sqlite("dst"), "mariadb → sqlite"),
+        (
+            config(
+                freight_core::connection::DatabaseKind::Mysql,
+                &my_t_url,
+                None,
+            ),
+            "mariadb → mariadb",
+        ),
+    ];
+    for (target, what) in targets {
+        let j = job(dbs.mysql(), target, &["y"], 2);
+        let (plan, _) = migrate(&engine, &j).await;
+        let checks = check_all(&engine, &j, &plan).await;
+        assert_all_match(&checks, what);
+        assert!(
+            !checks[0].detail.contains("compared by count only"),
+            "{what}: {}",
+            checks[0].detail
+        );
+        engine.release_job(j.job_id).await;
+    }
+    let pg = dbs.pg_pool().await;
+    let pg_years: Vec<Option<i16>> = sqlx::query_scalar("SELECT c FROM y ORDER BY id")
+        .fetch_all(&pg)
+        .await
+        .expect("pg years");
+    assert_eq!(pg_years, vec![Some(1901), Some(0), None, Some(2155)]);
+    let my_years: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT CAST(c AS CHAR) FROM y ORDER BY id")
+            .fetch_all(&my_t)
+            .await
+            .expect("mariadb years");
+    let want = ["1901", "0000"].map(|y| Some(y.to_owned()));
+    assert_eq!(
+        my_years,
+        vec![want[0].clone(), want[1].clone(), None, Some("2155".into())]
+    );
+    // A changed year is still found.
+    pg.execute("UPDATE y SET c = 1 WHERE id = 2")
+        .await
+        .expect("tamper");
+    let j = job(dbs.mysql(), dbs.pg("public"), &["y"], 2);
+    let plan = engine.plan(&j, false).await.expect("plan");
+    let checks = check_all(&engine, &j, &plan).await;
+    assert_eq!(mismatched(&checks), vec![range_of(&plan, 2)]);
+    engine.release_job(j.job_id).await;
+    my.close().await;
+    my_t.close().await;
+    pg.close().await;
+    dbs.drop_second().await;
+    dbs.cleanup().await;
+}

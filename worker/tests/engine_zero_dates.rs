@@ -98,6 +98,23 @@ async fn zero_dates_null_copies_them_as_null_and_a_not_null_column_rejects_the_r
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert_eq!(rejected[0].key, serde_json::json!([4]));
     assert_eq!(rejected[0].column.as_deref(), Some("nn"));
+    // The end-of-job warnings say what happened to each column's zero dates.
+    let done = freight_core::work::conversion_warnings(
+        outcomes
+            .iter()
+            .map(|o| ("dates", o.verify_detail.as_deref())),
+    );
+    let zero = "zero dates (0000-00-00 or a zero month/day) in 1 row(s)";
+    assert_eq!(
+        done,
+        vec![
+            format!("dates: column d: {zero} were copied as NULL (zero_dates: null)"),
+            format!("dates: column dt: {zero} were copied as NULL (zero_dates: null)"),
+            format!(
+                "dates: column nn: {zero} were rejected records: zero_dates: null copies them as NULL, which the NOT NULL column refuses"
+            ),
+        ]
+    );
     assert_eq!(
         target_dates(&dbs).await,
         vec![

@@ -11,7 +11,10 @@
 //!   with a warning, and the CHECKs and special indexes that need it are
 //!   left out, so one odd column never fails the job;
 //! - from MySQL to a PostgreSQL database with PostGIS, spatial columns
-//!   become `geometry` (see `spatial`).
+//!   become `geometry` (see `spatial`);
+//! - a MySQL `enum` holding `''`, the value MySQL stores for an invalid one
+//!   under a lax `sql_mode`, gets `''` among its labels on the target
+//!   ([`empty_enum_values`], planning only).
 
 use super::checks::{Token, tokenize};
 use super::connect::Pool;
@@ -129,6 +132,65 @@ pub async fn for_target(
         }
     }
     Ok((out, warnings))
+}
+
+/// MySQL `enum` columns holding `''` (what MySQL stores, as index 0, for
+/// an invalid value inserted under a lax `sql_mode`): the target's enum or
+/// CHECK would refuse their rows, so `''` becomes the first label (it sorts
+/// first in MySQL too), with a warning counting them. Columns that hold
+/// none keep their labels exactly. One pass over a table with such columns
+/// counts them all (a full scan, like the copy's).
+pub async fn empty_enum_values(
+    source: &Pool,
+    source_schema: Option<&str>,
+    source_table: &Table,
+    table: &mut Table,
+) -> Result<Vec<String>, Failure> {
+    let Pool::MySql(my) = source else {
+        return Ok(Vec::new());
+    };
+    let enums: Vec<usize> = (0..source_table.columns.len())
+        .filter(|&i| {
+            matches!(&source_table.columns[i].logical,
+                Logical::Enum(labels) if !labels.iter().any(String::is_empty))
+        })
+        .collect();
+    if enums.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sums: Vec<String> = enums
+        .iter()
+        .map(|&i| {
+            let column = ident(Dialect::MySql, &source_table.columns[i].name);
+            format!("CAST(COALESCE(SUM({column} = ''), 0) AS SIGNED)")
+        })
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM {}",
+        sums.join(", "),
+        qualified(Dialect::MySql, source_schema, &source_table.name)
+    );
+    let context = "counting invalid enum values";
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_one(my)
+        .await
+        .map_err(|e| classify(&e, context))?;
+    let mut warnings = Vec::new();
+    for (at, &i) in enums.iter().enumerate() {
+        let n: i64 = sqlx::Row::try_get(&row, at).map_err(|e| classify(&e, context))?;
+        if n == 0 {
+            continue;
+        }
+        if let Some(Logical::Enum(labels)) = table.columns.get_mut(i).map(|c| &mut c.logical) {
+            labels.insert(0, String::new());
+        }
+        let col = &source_table.columns[i];
+        warnings.push(format!(
+            "column {}: {} holds the empty value '' (MySQL's value for an invalid enum value) in {n} row(s): '' is added to the allowed values on the target so those rows arrive as ''",
+            col.name, col.source_type
+        ));
+    }
+    Ok(warnings)
 }
 
 /// MySQL spatial columns become PostGIS `geometry` when the target

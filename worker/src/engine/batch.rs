@@ -164,15 +164,21 @@ pub async fn run(
     )
     .await
     .map_err(Failure::into_engine)?;
-    let by_name = |counts: &std::collections::BTreeMap<usize, i64>| {
+    // A zero date read as NULL into a column NOT NULL on the target made
+    // the target refuse its row: counted as rejected, not as copied.
+    let nullable_on_target = |i: usize| ctx.target.columns.get(i).is_none_or(|c| c.nullable);
+    let by_name = |counts: &std::collections::BTreeMap<usize, i64>,
+                   keep: &dyn Fn(usize) -> bool| {
         counts
             .iter()
+            .filter(|&(&i, _)| keep(i))
             .filter_map(|(&i, &n)| Some((ctx.source.columns.get(i)?.name.clone(), n)))
             .collect()
     };
     let conversions = freight_core::work::Conversions {
-        zero_dates: by_name(&summary.zero_dates_nulled),
-        not_boolean: by_name(&summary.not_boolean),
+        zero_dates: by_name(&summary.zero_dates_nulled, &nullable_on_target),
+        zero_dates_rejected: by_name(&summary.zero_dates_nulled, &|i| !nullable_on_target(i)),
+        not_boolean: by_name(&summary.not_boolean, &|_| true),
     };
     if let (Some(note), Some(detail)) = (conversions.note(), outcome.verify_detail.as_mut()) {
         detail.push_str(&note);

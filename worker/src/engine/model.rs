@@ -90,7 +90,12 @@ pub enum DefaultValue {
     Number(String),
     String(String),
     Bool(bool),
+    /// The current instant (`CURRENT_TIMESTAMP`, `now()`).
     CurrentTimestamp,
+    /// Today's date (`CURRENT_DATE`, MySQL `curdate()`, SQLite `date('now')`).
+    CurrentDate,
+    /// The time of day (`CURRENT_TIME`, `LOCALTIME`, MySQL `curtime()`).
+    CurrentTime,
 }
 
 #[derive(Debug, Clone)]

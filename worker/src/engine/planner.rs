@@ -253,10 +253,14 @@ pub async fn plan(
             target_table,
         )
         .await?;
+        let enum_warnings =
+            adapt::empty_enum_values(source, source_schema.as_deref(), table, &mut ddl_table)
+                .await?;
         // Introspection warnings adapting made untrue (spatial columns
         // that are geometry on the target after all).
         warnings.retain(|w| !target_table.warnings.contains(w) || ddl_table.warnings.contains(w));
         warnings.extend(adapt_warnings);
+        warnings.extend(enum_warnings);
         // SQLite's foreign keys are part of CREATE TABLE: those to tables
         // the job copies.
         let copied = |t: &String| target_tables.iter().any(|c| &c.name == t);

@@ -271,7 +271,35 @@ fn default_sql(target: Dialect, col: &Column) -> Option<String> {
             Dialect::MySql => "CURRENT_TIMESTAMP(6)".to_owned(),
             _ => "CURRENT_TIMESTAMP".to_owned(),
         },
-        (DefaultValue::CurrentTimestamp, _) => return None,
+        // Today (a `date` defaulting to the current instant means today
+        // too). MySQL takes it as an expression default (MariaDB 10.2+,
+        // MySQL 8.0.13+).
+        (DefaultValue::CurrentDate | DefaultValue::CurrentTimestamp, Logical::Date) => match target
+        {
+            Dialect::MySql => "(CURRENT_DATE)".to_owned(),
+            _ => "CURRENT_DATE".to_owned(),
+        },
+        // The time of day: PostgreSQL's `LOCALTIME` is a `time` (its
+        // `CURRENT_TIME` one with a zone); SQLite writes `HH:MM:SS` text.
+        (DefaultValue::CurrentTime | DefaultValue::CurrentTimestamp, Logical::Time) => match target
+        {
+            Dialect::Postgres => "LOCALTIME".to_owned(),
+            Dialect::MySql => "(CURRENT_TIME(6))".to_owned(),
+            Dialect::Sqlite => "CURRENT_TIME".to_owned(),
+        },
+        // A MySQL `time` (a duration on other targets): the span since
+        // midnight, on MySQL and PostgreSQL.
+        (DefaultValue::CurrentTime, Logical::Duration) => match target {
+            Dialect::Postgres => "(LOCALTIME::interval)".to_owned(),
+            Dialect::MySql => "(CURRENT_TIME(6))".to_owned(),
+            Dialect::Sqlite => return None,
+        },
+        (
+            DefaultValue::CurrentTimestamp | DefaultValue::CurrentDate | DefaultValue::CurrentTime,
+            _,
+        ) => {
+            return None;
+        }
     })
 }
 
@@ -356,8 +384,16 @@ pub fn create_table(
                 )),
             }
         }
-        if let Some(d) = default_sql(target, col).filter(|_| generated.is_none()) {
-            def.push_str(&format!(" DEFAULT {d}"));
+        match default_sql(target, col) {
+            Some(d) if generated.is_none() => def.push_str(&format!(" DEFAULT {d}")),
+            None if generated.is_none() && col.default.is_some() => warnings.push(format!(
+                "column {}: its default {} has no equivalent for a {} column on {} and is not recreated",
+                col.name,
+                col.default.as_ref().map(default_text).unwrap_or_default(),
+                col.source_type,
+                dialect_name(target)
+            )),
+            _ => {}
         }
         if col.on_update_now && generated.is_none() {
             match (target, &col.logical) {
@@ -569,6 +605,19 @@ fn on_update_trigger(schema: Option<&str>, table: &str, col: &Column) -> [String
             qualified(Dialect::Postgres, schema, table)
         ),
     ]
+}
+
+/// A default as a message names it.
+fn default_text(default: &DefaultValue) -> String {
+    match default {
+        DefaultValue::Null => "NULL".to_owned(),
+        DefaultValue::Number(n) => n.clone(),
+        DefaultValue::String(s) => literal(Dialect::Postgres, s),
+        DefaultValue::Bool(b) => b.to_string(),
+        DefaultValue::CurrentTimestamp => "CURRENT_TIMESTAMP".to_owned(),
+        DefaultValue::CurrentDate => "CURRENT_DATE".to_owned(),
+        DefaultValue::CurrentTime => "CURRENT_TIME".to_owned(),
+    }
 }
 
 fn dialect_name(dialect: Dialect) -> &'static str {

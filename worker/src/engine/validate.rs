@@ -439,6 +439,9 @@ fn value_sql(dialect: Dialect, col: &Column, class: Class) -> String {
                 "IF(LOCATE('.', CAST({c} AS CHAR)) > 0, \
                  TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST({c} AS CHAR))), CAST({c} AS CHAR))"
             ),
+            // A `year` casts to four digits (`0000` for the year 0, which
+            // other databases hold as the integer 0); `+ 0` is its number.
+            Class::Number if is_mysql_year(col) => format!("CAST({c} + 0 AS CHAR)"),
             Class::Number => format!("CAST({c} AS CHAR)"),
             Class::Bool => {
                 format!("CASE WHEN {c} IS NULL THEN NULL WHEN {c} <> 0 THEN '1' ELSE '0' END")
@@ -487,6 +490,13 @@ fn value_sql(dialect: Dialect, col: &Column, class: Class) -> String {
             Class::Bits(_) | Class::Native => format!("{c}::text"),
         },
     }
+}
+
+/// A MySQL `year` column (`year`, MariaDB `year(4)`).
+fn is_mysql_year(col: &Column) -> bool {
+    col.source_type
+        .get(..4)
+        .is_some_and(|t| t.eq_ignore_ascii_case("year"))
 }
 
 #[cfg(test)]

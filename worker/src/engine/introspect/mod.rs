@@ -307,6 +307,17 @@ fn parse_default(raw: &str) -> Option<DefaultValue> {
     {
         return Some(DefaultValue::CurrentTimestamp);
     }
+    // After the timestamps: `current_time` is a prefix of `current_timestamp`.
+    if lower.starts_with("current_date") || lower == "curdate()" || lower == "date('now')" {
+        return Some(DefaultValue::CurrentDate);
+    }
+    if lower.starts_with("current_time")
+        || lower.starts_with("localtime")
+        || lower.starts_with("curtime(")
+        || lower == "time('now')"
+    {
+        return Some(DefaultValue::CurrentTime);
+    }
     if unwrapped.parse::<f64>().is_ok() {
         return Some(DefaultValue::Number(unwrapped.to_owned()));
     }
@@ -351,6 +362,20 @@ mod tests {
             Some(DefaultValue::CurrentTimestamp)
         );
         assert_eq!(parse_default("nextval('s'::regclass)"), None);
+        for today in ["CURRENT_DATE", "curdate()", "(date('now'))"] {
+            assert_eq!(
+                parse_default(today),
+                Some(DefaultValue::CurrentDate),
+                "{today}"
+            );
+        }
+        for now in ["CURRENT_TIME", "LOCALTIME(3)", "curtime()", "time('now')"] {
+            assert_eq!(parse_default(now), Some(DefaultValue::CurrentTime), "{now}");
+        }
+        assert_eq!(
+            parse_default("LOCALTIMESTAMP"),
+            Some(DefaultValue::CurrentTimestamp)
+        );
         // A call keeps its own parentheses.
         assert_eq!(parse_default("now()"), Some(DefaultValue::CurrentTimestamp));
         assert_eq!(
