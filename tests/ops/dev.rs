@@ -431,3 +431,52 @@ async fn dev_out_of_the_box_prints_a_working_token_and_touches_no_postgres_or_re
     assert!(status.success(), "{status}");
     let _ = std::fs::remove_dir_all(&cwd);
 }
+
+/// The settings' flags work after the subcommand, as the README writes
+/// them: `freight dev --host … --port …` listens there (the flag beats
+/// FREIGHT_PORT), and `freight dev --help` lists them.
+#[tokio::test]
+async fn dev_takes_host_and_port_after_the_subcommand() {
+    let data = data_dir();
+    let port = free_port();
+    // 127.0.0.2 is loopback too, but not the default 127.0.0.1.
+    let mut freight = dev(&data)
+        .arg("--host")
+        .arg("127.0.0.2")
+        .arg("--port")
+        .arg(port.to_string())
+        .spawn();
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(60), "ready on --host:--port", || {
+        freight.assert_running();
+        let http = http.clone();
+        async move {
+            match http.get(format!("http://127.0.0.2:{port}/ready")).send().await {
+                Ok(r) if r.status() == 200 => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    assert!(
+        http.get(format!("{}/ready", freight.base_url()))
+            .send()
+            .await
+            .is_err(),
+        "still listening on FREIGHT_PORT"
+    );
+
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_freight"))
+        .args(["dev", "--help"])
+        .output()
+        .expect("freight dev --help");
+    assert!(help.status.success(), "{help:?}");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("--host") && text.contains("--port") && text.contains("--demo"),
+        "{text}"
+    );
+    freight.terminate();
+    freight.wait_exit(Duration::from_secs(30)).await;
+    let _ = std::fs::remove_dir_all(&data);
+}
