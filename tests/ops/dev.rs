@@ -270,6 +270,21 @@ async fn the_demo_database_migrates_with_nothing_installed() {
         assert!(want > 0);
         assert_eq!(got, want, "{table}");
     }
+    // `email TEXT NOT NULL UNIQUE` holds on the target too.
+    let unique: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM pragma_index_list('customers') WHERE \"unique\" = 1 AND origin <> 'pk'",
+    )
+    .fetch_all(&mut copied)
+    .await
+    .unwrap();
+    assert_eq!(unique, ["customers_email_key"]);
+    let duplicate = sqlx::query(
+        "INSERT INTO customers (name, email, joined_at)
+         SELECT name, email, joined_at FROM customers LIMIT 1",
+    )
+    .execute(&mut copied)
+    .await;
+    assert!(duplicate.is_err(), "a duplicate email was accepted");
     freight.terminate();
     freight.wait_exit(Duration::from_secs(30)).await;
     let _ = std::fs::remove_dir_all(&data);
