@@ -479,7 +479,10 @@ async fn the_dashboard_follows_a_job_live_and_acts_on_it() {
     )
     .await;
     let heading = c
-        .execute("return document.querySelector('#main h2').textContent", vec![])
+        .execute(
+            "return document.querySelector('#main h2').textContent",
+            vec![],
+        )
         .await
         .unwrap();
     assert_eq!(heading, json!(format!("Job {id}")));

@@ -33,7 +33,10 @@ fn listed(marker: &str) -> BTreeSet<String> {
 /// The API tools, without `bridge_status` (which the README describes on
 /// its own).
 fn api_tools(table: &ToolTable) -> impl Iterator<Item = &rmcp::model::Tool> {
-    table.tools().iter().filter(|t| table.def(&t.name).is_some())
+    table
+        .tools()
+        .iter()
+        .filter(|t| table.def(&t.name).is_some())
 }
 
 #[test]
@@ -54,7 +57,10 @@ fn the_readme_names_every_operation() {
         .filter_map(|op| op["operationId"].as_str())
         .filter(|id| !README.contains(&format!("`{id}`")))
         .collect();
-    assert!(missing.is_empty(), "not in mcp-bridge/README.md: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "not in mcp-bridge/README.md: {missing:?}"
+    );
 }
 
 #[test]

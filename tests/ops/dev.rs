@@ -466,7 +466,11 @@ async fn dev_takes_host_and_port_after_the_subcommand() {
         freight.assert_running();
         let http = http.clone();
         async move {
-            match http.get(format!("http://127.0.0.2:{port}/ready")).send().await {
+            match http
+                .get(format!("http://127.0.0.2:{port}/ready"))
+                .send()
+                .await
+            {
                 Ok(r) if r.status() == 200 => Ok(()),
                 other => Err(format!("{other:?}")),
             }
