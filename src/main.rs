@@ -71,7 +71,12 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let matches = Cli::command().get_matches();
+    // The settings are the process's, whatever the subcommand: `freight dev
+    // --host 0.0.0.0 --port 8080` reads as naturally as the flags before
+    // it, and each subcommand's `--help` lists them.
+    let matches = Cli::command()
+        .mut_args(|arg| arg.global(true))
+        .get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

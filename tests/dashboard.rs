@@ -450,6 +450,27 @@ async fn the_dashboard_follows_a_job_live_and_acts_on_it() {
         .unwrap();
     assert_eq!(stored, json!(caller.tenant));
 
+    // The skip link (shown when focused, as a Tab from the top shows it)
+    // moves focus into the main region and leaves the job's page where it
+    // is: "#main" is no route.
+    c.execute("document.querySelector('a.skip').focus()", vec![])
+        .await
+        .unwrap();
+    c.find(Locator::Css("a.skip"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let after = c
+        .execute(
+            "return [location.hash, document.getElementById('main').contains(document.activeElement)]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(after, json!([format!("#/jobs/{id}"), true]));
+
     // The batch grid, coloured by status.
     until(
         c,
@@ -457,6 +478,14 @@ async fn the_dashboard_follows_a_job_live_and_acts_on_it() {
         "return document.querySelectorAll('.grid .cell').length === 3",
     )
     .await;
+    let heading = c
+        .execute(
+            "return document.querySelector('#main h2').textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(heading, json!(format!("Job {id}")));
     let statuses = c
         .execute(
             "return [...document.querySelectorAll('.grid .cell')].map(e => e.dataset.status)",

@@ -554,5 +554,12 @@ function planReport(plan) {
         h("td", {}, t.warnings.join(" · ")))))));
 }
 
+// The skip link's "#main" is a route to the hash router (it would show the
+// jobs list): move focus to the main region instead, leaving the page as it is.
+document.querySelector("a.skip").addEventListener("click", (e) => {
+  e.preventDefault();
+  main().focus();
+});
+
 window.addEventListener("hashchange", route);
 route();

@@ -270,6 +270,21 @@ async fn the_demo_database_migrates_with_nothing_installed() {
         assert!(want > 0);
         assert_eq!(got, want, "{table}");
     }
+    // `email TEXT NOT NULL UNIQUE` holds on the target too.
+    let unique: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM pragma_index_list('customers') WHERE \"unique\" = 1 AND origin <> 'pk'",
+    )
+    .fetch_all(&mut copied)
+    .await
+    .unwrap();
+    assert_eq!(unique, ["customers_email_key"]);
+    let duplicate = sqlx::query(
+        "INSERT INTO customers (name, email, joined_at)
+         SELECT name, email, joined_at FROM customers LIMIT 1",
+    )
+    .execute(&mut copied)
+    .await;
+    assert!(duplicate.is_err(), "a duplicate email was accepted");
     freight.terminate();
     freight.wait_exit(Duration::from_secs(30)).await;
     let _ = std::fs::remove_dir_all(&data);
@@ -430,4 +445,57 @@ async fn dev_out_of_the_box_prints_a_working_token_and_touches_no_postgres_or_re
         .unwrap();
     assert!(status.success(), "{status}");
     let _ = std::fs::remove_dir_all(&cwd);
+}
+
+/// The settings' flags work after the subcommand, as the README writes
+/// them: `freight dev --host … --port …` listens there (the flag beats
+/// FREIGHT_PORT), and `freight dev --help` lists them.
+#[tokio::test]
+async fn dev_takes_host_and_port_after_the_subcommand() {
+    let data = data_dir();
+    let port = free_port();
+    // 127.0.0.2 is loopback too, but not the default 127.0.0.1.
+    let mut freight = dev(&data)
+        .arg("--host")
+        .arg("127.0.0.2")
+        .arg("--port")
+        .arg(port.to_string())
+        .spawn();
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(60), "ready on --host:--port", || {
+        freight.assert_running();
+        let http = http.clone();
+        async move {
+            match http
+                .get(format!("http://127.0.0.2:{port}/ready"))
+                .send()
+                .await
+            {
+                Ok(r) if r.status() == 200 => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    })
+    .await;
+    assert!(
+        http.get(format!("{}/ready", freight.base_url()))
+            .send()
+            .await
+            .is_err(),
+        "still listening on FREIGHT_PORT"
+    );
+
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_freight"))
+        .args(["dev", "--help"])
+        .output()
+        .expect("freight dev --help");
+    assert!(help.status.success(), "{help:?}");
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("--host") && text.contains("--port") && text.contains("--demo"),
+        "{text}"
+    );
+    freight.terminate();
+    freight.wait_exit(Duration::from_secs(30)).await;
+    let _ = std::fs::remove_dir_all(&data);
 }

@@ -520,3 +520,109 @@ async fn postgres_foreign_key_actions_and_checks_are_enforced_on_sqlite() {
     pg.close().await;
     dbs.cleanup().await;
 }
+
+/// A SQLite source whose UNIQUE constraints live in `sqlite_autoindex_*`
+/// indexes (a name a SQLite target refuses), one of them on two columns,
+/// one whose natural name is taken, one on a table with a long name.
+async fn sqlite_unique_source(dbs: &Dbs) {
+    let lite = dbs.sqlite_pool("src").await;
+    lite.execute(
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE,
+             region TEXT, code TEXT, UNIQUE (region, code));
+         CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+         CREATE INDEX customers_region_code_key ON notes (body);
+         CREATE TABLE a_table_with_a_rather_long_name_for_its_unique_constraint (
+             id INTEGER PRIMARY KEY, a_column_with_a_long_name TEXT UNIQUE);
+         INSERT INTO customers VALUES (1, 'a@example.com', 'eu', 'x'), (2, 'b@example.com', 'eu', 'y');",
+    )
+    .await
+    .expect("source");
+    lite.close().await;
+}
+
+const LONG_TABLE: &str = "a_table_with_a_rather_long_name_for_its_unique_constraint";
+/// `<table>_<column>` cut to 59 bytes, then `_key`: 63 bytes, PostgreSQL's limit.
+const LONG_INDEX: &str = "a_table_with_a_rather_long_name_for_its_unique_constraint_a_key";
+
+/// The names of the unique indexes of a table on the target, sorted.
+async fn unique_index_names(dbs: &Dbs, target: &str, table: &str) -> Vec<String> {
+    let mut names: Vec<String> = match target {
+        "sqlite" => sqlx::query_scalar(
+            "SELECT name FROM pragma_index_list(?) WHERE \"unique\" = 1 AND origin <> 'pk'",
+        )
+        .bind(table)
+        .fetch_all(&dbs.sqlite_pool("t").await)
+        .await
+        .expect("sqlite indexes"),
+        "postgres" => sqlx::query_scalar(
+            "SELECT i.relname::text FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+             WHERE x.indrelid = $1::regclass AND x.indisunique AND NOT x.indisprimary",
+        )
+        .bind(format!("public.{table}"))
+        .fetch_all(&dbs.pg_pool().await)
+        .await
+        .expect("pg indexes"),
+        _ => sqlx::query_scalar(
+            "SELECT DISTINCT CAST(index_name AS CHAR) FROM information_schema.statistics
+             WHERE table_schema = DATABASE() AND table_name = ? AND non_unique = 0
+               AND index_name <> 'PRIMARY'",
+        )
+        .bind(table)
+        .fetch_all(&dbs.my_pool().await)
+        .await
+        .expect("mysql indexes"),
+    };
+    names.sort();
+    names
+}
+
+/// A duplicate of row 1's email, inserted on the target.
+async fn insert_duplicate_email(dbs: &Dbs, target: &str) -> bool {
+    let sql = "INSERT INTO customers (id, email) VALUES (3, 'a@example.com')";
+    match target {
+        "sqlite" => dbs.sqlite_pool("t").await.execute(sql).await.is_ok(),
+        "postgres" => dbs.pg_pool().await.execute(sql).await.is_ok(),
+        _ => dbs.my_pool().await.execute(sql).await.is_ok(),
+    }
+}
+
+#[tokio::test]
+async fn sqlite_unique_constraints_arrive_named_and_enforced_on_every_target() {
+    let dbs = Dbs::new().await;
+    sqlite_unique_source(&dbs).await;
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let tables = ["customers", "notes", LONG_TABLE];
+    for (target, config) in [
+        ("sqlite", dbs.sqlite("t")),
+        ("postgres", dbs.pg("public")),
+        ("mariadb", dbs.mysql()),
+    ] {
+        // `migrate` also asserts that finishing created every index.
+        let (plan, _) = migrate(&engine, &job(dbs.sqlite("src"), config, &tables, 10)).await;
+        let ddl: Vec<&String> = plan
+            .report
+            .tables
+            .iter()
+            .flat_map(|t| &t.target_ddl)
+            .collect();
+        assert!(
+            ddl.iter().all(|d| !d.contains("sqlite_autoindex")),
+            "{target}: {ddl:?}"
+        );
+        assert_eq!(
+            unique_index_names(&dbs, target, "customers").await,
+            ["customers_email_key", "customers_region_code_key1"],
+            "{target}"
+        );
+        assert_eq!(
+            unique_index_names(&dbs, target, LONG_TABLE).await,
+            [LONG_INDEX],
+            "{target}"
+        );
+        assert!(
+            !insert_duplicate_email(&dbs, target).await,
+            "{target}: a duplicate email was accepted"
+        );
+    }
+    dbs.cleanup().await;
+}

@@ -154,6 +154,8 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
     .fetch_all(pool)
     .await?;
     let mut indexes = Vec::new();
+    // Names given to this table's UNIQUE constraints so far.
+    let mut chosen_names: Vec<String> = Vec::new();
     for row in &index_rows {
         let index_name: String = row.try_get(0)?;
         let unique: i64 = row.try_get(1)?;
@@ -188,7 +190,13 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
             .collect::<Option<Vec<String>>>()
         {
             Some(cols) => indexes.push(Index {
-                name: index_name,
+                name: if index_name.starts_with(AUTOINDEX_PREFIX) {
+                    let chosen = autoindex_name(pool, name, &cols, &chosen_names).await?;
+                    chosen_names.push(chosen.clone());
+                    chosen
+                } else {
+                    index_name
+                },
                 columns: cols,
                 unique: unique != 0,
                 descending: if descending.iter().any(|d| *d) {
@@ -278,6 +286,65 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
     };
     choose_key(&mut table, &primary);
     Ok(Some(table))
+}
+
+/// How SQLite names the index behind a UNIQUE (or non-rowid PRIMARY KEY)
+/// constraint. The prefix is reserved: a target SQLite refuses to create
+/// an index so named, and elsewhere the name means nothing.
+const AUTOINDEX_PREFIX: &str = "sqlite_autoindex_";
+
+/// The shortest identifier limit of the targets (PostgreSQL's 63 bytes;
+/// MySQL allows 64): a longer name would be cut there and could meet
+/// another.
+const MAX_INDEX_NAME_BYTES: usize = 63;
+
+/// The name a UNIQUE constraint's index gets on the target, as PostgreSQL
+/// would name it: `<table>_<columns>_key`, cut to fit the identifier limit,
+/// then `_key1`, `_key2`, … while it names anything in the source file (on
+/// PostgreSQL and SQLite indexes share one namespace with tables) or
+/// another constraint of this table (`taken`).
+async fn autoindex_name(
+    pool: &SqlitePool,
+    table: &str,
+    columns: &[String],
+    taken: &[String],
+) -> Result<String, sqlx::Error> {
+    let stem = format!("{table}_{}", columns.join("_"));
+    let mut n: u64 = 0;
+    loop {
+        let suffix = if n == 0 {
+            "_key".to_owned()
+        } else {
+            format!("_key{n}")
+        };
+        let candidate = format!(
+            "{}{suffix}",
+            cut(&stem, MAX_INDEX_NAME_BYTES.saturating_sub(suffix.len()))
+        );
+        // Names compare without case in SQLite and MySQL (and after
+        // `identifiers: lower` in PostgreSQL).
+        n += 1;
+        if taken.iter().any(|t| t.eq_ignore_ascii_case(&candidate)) {
+            continue;
+        }
+        let exists: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE lower(name) = lower(?) LIMIT 1")
+                .bind(&candidate)
+                .fetch_optional(pool)
+                .await?;
+        if exists.is_none() {
+            return Ok(candidate);
+        }
+    }
+}
+
+/// `name` cut to at most `max` bytes on a character boundary.
+fn cut(name: &str, max: usize) -> &str {
+    let mut end = name.len().min(max);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
 }
 
 /// The neutral type of a declared SQLite type.
