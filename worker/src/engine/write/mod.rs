@@ -264,7 +264,7 @@ impl TargetTx {
     pub async fn begin(pool: &Pool) -> Result<Self, Failure> {
         let ctx = "opening the target transaction";
         Ok(match pool {
-            Pool::Postgres(p) => Self::Postgres(p.begin().await.map_err(|e| classify(&e, ctx))?),
+            Pool::Postgres(p, _) => Self::Postgres(p.begin().await.map_err(|e| classify(&e, ctx))?),
             Pool::MySql(p) => Self::MySql(p.begin().await.map_err(|e| classify(&e, ctx))?),
             Pool::Sqlite(p) => Self::Sqlite(p.begin().await.map_err(|e| classify(&e, ctx))?),
         })
