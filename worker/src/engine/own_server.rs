@@ -225,30 +225,6 @@ fn skip_text_literal(s: &str) -> Option<&str> {
     None
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_label_check;
-
-    #[test]
-    fn only_freights_enum_checks_are_label_checks() {
-        for ok in [
-            "CHECK ((mood = ANY (ARRAY['sad'::text, 'it''s'::text])))",
-            "CHECK ((\"Mood \"\"x\"\"\" = 'ok'::text))",
-        ] {
-            assert!(is_label_check(ok), "{ok}");
-        }
-        for refused in [
-            "CHECK ((v > 0))",
-            "CHECK ((mood = ANY (ARRAY['a'::text, pg_read_file('/etc/hostname'::text)])))",
-            "CHECK ((mood = 'a'::text) OR (pg_read_file('x'::text) = ''::text))",
-            "CHECK ((lower(mood) = 'a'::text))",
-            "CHECK ((mood = ANY (ARRAY['a'::text])) AND (x = 'b'::text))",
-        ] {
-            assert!(!is_label_check(refused), "{refused}");
-        }
-    }
-}
-
 /// Casts into and operators on the types of a table's columns (through
 /// domains and arrays) that a user made (not PostgreSQL, not an
 /// extension), such as `CREATE CAST (text AS mood) WITH FUNCTION
@@ -326,4 +302,28 @@ pub async fn evaluated_objects_refusal(
             objects.join(", ")
         )
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_label_check;
+
+    #[test]
+    fn only_freights_enum_checks_are_label_checks() {
+        for ok in [
+            "CHECK ((mood = ANY (ARRAY['sad'::text, 'it''s'::text])))",
+            "CHECK ((\"Mood \"\"x\"\"\" = 'ok'::text))",
+        ] {
+            assert!(is_label_check(ok), "{ok}");
+        }
+        for refused in [
+            "CHECK ((v > 0))",
+            "CHECK ((mood = ANY (ARRAY['a'::text, pg_read_file('/etc/hostname'::text)])))",
+            "CHECK ((mood = 'a'::text) OR (pg_read_file('x'::text) = ''::text))",
+            "CHECK ((lower(mood) = 'a'::text))",
+            "CHECK ((mood = ANY (ARRAY['a'::text])) AND (x = 'b'::text))",
+        ] {
+            assert!(!is_label_check(refused), "{refused}");
+        }
+    }
 }
