@@ -46,15 +46,20 @@ pub const POSTGRES_IDENTITY_QUERY: &str =
 /// PostgreSQL 16, where it could grant itself any of those) a role with
 /// `CREATEROLE`. The session user and the current one (a role's `SET role`
 /// setting applies at login) both count. Any role may run it.
-pub const POSTGRES_LOGIN_QUERY: &str = "SELECT s.system_identifier::text, current_database()::text,
+/// Every name is qualified (functions, operators, types): a database's
+/// owner may set its `search_path` to put a schema of theirs before
+/// `pg_catalog`, and this runs before Freight pins it.
+pub const POSTGRES_LOGIN_QUERY: &str = "SELECT s.system_identifier::pg_catalog.text,
+        pg_catalog.current_database()::pg_catalog.text,
         EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
                 WHERE (pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')
                        OR pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'))
                   AND (r.rolsuper
-                       OR r.rolname IN ('pg_read_server_files', 'pg_write_server_files',
-                                        'pg_execute_server_program')
+                       OR r.rolname OPERATOR(pg_catalog.=) ANY ('{pg_read_server_files,\
+pg_write_server_files,pg_execute_server_program}'::pg_catalog.name[])
                        OR (r.rolcreaterole
-                           AND pg_catalog.current_setting('server_version_num')::int < 160000)))
+                           AND pg_catalog.current_setting('server_version_num')::pg_catalog.int4
+                               OPERATOR(pg_catalog.<) 160000)))
  FROM pg_catalog.pg_control_system() s";
 
 /// A connection the policy refused: the field it concerns and why. The

@@ -173,7 +173,19 @@ pub async fn open_guarded(
                         // Timestamps without zone are written as given, and
                         // timestamptz text is read as UTC.
                         conn.execute("SET TimeZone = 'UTC'").await?;
-                        guard.check_postgres(conn).await
+                        guard.check_postgres(conn).await?;
+                        if guard.standing.get() != Some(&false) {
+                            // A database's owner may set its search_path to
+                            // put their own `md5` or `=` before PostgreSQL's:
+                            // a privileged login resolves every name Freight
+                            // leaves unqualified in pg_catalog only (Freight
+                            // qualifies its tables with their schema).
+                            conn.execute(
+                                "SELECT pg_catalog.set_config('search_path', 'pg_catalog', false)",
+                            )
+                            .await?;
+                        }
+                        Ok(())
                     })
                 })
                 .connect_with(opts);

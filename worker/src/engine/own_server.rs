@@ -227,7 +227,7 @@ fn skip_text_literal(s: &str) -> Option<&str> {
 
 /// Casts into and operators on the types of a table's columns (through
 /// domains and arrays) that a user made (not PostgreSQL, not an
-/// extension), such as `CREATE CAST (text AS mood) WITH FUNCTION
+/// extension), and the table's row-level security policies, such as `CREATE CAST (text AS mood) WITH FUNCTION
 /// leak(text)`: Freight binds key values with `CAST($1 AS mood)` and
 /// compares keys with `>=` and `=`. (Casts out of the types do not count:
 /// Freight reads user types through [`output_text`].)
@@ -252,7 +252,15 @@ pub async fn user_hooks(pg: &PgPool, schema: &str, table: &str) -> Result<Vec<St
            UNION ALL
            SELECT 'operator ' || o.oid::regoperator::text, 'pg_operator'::regclass, o.oid
            FROM pg_catalog.pg_operator o
-           WHERE o.oprleft IN (SELECT oid FROM types) OR o.oprright IN (SELECT oid FROM types))
+           WHERE o.oprleft IN (SELECT oid FROM types) OR o.oprright IN (SELECT oid FROM types)
+           UNION ALL
+           -- Evaluated on every row read or written by a login that does
+           -- not bypass row-level security.
+           SELECT 'row-level security policy ' || p.polname, 'pg_policy'::regclass, p.oid
+           FROM pg_catalog.pg_policy p
+           JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = $1 AND c.relname = $2 AND c.relrowsecurity)
          SELECT u.what FROM user_made u
          WHERE u.oid >= 16384
            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
@@ -279,8 +287,8 @@ pub async fn refuse_user_hooks(
         return Ok(());
     }
     Err(Failure::Permanent(format!(
-        "{side} table {table}: its column types have a user's {}, which Freight would run \
-         (casting and comparing keys) as a superuser (or a login that may read the server's \
+        "{side} table {table}: it has a user's {}, which Freight would run (casting and \
+         comparing keys, reading and writing rows) as a superuser (or a login that may read the server's \
          files) on Freight's own PostgreSQL server; use an ordinary login",
         hooks.join(", ")
     )))
