@@ -431,3 +431,67 @@ async fn webhooks_may_not_post_to_freights_own_postgresql() {
     .await;
     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
 }
+
+#[tokio::test]
+async fn a_check_added_after_planning_is_refused_before_a_batch_writes() {
+    let data_directory = data_directory().await;
+    let control = freight_api::testing::fresh_database("freight_sec_own_late_ctl").await;
+    let source = freight_api::testing::fresh_database("freight_sec_own_late_src").await;
+    let target = freight_api::testing::fresh_database("freight_sec_own_late_tgt").await;
+    exec(
+        &source,
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (1, 'a'), (2, 'b');",
+    )
+    .await;
+    let store = freight_core::store::postgres::PgStore::connect(
+        &control,
+        2,
+        freight_core::secrets::SecretBox::from_key_material("k"),
+    )
+    .await
+    .unwrap();
+    let engine =
+        freight_worker::engine::Engine::new(crate::support::installation_policy(&store).await);
+    let config = |url: &str| freight_core::connection::ConnectionConfig {
+        kind: freight_core::connection::DatabaseKind::Postgresql,
+        url: Some(freight_core::connection::Secret::new(url.to_owned())),
+        host: None,
+        port: None,
+        database: None,
+        user: None,
+        password: None,
+        schema: None,
+    };
+    let job = crate::support::job_context("mallory", config(&source), config(&target));
+    let plan = engine.plan(&job, true).await.unwrap();
+    let batch =
+        |planned: &freight_worker::engine::PlannedBatch| freight_worker::engine::BatchToRun {
+            batch_id: freight_core::BatchId::new(),
+            table_name: planned.table_name.clone(),
+            key_start: planned.key_start.clone(),
+            key_end: planned.key_end.clone(),
+            record_error_budget: 0,
+        };
+    let first = batch(&plan.batches[0]);
+    engine.run_batch(&job, &first).await.unwrap();
+
+    // Someone with rights on the target table adds the probe's CHECK (and
+    // a trigger) once the table's context is loaded.
+    exec(
+        &target,
+        &format!(
+            "TRUNCATE t;
+             ALTER TABLE t ADD CONSTRAINT late CHECK (('{MARKER}' || current_setting('data_directory'))::int > 0) NOT VALID;"
+        ),
+    )
+    .await;
+    let err = engine
+        .run_batch(&job, &first)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("target table t has CHECK late"), "{err}");
+    assert_nothing_leaked("batch", &[&err], &data_directory);
+    assert_eq!(scalar_i64(&target, "SELECT count(*) FROM t").await, 0);
+    engine.release_job(job.job_id).await;
+}

@@ -93,8 +93,8 @@ pub fn strip_expressions(table: &mut Table) -> Vec<String> {
 /// rules, columns of a domain type (its CHECKs). Each as "CHECK c4". The
 /// CHECK Freight itself gives a column that was an enum (its labels, as
 /// literals) is not one.
-pub async fn evaluated_objects(
-    pg: &PgPool,
+pub async fn evaluated_objects<'c>(
+    pg: impl sqlx::PgExecutor<'c>,
     schema: &str,
     table: &str,
 ) -> Result<Vec<String>, Failure> {
@@ -297,8 +297,8 @@ pub async fn refuse_user_hooks(
 /// Why an existing target table may not be written by a privileged login
 /// on Freight's server: the expressions PostgreSQL would evaluate on every
 /// row Freight writes. `None`: it holds none.
-pub async fn evaluated_objects_refusal(
-    pg: &PgPool,
+pub async fn evaluated_objects_refusal<'c>(
+    pg: impl sqlx::PgExecutor<'c>,
     schema: &str,
     table: &str,
 ) -> Result<Option<String>, Failure> {
