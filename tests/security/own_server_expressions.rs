@@ -387,7 +387,16 @@ async fn a_users_cast_on_a_superuser_source_never_runs() {
     assert_eq!(validated["validation"]["status"], "passed", "{validated}");
 
     // A cast into a key's type (Freight binds key values with CAST) is
-    // refused with a clear error before anything runs.
+    // refused with a clear error before anything runs: in the preview,
+    // and by the worker.
+    let tones = job(&source, &target, &["tones"]);
+    let preview = post(&http, &freight, "/api/v1/jobs/plan", &tones).await;
+    let problem = assert_problem(preview, 422, "VALIDATION_ERROR").await;
+    assert_eq!(problem["errors"][0]["field"], "source_config", "{problem}");
+    assert!(
+        problem.to_string().contains("cast (text AS public.tone)"),
+        "{problem}"
+    );
     let (done, logs) = run(&http, &freight, &job(&source, &target, &["tones"])).await;
     assert_nothing_leaked(
         "refused",

@@ -45,6 +45,15 @@ impl From<Failure> for PlanFail {
     }
 }
 
+/// A refusal of `field`'s database (what Freight will not run there) as
+/// the request's fault; other failures as they are.
+fn refused_by(failure: Failure, field: &'static str) -> PlanFail {
+    match failure {
+        Failure::Permanent(message) => PlanFail::Invalid { field, message },
+        other => PlanFail::Failure(other),
+    }
+}
+
 /// Tables of a source Freight lists at most: the source decides how many
 /// it has, and their names are held in memory (100,000 names of the
 /// longest PostgreSQL identifiers: about 10 MB).
@@ -182,7 +191,9 @@ pub async fn plan(
         }
         if let Pool::Postgres(pg, Standing::PrivilegedOnFreightServer) = source {
             let schema = source_schema.as_deref().unwrap_or_default();
-            own_server::refuse_user_hooks(pg, "source", schema, name).await?;
+            own_server::refuse_user_hooks(pg, "source", schema, name)
+                .await
+                .map_err(|f| refused_by(f, "source_config"))?;
         }
         schema_budget.charge(
             &format!("the tables (at {name})"),
@@ -258,7 +269,9 @@ pub async fn plan(
                             message,
                         });
                     }
-                    own_server::refuse_user_hooks(pg, "target", schema, &target_table.name).await?;
+                    own_server::refuse_user_hooks(pg, "target", schema, &target_table.name)
+                        .await
+                        .map_err(|f| refused_by(f, "target_config"))?;
                 }
                 existing
             }
