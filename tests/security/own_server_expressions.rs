@@ -234,6 +234,7 @@ async fn a_superuser_target_on_freights_server_runs_no_source_expression() {
         &again,
         &format!(
             "CREATE TABLE leak4 (id int PRIMARY KEY, v text,
+               x int DEFAULT (('{MARKER}' || current_setting('data_directory'))::int),
                CONSTRAINT c4 CHECK (('{MARKER}' || current_setting('data_directory'))::int > 0))"
         ),
     )
@@ -242,7 +243,7 @@ async fn a_superuser_target_on_freights_server_runs_no_source_expression() {
     let refused = post(&http, &freight, "/api/v1/jobs/plan", &body).await;
     let refused = refused.text().await.unwrap();
     assert!(
-        refused.contains("target table leak4 has CHECK c4"),
+        refused.contains("target table leak4 has CHECK c4, default of column x"),
         "{refused}"
     );
     assert_nothing_leaked("refused plan", &[&refused], &data_directory);

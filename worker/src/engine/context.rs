@@ -173,8 +173,15 @@ async fn load_table(
     }
     if let Pool::Postgres(pg, Standing::PrivilegedOnFreightServer) = target {
         let schema = target_schema.as_deref().unwrap_or_default();
+        // What the copy may write: the source's columns, as the target
+        // names them (each batch checks the exact list again).
+        let written: Vec<String> = src
+            .columns
+            .iter()
+            .map(|c| names::table_name(job.identifiers, &c.name))
+            .collect();
         if let Some(refusal) =
-            own_server::evaluated_objects_refusal(pg, schema, &target_name).await?
+            own_server::evaluated_objects_refusal(pg, schema, &target_name, &written).await?
         {
             return Err(Failure::Permanent(refusal));
         }

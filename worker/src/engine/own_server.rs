@@ -88,15 +88,18 @@ pub fn strip_expressions(table: &mut Table) -> Vec<String> {
 
 /// What PostgreSQL evaluates, with the writing login's privileges, while
 /// Freight clears and fills a key range of an existing table (partitions
-/// included): CHECKs, exclusion constraints, generated columns, indexes on
-/// expressions or with a condition, triggers on insert, delete or truncate,
-/// rules, columns of a domain type (its CHECKs). Each as "CHECK c4". The
+/// included): CHECKs, exclusion constraints, generated columns, defaults of
+/// columns the copy does not write (`written`: the target's names of the
+/// columns it does), indexes on expressions or with a condition, triggers
+/// on insert, delete or truncate, rules, columns of a domain type (its
+/// CHECKs). Each as "CHECK c4". The
 /// CHECK Freight itself gives a column that was an enum (its labels, as
 /// literals) is not one.
 pub async fn evaluated_objects<'c>(
     pg: impl sqlx::PgExecutor<'c>,
     schema: &str,
     table: &str,
+    written: &[String],
 ) -> Result<Vec<String>, Failure> {
     let found: Vec<(String, Option<String>)> = sqlx::query_as(
         "WITH tbl AS (
@@ -119,6 +122,13 @@ pub async fn evaluated_objects<'c>(
            FROM pg_catalog.pg_attribute a
            WHERE a.attrelid IN (SELECT oid FROM rel) AND a.attnum > 0 AND NOT a.attisdropped
              AND a.attgenerated <> ''
+           UNION ALL
+           -- A default fills the columns the copy does not write.
+           SELECT 'default of column ' || a.attname, NULL
+           FROM pg_catalog.pg_attribute a
+           JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+           WHERE a.attrelid IN (SELECT oid FROM rel) AND a.attnum > 0 AND NOT a.attisdropped
+             AND a.attgenerated = '' AND NOT (a.attname::text = ANY ($3))
            UNION ALL
            SELECT 'column ' || a.attname || ' of domain type ' || pg_catalog.format_type(t.oid, NULL), NULL
            FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
@@ -143,6 +153,7 @@ pub async fn evaluated_objects<'c>(
     )
     .bind(schema)
     .bind(table)
+    .bind(written)
     .fetch_all(pg)
     .await
     .map_err(|e| classify(&e, "reading the target table's constraints"))?;
@@ -301,8 +312,9 @@ pub async fn evaluated_objects_refusal<'c>(
     pg: impl sqlx::PgExecutor<'c>,
     schema: &str,
     table: &str,
+    written: &[String],
 ) -> Result<Option<String>, Failure> {
-    let objects = evaluated_objects(pg, schema, table).await?;
+    let objects = evaluated_objects(pg, schema, table, written).await?;
     Ok((!objects.is_empty()).then(|| {
         format!(
             "target table {table} has {}, which PostgreSQL would evaluate on every row Freight \

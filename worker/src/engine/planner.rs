@@ -45,6 +45,11 @@ impl From<Failure> for PlanFail {
     }
 }
 
+/// The names of a table's columns.
+fn column_names(table: &Table) -> Vec<String> {
+    table.columns.iter().map(|c| c.name.clone()).collect()
+}
+
 /// A refusal of `field`'s database (what Freight will not run there) as
 /// the request's fault; other failures as they are.
 fn refused_by(failure: Failure, field: &'static str) -> PlanFail {
@@ -260,9 +265,13 @@ pub async fn plan(
                 if let (Some(_), Pool::Postgres(pg, Standing::PrivilegedOnFreightServer)) =
                     (&existing, pool)
                 {
-                    if let Some(message) =
-                        own_server::evaluated_objects_refusal(pg, schema, &target_table.name)
-                            .await?
+                    if let Some(message) = own_server::evaluated_objects_refusal(
+                        pg,
+                        schema,
+                        &target_table.name,
+                        &column_names(target_table),
+                    )
+                    .await?
                     {
                         return Err(PlanFail::Invalid {
                             field: "target_config",

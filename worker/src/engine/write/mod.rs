@@ -292,8 +292,13 @@ impl TargetTx {
                 .execute(&mut **pg)
                 .await
                 .map_err(|e| classify(&e, "locking the target table"))?;
-                match own_server::evaluated_objects_refusal(&mut **pg, schema, &ctx.target.name)
-                    .await?
+                match own_server::evaluated_objects_refusal(
+                    &mut **pg,
+                    schema,
+                    &ctx.target.name,
+                    &ctx.write.columns,
+                )
+                .await?
                 {
                     Some(refusal) => Err(Failure::Permanent(refusal)),
                     None => Ok(()),
