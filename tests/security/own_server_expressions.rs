@@ -138,98 +138,99 @@ fn assert_nothing_leaked(what: &str, texts: &[&str], data_directory: &str) {
     }
 }
 
-#[tokio::test]
-async fn a_superuser_target_on_freights_server_runs_no_source_expression() {
-    let data_directory = data_directory().await;
-    let control = freight_api::testing::fresh_database("freight_sec_own_ctl").await;
-    let source = freight_api::testing::fresh_database("freight_sec_own_src").await;
-    let target = freight_api::testing::fresh_database("freight_sec_own_tgt").await;
-    let source_db = database_name(&source);
-    // The probe's CHECK: true on the source, on the target an error
-    // carrying the server's data directory and a file it holds.
-    exec(
-        &source,
-        &format!(
-            "CREATE TABLE leak4 (id int PRIMARY KEY, v text,
-               CONSTRAINT c4 CHECK (CASE WHEN current_database() = '{source_db}' THEN true
-                 ELSE ('{MARKER}' || current_setting('data_directory') || pg_read_file('PG_VERSION'))::int > 0 END));
-             INSERT INTO leak4 VALUES (1, 'a'), (2, 'b');
-             CREATE TABLE gen (id int PRIMARY KEY, v text, lv text GENERATED ALWAYS AS (lower(v)) STORED);
-             INSERT INTO gen (id, v) VALUES (1, 'A'), (2, 'B');
-             CREATE TABLE idx (id int PRIMARY KEY, v text, n int);
-             CREATE UNIQUE INDEX idx_partial ON idx (v) WHERE n > 0;
-             CREATE INDEX idx_expr ON idx (lower(v));
-             CREATE INDEX idx_plain ON idx (n);
-             INSERT INTO idx VALUES (1, 'a', 1), (2, 'a', 0);"
-        ),
-    )
-    .await;
+/// A job on a default `freight all` copying `tables` of a fresh source
+/// (made by `ddl`, given the source's database name) into a fresh database
+/// of Freight's server, both as the superuser `postgres`.
+struct OwnServerCopy {
+    freight: Freight,
+    http: reqwest::Client,
+    source: String,
+    target: String,
+    body: Value,
+    done: Value,
+    logs: String,
+}
 
+async fn copy_on_own_server(
+    prefix: &str,
+    ddl: impl FnOnce(&str) -> String,
+    tables: &[&str],
+) -> OwnServerCopy {
+    let control = freight_api::testing::fresh_database(&format!("{prefix}_ctl")).await;
+    let source = freight_api::testing::fresh_database(&format!("{prefix}_src")).await;
+    let target = freight_api::testing::fresh_database(&format!("{prefix}_tgt")).await;
+    exec(&source, &ddl(&database_name(&source))).await;
     let mut freight = FreightSpec::new("all", &control).spawn();
     let http = reqwest::Client::new();
     freight.wait_ready(&http).await;
-    let body = job(&source, &target, &["leak4", "gen", "idx"]);
-
+    let body = job(&source, &target, tables);
     let (done, logs) = run(&http, &freight, &body).await;
-    let job_text = done.to_string();
-    assert_nothing_leaked("job", &[&job_text, &logs, &freight.logs()], &data_directory);
+    OwnServerCopy {
+        freight,
+        http,
+        source,
+        target,
+        body,
+        done,
+        logs,
+    }
+}
+
+#[tokio::test]
+async fn a_superuser_target_on_freights_server_runs_no_source_check() {
+    let data_directory = data_directory().await;
+    // The probe's CHECK: true on the source, on the target an error
+    // carrying the server's data directory and a file it holds.
+    let copy = copy_on_own_server(
+        "freight_sec_own_check",
+        |source_db| {
+            format!(
+                "CREATE TABLE leak4 (id int PRIMARY KEY, v text,
+                   CONSTRAINT c4 CHECK (CASE WHEN current_database() = '{source_db}' THEN true
+                     ELSE ('{MARKER}' || current_setting('data_directory') || pg_read_file('PG_VERSION'))::int > 0 END));
+                 INSERT INTO leak4 VALUES (1, 'a'), (2, 'b');"
+            )
+        },
+        &["leak4"],
+    )
+    .await;
+    let (done, logs) = (&copy.done, &copy.logs);
+    assert_nothing_leaked(
+        "job",
+        &[&done.to_string(), logs, &copy.freight.logs()],
+        &data_directory,
+    );
     assert_eq!(done["status"], "completed", "{done}\n{logs}");
     let warnings = done["plan_warnings"].to_string();
-    for expected in [
-        "CHECK c4 on leak4 not recreated",
-        "generated column lv on gen is a plain column holding the source's values",
-        "partial index idx_partial on idx not recreated",
-        "use an ordinary login to keep it",
-    ] {
-        assert!(warnings.contains(expected), "{expected}: {warnings}");
-    }
-
-    // The preview says so too.
-    let plan = post(&http, &freight, "/api/v1/jobs/plan", &body).await;
-    assert_eq!(plan.status(), 200);
-    let plan = plan.text().await.unwrap();
     assert!(
-        plan.contains("CHECK c4 on leak4 not recreated: the target login is a superuser"),
-        "{plan}"
+        warnings.contains(
+            "CHECK c4 on leak4 not recreated: the target login is a superuser (or may read the \
+             server's files) on Freight's own PostgreSQL server, where Freight does not run a \
+             source's expressions; use an ordinary login to keep it"
+        ),
+        "{warnings}"
     );
-
-    // No CHECK, no generated expression, no index with an expression or a
-    // condition on the target; the rows and the plain index arrived.
     let checks = scalar_i64(
-        &target,
+        &copy.target,
         "SELECT count(*) FROM pg_constraint WHERE contype = 'c' AND conrelid = 'leak4'::regclass",
     )
     .await;
     assert_eq!(checks, 0);
-    let generated = scalar_i64(
-        &target,
-        "SELECT count(*) FROM pg_attribute WHERE attrelid = 'gen'::regclass AND attgenerated <> ''",
-    )
-    .await;
-    assert_eq!(generated, 0);
-    let copied = scalar_i64(&target, "SELECT count(*) FROM gen WHERE lv = lower(v)").await;
-    assert_eq!(copied, 2, "the generated values arrive as plain values");
-    let expression_indexes = scalar_i64(
-        &target,
-        "SELECT count(*) FROM pg_index WHERE indrelid = 'idx'::regclass
-           AND (indexprs IS NOT NULL OR indpred IS NOT NULL)",
-    )
-    .await;
-    assert_eq!(expression_indexes, 0);
-    let indexes = scalar_i64(
-        &target,
-        "SELECT count(*) FROM pg_index WHERE indrelid = 'idx'::regclass AND NOT indisprimary",
-    )
-    .await;
     assert_eq!(
-        indexes, 1,
-        "only idx_plain: the unique partial index is not widened"
+        scalar_i64(&copy.target, "SELECT count(*) FROM leak4").await,
+        2
     );
-    assert_eq!(scalar_i64(&target, "SELECT count(*) FROM leak4").await, 2);
 
-    // A target table that already holds the probe's CHECK (made by an
-    // ordinary login, say) is refused, not filled.
-    let again = freight_api::testing::fresh_database("freight_sec_own_tgt2").await;
+    // The preview says so too.
+    let plan = post(&copy.http, &copy.freight, "/api/v1/jobs/plan", &copy.body).await;
+    assert_eq!(plan.status(), 200);
+    let plan = plan.text().await.unwrap();
+    assert!(plan.contains("CHECK c4 on leak4 not recreated"), "{plan}");
+
+    // A target table that already holds the probe's CHECK and a default
+    // on a column the copy does not write (made by an ordinary login,
+    // say) is refused, not filled.
+    let again = freight_api::testing::fresh_database("freight_sec_own_check_tgt2").await;
     exec(
         &again,
         &format!(
@@ -239,14 +240,90 @@ async fn a_superuser_target_on_freights_server_runs_no_source_expression() {
         ),
     )
     .await;
-    let body = job(&source, &again, &["leak4"]);
-    let refused = post(&http, &freight, "/api/v1/jobs/plan", &body).await;
+    let body = job(&copy.source, &again, &["leak4"]);
+    let refused = post(&copy.http, &copy.freight, "/api/v1/jobs/plan", &body).await;
     let refused = refused.text().await.unwrap();
     assert!(
         refused.contains("target table leak4 has CHECK c4, default of column x"),
         "{refused}"
     );
     assert_nothing_leaked("refused plan", &[&refused], &data_directory);
+}
+
+#[tokio::test]
+async fn a_superuser_target_on_freights_server_gets_no_generated_expression() {
+    let copy = copy_on_own_server(
+        "freight_sec_own_gen",
+        |_| {
+            "CREATE TABLE gen (id int PRIMARY KEY, v text, lv text GENERATED ALWAYS AS (lower(v)) STORED);
+             INSERT INTO gen (id, v) VALUES (1, 'A'), (2, 'B');"
+                .to_owned()
+        },
+        &["gen"],
+    )
+    .await;
+    let (done, logs) = (&copy.done, &copy.logs);
+    assert_eq!(done["status"], "completed", "{done}\n{logs}");
+    let warnings = done["plan_warnings"].to_string();
+    assert!(
+        warnings.contains(
+            "generated column lv on gen is a plain column holding the source's values: the \
+             target login is a superuser"
+        ),
+        "{warnings}"
+    );
+    let generated = scalar_i64(
+        &copy.target,
+        "SELECT count(*) FROM pg_attribute WHERE attrelid = 'gen'::regclass AND attgenerated <> ''",
+    )
+    .await;
+    assert_eq!(generated, 0);
+    let copied = scalar_i64(&copy.target, "SELECT count(*) FROM gen WHERE lv = lower(v)").await;
+    assert_eq!(copied, 2, "the generated values arrive as plain values");
+}
+
+#[tokio::test]
+async fn a_superuser_target_on_freights_server_gets_no_expression_or_partial_index() {
+    let copy = copy_on_own_server(
+        "freight_sec_own_idx",
+        |_| {
+            "CREATE TABLE idx (id int PRIMARY KEY, v text, n int);
+             CREATE UNIQUE INDEX idx_partial ON idx (v) WHERE n > 0;
+             CREATE INDEX idx_expr ON idx (lower(v));
+             CREATE INDEX idx_plain ON idx (n);
+             INSERT INTO idx VALUES (1, 'a', 1), (2, 'a', 0);"
+                .to_owned()
+        },
+        &["idx"],
+    )
+    .await;
+    let (done, logs) = (&copy.done, &copy.logs);
+    assert_eq!(done["status"], "completed", "{done}\n{logs}");
+    let warnings = done["plan_warnings"].to_string();
+    assert!(
+        warnings.contains("partial index idx_partial on idx not recreated: the target login"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("index idx_expr uses expressions and is not recreated"),
+        "{warnings}"
+    );
+    let expression_indexes = scalar_i64(
+        &copy.target,
+        "SELECT count(*) FROM pg_index WHERE indrelid = 'idx'::regclass
+           AND (indexprs IS NOT NULL OR indpred IS NOT NULL)",
+    )
+    .await;
+    assert_eq!(expression_indexes, 0);
+    let indexes = scalar_i64(
+        &copy.target,
+        "SELECT count(*) FROM pg_index WHERE indrelid = 'idx'::regclass AND NOT indisprimary",
+    )
+    .await;
+    assert_eq!(
+        indexes, 1,
+        "only idx_plain: the unique partial index is not widened"
+    );
 }
 
 #[tokio::test]
