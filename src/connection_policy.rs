@@ -25,6 +25,13 @@ pub async fn connection_policy(
     policy = policy
         .allow_only(settings.egress_allow.0.clone())
         .deny(settings.egress_deny.0.clone());
+    // Freight's PostgreSQL server: its other databases stay open to jobs
+    // (small installs keep targets there), but never to a webhook's POST.
+    if let DatabaseIdentity::Postgres { .. } = own_database {
+        policy = policy.protect_endpoint_from_webhooks(
+            server_addresses(settings.database_url.expose(), 5432).await,
+        );
+    }
     // A SQLite store: its -wal, -shm and -journal files too.
     let own = match &own_database {
         DatabaseIdentity::SqliteFile(path) => DatabaseIdentity::sqlite_files(path),
@@ -34,7 +41,7 @@ pub async fn connection_policy(
         policy = policy.protect_database(identity);
     }
     if let Some(redis_url) = redis_url {
-        policy = policy.protect_endpoint(redis_addresses(redis_url).await);
+        policy = policy.protect_endpoint(server_addresses(redis_url, 6379).await);
     }
     policy = policy
         // Freight's own HTTP ports, by any local address (webhooks).
@@ -71,9 +78,10 @@ pub fn engine(settings: &Settings, policy: ConnectionPolicy) -> Engine {
     ))
 }
 
-/// Where Freight's Redis listens, resolved now.
-async fn redis_addresses(redis_url: &str) -> Vec<std::net::SocketAddr> {
-    let Ok(url) = url::Url::parse(redis_url) else {
+/// Where one of Freight's servers (Redis, PostgreSQL) listens, resolved
+/// now; `default_port` when the URL names none.
+async fn server_addresses(url: &str, default_port: u16) -> Vec<std::net::SocketAddr> {
+    let Ok(url) = url::Url::parse(url) else {
         return Vec::new();
     };
     let Some(host) = url.host_str() else {
@@ -83,11 +91,11 @@ async fn redis_addresses(redis_url: &str) -> Vec<std::net::SocketAddr> {
         .trim_start_matches('[')
         .trim_end_matches(']')
         .to_owned();
-    let port = url.port().unwrap_or(6379);
+    let port = url.port().unwrap_or(default_port);
     match tokio::net::lookup_host((host.as_str(), port)).await {
         Ok(addrs) => addrs.collect(),
         Err(e) => {
-            tracing::warn!(error = %e, "could not resolve REDIS_URL's host for the connection policy");
+            tracing::warn!(error = %e, "could not resolve a host of Freight's own for the connection policy");
             Vec::new()
         }
     }

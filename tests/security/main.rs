@@ -17,6 +17,7 @@ mod egress;
 mod fleet_view;
 mod opaque_errors;
 mod own_database;
+mod own_server_expressions;
 mod plan_limits;
 mod pool_identity;
 mod rate_limits;

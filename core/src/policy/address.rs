@@ -98,8 +98,17 @@ impl ConnectionPolicy {
 
     /// Whether `addr` reaches one of Freight's own services.
     fn reaches_protected(&self, addr: SocketAddr) -> bool {
+        self.reaches(&self.protected, addr)
+    }
+
+    /// Whether `addr` reaches a service only webhooks are kept from.
+    pub(super) fn reaches_protected_from_webhooks(&self, addr: SocketAddr) -> bool {
+        self.reaches(&self.protected_from_webhooks, addr)
+    }
+
+    fn reaches(&self, protected: &[SocketAddr], addr: SocketAddr) -> bool {
         let ip = canonical(addr.ip());
-        self.protected.iter().any(|p| {
+        protected.iter().any(|p| {
             let pip = canonical(p.ip());
             p.port() == addr.port()
                 && (pip == ip || (self.is_this_host(pip) && self.is_this_host(ip)))

@@ -38,6 +38,30 @@ pub enum DatabaseIdentity {
 pub const POSTGRES_IDENTITY_QUERY: &str =
     "SELECT system_identifier::text, current_database()::text FROM pg_control_system()";
 
+/// Reads, in one query, the identity of the PostgreSQL server and
+/// database a connection reached and whether its login is privileged
+/// there: a superuser, a member of one (it may `SET ROLE` to it, even from
+/// inside an expression), a member of `pg_read_server_files`,
+/// `pg_write_server_files` or `pg_execute_server_program`, or (before
+/// PostgreSQL 16, where it could grant itself any of those) a role with
+/// `CREATEROLE`. The session user and the current one (a role's `SET role`
+/// setting applies at login) both count. Any role may run it.
+/// Every name is qualified (functions, operators, types): a database's
+/// owner may set its `search_path` to put a schema of theirs before
+/// `pg_catalog`, and this runs before Freight pins it.
+pub const POSTGRES_LOGIN_QUERY: &str = "SELECT s.system_identifier::pg_catalog.text,
+        pg_catalog.current_database()::pg_catalog.text,
+        EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                WHERE (pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')
+                       OR pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER'))
+                  AND (r.rolsuper
+                       OR r.rolname OPERATOR(pg_catalog.=) ANY ('{pg_read_server_files,\
+pg_write_server_files,pg_execute_server_program}'::pg_catalog.name[])
+                       OR (r.rolcreaterole
+                           AND pg_catalog.current_setting('server_version_num')::pg_catalog.int4
+                               OPERATOR(pg_catalog.<) 160000)))
+ FROM pg_catalog.pg_control_system() s";
+
 /// A connection the policy refused: the field it concerns and why. The
 /// message never says whether a file exists.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +117,9 @@ pub struct ConnectionPolicy {
     deny: Vec<EgressRule>,
     /// Freight's own services by address (Redis).
     protected: Vec<SocketAddr>,
+    /// Freight's own services that only webhooks may not reach: its
+    /// PostgreSQL server, whose other databases jobs may use.
+    protected_from_webhooks: Vec<SocketAddr>,
     /// Addresses of this host: a protected service on a local address is
     /// reached through any of them.
     local_addresses: Vec<IpAddr>,
@@ -108,6 +135,7 @@ impl ConnectionPolicy {
             allow: Vec::new(),
             deny: Vec::new(),
             protected: Vec::new(),
+            protected_from_webhooks: Vec::new(),
             local_addresses: address::local_addresses(),
             own_databases: Vec::new(),
             sqlite_root: None,
@@ -141,6 +169,17 @@ impl ConnectionPolicy {
     /// Refuses this endpoint of Freight's own (its Redis).
     pub fn protect_endpoint(mut self, addresses: impl IntoIterator<Item = SocketAddr>) -> Self {
         self.protected.extend(addresses);
+        self
+    }
+
+    /// Refuses this endpoint to webhooks only (Freight's PostgreSQL server:
+    /// jobs may use its other databases, but a webhook's POST to it is a
+    /// request Freight has no business sending).
+    pub fn protect_endpoint_from_webhooks(
+        mut self,
+        addresses: impl IntoIterator<Item = SocketAddr>,
+    ) -> Self {
+        self.protected_from_webhooks.extend(addresses);
         self
     }
 
@@ -240,6 +279,12 @@ impl ConnectionPolicy {
             .port_or_known_default()
             .ok_or_else(|| PolicyViolation::new(field, "the URL names no port"))?;
         let address = self.resolve_and_check(field, &host, port).await?;
+        if self.reaches_protected_from_webhooks(address) {
+            return Err(PolicyViolation::new(
+                field,
+                format!("{host}: this is one of Freight's own services"),
+            ));
+        }
         Ok((url, address))
     }
 
@@ -254,6 +299,15 @@ impl ConnectionPolicy {
             return Err(PolicyViolation::new(field, OWN_DATABASE));
         }
         Ok(())
+    }
+
+    /// Whether a PostgreSQL server is the one holding Freight's own
+    /// database (any of its databases): a privileged login there can read
+    /// Freight's tables and the server's files from inside an expression.
+    pub fn is_own_server(&self, system_identifier: &str) -> bool {
+        self.own_databases.iter().any(|own| {
+            matches!(own, DatabaseIdentity::Postgres { system_identifier: s, .. } if s == system_identifier)
+        })
     }
 
     fn is_own_database(&self, identity: &DatabaseIdentity) -> bool {

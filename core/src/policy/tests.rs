@@ -97,6 +97,39 @@ async fn freights_redis_is_refused_by_any_local_address() {
 }
 
 #[tokio::test]
+async fn freights_postgresql_is_refused_to_webhooks_but_not_to_jobs() {
+    let postgres: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    let policy = ConnectionPolicy::for_tenants().protect_endpoint_from_webhooks([postgres]);
+    for url in [
+        "http://127.0.0.1:5432/",
+        "http://[::1]:5432/hook",
+        "https://localhost:5432/",
+    ] {
+        let err = policy.vet_url("url", url).await.unwrap_err();
+        assert!(
+            err.message.contains("Freight's own"),
+            "{url}: {}",
+            err.message
+        );
+    }
+    policy
+        .vet_url("url", "http://127.0.0.1:8080/hook")
+        .await
+        .expect("another port is allowed");
+    policy
+        .vet(
+            "target_config",
+            &tenant(),
+            &url_config(
+                DatabaseKind::Postgresql,
+                "postgres://u@127.0.0.1:5432/other",
+            ),
+        )
+        .await
+        .expect("jobs may use the server's other databases");
+}
+
+#[tokio::test]
 async fn operator_allow_and_deny_lists_apply_to_names_and_addresses() {
     let policy = ConnectionPolicy::for_tenants()
         .allow_only(EgressRule::parse_list("10.0.0.0/8, 127.0.0.1").unwrap())

@@ -15,13 +15,15 @@
 //! - a MySQL `enum` holding `''`, the value MySQL stores for an invalid one
 //!   under a lax `sql_mode`, gets `''` among its labels on the target
 //!   ([`empty_enum_values`], planning only).
+//! - a target login privileged on Freight's own server gets no expression
+//!   of the source's (see `own_server`).
 
 use super::checks::{Token, tokenize};
 use super::connect::Pool;
 use super::error::{Failure, classify};
 use super::model::{Dialect, Logical, Table};
-use super::spatial;
 use super::sql::{ident, table as qualified};
+use super::{own_server, spatial};
 
 /// The table the target DDL is written from, and the warnings of the
 /// choices made. `source_table` is the table as the source names it,
@@ -69,10 +71,10 @@ pub async fn for_target(
             }
         }
     }
-    if let (Dialect::MySql, Some(Pool::Postgres(pg))) = (source_table.dialect, target) {
+    if let (Dialect::MySql, Some(Pool::Postgres(pg, _))) = (source_table.dialect, target) {
         geometry_columns(pg, &mut out).await?;
     }
-    if let (Dialect::Postgres, Some(Pool::Postgres(pg))) = (source_table.dialect, target) {
+    if let (Dialect::Postgres, Some(Pool::Postgres(pg, _))) = (source_table.dialect, target) {
         let mut missing = Vec::new();
         for col in &mut out.columns {
             let Logical::Other(spelling) = &col.logical else {
@@ -130,6 +132,9 @@ pub async fn for_target(
                 !special
             });
         }
+    }
+    if target.is_some_and(Pool::privileged_on_freight_server) {
+        warnings.extend(own_server::strip_expressions(&mut out));
     }
     Ok((out, warnings))
 }

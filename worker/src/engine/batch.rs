@@ -387,7 +387,7 @@ async fn copy_streaming(
     );
     let writing = async move {
         let mut rx = rx;
-        let mut tx = TargetTx::begin(target).await?;
+        let mut tx = TargetTx::begin_for(target, ctx).await?;
         let result = async {
             for pred in target_predicate(ctx, bounds, None) {
                 tx.delete(&ctx.write, &pred).await?;
@@ -462,7 +462,7 @@ async fn copy_buffered(
         start: None,
         end: None,
     };
-    let mut tx = TargetTx::begin(target).await?;
+    let mut tx = TargetTx::begin_for(target, ctx).await?;
     let result = async {
         for pred in target_predicate(ctx, &bounds, Some(&keys)) {
             tx.delete(&ctx.write, &pred).await?;
@@ -519,7 +519,7 @@ async fn isolate(
     );
     let writing = async move {
         let mut rx = rx;
-        let mut tx = TargetTx::begin(target).await?;
+        let mut tx = TargetTx::begin_for(target, ctx).await?;
         let mut refused = Refused::default();
         let result = async {
             for pred in target_predicate(ctx, bounds, None) {
@@ -638,7 +638,7 @@ async fn isolate_buffered(
         start: None,
         end: None,
     };
-    let mut tx = TargetTx::begin(target)
+    let mut tx = TargetTx::begin_for(target, ctx)
         .await
         .map_err(Failure::into_engine)?;
     let mut rejected = zero_date_records(ctx, &summary);

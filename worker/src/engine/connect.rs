@@ -1,13 +1,13 @@
 //! Opening source and target databases: one small pool per (job, side),
 //! cached by the [`Engine`](super::Engine) so a job's batches share them.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use freight_core::connection::ConnectionConfig;
 use freight_core::ids::TenantId;
 use freight_core::policy::{
-    ConnectionPolicy, DatabaseIdentity, INHERITED_POSTGRES_VARIABLES, POSTGRES_IDENTITY_QUERY,
+    ConnectionPolicy, DatabaseIdentity, INHERITED_POSTGRES_VARIABLES, POSTGRES_LOGIN_QUERY,
     PolicyViolation, VettedConnection, tenant_password,
 };
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions, MySqlSslMode};
@@ -42,10 +42,24 @@ impl Side {
     }
 }
 
+/// What a PostgreSQL pool's login may do on the server it reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Any server but Freight's own, or an ordinary login on Freight's.
+    Ordinary,
+    /// A privileged login (superuser, server-file roles, ...: see
+    /// [`POSTGRES_LOGIN_QUERY`]) on the server holding Freight's own
+    /// database. An expression it evaluates can read Freight's tables
+    /// (other tenants' jobs and webhooks) and the server's files, and an
+    /// error carries the result into the job's log: Freight runs no
+    /// expression of a tenant's there (see `own_server`).
+    PrivilegedOnFreightServer,
+}
+
 /// A pool of one of the three dialects.
 #[derive(Debug, Clone)]
 pub enum Pool {
-    Postgres(PgPool),
+    Postgres(PgPool, Standing),
     MySql(MySqlPool),
     Sqlite(SqlitePool),
 }
@@ -53,7 +67,7 @@ pub enum Pool {
 impl Pool {
     pub fn dialect(&self) -> Dialect {
         match self {
-            Self::Postgres(_) => Dialect::Postgres,
+            Self::Postgres(..) => Dialect::Postgres,
             Self::MySql(_) => Dialect::MySql,
             Self::Sqlite(_) => Dialect::Sqlite,
         }
@@ -63,15 +77,20 @@ impl Pool {
     pub async fn fetch_i64(&self, sql: String) -> Result<i64, sqlx::Error> {
         let sql = sqlx::AssertSqlSafe(sql);
         match self {
-            Self::Postgres(p) => sqlx::query_scalar(sql).fetch_one(p).await,
+            Self::Postgres(p, _) => sqlx::query_scalar(sql).fetch_one(p).await,
             Self::MySql(p) => sqlx::query_scalar(sql).fetch_one(p).await,
             Self::Sqlite(p) => sqlx::query_scalar(sql).fetch_one(p).await,
         }
     }
 
+    /// Whether this pool's login is privileged on Freight's own server.
+    pub fn privileged_on_freight_server(&self) -> bool {
+        matches!(self, Self::Postgres(_, Standing::PrivilegedOnFreightServer))
+    }
+
     pub async fn close(&self) {
         match self {
-            Self::Postgres(p) => p.close().await,
+            Self::Postgres(p, _) => p.close().await,
             Self::MySql(p) => p.close().await,
             Self::Sqlite(p) => p.close().await,
         }
@@ -142,6 +161,7 @@ pub async fn open_guarded(
         Dialect::Postgres => {
             let (opts, pinned) = postgres_options(field, &vetted)?;
             let (guard, mut refused) = Guard::new(policy, tenant, config, field, pinned);
+            let standing = guard.standing.clone();
             let connecting = PgPoolOptions::new()
                 .max_connections(MAX_CONNECTIONS)
                 .min_connections(0)
@@ -153,14 +173,32 @@ pub async fn open_guarded(
                         // Timestamps without zone are written as given, and
                         // timestamptz text is read as UTC.
                         conn.execute("SET TimeZone = 'UTC'").await?;
-                        guard.check_postgres(conn).await
+                        guard.check_postgres(conn).await?;
+                        if guard.standing.get() != Some(&false) {
+                            // A database's owner may set its search_path to
+                            // put their own `md5` or `=` before PostgreSQL's:
+                            // a privileged login resolves every name Freight
+                            // leaves unqualified in pg_catalog only (Freight
+                            // qualifies its tables with their schema).
+                            conn.execute(
+                                "SELECT pg_catalog.set_config('search_path', 'pg_catalog', false)",
+                            )
+                            .await?;
+                        }
+                        Ok(())
                     })
                 })
                 .connect_with(opts);
             let pool = unless_refused(&mut refused, connecting)
                 .await?
                 .map_err(map_err)?;
-            Ok(Some((Pool::Postgres(pool), Some(refused))))
+            // Set by the pool's first connection (sqlx opens one before it
+            // returns); unknown counts as privileged.
+            let standing = match standing.get() {
+                Some(false) => Standing::Ordinary,
+                _ => Standing::PrivilegedOnFreightServer,
+            };
+            Ok(Some((Pool::Postgres(pool, standing), Some(refused))))
         }
         Dialect::MySql => {
             // sqlx already sets time_zone '+00:00' (MySQL `timestamp`
@@ -355,6 +393,11 @@ struct Guard {
     /// The driver connects to the checked address: nothing to re-resolve.
     pinned: bool,
     refused: Arc<tokio::sync::watch::Sender<Option<PolicyViolation>>>,
+    /// PostgreSQL: whether the pool's login is privileged on Freight's own
+    /// server, as its first connection found; every later connection must
+    /// find the same (what was planned for one login must not run as
+    /// another: in the TLS verify modes the name may reach another server).
+    standing: Arc<OnceLock<bool>>,
 }
 
 impl Guard {
@@ -373,6 +416,7 @@ impl Guard {
             field,
             pinned,
             refused: Arc::new(refused),
+            standing: Arc::default(),
         };
         (guard, watch)
     }
@@ -400,20 +444,30 @@ impl Guard {
     }
 
     /// The identity rule: refuses Freight's own database, whatever address
-    /// reached it.
+    /// reached it; and, in the same query, the login's [`Standing`].
     async fn check_postgres(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         self.check_address().await?;
-        let (system_identifier, database): (String, String) =
-            sqlx::query_as(POSTGRES_IDENTITY_QUERY)
+        let (system_identifier, database, privileged): (String, String, bool) =
+            sqlx::query_as(POSTGRES_LOGIN_QUERY)
                 .fetch_one(&mut *conn)
                 .await?;
+        let privileged_here = privileged && self.policy.is_own_server(&system_identifier);
         let identity = DatabaseIdentity::Postgres {
             system_identifier,
             database,
         };
         self.policy
             .check_identity(self.field, &identity)
-            .map_err(|violation| self.refuse(violation))
+            .map_err(|violation| self.refuse(violation))?;
+        if *self.standing.get_or_init(|| privileged_here) != privileged_here {
+            return Err(self.refuse(PolicyViolation {
+                field: self.field.to_owned(),
+                message: "a new connection reached a login with other privileges on Freight's \
+                          own server than the pool's first"
+                    .to_owned(),
+            }));
+        }
+        Ok(())
     }
 
     /// Freight keeps nothing in MySQL: only the address rules apply.

@@ -8,11 +8,11 @@ use freight_core::policy::ConnectionPolicy;
 use tokio::sync::OnceCell;
 
 use super::JobContext;
-use super::connect::{self, Access, Pool, Side};
+use super::connect::{self, Access, Pool, Side, Standing};
 use super::error::Failure;
 use super::model::{Dialect, Logical, Table};
 use super::write::{DecimalLimit, WriteSpec, copy_binary};
-use super::{introspect, names, spatial};
+use super::{introspect, names, own_server, spatial};
 
 /// One table of a job, ready to copy.
 #[derive(Debug)]
@@ -165,6 +165,28 @@ async fn load_table(
             .map_err(|m| Failure::Permanent(format!("key_columns: {m}")))?;
     }
     let target_name = names::table_name(job.identifiers, name);
+    // Checked again before each process copies or validates (planning
+    // checked too, but the schemas may have changed since).
+    if let Pool::Postgres(pg, Standing::PrivilegedOnFreightServer) = source {
+        let schema = source_schema.as_deref().unwrap_or_default();
+        own_server::refuse_user_hooks(pg, "source", schema, name).await?;
+    }
+    if let Pool::Postgres(pg, Standing::PrivilegedOnFreightServer) = target {
+        let schema = target_schema.as_deref().unwrap_or_default();
+        // What the copy may write: the source's columns, as the target
+        // names them (each batch checks the exact list again).
+        let written: Vec<String> = src
+            .columns
+            .iter()
+            .map(|c| names::table_name(job.identifiers, &c.name))
+            .collect();
+        if let Some(refusal) =
+            own_server::evaluated_objects_refusal(pg, schema, &target_name, &written).await?
+        {
+            return Err(Failure::Permanent(refusal));
+        }
+        own_server::refuse_user_hooks(pg, "target", schema, &target_name).await?;
+    }
     let tgt = introspect::table(
         target,
         target_schema.as_deref().unwrap_or_default(),

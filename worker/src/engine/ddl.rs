@@ -58,7 +58,7 @@ pub async fn apply(pool: &Pool, sql: &str, expect: Expect<'_>) -> Result<(), Fai
                 .await
                 .map(|_| ())
         }
-        Pool::Postgres(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        Pool::Postgres(p, _) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
             .execute(p)
             .await
             .map(|_| ()),

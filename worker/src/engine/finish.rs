@@ -169,7 +169,7 @@ pub async fn finish(
         }
     }
     // Identity columns continue after the copied keys.
-    if let Pool::Postgres(pg) = target {
+    if let Pool::Postgres(pg, _) = target {
         for (src, _) in &tables {
             for col in src.columns.iter().filter(|c| {
                 c.auto_increment && matches!(c.logical, Logical::Int(_) | Logical::UInt64)
@@ -229,7 +229,7 @@ pub async fn finish(
         let before = pending.len();
         for (view, sql) in pending {
             let res = match (target, &view.search_path) {
-                (Pool::Postgres(pg), Some(path)) => ddl::apply_in_schema(pg, path, sql).await,
+                (Pool::Postgres(pg, _), Some(path)) => ddl::apply_in_schema(pg, path, sql).await,
                 _ => create_view(target, view, sql).await,
             };
             if let Err(e) = res {

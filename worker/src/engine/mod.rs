@@ -20,6 +20,7 @@ mod finish;
 mod introspect;
 pub mod model;
 mod names;
+mod own_server;
 mod planner;
 mod planner_api;
 mod read;

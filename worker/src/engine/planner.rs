@@ -4,7 +4,7 @@
 use freight_core::job::ZeroDates;
 use freight_core::plan::{CopyMode, PlanReport, TablePlan};
 
-use super::connect::Pool;
+use super::connect::{Pool, Standing};
 use super::context::{match_columns, schema_of};
 use super::error::{Failure, classify};
 use super::introspect::budget::{self, SchemaBudget};
@@ -12,7 +12,8 @@ use super::model::{Column, Dialect, Logical, Table, Value};
 use super::service::PlanLimits;
 use super::sql::{Predicate, from, ident, table as qualified};
 use super::{
-    JobContext, JobPlan, PlannedBatch, adapt, ddl, introspect, names, read, typemap, views,
+    JobContext, JobPlan, PlannedBatch, adapt, ddl, introspect, names, own_server, read, typemap,
+    views,
 };
 
 /// Why planning stopped.
@@ -41,6 +42,20 @@ impl PlanFail {
 impl From<Failure> for PlanFail {
     fn from(f: Failure) -> Self {
         Self::Failure(f)
+    }
+}
+
+/// The names of a table's columns.
+fn column_names(table: &Table) -> Vec<String> {
+    table.columns.iter().map(|c| c.name.clone()).collect()
+}
+
+/// A refusal of `field`'s database (what Freight will not run there) as
+/// the request's fault; other failures as they are.
+fn refused_by(failure: Failure, field: &'static str) -> PlanFail {
+    match failure {
+        Failure::Permanent(message) => PlanFail::Invalid { field, message },
+        other => PlanFail::Failure(other),
     }
 }
 
@@ -179,6 +194,12 @@ pub async fn plan(
                 Err(problem) => key_problems.push(problem),
             }
         }
+        if let Pool::Postgres(pg, Standing::PrivilegedOnFreightServer) = source {
+            let schema = source_schema.as_deref().unwrap_or_default();
+            own_server::refuse_user_hooks(pg, "source", schema, name)
+                .await
+                .map_err(|f| refused_by(f, "source_config"))?;
+        }
         schema_budget.charge(
             &format!("the tables (at {name})"),
             budget::table_bytes(&table),
@@ -202,7 +223,8 @@ pub async fn plan(
         });
     }
 
-    if prepare_target && let (Some(Pool::Postgres(pg)), Some(schema)) = (target, &target_schema) {
+    if prepare_target && let (Some(Pool::Postgres(pg, _)), Some(schema)) = (target, &target_schema)
+    {
         let sql = format!(
             "CREATE SCHEMA IF NOT EXISTS {}",
             ident(Dialect::Postgres, schema)
@@ -239,7 +261,28 @@ pub async fn plan(
                     &format!("target table {}", target_table.name),
                     usize::try_from(text).unwrap_or(usize::MAX),
                 )?;
-                introspect::table(pool, schema, &target_table.name).await?
+                let existing = introspect::table(pool, schema, &target_table.name).await?;
+                if let (Some(_), Pool::Postgres(pg, Standing::PrivilegedOnFreightServer)) =
+                    (&existing, pool)
+                {
+                    if let Some(message) = own_server::evaluated_objects_refusal(
+                        pg,
+                        schema,
+                        &target_table.name,
+                        &column_names(target_table),
+                    )
+                    .await?
+                    {
+                        return Err(PlanFail::Invalid {
+                            field: "target_config",
+                            message,
+                        });
+                    }
+                    own_server::refuse_user_hooks(pg, "target", schema, &target_table.name)
+                        .await
+                        .map_err(|f| refused_by(f, "target_config"))?;
+                }
+                existing
             }
             None => None,
         };

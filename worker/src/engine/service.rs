@@ -186,7 +186,7 @@ impl Engine {
         };
         let result = async {
             match &pool {
-                Pool::Postgres(p) => {
+                Pool::Postgres(p, _) => {
                     let mut held = Vec::new();
                     for _ in 0..connections {
                         let conn = connect::unless_refused(&mut refused, p.acquire()).await?;

@@ -273,7 +273,7 @@ async fn side(
     let from = sql::from(pool.dialect(), schema, table);
     let ctx = "validating a range";
     match pool {
-        Pool::Postgres(p) => {
+        Pool::Postgres(p, _) => {
             let row = row_sql(Dialect::Postgres, columns);
             let sql = format!(
                 "SELECT COUNT(*), COALESCE(SUM(('x' || substr(md5({row}), 1, 15))::bit(60)::bigint), 0)::text \
@@ -473,6 +473,14 @@ fn value_sql(dialect: Dialect, col: &Column, class: Class) -> String {
             }
             Class::Number => format!("{c}::text"),
             Class::Bool => format!("CASE WHEN {c} THEN '1' WHEN NOT {c} THEN '0' END"),
+            // A user type's text through its output function (the column's
+            // `select_expr`, see `own_server::output_text`), never a cast
+            // of the type's owner.
+            Class::Text | Class::Bits(_) | Class::Native
+                if col.select_expr.is_some() && col.logical != Logical::Bytes =>
+            {
+                format!("({})::text", col.select_expr.as_deref().unwrap_or(&c))
+            }
             Class::Text => format!("{c}::text"),
             // A geometry column's EWKB (`ST_AsEWKB`).
             Class::Bytes => format!(

@@ -23,7 +23,7 @@ impl From<SchemaTooLarge> for PlanFail {
 pub async fn list_tables(pool: &Pool, schema: &str, limit: usize) -> Result<Vec<String>, PlanFail> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let res = match pool {
-        Pool::Postgres(p) => postgres::list_tables(p, schema, limit).await,
+        Pool::Postgres(p, _) => postgres::list_tables(p, schema, limit).await,
         Pool::MySql(p) => mysql::list_tables(p, limit).await,
         Pool::Sqlite(p) => match sqlite::list_tables(p, limit).await {
             Ok(names) => {
@@ -63,7 +63,7 @@ pub async fn view_definitions(
     let cap = i64::try_from(budget.remaining()).unwrap_or(i64::MAX);
     let rows = cap / i64::try_from(ITEM_OVERHEAD).unwrap_or(1) + 1;
     let res = match pool {
-        Pool::Postgres(p) => postgres::view_definitions(p, schema, cap, rows, budget).await,
+        Pool::Postgres(p, _) => postgres::view_definitions(p, schema, cap, rows, budget).await,
         Pool::MySql(p) => mysql::view_definitions(p, cap, rows, budget).await,
         Pool::Sqlite(p) => sqlite::view_definitions(p, cap, rows, budget).await,
     };
@@ -109,7 +109,7 @@ async fn collect_views<'a>(
 /// before the table is read.
 pub async fn schema_text_bytes(pool: &Pool, schema: &str, name: &str) -> Result<i64, Failure> {
     let res = match pool {
-        Pool::Postgres(p) => postgres::schema_text_bytes(p, schema, name).await,
+        Pool::Postgres(p, _) => postgres::schema_text_bytes(p, schema, name).await,
         Pool::MySql(p) => mysql::schema_text_bytes(p, name).await,
         Pool::Sqlite(p) => sqlite::schema_text_bytes(p, name).await,
     };
@@ -122,7 +122,7 @@ pub async fn schema_text_bytes(pool: &Pool, schema: &str, name: &str) -> Result<
 /// columns are all NOT NULL; a table with neither has an empty `key`.
 pub async fn table(pool: &Pool, schema: &str, name: &str) -> Result<Option<Table>, Failure> {
     let res = match pool {
-        Pool::Postgres(p) => postgres::table(p, schema, name).await,
+        Pool::Postgres(p, _) => postgres::table(p, schema, name).await,
         Pool::MySql(p) => mysql::table(p, name).await,
         Pool::Sqlite(p) => sqlite::table(p, name).await,
     };
@@ -134,7 +134,7 @@ pub async fn table(pool: &Pool, schema: &str, name: &str) -> Result<Option<Table
 /// touching the table; `None` where there is none (SQLite, never analyzed).
 pub async fn row_estimate(pool: &Pool, schema: &str, name: &str) -> Result<Option<i64>, Failure> {
     let res = match pool {
-        Pool::Postgres(p) => postgres::row_estimate(p, schema, name).await,
+        Pool::Postgres(p, _) => postgres::row_estimate(p, schema, name).await,
         Pool::MySql(p) => mysql::row_estimate(p, name).await,
         Pool::Sqlite(_) => Ok(None),
     };

@@ -236,13 +236,20 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
             }
             _ => None,
         };
+        // Types a user creates (enums, composites, ranges, arrays of
+        // those) may have a user's cast to text: read through their output
+        // function, which no cast replaces (see `own_server`).
+        let user_type = |t: &str| matches!(t, "e" | "c" | "r" | "m");
+        let quoted = crate::engine::sql::ident(Dialect::Postgres, &name);
+        let select_expr = match needs_text {
+            false => None,
+            true if user_type(&typtype) || element.as_deref().is_some_and(user_type) => {
+                Some(crate::engine::own_server::output_text(&quoted))
+            }
+            true => Some(format!("{quoted}::text")),
+        };
         columns.push(Column {
-            select_expr: needs_text.then(|| {
-                format!(
-                    "{}::text",
-                    crate::engine::sql::ident(Dialect::Postgres, &name)
-                )
-            }),
+            select_expr,
             name,
             source_type: spelled,
             logical,

@@ -172,7 +172,7 @@ pub async fn stream(
         }};
     }
     match pool {
-        Pool::Postgres(p) => {
+        Pool::Postgres(p, _) => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for v in &predicate.binds {
                 q = bind::pg(q, v);
@@ -243,7 +243,7 @@ pub async fn first_row(
 ) -> Result<Option<Row>, Failure> {
     let ctx = "probing keys";
     match pool {
-        Pool::Postgres(p) => {
+        Pool::Postgres(p, _) => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for v in &predicate.binds {
                 q = bind::pg(q, v);
@@ -284,7 +284,7 @@ pub async fn count(
     );
     let ctx = "counting rows";
     let res = match pool {
-        Pool::Postgres(p) => {
+        Pool::Postgres(p, _) => {
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for v in &predicate.binds {
                 q = bind::pg(q, v);

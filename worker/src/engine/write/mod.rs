@@ -10,9 +10,11 @@ use sqlx::{Executor, MySql, Postgres, Sqlite, Transaction};
 use tokio::sync::mpsc;
 
 use super::bind;
-use super::connect::Pool;
+use super::connect::{Pool, Standing};
+use super::context::TableCtx;
 use super::error::{Failure, classify};
 use super::model::{Dialect, Row};
+use super::own_server;
 use super::sql::{PG_PREFER_INDEX, Predicate, ident, table as qualified, values_placeholders};
 
 /// Where rows go: a target table and its columns, in the order of the
@@ -264,10 +266,51 @@ impl TargetTx {
     pub async fn begin(pool: &Pool) -> Result<Self, Failure> {
         let ctx = "opening the target transaction";
         Ok(match pool {
-            Pool::Postgres(p) => Self::Postgres(p.begin().await.map_err(|e| classify(&e, ctx))?),
+            Pool::Postgres(p, _) => Self::Postgres(p.begin().await.map_err(|e| classify(&e, ctx))?),
             Pool::MySql(p) => Self::MySql(p.begin().await.map_err(|e| classify(&e, ctx))?),
             Pool::Sqlite(p) => Self::Sqlite(p.begin().await.map_err(|e| classify(&e, ctx))?),
         })
+    }
+
+    /// [`begin`](Self::begin) for writing `ctx`'s target table. On a login
+    /// privileged on Freight's own server, the table is locked against
+    /// changes of its definition first (`ROW EXCLUSIVE`, what the copy
+    /// takes anyway: no trigger, constraint or rule can be added until the
+    /// batch commits), then refused if it holds anything PostgreSQL would
+    /// evaluate while the batch writes (see `own_server`).
+    pub async fn begin_for(pool: &Pool, ctx: &TableCtx) -> Result<Self, Failure> {
+        let mut tx = Self::begin(pool).await?;
+        if let (Pool::Postgres(_, Standing::PrivilegedOnFreightServer), Self::Postgres(pg)) =
+            (pool, &mut tx)
+        {
+            let schema = ctx.target_schema.as_deref().unwrap_or_default();
+            let checked = async {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "LOCK TABLE {} IN ROW EXCLUSIVE MODE",
+                    ctx.write.qualified_table
+                )))
+                .execute(&mut **pg)
+                .await
+                .map_err(|e| classify(&e, "locking the target table"))?;
+                match own_server::evaluated_objects_refusal(
+                    &mut **pg,
+                    schema,
+                    &ctx.target.name,
+                    &ctx.write.columns,
+                )
+                .await?
+                {
+                    Some(refusal) => Err(Failure::Permanent(refusal)),
+                    None => Ok(()),
+                }
+            }
+            .await;
+            if let Err(failure) = checked {
+                let _ = tx.rollback().await;
+                return Err(failure);
+            }
+        }
+        Ok(tx)
     }
 
     pub async fn commit(self) -> Result<(), Failure> {
