@@ -289,12 +289,7 @@ async fn a_real_migration_fills_the_progress_bar_to_completed() {
 
     // Validate through the button: the stream has ended with the job, and
     // the page follows the validation until it has passed.
-    c.find(Locator::XPath("//button[normalize-space()='Validate']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::XPath("//button[normalize-space()='Validate']")).await;
     until_within(
         c,
         Duration::from_secs(120),
@@ -326,12 +321,11 @@ async fn a_real_migration_fills_the_progress_bar_to_completed() {
     let form = c.find(Locator::Css("#spec")).await.unwrap();
     form.clear().await.unwrap();
     form.send_keys(&spec.to_string()).await.unwrap();
-    c.find(Locator::XPath("//button[normalize-space()='Preview plan']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(
+        c,
+        Locator::XPath("//button[normalize-space()='Preview plan']"),
+    )
+    .await;
     until(
         c,
         "the planned tables",
@@ -456,12 +450,7 @@ async fn the_dashboard_follows_a_job_live_and_acts_on_it() {
     c.execute("document.querySelector('a.skip').focus()", vec![])
         .await
         .unwrap();
-    c.find(Locator::Css("a.skip"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css("a.skip")).await;
     let after = c
         .execute(
             "return [location.hash, document.getElementById('main').contains(document.activeElement)]",
@@ -524,12 +513,7 @@ async fn the_dashboard_follows_a_job_live_and_acts_on_it() {
         .select_by_value("error")
         .await
         .unwrap();
-    c.find(Locator::Css("#log-level"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::Css("#log-level")).await;
     c.execute(
         "document.querySelector('#log-level').form.requestSubmit()",
         vec![],
@@ -551,12 +535,11 @@ async fn the_dashboard_follows_a_job_live_and_acts_on_it() {
     )
     .await
     .unwrap();
-    c.find(Locator::XPath("//button[normalize-space()='Export CSV']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(
+        c,
+        Locator::XPath("//button[normalize-space()='Export CSV']"),
+    )
+    .await;
     until(
         c,
         "the filtered export",
@@ -565,12 +548,7 @@ async fn the_dashboard_follows_a_job_live_and_acts_on_it() {
     .await;
 
     // Cancel through the button: the API's state, then the page's.
-    c.find(Locator::XPath("//button[normalize-space()='Cancel']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::XPath("//button[normalize-space()='Cancel']")).await;
     until(
         c,
         "the cancelled state",
@@ -600,12 +578,7 @@ async fn the_dashboard_follows_a_job_live_and_acts_on_it() {
     .await;
 
     // Signing out leaves a labelled sign-in form, reachable by keyboard.
-    c.find(Locator::XPath("//button[normalize-space()='Sign out']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::XPath("//button[normalize-space()='Sign out']")).await;
     until(
         c,
         "the sign-in form",
@@ -648,13 +621,26 @@ async fn listed(c: &Client) -> Vec<String> {
     serde_json::from_value(ids).unwrap()
 }
 
+/// Clicks what `locator` finds, finding it again while the page re-renders
+/// (a live page replaces its elements as events arrive: an element found a
+/// moment ago may be stale by the time it is clicked).
+async fn click(c: &Client, locator: Locator<'_>) {
+    let mut last = String::new();
+    for _ in 0..50 {
+        match c.find(locator).await {
+            Ok(element) => match element.click().await {
+                Ok(()) => return,
+                Err(e) => last = e.to_string(),
+            },
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("could not click {locator:?}: {last}");
+}
+
 async fn click_link(c: &Client, text: &str) {
-    c.find(Locator::LinkText(text))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::LinkText(text)).await;
 }
 
 /// Retry through the button, then the jobs list filtered by status and
@@ -725,14 +711,11 @@ async fn the_dashboard_retries_a_failed_job_and_filters_and_pages_the_jobs_list(
         "return performance.getEntriesByType('resource').some(e => e.name.endsWith('/events'))",
     )
     .await;
-    c.find(Locator::XPath(
-        "//button[normalize-space()='Retry failed batches']",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click(
+        c,
+        Locator::XPath("//button[normalize-space()='Retry failed batches']"),
+    )
+    .await;
     until(
         c,
         "the retried job queued again",
@@ -809,12 +792,7 @@ async fn the_dashboard_retries_a_failed_job_and_filters_and_pages_the_jobs_list(
         .select_by_value("cancelled")
         .await
         .unwrap();
-    c.find(Locator::XPath("//button[normalize-space()='Filter']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(c, Locator::XPath("//button[normalize-space()='Filter']")).await;
     until(
         c,
         "only the cancelled job",
