@@ -191,30 +191,7 @@ async fn a_password_less_tenant_url_does_not_log_in_with_freights_credentials() 
         .as_str()
         .unwrap()
         .to_owned();
-    let finished = crate::ops_support::eventually(
-        Duration::from_secs(60),
-        "the worker to finish the job",
-        || {
-            let get = http
-                .get(format!("{}/api/v1/jobs/{id}", api.base_url()))
-                .bearer_auth(token("acme"))
-                .header("X-Tenant-ID", "acme")
-                .send();
-            async move {
-                let job: serde_json::Value = get
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .json()
-                    .await
-                    .map_err(|e| e.to_string())?;
-                match job["status"].as_str() {
-                    Some("failed" | "completed") => Ok(job),
-                    _ => Err(job.to_string()),
-                }
-            }
-        },
-    )
-    .await;
+    let finished = crate::support::final_job(&http, &api.base_url(), &id).await;
     assert_eq!(finished["status"], "failed", "{finished}");
     assert!(
         finished.to_string().contains("password"),

@@ -4,12 +4,10 @@
 //! Copied to a SQLite target, none of it may run: no file outside
 //! `FREIGHT_SQLITE_ROOT` is created, and the view is reported skipped.
 
-use std::time::Duration;
-
 use serde_json::json;
 use sqlx::Connection;
 
-use crate::ops_support::{FreightSpec, eventually, token};
+use crate::ops_support::{FreightSpec, token};
 
 /// A source whose `sqlite_master` holds the attack: view `v` attaches
 /// `view_file`, table `items`' CHECK attaches `check_file`.
@@ -96,26 +94,7 @@ async fn ddl_smuggled_into_a_sqlite_schema_never_runs_on_the_target() {
         .as_str()
         .unwrap()
         .to_owned();
-    let finished = eventually(Duration::from_secs(60), "the job to finish", || {
-        let get = http
-            .get(format!("{}/api/v1/jobs/{id}", freight.base_url()))
-            .bearer_auth(token("acme"))
-            .header("X-Tenant-ID", "acme")
-            .send();
-        async move {
-            let job: serde_json::Value = get
-                .await
-                .map_err(|e| e.to_string())?
-                .json()
-                .await
-                .map_err(|e| e.to_string())?;
-            match job["status"].as_str() {
-                Some("failed" | "completed") => Ok(job),
-                _ => Err(job.to_string()),
-            }
-        }
-    })
-    .await;
+    let finished = crate::support::final_job(&http, &freight.base_url(), &id).await;
 
     assert!(!view_file.exists(), "the view's ATTACH ran on the worker");
     assert!(!check_file.exists(), "the CHECK's ATTACH ran on the worker");

@@ -112,3 +112,32 @@ pub fn job_context(
         identifiers: Default::default(),
     }
 }
+
+/// Polls `GET /jobs/{id}` (as tenant `acme`) until the job is `failed` or
+/// `completed`, and returns it.
+pub async fn final_job(http: &reqwest::Client, base_url: &str, id: &str) -> serde_json::Value {
+    crate::ops_support::eventually(
+        std::time::Duration::from_secs(60),
+        "the job to finish",
+        || {
+            let get = http
+                .get(format!("{base_url}/api/v1/jobs/{id}"))
+                .bearer_auth(crate::ops_support::token("acme"))
+                .header("X-Tenant-ID", "acme")
+                .send();
+            async move {
+                let job: serde_json::Value = get
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .json()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match job["status"].as_str() {
+                    Some("failed" | "completed") => Ok(job),
+                    _ => Err(job.to_string()),
+                }
+            }
+        },
+    )
+    .await
+}
