@@ -9,9 +9,11 @@ use super::connect::Pool;
 use super::context::{Addressing, TableCtx};
 use super::error::Failure;
 use super::model::{Logical, Row, Value};
+use super::own_server;
 use super::read::{self, ReadOptions, ReadSummary};
 use super::sql::Predicate;
 use super::write::TargetTx;
+use super::write::merge::{self, Kept, Merge};
 use super::{BatchOutcome, BatchToRun, EngineError, JobContext, RejectedRecord};
 
 /// Keys per DELETE when the target is addressed by key set.
@@ -123,11 +125,11 @@ pub async fn run(
             .await
         }
     };
-    let (summary, rejected, accepted_checksum, keys) = match first {
-        Ok((summary, keys)) => {
+    let (summary, rejected, accepted_checksum, keys, kept) = match first {
+        Ok((summary, keys, kept)) => {
             let rejected = zero_date_records(ctx, &summary);
             let checksum = summary.checksum;
-            (summary, rejected, checksum, keys)
+            (summary, rejected, checksum, keys, kept)
         }
         Err(Failure::Data { message, .. }) => {
             tracing::info!(table = %ctx.source.name, error = %message, "batch refused by the target; isolating bad records");
@@ -164,6 +166,9 @@ pub async fn run(
     )
     .await
     .map_err(Failure::into_engine)?;
+    if let (Some(note), Some(detail)) = (kept.note(), outcome.verify_detail.as_mut()) {
+        detail.push_str(&note);
+    }
     // A zero date read as NULL into a column NOT NULL on the target made
     // the target refuse its row: counted as rejected, not as copied.
     let nullable_on_target = |i: usize| ctx.target.columns.get(i).is_none_or(|c| c.nullable);
@@ -363,6 +368,129 @@ fn over_budget(summary: &ReadSummary, budget: u64) -> Option<Failure> {
     })
 }
 
+/// A batch's target transaction. It clears the batch's rows (range, key
+/// set or whole table) and writes the source's; into a PostgreSQL table
+/// that foreign keys reference it merges them instead (see
+/// [`write::merge`](super::write::merge)), so that re-copying a range never
+/// changes, nor fails because of, the rows of the tables referencing it.
+/// MySQL/MariaDB and SQLite batches write with foreign keys off (see
+/// [`TargetTx::begin`]).
+struct BatchTx {
+    tx: TargetTx,
+    merge: Option<Merge>,
+}
+
+impl BatchTx {
+    /// Opens the transaction and clears the batch's rows (`preds`), or
+    /// prepares the merge. Whether to merge is read from the target's
+    /// catalog in each batch: a first run's tables have no foreign keys yet
+    /// (they come last), so it takes the plain path, and a retry after
+    /// `finish_job` sees the keys it created.
+    async fn begin(target: &Pool, ctx: &TableCtx, preds: &[Predicate]) -> Result<Self, Failure> {
+        let mut tx = TargetTx::begin_for(target, ctx).await?;
+        let cleared = async {
+            if let Some(pg) = tx.postgres()
+                && merge::referenced(pg, ctx).await?
+            {
+                if target.privileged_on_freight_server()
+                    && let Some(refusal) = own_server::update_triggers_refusal(
+                        &mut *pg,
+                        ctx.target_schema.as_deref().unwrap_or_default(),
+                        &ctx.target.name,
+                    )
+                    .await?
+                {
+                    return Err(Failure::Permanent(refusal));
+                }
+                return Ok(Some(Merge::begin(pg, ctx, preds).await?));
+            }
+            for pred in preds {
+                tx.delete(&ctx.write, pred).await?;
+            }
+            Ok(None)
+        }
+        .await;
+        match cleared {
+            Ok(merge) => Ok(Self { tx, merge }),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn write_stream(
+        &mut self,
+        ctx: &TableCtx,
+        rx: &mut mpsc::Receiver<Vec<Row>>,
+    ) -> Result<u64, Failure> {
+        let Some(merge) = &self.merge else {
+            return self.tx.write_stream(&ctx.write, rx).await;
+        };
+        // The whole stream is staged, then merged in one statement each, so
+        // rows referencing each other within the batch land together.
+        let written = self.tx.write_stream(&merge.stage, rx).await?;
+        merge.apply(postgres(&mut self.tx)?, ctx).await?;
+        Ok(written)
+    }
+
+    async fn write_rows(&mut self, ctx: &TableCtx, rows: &[Row]) -> Result<u64, Failure> {
+        let Some(merge) = &self.merge else {
+            return self.tx.write_rows(&ctx.write, rows).await;
+        };
+        let written = self.tx.write_rows(&merge.stage, rows).await?;
+        merge.apply(postgres(&mut self.tx)?, ctx).await?;
+        Ok(written)
+    }
+
+    /// Rows the batch does not write (refused by the target, or set aside
+    /// by the read): a merge keeps their previous copy (a plain batch has
+    /// cleared it).
+    async fn keep(&mut self, ctx: &TableCtx, rows: &[&Row]) -> Result<(), Failure> {
+        match &mut self.merge {
+            Some(merge) if !rows.is_empty() => merge.keep(postgres(&mut self.tx)?, ctx, rows).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Before the commit: a merge keeps the rows set aside by the read and
+    /// deletes the rows of the range the source no longer has.
+    async fn finish(
+        &mut self,
+        ctx: &TableCtx,
+        summary: &ReadSummary,
+        preds: &[Predicate],
+    ) -> Result<Kept, Failure> {
+        if self.merge.is_none() {
+            return Ok(Kept::default());
+        }
+        let set_aside: Vec<&Row> = summary.zero_dated.iter().map(|(r, _)| r).collect();
+        self.keep(ctx, &set_aside).await?;
+        let Some(merge) = &self.merge else {
+            return Ok(Kept::default());
+        };
+        let vanished = merge.finish(postgres(&mut self.tx)?, ctx, preds).await?;
+        Ok(Kept {
+            vanished,
+            unwritten: merge.kept_unwritten,
+        })
+    }
+
+    async fn commit(self) -> Result<(), Failure> {
+        self.tx.commit().await
+    }
+
+    async fn rollback(self) -> Result<(), Failure> {
+        self.tx.rollback().await
+    }
+}
+
+/// A merging batch's PostgreSQL connection.
+fn postgres(tx: &mut TargetTx) -> Result<&mut sqlx::PgConnection, Failure> {
+    tx.postgres()
+        .ok_or_else(|| Failure::Permanent("merging rows needs a PostgreSQL target".into()))
+}
+
 /// Range mode: rows stream from the source straight into COPY/INSERTs while
 /// they are read; the range is cleared first in the same transaction.
 #[expect(clippy::too_many_arguments)]
@@ -375,7 +503,7 @@ async fn copy_streaming(
     select: String,
     src_pred: &Predicate,
     budget: u64,
-) -> Result<(ReadSummary, Option<Vec<Vec<Value>>>), Failure> {
+) -> Result<(ReadSummary, Option<Vec<Vec<Value>>>, Kept), Failure> {
     let (tx_rows, rx) = mpsc::channel(4);
     let reading = read::stream(
         source,
@@ -385,16 +513,11 @@ async fn copy_streaming(
         ReadOptions::of(job),
         tx_rows,
     );
-    let writing = async move {
+    let preds = target_predicate(ctx, bounds, None);
+    let writing = async {
         let mut rx = rx;
-        let mut tx = TargetTx::begin_for(target, ctx).await?;
-        let result = async {
-            for pred in target_predicate(ctx, bounds, None) {
-                tx.delete(&ctx.write, &pred).await?;
-            }
-            tx.write_stream(&ctx.write, &mut rx).await
-        }
-        .await;
+        let mut tx = BatchTx::begin(target, ctx, &preds).await?;
+        let result = tx.write_stream(ctx, &mut rx).await;
         // Dropping the receiver stops the reader if writing failed.
         drop(rx);
         match result {
@@ -406,7 +529,7 @@ async fn copy_streaming(
         }
     };
     let (read_result, write_result) = tokio::join!(reading, writing);
-    let (tx, written) = write_result?;
+    let (mut tx, written) = write_result?;
     // A failed read left the write short: never commit a partial range.
     let summary = match read_result {
         Ok(s) => s,
@@ -426,8 +549,15 @@ async fn copy_streaming(
         let _ = tx.rollback().await;
         return Err(refused);
     }
+    let kept = match tx.finish(ctx, &summary, &preds).await {
+        Ok(kept) => kept,
+        Err(e) => {
+            let _ = tx.rollback().await;
+            return Err(e);
+        }
+    };
     tx.commit().await?;
-    Ok((summary, None))
+    Ok((summary, None, kept))
 }
 
 /// Key-set mode: the keys must be known before the target is cleared, so the
@@ -440,7 +570,7 @@ async fn copy_buffered(
     select: String,
     src_pred: &Predicate,
     budget: u64,
-) -> Result<(ReadSummary, Option<Vec<Vec<Value>>>), Failure> {
+) -> Result<(ReadSummary, Option<Vec<Vec<Value>>>, Kept), Failure> {
     let (rows, summary) = read::collect(
         source,
         select,
@@ -462,18 +592,17 @@ async fn copy_buffered(
         start: None,
         end: None,
     };
-    let mut tx = TargetTx::begin_for(target, ctx).await?;
+    let preds = target_predicate(ctx, &bounds, Some(&keys));
+    let mut tx = BatchTx::begin(target, ctx, &preds).await?;
     let result = async {
-        for pred in target_predicate(ctx, &bounds, Some(&keys)) {
-            tx.delete(&ctx.write, &pred).await?;
-        }
-        tx.write_rows(&ctx.write, &rows).await
+        tx.write_rows(ctx, &rows).await?;
+        tx.finish(ctx, &summary, &preds).await
     }
     .await;
     match result {
-        Ok(_) => {
+        Ok(kept) => {
             tx.commit().await?;
-            Ok((summary, Some(keys)))
+            Ok((summary, Some(keys), kept))
         }
         Err(e) => {
             let _ = tx.rollback().await;
@@ -487,6 +616,7 @@ type Isolated = (
     Vec<RejectedRecord>,
     Option<u64>,
     Option<Vec<Vec<Value>>>,
+    Kept,
 );
 
 /// The slow path after the target refused the batch: re-read the range,
@@ -517,14 +647,12 @@ async fn isolate(
         ReadOptions::of(job),
         tx_rows,
     );
-    let writing = async move {
+    let preds = target_predicate(ctx, bounds, None);
+    let writing = async {
         let mut rx = rx;
-        let mut tx = TargetTx::begin_for(target, ctx).await?;
+        let mut tx = BatchTx::begin(target, ctx, &preds).await?;
         let mut refused = Refused::default();
         let result = async {
-            for pred in target_predicate(ctx, bounds, None) {
-                tx.delete(&ctx.write, &pred).await?;
-            }
             while let Some(chunk) = rx.recv().await {
                 write_bisecting(&mut tx, ctx, &chunk, &mut refused).await?;
                 if refused.records.len() as u64 > budget {
@@ -545,7 +673,7 @@ async fn isolate(
         }
     };
     let (read_result, write_result) = tokio::join!(reading, writing);
-    let (tx, refused) = write_result.map_err(Failure::into_engine)?;
+    let (mut tx, refused) = write_result.map_err(Failure::into_engine)?;
     let summary = match read_result {
         Ok(s) => s,
         Err(e) => {
@@ -559,9 +687,16 @@ async fn isolate(
         let _ = tx.rollback().await;
         return Err(EngineError::Rejected(rejected));
     }
+    let kept = match tx.finish(ctx, &summary, &preds).await {
+        Ok(kept) => kept,
+        Err(e) => {
+            let _ = tx.rollback().await;
+            return Err(e.into_engine());
+        }
+    };
     tx.commit().await.map_err(Failure::into_engine)?;
     let accepted = summary.checksum.map(|s| s.wrapping_sub(refused.sum));
-    Ok((summary, rejected, accepted, None))
+    Ok((summary, rejected, accepted, None, kept))
 }
 
 /// Records the target refused, and the sum of their row hashes.
@@ -574,7 +709,7 @@ struct Refused {
 /// Writes `rows` under savepoints, halving failing parts down to single
 /// rows, which are recorded in `refused`.
 async fn write_bisecting(
-    tx: &mut TargetTx,
+    tx: &mut BatchTx,
     ctx: &TableCtx,
     rows: &[Row],
     refused: &mut Refused,
@@ -584,13 +719,14 @@ async fn write_bisecting(
         if lo >= hi {
             continue;
         }
-        tx.savepoint().await?;
-        match tx.write_rows(&ctx.write, &rows[lo..hi]).await {
-            Ok(_) => tx.release_savepoint().await?,
+        tx.tx.savepoint().await?;
+        match tx.write_rows(ctx, &rows[lo..hi]).await {
+            Ok(_) => tx.tx.release_savepoint().await?,
             Err(Failure::Data { message, column }) => {
-                tx.rollback_to_savepoint().await?;
-                tx.release_savepoint().await?;
+                tx.tx.rollback_to_savepoint().await?;
+                tx.tx.release_savepoint().await?;
                 if hi - lo == 1 {
+                    tx.keep(ctx, &[&rows[lo]]).await?;
                     refused.sum = refused.sum.wrapping_add(read::row_hash(&rows[lo]));
                     refused.records.push(RejectedRecord {
                         key: record_key(ctx, &rows[lo]),
@@ -638,18 +774,13 @@ async fn isolate_buffered(
         start: None,
         end: None,
     };
-    let mut tx = TargetTx::begin_for(target, ctx)
+    let preds = target_predicate(ctx, &bounds, Some(&keys));
+    let mut tx = BatchTx::begin(target, ctx, &preds)
         .await
         .map_err(Failure::into_engine)?;
     let mut rejected = zero_date_records(ctx, &summary);
     let mut refused = Refused::default();
-    let result = async {
-        for pred in target_predicate(ctx, &bounds, Some(&keys)) {
-            tx.delete(&ctx.write, &pred).await?;
-        }
-        write_bisecting(&mut tx, ctx, &rows, &mut refused).await
-    }
-    .await;
+    let result = write_bisecting(&mut tx, ctx, &rows, &mut refused).await;
     if let Err(e) = result {
         let _ = tx.rollback().await;
         return Err(e.into_engine());
@@ -659,9 +790,16 @@ async fn isolate_buffered(
         let _ = tx.rollback().await;
         return Err(EngineError::Rejected(rejected));
     }
+    let kept = match tx.finish(ctx, &summary, &preds).await {
+        Ok(kept) => kept,
+        Err(e) => {
+            let _ = tx.rollback().await;
+            return Err(e.into_engine());
+        }
+    };
     tx.commit().await.map_err(Failure::into_engine)?;
     let accepted = summary.checksum.map(|s| s.wrapping_sub(refused.sum));
-    Ok((summary, rejected, accepted, Some(keys)))
+    Ok((summary, rejected, accepted, Some(keys), kept))
 }
 
 /// Compares the target with what was read: row count always, value checksum

@@ -324,6 +324,44 @@ pub async fn evaluated_objects_refusal<'c>(
     }))
 }
 
+/// Why a privileged login on Freight's server may not update the rows of
+/// an existing target table in place (a batch into a table that foreign
+/// keys reference, see `write::merge`): the user triggers on update it
+/// would fire, besides what [`evaluated_objects`] refuses. `None`: none.
+pub async fn update_triggers_refusal<'c>(
+    pg: impl sqlx::PgExecutor<'c>,
+    schema: &str,
+    table: &str,
+) -> Result<Option<String>, Failure> {
+    let triggers: Vec<String> = sqlx::query_scalar(
+        "WITH tbl AS (
+           SELECT c.oid FROM pg_catalog.pg_class c
+           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = $1 AND c.relname = $2),
+         rel AS (
+           SELECT oid FROM tbl
+           UNION SELECT p.relid FROM tbl CROSS JOIN LATERAL pg_catalog.pg_partition_tree(tbl.oid) p)
+         SELECT 'trigger ' || g.tgname
+         FROM pg_catalog.pg_trigger g
+         WHERE g.tgrelid IN (SELECT oid FROM rel) AND NOT g.tgisinternal
+           AND (g.tgtype::int & 16) <> 0
+         ORDER BY 1",
+    )
+    .bind(schema)
+    .bind(table)
+    .fetch_all(pg)
+    .await
+    .map_err(|e| classify(&e, "reading the target table's triggers"))?;
+    Ok((!triggers.is_empty()).then(|| {
+        format!(
+            "target table {table} is referenced by foreign keys, so batches update its rows in \
+             place, and it has {}, which PostgreSQL would run on every row Freight updates: {WHY} \
+             (or drop them)",
+            triggers.join(", ")
+        )
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_label_check;

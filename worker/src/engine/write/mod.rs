@@ -3,6 +3,7 @@
 
 pub mod copy_binary;
 mod copy_text;
+pub mod merge;
 
 use copy_binary::BinType;
 
@@ -245,6 +246,12 @@ async fn abort_copy(
 /// under MySQL's default 16 MB `max_allowed_packet`).
 const INSERT_BYTES: usize = 4 << 20;
 
+/// See [`TargetTx::begin`]. Whatever else uses a connection whose batch
+/// never reached its commit or rollback (a cancelled task) and needs the
+/// checks sets them itself (`finish_job` creating foreign keys).
+const FOREIGN_KEY_CHECKS_OFF: &str = "SET SESSION foreign_key_checks = 0";
+pub const FOREIGN_KEY_CHECKS_ON: &str = "SET SESSION foreign_key_checks = 1";
+
 /// An open target transaction of one of the three dialects.
 pub enum TargetTx {
     Postgres(Transaction<'static, Postgres>),
@@ -263,13 +270,35 @@ macro_rules! on_tx {
 }
 
 impl TargetTx {
+    /// Opens a batch's transaction. On MySQL/MariaDB the session's
+    /// `foreign_key_checks` is off until [`commit`](Self::commit) or
+    /// [`rollback`](Self::rollback): InnoDB then neither checks nor applies
+    /// the target's foreign keys, so clearing a range never cascades into
+    /// (or is refused because of) the tables referencing it, and rows land
+    /// in any order, as in a first run (foreign keys come last). SQLite
+    /// connections have `foreign_keys` off; PostgreSQL merges instead (see
+    /// [`merge`]).
     pub async fn begin(pool: &Pool) -> Result<Self, Failure> {
         let ctx = "opening the target transaction";
         Ok(match pool {
             Pool::Postgres(p, _) => Self::Postgres(p.begin().await.map_err(|e| classify(&e, ctx))?),
-            Pool::MySql(p) => Self::MySql(p.begin().await.map_err(|e| classify(&e, ctx))?),
+            Pool::MySql(p) => {
+                let mut tx = p.begin().await.map_err(|e| classify(&e, ctx))?;
+                tx.execute(FOREIGN_KEY_CHECKS_OFF)
+                    .await
+                    .map_err(|e| classify(&e, ctx))?;
+                Self::MySql(tx)
+            }
             Pool::Sqlite(p) => Self::Sqlite(p.begin().await.map_err(|e| classify(&e, ctx))?),
         })
+    }
+
+    /// The PostgreSQL connection of the transaction.
+    pub fn postgres(&mut self) -> Option<&mut sqlx::PgConnection> {
+        match self {
+            Self::Postgres(tx) => Some(&mut **tx),
+            _ => None,
+        }
     }
 
     /// [`begin`](Self::begin) for writing `ctx`'s target table. On a login
@@ -314,11 +343,27 @@ impl TargetTx {
     }
 
     pub async fn commit(self) -> Result<(), Failure> {
-        on_tx!(self, tx => tx.commit().await.map_err(|e| classify(&e, "committing the batch")))
+        let ctx = "committing the batch";
+        if let Self::MySql(mut tx) = self {
+            // Back on before the connection returns to the pool (the
+            // variable is not transactional: checks happen per statement).
+            tx.execute(FOREIGN_KEY_CHECKS_ON)
+                .await
+                .map_err(|e| classify(&e, ctx))?;
+            return tx.commit().await.map_err(|e| classify(&e, ctx));
+        }
+        on_tx!(self, tx => tx.commit().await.map_err(|e| classify(&e, ctx)))
     }
 
     pub async fn rollback(self) -> Result<(), Failure> {
-        on_tx!(self, tx => tx.rollback().await.map_err(|e| classify(&e, "rolling back the batch")))
+        let ctx = "rolling back the batch";
+        if let Self::MySql(mut tx) = self {
+            let restored = tx.execute(FOREIGN_KEY_CHECKS_ON).await;
+            let rolled_back = tx.rollback().await.map_err(|e| classify(&e, ctx));
+            restored.map_err(|e| classify(&e, ctx))?;
+            return rolled_back;
+        }
+        on_tx!(self, tx => tx.rollback().await.map_err(|e| classify(&e, ctx)))
     }
 
     /// Runs a statement without parameters (savepoints).
