@@ -406,6 +406,174 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
     s.cleanup().await;
 }
 
+/// The documented repair path on a table that other tables' foreign keys
+/// reference (ON DELETE CASCADE, SET NULL, NO ACTION): validation finds the
+/// tampered customers range, a retry of that batch repairs it and leaves
+/// the referencing rows as they were, and validation passes.
+async fn the_repair_of_a_referenced_table_keeps_the_rows_referencing_it(backend: Backend) {
+    let app = freight_api::testing::spawn_app_on(
+        backend,
+        Arc::new(EnginePlanner::new(Engine::new(
+            freight_core::policy::ConnectionPolicy::for_local_user(),
+        ))),
+    )
+    .await;
+    let control = TestBackend::of_app(&app);
+    let (source, source_url) = fresh_mariadb_database("freight_valfk").await;
+    sqlx::raw_sql(
+        "CREATE TABLE customers (id int AUTO_INCREMENT PRIMARY KEY, name varchar(50) NOT NULL);
+         CREATE TABLE customer_tags (customer_id int, tag varchar(10),
+             FOREIGN KEY (customer_id) REFERENCES customers (id) ON DELETE CASCADE ON UPDATE CASCADE);
+         CREATE TABLE orders (id int PRIMARY KEY, customer_id int,
+             FOREIGN KEY (customer_id) REFERENCES customers (id) ON DELETE SET NULL ON UPDATE CASCADE);
+         CREATE TABLE invoices (id int PRIMARY KEY, customer_id int NOT NULL,
+             FOREIGN KEY (customer_id) REFERENCES customers (id));
+         INSERT INTO customers SELECT seq, concat('c', seq) FROM seq_1_to_30;
+         INSERT INTO customer_tags SELECT seq, 'vip' FROM seq_1_to_30;
+         INSERT INTO orders SELECT seq, seq FROM seq_1_to_30;
+         INSERT INTO invoices SELECT seq, seq FROM seq_1_to_30;",
+    )
+    .execute(&source)
+    .await
+    .expect("source tables");
+    let target_url = fresh_database("freight_tgt").await;
+    let target = PgPool::connect(&target_url).await.expect("target db");
+    let tenant = tenant(&format!(
+        "valfk{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
+    let spec = JobSpec {
+        name: Some("repair with foreign keys".into()),
+        source_config: url_config(DatabaseKind::Mysql, &source_url),
+        target_config: url_config(DatabaseKind::Postgresql, &target_url),
+        tables: vec![
+            "customers".into(),
+            "customer_tags".into(),
+            "orders".into(),
+            "invoices".into(),
+        ],
+        exclude_tables: vec![],
+        batch_size: 10,
+        max_retries: 3,
+        max_record_errors: 0,
+        verify: true,
+        started_by: "validation-e2e".into(),
+        key_columns: Default::default(),
+        nul_characters: Default::default(),
+        zero_dates: Default::default(),
+        identifiers: Default::default(),
+    };
+    let job_id = app
+        .store
+        .create_job(&tenant, &spec, &audit())
+        .await
+        .expect("create job")
+        .id;
+    let worker = stepper(
+        &control,
+        Arc::new(Engine::new(
+            freight_core::policy::ConnectionPolicy::for_local_user(),
+        )),
+        control.config(2),
+    );
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("drained");
+    assert_eq!(
+        job(&app.store, &tenant, job_id).await.job.status,
+        JobStatus::Completed
+    );
+    let referencing = || async {
+        let tags: i64 = sqlx::query_scalar("SELECT count(*) FROM customer_tags")
+            .fetch_one(&target)
+            .await
+            .expect("tags");
+        let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE customer_id = id")
+            .fetch_one(&target)
+            .await
+            .expect("orders");
+        let invoices: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices")
+            .fetch_one(&target)
+            .await
+            .expect("invoices");
+        (tags, orders, invoices)
+    };
+    assert_eq!(referencing().await, (30, 30, 30));
+
+    sqlx::query("UPDATE customers SET name = 'tampered' WHERE id = 15")
+        .execute(&target)
+        .await
+        .expect("tamper");
+    let http = reqwest::Client::new();
+    let token = app.token(&[tenant.as_str()], "engineer");
+    let api = |path: String| format!("{}/api/v1/jobs/{path}", app.base_url);
+    let post = |path: String, body: Value| {
+        let request = http
+            .post(api(path))
+            .bearer_auth(&token)
+            .header("X-Tenant-ID", tenant.as_str())
+            .json(&body);
+        async move {
+            request
+                .send()
+                .await
+                .expect("request")
+                .error_for_status()
+                .expect("2xx")
+                .json::<Value>()
+                .await
+                .expect("json")
+        }
+    };
+    post(format!("{job_id}/validate"), json!({})).await;
+    let failed = validate_now(&worker, &app.store, &tenant, job_id).await;
+    assert_eq!(failed.status, ValidationStatus::Failed, "{failed:?}");
+    let customers: Vec<BatchRecord> = batches(&app.store, &tenant, job_id)
+        .await
+        .into_iter()
+        .filter(|b| b.table_name == "customers")
+        .collect();
+    assert_eq!(
+        failed.mismatched_batches,
+        [batch_holding(&customers, 15)],
+        "only the tampered customers range"
+    );
+
+    let retried = post(
+        format!("{job_id}/retry"),
+        json!({ "batch_ids": failed.mismatched_batches }),
+    )
+    .await;
+    assert_eq!(retried["batches_retried"], 1, "{retried}");
+    worker
+        .drain(&[job_id], DRAIN_PASSES)
+        .await
+        .expect("retry drained");
+    assert_eq!(
+        job(&app.store, &tenant, job_id).await.job.status,
+        JobStatus::Completed
+    );
+    assert_eq!(referencing().await, (30, 30, 30), "children kept");
+    let name: String = sqlx::query_scalar("SELECT name FROM customers WHERE id = 15")
+        .fetch_one(&target)
+        .await
+        .expect("repaired");
+    assert_eq!(name, "c15");
+    post(format!("{job_id}/validate"), json!({})).await;
+    let passed = validate_now(&worker, &app.store, &tenant, job_id).await;
+    assert_eq!(passed.status, ValidationStatus::Passed, "{passed:?}");
+
+    if let Some((_, name)) = source_url.rsplit_once('/') {
+        let _ = sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS `{name}`")))
+            .execute(&source)
+            .await;
+    }
+    source.close().await;
+    target.close().await;
+    drop_postgres_database(&target_url).await;
+}
+
 /// `freight worker` as a child process, killed with SIGKILL (it serves
 /// PostgreSQL + Redis only; `freight dev`'s crash test is tests/ops/dev.rs).
 fn binary_worker(database_url: &str, queue: &str) -> tokio::process::Child {
@@ -509,4 +677,5 @@ async fn validation_survives_a_flushed_queue_and_a_killed_worker() {
 freight_api::on_both_backends!(
     multi_thread;
     validation_passes_finds_each_tampered_range_and_passes_again_after_a_retry,
+    the_repair_of_a_referenced_table_keeps_the_rows_referencing_it,
 );
