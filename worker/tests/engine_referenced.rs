@@ -567,3 +567,66 @@ async fn an_on_update_timestamp_keeps_the_source_value_when_a_referenced_row_is_
     my.close().await;
     dbs.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_table_referencing_itself_is_merged_with_new_rows_referencing_each_other() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute(
+        "CREATE TABLE staff (id int PRIMARY KEY, name varchar(20) NOT NULL, boss int,
+             FOREIGN KEY (boss) REFERENCES staff (id) ON DELETE SET NULL);
+         CREATE TABLE badges (id int PRIMARY KEY, staff_id int NOT NULL,
+             FOREIGN KEY (staff_id) REFERENCES staff (id) ON DELETE CASCADE);
+         INSERT INTO staff VALUES (1, 'Ada', NULL), (2, 'Bob', 1), (3, 'Cy', 1), (4, 'Di', 3);
+         INSERT INTO badges VALUES (1, 1), (2, 2), (3, 3), (4, 4);",
+    )
+    .await
+    .expect("source");
+    let engine = Engine::new(ConnectionPolicy::for_local_user());
+    let j = job(dbs.mysql(), dbs.pg("public"), &["staff", "badges"], 100);
+    let (plan, _) = migrate(&engine, &j).await;
+    // Two new rows, the first reporting to the second; an old row moves
+    // under a new one; a boss leaves (the source nulls her reports' boss).
+    my.execute(
+        "SET foreign_key_checks = 0;
+         INSERT INTO staff VALUES (5, 'Ed', 6), (6, 'Flo', NULL);
+         SET foreign_key_checks = 1;
+         UPDATE staff SET boss = 6 WHERE id = 2;
+         DELETE FROM staff WHERE id = 3;",
+    )
+    .await
+    .expect("changes");
+    let batch = plan
+        .batches
+        .iter()
+        .find(|b| b.table_name == "staff")
+        .expect("staff batch");
+    let outcome = engine
+        .run_batch(&j, &to_run(batch, 0))
+        .await
+        .expect("retry");
+    assert_eq!(outcome.verified, Some(true), "{:?}", outcome.verify_detail);
+    let pg = dbs.pg_pool().await;
+    let rows: Vec<(i32, String, Option<i32>)> =
+        sqlx::query_as("SELECT id, name, boss FROM staff ORDER BY id")
+            .fetch_all(&pg)
+            .await
+            .expect("staff");
+    let source: Vec<(i32, String, Option<i32>)> =
+        sqlx::query_as("SELECT id, name, boss FROM staff ORDER BY id")
+            .fetch_all(&my)
+            .await
+            .expect("source staff");
+    assert_eq!(rows, source);
+    assert_eq!(rows[2], (4, "Di".to_owned(), None));
+    // Staff 3's badge went with her, as at the source; the others stay.
+    let badges: Vec<(i32, i32)> = sqlx::query_as("SELECT id, staff_id FROM badges ORDER BY id")
+        .fetch_all(&pg)
+        .await
+        .expect("badges");
+    assert_eq!(badges, [(1, 1), (2, 2), (4, 4)]);
+    engine.release_job(j.job_id).await;
+    pg.close().await;
+    my.close().await;
+    dbs.cleanup().await;
+}
