@@ -16,7 +16,9 @@
 //!   under a lax `sql_mode`, gets `''` among its labels on the target
 //!   ([`empty_enum_values`], planning only).
 //! - a target login privileged on Freight's own server gets no expression
-//!   of the source's (see `own_server`).
+//!   of the source's (see `own_server`);
+//! - MySQL to MySQL, a `tinyint(1)` stays the integer it is (other targets
+//!   read it as a boolean).
 
 use super::checks::{Token, tokenize};
 use super::connect::Pool;
@@ -39,6 +41,9 @@ pub async fn for_target(
 ) -> Result<(Table, Vec<String>), Failure> {
     let mut out = table.clone();
     let mut warnings = Vec::new();
+    if source_table.dialect == Dialect::MySql && target_dialect == Dialect::MySql {
+        out.keep_tinyint1_as_integer();
+    }
     if target_dialect == Dialect::Postgres {
         for (i, col) in source_table.columns.iter().enumerate() {
             if col.logical != Logical::UInt64 {

@@ -301,6 +301,23 @@ impl Table {
         })
     }
 
+    /// MySQL → MySQL: a `tinyint(1)` is the integer column it is (it holds
+    /// -128..127; `tinyint(1) unsigned` is never read as a boolean). Only
+    /// other targets read it as a boolean (values other than 0/1 become
+    /// true there, as documented).
+    pub fn keep_tinyint1_as_integer(&mut self) {
+        for col in &mut self.columns {
+            if col.logical == Logical::Bool
+                && col
+                    .source_type
+                    .get(..10)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("tinyint(1)"))
+            {
+                col.logical = Logical::Int(2);
+            }
+        }
+    }
+
     /// Whether the target can be addressed by key range (see [`Logical::orders_portably`]).
     ///
     /// Not a decimal key on SQLite: Freight stores decimals there as exact
