@@ -431,10 +431,24 @@ pub fn create_table(
                 "CONSTRAINT {} CHECK ({expression})",
                 ident(target, &check_name(table, &check.name))
             )),
-            None => warnings.push(format!(
-                "CHECK constraint {} ({}) has no faithful translation and is not recreated",
-                check.name, check.expression
-            )),
+            None => warnings.push(
+                match checks::sqlite_decimal_refusal(
+                    table.dialect,
+                    &check.expression,
+                    &table.columns,
+                )
+                .filter(|_| target == Dialect::Sqlite)
+                {
+                    Some(why) => format!(
+                        "CHECK constraint {} ({}) is not recreated: {why}",
+                        check.name, check.expression
+                    ),
+                    None => format!(
+                        "CHECK constraint {} ({}) has no faithful translation and is not recreated",
+                        check.name, check.expression
+                    ),
+                },
+            ),
         }
     }
     // SQLite cannot add a foreign key to an existing table: they are part of
