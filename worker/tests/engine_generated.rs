@@ -144,3 +144,94 @@ async fn postgres_generated_columns_become_mysql_generated_columns_or_plain_ones
     my.close().await;
     dbs.cleanup().await;
 }
+
+/// SQLite holds decimals as exact text and would compute a generated
+/// column over them in floating point (`big * q` as 1.23456789012346e+16):
+/// such a column arrives as a plain column holding the source's values,
+/// named in a plan warning, and is copied and validated like any other.
+#[tokio::test]
+async fn generated_decimals_arrive_in_sqlite_as_the_values_the_source_computed() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute(
+        "CREATE TABLE prices2 (id INT PRIMARY KEY, big DECIMAL(20,2), q INT,
+             g DECIMAL(22,2) AS (big * q) STORED,
+             half DECIMAL(22,4) AS (q / 2) VIRTUAL,
+             dq INT AS (q * 2) STORED);
+         INSERT INTO prices2 (id, big, q) VALUES (1, 12345678901234567.89, 1), (2, 0.10, 3), (3, NULL, 7);",
+    )
+    .await
+    .expect("source");
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let j = job(dbs.mysql(), dbs.sqlite("t"), &["prices2"], 2);
+    let (plan, _) = migrate(&engine, &j).await;
+    let warnings = plan.report.tables[0].warnings.join("\n");
+    for plain in [
+        "column g: generated column",
+        "column half: generated column",
+    ] {
+        assert!(
+            warnings.contains(plain) && warnings.contains("floating point"),
+            "{plain}: {warnings}"
+        );
+    }
+    assert!(!warnings.contains("column dq:"), "{warnings}");
+    let lite = dbs.sqlite_pool("t").await;
+    let generated: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT name, hidden FROM pragma_table_xinfo('prices2') WHERE hidden <> 0 ORDER BY cid",
+    )
+    .fetch_all(&lite)
+    .await
+    .expect("columns");
+    assert_eq!(generated, [("dq".to_owned(), 3)]);
+    let rows: Vec<(i64, Option<String>, Option<String>, i64)> =
+        sqlx::query_as("SELECT id, g, half, dq FROM prices2 ORDER BY id")
+            .fetch_all(&lite)
+            .await
+            .expect("rows");
+    assert_eq!(
+        rows,
+        vec![
+            (
+                1,
+                Some("12345678901234567.89".to_owned()),
+                Some("0.5000".to_owned()),
+                2
+            ),
+            (2, Some("0.30".to_owned()), Some("1.5000".to_owned()), 6),
+            (3, None, Some("3.5000".to_owned()), 14),
+        ]
+    );
+    // Validated like any column: a changed value is found.
+    let validate = |plan: &freight_worker::engine::JobPlan| {
+        let batches = plan.batches.clone();
+        let engine = &engine;
+        let j = &j;
+        async move {
+            let mut out = Vec::new();
+            for b in &batches {
+                let range = freight_worker::engine::RangeToValidate {
+                    batch_id: freight_core::ids::BatchId::new(),
+                    table_name: b.table_name.clone(),
+                    key_start: b.key_start.clone(),
+                    key_end: b.key_end.clone(),
+                };
+                out.push(engine.validate_range(j, &range).await.expect("validate"));
+            }
+            out
+        }
+    };
+    for check in validate(&plan).await {
+        assert!(check.matched, "{}", check.detail);
+        assert!(!check.detail.contains("count only"), "{}", check.detail);
+    }
+    lite.execute("UPDATE prices2 SET g = '0.31' WHERE id = 2")
+        .await
+        .expect("tamper");
+    let matched: Vec<bool> = validate(&plan).await.iter().map(|c| c.matched).collect();
+    assert_eq!(matched.iter().filter(|m| !**m).count(), 1, "{matched:?}");
+    engine.release_job(j.job_id).await;
+    lite.close().await;
+    my.close().await;
+    dbs.cleanup().await;
+}

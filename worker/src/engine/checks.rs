@@ -75,7 +75,7 @@ pub fn translate(
 /// as exact text (`DECIMAL_TEXT`, TEXT affinity, see `typemap`): a
 /// `decimal`/`numeric` (from SQLite, one declared otherwise than
 /// `DECIMAL_TEXT`, which had NUMERIC affinity there) or a `bigint unsigned`.
-fn is_decimal_text_on_sqlite(source: Dialect, col: &Column) -> bool {
+pub fn is_decimal_text_on_sqlite(source: Dialect, col: &Column) -> bool {
     match col.logical {
         Logical::Decimal { .. } => {
             source != Dialect::Sqlite

@@ -655,7 +655,19 @@ fn generated_sql(
     warnings: &mut Vec<String>,
 ) -> Option<String> {
     let source_expression = col.generated.as_deref()?;
-    let translated = if is_key {
+    // SQLite holds decimals as exact text and computes with them in
+    // floating point: `big * q` would be 1.23456789012346e+16, not
+    // 12345678901234567.89. Such columns hold the source's values.
+    let computes_decimals = target == Dialect::Sqlite
+        && (checks::is_decimal_text_on_sqlite(table.dialect, col)
+            || !checks::decimal_text_columns(
+                table.dialect,
+                target,
+                source_expression,
+                &table.columns,
+            )
+            .is_empty());
+    let translated = if is_key || computes_decimals {
         None
     } else if table.dialect == Dialect::Sqlite && target == Dialect::Sqlite {
         Some(source_expression.to_owned())
@@ -679,6 +691,8 @@ fn generated_sql(
     if translated.is_none() {
         let why = if is_key {
             "it is part of the key"
+        } else if computes_decimals {
+            "SQLite would compute it in floating point (decimals are exact text there)"
         } else {
             "its expression has no faithful translation"
         };
