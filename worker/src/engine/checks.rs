@@ -49,7 +49,7 @@ const PG_CAST_WORDS: &[&str] = &[
 ];
 
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Token {
+pub enum Token {
     Ident(String),
     Word(String),
     Str(String),
@@ -404,7 +404,7 @@ fn function_on(source: Dialect, target: Dialect, name: &str) -> Option<String> {
     }
 }
 
-pub(super) fn tokenize(source: Dialect, text: &str) -> Option<Vec<Token>> {
+pub fn tokenize(source: Dialect, text: &str) -> Option<Vec<Token>> {
     let chars: Vec<char> = text.chars().collect();
     let mut tokens = Vec::new();
     let mut i = 0;

@@ -118,6 +118,9 @@ pub struct Column {
     /// A generated column's expression, in the dialect of the table it was
     /// read from (MySQL `STORED`/`VIRTUAL`, PostgreSQL `STORED`).
     pub generated: Option<String>,
+    /// The generated column is computed when read (MySQL, SQLite `VIRTUAL`),
+    /// not stored.
+    pub generated_virtual: bool,
     /// MySQL `ON UPDATE CURRENT_TIMESTAMP`: the column is set to the
     /// current time whenever its row is updated.
     pub on_update_now: bool,
@@ -146,6 +149,7 @@ impl Column {
             unsigned: false,
             comment: None,
             generated: None,
+            generated_virtual: false,
             on_update_now: false,
             collation: None,
         }
