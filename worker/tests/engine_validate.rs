@@ -407,7 +407,9 @@ async fn mysql_to_mysql_keeps_tinyint1_values_and_validation_compares_them() {
     let my = dbs.my_pool().await;
     my.execute(
         "CREATE TABLE flags (id int PRIMARY KEY, b tinyint(1), n tinyint(1) NOT NULL DEFAULT 1);
-         INSERT INTO flags VALUES (1, 2, 0), (2, -1, 1), (3, 1, 127), (4, 0, -128), (5, NULL, 5);",
+         INSERT INTO flags VALUES (1, 2, 0), (2, -1, 1), (3, 1, 127), (4, 0, -128), (5, NULL, 5);
+         CREATE TABLE levels (lvl tinyint(1) PRIMARY KEY, name varchar(10));
+         INSERT INTO levels VALUES (-1, 'a'), (0, 'b'), (1, 'c'), (2, 'd'), (5, 'e'), (9, 'f');",
     )
     .await
     .expect("source");
@@ -443,6 +445,22 @@ async fn mysql_to_mysql_keeps_tinyint1_values_and_validation_compares_them() {
     .expect("type");
     assert_eq!(column_type, "tinyint(1)");
     validated_in_full(&engine, &j, &plan, "tinyint(1)").await;
+    // As a key too: its ranges are cut on the integers.
+    let levels = job(
+        dbs.mysql(),
+        config(freight_core::connection::DatabaseKind::Mysql, &url, None),
+        &["levels"],
+        2,
+    );
+    let (levels_plan, _) = migrate(&engine, &levels).await;
+    assert_eq!(levels_plan.batches.len(), 3);
+    let keys: Vec<i8> = sqlx::query_scalar("SELECT lvl FROM levels ORDER BY lvl")
+        .fetch_all(&target)
+        .await
+        .expect("levels");
+    assert_eq!(keys, [-1, 0, 1, 2, 5, 9]);
+    validated_in_full(&engine, &levels, &levels_plan, "tinyint(1) key").await;
+    engine.release_job(levels.job_id).await;
     // 2 → 3 keeps both true: compared as integers, the change is found.
     target
         .execute("UPDATE flags SET b = 3 WHERE id = 1")

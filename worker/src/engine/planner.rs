@@ -182,6 +182,11 @@ pub async fn plan(
                 .ok_or_else(|| {
                     Failure::Permanent(format!("table {name} disappeared while planning"))
                 })?;
+        // MySQL → MySQL: a `tinyint(1)` is the integer it is, key bounds
+        // included (see `adapt::for_target`).
+        if table.dialect == Dialect::MySql && target_dialect == Dialect::MySql {
+            table.keep_tinyint1_as_integer();
+        }
         if let Some(named) = job.key_columns_for(name) {
             match introspect::apply_key_columns(&mut table, named) {
                 Ok(()) => {
