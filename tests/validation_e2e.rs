@@ -310,12 +310,9 @@ async fn validation_passes_finds_each_tampered_range_and_passes_again_after_a_re
     assert!(passed.checked_at.is_some());
     let ranges = validation_results(&app.store, job_id).await;
     assert_eq!(ranges.len(), 13, "one result per batch");
-    // Only the float is left out of the checksum; every other type is compared.
+    // Every type is compared, the double by its bits.
     for (sc, tc, sx, tx, matched, detail) in &ranges {
-        assert!(
-            detail.ends_with("checksum match; compared by count only: score (double)"),
-            "{detail}"
-        );
+        assert!(detail.ends_with("checksum match"), "{detail}");
         assert!(matched);
         assert_eq!((sc, sx), (tc, tx), "equal count and checksum per range");
         assert!(*sc > 0 && sx != "0", "a real checksum: {sx}");

@@ -626,3 +626,93 @@ async fn sqlite_unique_constraints_arrive_named_and_enforced_on_every_target() {
     }
     dbs.cleanup().await;
 }
+
+/// SQLite targets hold decimals as exact text (TEXT affinity), so a CHECK
+/// comparing one with a number compared text (`'99.99' < 1000` is false,
+/// `'-2000.00' > '-1000'` true). It now reads the column as a number; a
+/// check that cannot compare exactly that way (arithmetic) is left out
+/// with a warning naming it.
+#[tokio::test]
+async fn checks_on_decimals_compare_numbers_on_sqlite() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute(
+        "CREATE TABLE prices (id INT PRIMARY KEY, p DECIMAL(10,2) CHECK (p < 1000),
+             q INT, CONSTRAINT prices_total CHECK (p * q < 100000));
+         INSERT INTO prices VALUES (1, 99.99, 1), (2, 5.00, 3), (3, 999.99, 0);",
+    )
+    .await
+    .expect("mariadb source");
+    let pg = dbs.pg_pool().await;
+    pg.execute(
+        "CREATE TABLE accounts (id int PRIMARY KEY,
+             balance numeric(12,2) CHECK (balance > -1000),
+             lim numeric(12,2) CHECK (lim BETWEEN 0 AND 5000.50 OR lim IS NULL));
+         INSERT INTO accounts VALUES (1, -999.99, 5000.50), (2, 0, NULL), (3, 12.5, 0);",
+    )
+    .await
+    .expect("pg source");
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let from_my = job(dbs.mysql(), dbs.sqlite("m"), &["prices"], 10);
+    let (plan, _) = migrate(&engine, &from_my).await;
+    let warnings = plan.report.tables[0].warnings.join("\n");
+    assert!(
+        warnings.contains("CHECK constraint prices_total")
+            && warnings.contains("which SQLite stores as exact text"),
+        "{warnings}"
+    );
+    assert!(!warnings.contains("constraint p "), "{warnings}");
+    let lite = dbs.sqlite_pool("m").await;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM prices")
+        .fetch_one(&lite)
+        .await
+        .expect("copied");
+    assert_eq!(count, 3, "every row arrives");
+    let insert = |id: i64, p: &str| {
+        sqlx::query("INSERT INTO prices (id, p, q) VALUES (?, ?, 1)")
+            .bind(id)
+            .bind(p.to_owned())
+    };
+    assert!(insert(4, "999.99").execute(&lite).await.is_ok());
+    assert!(
+        insert(5, "1000.00").execute(&lite).await.is_err(),
+        "p < 1000 holds"
+    );
+    assert!(insert(6, "10000").execute(&lite).await.is_err());
+
+    let from_pg = job(dbs.pg("public"), dbs.sqlite("p"), &["accounts"], 10);
+    let (plan, _) = migrate(&engine, &from_pg).await;
+    let warnings = plan.report.tables[0].warnings.join("\n");
+    assert!(!warnings.contains("CHECK"), "{warnings}");
+    let lite_pg = dbs.sqlite_pool("p").await;
+    let insert = |id: i64, balance: &str, lim: Option<&str>| {
+        sqlx::query("INSERT INTO accounts VALUES (?, ?, ?)")
+            .bind(id)
+            .bind(balance.to_owned())
+            .bind(lim.map(str::to_owned))
+    };
+    assert!(
+        insert(4, "-2000.00", None).execute(&lite_pg).await.is_err(),
+        "balance > -1000 holds"
+    );
+    assert!(
+        insert(5, "-999.00", Some("5000.5"))
+            .execute(&lite_pg)
+            .await
+            .is_ok()
+    );
+    assert!(
+        insert(6, "1", Some("5000.51"))
+            .execute(&lite_pg)
+            .await
+            .is_err()
+    );
+    for j in [&from_my, &from_pg] {
+        engine.release_job(j.job_id).await;
+    }
+    lite.close().await;
+    lite_pg.close().await;
+    my.close().await;
+    pg.close().await;
+    dbs.cleanup().await;
+}

@@ -15,8 +15,9 @@ use crate::state::AppState;
 ///
 /// Compares source and target table by table, per batch key range, by row
 /// count and a checksum of every row's values computed inside each database
-/// (floats, JSON and other types without an exact common text form are
-/// compared by count only). Workers check the ranges; follow `validation`
+/// (floats by their exact bits; JSON into `jsonb` and other types without
+/// an exact common text form are compared by count only, and each range's
+/// detail names them). Workers check the ranges; follow `validation`
 /// in `get_migration_job` until it is `passed` or `failed`.
 /// `mismatched_batches` are the ranges that differ: pass them to
 /// `retry_migration_job` as `batch_ids` to copy them again, then validate

@@ -16,7 +16,9 @@
 //!   under a lax `sql_mode`, gets `''` among its labels on the target
 //!   ([`empty_enum_values`], planning only).
 //! - a target login privileged on Freight's own server gets no expression
-//!   of the source's (see `own_server`).
+//!   of the source's (see `own_server`);
+//! - MySQL to MySQL, a `tinyint(1)` stays the integer it is (other targets
+//!   read it as a boolean).
 
 use super::checks::{Token, tokenize};
 use super::connect::Pool;
@@ -39,6 +41,9 @@ pub async fn for_target(
 ) -> Result<(Table, Vec<String>), Failure> {
     let mut out = table.clone();
     let mut warnings = Vec::new();
+    if source_table.dialect == Dialect::MySql && target_dialect == Dialect::MySql {
+        out.keep_tinyint1_as_integer();
+    }
     if target_dialect == Dialect::Postgres {
         for (i, col) in source_table.columns.iter().enumerate() {
             if col.logical != Logical::UInt64 {
@@ -226,21 +231,14 @@ async fn geometry_columns(pg: &sqlx::PgPool, table: &mut Table) -> Result<(), Fa
     Ok(())
 }
 
-/// The table with less for a target that refused it: first without its
-/// CHECKs and generated expressions (the columns stay, holding the
-/// source's values), then without column collations, then with every
-/// type of no neutral equivalent as text. `None` when nothing is left to take out; else what was.
+/// The table with less for a target that refused it, once no CHECK or
+/// generated expression alone was the cause (the planner tries each on its
+/// own first, and leaves out only those refused): first without column
+/// collations, then with every type of no neutral equivalent as text, last
+/// without any CHECK or generated expression (the columns stay, holding
+/// the source's values). `None` when nothing is left to take out; else
+/// what was.
 pub fn simpler(table: &mut Table) -> Option<String> {
-    let generated = table.columns.iter().any(|c| c.generated.is_some());
-    if !table.checks.is_empty() || generated {
-        table.checks.clear();
-        for col in &mut table.columns {
-            col.generated = None;
-        }
-        return Some(
-            "CHECK constraints and generated expressions are not recreated (generated columns are plain ones holding the source's values)".to_owned(),
-        );
-    }
     // A collation of another server (MariaDB's `uca1400` ones on MySQL).
     if table.columns.iter().any(|c| c.collation.is_some()) {
         for col in &mut table.columns {
@@ -260,7 +258,36 @@ pub fn simpler(table: &mut Table) -> Option<String> {
             };
         }
     }
-    (!texts.is_empty()).then(|| format!("columns {} are created as text", texts.join(", ")))
+    if !texts.is_empty() {
+        return Some(format!("columns {} are created as text", texts.join(", ")));
+    }
+    let generated: Vec<String> = table
+        .columns
+        .iter()
+        .filter(|c| c.generated.is_some())
+        .map(|c| c.name.clone())
+        .collect();
+    if table.checks.is_empty() && generated.is_empty() {
+        return None;
+    }
+    let checks: Vec<String> = table.checks.drain(..).map(|c| c.name).collect();
+    for col in &mut table.columns {
+        col.generated = None;
+    }
+    let mut parts = Vec::new();
+    if !checks.is_empty() {
+        parts.push(format!(
+            "CHECK constraints {} are not recreated",
+            checks.join(", ")
+        ));
+    }
+    if !generated.is_empty() {
+        parts.push(format!(
+            "generated columns {} are plain columns holding the source's values",
+            generated.join(", ")
+        ));
+    }
+    Some(parts.join("; "))
 }
 
 /// Whether the column holds a value above `i64::MAX` (one index lookup).

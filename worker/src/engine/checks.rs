@@ -4,7 +4,7 @@
 //! BETWEEN, LIKE, a few functions), and refuses otherwise. A refused check
 //! is a plan warning, never a failed job.
 
-use super::model::{Column, Dialect};
+use super::model::{Column, Dialect, Logical};
 use super::sql::{ident, literal};
 
 /// Words that mean the same in PostgreSQL, MySQL/MariaDB and SQLite.
@@ -49,7 +49,7 @@ const PG_CAST_WORDS: &[&str] = &[
 ];
 
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Token {
+pub enum Token {
     Ident(String),
     Word(String),
     Str(String),
@@ -65,10 +65,216 @@ pub fn translate(
     expression: &str,
     columns: &[Column],
 ) -> Option<String> {
-    if source == target {
+    if source == target && decimal_text_columns(source, target, expression, columns).is_empty() {
         return Some(expression.to_owned());
     }
     respell_into(source, target, expression, columns)
+}
+
+/// Whether a column of the source is a decimal that a SQLite target stores
+/// as exact text (`DECIMAL_TEXT`, TEXT affinity, see `typemap`): a
+/// `decimal`/`numeric` (from SQLite, one declared otherwise than
+/// `DECIMAL_TEXT`, which had NUMERIC affinity there) or a `bigint unsigned`.
+pub fn is_decimal_text_on_sqlite(source: Dialect, col: &Column) -> bool {
+    match col.logical {
+        Logical::Decimal { .. } => {
+            source != Dialect::Sqlite
+                || !col
+                    .source_type
+                    .get(..12)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("DECIMAL_TEXT"))
+        }
+        Logical::UInt64 => true,
+        _ => false,
+    }
+}
+
+/// The columns an expression reads that a SQLite `target` stores as
+/// decimal text; empty for other targets (or when it reads none, or does
+/// not tokenize).
+pub fn decimal_text_columns(
+    source: Dialect,
+    target: Dialect,
+    expression: &str,
+    columns: &[Column],
+) -> Vec<String> {
+    if target != Dialect::Sqlite {
+        return Vec::new();
+    }
+    let Some(tokens) = tokenize(source, expression) else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = Vec::new();
+    for token in &tokens {
+        let col = match token {
+            Token::Ident(name) => columns
+                .iter()
+                .find(|c| c.name == *name)
+                .or_else(|| columns.iter().find(|c| c.name.eq_ignore_ascii_case(name))),
+            Token::Word(word) => columns.iter().find(|c| c.name.eq_ignore_ascii_case(word)),
+            _ => None,
+        };
+        if let Some(col) = col
+            && is_decimal_text_on_sqlite(source, col)
+            && !found.contains(&col.name)
+        {
+            found.push(col.name.clone());
+        }
+    }
+    found
+}
+
+/// Why an expression reading decimal-text columns cannot be kept on a
+/// SQLite target (`None` when it can, or reads none): for the plan's
+/// warning.
+pub fn sqlite_decimal_refusal(
+    source: Dialect,
+    expression: &str,
+    columns: &[Column],
+) -> Option<String> {
+    let names = decimal_text_columns(source, Dialect::Sqlite, expression, columns);
+    let decimal: Vec<&Column> = names
+        .iter()
+        .filter_map(|name| columns.iter().find(|c| c.name == *name))
+        .collect();
+    let tokens = tokenize(source, expression)?;
+    let why = sqlite_numeric_comparison(&tokens, &decimal).err()?;
+    Some(format!(
+        "it reads {}, which SQLite stores as exact text, and cannot compare as numbers there: {why}",
+        names.join(", ")
+    ))
+}
+
+/// How exactly SQLite compares a decimal read through `CAST(x AS NUMERIC)`
+/// (an INTEGER when the text is one that fits 64 bits, else a REAL).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum NumericCast {
+    /// Every value is an exact INTEGER, or has at most 15 significant
+    /// digits, so its REAL keeps every order against other such numbers.
+    Exact,
+    /// An integer of up to 20 digits: above 2^63-1 it becomes a REAL, which
+    /// still orders right against numbers of at most 15 digits, but not
+    /// against another such column.
+    Wide,
+}
+
+fn numeric_cast(col: &Column) -> Option<NumericCast> {
+    match col.logical {
+        Logical::Decimal {
+            precision: Some(p),
+            scale,
+        } => {
+            let scale = scale.unwrap_or(0);
+            if p <= 15 || (scale == 0 && p <= 18) {
+                Some(NumericCast::Exact)
+            } else if scale == 0 {
+                Some(NumericCast::Wide)
+            } else {
+                None
+            }
+        }
+        Logical::UInt64 => Some(NumericCast::Wide),
+        _ => None,
+    }
+}
+
+/// Whether SQLite compares a number literal (or a string literal holding
+/// one) exactly with [`NumericCast`] values: an integer of at most 18
+/// digits, or at most 15 significant digits. Text that is no number
+/// compares with text columns and is left alone.
+fn literal_is_exact(text: &str) -> bool {
+    let t = text.trim().trim_start_matches(['-', '+']);
+    if t.is_empty() {
+        return true;
+    }
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.trim_start_matches('0').len() <= 18;
+    }
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(at) => (&t[..at], Some(&t[at + 1..])),
+        None => (t, None),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let numeric = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && mantissa.matches('.').count() <= 1
+        && exponent.is_none_or(|e| {
+            let e = e.trim_start_matches(['-', '+']);
+            !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
+        });
+    if !numeric {
+        return true;
+    }
+    digits.trim_start_matches('0').trim_end_matches('0').len() <= 15
+}
+
+/// For a SQLite target: whether an expression reading decimal-text columns
+/// can compare them as numbers (each read as `CAST(col AS NUMERIC)`, whose
+/// NUMERIC affinity also applies to the literals it is compared with) and
+/// get the source's answer: comparisons, `IN`, `BETWEEN`, `IS NULL` and
+/// AND/OR/NOT only; no arithmetic (REAL arithmetic is not decimal), no
+/// functions or `LIKE` (they would read the number's text), no literal of
+/// more digits than a REAL holds, and no decimal of more (see
+/// [`NumericCast`]). `Err` says why not.
+fn sqlite_numeric_comparison(tokens: &[Token], decimal: &[&Column]) -> Result<(), String> {
+    let mut wide = 0;
+    for col in decimal {
+        match numeric_cast(col) {
+            Some(NumericCast::Exact) => {}
+            Some(NumericCast::Wide) => wide += 1,
+            None => {
+                return Err(format!(
+                    "decimal column {} ({}) has more digits than SQLite compares exactly",
+                    col.name, col.source_type
+                ));
+            }
+        }
+    }
+    if wide > 1 {
+        return Err(
+            "it compares integers of more than 18 digits, which SQLite compares as floats".into(),
+        );
+    }
+    const NOT_VALUES: &[&str] = &["and", "or", "not", "is", "in", "between", "like"];
+    let mut after_value = false;
+    for (i, token) in tokens.iter().enumerate() {
+        let mut value = false;
+        match token {
+            Token::Word(w) if w.eq_ignore_ascii_case("like") => {
+                return Err("it matches a decimal's text with LIKE".into());
+            }
+            Token::Word(w)
+                if !NOT_VALUES.contains(&w.to_ascii_lowercase().as_str())
+                    && matches!(tokens.get(i + 1), Some(Token::Symbol(s)) if s == "(") =>
+            {
+                return Err(format!("it calls {w}()"));
+            }
+            Token::Word(w) => value = !NOT_VALUES.contains(&w.to_ascii_lowercase().as_str()),
+            Token::Ident(_) => value = true,
+            Token::Number(n) | Token::Str(n) => {
+                if !literal_is_exact(n) {
+                    return Err(format!(
+                        "its literal {n} has more digits than SQLite compares exactly"
+                    ));
+                }
+                value = true;
+            }
+            Token::Symbol(s) if matches!(s.as_str(), "+" | "*" | "/" | "%" | "||") => {
+                return Err(
+                    "it computes with decimals, which SQLite would do in floating point".into(),
+                );
+            }
+            Token::Symbol(s) if s == "-" && after_value => {
+                return Err(
+                    "it computes with decimals, which SQLite would do in floating point".into(),
+                );
+            }
+            Token::Symbol(s) if s == ")" => value = true,
+            Token::Symbol(_) => {}
+        }
+        after_value = value;
+    }
+    Ok(())
 }
 
 /// The expression re-spelled token by token in its own dialect, column
@@ -85,6 +291,23 @@ fn respell_into(
     columns: &[Column],
 ) -> Option<String> {
     let tokens = tokenize(source, expression)?;
+    // SQLite stores decimals as text: compared with numbers they compare
+    // as text (`'99.99' < 1000` is false), so they are read as numbers
+    // where that gives the source's answer, else the expression is refused.
+    let decimal_text: Vec<&Column> = decimal_text_columns(source, target, expression, columns)
+        .iter()
+        .filter_map(|name| columns.iter().find(|c| c.name == *name))
+        .collect();
+    if !decimal_text.is_empty() && sqlite_numeric_comparison(&tokens, &decimal_text).is_err() {
+        return None;
+    }
+    let as_number = |column: &Column, quoted: String| {
+        if decimal_text.iter().any(|c| c.name == column.name) {
+            format!("CAST({quoted} AS NUMERIC)")
+        } else {
+            quoted
+        }
+    };
     let mut out = String::with_capacity(expression.len() + 8);
     let mut after_function = false;
     let mut iter = tokens.into_iter().peekable();
@@ -96,7 +319,7 @@ fn respell_into(
                     .iter()
                     .find(|c| c.name == name)
                     .or_else(|| columns.iter().find(|c| c.name.eq_ignore_ascii_case(&name)))?;
-                ident(target, &column.name)
+                as_number(column, ident(target, &column.name))
             }
             Token::Word(word) => {
                 let lower = word.to_ascii_lowercase();
@@ -118,7 +341,7 @@ fn respell_into(
                     let column = columns
                         .iter()
                         .find(|c| c.name.eq_ignore_ascii_case(&word))?;
-                    ident(target, &column.name)
+                    as_number(column, ident(target, &column.name))
                 }
             }
             Token::Str(s) => literal(target, &s),
@@ -141,6 +364,15 @@ fn respell_into(
             // Concatenation: only generated columns translate it (engine/expr.rs).
             // Qualified names: only views translate them (engine/views.rs).
             Token::Symbol(s) if s == "||" || s == "." => return None,
+            // MySQL divides integers into a decimal (`5 / 4` is 1.2500),
+            // PostgreSQL and SQLite truncate (1).
+            Token::Symbol(s)
+                if s == "/"
+                    && source != target
+                    && (source == Dialect::MySql || target == Dialect::MySql) =>
+            {
+                return None;
+            }
             Token::Symbol(s) => s,
         };
         let glued = out.is_empty()
@@ -172,7 +404,7 @@ fn function_on(source: Dialect, target: Dialect, name: &str) -> Option<String> {
     }
 }
 
-pub(super) fn tokenize(source: Dialect, text: &str) -> Option<Vec<Token>> {
+pub fn tokenize(source: Dialect, text: &str) -> Option<Vec<Token>> {
     let chars: Vec<char> = text.chars().collect();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -482,8 +714,6 @@ mod tests {
             ]
         );
     }
-    use crate::engine::model::Logical;
-
     fn cols(names: &[&str]) -> Vec<Column> {
         names
             .iter()
@@ -531,6 +761,7 @@ mod tests {
             Some("\"qty\" IN (1, 2) OR \"code\" IS NULL")
         );
         for refused in [
+            "`qty` / 4 > 1",
             "`code` regexp '^[a-z]+$'",
             "`qty` <=> 1",
             "`qty` || 1",
@@ -582,6 +813,91 @@ mod tests {
             t(Dialect::MySql, Dialect::Postgres, "upper(`code`) = `code`").as_deref(),
             Some("upper(\"code\") = \"code\"")
         );
+    }
+
+    #[test]
+    fn decimals_stored_as_text_on_sqlite_compare_as_numbers_or_are_refused() {
+        let decimal = |name: &str, ty: &str, p: Option<u32>, s: u32| {
+            Column::plain(
+                name,
+                ty,
+                Logical::Decimal {
+                    precision: p,
+                    scale: Some(s),
+                },
+            )
+        };
+        let c = vec![
+            decimal("p", "decimal(10,2)", Some(10), 2),
+            decimal("balance", "numeric(12,2)", Some(12), 2),
+            decimal("big", "decimal(20,2)", Some(20), 2),
+            decimal("n", "numeric", None, 0),
+            decimal("lp", "DECIMAL(10,2)", Some(10), 2),
+            decimal("kept", "DECIMAL_TEXT(10,2)", Some(10), 2),
+            Column::plain("u", "bigint unsigned", Logical::UInt64),
+            Column::plain("v", "bigint unsigned", Logical::UInt64),
+            Column::plain("qty", "int", Logical::Int(4)),
+            Column::plain(
+                "code",
+                "text",
+                Logical::Text {
+                    max_len: None,
+                    fixed: false,
+                },
+            ),
+        ];
+        let t = |s, e| translate(s, Dialect::Sqlite, e, &c);
+        assert_eq!(
+            t(Dialect::MySql, "`p` < 1000").as_deref(),
+            Some("CAST(\"p\" AS NUMERIC) < 1000")
+        );
+        assert_eq!(
+            t(Dialect::Postgres, "(balance > ('-1000'::integer)::numeric)").as_deref(),
+            Some("(CAST(\"balance\" AS NUMERIC) > ('-1000'))")
+        );
+        assert_eq!(
+            t(
+                Dialect::MySql,
+                "`p` between -5 and 10.5 and `qty` > 0 and `code` <> 'x' and `u` in (1, 2)"
+            )
+            .as_deref(),
+            Some(
+                "CAST(\"p\" AS NUMERIC) BETWEEN - 5 AND 10.5 AND \"qty\" > 0 AND \"code\" <> 'x' AND CAST(\"u\" AS NUMERIC) IN (1, 2)"
+            )
+        );
+        // From SQLite: a declared DECIMAL had NUMERIC affinity there (its
+        // check compared numbers); DECIMAL_TEXT was text already.
+        assert_eq!(
+            t(Dialect::Sqlite, "lp < 1000").as_deref(),
+            Some("CAST(\"lp\" AS NUMERIC) < 1000")
+        );
+        assert_eq!(
+            t(Dialect::Sqlite, "kept < 1000").as_deref(),
+            Some("kept < 1000")
+        );
+        // Other targets are untouched.
+        assert_eq!(
+            translate(Dialect::MySql, Dialect::Postgres, "`p` < 1000", &c).as_deref(),
+            Some("\"p\" < 1000")
+        );
+        for refused in [
+            "`p` * `qty` < 1000",
+            "`p` - 1 > 0",
+            "`p` < 0.1234567890123456",
+            "`p` < 12345678901234567890",
+            "`big` > 0",
+            "`n` > 0",
+            "`p` like '1%'",
+            "abs(`p`) < 5",
+            "`u` < `v`",
+        ] {
+            assert_eq!(t(Dialect::MySql, refused), None, "{refused}");
+        }
+        assert!(
+            sqlite_decimal_refusal(Dialect::MySql, "`p` * `qty` < 1000", &c)
+                .is_some_and(|why| why.contains("reads p,") && why.contains("floating point")),
+        );
+        assert_eq!(sqlite_decimal_refusal(Dialect::MySql, "`p` < 5", &c), None);
     }
 
     #[test]

@@ -187,7 +187,7 @@ async fn load_table(
         }
         own_server::refuse_user_hooks(pg, "target", schema, &target_name).await?;
     }
-    let tgt = introspect::table(
+    let mut tgt = introspect::table(
         target,
         target_schema.as_deref().unwrap_or_default(),
         &target_name,
@@ -205,6 +205,12 @@ async fn load_table(
         tgt.column(&names::table_name(job.identifiers, &c.name))
             .map_or(c.generated.is_some(), |t| t.generated.is_some())
     });
+    // MySQL → MySQL: `tinyint(1)` values are copied and compared as the
+    // integers they are (see `adapt::for_target`).
+    if src.dialect == Dialect::MySql && tgt.dialect == Dialect::MySql {
+        src.keep_tinyint1_as_integer();
+        tgt.keep_tinyint1_as_integer();
+    }
     let exact_collation = introspect::exact_collation(target).await?;
     let mut target = match_columns(&src, &tgt)?;
     // MySQL spatial columns that are PostGIS geometry on the target travel

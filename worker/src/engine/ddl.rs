@@ -70,6 +70,85 @@ pub async fn apply(pool: &Pool, sql: &str, expect: Expect<'_>) -> Result<(), Fai
     .map_err(|e| classify(&e, context))
 }
 
+/// Whether the target would create the table `create` makes (a `CREATE
+/// TABLE IF NOT EXISTS` of [`typemap::create_table`](super::typemap::create_table)),
+/// leaving nothing behind: PostgreSQL and SQLite in a transaction rolled
+/// back, MySQL as a TEMPORARY table of the session, dropped. Without a
+/// pool (a preview) only SQLite's guard can answer; others say yes.
+/// `Ok(Err(why))` when the target refuses it; `Err` for a failure that
+/// says nothing about the statement (a lost connection).
+pub async fn try_create(
+    pool: Option<&Pool>,
+    dialect: Dialect,
+    table: &str,
+    create: &str,
+) -> Result<Result<(), String>, Failure> {
+    let context = "trying a table definition on the target";
+    let refused = |f: Failure| match f {
+        Failure::Permanent(why) | Failure::Data { message: why, .. } => Ok(Err(why)),
+        other => Err(other),
+    };
+    let outcome = match pool {
+        None if dialect == Dialect::Sqlite => {
+            return Ok(check_sqlite(create, Expect::CreateTable(table)).map(|_| ()));
+        }
+        None => return Ok(Ok(())),
+        Some(Pool::Sqlite(p)) => {
+            let statement = match check_sqlite(create, Expect::CreateTable(table)) {
+                Ok(statement) => statement,
+                Err(why) => return Ok(Err(why)),
+            };
+            let mut tx = p.begin().await.map_err(|e| classify(&e, context))?;
+            let run = sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                .execute(&mut *tx)
+                .await
+                .map(|_| ());
+            tx.rollback().await.map_err(|e| classify(&e, context))?;
+            run
+        }
+        Some(Pool::Postgres(p, _)) => {
+            let mut tx = p.begin().await.map_err(|e| classify(&e, context))?;
+            let run = sqlx::raw_sql(sqlx::AssertSqlSafe(create.to_owned()))
+                .execute(&mut *tx)
+                .await
+                .map(|_| ());
+            tx.rollback().await.map_err(|e| classify(&e, context))?;
+            run
+        }
+        Some(Pool::MySql(p)) => {
+            let Some(rest) = create.strip_prefix("CREATE TABLE IF NOT EXISTS ") else {
+                return Ok(Err("not a CREATE TABLE".to_owned()));
+            };
+            let mut conn = p.acquire().await.map_err(|e| classify(&e, context))?;
+            let run = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "CREATE TEMPORARY TABLE {rest}"
+            )))
+            .execute(&mut *conn)
+            .await
+            .map(|_| ());
+            if run.is_ok() {
+                let drop = format!(
+                    "DROP TEMPORARY TABLE IF EXISTS {}",
+                    ident(Dialect::MySql, table)
+                );
+                if sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+                    .execute(&mut *conn)
+                    .await
+                    .is_err()
+                {
+                    // The session ends, and its temporary table with it.
+                    conn.close().await.map_err(|e| classify(&e, context))?;
+                }
+            }
+            run
+        }
+    };
+    match outcome {
+        Ok(()) => Ok(Ok(())),
+        Err(e) => refused(classify(&e, context)),
+    }
+}
+
 /// Runs `sql` on PostgreSQL with `schema` as the search path (a view's
 /// unqualified names resolve there).
 pub async fn apply_in_schema(pg: &sqlx::PgPool, schema: &str, sql: &str) -> Result<(), Failure> {

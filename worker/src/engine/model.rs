@@ -118,6 +118,9 @@ pub struct Column {
     /// A generated column's expression, in the dialect of the table it was
     /// read from (MySQL `STORED`/`VIRTUAL`, PostgreSQL `STORED`).
     pub generated: Option<String>,
+    /// The generated column is computed when read (MySQL, SQLite `VIRTUAL`),
+    /// not stored.
+    pub generated_virtual: bool,
     /// MySQL `ON UPDATE CURRENT_TIMESTAMP`: the column is set to the
     /// current time whenever its row is updated.
     pub on_update_now: bool,
@@ -146,6 +149,7 @@ impl Column {
             unsigned: false,
             comment: None,
             generated: None,
+            generated_virtual: false,
             on_update_now: false,
             collation: None,
         }
@@ -299,6 +303,23 @@ impl Table {
                 .iter()
                 .find(|c| c.name.eq_ignore_ascii_case(name))
         })
+    }
+
+    /// MySQL → MySQL: a `tinyint(1)` is the integer column it is (it holds
+    /// -128..127; `tinyint(1) unsigned` is never read as a boolean). Only
+    /// other targets read it as a boolean (values other than 0/1 become
+    /// true there, as documented).
+    pub fn keep_tinyint1_as_integer(&mut self) {
+        for col in &mut self.columns {
+            if col.logical == Logical::Bool
+                && col
+                    .source_type
+                    .get(..10)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("tinyint(1)"))
+            {
+                col.logical = Logical::Int(2);
+            }
+        }
     }
 
     /// Whether the target can be addressed by key range (see [`Logical::orders_portably`]).

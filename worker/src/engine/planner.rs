@@ -182,6 +182,11 @@ pub async fn plan(
                 .ok_or_else(|| {
                     Failure::Permanent(format!("table {name} disappeared while planning"))
                 })?;
+        // MySQL → MySQL: a `tinyint(1)` is the integer it is, key bounds
+        // included (see `adapt::for_target`).
+        if table.dialect == Dialect::MySql && target_dialect == Dialect::MySql {
+            table.keep_tinyint1_as_integer();
+        }
         if let Some(named) = job.key_columns_for(name) {
             match introspect::apply_key_columns(&mut table, named) {
                 Ok(()) => {
@@ -341,13 +346,28 @@ pub async fn plan(
                     while let Err(Failure::Permanent(why) | Failure::Data { message: why, .. }) =
                         &done
                     {
-                        let Some(left_out) = adapt::simpler(&mut ddl_table) else {
-                            break;
-                        };
-                        warnings.push(format!(
-                            "table {}: {left_out}: the target refused the table as it was ({why})",
-                            target_table.name
-                        ));
+                        // First the CHECKs and generated expressions the
+                        // target refuses, each tried on its own: only those
+                        // are left out.
+                        let refused = leave_out_refused_expressions(
+                            run_on,
+                            target_dialect,
+                            target_schema.as_deref(),
+                            &mut ddl_table,
+                            exact,
+                        )
+                        .await?;
+                        if refused.is_empty() {
+                            let Some(left_out) = adapt::simpler(&mut ddl_table) else {
+                                break;
+                            };
+                            warnings.push(format!(
+                                "table {}: {left_out}: the target refused the table as it was ({why})",
+                                target_table.name
+                            ));
+                        } else {
+                            warnings.extend(refused);
+                        }
                         create = typemap::create_table(
                             target_dialect,
                             target_schema.as_deref(),
@@ -612,6 +632,72 @@ async fn null_in_key(
             names.join(", ")
         )
     }))
+}
+
+/// After the target refused `table`: each CHECK and each generated
+/// expression is tried on its own, on the table without the others
+/// ([`ddl::try_create`], which leaves nothing behind), and those the
+/// target refuses are taken out of `table`, a warning naming each (a
+/// generated column then holds the source's values). Nothing is taken out
+/// (and no warning returned) when the table without any of them is refused
+/// too: the cause is elsewhere (see [`adapt::simpler`]).
+async fn leave_out_refused_expressions(
+    pool: Option<&Pool>,
+    dialect: Dialect,
+    schema: Option<&str>,
+    table: &mut Table,
+    collation: &str,
+) -> Result<Vec<String>, Failure> {
+    let generated: Vec<usize> = (0..table.columns.len())
+        .filter(|&i| table.columns[i].generated.is_some())
+        .collect();
+    if table.checks.is_empty() && generated.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut bare = table.clone();
+    bare.checks.clear();
+    for col in &mut bare.columns {
+        col.generated = None;
+    }
+    let attempt = |t: Table| async move {
+        let (statements, _) = typemap::create_table(dialect, schema, &t, collation);
+        match statements.first() {
+            Some(create) => ddl::try_create(pool, dialect, &t.name, create).await,
+            None => Ok(Ok(())),
+        }
+    };
+    if attempt(bare.clone()).await?.is_err() {
+        return Ok(Vec::new());
+    }
+    let mut warnings = Vec::new();
+    let mut kept = Vec::with_capacity(table.checks.len());
+    for check in &table.checks {
+        let mut one = bare.clone();
+        one.checks = vec![check.clone()];
+        match attempt(one).await? {
+            Ok(()) => kept.push(check.clone()),
+            Err(why) => warnings.push(format!(
+                "CHECK constraint {} ({}) is not recreated: the target refused it ({why})",
+                check.name, check.expression
+            )),
+        }
+    }
+    table.checks = kept;
+    for i in generated {
+        let mut one = bare.clone();
+        one.columns[i].generated = table.columns[i].generated.clone();
+        one.columns[i].generated_virtual = table.columns[i].generated_virtual;
+        if let Err(why) = attempt(one).await? {
+            let col = &mut table.columns[i];
+            warnings.push(format!(
+                "column {}: generated column ({}) is created as a plain column holding the values the source computed: the target refused its expression ({why})",
+                col.name,
+                col.generated.as_deref().unwrap_or_default()
+            ));
+            col.generated = None;
+        }
+    }
+    Ok(warnings)
 }
 
 /// The table's statements one by one, through the DDL guard, on `pool`;

@@ -310,7 +310,8 @@ impl Engine {
     ) -> Result<RangeCheck, EngineError> {
         let run = async {
             let (source, target, ctx) = self.open_table(job, &range.table_name).await?;
-            validate::check(&source, &target, &ctx, range).await
+            let strip_nul = job.nul_characters == freight_core::job::NulCharacters::Strip;
+            validate::check(&source, &target, &ctx, range, strip_nul).await
         };
         run.await.map_err(|e| scrub_engine(e, job))
     }

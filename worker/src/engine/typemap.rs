@@ -351,7 +351,11 @@ pub fn create_table(
         let mut def = format!("{} {ty}", ident(target, &col.name));
         let generated = generated_sql(target, table, col, is_key, &mut warnings);
         if let Some(expression) = &generated {
-            def.push_str(&format!(" GENERATED ALWAYS AS ({expression}) STORED"));
+            let auto = mysql_auto
+                .filter(|_| target == Dialect::MySql)
+                .map(|a| table.columns[a].name.as_str());
+            let kind = generated_kind(target, col, expression, auto, &mut warnings);
+            def.push_str(&format!(" GENERATED ALWAYS AS ({expression}) {kind}"));
         }
         if !col.nullable {
             def.push_str(" NOT NULL");
@@ -431,10 +435,24 @@ pub fn create_table(
                 "CONSTRAINT {} CHECK ({expression})",
                 ident(target, &check_name(table, &check.name))
             )),
-            None => warnings.push(format!(
-                "CHECK constraint {} ({}) has no faithful translation and is not recreated",
-                check.name, check.expression
-            )),
+            None => warnings.push(
+                match checks::sqlite_decimal_refusal(
+                    table.dialect,
+                    &check.expression,
+                    &table.columns,
+                )
+                .filter(|_| target == Dialect::Sqlite)
+                {
+                    Some(why) => format!(
+                        "CHECK constraint {} ({}) is not recreated: {why}",
+                        check.name, check.expression
+                    ),
+                    None => format!(
+                        "CHECK constraint {} ({}) has no faithful translation and is not recreated",
+                        check.name, check.expression
+                    ),
+                },
+            ),
         }
     }
     // SQLite cannot add a foreign key to an existing table: they are part of
@@ -641,7 +659,19 @@ fn generated_sql(
     warnings: &mut Vec<String>,
 ) -> Option<String> {
     let source_expression = col.generated.as_deref()?;
-    let translated = if is_key {
+    // SQLite holds decimals as exact text and computes with them in
+    // floating point: `big * q` would be 1.23456789012346e+16, not
+    // 12345678901234567.89. Such columns hold the source's values.
+    let computes_decimals = target == Dialect::Sqlite
+        && (checks::is_decimal_text_on_sqlite(table.dialect, col)
+            || !checks::decimal_text_columns(
+                table.dialect,
+                target,
+                source_expression,
+                &table.columns,
+            )
+            .is_empty());
+    let translated = if is_key || computes_decimals {
         None
     } else if table.dialect == Dialect::Sqlite && target == Dialect::Sqlite {
         Some(source_expression.to_owned())
@@ -665,6 +695,8 @@ fn generated_sql(
     if translated.is_none() {
         let why = if is_key {
             "it is part of the key"
+        } else if computes_decimals {
+            "SQLite would compute it in floating point (decimals are exact text there)"
         } else {
             "its expression has no faithful translation"
         };
@@ -674,6 +706,47 @@ fn generated_sql(
         ));
     }
     translated
+}
+
+/// `STORED` or `VIRTUAL` for a generated column on the target: VIRTUAL
+/// where the source's is and the target has it (MySQL, SQLite; PostgreSQL
+/// 15 stores every generated column), and on MySQL where the expression
+/// reads the table's AUTO_INCREMENT column `auto` (MySQL and MariaDB refuse
+/// a STORED one there: the value is not known when the row is stored),
+/// with a warning when the source's was STORED. Both compute the same
+/// values.
+fn generated_kind(
+    target: Dialect,
+    col: &Column,
+    expression: &str,
+    auto: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> &'static str {
+    if target == Dialect::Postgres {
+        return "STORED";
+    }
+    let reads_auto = auto.is_some_and(|auto| match checks::tokenize(target, expression) {
+        Some(tokens) => tokens.iter().any(|t| match t {
+            checks::Token::Ident(n) | checks::Token::Word(n) => n.eq_ignore_ascii_case(auto),
+            _ => false,
+        }),
+        // Unsure (MySQL text it does not tokenize): VIRTUAL is right either way.
+        None => expression
+            .to_ascii_lowercase()
+            .contains(&auto.to_ascii_lowercase()),
+    });
+    if col.generated_virtual {
+        "VIRTUAL"
+    } else if reads_auto {
+        warnings.push(format!(
+            "column {}: generated column is created VIRTUAL (the source's is STORED): MySQL/MariaDB refuse a STORED generated column that reads the AUTO_INCREMENT column {}; it computes the same values",
+            col.name,
+            auto.unwrap_or_default()
+        ));
+        "VIRTUAL"
+    } else {
+        "STORED"
+    }
 }
 
 /// A CHECK constraint's name on the target: MySQL 8 scopes them per

@@ -4,9 +4,11 @@
 //!
 //! Every compared value is rendered as the same canonical text in every
 //! dialect (see [`value_sql`]): integers and decimals as plain decimal
-//! without trailing zeros, booleans `1`/`0`, dates `YYYY-MM-DD`, times and
-//! timestamps with six fractional digits (instants in UTC), bytes as lower
-//! hex, text as is. A row is the concatenation of `<chars>:<text>` per
+//! without trailing zeros, booleans `1`/`0` (a MySQL `tinyint(1)` copied
+//! into a boolean by truth, as the copy documents; MySQL → MySQL it is an
+//! integer), dates `YYYY-MM-DD`, times and timestamps with six fractional
+//! digits (instants in UTC; PostgreSQL's `±infinity` as `infinity` /
+//! `-infinity`, the text it travels as), bytes as lower hex, text as is. A row is the concatenation of `<chars>:<text>` per
 //! column (`n` for NULL), so no two different rows share a string; its hash
 //! is the first 15 hex digits of its MD5 as an integer, and a range's
 //! checksum is the exact sum of those (a decimal, not a wrapping integer).
@@ -15,17 +17,29 @@
 //! from the decoded values, row by row while streaming, with the same
 //! rendering ([`canonical`]); nothing is held beyond one chunk.
 //!
-//! Bit strings (`bit(n)`) are compared as their `n` binary digits. Floats,
-//! JSON and fallback types are compared by the database's own text when
-//! source and target are the same dialect with the same type (the same
-//! printer on both sides). Across dialects they have no canonical text
-//! common to both sides and are left out of the checksum: PostgreSQL prints
-//! `1e+20` where MariaDB prints `1e20`, a MySQL `FLOAT` widened to a double
-//! gains digits the source never printed, and `jsonb` reorders keys and
-//! spaces its text where MySQL/MariaDB keep or normalize it differently.
-//! Left-out columns are named in the result (`compared by count only`):
-//! their rows are still counted, but a changed value in them goes
-//! unnoticed.
+//! Bit strings (`bit(n)`) are compared as their `n` binary digits. Floats
+//! are compared by the IEEE 754 bits of their double (a single-precision
+//! `float`/`real` widened, which is exact), not by any printed form:
+//! PostgreSQL's and MariaDB's shortest round-trip printers pick different
+//! digits for some values (`5.2990648348713776e+16` against
+//! `5.299064834871378e16`, the same double), and rounding either to 15
+//! digits can round a tie differently. PostgreSQL has the bits
+//! (`float8send`), SQLite's side is hashed on the worker, and MySQL computes
+//! them with arithmetic that is exact (see [`mysql_float_bits`]).
+//!
+//! JSON is compared by its text where the target keeps the text it was
+//! given (SQLite, MariaDB's `longtext` JSON, PostgreSQL `json`), as is a
+//! MySQL `TIME` in a SQLite target (its text read back as microseconds).
+//! JSON into `jsonb` or MySQL 8's `json` (which reorder keys and reprint
+//! numbers) and fallback types are compared by the database's own text
+//! only when source and target are the same dialect with the same type;
+//! otherwise they are left out of the checksum and named in the result
+//! (`compared by count only`): their rows are still counted, but a changed
+//! value in them goes unnoticed.
+//!
+//! With `nul_characters: strip` the source's text is rendered without its
+//! NUL characters, as the copy wrote it (the target's is not: a NUL there
+//! is a difference).
 //!
 //! Tables addressed by key set (text, bytes or uuid keys) are read on the
 //! target by the source's keys of each range, so a target row whose key
@@ -69,8 +83,14 @@ enum Class {
     Duration,
     /// `bit(n)`: the `n` binary digits, most significant first.
     Bits(u32),
+    /// Binary floats (a `float`/`real` widened to double, which is exact):
+    /// the 16 hex digits of the double's IEEE 754 bits, `-` before those of
+    /// its magnitude when negative; `0` for both zeros; `NaN`, `Infinity`,
+    /// `-Infinity`. Exact, and the same whichever database holds it (see
+    /// [`value_sql`]): no printer's choice of digits is involved.
+    Float,
     /// The database's own text of the value: only between two columns of
-    /// the same type in the same dialect (floats, JSON, fallback types).
+    /// the same type in the same dialect (JSON, fallback types).
     Native,
 }
 
@@ -86,9 +106,8 @@ fn class(logical: &Logical) -> Option<Class> {
         Logical::Duration => Class::Duration,
         Logical::Other(name) if name == "interval" => Class::Duration,
         Logical::Bits(n) => Class::Bits(*n),
-        Logical::Float32 | Logical::Float64 | Logical::Json | Logical::Other(_) => {
-            return None;
-        }
+        Logical::Float32 | Logical::Float64 => Class::Float,
+        Logical::Json | Logical::Other(_) => return None,
     })
 }
 
@@ -101,8 +120,24 @@ fn compared_columns(ctx: &TableCtx) -> (Vec<(Column, Column, Class)>, Vec<String
     for (s, t) in ctx.source.columns.iter().zip(&ctx.target.columns) {
         match (class(&s.logical), class(&t.logical)) {
             (Some(a), Some(b)) if a == b => compared.push((s.clone(), t.clone(), a)),
+            // A MySQL `TIME` in a SQLite target is the text it was written
+            // as (`[-]H:MM:SS[.f]`), read back as microseconds.
+            (Some(Class::Duration), Some(Class::Text))
+                if s.logical == Logical::Duration && ctx.target.dialect == Dialect::Sqlite =>
+            {
+                compared.push((s.clone(), t.clone(), Class::Duration));
+            }
             (None, None) if same_dialect && s.logical == t.logical => {
                 compared.push((s.clone(), t.clone(), Class::Native));
+            }
+            // JSON into a target that keeps the text it was given: the
+            // source's text, as read by the copy, against it.
+            (None, None)
+                if s.logical == Logical::Json
+                    && t.logical == Logical::Json
+                    && keeps_json_text(ctx.target.dialect, t) =>
+            {
+                compared.push((s.clone(), t.clone(), Class::Text));
             }
             _ => skipped.push(format!("{} ({})", s.name, s.source_type)),
         }
@@ -110,12 +145,28 @@ fn compared_columns(ctx: &TableCtx) -> (Vec<(Column, Column, Class)>, Vec<String
     (compared, skipped)
 }
 
+/// Whether a target JSON column holds the text written into it as it is:
+/// SQLite's text, MariaDB's (a `longtext` with a `json_valid` check),
+/// PostgreSQL's `json`. Not MySQL 8's `json` or `jsonb`, which store a
+/// parsed document and print it their own way (key order, spacing,
+/// numbers), so the source's text says nothing about it.
+fn keeps_json_text(dialect: Dialect, col: &Column) -> bool {
+    match dialect {
+        Dialect::Sqlite => true,
+        Dialect::MySql => !col.source_type.eq_ignore_ascii_case("json"),
+        Dialect::Postgres => col.source_type == "json",
+    }
+}
+
 /// Compares one range. Errors are those of reading (transient or not).
+/// `strip_nul`: the job strips NUL characters from text as it copies
+/// (`nul_characters: strip`), so the source side is rendered without them.
 pub async fn check(
     source: &Pool,
     target: &Pool,
     ctx: &TableCtx,
     range: &RangeToValidate,
+    strip_nul: bool,
 ) -> Result<RangeCheck, EngineError> {
     let batch = BatchToRun {
         batch_id: range.batch_id,
@@ -147,6 +198,7 @@ pub async fn check(
         &ctx.source,
         &source_cols,
         &src_pred,
+        strip_nul,
     )
     .await
     .map_err(Failure::into_engine)?;
@@ -181,12 +233,15 @@ pub async fn check(
     };
     let mut tgt = RangeSide::default();
     for pred in &target_preds {
+        // The target's text is compared as it is: a NUL there is a
+        // difference.
         let part = side(
             target,
             ctx.target_schema.as_deref(),
             &ctx.target,
             &target_cols,
             pred,
+            false,
         )
         .await
         .map_err(Failure::into_engine)?;
@@ -262,19 +317,22 @@ async fn source_keys(
     Ok(rows)
 }
 
-/// Count and checksum of one side: in SQL, except on SQLite.
+/// Count and checksum of one side: in SQL, except on SQLite. With
+/// `strip_nul`, text is rendered without its NUL characters.
 async fn side(
     pool: &Pool,
     schema: Option<&str>,
     table: &Table,
     columns: &[(Column, Class)],
     pred: &Predicate,
+    strip_nul: bool,
 ) -> Result<RangeSide, Failure> {
     let from = sql::from(pool.dialect(), schema, table);
     let ctx = "validating a range";
     match pool {
         Pool::Postgres(p, _) => {
-            let row = row_sql(Dialect::Postgres, columns);
+            // PostgreSQL text cannot hold NUL: nothing to strip.
+            let row = row_sql(Dialect::Postgres, columns, false);
             let sql = format!(
                 "SELECT COUNT(*), COALESCE(SUM(('x' || substr(md5({row}), 1, 15))::bit(60)::bigint), 0)::text \
                  FROM {from} WHERE {}",
@@ -300,7 +358,7 @@ async fn side(
             })
         }
         Pool::MySql(p) => {
-            let row = row_sql(Dialect::MySql, columns);
+            let row = row_sql(Dialect::MySql, columns, strip_nul);
             let sql = format!(
                 "SELECT COUNT(*), CAST(COALESCE(SUM(CAST(CONV(SUBSTRING(MD5({row}), 1, 15), 16, 10) AS UNSIGNED)), 0) AS CHAR) \
                  FROM {from} WHERE {}",
@@ -318,7 +376,7 @@ async fn side(
                 checksum: parse_sum(&sum)?,
             })
         }
-        Pool::Sqlite(_) => sqlite_side(pool, schema, table, columns, pred).await,
+        Pool::Sqlite(_) => sqlite_side(pool, schema, table, columns, pred, strip_nul).await,
     }
 }
 
@@ -337,6 +395,7 @@ async fn sqlite_side(
     table: &Table,
     columns: &[(Column, Class)],
     pred: &Predicate,
+    strip_nul: bool,
 ) -> Result<RangeSide, Failure> {
     let cols: Vec<Column> = columns.iter().map(|(c, _)| c.clone()).collect();
     let classes: Vec<Class> = columns.iter().map(|(_, k)| *k).collect();
@@ -351,7 +410,12 @@ async fn sqlite_side(
         read::select_sql(pool.dialect(), schema, table, &cols, &pred.sql)
     };
     let (tx, mut rx) = mpsc::channel::<Vec<Row>>(4);
-    let reading = read::stream(pool, select, pred, &cols, read::ReadOptions::default(), tx);
+    // The reader strips NULs as the copy's reader did.
+    let opts = read::ReadOptions {
+        strip_nul,
+        ..read::ReadOptions::default()
+    };
+    let reading = read::stream(pool, select, pred, &cols, opts, tx);
     let hashing = async {
         let mut out = RangeSide::default();
         while let Some(chunk) = rx.recv().await {
@@ -393,6 +457,11 @@ fn canonical(value: &Value, class: Class) -> Option<String> {
         Value::Null => return None,
         Value::Bool(b) => if *b { "1" } else { "0" }.to_owned(),
         Value::Int(i) if class == Class::Bool => if *i != 0 { "1" } else { "0" }.to_owned(),
+        Value::Float(f) if class == Class::Float => float_bits(*f),
+        // A MySQL `TIME` a SQLite target holds as text.
+        Value::Text(s) if class == Class::Duration => {
+            super::model::parse_duration(s).map_or_else(|| s.clone(), |us| us.to_string())
+        }
         Value::Int(i) => i.to_string(),
         Value::UInt(u) => u.to_string(),
         Value::Float(f) => f.to_string(),
@@ -410,7 +479,7 @@ fn canonical(value: &Value, class: Class) -> Option<String> {
 }
 
 /// The row's canonical string: `<chars>:<text>` per column, `n` for NULL.
-fn row_sql(dialect: Dialect, columns: &[(Column, Class)]) -> String {
+fn row_sql(dialect: Dialect, columns: &[(Column, Class)], strip_nul: bool) -> String {
     if columns.is_empty() {
         return "''".to_owned();
     }
@@ -418,6 +487,12 @@ fn row_sql(dialect: Dialect, columns: &[(Column, Class)]) -> String {
         .iter()
         .map(|(c, class)| {
             let v = value_sql(dialect, c, *class);
+            let v = if strip_nul && dialect == Dialect::MySql && holds_text(c, *class) {
+                // As `read::strip_nul` does while copying.
+                format!("REPLACE({v}, CHAR(0 USING utf8mb4), '')")
+            } else {
+                v
+            };
             match dialect {
                 Dialect::MySql => format!("COALESCE(CONCAT(CHAR_LENGTH({v}), ':', {v}), 'n')"),
                 _ => format!("COALESCE(length({v})::text || ':' || {v}, 'n')"),
@@ -464,6 +539,7 @@ fn value_sql(dialect: Dialect, col: &Column, class: Class) -> String {
                 format!("CAST(CAST(ROUND(TIME_TO_SEC({c}) * 1000000) AS SIGNED) AS CHAR)")
             }
             Class::Bits(n) => format!("LPAD(BIN({c}), {n}, '0')"),
+            Class::Float => mysql_float_bits(&c),
             Class::Native => format!("CAST({c} AS CHAR)"),
         },
         // PostgreSQL (SQLite is hashed on the worker, see `sqlite_side`).
@@ -487,17 +563,89 @@ fn value_sql(dialect: Dialect, col: &Column, class: Class) -> String {
                 "encode({}, 'hex')",
                 col.select_expr.as_deref().unwrap_or(&c)
             ),
-            Class::Date => format!("to_char({c}, 'YYYY-MM-DD')"),
+            // `±infinity` (which `to_char` makes NULL) as its own text,
+            // `infinity` / `-infinity`: what it travels as and what a
+            // SQLite target holds (see `read::postgres::temporal`).
+            Class::Date => format!(
+                "CASE WHEN isfinite({c}) THEN to_char({c}, 'YYYY-MM-DD') ELSE {c}::text END"
+            ),
             Class::Time => format!("to_char({c}, 'HH24:MI:SS.US')"),
-            Class::Timestamp if matches!(col.logical, Logical::DateTimeTz) => {
-                format!("to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')")
-            }
-            Class::Timestamp => format!("to_char({c}, 'YYYY-MM-DD HH24:MI:SS.US')"),
+            Class::Timestamp if matches!(col.logical, Logical::DateTimeTz) => format!(
+                "CASE WHEN isfinite({c}) THEN to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') ELSE {c}::text END"
+            ),
+            Class::Timestamp => format!(
+                "CASE WHEN isfinite({c}) THEN to_char({c}, 'YYYY-MM-DD HH24:MI:SS.US') ELSE {c}::text END"
+            ),
             // EXTRACT(EPOCH ...) of an interval is exact numeric.
             Class::Duration => format!("round(extract(epoch from {c}) * 1000000)::bigint::text"),
+            // `float8send` is the IEEE 754 bits, big-endian; a `real`
+            // widens exactly. PostgreSQL's NaN equals itself.
+            Class::Float => {
+                let x = format!("{c}::float8");
+                format!(
+                    "CASE WHEN {x} = 'NaN'::float8 THEN 'NaN' \
+                     WHEN {x} = 'Infinity'::float8 THEN 'Infinity' \
+                     WHEN {x} = '-Infinity'::float8 THEN '-Infinity' \
+                     WHEN {x} = 0 THEN '0' \
+                     WHEN {x} < 0 THEN '-' || encode(float8send(-{x}), 'hex') \
+                     ELSE encode(float8send({x}), 'hex') END"
+                )
+            }
             Class::Bits(_) | Class::Native => format!("{c}::text"),
         },
     }
+}
+
+/// A double as [`Class::Float`] renders it.
+fn float_bits(f: f64) -> String {
+    if f.is_nan() {
+        "NaN".to_owned()
+    } else if f.is_infinite() {
+        if f > 0.0 { "Infinity" } else { "-Infinity" }.to_owned()
+    } else if f == 0.0 {
+        "0".to_owned()
+    } else {
+        let sign = if f < 0.0 { "-" } else { "" };
+        format!("{sign}{:016x}", f.abs().to_bits())
+    }
+}
+
+/// [`Class::Float`] on MySQL, which has no function returning a double's
+/// bits: they are computed with operations that are exact in IEEE 754
+/// arithmetic. For `a = |x|` (a `float` widened by `+ 0e0`): a subnormal
+/// (below 2^-1022) is `a / 2^-1074`, its fraction field; otherwise the
+/// exponent `e` is `FLOOR(LOG2(a))`, corrected by one when `LOG2` rounded
+/// across an integer (so that `a / 2^e` lies in [1, 2)), and the bits are
+/// `(e + 1023) · 2^52 + (a / 2^e − 1) · 2^52`. Division by a power of two,
+/// subtracting 1 from a value in [1, 2) and multiplying by 2^52 are exact,
+/// and `POW(2, n)` of an integer `n` is the exact power. MySQL holds no
+/// NaN or infinity.
+fn mysql_float_bits(c: &str) -> String {
+    let a = format!("ABS({c} + 0e0)");
+    // Kept within the normal exponents: `LOG2` of the largest double
+    // rounds to 1024, and `POW(2, 1024)` is an error on MySQL.
+    let floor = format!("LEAST(GREATEST(FLOOR(LOG2({a})), -1022), 1023)");
+    let exponent =
+        format!("({floor} + ({a} / POW(2, {floor}) >= 2) - ({a} / POW(2, {floor}) < 1))");
+    let bits = format!(
+        "IF({a} < 2.2250738585072014e-308, CAST({a} / POW(2, -1074) AS UNSIGNED), \
+         CAST({exponent} + 1023 AS UNSIGNED) * 4503599627370496 \
+         + CAST(({a} / POW(2, {exponent}) - 1) * 4503599627370496 AS UNSIGNED))"
+    );
+    format!(
+        "CASE WHEN {c} IS NULL THEN NULL WHEN {c} = 0 THEN '0' \
+         ELSE CONCAT(IF({c} < 0, '-', ''), LPAD(LOWER(HEX({bits})), 16, '0')) END"
+    )
+}
+
+/// Whether the column's values are read as text that may hold NUL
+/// characters (what `nul_characters: strip` removes).
+fn holds_text(col: &Column, class: Class) -> bool {
+    matches!(class, Class::Text | Class::Native)
+        && matches!(
+            col.logical,
+            Logical::Text { .. } | Logical::Other(_) | Logical::Json
+        )
 }
 
 /// A MySQL `year` column (`year`, MariaDB `year(4)`).
@@ -530,6 +678,30 @@ mod tests {
         );
         assert_eq!(canonical(&Value::Int(7), Class::Bool).as_deref(), Some("1"));
         assert_eq!(canonical(&Value::Null, Class::Text), None);
+    }
+
+    #[test]
+    fn floats_render_as_their_bits_and_durations_in_text_as_microseconds() {
+        let f = |v: f64| canonical(&Value::Float(v), Class::Float);
+        assert_eq!(f(0.1).as_deref(), Some("3fb999999999999a"));
+        assert_eq!(f(-0.1).as_deref(), Some("-3fb999999999999a"));
+        assert_eq!(f(-0.0).as_deref(), Some("0"));
+        assert_eq!(f(5e-324).as_deref(), Some("0000000000000001"));
+        assert_eq!(f(f64::NAN).as_deref(), Some("NaN"));
+        assert_eq!(f(f64::NEG_INFINITY).as_deref(), Some("-Infinity"));
+        // A NaN a SQLite target holds as text.
+        assert_eq!(
+            canonical(&Value::Text("NaN".into()), Class::Float).as_deref(),
+            Some("NaN")
+        );
+        assert_eq!(
+            canonical(&Value::Text("-838:59:59.5".into()), Class::Duration).as_deref(),
+            Some("-3020399500000")
+        );
+        assert_eq!(
+            canonical(&Value::Duration(-3_020_399_500_000), Class::Duration).as_deref(),
+            Some("-3020399500000")
+        );
     }
 
     #[test]

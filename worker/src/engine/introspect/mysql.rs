@@ -190,6 +190,7 @@ pub async fn table(pool: &MySqlPool, name: &str) -> Result<Option<Table>, sqlx::
             select_expr,
             auto_increment,
             comment,
+            generated_virtual: is_generated && extra.to_ascii_uppercase().contains("VIRTUAL"),
             generated,
         });
     }

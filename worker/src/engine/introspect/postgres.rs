@@ -259,6 +259,8 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
             unsigned: false,
             comment,
             generated,
+            // PostgreSQL (15) generated columns are always STORED.
+            generated_virtual: false,
             on_update_now: false,
             collation: None,
         });

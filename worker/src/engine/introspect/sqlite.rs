@@ -132,6 +132,7 @@ pub async fn table(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx:
             unsigned: false,
             comment: None,
             generated,
+            generated_virtual: hidden == 2,
             on_update_now: false,
             collation: None,
         });
