@@ -2,7 +2,8 @@
 //! no Redis (both URLs point at closed ports, so any attempt to reach them
 //! would fail the job), a demo database to migrate, and a `kill -9` or a
 //! SIGTERM in the middle of a job that loses nothing once it is started
-//! again on the same data directory.
+//! again on the same data directory (after a `kill -9`, without waiting
+//! out the killed process's leases), and one process per data directory.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -133,6 +134,9 @@ async fn stopped_mid_job_then_restarted(signal_name: &str) {
     let http = reqwest::Client::new();
     let tenant = unique("dev");
 
+    // Leases far longer than the test may take: the restarted process
+    // hands out what the killed one held at once, or the job never ends.
+    let dev = |data: &Path| dev(data).env("FREIGHT_LEASE_MS", "600000");
     let mut first = dev(&data).spawn();
     first.wait_ready(&http).await;
     let base = first.base_url();
@@ -157,8 +161,45 @@ async fn stopped_mid_job_then_restarted(signal_name: &str) {
         }
     })
     .await;
+    // A `kill -9` catches a batch in flight: its write waits on a lock of
+    // the target, held until the process is gone.
+    let mut blocker = None;
+    if signal_name == "KILL" {
+        let mut conn = open(&target).await;
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let mut store = open(&data.join("freight.db")).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut seen: Option<String> = None;
+        loop {
+            let running: Option<String> =
+                sqlx::query_scalar("SELECT id FROM batches WHERE status = 'running' LIMIT 1")
+                    .fetch_optional(&mut store)
+                    .await
+                    .unwrap();
+            // The same batch on two looks: not one finishing a write made
+            // before the lock.
+            if running.is_some() && running == seen {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no batch stuck running: {running:?}"
+            );
+            seen = running;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        store.close().await.unwrap();
+        blocker = Some(conn);
+    }
     signal(first.pid(), signal_name);
     let exit = first.wait_exit(Duration::from_secs(30)).await;
+    if let Some(mut conn) = blocker {
+        sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    }
 
     // The store says the job was cut off mid-way.
     let mut store = open(&data.join("freight.db")).await;
@@ -176,6 +217,14 @@ async fn stopped_mid_job_then_restarted(signal_name: &str) {
         done < total,
         "{done} of {total} batches were done before the {signal_name}"
     );
+    if signal_name == "KILL" {
+        let running: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM batches WHERE status = 'running'")
+                .fetch_one(&mut store)
+                .await
+                .unwrap();
+        assert!(running > 0, "a batch was in flight when the process died");
+    }
     if signal_name == "TERM" {
         assert!(exit.success(), "exit 0 after SIGTERM: {exit:?}");
         // In-flight batches finished: none left running, and the target
@@ -204,6 +253,13 @@ async fn stopped_mid_job_then_restarted(signal_name: &str) {
     let finished = until_final(&http, &base, &tenant, &id).await;
     assert_eq!(finished["status"], "completed", "{finished}");
     assert_eq!(finished["rows_written"], ROWS, "{finished}");
+    if signal_name == "KILL" {
+        let logs = second.logs();
+        assert!(
+            logs.contains("did not stop cleanly"),
+            "the restart took over from the killed process: {logs}"
+        );
+    }
 
     let copied = rows(&target, "items").await;
     assert_eq!(copied.len(), usize::try_from(ROWS).unwrap());
@@ -497,5 +553,45 @@ async fn dev_takes_host_and_port_after_the_subcommand() {
     );
     freight.terminate();
     freight.wait_exit(Duration::from_secs(30)).await;
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A second `freight dev` on a data directory in use is refused at once,
+/// with the directory and the pid of the one using it, and exits non-zero;
+/// the first goes on serving.
+#[tokio::test]
+async fn a_second_dev_on_the_same_data_directory_is_refused() {
+    let data = data_dir();
+    let http = reqwest::Client::new();
+    let mut first = dev(&data).spawn();
+    first.wait_ready(&http).await;
+
+    let mut second = dev(&data).spawn();
+    let exit = second.wait_exit(Duration::from_secs(30)).await;
+    assert!(!exit.success(), "refused: {exit:?}");
+    let logs = second.logs();
+    let canonical = std::fs::canonicalize(&data).unwrap();
+    assert!(
+        logs.contains(&format!(
+            "the data directory {} is in use by another `freight dev` (pid {})",
+            canonical.display(),
+            first.pid()
+        )),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("worker starting"),
+        "it started nothing: {logs}"
+    );
+
+    first.assert_running();
+    let ready = http
+        .get(format!("{}/ready", first.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    first.terminate();
+    assert!(first.wait_exit(Duration::from_secs(30)).await.success());
     let _ = std::fs::remove_dir_all(&data);
 }
