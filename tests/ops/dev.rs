@@ -516,6 +516,9 @@ async fn dev_takes_host_and_port_after_the_subcommand() {
         .arg("127.0.0.2")
         .arg("--port")
         .arg(port.to_string())
+        // Accepted, though dev has no use for it.
+        .arg("--redis-url")
+        .arg("redis://127.0.0.1:1")
         .spawn();
     let http = reqwest::Client::new();
     eventually(Duration::from_secs(60), "ready on --host:--port", || {
@@ -550,6 +553,40 @@ async fn dev_takes_host_and_port_after_the_subcommand() {
     assert!(
         text.contains("--host") && text.contains("--port") && text.contains("--demo"),
         "{text}"
+    );
+    // It says where dev listens, describes its flags in plain words, and
+    // leaves out the settings it ignores.
+    assert!(text.contains("127.0.0.1"), "{text}");
+    assert!(!text.contains("[default: 0.0.0.0]"), "{text}");
+    assert!(!text.contains("[`"), "no rustdoc links: {text}");
+    for ignored in [
+        "--database-url",
+        "--database-max-connections",
+        "--redis-url",
+        "--queue-name",
+        "--dev-mode",
+    ] {
+        assert!(!text.contains(ignored), "{ignored} in {text}");
+    }
+    for described in ["--host", "--port", "--enable-metrics"] {
+        let line = text
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with(described))
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            !line.trim_start().starts_with('[') && !line.trim_start().starts_with("--"),
+            "{described} has a description: {text}"
+        );
+    }
+    // Other commands still list them.
+    let api_help = std::process::Command::new(env!("CARGO_BIN_EXE_freight"))
+        .args(["api", "--help"])
+        .output()
+        .expect("freight api --help");
+    assert!(
+        String::from_utf8_lossy(&api_help.stdout).contains("--database-url"),
+        "{api_help:?}"
     );
     freight.terminate();
     freight.wait_exit(Duration::from_secs(30)).await;
