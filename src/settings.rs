@@ -228,7 +228,8 @@ impl Settings {
             }
             None => bail!(
                 "JWT_SECRET_KEY is not set. Set it to a random string of at least 16 characters \
-                 (e.g. `openssl rand -hex 32`), or set FREIGHT_DEV_MODE=true for a local dev default."
+                 (e.g. `openssl rand -hex 32`), or set FREIGHT_DEV_MODE=true for the public \
+                 development secret (the one `freight dev` signs with when JWT_SECRET_KEY is unset)."
             ),
         }
     }

@@ -1081,3 +1081,64 @@ async fn log_rows_show_once_under_overlapping_loads_and_the_list_agrees_with_the
     }
     browser.client.close().await.unwrap();
 }
+
+/// `/docs` has a Content-Security-Policy of its own (only this server's
+/// scripts, styles and API; no framing), and Swagger UI still works under
+/// it: the operations render from `/openapi.json`, styled, and the browser
+/// reports no violation.
+#[tokio::test]
+async fn the_docs_page_works_under_its_content_security_policy() {
+    let api = Api::spawn().await;
+    let http = reqwest::Client::new();
+    for path in ["/docs/", "/docs/swagger-initializer.js"] {
+        let response = http
+            .get(format!("{}{path}", api.app.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(csp, freight_api::app::DOCS_CSP, "{path}");
+        assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    }
+
+    let browser = browser().await;
+    let c = &browser.client;
+    c.goto(&format!("{}/docs/", api.app.base_url))
+        .await
+        .unwrap();
+    until(
+        c,
+        "Swagger UI's operations",
+        "return document.querySelectorAll('.opblock-summary-operation-id, .opblock').length > 10",
+    )
+    .await;
+    let styled = c
+        .execute(
+            "const get = document.querySelector('.opblock.opblock-get');
+             return getComputedStyle(get).borderTopStyle",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(styled, json!("solid"), "swagger-ui.css applies");
+    // Violations reported so far (`buffered`), and any in the next moment.
+    let violations = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const seen = [];
+             const note = (reports) => reports.forEach((r) =>
+                 seen.push(`${r.body.effectiveDirective} ${r.body.blockedURL} ${r.body.sample} ${r.body.sourceFile}:${r.body.lineNumber}`));
+             const observer = new ReportingObserver(note, { types: ['csp-violation'], buffered: true });
+             observer.observe();
+             setTimeout(() => { note(observer.takeRecords()); done(seen); }, 1000);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(violations, json!([]), "no CSP violation");
+    browser.client.close().await.unwrap();
+}

@@ -432,6 +432,62 @@ async fn dev_out_of_the_box_prints_a_working_token_and_touches_no_postgres_or_re
     };
     assert_eq!(jobs("demo").await.unwrap().status(), 200);
     assert_eq!(jobs("other").await.unwrap().status(), 403);
+    // Another tenant's token, minted as the README says.
+    let minted = std::process::Command::new(env!("CARGO_BIN_EXE_freight"))
+        .args(["token", "--tenant", "other"])
+        .env_clear()
+        .env("FREIGHT_DEV_MODE", "true")
+        .output()
+        .unwrap();
+    assert!(minted.status.success(), "{minted:?}");
+    let other = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let response = http
+        .get(format!("{base}/api/v1/jobs"))
+        .bearer_auth(&other)
+        .header("X-Tenant-ID", "other")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // The README shows this banner (the demo's request aside), with the
+    // usual ports and a home directory.
+    let data_dir = std::fs::canonicalize(cwd.join("freight-data")).unwrap();
+    let normalized = banner
+        .replace(&token, "eyJ…")
+        .replace(&base, "http://127.0.0.1:8000")
+        .replace(
+            &format!("http://127.0.0.1:{metrics_port}"),
+            "http://127.0.0.1:9090",
+        )
+        .replace(
+            &data_dir.display().to_string(),
+            "/home/you/freight/freight-data",
+        );
+    let mut shown = Vec::new();
+    let mut in_demo = false;
+    for line in normalized.lines() {
+        if line.starts_with("First migration:") {
+            in_demo = true;
+        } else if line.starts_with("WARNING") {
+            in_demo = false;
+        }
+        if !in_demo {
+            shown.push(line);
+        }
+    }
+    let shown = shown.join("\n");
+    let readme = crate::support::read("README.md");
+    let documented = readme
+        .split("<!-- dev-banner -->\n```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the banner in README.md");
+    assert_eq!(
+        shown.trim(),
+        documented.trim(),
+        "README.md shows the banner as printed"
+    );
 
     // Its files are in ./freight-data, the demo source among them.
     let data = cwd.join("freight-data");
