@@ -37,6 +37,60 @@ pub struct DevArgs {
     pub demo: bool,
 }
 
+/// The file whose lock keeps a data directory to one process.
+pub const LOCK_FILE: &str = "freight.lock";
+
+/// One `freight dev` per data directory: an exclusive advisory lock
+/// (`flock`) on `<data-dir>/freight.lock`, held for the life of the
+/// process and released by the OS however it ends (a `kill -9` included),
+/// so a stale file never blocks a restart. The file holds the holder's pid,
+/// for the message a second process gets. Two processes on one directory
+/// would each run a reconciler and a queue consumer over the same files,
+/// each announcing its job changes only to itself.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+impl DataDirLock {
+    /// Takes the lock of `data_dir`, or explains who holds it.
+    pub fn take(data_dir: &Path) -> anyhow::Result<Self> {
+        use std::io::Write as _;
+
+        let path = data_dir.join(LOCK_FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("open the lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|pid| pid.trim().parse::<u32>().ok())
+                    .map(|pid| format!(" (pid {pid})"))
+                    .unwrap_or_default();
+                anyhow::bail!(
+                    "the data directory {} is in use by another `freight dev`{holder}: stop that \
+                     one first, or give this one a directory of its own with --data-dir \
+                     (FREIGHT_DATA_DIR)",
+                    data_dir.display()
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("lock {}", path.display()));
+            }
+        }
+        file.set_len(0)
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .with_context(|| format!("write {}", path.display()))?;
+        Ok(Self { _file: file })
+    }
+}
+
 /// Where the dev API listens: loopback unless a host was asked for, since
 /// anyone who reaches it can mint tokens with the public dev secret.
 pub fn dev_host(settings: &Settings, host_was_given: bool) -> String {
@@ -57,12 +111,31 @@ pub async fn run(
         .with_context(|| format!("create the data directory {}", args.data_dir.display()))?;
     let data_dir = std::fs::canonicalize(&args.data_dir)
         .with_context(|| format!("resolve {}", args.data_dir.display()))?;
+    // Held until this function returns; the OS releases it however the
+    // process ends.
+    let _lock = DataDirLock::take(&data_dir)?;
 
     let secrets = settings.secret_box()?;
     let store = SqliteStore::open(&data_dir.join("freight.db"), 8, secrets.clone())
         .await
         .with_context(|| format!("open {}", data_dir.join("freight.db").display()))?;
     store.migrate().await.context("apply migrations")?;
+    // With the lock held and no worker of ours started yet, every lease in
+    // the store is an earlier process's (a `kill -9`, a crash): hand its
+    // batches out again now rather than after the lease runs out.
+    let taken = store
+        .take_over_from_earlier_processes()
+        .await
+        .context("take over from an earlier process on this data directory")?;
+    if !taken.is_empty() {
+        tracing::warn!(
+            batches = taken.batches,
+            job_leases = taken.jobs,
+            other_leases = taken.other_leases,
+            workers = taken.workers,
+            "an earlier process on this data directory did not stop cleanly; what it held is handed out again"
+        );
+    }
     let store = Arc::new(store);
     let identity = store
         .identity()

@@ -69,14 +69,36 @@ enum Command {
     },
 }
 
+/// Settings `freight dev` has no use for (it runs on SQLite files, with no
+/// Redis, always in dev mode): accepted, and left out of its `--help`.
+const IGNORED_BY_DEV: [&str; 5] = [
+    "database_url",
+    "database_max_connections",
+    "redis_url",
+    "queue_name",
+    "dev_mode",
+];
+
+/// The command line: the settings are global (taken after any
+/// subcommand), and `freight dev --help` shows only those it uses.
+fn cli_command() -> clap::Command {
+    let command = Cli::command().mut_args(|arg| arg.global(true));
+    // A global argument is copied into each subcommand that has none of its
+    // name: `dev` gets hidden copies of these instead.
+    let hidden: Vec<clap::Arg> = command
+        .get_arguments()
+        .filter(|arg| IGNORED_BY_DEV.contains(&arg.get_id().as_str()))
+        .map(|arg| arg.clone().hide(true))
+        .collect();
+    command.mut_subcommand("dev", |dev| dev.args(hidden))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // The settings are the process's, whatever the subcommand: `freight dev
     // --host 0.0.0.0 --port 8080` reads as naturally as the flags before
     // it, and each subcommand's `--help` lists them.
-    let matches = Cli::command()
-        .mut_args(|arg| arg.global(true))
-        .get_matches();
+    let matches = cli_command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),

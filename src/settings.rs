@@ -54,18 +54,30 @@ pub struct Settings {
     #[arg(long, env = "TOKEN_EXPIRY_HOURS", default_value_t = 24,
           value_parser = clap::value_parser!(i64).range(1..))]
     pub token_expiry_hours: i64,
-    #[arg(long, env = "FREIGHT_HOST", default_value = "0.0.0.0")]
+    /// Address the API binds: 0.0.0.0, except in `freight dev`, which
+    /// binds it and its metrics to 127.0.0.1 unless --host or FREIGHT_HOST
+    /// is given.
+    #[arg(
+        long,
+        env = "FREIGHT_HOST",
+        default_value = "0.0.0.0",
+        hide_default_value = true
+    )]
     pub host: String,
+    /// Port of the API.
     #[arg(long, env = "FREIGHT_PORT", default_value_t = 8000)]
     pub port: u16,
     /// Prometheus metrics listener.
     #[arg(long, env = "METRICS_PORT", default_value_t = 9090)]
     pub metrics_port: u16,
+    /// Serve Prometheus metrics on METRICS_PORT.
     #[arg(long, env = "ENABLE_METRICS", default_value_t = true, action = clap::ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub enable_metrics: bool,
-    /// Seals the connection configs of jobs (64 hex characters = a raw
-    /// 256-bit key); see [`Settings::secret_box`].
+    /// Seals the connection configs of jobs: 64 hex characters (a raw
+    /// 256-bit key, `openssl rand -hex 32`) or a passphrase of at least 16
+    /// characters. Required outside dev mode; in dev mode, when unset, a
+    /// key is derived from the JWT secret.
     #[arg(long, env = "FREIGHT_ENCRYPTION_KEY", hide_env_values = true)]
     encryption_key: Option<Secret>,
     /// Still opens configs sealed before a key rotation.
@@ -216,7 +228,8 @@ impl Settings {
             }
             None => bail!(
                 "JWT_SECRET_KEY is not set. Set it to a random string of at least 16 characters \
-                 (e.g. `openssl rand -hex 32`), or set FREIGHT_DEV_MODE=true for a local dev default."
+                 (e.g. `openssl rand -hex 32`), or set FREIGHT_DEV_MODE=true for the public \
+                 development secret (the one `freight dev` signs with when JWT_SECRET_KEY is unset)."
             ),
         }
     }

@@ -4,7 +4,8 @@
 //! process until the progress bar reaches 100 % (and a screenshot of it);
 //! the validate button and the plan preview form on that real source;
 //! deep link sign-in, the batch grid, the log viewer and its export, the
-//! cancel and retry buttons, the jobs list with its status filter and pages.
+//! cancel and retry buttons, the jobs list with its status filter, pages and
+//! percents (the API's), and the log viewer under overlapping loads.
 
 #![allow(clippy::unwrap_used)] // Tests fail loudly by design.
 
@@ -855,4 +856,289 @@ async fn the_dashboard_is_served_from_the_binary_with_no_outside_requests() {
         !html.contains("<script>"),
         "no inline script (the CSP forbids it)"
     );
+}
+
+/// The log viewer under overlapping loads (the first one, one per
+/// `status` and `finished` event, the filter form submitted again and
+/// again), answered out of order: each entry once, and the latest filter
+/// wins. And the jobs list shows the percent the API shows, for a job that
+/// failed at planning (0 %), one with no row estimate whose batches are
+/// all final (100 %) and one part done.
+#[tokio::test]
+async fn log_rows_show_once_under_overlapping_loads_and_the_list_agrees_with_the_api() {
+    let api = Api::spawn().await;
+    let caller = api.new_tenant();
+    let pg = api.pg().await;
+    let create = async || {
+        let job = api.create_job(&caller, &job_body()).await;
+        uuid::Uuid::parse_str(job["id"].as_str().unwrap()).unwrap()
+    };
+    // Failed at planning: no estimate, no batch.
+    let unplanned = create().await;
+    sqlx::query(
+        "UPDATE jobs SET status = 'failed', started_at = now(), finished_at = now(), rows_estimated = 0,
+                error_summary = 'planning failed (source or target unreachable): connection refused'
+         WHERE id = $1",
+    )
+    .bind(unplanned)
+    .execute(&pg)
+    .await
+    .unwrap();
+    const LOGS: usize = 7;
+    for i in 0..LOGS {
+        let level = if i % 3 == 0 { "error" } else { "info" };
+        sqlx::query(
+            "INSERT INTO job_logs (job_id, tenant_id, level, message) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(unplanned)
+        .bind(&caller.tenant)
+        .bind(level)
+        .bind(format!("line {i}"))
+        .execute(&pg)
+        .await
+        .unwrap();
+    }
+    let errors = LOGS.div_ceil(3);
+    // No estimate, every batch final: the API counts batches.
+    let unestimated = create().await;
+    sqlx::query(
+        "UPDATE jobs SET status = 'completed_with_errors', started_at = now(), finished_at = now(),
+                rows_estimated = 0 WHERE id = $1",
+    )
+    .bind(unestimated)
+    .execute(&pg)
+    .await
+    .unwrap();
+    for (seq, status) in [(0, "completed"), (1, "completed_with_errors")] {
+        sqlx::query(
+            "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status, attempts)
+             VALUES ($1, $2, $3, $4, 'orders', $5, 1)",
+        )
+        .bind(uuid::Uuid::new_v4())
+        .bind(unestimated)
+        .bind(&caller.tenant)
+        .bind(seq)
+        .bind(status)
+        .execute(&pg)
+        .await
+        .unwrap();
+    }
+    // Part done, by its estimate.
+    let running = create().await;
+    sqlx::query(
+        "UPDATE jobs SET status = 'running', started_at = now(), rows_estimated = 1000 WHERE id = $1",
+    )
+    .bind(running)
+    .execute(&pg)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO batches (id, job_id, tenant_id, seq, table_name, status, attempts,
+                              rows_read, rows_written, rows_rejected)
+         VALUES ($1, $2, $3, 0, 'orders', 'completed_with_errors', 1, 255, 250, 5)",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(running)
+    .bind(&caller.tenant)
+    .execute(&pg)
+    .await
+    .unwrap();
+
+    let browser = browser().await;
+    let c = &browser.client;
+    c.goto(&format!(
+        "{}/ui/#/jobs/{unplanned}?token={}&tenant={}",
+        api.app.base_url, caller.token, caller.tenant
+    ))
+    .await
+    .unwrap();
+    // The page's own loads first: the first one, then one per event of the
+    // stream, which ends with the final job.
+    until(
+        c,
+        "the job's event stream to end",
+        "return performance.getEntriesByType('resource').some(e => e.name.endsWith('/events'))",
+    )
+    .await;
+    let rows = "[...document.querySelectorAll('table.logs tbody tr[data-level]')]";
+    until(c, "the log rows", &format!("return {rows}.length > 0")).await;
+
+    // Log responses answered late and out of order; each load counted
+    // until it has rendered (a task after its body was taken).
+    c.execute(
+        "window.__loads = 0; window.__pending = 0;
+         const real = window.fetch.bind(window);
+         const delays = [600, 0, 300, 100, 200];
+         window.fetch = async (url, init) => {
+           if (!String(url).includes('/logs?')) return real(url, init);
+           const i = window.__loads++;
+           window.__pending++;
+           const response = await real(url, init);
+           const body = await response.clone().json();
+           await new Promise((done) => setTimeout(done, delays[i % delays.length]));
+           response.json = async () => { setTimeout(() => { window.__pending--; }, 0); return body; };
+           return response;
+         };",
+        vec![],
+    )
+    .await
+    .unwrap();
+    // At least `loads` (one of the page's own, from an event read before
+    // the stream ended, may join them), none of them still running.
+    let settled =
+        |loads: usize| format!("return window.__loads >= {loads} && window.__pending === 0");
+    let shown = async || -> Vec<String> {
+        let texts = c
+            .execute(
+                &format!("return {rows}.map(r => r.cells[3].textContent)"),
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value(texts).unwrap()
+    };
+    c.execute(
+        "const form = document.querySelector('#log-level').form;
+         for (let i = 0; i < 5; i++) form.requestSubmit();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    until(c, "five overlapping loads", &settled(5)).await;
+    let mut lines = shown().await;
+    assert_eq!(lines.len(), LOGS, "each entry once: {lines:?}");
+    lines.sort();
+    lines.dedup();
+    assert_eq!(lines.len(), LOGS, "no entry twice: {lines:?}");
+
+    // A slow load for errors only, then a fast one for every level: the
+    // later one is what stays.
+    c.execute(
+        "window.__loads = 0;
+         const level = document.querySelector('#log-level');
+         level.value = 'error';
+         level.form.requestSubmit();
+         level.value = '';
+         level.form.requestSubmit();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    until(c, "two overlapping loads", &settled(2)).await;
+    assert_eq!(
+        shown().await.len(),
+        LOGS,
+        "the latest filter (any level) wins"
+    );
+    // And alone, the error filter shows the errors.
+    c.execute(
+        "window.__loads = 0;
+         const level = document.querySelector('#log-level');
+         level.value = 'error';
+         level.form.requestSubmit();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    until(c, "the error-only load", &settled(1)).await;
+    assert_eq!(shown().await.len(), errors);
+
+    // The jobs list shows the API's percent for each job.
+    c.goto(&format!("{}/ui/#/jobs", api.app.base_url))
+        .await
+        .unwrap();
+    until(
+        c,
+        "every job's percent",
+        "const bars = [...document.querySelectorAll('tr[data-job] progress')];
+         return bars.length === 3 && bars.every(b => b.hasAttribute('value'))",
+    )
+    .await;
+    for job in [unplanned, unestimated, running] {
+        let detail: Value = api
+            .get(&format!("/api/v1/jobs/{job}"), &caller)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let listed = c
+            .execute(
+                &format!(
+                    "const row = document.querySelector('tr[data-job=\"{job}\"]');
+                     return [row.querySelector('progress').value, row.cells[2].textContent.trim()]"
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        let percent = detail["progress"]["percent"].as_f64().unwrap();
+        assert_eq!(
+            (listed[0].as_f64(), listed[1].as_str()),
+            (Some(percent), Some(format!("{percent:.0} %").as_str())),
+            "{} job {job}: {detail}",
+            detail["status"]
+        );
+    }
+    browser.client.close().await.unwrap();
+}
+
+/// `/docs` has a Content-Security-Policy of its own (only this server's
+/// scripts, styles and API; no framing), and Swagger UI still works under
+/// it: the operations render from `/openapi.json`, styled, and the browser
+/// reports no violation.
+#[tokio::test]
+async fn the_docs_page_works_under_its_content_security_policy() {
+    let api = Api::spawn().await;
+    let http = reqwest::Client::new();
+    for path in ["/docs/", "/docs/swagger-initializer.js"] {
+        let response = http
+            .get(format!("{}{path}", api.app.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let csp = response.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(csp, freight_api::app::DOCS_CSP, "{path}");
+        assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    }
+
+    let browser = browser().await;
+    let c = &browser.client;
+    c.goto(&format!("{}/docs/", api.app.base_url))
+        .await
+        .unwrap();
+    until(
+        c,
+        "Swagger UI's operations",
+        "return document.querySelectorAll('.opblock-summary-operation-id, .opblock').length > 10",
+    )
+    .await;
+    let styled = c
+        .execute(
+            "const get = document.querySelector('.opblock.opblock-get');
+             return getComputedStyle(get).borderTopStyle",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(styled, json!("solid"), "swagger-ui.css applies");
+    // Violations reported so far (`buffered`), and any in the next moment.
+    let violations = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const seen = [];
+             const note = (reports) => reports.forEach((r) =>
+                 seen.push(`${r.body.effectiveDirective} ${r.body.blockedURL} ${r.body.sample} ${r.body.sourceFile}:${r.body.lineNumber}`));
+             const observer = new ReportingObserver(note, { types: ['csp-violation'], buffered: true });
+             observer.observe();
+             setTimeout(() => { note(observer.takeRecords()); done(seen); }, 1000);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(violations, json!([]), "no CSP violation");
+    browser.client.close().await.unwrap();
 }

@@ -69,7 +69,7 @@ struct Shared {
 const BAD_REQUEST: Shared = Shared {
     name: "BadRequest",
     status: "400",
-    description: "Malformed request: a missing or malformed `X-Tenant-ID` header, another header parameter out of its schema (a `Last-Event-ID` that is not an event id), a path or query parameter of the wrong type (a `job_id` that is not a UUID), an unknown query parameter, a bad cursor, or a body that is not JSON (`VALIDATION_ERROR`)",
+    description: "Malformed request: a missing or malformed `X-Tenant-ID` header, another header parameter out of its schema (a `Last-Event-ID` that is not an event id of the job), a path or query parameter of the wrong type (a `job_id` that is not a UUID), an unknown query parameter, a bad cursor, or a body that is not JSON (`VALIDATION_ERROR`)",
 };
 const UNAUTHORIZED: Shared = Shared {
     name: "Unauthorized",
@@ -213,8 +213,8 @@ fn describe_event_streams(spec: &mut Value) {
                     "id".into(),
                     json!({
                         "type": "string",
-                        "pattern": "^[0-9]+$",
-                        "description": "Event id: send it back as `Last-Event-ID` to resume after this event",
+                        "pattern": "^[0-9]+(\\.[0-9]+)?$",
+                        "description": "Event id, unique within the job: the number of a stored change (`status`, `batch_failed`), or for an event derived when sent (the first `status` of a stream, `progress`, `finished`) that of the last change before it and a count (`1234.2`). Send it back as `Last-Event-ID` to resume after this event",
                     }),
                 );
             }

@@ -212,10 +212,37 @@ function signInPage() {
 
 // ------------------------------------------------------------- jobs list
 
+/**
+ * A listed job's percent as the API computes it (`progress.percent` of
+ * `get_migration_job`): 100 once completed, else the share of the estimated
+ * rows done. Without an estimate the API counts finished batches, which a
+ * list item does not carry: null, and the row asks for the job.
+ */
 function percentOf(job) {
   if (job.status === "completed") return 100;
-  if (job.rows_estimated > 0) return Math.min(100, ((job.rows_written + job.rows_rejected) / job.rows_estimated) * 100);
-  return FINAL.has(job.status) ? 100 : 0;
+  if (job.rows_estimated > 0) {
+    const share = Math.min(100, ((job.rows_written + job.rows_rejected) / job.rows_estimated) * 100);
+    return Math.round(share * 10) / 10;
+  }
+  return null;
+}
+
+/** A jobs-list progress cell, showing `percent` (null: not known yet). */
+function progressCell(percent) {
+  const bar = h("progress", { max: 100 });
+  const text = h("span", {});
+  const set = (pct) => {
+    bar.value = pct;
+    bar.setAttribute("aria-label", `${pct.toFixed(1)} % done`);
+    text.textContent = ` ${pct.toFixed(0)} %`;
+  };
+  if (percent === null) {
+    bar.setAttribute("aria-label", "progress loading");
+    text.textContent = " … %";
+  } else {
+    set(percent);
+  }
+  return { node: h("td", {}, bar, text), set };
 }
 
 async function jobsPage() {
@@ -243,12 +270,16 @@ async function jobsPage() {
     if (page.items.length === 0) body.append(h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No jobs yet. Plan one, then create it through the API.")));
     for (const job of page.items) {
       const pct = percentOf(job);
+      const cell = progressCell(pct);
       body.append(h("tr", { "data-job": job.id },
         h("td", {}, h("a", { href: `#/jobs/${job.id}` }, job.name || job.id)),
         h("td", {}, statusBadge(job.status)),
-        h("td", {}, h("progress", { max: 100, value: pct.toFixed(1), "aria-label": `${pct.toFixed(1)} % done` }), ` ${pct.toFixed(0)} %`),
+        cell.node,
         h("td", {}, fmt(job.rows_written)),
         h("td", {}, when(job.created_at))));
+      if (pct === null) {
+        api(`/jobs/${job.id}`).then((detail) => cell.set(detail.progress.percent)).catch(() => cell.set(0));
+      }
     }
     pager.append(h("span", { class: "muted" }, `${fmt(page.total)} job(s)`));
     if (cursor) pager.append(h("a", { href: `#/jobs${status ? `?status=${status}` : ""}` }, "First page"));
@@ -483,25 +514,33 @@ function logViewer(jobId) {
     return query;
   }
 
+  // Loads overlap (the first one, and one per `status` or `finished`
+  // event): only the latest started renders, and a first page replaces
+  // the rows only once it has arrived, so rows are never shown twice.
+  let latest = 0;
   async function load(cursor = null) {
+    const mine = ++latest;
     const query = filters({ limit: "100" });
     if (cursor) query.set("cursor", cursor);
-    if (!cursor) body.replaceChildren();
-    more.replaceChildren();
+    let rows;
+    let next = null;
     try {
       const page = await api(`/jobs/${jobId}/logs?${query}`);
-      for (const entry of page.items) {
-        body.append(h("tr", { "data-level": entry.level },
-          h("td", {}, when(entry.created_at)),
-          h("td", { class: `level-${entry.level}` }, entry.level),
-          h("td", {}, entry.table_name || ""),
-          h("td", {}, entry.message, entry.column_name ? h("span", { class: "muted" }, ` (column ${entry.column_name})`) : "")));
-      }
-      if (page.items.length === 0 && !cursor) body.append(h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No log entries match.")));
-      if (page.has_more) more.append(h("button", { type: "button", onclick: () => load(page.next_cursor) }, "More"));
+      rows = page.items.map((entry) => h("tr", { "data-level": entry.level },
+        h("td", {}, when(entry.created_at)),
+        h("td", { class: `level-${entry.level}` }, entry.level),
+        h("td", {}, entry.table_name || ""),
+        h("td", {}, entry.message, entry.column_name ? h("span", { class: "muted" }, ` (column ${entry.column_name})`) : "")));
+      if (page.items.length === 0 && !cursor) rows.push(h("tr", {}, h("td", { colspan: 4, class: "muted" }, "No log entries match.")));
+      if (page.has_more) next = page.next_cursor;
     } catch (e) {
-      body.append(h("tr", {}, h("td", { colspan: 4, class: "error" }, problemText(e))));
+      rows = [h("tr", {}, h("td", { colspan: 4, class: "error" }, problemText(e)))];
     }
+    if (mine !== latest) return;
+    if (cursor) body.append(...rows);
+    else body.replaceChildren(...rows);
+    more.replaceChildren();
+    if (next) more.append(h("button", { type: "button", onclick: () => load(next) }, "More"));
   }
   return { node: h("div", {}, form, table, more), load };
 }

@@ -229,6 +229,9 @@ impl ApiClient {
                 Ok(Some(Err(e))) => return unreachable_result(self.base.as_str(), &e),
                 Ok(Some(Ok(event))) => {
                     if event.name == stream.result_event {
+                        // Done: progress reaches its total, whatever the last
+                        // progress event said (a job ends between two).
+                        progress(100.0, finished_line(&event.data));
                         return CallToolResult::structured(serde_json::json!({
                             "finished": true,
                             "result": event.data,
@@ -309,6 +312,14 @@ fn describe(e: &reqwest::Error) -> String {
     match root {
         Some(root) => format!("{kind} ({root})"),
         None => kind.to_owned(),
+    }
+}
+
+/// The line of the last progress notification: finished, and in what state.
+fn finished_line(data: &Value) -> String {
+    match data.get("status").and_then(Value::as_str) {
+        Some(status) => format!("finished: {status}"),
+        None => "finished".to_owned(),
     }
 }
 

@@ -11,7 +11,9 @@
 //! - input schema = path, query and header parameters plus the request-body
 //!   properties, flattened into one object. Collisions are resolved in that
 //!   order of precedence: a later argument whose name is taken is renamed
-//!   `<location>_<name>` (then `_2`, `_3`, …);
+//!   `<location>_<name>` (then `_2`, `_3`, …). A header parameter's
+//!   argument is its name in lower case with `_` for `-` (`Last-Event-ID`:
+//!   `last_event_id`);
 //! - `$ref: "#/components/schemas/X"` becomes `$ref: "#/$defs/X"` with `X`
 //!   copied (transitively) into the tool's `$defs`;
 //! - output schema = the JSON schema of the lowest 2xx response, wrapped as
@@ -492,6 +494,8 @@ impl Operation<'_> {
             let whole_body = candidate.location == Location::Body && candidate.api_name.is_empty();
             let wanted = if whole_body {
                 "body".to_owned()
+            } else if candidate.location == Location::Header {
+                header_argument_name(&candidate.api_name)
             } else {
                 candidate.api_name.clone()
             };
@@ -816,6 +820,14 @@ fn assert_formats(schema: &mut Value) {
 }
 
 /// `wanted`, else `<prefix>_<wanted>`, else that with `_2`, `_3`, … appended.
+/// A header parameter as an argument: HTTP header names are
+/// case-insensitive and hyphenated, argument names are identifiers
+/// (`Last-Event-ID` is `last_event_id`). The request still sends the
+/// header under its own name.
+fn header_argument_name(header: &str) -> String {
+    header.to_ascii_lowercase().replace('-', "_")
+}
+
 fn unique_name(wanted: &str, prefix: &str, taken: &BTreeSet<String>) -> String {
     if !taken.contains(wanted) {
         return wanted.to_owned();

@@ -64,6 +64,15 @@ async fn watch_follows_a_job_reports_progress_and_returns_the_final_job() {
         .expect("generated from x-mcp");
     let schema = Value::Object((*watch.input_schema).clone());
     assert_eq!(schema["properties"]["timeout_seconds"]["maximum"], 3600);
+    // The Last-Event-ID header, as an argument with an identifier's name.
+    assert!(
+        schema["properties"]["last_event_id"].is_object(),
+        "{schema}"
+    );
+    assert!(
+        schema["properties"].get("Last-Event-ID").is_none(),
+        "{schema}"
+    );
     assert!(watch.output_schema.is_some());
 
     let call = |name: &str, args: Value| {
@@ -143,17 +152,38 @@ async fn watch_follows_a_job_reports_progress_and_returns_the_final_job() {
                 .expect("completed");
         }
     };
-    let (finished, ()) = tokio::join!(
-        client.call_tool(call(
-            "watch_migration_job",
-            json!({"job_id": job_id, "timeout_seconds": 60})
-        )),
-        finish
+    recorder.0.lock().expect("lock").clear();
+    let mut params = call(
+        "watch_migration_job",
+        json!({"job_id": job_id, "timeout_seconds": 60}),
     );
+    params.set_progress_token(ProgressToken(rmcp::model::NumberOrString::String(
+        "watch-2".into(),
+    )));
+    let (finished, ()) = tokio::join!(client.call_tool(params), finish);
     let body = ok(&finished.expect("call"));
     assert_eq!(body["finished"], true, "{body}");
     assert_eq!(body["result"]["id"], job_id);
     assert_eq!(body["result"]["status"], "completed");
+    // The last progress seen while it ran comes with the result.
+    assert_eq!(body["last_progress"]["percent"], 50.0, "{body}");
+    // The last notification says it is done: progress == total.
+    let seen = recorder.0.lock().expect("lock").clone();
+    let last = seen.last().expect("progress notifications");
+    assert_eq!(
+        (last.progress, last.total),
+        (100.0, Some(100.0)),
+        "{seen:?}"
+    );
+    assert_eq!(
+        last.message.as_deref(),
+        Some("finished: completed"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].progress <= w[1].progress),
+        "progress never goes back: {seen:?}"
+    );
 
     // A bad timeout is the caller's error; another tenant's job the API's 404.
     let bad = client
@@ -172,5 +202,17 @@ async fn watch_follows_a_job_reports_progress_and_returns_the_final_job() {
         .await
         .expect("call");
     assert_eq!(foreign.is_error, Some(true));
+    // `last_event_id` goes out as the Last-Event-ID header: one beyond the
+    // job's last change is the API's 400.
+    let beyond = client
+        .call_tool(call(
+            "watch_migration_job",
+            json!({"job_id": job_id, "last_event_id": "99999999", "timeout_seconds": 2}),
+        ))
+        .await
+        .expect("call");
+    assert_eq!(beyond.is_error, Some(true));
+    let text = serde_json::to_string(&beyond.content).expect("content");
+    assert!(text.contains("not an event of this job"), "{text}");
     client.cancel().await.expect("shutdown");
 }

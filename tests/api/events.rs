@@ -18,6 +18,14 @@ struct SseEvent {
     data: Value,
 }
 
+impl SseEvent {
+    /// Stored events (status changes, failed attempts); the others are
+    /// derived from the job when sent.
+    fn durable(&self) -> bool {
+        self.event == "status" || self.event == "batch_failed"
+    }
+}
+
 /// Reads events from an open stream until `done` says so or 20 s pass.
 struct SseReader {
     body: futures::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
@@ -82,6 +90,23 @@ impl SseReader {
     }
 }
 
+/// `(change, count)` of an event id: `12` is (12, 0), `12.3` is (12, 3).
+fn position(id: &str) -> (i64, u32) {
+    match id.split_once('.') {
+        Some((seq, n)) => (seq.parse().unwrap(), n.parse().unwrap()),
+        None => (id.parse().unwrap(), 0),
+    }
+}
+
+/// Ids strictly increase along a stream: none is used twice.
+fn assert_increasing(events: &[SseEvent]) {
+    let ids: Vec<(i64, u32)> = events.iter().map(|e| position(&e.id)).collect();
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids increase, none twice: {events:?}"
+    );
+}
+
 async fn a_job_stream_shows_every_change_and_resumes_without_loss(backend: Backend) {
     let api = Api::spawn_on(backend).await;
     let caller = api.new_tenant();
@@ -92,6 +117,9 @@ async fn a_job_stream_shows_every_change_and_resumes_without_loss(backend: Backe
     let first = stream.next().await.unwrap();
     assert_eq!(first.event, "status");
     assert_eq!(first.data["status"], "queued");
+    // Derived from the job when sent, after its last stored change.
+    assert_eq!(position(&first.id).1, 1, "{first:?}");
+    let mut live = vec![first.clone()];
 
     // A worker starts it (as dispatch does) and a batch attempt fails.
     let job_uuid = uuid::Uuid::parse_str(&id).unwrap();
@@ -120,8 +148,10 @@ async fn a_job_stream_shows_every_change_and_resumes_without_loss(backend: Backe
         ("status", Some("running"))
     );
     assert_eq!(running.data["previous_status"], "queued");
+    live.push(running.clone());
     let failed = loop {
         let event = stream.next().await.unwrap();
+        live.push(event.clone());
         if event.event == "batch_failed" {
             break event;
         }
@@ -132,10 +162,19 @@ async fn a_job_stream_shows_every_change_and_resumes_without_loss(backend: Backe
     assert_eq!(failed.data["final"], false);
     let progress = loop {
         let event = stream.next().await.unwrap();
+        live.push(event.clone());
         if event.event == "progress" {
             break event;
         }
     };
+    // A second progress event: its own id too.
+    loop {
+        let event = stream.next().await.unwrap();
+        live.push(event.clone());
+        if event.event == "progress" {
+            break;
+        }
+    }
     assert!(
         progress.data["batches"]["total"].as_i64() == Some(1),
         "{}",
@@ -190,11 +229,98 @@ async fn a_job_stream_shows_every_change_and_resumes_without_loss(backend: Backe
         durable, original,
         "the replay equals what the live stream showed"
     );
-    let ids: Vec<i64> = durable.iter().map(|(id, _)| id.parse().unwrap()).collect();
-    assert!(
-        ids.windows(2).all(|w| w[0] <= w[1]),
-        "ids never go back: {ids:?}"
+    live.extend(tail.iter().cloned());
+    assert_increasing(&live);
+    assert_increasing(&replay);
+
+    // Resuming after a progress event: every stored change after it.
+    let mut resumed = SseReader::open(&api, &caller, &path, Some(&progress.id)).await;
+    let mut after_progress = Vec::new();
+    while let Some(event) = resumed.next().await {
+        after_progress.push(event);
+    }
+    let stored_after = |events: &[SseEvent]| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e.durable() && position(&e.id) > position(&progress.id))
+            .map(|e| e.id.clone())
+            .collect()
+    };
+    assert_eq!(
+        stored_after(&after_progress),
+        stored_after(&live),
+        "{after_progress:?}"
     );
+    assert_eq!(
+        after_progress.last().map(|e| e.event.as_str()),
+        Some("finished")
+    );
+}
+
+/// `Last-Event-ID` names an event of this job: one beyond its last change
+/// is a 400 (it would skip the changes to come), `0` replays every stored
+/// event from the job's creation, and a derived event's id resumes after
+/// the change it follows.
+async fn an_id_beyond_the_last_change_is_a_400_and_0_replays_every_event(backend: Backend) {
+    let api = Api::spawn_on(backend).await;
+    let caller = api.new_tenant();
+    let job = api.create_job(&caller, &job_body()).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/jobs/{id}/events");
+    let mut fresh = SseReader::open(&api, &caller, &path, None).await;
+    let snapshot = fresh.next().await.unwrap();
+    let (last, derived) = position(&snapshot.id);
+    assert_eq!(derived, 1, "{snapshot:?}");
+    for beyond in [
+        "99999999".to_owned(),
+        format!("{}", last + 1),
+        format!("{}.1", last + 1),
+    ] {
+        let response = api
+            .request(reqwest::Method::GET, &path, &caller)
+            .header("Last-Event-ID", &beyond)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response, 400, "VALIDATION_ERROR").await;
+    }
+
+    // From 0: the stored `queued` status of the job's creation.
+    let mut replay = SseReader::open(&api, &caller, &path, Some("0")).await;
+    let created = replay.next().await.unwrap();
+    assert_eq!(
+        (
+            created.event.as_str(),
+            created.data["status"].as_str(),
+            created.id.clone()
+        ),
+        ("status", Some("queued"), last.to_string())
+    );
+    // From the snapshot: nothing until the next change, then that change.
+    let mut resumed = SseReader::open(&api, &caller, &path, Some(&snapshot.id)).await;
+    let cancelled = api
+        .post(
+            &format!("/api/v1/jobs/{id}/cancel"),
+            &caller,
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(cancelled.status(), 200);
+    let next = resumed.next().await.unwrap();
+    assert_eq!(next.event, "status", "{next:?}");
+    assert!(position(&next.id) > (last, 1), "{next:?}");
+    for stream in [&mut fresh, &mut replay, &mut resumed] {
+        let mut rest = Vec::new();
+        while let Some(event) = stream.next().await {
+            rest.push(event);
+        }
+        assert_eq!(
+            rest.last().map(|e| e.event.as_str()),
+            Some("finished"),
+            "{rest:?}"
+        );
+        assert_increasing(&rest);
+    }
 }
 
 async fn another_tenants_job_stream_is_a_404_and_a_bad_last_event_id_a_400(backend: Backend) {
@@ -454,6 +580,7 @@ async fn open_transactions_elsewhere_do_not_stall_events_and_commit_order_is_id_
 
 freight_api::on_both_backends!(
     a_job_stream_shows_every_change_and_resumes_without_loss,
+    an_id_beyond_the_last_change_is_a_400_and_0_replays_every_event,
     another_tenants_job_stream_is_a_404_and_a_bad_last_event_id_a_400,
     progress_events_are_at_least_a_second_apart_however_often_the_job_wakes,
     a_quiet_stream_gets_keep_alive_comments,

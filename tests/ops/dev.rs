@@ -2,7 +2,8 @@
 //! no Redis (both URLs point at closed ports, so any attempt to reach them
 //! would fail the job), a demo database to migrate, and a `kill -9` or a
 //! SIGTERM in the middle of a job that loses nothing once it is started
-//! again on the same data directory.
+//! again on the same data directory (after a `kill -9`, without waiting
+//! out the killed process's leases), and one process per data directory.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -133,6 +134,9 @@ async fn stopped_mid_job_then_restarted(signal_name: &str) {
     let http = reqwest::Client::new();
     let tenant = unique("dev");
 
+    // Leases far longer than the test may take: the restarted process
+    // hands out what the killed one held at once, or the job never ends.
+    let dev = |data: &Path| dev(data).env("FREIGHT_LEASE_MS", "600000");
     let mut first = dev(&data).spawn();
     first.wait_ready(&http).await;
     let base = first.base_url();
@@ -157,8 +161,45 @@ async fn stopped_mid_job_then_restarted(signal_name: &str) {
         }
     })
     .await;
+    // A `kill -9` catches a batch in flight: its write waits on a lock of
+    // the target, held until the process is gone.
+    let mut blocker = None;
+    if signal_name == "KILL" {
+        let mut conn = open(&target).await;
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let mut store = open(&data.join("freight.db")).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut seen: Option<String> = None;
+        loop {
+            let running: Option<String> =
+                sqlx::query_scalar("SELECT id FROM batches WHERE status = 'running' LIMIT 1")
+                    .fetch_optional(&mut store)
+                    .await
+                    .unwrap();
+            // The same batch on two looks: not one finishing a write made
+            // before the lock.
+            if running.is_some() && running == seen {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no batch stuck running: {running:?}"
+            );
+            seen = running;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        store.close().await.unwrap();
+        blocker = Some(conn);
+    }
     signal(first.pid(), signal_name);
     let exit = first.wait_exit(Duration::from_secs(30)).await;
+    if let Some(mut conn) = blocker {
+        sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+        conn.close().await.unwrap();
+    }
 
     // The store says the job was cut off mid-way.
     let mut store = open(&data.join("freight.db")).await;
@@ -176,6 +217,14 @@ async fn stopped_mid_job_then_restarted(signal_name: &str) {
         done < total,
         "{done} of {total} batches were done before the {signal_name}"
     );
+    if signal_name == "KILL" {
+        let running: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM batches WHERE status = 'running'")
+                .fetch_one(&mut store)
+                .await
+                .unwrap();
+        assert!(running > 0, "a batch was in flight when the process died");
+    }
     if signal_name == "TERM" {
         assert!(exit.success(), "exit 0 after SIGTERM: {exit:?}");
         // In-flight batches finished: none left running, and the target
@@ -204,6 +253,13 @@ async fn stopped_mid_job_then_restarted(signal_name: &str) {
     let finished = until_final(&http, &base, &tenant, &id).await;
     assert_eq!(finished["status"], "completed", "{finished}");
     assert_eq!(finished["rows_written"], ROWS, "{finished}");
+    if signal_name == "KILL" {
+        let logs = second.logs();
+        assert!(
+            logs.contains("did not stop cleanly"),
+            "the restart took over from the killed process: {logs}"
+        );
+    }
 
     let copied = rows(&target, "items").await;
     assert_eq!(copied.len(), usize::try_from(ROWS).unwrap());
@@ -376,6 +432,62 @@ async fn dev_out_of_the_box_prints_a_working_token_and_touches_no_postgres_or_re
     };
     assert_eq!(jobs("demo").await.unwrap().status(), 200);
     assert_eq!(jobs("other").await.unwrap().status(), 403);
+    // Another tenant's token, minted as the README says.
+    let minted = std::process::Command::new(env!("CARGO_BIN_EXE_freight"))
+        .args(["token", "--tenant", "other"])
+        .env_clear()
+        .env("FREIGHT_DEV_MODE", "true")
+        .output()
+        .unwrap();
+    assert!(minted.status.success(), "{minted:?}");
+    let other = String::from_utf8(minted.stdout).unwrap().trim().to_owned();
+    let response = http
+        .get(format!("{base}/api/v1/jobs"))
+        .bearer_auth(&other)
+        .header("X-Tenant-ID", "other")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // The README shows this banner (the demo's request aside), with the
+    // usual ports and a home directory.
+    let data_dir = std::fs::canonicalize(cwd.join("freight-data")).unwrap();
+    let normalized = banner
+        .replace(&token, "eyJ…")
+        .replace(&base, "http://127.0.0.1:8000")
+        .replace(
+            &format!("http://127.0.0.1:{metrics_port}"),
+            "http://127.0.0.1:9090",
+        )
+        .replace(
+            &data_dir.display().to_string(),
+            "/home/you/freight/freight-data",
+        );
+    let mut shown = Vec::new();
+    let mut in_demo = false;
+    for line in normalized.lines() {
+        if line.starts_with("First migration:") {
+            in_demo = true;
+        } else if line.starts_with("WARNING") {
+            in_demo = false;
+        }
+        if !in_demo {
+            shown.push(line);
+        }
+    }
+    let shown = shown.join("\n");
+    let readme = crate::support::read("README.md");
+    let documented = readme
+        .split("<!-- dev-banner -->\n```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the banner in README.md");
+    assert_eq!(
+        shown.trim(),
+        documented.trim(),
+        "README.md shows the banner as printed"
+    );
 
     // Its files are in ./freight-data, the demo source among them.
     let data = cwd.join("freight-data");
@@ -460,6 +572,9 @@ async fn dev_takes_host_and_port_after_the_subcommand() {
         .arg("127.0.0.2")
         .arg("--port")
         .arg(port.to_string())
+        // Accepted, though dev has no use for it.
+        .arg("--redis-url")
+        .arg("redis://127.0.0.1:1")
         .spawn();
     let http = reqwest::Client::new();
     eventually(Duration::from_secs(60), "ready on --host:--port", || {
@@ -495,7 +610,81 @@ async fn dev_takes_host_and_port_after_the_subcommand() {
         text.contains("--host") && text.contains("--port") && text.contains("--demo"),
         "{text}"
     );
+    // It says where dev listens, describes its flags in plain words, and
+    // leaves out the settings it ignores.
+    assert!(text.contains("127.0.0.1"), "{text}");
+    assert!(!text.contains("[default: 0.0.0.0]"), "{text}");
+    assert!(!text.contains("[`"), "no rustdoc links: {text}");
+    for ignored in [
+        "--database-url",
+        "--database-max-connections",
+        "--redis-url",
+        "--queue-name",
+        "--dev-mode",
+    ] {
+        assert!(!text.contains(ignored), "{ignored} in {text}");
+    }
+    for described in ["--host", "--port", "--enable-metrics"] {
+        let line = text
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with(described))
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            !line.trim_start().starts_with('[') && !line.trim_start().starts_with("--"),
+            "{described} has a description: {text}"
+        );
+    }
+    // Other commands still list them.
+    let api_help = std::process::Command::new(env!("CARGO_BIN_EXE_freight"))
+        .args(["api", "--help"])
+        .output()
+        .expect("freight api --help");
+    assert!(
+        String::from_utf8_lossy(&api_help.stdout).contains("--database-url"),
+        "{api_help:?}"
+    );
     freight.terminate();
     freight.wait_exit(Duration::from_secs(30)).await;
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A second `freight dev` on a data directory in use is refused at once,
+/// with the directory and the pid of the one using it, and exits non-zero;
+/// the first goes on serving.
+#[tokio::test]
+async fn a_second_dev_on_the_same_data_directory_is_refused() {
+    let data = data_dir();
+    let http = reqwest::Client::new();
+    let mut first = dev(&data).spawn();
+    first.wait_ready(&http).await;
+
+    let mut second = dev(&data).spawn();
+    let exit = second.wait_exit(Duration::from_secs(30)).await;
+    assert!(!exit.success(), "refused: {exit:?}");
+    let logs = second.logs();
+    let canonical = std::fs::canonicalize(&data).unwrap();
+    assert!(
+        logs.contains(&format!(
+            "the data directory {} is in use by another `freight dev` (pid {})",
+            canonical.display(),
+            first.pid()
+        )),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("worker starting"),
+        "it started nothing: {logs}"
+    );
+
+    first.assert_running();
+    let ready = http
+        .get(format!("{}/ready", first.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    first.terminate();
+    assert!(first.wait_exit(Duration::from_secs(30)).await.success());
     let _ = std::fs::remove_dir_all(&data);
 }

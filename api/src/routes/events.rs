@@ -87,10 +87,18 @@ pub enum JobStreamEvent {
 /// state, `progress` at most once a second while running (rows, rows/s,
 /// percent, ETA, batch counts), `batch_failed` for every failed batch
 /// attempt, and a last `finished` event with the final job, after which the
-/// stream closes. Every event has an `id`: reconnect with `Last-Event-ID`
-/// to resume without losing any `status` or `batch_failed` event. Without
-/// it the stream starts with the current `status`. A comment keeps a
-/// connection alive after 15 s without an event (`FREIGHT_SSE_KEEP_ALIVE_MS`).
+/// stream closes. Every event has an `id`, unique within the job: a stored
+/// event (`status`, `batch_failed`) has the number of its change (`1234`);
+/// an event derived from the job when sent (the first `status` of a new
+/// stream, `progress`, `finished`) has the number of the last change before
+/// it and a count (`1234.2`). Reconnect with `Last-Event-ID` set to any id
+/// received to resume after it without losing any `status` or
+/// `batch_failed` event (`progress` is not replayed: the next one shows the
+/// current counters); an id beyond the job's last change is a 400. Without
+/// it the stream starts with the current `status` only, not the earlier
+/// events: `Last-Event-ID: 0` replays every stored event of the job from
+/// its creation. A comment keeps a connection alive after 15 s without an
+/// event (`FREIGHT_SSE_KEEP_ALIVE_MS`).
 #[utoipa::path(
     get, path = "/api/v1/jobs/{job_id}/events", operation_id = "stream_job_events", tag = "jobs",
     // For MCP clients: a tool that follows the stream until the job ends
@@ -113,7 +121,7 @@ pub enum JobStreamEvent {
     }))),
     params(
         ("X-Tenant-ID" = String, Header, description = "Tenant to act for"),
-        ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = "^[0-9]{1,18}$", description = "The `id` of the last event received, to resume after it; anything but an event id is the shared 400"),
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, pattern = "^[0-9]{1,18}(\\.[0-9]{1,9})?$", description = "The `id` of the last event received, to resume after it (`0`: from the job's first event); anything but an event id of this job (malformed, or beyond its last change) is the shared 400"),
         ("job_id" = uuid::Uuid, Path, description = "Job id: the `id` returned by `create_migration_job`", example = "0192f4a1-7c3e-7b1a-9d2e-5f6a7b8c9d0e")
     ),
     responses(
@@ -132,14 +140,26 @@ pub async fn stream_job_events(
         Some(raw) => Some(
             raw.to_str()
                 .ok()
-                .and_then(|s| s.trim().parse::<i64>().ok())
-                .filter(|n| *n >= 0)
+                .and_then(|s| Position::parse(s.trim()))
                 .ok_or_else(|| ApiError::BadRequest("Last-Event-ID must be an event id".into()))?,
         ),
         None => None,
     };
     // 404 before the stream starts; subscribe before reading, so no wake is missed.
     state.store.get_job(&ctx.tenant, job_id).await?;
+    if let Some(resume) = resume {
+        // Ids only grow: one beyond the job's last change was never sent
+        // for it (another job's, another installation's). Resuming from it
+        // would skip the changes still to come.
+        let last = state.store.last_job_event(&ctx.tenant, job_id).await?;
+        if resume.seq > last {
+            return Err(ApiError::BadRequest(format!(
+                "Last-Event-ID {} is not an event of this job (its last change is {last}); \
+                 reconnect without it, or with 0 for every event",
+                resume.seq
+            )));
+        }
+    }
     let keep_alive = KeepAlive::new().interval(state.event_keep_alive);
     let wakes = state.job_events.subscribe(&state.store);
     let (sender, receiver) = mpsc::channel::<Event>(64);
@@ -152,6 +172,46 @@ pub async fn stream_job_events(
         receiver.recv().await.map(|event| (Ok(event), receiver))
     });
     Ok(Sse::new(stream).keep_alive(keep_alive))
+}
+
+/// Where a stream stands, as its event ids tell: the last stored event
+/// passed (`seq`) and how many derived events (the first `status`,
+/// `progress`, `finished`: not stored) were sent since. A stored event's id
+/// is its `seq`; a derived one's is `<seq>.<count>`, so every id is unique
+/// within the job and any of them resumes the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Position {
+    seq: i64,
+    derived: u32,
+}
+
+impl Position {
+    /// `123` or `123.4`: digits only, as the spec's pattern says.
+    fn parse(raw: &str) -> Option<Self> {
+        fn digits(s: &str, max: usize) -> Option<&str> {
+            (!s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)
+        }
+        let (seq, derived) = match raw.split_once('.') {
+            Some((seq, derived)) => (seq, Some(digits(derived, 9)?)),
+            None => (raw, None),
+        };
+        Some(Self {
+            seq: digits(seq, 18)?.parse().ok()?,
+            derived: derived.map_or(Some(0), |d| d.parse().ok())?,
+        })
+    }
+
+    /// A stored event was sent.
+    fn stored(&mut self, seq: i64) -> String {
+        *self = Self { seq, derived: 0 };
+        seq.to_string()
+    }
+
+    /// The id of the next derived event.
+    fn derived(&mut self) -> String {
+        self.derived = self.derived.saturating_add(1);
+        format!("{}.{}", self.seq, self.derived)
+    }
 }
 
 /// Why following stopped early (the client left, or the store failed).
@@ -167,7 +227,7 @@ async fn follow(
     state: &AppState,
     tenant: &TenantId,
     job: JobId,
-    resume: Option<i64>,
+    resume: Option<Position>,
     mut wakes: broadcast::Receiver<JobId>,
     sender: &mpsc::Sender<Event>,
 ) -> Result<(), Stop> {
@@ -176,10 +236,13 @@ async fn follow(
     // status event, never precedes it (the job is read live, after its
     // events: it may already show a change whose event the next read gets).
     let mut shown: Option<JobStatus> = None;
-    let mut last = match resume {
-        Some(id) => id,
+    let mut at = match resume {
+        Some(position) => position,
         None => {
-            let last = store.last_job_event(tenant, job).await?;
+            let mut at = Position {
+                seq: store.last_job_event(tenant, job).await?,
+                derived: 0,
+            };
             let detail = store.get_job(tenant, job).await?;
             let snapshot = StatusEvent {
                 status: detail.job.status,
@@ -187,31 +250,32 @@ async fn follow(
                 error_summary: detail.job.error_summary.clone(),
                 at: Some(detail.job.updated_at),
             };
-            send(sender, "status", last, &snapshot).await?;
+            send(sender, "status", at.derived(), &snapshot).await?;
             shown = Some(detail.job.status);
-            last
+            at
         }
     };
     let mut last_progress: Option<tokio::time::Instant> = None;
     loop {
-        let events = store.job_events(tenant, job, last, PAGE).await?;
+        let events = store.job_events(tenant, job, at.seq, PAGE).await?;
         let full_page = i64::try_from(events.len()).unwrap_or(PAGE) >= PAGE;
         for event in events {
-            last = event.id;
             if event.kind == JobEventKind::Status
                 && let Ok(status) =
                     serde_json::from_value::<JobStatus>(event.data["status"].clone())
             {
                 shown = Some(status);
             }
-            send_durable(sender, &event).await?;
+            send_durable(sender, at.stored(event.id), &event).await?;
         }
         if full_page {
             continue;
         }
         let detail = store.get_job(tenant, job).await?;
-        if detail.job.status.is_finished() && !has_pending_events(state, tenant, job, last).await? {
-            send(sender, "finished", last, &detail.job).await?;
+        if detail.job.status.is_finished()
+            && !has_pending_events(state, tenant, job, at.seq).await?
+        {
+            send(sender, "finished", at.derived(), &detail.job).await?;
             return Ok(());
         }
         // Resumed streams start from the state the store shows now.
@@ -225,7 +289,7 @@ async fn follow(
                 progress: JobProgress::of(&detail, Utc::now()),
                 batches: detail.batches.clone(),
             };
-            send(sender, "progress", last, &progress).await?;
+            send(sender, "progress", at.derived(), &progress).await?;
             last_progress = Some(tokio::time::Instant::now());
         }
         wait_for(&mut wakes, job, sender).await?;
@@ -269,7 +333,11 @@ async fn wait_for(
     }
 }
 
-async fn send_durable(sender: &mpsc::Sender<Event>, event: &JobEvent) -> Result<(), Stop> {
+async fn send_durable(
+    sender: &mpsc::Sender<Event>,
+    id: String,
+    event: &JobEvent,
+) -> Result<(), Stop> {
     let mut data = event.data.clone();
     if let Some(object) = data.as_object_mut() {
         object.insert("at".into(), serde_json::json!(event.at));
@@ -278,19 +346,62 @@ async fn send_durable(sender: &mpsc::Sender<Event>, event: &JobEvent) -> Result<
         JobEventKind::Status => "status",
         JobEventKind::BatchFailed => "batch_failed",
     };
-    send(sender, name, event.id, &data).await
+    send(sender, name, id, &data).await
 }
 
 async fn send(
     sender: &mpsc::Sender<Event>,
     name: &str,
-    id: i64,
+    id: String,
     data: &impl Serialize,
 ) -> Result<(), Stop> {
     let event = Event::default()
         .event(name)
-        .id(id.to_string())
+        .id(id.clone())
         .json_data(data)
-        .unwrap_or_else(|_| Event::default().event(name).id(id.to_string()).data("{}"));
+        .unwrap_or_else(|_| Event::default().event(name).id(id).data("{}"));
     sender.send(event).await.map_err(|_| Stop::Gone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Position;
+
+    #[test]
+    fn event_ids_are_a_change_number_and_a_count_of_derived_events() {
+        assert_eq!(
+            Position::parse("42"),
+            Some(Position {
+                seq: 42,
+                derived: 0
+            })
+        );
+        assert_eq!(
+            Position::parse("42.3"),
+            Some(Position {
+                seq: 42,
+                derived: 3
+            })
+        );
+        for bad in [
+            "",
+            "x",
+            "-1",
+            "+1",
+            "1.",
+            ".1",
+            "1.2.3",
+            "1.-2",
+            "1e3",
+            "1234567890123456789",
+            "1.1234567890",
+        ] {
+            assert_eq!(Position::parse(bad), None, "{bad:?}");
+        }
+        let mut at = Position::parse("42.3").unwrap_or(Position { seq: 0, derived: 0 });
+        assert_eq!(at.derived(), "42.4");
+        assert_eq!(at.stored(50), "50");
+        assert_eq!(at.derived(), "50.1");
+        assert_eq!(at.derived(), "50.2");
+    }
 }

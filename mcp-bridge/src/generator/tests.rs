@@ -790,3 +790,26 @@ fn x_mcp_sets_the_open_world_hint() {
     assert!(tool(&tools, "create_migration_job").annotations.open_world);
     assert!(!tool(&tools, "get_migration_job").annotations.open_world);
 }
+
+#[test]
+fn a_header_parameter_is_a_snake_case_argument_sent_under_its_header_name() {
+    let tools = tools(&committed_spec());
+    let watch = tool(&tools, "watch_migration_job");
+    let header = watch
+        .arguments
+        .iter()
+        .find(|a| a.location == Location::Header)
+        .expect("the Last-Event-ID parameter");
+    assert_eq!(
+        (header.name.as_str(), header.api_name.as_str()),
+        ("last_event_id", "Last-Event-ID")
+    );
+    let properties = watch.input_schema["properties"]
+        .as_object()
+        .expect("properties");
+    assert!(properties.contains_key("last_event_id"), "{properties:?}");
+    assert!(
+        properties.keys().all(|name| !name.contains('-')),
+        "{properties:?}"
+    );
+}

@@ -31,6 +31,7 @@ mod validations;
 mod webhooks;
 mod workers;
 
+pub use dispatch::TakenOver;
 pub use jobs::ResealReport;
 
 use std::path::{Path, PathBuf};

@@ -17,8 +17,9 @@
 //! `redispatch_after` anyway.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use apalis::prelude::{BackendExt as _, BoxDynError, WorkerBuilder, WorkerBuilderExt as _};
@@ -241,9 +242,108 @@ fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// A consumer with no batch of its own running for this long, while a
+/// message has been ready for as long, has stopped polling (a healthy one
+/// takes a ready message within its `fetch_interval`): its generation is
+/// restarted.
+const STALLED_AFTER: Duration = Duration::from_secs(15);
+/// How often the stall watchdog looks.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
+/// What one consumer's handler has been doing, for the stall watchdog.
+#[derive(Debug)]
+struct Activity {
+    /// Messages being handled right now.
+    running: AtomicUsize,
+    /// When a message was last taken or finished (or the generation started).
+    last: Mutex<Instant>,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            running: AtomicUsize::new(0),
+            last: Mutex::new(Instant::now()),
+        }
+    }
+
+    fn touch(&self) {
+        if let Ok(mut last) = self.last.lock() {
+            *last = Instant::now();
+        }
+    }
+
+    /// Idle (nothing running) for at least `period`.
+    fn idle_for(&self, period: Duration) -> bool {
+        self.running.load(Ordering::SeqCst) == 0
+            && self
+                .last
+                .lock()
+                .map(|last| last.elapsed() >= period)
+                .unwrap_or(false)
+    }
+}
+
+/// Whether a message of `queue_name` has been ready to take for `period`
+/// (pending, unlocked, due that long ago).
+async fn ready_for(pool: &SqlitePool, queue_name: &str, period: Duration) -> anyhow::Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM Jobs
+                        WHERE job_type = ?1 AND status = 'Pending' AND lock_by IS NULL
+                          AND run_at <= CAST(strftime('%s', 'now') AS INTEGER) - ?2)",
+    )
+    .bind(queue_name)
+    .bind(secs(period))
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Whether the consumer whose `activity` this is has stopped polling: idle
+/// for `period` while a message was ready all along.
+async fn stalled(
+    pool: &SqlitePool,
+    queue_name: &str,
+    activity: &Activity,
+    period: Duration,
+) -> bool {
+    if !activity.idle_for(period) {
+        return false;
+    }
+    match ready_for(pool, queue_name, period).await {
+        Ok(ready) => ready && activity.idle_for(period),
+        Err(e) => {
+            tracing::debug!(error = %format!("{e:#}"), "the queue stall check failed");
+            false
+        }
+    }
+}
+
+/// Returns once the consumer has stalled (see [`stalled`]), checking every
+/// `every`.
+async fn watch_for_stall(
+    pool: SqlitePool,
+    queue_name: String,
+    activity: Arc<Activity>,
+    period: Duration,
+    every: Duration,
+) {
+    loop {
+        tokio::time::sleep(every).await;
+        if stalled(&pool, &queue_name, &activity, period).await {
+            tracing::warn!(
+                idle_seconds = period.as_secs(),
+                "the queue consumer took no message for a while although one was ready; restarting it"
+            );
+            return;
+        }
+    }
+}
+
 /// The apalis worker that takes batch messages off the queue file. It is
 /// restarted whenever it stops on its own (apalis ends a worker whose
-/// backend fails, e.g. a write that timed out on a locked file).
+/// backend fails, e.g. a write that timed out on a locked file), and when
+/// a watchdog finds it idle while messages wait (it stopped polling
+/// without ending: [`STALLED_AFTER`]).
 pub struct Consumer {
     pool: SqlitePool,
     queue_name: String,
@@ -269,21 +369,44 @@ impl QueueConsumer for Consumer {
             let storage =
                 storage(&self.pool, &self.queue_name).poll_with_interval(settings.fetch_interval);
             let handler = handle.clone();
+            let activity = Arc::new(Activity::new());
+            let counted = activity.clone();
             let worker = WorkerBuilder::new(name.as_str())
                 .backend(storage)
                 .concurrency(settings.concurrency)
                 .build(move |message: DispatchMessage| {
+                    let activity = counted.clone();
+                    activity.running.fetch_add(1, Ordering::SeqCst);
+                    activity.touch();
                     let run = handler(message.batch());
                     async move {
                         run.await;
+                        activity.touch();
+                        activity.running.fetch_sub(1, Ordering::SeqCst);
                         Ok::<(), BoxDynError>(())
                     }
                 });
             let until = stop.clone();
-            Box::pin(worker.run_until(async move {
-                until.cancelled().await;
-                Ok::<(), std::io::Error>(())
-            }))
+            let run: futures::future::BoxFuture<'static, _> =
+                Box::pin(worker.run_until(async move {
+                    until.cancelled().await;
+                    Ok::<(), std::io::Error>(())
+                }));
+            let watchdog = watch_for_stall(
+                self.pool.clone(),
+                self.queue_name.clone(),
+                activity,
+                STALLED_AFTER,
+                WATCH_EVERY,
+            );
+            Box::pin(async move {
+                tokio::select! {
+                    result = run => result,
+                    // Dropping the worker ends this generation; nothing of
+                    // ours was running (the watchdog saw it idle).
+                    () = watchdog => Ok(()),
+                }
+            })
         })
         .await;
     }
@@ -310,6 +433,73 @@ mod tests {
         for opener in openers {
             opener.await.expect("joins").expect("opens");
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The watchdog restarts a consumer only when it is idle and a message
+    /// has been ready all that time: never a busy one, never for a message
+    /// just pushed.
+    #[tokio::test]
+    async fn a_consumer_idle_while_a_message_waits_counts_as_stalled() {
+        let dir = std::env::temp_dir().join(format!(
+            "freight-queue-test-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).expect("directory");
+        let queue = open(&dir.join("queue.db"), "q").await.expect("opens");
+        let pool =
+            SqlitePool::connect_with(SqliteConnectOptions::new().filename(dir.join("queue.db")))
+                .await
+                .expect("connects");
+        let period = Duration::from_secs(30);
+        let activity = Activity::new();
+        *activity.last.lock().expect("lock") = Instant::now() - Duration::from_secs(60);
+
+        assert!(
+            !stalled(&pool, "q", &activity, period).await,
+            "nothing queued"
+        );
+        let batch = BatchRef {
+            batch_id: freight_core::ids::BatchId::new(),
+            job_id: freight_core::ids::JobId::new(),
+            tenant: freight_core::ids::TenantId::parse("acme").expect("tenant"),
+        };
+        assert!(queue.producer.push(vec![batch]).await.is_empty());
+        assert!(
+            !stalled(&pool, "q", &activity, period).await,
+            "a message just pushed"
+        );
+        sqlx::query("UPDATE Jobs SET run_at = run_at - 60")
+            .execute(&pool)
+            .await
+            .expect("ages the message");
+        assert!(
+            stalled(&pool, "q", &activity, period).await,
+            "idle, a message waiting"
+        );
+
+        activity.running.store(1, Ordering::SeqCst);
+        assert!(!stalled(&pool, "q", &activity, period).await, "busy");
+        activity.running.store(0, Ordering::SeqCst);
+        activity.touch();
+        assert!(
+            !stalled(&pool, "q", &activity, period).await,
+            "took a message a moment ago"
+        );
+        *activity.last.lock().expect("lock") = Instant::now() - Duration::from_secs(60);
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            watch_for_stall(
+                pool.clone(),
+                "q".into(),
+                Arc::new(activity),
+                period,
+                Duration::from_millis(10),
+            ),
+        )
+        .await
+        .expect("the watchdog ends the generation");
+        pool.close().await;
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -20,6 +20,8 @@ mod outbox;
 mod validations;
 mod workers;
 
+pub use workers::TakenOver;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};

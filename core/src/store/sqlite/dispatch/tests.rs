@@ -652,3 +652,88 @@ async fn the_wake_up_stream_fires_on_create_and_cancel_and_not_on_lease_renewals
         .unwrap();
     assert!(next(&mut wakeups).await.is_some(), "cancel");
 }
+
+/// `freight dev` restarted after a `kill -9` on the same data directory
+/// (holding its lock, so the earlier process is gone): what that process
+/// held is handed out at the next pass, not after its leases run out.
+#[tokio::test]
+async fn a_take_over_ends_the_leases_and_workers_of_earlier_processes_at_once() {
+    let temp = temp_store().await;
+    let store = &temp.store;
+    let tenant = TenantId::parse("acme").unwrap();
+    let copying = planned_job(store, &tenant, 2).await;
+    let batch = batch_refs(store, &copying).await.remove(0);
+    // The dead process: a batch, a job lease (finishing another job) and
+    // a live worker row, all good for an hour.
+    let hour = Duration::from_secs(3600);
+    store
+        .claim_batch(&batch, "dead-worker", hour)
+        .await
+        .unwrap()
+        .unwrap();
+    let finishing = planned_job(store, &tenant, 1).await;
+    let last = batch_refs(store, &finishing).await.remove(0);
+    let claimed = store
+        .claim_batch(&last, "dead-worker", hour)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .complete_batch(&claimed, "dead-worker", &BatchOutcome::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_job_to_finish("dead-worker", hour)
+            .await
+            .unwrap(),
+        Some(finishing.clone())
+    );
+    store
+        .heartbeat(&WorkerBeat {
+            id: "dead-worker".into(),
+            host: "h".into(),
+            pid: 1,
+            concurrency: 4,
+            in_flight: 1,
+            rows_processed: 0,
+        })
+        .await
+        .unwrap();
+    assert!(store.expire_leases(3).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_job_to_finish("new", hour)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let taken = store.take_over_from_earlier_processes().await.unwrap();
+    assert_eq!(
+        taken,
+        crate::store::sqlite::TakenOver {
+            workers: 1,
+            batches: 1,
+            jobs: 1,
+            other_leases: 0,
+        }
+    );
+    let expired = store.expire_leases(3).await.unwrap();
+    assert_eq!(expired.len(), 1, "the batch is handed out again");
+    assert_eq!(expired[0].batch, batch);
+    assert_eq!(expired[0].new_status, BatchStatus::Pending);
+    assert_eq!(
+        store.claim_job_to_finish("new", hour).await.unwrap(),
+        Some(finishing),
+        "the job lease is free"
+    );
+    let state = store
+        .dispatch_state(Duration::from_secs(60), Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        state.live_slots, 0,
+        "the dead worker's slots no longer count"
+    );
+}
