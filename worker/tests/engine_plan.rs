@@ -166,3 +166,23 @@ async fn errors_never_contain_passwords() {
     }
     dbs.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_failure_met_on_the_target_table_says_it_was_the_target() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute("CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1);")
+        .await
+        .expect("source");
+    // A target file that is no SQLite database: the source's `items` reads
+    // fine, the target's cannot be measured.
+    std::fs::write(dbs.sqlite_path("garbage"), vec![b'x'; 4096]).expect("garbage file");
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let j = job(dbs.mysql(), dbs.sqlite("garbage"), &["items"], 10);
+    let message = match engine.plan(&j, false).await {
+        Err(EngineError::Permanent(m) | EngineError::Transient(m)) => m,
+        other => panic!("expected a planning failure, got {other:?}"),
+    };
+    assert!(message.contains("the target"), "{message}");
+    dbs.cleanup().await;
+}

@@ -22,6 +22,20 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// The same failure, its message naming the side it was met on (`"the
+    /// target"`), where the table's name alone would point at the source.
+    pub fn on(self, side: &str) -> Self {
+        match self {
+            Self::Transient(m) => Self::Transient(format!("{side}: {m}")),
+            Self::Data { message, column } => Self::Data {
+                message: format!("{side}: {message}"),
+                column,
+            },
+            Self::Permanent(m) => Self::Permanent(format!("{side}: {m}")),
+            Self::NotAllowed(v) => Self::NotAllowed(v),
+        }
+    }
+
     pub fn into_engine(self) -> EngineError {
         match self {
             Self::Transient(m) => EngineError::Transient(m),

@@ -261,12 +261,16 @@ pub async fn plan(
                 let schema = target_schema.as_deref().unwrap_or_default();
                 // A target table is the tenant's text too (held while
                 // this table is planned).
-                let text = introspect::schema_text_bytes(pool, schema, &target_table.name).await?;
+                let text = introspect::schema_text_bytes(pool, schema, &target_table.name)
+                    .await
+                    .map_err(|f| f.on("the target"))?;
                 schema_budget.fits(
                     &format!("target table {}", target_table.name),
                     usize::try_from(text).unwrap_or(usize::MAX),
                 )?;
-                let existing = introspect::table(pool, schema, &target_table.name).await?;
+                let existing = introspect::table(pool, schema, &target_table.name)
+                    .await
+                    .map_err(|f| f.on("the target"))?;
                 if let (Some(_), Pool::Postgres(pg, Standing::PrivilegedOnFreightServer)) =
                     (&existing, pool)
                 {
