@@ -173,6 +173,10 @@ pub async fn open_guarded(
                         // Timestamps without zone are written as given, and
                         // timestamptz text is read as UTC.
                         conn.execute("SET TimeZone = 'UTC'").await?;
+                        // Definitions the catalogs print (views, CHECKs) quote
+                        // string literals the way `sqltext` scans them, whatever
+                        // the database or role sets.
+                        conn.execute("SET standard_conforming_strings = on").await?;
                         guard.check_postgres(conn).await?;
                         if guard.standing.get() != Some(&false) {
                             // A database's owner may set its search_path to
