@@ -26,5 +26,6 @@ mod sealing;
 mod sqlite_paths;
 mod sqlite_schema;
 mod support;
+mod view_injection;
 mod webhook_proxy;
 mod wiring;

@@ -201,6 +201,7 @@ pub async fn finish(
         &source_schema,
         &originals,
         dialect,
+        target.privileged_on_freight_server(),
         target_schema.as_deref(),
         job.identifiers,
         &mut SchemaBudget::new(limits.max_schema_bytes_per_job),

@@ -472,6 +472,7 @@ pub async fn plan(
         source_schema.as_deref().unwrap_or_default(),
         &tables,
         target_dialect,
+        target.is_some_and(Pool::privileged_on_freight_server),
         target_schema.as_deref(),
         job.identifiers,
         &mut schema_budget,

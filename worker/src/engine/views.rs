@@ -15,6 +15,7 @@ use super::expr::{self, Parser, ScopeTable, Ty};
 use super::introspect::budget::SchemaBudget;
 use super::introspect::{self, ViewDef};
 use super::model::{Dialect, Table};
+use super::own_server;
 use super::planner::PlanFail;
 use super::sql::{ident, table as qualified};
 use super::sqltext;
@@ -52,12 +53,16 @@ impl ViewPlan {
 }
 
 /// The target spellings of the source's views; `tables` are the source
-/// tables the job copies. Their definitions are charged to `budget`.
+/// tables the job copies. Their definitions are charged to `budget`. A
+/// target login privileged on Freight's own server gets none (see
+/// `own_server`).
+#[allow(clippy::too_many_arguments)]
 pub async fn plan(
     source: &Pool,
     source_schema: &str,
     tables: &[Table],
     target: Dialect,
+    target_privileged: bool,
     target_schema: Option<&str>,
     ids: Identifiers,
     budget: &mut SchemaBudget,
@@ -67,6 +72,15 @@ pub async fn plan(
     Ok(defs
         .into_iter()
         .map(|def| {
+            if target_privileged {
+                return ViewPlan {
+                    outcome: Err(own_server::VIEW_WHY.to_owned()),
+                    search_path: None,
+                    verbatim: false,
+                    drop_first: None,
+                    name: def.name,
+                };
+            }
             // Same dialect, names kept: the view's own SQL.
             if source == target && ids == Identifiers::Keep {
                 return ViewPlan {
