@@ -26,6 +26,7 @@ mod sealing;
 mod sqlite_paths;
 mod sqlite_schema;
 mod support;
+mod system_catalogs;
 mod view_injection;
 mod webhook_proxy;
 mod wiring;
