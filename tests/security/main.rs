@@ -27,6 +27,7 @@ mod sqlite_paths;
 mod sqlite_schema;
 mod support;
 mod system_catalogs;
+mod validation_cost;
 mod view_injection;
 mod webhook_proxy;
 mod wiring;
