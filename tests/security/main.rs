@@ -13,6 +13,7 @@ mod ops_support;
 
 mod credentials;
 mod dev_files;
+mod driver_errors;
 mod egress;
 mod fleet_view;
 mod opaque_errors;

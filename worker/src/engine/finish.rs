@@ -186,8 +186,10 @@ pub async fn finish(
                     .await;
                 if let Err(e) = res {
                     warnings.push(format!(
-                        "sequence of {}.{} not advanced: {e}",
-                        src.name, col.name
+                        "sequence of {}.{} not advanced: {}",
+                        src.name,
+                        col.name,
+                        super::error::describe(&e)
                     ));
                 }
             }
