@@ -91,9 +91,9 @@ fn quoted(rest: &str, open: u8, backslash: bool, close: u8) -> Result<usize, ()>
     debug_assert_eq!(bytes.first(), Some(&open));
     let mut i = 1;
     while let Some(&b) = bytes.get(i) {
-        if backslash && b == b'\\' {
-            i += 2;
-        } else if b == close && bytes.get(i + 1) == Some(&close) {
+        let escaped = backslash && b == b'\\';
+        let doubled = b == close && bytes.get(i + 1) == Some(&close);
+        if escaped || doubled {
             i += 2;
         } else if b == close {
             return Ok(i + 1);
@@ -143,13 +143,14 @@ pub fn rewrite_code(
     let mut after_word = false;
     while i < sql.len() {
         let rest = &sql[i..];
-        if let Some((consumed, replacement)) = at(rest) {
-            if consumed > 0 && rest.is_char_boundary(consumed) {
-                out.push_str(&replacement);
-                i += consumed;
-                after_word = replacement.chars().next_back().is_some_and(is_word_char);
-                continue;
-            }
+        if let Some((consumed, replacement)) = at(rest)
+            && consumed > 0
+            && rest.is_char_boundary(consumed)
+        {
+            out.push_str(&replacement);
+            i += consumed;
+            after_word = replacement.chars().next_back().is_some_and(is_word_char);
+            continue;
         }
         if let Some(len) = opaque_len(dialect, rest, after_word).ok()? {
             out.push_str(&rest[..len]);
