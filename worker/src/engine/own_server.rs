@@ -11,9 +11,9 @@
 //! carries the result into the job's log. So, on such a login:
 //!
 //! - a target gets no expression of the source's: no CHECKs, generated
-//!   expressions (the columns stay, holding the copied values) or partial
-//!   indexes ([`strip_expressions`]; indexes on expressions, exclusion
-//!   constraints and domain CHECKs are never recreated anyway), and an
+//!   expressions (the columns stay, holding the copied values), partial
+//!   indexes or exclusion constraints ([`strip_expressions`]; indexes on
+//!   expressions and domain CHECKs are never recreated anyway), and an
 //!   existing target table holding expressions PostgreSQL would evaluate
 //!   while Freight writes is refused ([`evaluated_objects`]);
 //! - a source or target whose column types have casts or operators of a
@@ -70,6 +70,15 @@ pub fn strip_expressions(table: &mut Table) -> Vec<String> {
         warnings.push(format!(
             "CHECK {} on {} not recreated: {WHY}",
             check.name, table.name
+        ));
+    }
+    // Its elements and condition are expressions PostgreSQL evaluates on
+    // every row, when the constraint is added after the load and on each
+    // write afterwards.
+    for exclusion in table.exclusions.drain(..) {
+        warnings.push(format!(
+            "exclusion constraint {} on {} not recreated: {WHY}",
+            exclusion.name, table.name
         ));
     }
     for col in &mut table.columns {
