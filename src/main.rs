@@ -18,6 +18,7 @@ use freight_core::store::Store;
 use freight_core::store::postgres::PgStore;
 use freight_core::tokens::{Role, TokenKeys};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use settings::Settings;
 
@@ -157,9 +158,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Api => {
             let signal = install_shutdown_signal()?;
             settings.jwt_secret()?;
+            let listener = bind_api(&settings).await?;
             let store = connect_store(&settings).await?;
             telemetry::init_metrics(&settings)?;
-            run_api(&settings, store, stopped(signal)).await
+            run_api(&settings, store, listener, stopped(signal)).await
         }
         Command::Worker => {
             let signal = install_shutdown_signal()?;
@@ -169,16 +171,54 @@ async fn main() -> anyhow::Result<()> {
         Command::All => {
             let signal = install_shutdown_signal()?;
             settings.jwt_secret()?;
+            // The API's port first: a process that cannot serve it must not
+            // start workers and keep running without it.
+            let listener = bind_api(&settings).await?;
             let store = connect_store(&settings).await?;
             telemetry::init_metrics(&settings)?;
-            let (api, worker) = tokio::join!(
-                run_api(&settings, store, stopped(signal.clone())),
-                worker_cmd::run(
+            // Either half failing stops the other, and the process exits
+            // with the error.
+            let failed = CancellationToken::new();
+            let stop = |failed: CancellationToken, signal: watch::Receiver<bool>| async move {
+                tokio::select! {
+                    () = stopped(signal) => {}
+                    () = failed.cancelled() => {}
+                }
+            };
+            let api = async {
+                let result = run_api(
+                    &settings,
+                    store,
+                    listener,
+                    stop(failed.clone(), signal.clone()),
+                )
+                .await;
+                if let Err(e) = &result {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "the API stopped: stopping the workers"
+                    );
+                    failed.cancel();
+                }
+                result
+            };
+            let worker = async {
+                let result = worker_cmd::run(
                     &settings,
                     worker_cmd::Migrations::AlreadyApplied,
-                    stopped(signal)
-                ),
-            );
+                    stop(failed.clone(), signal.clone()),
+                )
+                .await;
+                if let Err(e) = &result {
+                    tracing::error!(
+                        error = format!("{e:#}"),
+                        "the workers stopped: stopping the API"
+                    );
+                    failed.cancel();
+                }
+                result
+            };
+            let (api, worker) = tokio::join!(api, worker);
             api.and(worker)
         }
     }
@@ -201,9 +241,20 @@ async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<PgStore>> {
     Ok(Arc::new(store))
 }
 
+/// The API's listening socket on `FREIGHT_HOST:FREIGHT_PORT`; an error
+/// that says which address and setting (a port already taken ends start-up
+/// with a non-zero exit, never a process running without its API).
+async fn bind_api(settings: &Settings) -> anyhow::Result<tokio::net::TcpListener> {
+    let addr = format!("{}:{}", settings.host, settings.port);
+    tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot serve the API on {addr} (FREIGHT_HOST, FREIGHT_PORT)"))
+}
+
 async fn run_api(
     settings: &Settings,
     store: Arc<PgStore>,
+    listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let redis = redis::Client::open(settings.redis_url.expose())
@@ -216,7 +267,7 @@ async fn run_api(
         connection_policy::connection_policy(settings, identity, Some(settings.redis_url.expose()))
             .await?;
     let state = api_state(settings, store, Some(redis), policy)?;
-    serve_api(settings, state, shutdown).await
+    serve_api(settings, listener, state, shutdown).await
 }
 
 /// The API's state: the planner behind `policy`, the settings' limits.
@@ -254,13 +305,11 @@ fn api_state(
 
 async fn serve_api(
     settings: &Settings,
+    listener: tokio::net::TcpListener,
     state: freight_api::AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let addr = format!("{}:{}", settings.host, settings.port);
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .with_context(|| format!("bind {addr}"))?;
+    let addr = listener.local_addr().context("the API's address")?;
     tracing::info!(%addr, "API listening");
     freight_api::serve(
         listener,

@@ -392,11 +392,17 @@ impl JobSpec {
                 "must be at most 200 characters, without control characters",
             );
         }
+        // Every list's length is checked before its items, and an item is
+        // never compared with all the others: the body is the caller's, up
+        // to the API's body limit, and this runs on the async runtime.
         for (list, names) in [
             ("tables", &self.tables),
             ("exclude_tables", &self.exclude_tables),
         ] {
-            v.check(names.len() <= 10_000, list, "at most 10000 tables");
+            if names.len() > MAX_TABLES_LISTED {
+                v.push(list, format!("at most {MAX_TABLES_LISTED} tables"));
+                continue;
+            }
             for (i, table) in names.iter().enumerate() {
                 v.check(
                     valid_table_name(table),
@@ -405,11 +411,10 @@ impl JobSpec {
                 );
             }
         }
-        v.check(
-            self.key_columns.len() <= 10_000,
-            "key_columns",
-            "at most 10000 tables",
-        );
+        if self.key_columns.len() > MAX_TABLES_LISTED {
+            v.push("key_columns", format!("at most {MAX_TABLES_LISTED} tables"));
+            return v.finish();
+        }
         for (table, columns) in &self.key_columns {
             let field = format!("key_columns.{table}");
             v.check(
@@ -417,11 +422,11 @@ impl JobSpec {
                 "key_columns",
                 "table names are 1-128 characters, without NUL or control characters",
             );
-            v.check(
-                (1..=32).contains(&columns.len()),
-                field.clone(),
-                "name 1 to 32 key columns",
-            );
+            if !(1..=MAX_KEY_COLUMNS).contains(&columns.len()) {
+                v.push(field, format!("name 1 to {MAX_KEY_COLUMNS} key columns"));
+                continue;
+            }
+            let mut seen = std::collections::HashSet::with_capacity(columns.len());
             for (i, column) in columns.iter().enumerate() {
                 v.check(
                     valid_table_name(column),
@@ -429,7 +434,7 @@ impl JobSpec {
                     "column names are 1-128 characters, without NUL or control characters",
                 );
                 v.check(
-                    !columns[..i].contains(column),
+                    seen.insert(column.as_str()),
                     format!("{field}[{i}]"),
                     format!("column {column} is named twice"),
                 );
@@ -438,6 +443,12 @@ impl JobSpec {
         v.finish()
     }
 }
+
+/// Names a job spec's `tables`, `exclude_tables` and `key_columns` list at most.
+const MAX_TABLES_LISTED: usize = 10_000;
+
+/// Key columns `key_columns` names for one table at most.
+const MAX_KEY_COLUMNS: usize = 32;
 
 fn valid_table_name(name: &str) -> bool {
     (1..=128).contains(&name.len()) && !name.chars().any(char::is_control)
@@ -467,6 +478,40 @@ mod tests {
         for s in BatchStatus::ALL {
             assert_eq!(BatchStatus::parse(s.as_str()), Some(s));
         }
+    }
+
+    #[test]
+    fn list_lengths_are_checked_before_their_items() {
+        // 80,000 key columns (the same name, each a duplicate of the
+        // first): one error about the count, not 80,000 comparisons with
+        // every earlier column.
+        let columns: Vec<String> = vec!["c".to_owned(); 80_000];
+        let tables: Vec<String> = vec![String::new(); 10_001];
+        let spec: JobSpec = serde_json::from_value(serde_json::json!({
+            "source_config": {"type": "postgresql", "url": "postgres://u@h/db"},
+            "target_config": {"type": "postgresql", "url": "postgres://u@h/db2"},
+            "started_by": "mallory",
+            "tables": tables,
+            "key_columns": {"events": columns}
+        }))
+        .unwrap();
+        let errors = spec.validate().unwrap_err().0;
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["tables", "key_columns.events"], "{errors:?}");
+        assert_eq!(errors[1].message, "name 1 to 32 key columns");
+        let many: std::collections::BTreeMap<String, Vec<String>> = (0..10_001)
+            .map(|i| (format!("t{i}"), vec!["a".to_owned(), "a".to_owned()]))
+            .collect();
+        let spec: JobSpec = serde_json::from_value(serde_json::json!({
+            "source_config": {"type": "postgresql", "url": "postgres://u@h/db"},
+            "target_config": {"type": "postgresql", "url": "postgres://u@h/db2"},
+            "started_by": "mallory",
+            "key_columns": many
+        }))
+        .unwrap();
+        let errors = spec.validate().unwrap_err().0;
+        assert_eq!(errors.len(), 1, "{:?}", &errors[..errors.len().min(3)]);
+        assert_eq!(errors[0].field, "key_columns");
     }
 
     #[test]

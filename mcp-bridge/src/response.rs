@@ -135,7 +135,7 @@ fn hint(code: &str, retry_after: Option<&str>) -> String {
             None => "too many requests: wait a little before calling again.".to_owned(),
         },
         "UNAVAILABLE" => "the API or one of its dependencies is unavailable; try again shortly (bridge_status shows reachability).".to_owned(),
-        "CONNECTION_NOT_ALLOWED" => "Freight's connection policy refuses the named address or path (Freight's own databases and services, link-local and metadata addresses, addresses outside the operators' allow list, SQLite paths outside the tenant's directory): use another source, target or URL; retrying the same one will not help.".to_owned(),
+        "CONNECTION_NOT_ALLOWED" => "Freight's connection policy refuses the named address or path (Freight's own databases and services, link-local and metadata addresses, addresses outside the operators' allow list, SQLite paths outside the tenant's directory, system catalogs such as pg_catalog or mysql as the schema): use another source, target, schema or URL; retrying the same one will not help.".to_owned(),
         "PLAN_TOO_LARGE" => "the plan would exceed Freight's limits: follow the detail (a larger batch_size, fewer tables, or a shorter key named in key_columns) and call again.".to_owned(),
         "PLAN_TIMEOUT" => "planning took longer than Freight allows: name fewer tables, or try again when the source is less busy.".to_owned(),
         _ => "the API failed internally; retrying the same call is unlikely to help — report it to the Freight operators.".to_owned(),

@@ -14,4 +14,5 @@ mod logs;
 mod readiness;
 mod scrape;
 mod shutdown;
+mod startup;
 mod support;

@@ -13,6 +13,7 @@ mod ops_support;
 
 mod credentials;
 mod dev_files;
+mod driver_errors;
 mod egress;
 mod fleet_view;
 mod opaque_errors;
@@ -26,5 +27,8 @@ mod sealing;
 mod sqlite_paths;
 mod sqlite_schema;
 mod support;
+mod system_catalogs;
+mod validation_cost;
+mod view_injection;
 mod webhook_proxy;
 mod wiring;

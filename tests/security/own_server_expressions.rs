@@ -291,6 +291,7 @@ async fn a_superuser_target_on_freights_server_gets_no_expression_or_partial_ind
              CREATE UNIQUE INDEX idx_partial ON idx (v) WHERE n > 0;
              CREATE INDEX idx_expr ON idx (lower(v));
              CREATE INDEX idx_plain ON idx (n);
+             ALTER TABLE idx ADD CONSTRAINT idx_excl EXCLUDE USING btree ((n + 0) WITH =) WHERE (n > 0);
              INSERT INTO idx VALUES (1, 'a', 1), (2, 'a', 0);"
                 .to_owned()
         },
@@ -308,6 +309,17 @@ async fn a_superuser_target_on_freights_server_gets_no_expression_or_partial_ind
         warnings.contains("index idx_expr uses expressions and is not recreated"),
         "{warnings}"
     );
+    // An exclusion constraint's elements and condition are expressions too.
+    assert!(
+        warnings.contains("exclusion constraint idx_excl on idx not recreated: the target login"),
+        "{warnings}"
+    );
+    let exclusions = scalar_i64(
+        &copy.target,
+        "SELECT count(*) FROM pg_constraint WHERE conrelid = 'idx'::regclass AND contype = 'x'",
+    )
+    .await;
+    assert_eq!(exclusions, 0);
     let expression_indexes = scalar_i64(
         &copy.target,
         "SELECT count(*) FROM pg_index WHERE indrelid = 'idx'::regclass

@@ -207,6 +207,7 @@ impl ConnectionPolicy {
             .parts()
             .map_err(|message| PolicyViolation::new(field, message))?;
         check_params(field, &parts)?;
+        check_system_schema(field, config, &parts)?;
         if parts.kind == DatabaseKind::Sqlite {
             let raw = parts.database.clone().unwrap_or_default();
             let path = sqlite::resolve(self, tenant, &raw)
@@ -346,6 +347,65 @@ impl DatabaseIdentity {
 }
 
 const OWN_DATABASE: &str = "this is Freight's own database; jobs may not read or write it";
+
+/// MySQL/MariaDB's own databases (compared without case, as MySQL does
+/// for `information_schema` and, on many installations, every name).
+const MYSQL_SYSTEM_DATABASES: &[&str] =
+    &["mysql", "information_schema", "performance_schema", "sys"];
+
+/// Refuses a server's own catalogs as a job's schema, for every login and
+/// trust: with a superuser login (allowed on other databases of Freight's
+/// server) `pg_catalog` holds `pg_authid`, every role's password hash,
+/// Freight's own included; MySQL's `mysql.user` likewise. PostgreSQL:
+/// `information_schema` and every schema whose name starts with `pg_`
+/// (`pg_catalog`, `pg_toast`, `pg_temp_N`, `pg_toast_temp_N`; PostgreSQL
+/// reserves the prefix). MySQL/MariaDB: the databases `mysql`,
+/// `information_schema`, `performance_schema` and `sys`.
+fn check_system_schema(
+    field: &str,
+    config: &ConnectionConfig,
+    parts: &ConnectionParts,
+) -> Result<(), PolicyViolation> {
+    match parts.kind {
+        DatabaseKind::Postgresql => {
+            let schema = config.schema_or_default();
+            let lower = schema.to_ascii_lowercase();
+            if lower.starts_with("pg_") || lower == "information_schema" {
+                return Err(PolicyViolation::new(
+                    &format!("{field}.schema"),
+                    format!(
+                        "{schema} is a system schema of PostgreSQL; jobs may not read or write \
+                         system catalogs"
+                    ),
+                ));
+            }
+        }
+        DatabaseKind::Mysql => {
+            let Some(database) = parts.database.as_deref() else {
+                return Ok(());
+            };
+            if MYSQL_SYSTEM_DATABASES
+                .iter()
+                .any(|system| database.trim().eq_ignore_ascii_case(system))
+            {
+                let named_in = if config.url.is_some() {
+                    "url"
+                } else {
+                    "database"
+                };
+                return Err(PolicyViolation::new(
+                    &format!("{field}.{named_in}"),
+                    format!(
+                        "{database} is a system database of MySQL/MariaDB; jobs may not read or \
+                         write system catalogs"
+                    ),
+                ));
+            }
+        }
+        DatabaseKind::Sqlite => {}
+    }
+    Ok(())
+}
 
 /// URL parameters a tenant may set. Everything else (socket paths, file
 /// paths of keys and certificates, host overrides) could make Freight

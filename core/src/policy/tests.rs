@@ -268,3 +268,68 @@ async fn sqlite_paths_stay_inside_the_tenant_directory() {
     assert_eq!(via_url.parts.database, ok.parts.database);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[tokio::test]
+async fn system_schemas_are_refused_for_every_login() {
+    for policy in [
+        ConnectionPolicy::for_tenants(),
+        ConnectionPolicy::for_local_user(),
+    ] {
+        for schema in [
+            "pg_catalog",
+            "information_schema",
+            "pg_toast",
+            "pg_temp_3",
+            "pg_toast_temp_3",
+            "PG_CATALOG",
+        ] {
+            let mut config = url_config(DatabaseKind::Postgresql, "postgres://u@127.0.0.1/db");
+            config.schema = Some(schema.to_owned());
+            let err = refused(&policy, &config).await;
+            assert_eq!(err.field, "source_config.schema", "{schema}");
+            assert!(err.message.contains("system schema"), "{}", err.message);
+        }
+        for database in [
+            "mysql",
+            "information_schema",
+            "performance_schema",
+            "sys",
+            "MySQL",
+        ] {
+            let url = format!("mysql://u@127.0.0.1/{database}");
+            let err = refused(&policy, &url_config(DatabaseKind::Mysql, &url)).await;
+            assert_eq!(err.field, "source_config.url", "{database}");
+            assert!(err.message.contains("system database"), "{}", err.message);
+            let fields = ConnectionConfig {
+                kind: DatabaseKind::Mysql,
+                url: None,
+                host: Some("127.0.0.1".into()),
+                port: None,
+                database: Some(database.to_owned()),
+                user: Some("u".into()),
+                password: None,
+                schema: None,
+            };
+            let err = refused(&policy, &fields).await;
+            assert_eq!(err.field, "source_config.database", "{database}");
+        }
+        // Ordinary names that merely look alike stay allowed.
+        let mut config = url_config(
+            DatabaseKind::Postgresql,
+            "postgres://u@127.0.0.1/pg_catalog",
+        );
+        config.schema = Some("catalog_pg".into());
+        policy
+            .vet("source_config", &tenant(), &config)
+            .await
+            .unwrap();
+        policy
+            .vet(
+                "source_config",
+                &tenant(),
+                &url_config(DatabaseKind::Mysql, "mysql://u@127.0.0.1/mysql_app"),
+            )
+            .await
+            .unwrap();
+    }
+}

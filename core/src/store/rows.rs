@@ -228,6 +228,8 @@ pub(super) fn table_stats(
 /// Fails, naming each by its position, when a retry request names batches
 /// that are not among `known` (the job's batches found of those named).
 pub(super) fn check_retry_batches(requested: &[BatchId], known: &[Uuid]) -> StoreResult<()> {
+    // A set: both lists are as long as the caller's body allows.
+    let known: std::collections::HashSet<&Uuid> = known.iter().collect();
     let unknown: Vec<_> = requested
         .iter()
         .enumerate()

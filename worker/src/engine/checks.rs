@@ -58,7 +58,9 @@ pub enum Token {
 }
 
 /// The expression spelled for `target`; `None` when it cannot be translated
-/// faithfully. Same dialect: unchanged.
+/// faithfully. Same dialect: unchanged, if it stays inside the parentheses
+/// Freight puts it in (see `sqltext::self_contained`; SQLite's DDL has its
+/// own guard, `ddl::check_sqlite`).
 pub fn translate(
     source: Dialect,
     target: Dialect,
@@ -66,7 +68,9 @@ pub fn translate(
     columns: &[Column],
 ) -> Option<String> {
     if source == target && decimal_text_columns(source, target, expression, columns).is_empty() {
-        return Some(expression.to_owned());
+        let contained =
+            source == Dialect::Sqlite || super::sqltext::self_contained(source, expression);
+        return contained.then(|| expression.to_owned());
     }
     respell_into(source, target, expression, columns)
 }

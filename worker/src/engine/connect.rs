@@ -144,7 +144,10 @@ pub async fn open_guarded(
         .map_err(Failure::NotAllowed)?;
     let secrets = config.secret_values();
     let ctx = format!("connecting to the {}", side.as_str());
-    let map_err = |e: sqlx::Error| match classify(&e, &ctx) {
+    let dialect = Dialect::from_kind(config.kind);
+    let map_err = |e: sqlx::Error| match not_that_server(&e, dialect, &ctx)
+        .unwrap_or_else(|| classify(&e, &ctx))
+    {
         Failure::Transient(m) => Failure::Transient(scrub(m, &secrets)),
         Failure::NotAllowed(v) => Failure::NotAllowed(v),
         Failure::Data { message, .. } | Failure::Permanent(message) => {
@@ -173,6 +176,10 @@ pub async fn open_guarded(
                         // Timestamps without zone are written as given, and
                         // timestamptz text is read as UTC.
                         conn.execute("SET TimeZone = 'UTC'").await?;
+                        // Definitions the catalogs print (views, CHECKs) quote
+                        // string literals the way `sqltext` scans them, whatever
+                        // the database or role sets.
+                        conn.execute("SET standard_conforming_strings = on").await?;
                         guard.check_postgres(conn).await?;
                         if guard.standing.get() != Some(&false) {
                             // A database's owner may set its search_path to
@@ -264,6 +271,30 @@ pub async fn open_guarded(
                 .map_err(map_err)?;
             Ok(Some((Pool::Sqlite(pool), None)))
         }
+    }
+}
+
+/// A connection that never became one of `dialect`'s, as a tenant reads
+/// it: not the driver's protocol complaint (`unexpected response from
+/// SSLRequest: 0x49`) but what it means. `None`: another failure, which
+/// [`classify`] describes (the server's own refusal, a refused TCP
+/// connection, a TLS error).
+fn not_that_server(err: &sqlx::Error, dialect: Dialect, ctx: &str) -> Option<Failure> {
+    let kind = match dialect {
+        Dialect::Postgres => "PostgreSQL",
+        Dialect::MySql => "MySQL/MariaDB",
+        Dialect::Sqlite => return None,
+    };
+    match err {
+        sqlx::Error::Protocol(_) => Some(Failure::Transient(format!(
+            "{ctx}: the server at that address did not answer as a {kind} server"
+        ))),
+        // The pool is new: its first connection did not complete in time
+        // (nothing answers the handshake there, or a firewall drops it).
+        sqlx::Error::PoolTimedOut => Some(Failure::Transient(format!(
+            "{ctx}: the server at that address did not answer as a {kind} server in time"
+        ))),
+        _ => None,
     }
 }
 

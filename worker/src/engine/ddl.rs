@@ -11,6 +11,13 @@
 //! The guard tokenizes as SQLite does (strings, quoted identifiers,
 //! comments), so a `;` it does not see is one SQLite does not see either,
 //! and each statement is run on its own.
+//!
+//! PostgreSQL and MySQL get the same text too (a view's definition, CHECK
+//! and generated expressions, read from their catalogs and at times
+//! rewritten: see `sqltext`). Their DDL is never run as a script: each
+//! statement is one prepared statement, which the server refuses to hold a
+//! second one, so no quoting trick of a tenant's turns one object into
+//! arbitrary SQL on the target.
 
 use super::connect::Pool;
 use super::error::{Failure, classify};
@@ -18,7 +25,8 @@ use super::model::Dialect;
 use super::sql::ident;
 
 /// The one statement a piece of DDL must be (checked on SQLite targets;
-/// PostgreSQL and MySQL DDL is built from their own catalogs' output).
+/// PostgreSQL and MySQL servers refuse a second statement themselves: see
+/// [`apply`]).
 #[derive(Debug, Clone, Copy)]
 pub enum Expect<'a> {
     /// `CREATE TABLE [IF NOT EXISTS] name (…)`.
@@ -47,7 +55,10 @@ impl Expect<'_> {
 }
 
 /// Runs one DDL statement on the target; on SQLite only after
-/// [`check_sqlite`] accepted it as `expect`.
+/// [`check_sqlite`] accepted it as `expect`. On PostgreSQL and MySQL it is
+/// sent as one prepared statement (the extended protocol), never as a
+/// script: the server itself refuses a second statement, whatever the
+/// tenant's text made of Freight's quoting (see [`one_statement_pg`]).
 pub async fn apply(pool: &Pool, sql: &str, expect: Expect<'_>) -> Result<(), Failure> {
     let context = "creating objects on the target";
     match pool {
@@ -58,11 +69,9 @@ pub async fn apply(pool: &Pool, sql: &str, expect: Expect<'_>) -> Result<(), Fai
                 .await
                 .map(|_| ())
         }
-        Pool::Postgres(p, _) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(p)
-            .await
-            .map(|_| ()),
-        Pool::MySql(p) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        Pool::Postgres(p, _) => one_statement_pg(p, None, sql).await,
+        Pool::MySql(p) => sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .persistent(false)
             .execute(p)
             .await
             .map(|_| ()),
@@ -152,19 +161,38 @@ pub async fn try_create(
 /// Runs `sql` on PostgreSQL with `schema` as the search path (a view's
 /// unqualified names resolve there).
 pub async fn apply_in_schema(pg: &sqlx::PgPool, schema: &str, sql: &str) -> Result<(), Failure> {
-    let run = async {
-        let mut tx = pg.begin().await?;
-        sqlx::query("SELECT set_config('search_path', $1, true)")
+    one_statement_pg(pg, Some(schema), sql)
+        .await
+        .map_err(|e| classify(&e, "creating objects on the target"))
+}
+
+/// One statement on PostgreSQL, in a transaction that reads string
+/// literals as Freight scanned them (`standard_conforming_strings` on,
+/// whatever the target database, its roles or an earlier expression set)
+/// and, with `schema`, resolves unqualified names there. The statement goes
+/// through Parse/Bind/Execute, where PostgreSQL refuses more than one
+/// ("cannot insert multiple commands into a prepared statement"); it is not
+/// kept in the connection's statement cache.
+async fn one_statement_pg(
+    pg: &sqlx::PgPool,
+    schema: Option<&str>,
+    sql: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pg.begin().await?;
+    sqlx::query("SELECT pg_catalog.set_config('standard_conforming_strings', 'on', true)")
+        .execute(&mut *tx)
+        .await?;
+    if let Some(schema) = schema {
+        sqlx::query("SELECT pg_catalog.set_config('search_path', $1, true)")
             .bind(ident(Dialect::Postgres, schema))
             .execute(&mut *tx)
             .await?;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await
-    };
-    run.await
-        .map_err(|e| classify(&e, "creating objects on the target"))
+    }
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .persistent(false)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 #[derive(Debug, Clone, PartialEq)]

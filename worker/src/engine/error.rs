@@ -68,7 +68,14 @@ pub fn classify(err: &sqlx::Error, context: &str) -> Failure {
     }
 }
 
-fn describe(err: &sqlx::Error) -> String {
+/// A sqlx error as a tenant may read it: the server's message (with
+/// PostgreSQL's detail and where), or the driver's, never with the
+/// driver's source locations (`(sqlx_postgres::connection::tls:95)`).
+pub fn describe(err: &sqlx::Error) -> String {
+    strip_locations(describe_raw(err))
+}
+
+fn describe_raw(err: &sqlx::Error) -> String {
     match err {
         sqlx::Error::Database(db) => {
             let mut text = db.message().to_owned();
@@ -87,6 +94,36 @@ fn describe(err: &sqlx::Error) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// `text` without the driver's source locations: ` (sqlx_…::…:95)`.
+fn strip_locations(text: String) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("(sqlx") {
+        let inner = &rest[at + 1..];
+        let location = inner.find(')').map(|end| &inner[..end]).filter(|inner| {
+            let (path, line) = inner.rsplit_once(':').unwrap_or_default();
+            path.contains("::")
+                && path
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+                && !line.is_empty()
+                && line.chars().all(|c| c.is_ascii_digit())
+        });
+        match location {
+            Some(location) => {
+                out.push_str(rest[..at].trim_end_matches(' '));
+                rest = &rest[at + 1 + location.len() + 1..];
+            }
+            None => {
+                out.push_str(&rest[..at + 1]);
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn classify_db(db: &dyn DatabaseError, message: String) -> Failure {
@@ -239,5 +276,23 @@ mod tests {
             Some("name")
         );
         assert_eq!(scrub("pw s3cret!".into(), &["s3cret".into()]), "pw ***!");
+    }
+
+    #[test]
+    fn driver_source_locations_are_left_out() {
+        assert_eq!(
+            strip_locations(
+                "unexpected response from SSLRequest: 0x49 (sqlx_postgres::connection::tls:95)"
+                    .into()
+            ),
+            "unexpected response from SSLRequest: 0x49"
+        );
+        assert_eq!(
+            strip_locations("a (sqlx_core::x:1) b (sqlx_mysql::y::z:22)".into()),
+            "a b"
+        );
+        for kept in ["(sqlx is fine)", "f(sqlx_x)", "(sqlx_a::b:c)", "(sqlx"] {
+            assert_eq!(strip_locations(kept.into()), kept);
+        }
     }
 }

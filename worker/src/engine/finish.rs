@@ -193,8 +193,10 @@ pub async fn finish(
                     .await;
                 if let Err(e) = res {
                     warnings.push(format!(
-                        "sequence of {}.{} not advanced: {e}",
-                        src.name, col.name
+                        "sequence of {}.{} not advanced: {}",
+                        src.name,
+                        col.name,
+                        super::error::describe(&e)
                     ));
                 }
             }
@@ -208,6 +210,7 @@ pub async fn finish(
         &source_schema,
         &originals,
         dialect,
+        target.privileged_on_freight_server(),
         target_schema.as_deref(),
         job.identifiers,
         &mut SchemaBudget::new(limits.max_schema_bytes_per_job),

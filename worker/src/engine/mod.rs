@@ -27,6 +27,7 @@ mod read;
 mod service;
 mod spatial;
 mod sql;
+mod sqltext;
 mod typemap;
 mod validate;
 mod views;

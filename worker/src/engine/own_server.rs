@@ -11,19 +11,22 @@
 //! carries the result into the job's log. So, on such a login:
 //!
 //! - a target gets no expression of the source's: no CHECKs, generated
-//!   expressions (the columns stay, holding the copied values) or partial
-//!   indexes ([`strip_expressions`]; indexes on expressions, exclusion
-//!   constraints and domain CHECKs are never recreated anyway), and an
+//!   expressions (the columns stay, holding the copied values), partial
+//!   indexes or exclusion constraints ([`strip_expressions`]; indexes on
+//!   expressions and domain CHECKs are never recreated anyway), and an
 //!   existing target table holding expressions PostgreSQL would evaluate
 //!   while Freight writes is refused ([`evaluated_objects`]);
 //! - a source or target whose column types have casts or operators of a
 //!   user's is refused ([`user_hooks`]): Freight binds keys with `CAST`
-//!   and compares them.
+//!   and compares them;
+//! - a target gets none of the source's views ([`VIEW_WHY`]): creating one
+//!   evaluates nothing, but a view runs its SQL with its owner's rights
+//!   whenever anyone reads it, and its owner would be that login; and its
+//!   SQL is the source's own text, which Freight also rewrites (`sqltext`).
 //!
 //! Column defaults are kept: they are portable literals only (see
 //! `introspect::parse_default`), and the copy writes every column, so
-//! PostgreSQL evaluates none. Views are kept: creating a view evaluates
-//! nothing, and Freight never reads one on the target.
+//! PostgreSQL evaluates none.
 //!
 //! Wherever Freight reads a value of a user type as text (enums,
 //! composites, ranges, arrays of those) it goes through the type's output
@@ -40,6 +43,13 @@ use super::model::Table;
 const WHY: &str = "the target login is a superuser (or may read the server's files) on \
                    Freight's own PostgreSQL server, where Freight does not run a source's \
                    expressions; use an ordinary login to keep it";
+
+/// Why a view of the source is not recreated on a privileged login of
+/// Freight's server (the plan names each view).
+pub const VIEW_WHY: &str = "the target login is a superuser (or may read the server's files) on \
+                            Freight's own PostgreSQL server, where a view would run its SQL with \
+                            that login's rights whenever it is read; use an ordinary login to \
+                            keep it";
 
 /// A value of a user's type as text, through the type's output function:
 /// `format('%s', …)` calls it directly, where `::text` would call a cast
@@ -60,6 +70,15 @@ pub fn strip_expressions(table: &mut Table) -> Vec<String> {
         warnings.push(format!(
             "CHECK {} on {} not recreated: {WHY}",
             check.name, table.name
+        ));
+    }
+    // Its elements and condition are expressions PostgreSQL evaluates on
+    // every row, when the constraint is added after the load and on each
+    // write afterwards.
+    for exclusion in table.exclusions.drain(..) {
+        warnings.push(format!(
+            "exclusion constraint {} on {} not recreated: {WHY}",
+            exclusion.name, table.name
         ));
     }
     for col in &mut table.columns {

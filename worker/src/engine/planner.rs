@@ -1,6 +1,8 @@
 //! Planning a job: which tables, what key, what target DDL, and the fixed
 //! key ranges of `batch_size` rows each.
 
+use std::collections::{HashMap, HashSet};
+
 use freight_core::job::ZeroDates;
 use freight_core::plan::{CopyMode, PlanReport, TablePlan};
 
@@ -83,20 +85,29 @@ pub async fn select_tables(
         )));
     }
     let mut warnings = Vec::new();
+    // The source's tables by name, and by name without case (the first in
+    // the source's order): the source and the job's lists are long enough
+    // that a scan per name would hold the planner for seconds.
+    let exact: HashSet<&str> = all.iter().map(String::as_str).collect();
+    let mut folded: HashMap<String, &str> = HashMap::with_capacity(all.len());
+    for t in &all {
+        folded.entry(t.to_ascii_lowercase()).or_insert(t.as_str());
+    }
     let find = |name: &str| {
-        all.iter()
-            .find(|t| *t == name)
-            .or_else(|| all.iter().find(|t| t.eq_ignore_ascii_case(name)))
-            .cloned()
+        exact
+            .get(name)
+            .or_else(|| folded.get(&name.to_ascii_lowercase()))
+            .map(|t| (*t).to_owned())
     };
     let mut chosen = Vec::new();
     if job.tables.is_empty() {
         chosen = all.clone();
     } else {
         let mut unknown = Vec::new();
+        let mut seen = HashSet::new();
         for name in &job.tables {
             match find(name) {
-                Some(t) if !chosen.contains(&t) => chosen.push(t),
+                Some(t) if seen.insert(t.clone()) => chosen.push(t),
                 Some(_) => {}
                 None => unknown.push(name.clone()),
             }
@@ -108,13 +119,19 @@ pub async fn select_tables(
             });
         }
     }
+    let mut excluded = HashSet::new();
     for name in &job.exclude_tables {
         match find(name) {
-            Some(t) => chosen.retain(|c| *c != t),
+            Some(t) => {
+                excluded.insert(t);
+            }
             None => warnings.push(format!(
                 "excluded table {name} does not exist in the source"
             )),
         }
+    }
+    if !excluded.is_empty() {
+        chosen.retain(|c| !excluded.contains(c));
     }
     if chosen.is_empty() {
         warnings.push("no tables to copy".to_owned());
@@ -496,6 +513,7 @@ pub async fn plan(
         source_schema.as_deref().unwrap_or_default(),
         &tables,
         target_dialect,
+        target.is_some_and(Pool::privileged_on_freight_server),
         target_schema.as_deref(),
         job.identifiers,
         &mut schema_budget,
@@ -584,10 +602,11 @@ async fn zero_date_warnings(
 
 /// Every table named in `key_columns` must be one the job copies.
 fn check_key_columns_tables(job: &JobContext, names: &[String]) -> Result<(), PlanFail> {
+    let folded: HashSet<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
     let unknown: Vec<&str> = job
         .key_columns
         .keys()
-        .filter(|t| !names.iter().any(|n| n == *t || n.eq_ignore_ascii_case(t)))
+        .filter(|t| !folded.contains(&t.to_ascii_lowercase()))
         .map(String::as_str)
         .collect();
     if unknown.is_empty() {

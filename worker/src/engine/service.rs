@@ -190,14 +190,18 @@ impl Engine {
                     let mut held = Vec::new();
                     for _ in 0..connections {
                         let conn = connect::unless_refused(&mut refused, p.acquire()).await?;
-                        held.push(conn.map_err(|e| Failure::Transient(e.to_string()))?);
+                        held.push(
+                            conn.map_err(|e| Failure::Transient(super::error::describe(&e)))?,
+                        );
                     }
                 }
                 Pool::MySql(p) => {
                     let mut held = Vec::new();
                     for _ in 0..connections {
                         let conn = connect::unless_refused(&mut refused, p.acquire()).await?;
-                        held.push(conn.map_err(|e| Failure::Transient(e.to_string()))?);
+                        held.push(
+                            conn.map_err(|e| Failure::Transient(super::error::describe(&e)))?,
+                        );
                     }
                 }
                 Pool::Sqlite(_) => {}

@@ -5,7 +5,7 @@ use super::model::{
     Column, DefaultValue, Dialect, Exclusion, FkAction, ForeignKey, Index, Logical, Table,
 };
 use super::sql::{ident, literal, table as qualified};
-use super::{checks, expr};
+use super::{checks, expr, sqltext};
 
 /// MySQL keys cannot be unbounded TEXT/BLOB: key columns of those become
 /// `varchar(255)` / `varbinary(1024)`, so that even a composite key of
@@ -572,6 +572,12 @@ pub fn exclusion_ddl(
     exclusion: &Exclusion,
 ) -> Result<String, String> {
     if target == Dialect::Postgres && table.dialect == Dialect::Postgres {
+        if !sqltext::self_contained(target, &exclusion.definition) {
+            return Err(format!(
+                "exclusion constraint {} ({}) is not recreated: its definition does not read as one clause",
+                exclusion.name, exclusion.definition
+            ));
+        }
         return Ok(format!(
             "ALTER TABLE {} ADD CONSTRAINT {} {}",
             qualified(target, schema, &table.name),
@@ -679,10 +685,10 @@ fn generated_sql(
         // Token by token, like a CHECK (SQLite is loosely typed).
         checks::translate(table.dialect, target, source_expression, &table.columns)
     } else if table.dialect == Dialect::MySql && target == Dialect::MySql {
-        // MySQL 8 shows quotes inside generation_expression escaped.
-        Some(source_expression.replace("\\'", "'"))
+        // MySQL 8 shows generation_expression escaped (see `sqltext`).
+        sqltext::mysql_generation_expression(source_expression)
     } else if table.dialect == target {
-        Some(source_expression.to_owned())
+        sqltext::self_contained(target, source_expression).then(|| source_expression.to_owned())
     } else {
         expr::translate_generated(
             table.dialect,

@@ -15,8 +15,10 @@ use super::expr::{self, Parser, ScopeTable, Ty};
 use super::introspect::budget::SchemaBudget;
 use super::introspect::{self, ViewDef};
 use super::model::{Dialect, Table};
+use super::own_server;
 use super::planner::PlanFail;
 use super::sql::{ident, table as qualified};
+use super::sqltext;
 
 /// A view of the source and what becomes of it on the target.
 #[derive(Debug, Clone)]
@@ -51,12 +53,16 @@ impl ViewPlan {
 }
 
 /// The target spellings of the source's views; `tables` are the source
-/// tables the job copies. Their definitions are charged to `budget`.
+/// tables the job copies. Their definitions are charged to `budget`. A
+/// target login privileged on Freight's own server gets none (see
+/// `own_server`).
+#[allow(clippy::too_many_arguments)]
 pub async fn plan(
     source: &Pool,
     source_schema: &str,
     tables: &[Table],
     target: Dialect,
+    target_privileged: bool,
     target_schema: Option<&str>,
     ids: Identifiers,
     budget: &mut SchemaBudget,
@@ -66,6 +72,15 @@ pub async fn plan(
     Ok(defs
         .into_iter()
         .map(|def| {
+            if target_privileged {
+                return ViewPlan {
+                    outcome: Err(own_server::VIEW_WHY.to_owned()),
+                    search_path: None,
+                    verbatim: false,
+                    drop_first: None,
+                    name: def.name,
+                };
+            }
             // Same dialect, names kept: the view's own SQL.
             if source == target && ids == Identifiers::Keep {
                 return ViewPlan {
@@ -96,9 +111,7 @@ pub async fn plan(
 /// dropped; SQLite's `CREATE VIEW` as written, if it is one (the text of a
 /// tenant's file can be anything: see `engine::ddl`), else skipped.
 fn own_sql(def: &ViewDef, target: Dialect, target_schema: Option<&str>) -> Result<String, String> {
-    let Some(definition) = &def.definition else {
-        return Err("materialized views are not recreated".into());
-    };
+    let definition = def.definition.as_ref().map_err(Clone::clone)?;
     let body = definition.trim().trim_end_matches(';');
     Ok(match target {
         Dialect::Postgres => format!(
@@ -108,10 +121,24 @@ fn own_sql(def: &ViewDef, target: Dialect, target_schema: Option<&str>) -> Resul
         Dialect::MySql => format!(
             "CREATE OR REPLACE VIEW {} AS {}",
             ident(target, &def.name),
-            body.replace(&format!("{}.", ident(Dialect::MySql, &def.schema)), "")
+            unqualified(body, &def.schema)?
         ),
         Dialect::Sqlite => ddl::check_sqlite(definition, ddl::Expect::CreateView(&def.name))
             .map_err(|why| format!("skipped: its definition was {why}"))?,
+    })
+}
+
+/// A MySQL view's body without the source database's qualifier
+/// (`` `shop`.`orders` `` → `` `orders` ``), taken off where it is code
+/// only, never out of a string literal or comment (see `sqltext`).
+fn unqualified(body: &str, database: &str) -> Result<String, String> {
+    let qualifier = format!("{}.", ident(Dialect::MySql, database));
+    sqltext::rewrite_code(Dialect::MySql, body, |rest| {
+        rest.starts_with(&qualifier)
+            .then(|| (qualifier.len(), String::new()))
+    })
+    .ok_or_else(|| {
+        "its definition has an unterminated literal, identifier or comment, or an executable comment, and is not rewritten".to_owned()
     })
 }
 
@@ -128,9 +155,7 @@ fn translate(
     if !expr::portable_pair(source, target) {
         return Err("views are translated between MySQL/MariaDB and PostgreSQL only".into());
     }
-    let Some(definition) = &def.definition else {
-        return Err("materialized views are not recreated".into());
-    };
+    let definition = def.definition.as_ref().map_err(Clone::clone)?;
     let body = definition.trim().trim_end_matches(';');
     let tokens = tokenize(source, body).ok_or(UNSUPPORTED)?;
     let is_word = |t: &Token, w: &str| matches!(t, Token::Word(x) if x.eq_ignore_ascii_case(w));
@@ -442,6 +467,24 @@ mod tests {
     }
 
     #[test]
+    fn mysql_views_lose_their_qualifier_in_code_only() {
+        let body = "select `shop`.`t`.`a` AS `a`,'`shop`.x' AS `b` from `shop`.`t`";
+        assert_eq!(
+            unqualified(body, "shop").as_deref(),
+            Ok("select `t`.`a` AS `a`,'`shop`.x' AS `b` from `t`")
+        );
+        // A database whose name holds a quote: the qualifier is matched as
+        // the identifier it is, never inside a literal.
+        let body = "select \"x`it's`.y\" AS `a`,`it's`.`t`.`a` AS `b` from `it's`.`t`";
+        assert_eq!(
+            unqualified(body, "it's").as_deref(),
+            Ok("select \"x`it's`.y\" AS `a`,`t`.`a` AS `b` from `t`")
+        );
+        assert!(unqualified("select 'open", "shop").is_err());
+        assert!(unqualified("select /*!50001 1 */", "shop").is_err());
+    }
+
+    #[test]
     fn translates_postgres_view_definitions() {
         let text = Logical::Text {
             max_len: None,
@@ -457,7 +500,7 @@ mod tests {
         )];
         let def = ViewDef {
             name: "labels".into(),
-            definition: Some(
+            definition: Ok(
                 " SELECT customers.id,\n    ((customers.name || ' ('::text) || customers.city) || ')'::text AS label\n   FROM src.customers\n  WHERE customers.city IS NOT NULL AND customers.id <> 3;".into(),
             ),
             schema: "src".into(),

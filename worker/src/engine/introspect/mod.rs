@@ -45,8 +45,9 @@ pub async fn list_tables(pool: &Pool, schema: &str, limit: usize) -> Result<Vec<
 pub struct ViewDef {
     pub name: String,
     /// The SELECT (PostgreSQL `pg_get_viewdef`, MySQL `view_definition`,
-    /// SQLite `CREATE VIEW`); `None` for a materialized view.
-    pub definition: Option<String>,
+    /// SQLite `CREATE VIEW`); `Err` says why there is none to recreate (a
+    /// materialized view).
+    pub definition: Result<String, String>,
     /// The database (MySQL) or schema (PostgreSQL) qualifying its names.
     pub schema: String,
 }
@@ -97,7 +98,7 @@ async fn collect_views<'a>(
         }
         views.push(ViewDef {
             name,
-            definition,
+            definition: definition.ok_or_else(|| "materialized views are not recreated".to_owned()),
             schema: schema.to_owned(),
         });
     }

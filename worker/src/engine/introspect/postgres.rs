@@ -71,7 +71,9 @@ pub async fn view_definitions(
     Ok(Ok(views
         .into_iter()
         .map(|view| super::ViewDef {
-            definition: view.definition.map(|d| retype_casts(&d, &casts)),
+            definition: view
+                .definition
+                .and_then(|d| retype_casts(&d, &casts).ok_or_else(|| UNREADABLE.to_owned())),
             ..view
         })
         .collect()))
@@ -364,10 +366,10 @@ pub async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Option<Tab
             ));
             continue;
         }
-        match check_body(&definition) {
+        match check_body(&definition).and_then(|body| retype_casts(&body, &casts)) {
             Some(expression) => checks.push(Check {
                 name: check_name,
-                expression: retype_casts(&expression, &casts),
+                expression,
             }),
             None => warnings.push(format!(
                 "CHECK constraint {check_name} ({definition}) is not recreated"
@@ -582,35 +584,32 @@ async fn type_casts(pool: &PgPool) -> Result<Vec<(String, String)>, sqlx::Error>
     .await
 }
 
+/// Why a definition [`retype_casts`] could not read is not recreated.
+const UNREADABLE: &str =
+    "its definition has an unterminated literal, identifier or comment, and is not rewritten";
+
 /// `'sad'::mood` → `'sad'::text` (and `::mood[]` → `::text[]`) for the
 /// types of [`type_casts`]: the expression then means the same on a target
-/// where the column is text.
-fn retype_casts(expression: &str, casts: &[(String, String)]) -> String {
-    let mut out = expression.to_owned();
-    for (from, to) in casts {
-        let needle = format!("::{from}");
-        let mut result = String::with_capacity(out.len());
-        let mut rest = out.as_str();
-        while let Some(at) = rest.find(&needle) {
-            let after = &rest[at + needle.len()..];
-            // A whole type name only (`::mood`, not `::moody`).
-            let whole = !after
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '"' || c == '.');
-            result.push_str(&rest[..at]);
-            if whole {
-                result.push_str("::");
-                result.push_str(to);
-            } else {
-                result.push_str(&needle);
-            }
-            rest = after;
-        }
-        result.push_str(rest);
-        out = result;
-    }
-    out
+/// where the column is text. Only casts in the code are rewritten, never
+/// text inside a literal, quoted identifier or comment (see `sqltext`: the
+/// base type's name, as `format_type` spells it, may hold a quote).
+/// `None`: the text does not scan, and is not recreated.
+fn retype_casts(expression: &str, casts: &[(String, String)]) -> Option<String> {
+    crate::engine::sqltext::rewrite_code(Dialect::Postgres, expression, |rest| {
+        let name = rest.strip_prefix("::")?;
+        casts
+            .iter()
+            .filter(|(from, _)| {
+                name.strip_prefix(from.as_str()).is_some_and(|after| {
+                    // A whole type name only (`::mood`, not `::moody`).
+                    !after.chars().next().is_some_and(|c| {
+                        c.is_alphanumeric() || c == '_' || c == '"' || c == '.' || c == '$'
+                    })
+                })
+            })
+            .max_by_key(|(from, _)| from.len())
+            .map(|(from, to)| (2 + from.len(), format!("::{to}")))
+    })
 }
 
 /// `pg_constraint.confdeltype` / `confupdtype`.
@@ -703,8 +702,40 @@ mod tests {
             retype_casts(
                 "(m <> 'sad'::mood) AND ('a'::mood = ANY (ms::mood[])) AND (x::moody > 0) AND (p > 0::src.posint)",
                 &casts
-            ),
-            "(m <> 'sad'::text) AND ('a'::text = ANY (ms::text[])) AND (x::moody > 0) AND (p > 0::integer)"
+            )
+            .as_deref(),
+            Some(
+                "(m <> 'sad'::text) AND ('a'::text = ANY (ms::text[])) AND (x::moody > 0) AND (p > 0::integer)"
+            )
         );
+    }
+
+    #[test]
+    fn casts_inside_literals_identifiers_and_comments_stay() {
+        // The probe's view: a domain whose base type's name holds a quote,
+        // named inside a string literal of the view.
+        let casts = vec![("mydom".to_owned(), "\"x'--\"".to_owned())];
+        let view = " SELECT 'AAA::mydom\n; CREATE TABLE public.loot AS SELECT 1; --'::text AS c;";
+        assert_eq!(retype_casts(view, &casts).as_deref(), Some(view));
+        for kept in [
+            "SELECT E'\\'::mydom'::text",
+            "SELECT $q$::mydom$q$::text",
+            "SELECT 1 AS \"::mydom\"",
+            "SELECT 1 -- ::mydom\n",
+            "SELECT 1 /* ::mydom /* ::mydom */ */",
+        ] {
+            assert_eq!(retype_casts(kept, &casts).as_deref(), Some(kept), "{kept}");
+        }
+        assert_eq!(
+            retype_casts("SELECT 'a'::mydom, 'b'::mydom[]", &casts).as_deref(),
+            Some("SELECT 'a'::\"x'--\", 'b'::\"x'--\"[]")
+        );
+        // A quoted type name matches as a whole, quotes and all.
+        let quoted = vec![("\"my dom\"".to_owned(), "integer".to_owned())];
+        assert_eq!(
+            retype_casts("SELECT 1::\"my dom\", '1::\"my dom\"'", &quoted).as_deref(),
+            Some("SELECT 1::integer, '1::\"my dom\"'")
+        );
+        assert_eq!(retype_casts("SELECT 'open::mydom", &casts), None);
     }
 }
