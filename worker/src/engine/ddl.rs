@@ -79,6 +79,26 @@ pub async fn apply(pool: &Pool, sql: &str, expect: Expect<'_>) -> Result<(), Fai
     .map_err(|e| classify(&e, context))
 }
 
+/// A foreign key's DDL on a MySQL target, on one connection whose session
+/// checks foreign keys: batches write with the checks off (see
+/// `TargetTx::begin`), and a connection one of them left so (a cancelled
+/// task) must still check the rows already there. Two prepared statements:
+/// DDL never goes to a target as several statements in one text.
+pub async fn apply_foreign_key_mysql(pool: &sqlx::MySqlPool, sql: &str) -> Result<(), Failure> {
+    let context = "creating objects on the target";
+    let mut conn = pool.acquire().await.map_err(|e| classify(&e, context))?;
+    sqlx::query(super::write::FOREIGN_KEY_CHECKS_ON)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| classify(&e, context))?;
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .persistent(false)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ())
+        .map_err(|e| classify(&e, context))
+}
+
 /// Whether the target would create the table `create` makes (a `CREATE
 /// TABLE IF NOT EXISTS` of [`typemap::create_table`](super::typemap::create_table)),
 /// leaving nothing behind: PostgreSQL and SQLite in a transaction rolled

@@ -12,7 +12,6 @@ use super::planner::{PlanFail, select_tables};
 use super::service::PlanLimits;
 use super::sql::{ident, table as qualified};
 use super::typemap;
-use super::write::FOREIGN_KEY_CHECKS_ON;
 use super::{adapt, ddl, introspect, names, views};
 
 pub async fn finish(
@@ -158,14 +157,12 @@ pub async fn finish(
             {
                 continue;
             }
-            let mut sql =
-                typemap::foreign_key_ddl(dialect, target_schema.as_deref(), &src.name, fk);
-            if dialect == Dialect::MySql {
-                // Batches write with the checks off (see `TargetTx::begin`):
-                // this connection must check the rows already there.
-                sql = format!("{FOREIGN_KEY_CHECKS_ON}; {sql}");
-            }
-            if let Err(e) = ddl::apply(target, &sql, ddl::Expect::Other).await {
+            let sql = typemap::foreign_key_ddl(dialect, target_schema.as_deref(), &src.name, fk);
+            let created = match target {
+                Pool::MySql(my) => ddl::apply_foreign_key_mysql(my, &sql).await,
+                _ => ddl::apply(target, &sql, ddl::Expect::Other).await,
+            };
+            if let Err(e) = created {
                 warnings.push(format!(
                     "foreign key {} on {} not created: {}",
                     fk.name,
