@@ -333,13 +333,23 @@ pub fn create_table(
     let mut auto_key = None;
     for (i, col) in table.columns.iter().enumerate() {
         let is_key = table.primary_key.contains(&i);
-        let (mut ty, warning) = column_type(target, table.dialect, col, is_key);
+        // On MySQL a foreign key's columns must be of the same kind as the
+        // key they reference (a `longtext` cannot reference a
+        // `varchar(255)` key): they are typed as keys are.
+        let references = target == Dialect::MySql
+            && table
+                .foreign_keys
+                .iter()
+                .any(|fk| fk.columns.contains(&col.name));
+        let (mut ty, warning) = column_type(target, table.dialect, col, is_key || references);
         warnings.extend(warning);
         // From MySQL, a text column keeps its character set and collation;
         // a key column (the primary key, or the columns batches are cut on)
         // keeps the table's binary NO PAD collation: batches find their keys
         // on the target by byte-wise comparison, and keys distinct in the
-        // source (under any collation) stay distinct.
+        // source (under any collation) stay distinct. So do the columns a
+        // foreign key links to a key column (`adapt` took their collation
+        // away): InnoDB wants the same collation on both sides.
         if let (Dialect::MySql, Dialect::MySql, Some((charset, collation))) =
             (target, table.dialect, &col.collation)
             && !is_key
