@@ -686,8 +686,17 @@ fn generated_sql(
     } else if table.dialect == Dialect::Sqlite && target == Dialect::Sqlite {
         Some(source_expression.to_owned())
     } else if target == Dialect::Sqlite {
-        // Token by token, like a CHECK (SQLite is loosely typed).
-        checks::translate(table.dialect, target, source_expression, &table.columns)
+        // Token by token, like a CHECK (SQLite is loosely typed); what
+        // that cannot spell (MySQL `CONCAT`) through the expression tree.
+        checks::translate(table.dialect, target, source_expression, &table.columns).or_else(|| {
+            expr::translate_generated(
+                table.dialect,
+                target,
+                source_expression,
+                col,
+                &table.columns,
+            )
+        })
     } else if table.dialect == Dialect::MySql && target == Dialect::MySql {
         // MySQL 8 shows quotes inside generation_expression escaped.
         Some(source_expression.replace("\\'", "'"))
