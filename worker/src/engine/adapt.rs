@@ -17,6 +17,8 @@
 //!   ([`empty_enum_values`], planning only).
 //! - a target login privileged on Freight's own server gets no expression
 //!   of the source's (see `own_server`);
+//! - SQLite to SQLite, a rowid key not declared `AUTOINCREMENT` stays
+//!   without (other targets get the source's auto-increment as theirs);
 //! - MySQL to MySQL, a `tinyint(1)` stays the integer it is (other targets
 //!   read it as a boolean), and a text column that foreign keys link to a
 //!   key column takes the key's binary collation
@@ -27,7 +29,7 @@ use super::connect::Pool;
 use super::error::{Failure, classify};
 use super::model::{Dialect, Logical, Table};
 use super::sql::{ident, table as qualified};
-use super::{own_server, spatial};
+use super::{counters, own_server, spatial};
 
 /// The table the target DDL is written from, and the warnings of the
 /// choices made. `source_table` is the table as the source names it,
@@ -46,6 +48,24 @@ pub async fn for_target(
     if source_table.dialect == Dialect::MySql && target_dialect == Dialect::MySql {
         out.keep_tinyint1_as_integer();
         warnings.extend(collations_linked_to_keys(all, source_table, &mut out));
+    }
+    // SQLite → SQLite: a rowid table not declared AUTOINCREMENT has no
+    // counter (it reuses the largest id once deleted) and arrives so.
+    if let (Pool::Sqlite(lite), Dialect::Sqlite) = (source, target_dialect)
+        && out.columns.iter().any(|c| c.auto_increment)
+    {
+        let create: Option<String> =
+            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+                .bind(&source_table.name)
+                .fetch_optional(lite)
+                .await
+                .map_err(|e| classify(&e, "reading the source table's definition"))?
+                .flatten();
+        if !create.is_some_and(|sql| counters::declares_autoincrement(&sql)) {
+            for col in &mut out.columns {
+                col.auto_increment = false;
+            }
+        }
     }
     if target_dialect == Dialect::Postgres {
         for (i, col) in source_table.columns.iter().enumerate() {
@@ -147,6 +167,9 @@ pub async fn for_target(
     Ok((out, warnings))
 }
 
+/// A column of one of the job's tables: (table, column).
+type ColumnOf<'a> = (&'a str, &'a str);
+
 /// MySQL → MySQL: the text columns of `table` that foreign keys between
 /// the job's tables (`all`, as the source names them) link, directly or
 /// through other such columns, to a key column. Key columns get the
@@ -161,8 +184,8 @@ fn collations_linked_to_keys(
     source_table: &Table,
     table: &mut Table,
 ) -> Vec<String> {
-    // Foreign key column pairs among the job's tables: (table, column).
-    let mut edges: Vec<((&str, &str), (&str, &str))> = Vec::new();
+    // Foreign key column pairs among the job's tables.
+    let mut edges: Vec<(ColumnOf<'_>, ColumnOf<'_>)> = Vec::new();
     for t in all {
         for fk in &t.foreign_keys {
             if !all.iter().any(|p| p.name == fk.ref_table) {
