@@ -105,6 +105,9 @@ impl Expr {
             Self::Null => Ty::Null,
             Self::Call(Func::Lower | Func::Upper | Func::ToText, _) => Ty::Text,
             Self::Call(Func::Abs, args) => args.first().map_or(Ty::Number, Expr::ty),
+            Self::Call(Func::Coalesce, args) if args.iter().any(|a| a.ty() == Ty::Inexact) => {
+                Ty::Inexact
+            }
             Self::Call(Func::Coalesce, args) => args
                 .iter()
                 .map(Expr::ty)
@@ -562,10 +565,12 @@ impl<'a> Parser<'a> {
             (Dialect::MySql, "length") if one_of(Ty::Text) => Func::OctetLength,
             (_, "octet_length") if one_of(Ty::Text) => Func::OctetLength,
             (Dialect::MySql | Dialect::Sqlite, "ifnull") | (_, "coalesce") if args.len() >= 2 => {
+                // Numbers of either kind are one kind here.
                 let kinds: Vec<Ty> = args
                     .iter()
                     .map(Expr::ty)
                     .filter(|t| *t != Ty::Null)
+                    .map(|t| if t == Ty::Inexact { Ty::Number } else { t })
                     .collect();
                 let same = kinds.windows(2).all(|w| w[0] == w[1]);
                 if !same || kinds.first().is_none_or(|t| *t == Ty::Other) {
@@ -750,6 +755,17 @@ mod tests {
         assert_eq!(
             pg_to_my("length(first)").as_deref(),
             Some("char_length(`first`)")
+        );
+        assert_eq!(
+            translate(
+                Dialect::MySql,
+                Dialect::Postgres,
+                "coalesce(`ratio`, 0) * 2",
+                &[col("ratio", Logical::Float64)]
+            )
+            .as_deref(),
+            Some("(coalesce(\"ratio\", 0) * 2)"),
+            "doubles compute alike"
         );
         assert_eq!(
             pg_to_my("COALESCE(first, 'x'::text)").as_deref(),
