@@ -175,8 +175,18 @@ impl ConnectionConfig {
     }
 
     /// The config taken apart: what driver options are built from. Nothing
-    /// comes from the process environment, pass files or option files.
+    /// comes from the process environment, pass files or option files. An
+    /// empty password (field, URL or `password=` parameter) is no password,
+    /// as leaving it out is: MySQL would otherwise be sent an empty one and
+    /// refuse a login that has none. The config itself (sealed, shown as
+    /// `***`) is left as given.
     pub fn parts(&self) -> Result<ConnectionParts, String> {
+        let mut parts = self.parts_as_given()?;
+        parts.password = parts.password.filter(|p| !p.expose().is_empty());
+        Ok(parts)
+    }
+
+    fn parts_as_given(&self) -> Result<ConnectionParts, String> {
         match (&self.url, self.kind) {
             (Some(url), DatabaseKind::Sqlite) => Ok(ConnectionParts {
                 kind: self.kind,
@@ -414,6 +424,32 @@ mod tests {
         assert_eq!(parts.database.as_deref(), Some("db"));
         assert_eq!(parts.port, Some(5432));
         assert_eq!(parts.params.len(), 3, "{:?}", parts.params);
+    }
+
+    #[test]
+    fn an_empty_password_is_no_password() {
+        let empty = host_config("");
+        assert_eq!(empty.parts().unwrap().password, None);
+        assert_eq!(empty.redacted().password.as_deref(), Some("***"));
+        let mut url_config = host_config("unused");
+        url_config.host = None;
+        url_config.password = None;
+        for url in [
+            "mysql://app:@db/shop",
+            "mysql://app@db/shop?password=",
+            "mysql://app@db/shop",
+        ] {
+            url_config.url = Some(Secret::new(url));
+            assert_eq!(url_config.parts().unwrap().password, None, "{url}");
+        }
+        assert_eq!(
+            host_config(" ")
+                .parts()
+                .unwrap()
+                .password
+                .map(|p| p.expose().to_owned()),
+            Some(" ".to_owned())
+        );
     }
 
     #[test]

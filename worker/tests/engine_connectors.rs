@@ -6,7 +6,9 @@ mod rich;
 #[path = "engine_support/mod.rs"]
 mod support;
 
+use freight_core::connection::{ConnectionConfig, DatabaseKind, Secret};
 use freight_worker::engine::Engine;
+use sqlx::Executor;
 use support::{Dbs, job, migrate, total_read};
 
 const ROWS: i64 = 230;
@@ -128,6 +130,39 @@ async fn sqlite_to_mysql() {
     assert_eq!(total_read(&outcomes), ROWS);
     let my = dbs.my_pool().await;
     assert_eq!(rich::normalized(rich::read_mysql(&my).await), expected());
+    engine.release_job(job.job_id).await;
+    dbs.cleanup().await;
+}
+
+/// `"password": ""` is no password, as leaving the field out is: a login
+/// without one connects (MariaDB and PostgreSQL alike).
+#[tokio::test]
+async fn an_empty_password_is_no_password() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute("CREATE TABLE t (id int PRIMARY KEY, v varchar(5)); INSERT INTO t VALUES (1, 'a')")
+        .await
+        .expect("source");
+    my.close().await;
+    let fields = |kind, port, user: &str, schema: Option<&str>| ConnectionConfig {
+        kind,
+        url: None,
+        host: Some("127.0.0.1".into()),
+        port: Some(port),
+        database: Some(dbs.name.clone()),
+        user: Some(user.into()),
+        password: Some(Secret::new("")),
+        schema: schema.map(str::to_owned),
+    };
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    let job = job(
+        fields(DatabaseKind::Mysql, 3306, "root", None),
+        fields(DatabaseKind::Postgresql, 5432, "postgres", Some("public")),
+        &["t"],
+        BATCH,
+    );
+    let (_, outcomes) = migrate(&engine, &job).await;
+    assert_eq!(total_read(&outcomes), 1);
     engine.release_job(job.job_id).await;
     dbs.cleanup().await;
 }

@@ -323,8 +323,8 @@ async fn a_virtual_column_over_the_auto_increment_key_stays_virtual_on_mariadb()
     };
     assert_eq!((id, note.as_str()), (3, "order 3"));
     engine.release_job(j.job_id).await;
-    // PostgreSQL has STORED only: `total` is one there. (`CONCAT` of a
-    // number does not translate: `note` holds the copied values.)
+    // PostgreSQL has STORED only: `total` and `note` (`CONCAT` of text and
+    // a number: `||` with the number cast to text) are STORED there.
     let to_pg = job(dbs.mysql(), dbs.pg("public"), &["orders"], 10);
     let (plan, _) = migrate(&engine, &to_pg).await;
     let warnings = plan.report.tables[0].warnings.join("\n");
@@ -338,7 +338,12 @@ async fn a_virtual_column_over_the_auto_increment_key_stays_virtual_on_mariadb()
     .fetch_all(&pg)
     .await
     .expect("generated columns");
-    assert_eq!(generated, ["total"]);
+    assert_eq!(generated, ["total", "note"]);
+    let notes: Vec<String> = sqlx::query_scalar("SELECT note FROM orders ORDER BY id")
+        .fetch_all(&pg)
+        .await
+        .expect("notes");
+    assert_eq!(notes, ["order 1", "order 2"]);
     let checks: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_constraint WHERE conrelid = 'orders'::regclass AND contype = 'c'",
     )
@@ -468,5 +473,120 @@ async fn only_the_expression_the_target_refuses_is_left_out() {
     pg.close().await;
     target.close().await;
     dbs.drop_second().await;
+    dbs.cleanup().await;
+}
+
+/// MySQL `CONCAT` of text with numbers: on PostgreSQL `||` with the numbers
+/// cast to text (`concat()` skips NULLs and is not IMMUTABLE; `text ||
+/// integer` is not IMMUTABLE either), on SQLite `||`; NULL when any part is,
+/// as in MySQL. Doubles print differently and stay plain columns.
+#[tokio::test]
+async fn mysql_concat_of_text_and_numbers_is_generated_on_postgres_and_sqlite() {
+    let dbs = Dbs::new().await;
+    let my = dbs.my_pool().await;
+    my.execute(
+        "CREATE TABLE orders (id int PRIMARY KEY, n int, label varchar(10), ratio double,
+             price decimal(6,2),
+             tag varchar(40) AS (CONCAT('order ', id, '/', n, '-', label)) STORED,
+             vtag varchar(40) AS (CONCAT(label, n + 1)) VIRTUAL,
+             ptag varchar(40) AS (CONCAT(label, ':', price)) STORED,
+             rtag varchar(40) AS (CONCAT('r', ratio)) STORED);
+         INSERT INTO orders (id, n, label, ratio, price) VALUES
+             (1, 5, 'a', 0.5, 2.50), (2, NULL, 'b', 1.5, NULL), (3, 7, NULL, NULL, 1.00);",
+    )
+    .await
+    .expect("source");
+    my.close().await;
+    let engine = Engine::new(freight_core::policy::ConnectionPolicy::for_local_user());
+    type Tags = (i32, Option<String>, Option<String>, Option<String>);
+    let expected: Vec<Tags> = vec![
+        (
+            1,
+            Some("order 1/5-a".into()),
+            Some("a6".into()),
+            Some("a:2.50".into()),
+        ),
+        (2, None, None, None),
+        (3, None, None, None),
+    ];
+
+    let j = job(dbs.mysql(), dbs.pg("public"), &["orders"], 10);
+    let (plan, _) = migrate(&engine, &j).await;
+    let warnings = plan.report.tables[0].warnings.join("\n");
+    assert!(
+        warnings.contains("column rtag: generated column"),
+        "{warnings}"
+    );
+    for kept in ["column tag:", "column vtag:", "column ptag:"] {
+        assert!(!warnings.contains(kept), "{warnings}");
+    }
+    engine.release_job(j.job_id).await;
+    let pg = dbs.pg_pool().await;
+    let generated: Vec<String> = sqlx::query_scalar(
+        "SELECT attname::text FROM pg_attribute WHERE attrelid = 'orders'::regclass
+         AND attgenerated = 's' ORDER BY attnum",
+    )
+    .fetch_all(&pg)
+    .await
+    .expect("generated columns");
+    assert_eq!(generated, ["tag", "vtag", "ptag"]);
+    let rows: Vec<Tags> = sqlx::query_as("SELECT id, tag, vtag, ptag FROM orders ORDER BY id")
+        .fetch_all(&pg)
+        .await
+        .expect("rows");
+    assert_eq!(rows, expected);
+    let tag: Option<String> =
+        sqlx::query_scalar("INSERT INTO orders (id, n, label) VALUES (4, 9, 'z') RETURNING tag")
+            .fetch_one(&pg)
+            .await
+            .expect("insert on postgres");
+    assert_eq!(tag.as_deref(), Some("order 4/9-z"));
+    pg.close().await;
+
+    let j = job(dbs.mysql(), dbs.sqlite("dst"), &["orders"], 10);
+    let (plan, _) = migrate(&engine, &j).await;
+    let warnings = plan.report.tables[0].warnings.join("\n");
+    // SQLite holds decimals as exact text and would compute in floating point.
+    for plain in [
+        "column rtag: generated column",
+        "column ptag: generated column",
+    ] {
+        assert!(warnings.contains(plain), "{warnings}");
+    }
+    for kept in ["column tag:", "column vtag:"] {
+        assert!(!warnings.contains(kept), "{warnings}");
+    }
+    engine.release_job(j.job_id).await;
+    let lite = dbs.sqlite_pool("dst").await;
+    let hidden: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT name, hidden FROM pragma_table_xinfo('orders') WHERE name LIKE '%tag' ORDER BY cid",
+    )
+    .fetch_all(&lite)
+    .await
+    .expect("columns");
+    let hidden: Vec<(&str, i64)> = hidden.iter().map(|(n, h)| (n.as_str(), *h)).collect();
+    assert_eq!(hidden, [("tag", 3), ("vtag", 2), ("ptag", 0), ("rtag", 0)]);
+    let rows: Vec<Tags> = sqlx::query_as("SELECT id, tag, vtag, ptag FROM orders ORDER BY id")
+        .fetch_all(&lite)
+        .await
+        .expect("rows");
+    assert_eq!(rows, expected);
+    sqlx::query("INSERT INTO orders (id, n, label) VALUES (4, 9, 'z'), (5, NULL, 'y')")
+        .execute(&lite)
+        .await
+        .expect("insert on sqlite");
+    let new: Vec<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT tag, vtag FROM orders WHERE id > 3 ORDER BY id")
+            .fetch_all(&lite)
+            .await
+            .expect("new rows");
+    assert_eq!(
+        new,
+        [
+            (Some("order 4/9-z".into()), Some("z10".into())),
+            (None, None)
+        ]
+    );
+    lite.close().await;
     dbs.cleanup().await;
 }

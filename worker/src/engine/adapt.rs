@@ -17,15 +17,19 @@
 //!   ([`empty_enum_values`], planning only).
 //! - a target login privileged on Freight's own server gets no expression
 //!   of the source's (see `own_server`);
+//! - SQLite to SQLite, a rowid key not declared `AUTOINCREMENT` stays
+//!   without (other targets get the source's auto-increment as theirs);
 //! - MySQL to MySQL, a `tinyint(1)` stays the integer it is (other targets
-//!   read it as a boolean).
+//!   read it as a boolean), and a text column that foreign keys link to a
+//!   key column takes the key's binary collation
+//!   ([`collations_linked_to_keys`]).
 
 use super::checks::{Token, tokenize};
 use super::connect::Pool;
 use super::error::{Failure, classify};
 use super::model::{Dialect, Logical, Table};
 use super::sql::{ident, table as qualified};
-use super::{own_server, spatial};
+use super::{counters, own_server, spatial};
 
 /// The table the target DDL is written from, and the warnings of the
 /// choices made. `source_table` is the table as the source names it,
@@ -43,6 +47,25 @@ pub async fn for_target(
     let mut warnings = Vec::new();
     if source_table.dialect == Dialect::MySql && target_dialect == Dialect::MySql {
         out.keep_tinyint1_as_integer();
+        warnings.extend(collations_linked_to_keys(all, source_table, &mut out));
+    }
+    // SQLite → SQLite: a rowid table not declared AUTOINCREMENT has no
+    // counter (it reuses the largest id once deleted) and arrives so.
+    if let (Pool::Sqlite(lite), Dialect::Sqlite) = (source, target_dialect)
+        && out.columns.iter().any(|c| c.auto_increment)
+    {
+        let create: Option<String> =
+            sqlx::query_scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+                .bind(&source_table.name)
+                .fetch_optional(lite)
+                .await
+                .map_err(|e| classify(&e, "reading the source table's definition"))?
+                .flatten();
+        if !create.is_some_and(|sql| counters::declares_autoincrement(&sql)) {
+            for col in &mut out.columns {
+                col.auto_increment = false;
+            }
+        }
     }
     if target_dialect == Dialect::Postgres {
         for (i, col) in source_table.columns.iter().enumerate() {
@@ -142,6 +165,84 @@ pub async fn for_target(
         warnings.extend(own_server::strip_expressions(&mut out));
     }
     Ok((out, warnings))
+}
+
+/// A column of one of the job's tables: (table, column).
+type ColumnOf<'a> = (&'a str, &'a str);
+
+/// MySQL → MySQL: the text columns of `table` that foreign keys between
+/// the job's tables (`all`, as the source names them) link, directly or
+/// through other such columns, to a key column. Key columns get the
+/// table's binary NO PAD collation on the target (see
+/// `typemap::create_table`) and InnoDB refuses a foreign key whose columns
+/// differ in character set or collation (errno 150), so these lose the
+/// source's collation too (`collation = None`: the table's applies), with a
+/// warning naming the key. `source_table` and `table` are the same table as
+/// the source and the target name it.
+fn collations_linked_to_keys(
+    all: &[Table],
+    source_table: &Table,
+    table: &mut Table,
+) -> Vec<String> {
+    // Foreign key column pairs among the job's tables.
+    let mut edges: Vec<(ColumnOf<'_>, ColumnOf<'_>)> = Vec::new();
+    for t in all {
+        for fk in &t.foreign_keys {
+            if !all.iter().any(|p| p.name == fk.ref_table) {
+                continue;
+            }
+            for (c, r) in fk.columns.iter().zip(&fk.ref_columns) {
+                edges.push(((&t.name, c), (&fk.ref_table, r)));
+            }
+        }
+    }
+    let is_key = |(t, c): (&str, &str)| {
+        all.iter().find(|x| x.name == t).is_some_and(|x| {
+            x.columns
+                .iter()
+                .position(|col| col.name == c)
+                .is_some_and(|i| x.primary_key.contains(&i) || x.key.contains(&i))
+        })
+    };
+    let mut warnings = Vec::new();
+    for (i, col) in source_table.columns.iter().enumerate() {
+        let Some((_, collation)) = &col.collation else {
+            continue;
+        };
+        if source_table.primary_key.contains(&i) || source_table.key.contains(&i) {
+            continue;
+        }
+        // The columns linked to this one, nearest first, until a key.
+        let start = (source_table.name.as_str(), col.name.as_str());
+        let mut seen = vec![start];
+        let mut at = 0;
+        let mut key = None;
+        while let Some(&node) = seen.get(at) {
+            at += 1;
+            if node != start && is_key(node) {
+                key = Some(node);
+                break;
+            }
+            for &(a, b) in &edges {
+                for (from, to) in [(a, b), (b, a)] {
+                    if from == node && !seen.contains(&to) {
+                        seen.push(to);
+                    }
+                }
+            }
+        }
+        let Some((key_table, key_column)) = key else {
+            continue;
+        };
+        if let Some(target_col) = table.columns.get_mut(i) {
+            target_col.collation = None;
+            warnings.push(format!(
+                "column {}: created with the binary collation of key column {key_table}.{key_column}, which a foreign key links it to (both sides of a foreign key need the same collation on MySQL), not {collation}: it compares byte-wise on the target",
+                target_col.name
+            ));
+        }
+    }
+    warnings
 }
 
 /// MySQL `enum` columns holding `''` (what MySQL stores, as index 0, for

@@ -7,9 +7,13 @@
 //!
 //! What translates: column references, string and number literals, NULL,
 //! `+ - * %` on exact numbers (and doubles), unary minus, parentheses,
-//! concatenation of text (MySQL `CONCAT(a, b)` ↔ PostgreSQL `a || b`: both
-//! are NULL when any part is; PostgreSQL's `concat()` skips NULLs, so it is
-//! refused), `lower`, `upper`, `abs`, `coalesce` (MySQL `ifnull`),
+//! concatenation (MySQL `CONCAT(a, b)` ↔ PostgreSQL `a || b`: both are NULL
+//! when any part is; PostgreSQL's `concat()` skips NULLs, so it is refused,
+//! and is not IMMUTABLE, so no generated column could use it) of text and
+//! of exact numbers, which print alike everywhere and are cast to text
+//! explicitly (`CAST(id AS text)`: PostgreSQL's `text || integer` is not
+//! IMMUTABLE either; doubles print differently and are refused),
+//! `lower`, `upper`, `abs`, `coalesce` (MySQL `ifnull`),
 //! `char_length`, and the byte/character lengths (MySQL `length` counts
 //! bytes: PostgreSQL `octet_length`; PostgreSQL `length` counts characters:
 //! MySQL `char_length`). Refused: `/` (integer division on PostgreSQL,
@@ -21,6 +25,11 @@
 //! counts characters, `ifnull` is `coalesce`; refused are `%` (SQLite casts
 //! both sides to integers), `lower`/`upper` (ASCII letters only) and
 //! decimal columns (SQLite computes them as doubles).
+//!
+//! To SQLite only generated columns translate, and only expressions of
+//! columns, text, integer literals, concatenation (`||`, NULL when any part
+//! is, as MySQL's `CONCAT`), integer arithmetic, `abs`, `coalesce` and
+//! character lengths: what `checks.rs` (token by token) cannot spell.
 
 use freight_core::job::Identifiers;
 
@@ -32,6 +41,10 @@ use super::sql::{ident, literal};
 pub(super) enum Ty {
     Text,
     Number,
+    /// A number whose text differs between databases (doubles, MySQL
+    /// `zerofill`, decimals without a scale or wider than MySQL's): it
+    /// computes like a number but is never concatenated.
+    Inexact,
     Bool,
     Null,
     Other,
@@ -64,6 +77,13 @@ pub(super) enum Func {
     Coalesce,
     CharLength,
     OctetLength,
+    /// An exact number as text (`CAST(x AS text)`).
+    ToText,
+}
+
+/// Whether values of this kind are numbers.
+pub(super) fn is_number(ty: Ty) -> bool {
+    matches!(ty, Ty::Number | Ty::Inexact)
 }
 
 impl Expr {
@@ -76,9 +96,18 @@ impl Expr {
             | Self::Logic(..)
             | Self::Not(_) => Ty::Bool,
             Self::Str(_) | Self::Concat(_) => Ty::Text,
-            Self::Num(_) | Self::Neg(_) | Self::Binary(..) => Ty::Number,
+            // MySQL reads `1e3` as a double, PostgreSQL as a numeric.
+            Self::Num(n) if n.contains(['e', 'E']) => Ty::Inexact,
+            Self::Num(_) => Ty::Number,
+            Self::Neg(inner) => inner.ty(),
+            Self::Binary(l, _, r) if l.ty() == Ty::Inexact || r.ty() == Ty::Inexact => Ty::Inexact,
+            Self::Binary(..) => Ty::Number,
             Self::Null => Ty::Null,
-            Self::Call(Func::Lower | Func::Upper, _) => Ty::Text,
+            Self::Call(Func::Lower | Func::Upper | Func::ToText, _) => Ty::Text,
+            Self::Call(Func::Abs, args) => args.first().map_or(Ty::Number, Expr::ty),
+            Self::Call(Func::Coalesce, args) if args.iter().any(|a| a.ty() == Ty::Inexact) => {
+                Ty::Inexact
+            }
             Self::Call(Func::Coalesce, args) => args
                 .iter()
                 .map(Expr::ty)
@@ -119,7 +148,7 @@ pub fn translate_generated(
     let fits = match column.logical {
         Logical::Text { .. } | Logical::Enum(_) => ty == Ty::Text,
         Logical::Int(_) | Logical::UInt64 | Logical::Decimal { .. } | Logical::Float64 => {
-            ty == Ty::Number
+            is_number(ty)
         }
         Logical::Bool => ty == Ty::Bool,
         _ => false,
@@ -134,9 +163,11 @@ fn translate_typed(
     columns: &[Column],
 ) -> Option<(String, Ty)> {
     // SQLite sources too (generated columns; views from SQLite are not
-    // recreated, see `views.rs`).
+    // recreated, see `views.rs`), and SQLite targets of what `sqlite_safe`
+    // allows.
     let from_sqlite = source == Dialect::Sqlite && target != Dialect::Sqlite;
-    if !portable_pair(source, target) && !from_sqlite {
+    let to_sqlite = source != Dialect::Sqlite && target == Dialect::Sqlite;
+    if !portable_pair(source, target) && !from_sqlite && !to_sqlite {
         return None;
     }
     let scope = [ScopeTable {
@@ -148,7 +179,34 @@ fn translate_typed(
     let tokens = tokenize(source, expression)?;
     let mut parser = Parser::new(tokens, source, &scope);
     let tree = parser.or_expr()?;
+    if to_sqlite && !sqlite_safe(&tree) {
+        return None;
+    }
     (parser.pos == parser.tokens.len()).then(|| (emit(&tree, target), tree.ty()))
+}
+
+/// Whether SQLite computes the expression as MySQL and PostgreSQL do:
+/// integers (SQLite prints `1.50` as `1.5`; its decimals are text, see
+/// `typemap::generated_sql`), text, concatenation, and the functions that
+/// mean the same there (its `lower`/`upper` change ASCII letters only).
+fn sqlite_safe(expr: &Expr) -> bool {
+    match expr {
+        Expr::Column(_, _, ty) => matches!(ty, Ty::Text | Ty::Number),
+        Expr::Str(_) | Expr::Null => true,
+        Expr::Num(n) => n.bytes().all(|b| b.is_ascii_digit()),
+        Expr::Neg(inner) => sqlite_safe(inner),
+        Expr::Binary(l, _, r) => sqlite_safe(l) && sqlite_safe(r),
+        Expr::Concat(parts) => parts.iter().all(sqlite_safe),
+        Expr::Call(Func::ToText | Func::Abs | Func::Coalesce | Func::CharLength, args) => {
+            args.iter().all(sqlite_safe)
+        }
+        Expr::Call(Func::Lower | Func::Upper | Func::OctetLength, _)
+        | Expr::Bool(_)
+        | Expr::Compare(..)
+        | Expr::IsNull(..)
+        | Expr::Logic(..)
+        | Expr::Not(_) => false,
+    }
 }
 
 /// Only MySQL/MariaDB and PostgreSQL are translated between.
@@ -254,7 +312,7 @@ impl<'a> Parser<'a> {
         let right = self.concat()?;
         let op = if op == "!=" { "<>" } else { op };
         let fits = match (left.ty(), right.ty()) {
-            (Ty::Number, Ty::Number) => true,
+            (a, b) if is_number(a) && is_number(b) => true,
             (Ty::Text, Ty::Text) => self.source == Dialect::Postgres && matches!(op, "=" | "<>"),
             _ => false,
         };
@@ -320,16 +378,16 @@ impl<'a> Parser<'a> {
     fn unary(&mut self) -> Option<Expr> {
         if self.eat_symbol("-") {
             let inner = self.unary()?;
-            return (inner.ty() == Ty::Number).then(|| Expr::Neg(Box::new(inner)));
+            return is_number(inner.ty()).then(|| Expr::Neg(Box::new(inner)));
         }
         self.postfix()
     }
 
     /// A primary with PostgreSQL casts after it: only `::text` (and
-    /// `::character varying`) of text and numeric casts of number literals,
-    /// which change nothing.
+    /// `::character varying`) of text and of exact numbers, and numeric
+    /// casts of number literals, which change nothing.
     fn postfix(&mut self) -> Option<Expr> {
-        let expr = self.primary()?;
+        let mut expr = self.primary()?;
         while self.eat_symbol("::") {
             let mut words = Vec::new();
             // Type words only: `'x'::text AS label` ends at `AS`.
@@ -361,6 +419,10 @@ impl<'a> Parser<'a> {
                 words.as_slice(),
                 ["numeric"] | ["integer"] | ["bigint"] | ["smallint"]
             );
+            if text_cast && expr.ty() == Ty::Number {
+                expr = Expr::Call(Func::ToText, vec![expr]);
+                continue;
+            }
             let fits = (text_cast && expr.ty() == Ty::Text)
                 || (number_cast && matches!(expr, Expr::Num(_)));
             if !fits {
@@ -381,6 +443,14 @@ impl<'a> Parser<'a> {
                 self.eat_symbol(")").then_some(inner)
             }
             Token::Ident(name) => self.column(name),
+            // A character set introducer (MySQL 8's `_utf8mb4'x'`): the
+            // target's own character set applies.
+            Token::Word(word)
+                if word.starts_with('_')
+                    && matches!(self.tokens.get(self.pos), Some(Token::Str(_))) =>
+            {
+                self.primary()
+            }
             Token::Word(word) => {
                 let lower = word.to_ascii_lowercase();
                 if self.peek_symbol("(") {
@@ -449,11 +519,22 @@ impl<'a> Parser<'a> {
             // SQLite computes decimals as doubles (or as text: DECIMAL_TEXT).
             Logical::Decimal { .. } if self.source == Dialect::Sqlite => Ty::Other,
             Logical::Text { .. } | Logical::Enum(_) => Ty::Text,
-            // `float` is single precision on both sides, but MySQL computes
-            // with doubles: only exact numbers and doubles compute the same.
-            Logical::Int(_) | Logical::UInt64 | Logical::Decimal { .. } | Logical::Float64 => {
-                Ty::Number
+            // MySQL pads a `zerofill` integer with zeros when it prints it.
+            Logical::Int(_) | Logical::UInt64 if column.source_type.contains("zerofill") => {
+                Ty::Inexact
             }
+            // A decimal without a scale, or wider than MySQL's (65,30),
+            // prints with another number of digits on another database.
+            Logical::Decimal {
+                precision: Some(p),
+                scale,
+            } if p <= 65 && scale.unwrap_or(0) <= 30 => Ty::Number,
+            Logical::Decimal { .. } => Ty::Inexact,
+            Logical::Int(_) | Logical::UInt64 => Ty::Number,
+            // `float` is single precision on both sides, but MySQL computes
+            // with doubles: only exact numbers and doubles compute the same
+            // (doubles print differently).
+            Logical::Float64 => Ty::Inexact,
             _ => Ty::Other,
         };
         Some(Expr::Column(
@@ -464,7 +545,9 @@ impl<'a> Parser<'a> {
     }
 
     fn call(&self, name: &str, args: Vec<Expr>) -> Option<Expr> {
-        let one_of = |ty: Ty| args.len() == 1 && args[0].ty() == ty;
+        let one_of = |ty: Ty| {
+            args.len() == 1 && (args[0].ty() == ty || (ty == Ty::Number && is_number(args[0].ty())))
+        };
         let func = match (self.source, name) {
             // SQLite's change ASCII letters only (`upper('é')` is `é`).
             (Dialect::Sqlite, "lower" | "upper") => return None,
@@ -482,10 +565,12 @@ impl<'a> Parser<'a> {
             (Dialect::MySql, "length") if one_of(Ty::Text) => Func::OctetLength,
             (_, "octet_length") if one_of(Ty::Text) => Func::OctetLength,
             (Dialect::MySql | Dialect::Sqlite, "ifnull") | (_, "coalesce") if args.len() >= 2 => {
+                // Numbers of either kind are one kind here.
                 let kinds: Vec<Ty> = args
                     .iter()
                     .map(Expr::ty)
                     .filter(|t| *t != Ty::Null)
+                    .map(|t| if t == Ty::Inexact { Ty::Number } else { t })
                     .collect();
                 let same = kinds.windows(2).all(|w| w[0] == w[1]);
                 if !same || kinds.first().is_none_or(|t| *t == Ty::Other) {
@@ -500,14 +585,23 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Concatenation of text parts only: numbers print differently.
+/// Concatenation of text and of exact numbers, those cast to text (every
+/// database prints an integer or a decimal of a given scale alike; doubles
+/// and the other `Inexact` numbers print differently and are refused).
 fn concat_of(parts: Vec<Expr>) -> Option<Expr> {
-    let text = parts.iter().all(|p| p.ty() == Ty::Text);
-    text.then_some(Expr::Concat(parts))
+    parts
+        .into_iter()
+        .map(|p| match p.ty() {
+            Ty::Text => Some(p),
+            Ty::Number => Some(Expr::Call(Func::ToText, vec![p])),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(Expr::Concat)
 }
 
 fn arithmetic(left: Expr, op: &'static str, right: Expr) -> Option<Expr> {
-    (left.ty() == Ty::Number && right.ty() == Ty::Number)
+    (is_number(left.ty()) && is_number(right.ty()))
         .then(|| Expr::Binary(Box::new(left), op, Box::new(right)))
 }
 
@@ -540,7 +634,7 @@ pub(super) fn emit(expr: &Expr, target: Dialect) -> String {
         Expr::Null => "NULL".to_owned(),
         Expr::Neg(inner) => format!("(-{})", emit(inner, target)),
         Expr::Binary(l, op, r) => format!("({} {op} {})", emit(l, target), emit(r, target)),
-        Expr::Concat(parts) if target == Dialect::Postgres => {
+        Expr::Concat(parts) if target != Dialect::MySql => {
             let parts: Vec<String> = parts.iter().map(|p| emit(p, target)).collect();
             format!("({})", parts.join(" || "))
         }
@@ -551,9 +645,18 @@ pub(super) fn emit(expr: &Expr, target: Dialect) -> String {
                 (Func::Upper, _) => "upper",
                 (Func::Abs, _) => "abs",
                 (Func::Coalesce, _) => "coalesce",
+                (Func::CharLength, Dialect::Sqlite) => "length",
                 (Func::CharLength, _) => "char_length",
                 (Func::OctetLength, Dialect::MySql) => "length",
                 (Func::OctetLength, _) => "octet_length",
+                (Func::ToText, _) => {
+                    let ty = match target {
+                        Dialect::Postgres => "text",
+                        Dialect::MySql => "CHAR",
+                        Dialect::Sqlite => "TEXT",
+                    };
+                    return format!("CAST({} AS {ty})", list(args));
+                }
             };
             format!("{name}({})", list(args))
         }
@@ -654,13 +757,25 @@ mod tests {
             Some("char_length(`first`)")
         );
         assert_eq!(
+            translate(
+                Dialect::MySql,
+                Dialect::Postgres,
+                "coalesce(`ratio`, 0) * 2",
+                &[col("ratio", Logical::Float64)]
+            )
+            .as_deref(),
+            Some("(coalesce(\"ratio\", 0) * 2)"),
+            "doubles compute alike"
+        );
+        assert_eq!(
             pg_to_my("COALESCE(first, 'x'::text)").as_deref(),
             Some("coalesce(`first`, 'x')")
         );
         for refused in [
             "`price` / `qty`",
             "round(`price`, 1)",
-            "concat(`first`, `qty`)",
+            "concat(`first`, `score`)",
+            "concat(`first`, `qty` * 1e0)",
             "`score` * 2",
             "`first` + 1",
             "md5(`first`)",
@@ -672,6 +787,34 @@ mod tests {
             None,
             "PG concat skips NULLs"
         );
+        // Exact numbers are concatenated as the text they print as
+        // everywhere, cast explicitly (PostgreSQL's `text || integer` is
+        // not IMMUTABLE).
+        assert_eq!(
+            my_to_pg("concat(_utf8mb4'order ',`qty`,'/',`price`)").as_deref(),
+            Some("('order ' || CAST(\"qty\" AS text) || '/' || CAST(\"price\" AS text))")
+        );
+        assert_eq!(
+            pg_to_my("(('order '::text || (qty)::text) || first)").as_deref(),
+            Some("concat(concat('order ', CAST(`qty` AS CHAR)), `first`)")
+        );
+        let my_to_lite = |e| {
+            let target = col(
+                "tag",
+                Logical::Text {
+                    max_len: None,
+                    fixed: false,
+                },
+            );
+            translate_generated(Dialect::MySql, Dialect::Sqlite, e, &target, &c)
+        };
+        assert_eq!(
+            my_to_lite("concat('order ',`qty` + 1,' ',coalesce(`first`, ''))").as_deref(),
+            Some("('order ' || CAST((\"qty\" + 1) AS TEXT) || ' ' || coalesce(\"first\", ''))")
+        );
+        for refused in ["concat(`first`, 1.50)", "concat(lower(`first`), `qty`)"] {
+            assert_eq!(my_to_lite(refused), None, "{refused}");
+        }
         let mut derived = col("derived", Logical::Int(8));
         derived.generated = Some("`qty` * 2".into());
         let mut cols = c.clone();

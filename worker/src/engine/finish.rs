@@ -1,5 +1,5 @@
 //! After the data has landed: secondary indexes, foreign keys, identity
-//! sequences and the views that translate, on the target. Failures here are warnings (the data is already
+//! and auto-increment counters (`counters`) and the views that translate, on the target. Failures here are warnings (the data is already
 //! there and verified), never a failed job.
 
 use super::JobContext;
@@ -7,12 +7,11 @@ use super::connect::Pool;
 use super::context::schema_of;
 use super::error::Failure;
 use super::introspect::budget::SchemaBudget;
-use super::model::{Dialect, Logical};
+use super::model::Dialect;
 use super::planner::{PlanFail, select_tables};
 use super::service::PlanLimits;
-use super::sql::{ident, table as qualified};
 use super::typemap;
-use super::{adapt, ddl, introspect, names, views};
+use super::{adapt, counters, ddl, introspect, names, views};
 
 pub async fn finish(
     job: &JobContext,
@@ -33,6 +32,8 @@ pub async fn finish(
         .collect();
     let mut warnings = Vec::new();
     let mut tables = Vec::new();
+    // Per entry of `tables`, the source table as the source names it.
+    let mut tables_originals = Vec::new();
     // The source tables as the source names them, for the views.
     let mut originals = Vec::new();
     for name in &source_names {
@@ -79,6 +80,7 @@ pub async fn finish(
             continue;
         };
         tables.push((src, tgt));
+        tables_originals.push(original);
     }
 
     for (src, tgt) in &tables {
@@ -172,32 +174,21 @@ pub async fn finish(
             }
         }
     }
-    // Identity columns continue after the copied keys.
-    if let Pool::Postgres(pg, _) = target {
-        for (src, _) in &tables {
-            for col in src.columns.iter().filter(|c| {
-                c.auto_increment && matches!(c.logical, Logical::Int(_) | Logical::UInt64)
-            }) {
-                let table = qualified(dialect, target_schema.as_deref(), &src.name);
-                let sql = format!(
-                    "SELECT setval(pg_get_serial_sequence($1, $2), GREATEST(COALESCE(MAX({}), 0), 1)) FROM {table}",
-                    ident(dialect, &col.name)
-                );
-                let res = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(&table)
-                    .bind(&col.name)
-                    .execute(pg)
-                    .await;
-                if let Err(e) = res {
-                    warnings.push(format!(
-                        "sequence of {}.{} not advanced: {}",
-                        src.name,
-                        col.name,
-                        super::error::describe(&e)
-                    ));
-                }
-            }
-        }
+    // Identity and auto-increment counters continue past both the copied
+    // keys and the source's own counter.
+    for ((src, tgt), original) in tables.iter().zip(&tables_originals) {
+        warnings.extend(
+            counters::continue_counters(
+                source,
+                schema_of(source, &job.source).as_deref(),
+                target,
+                target_schema.as_deref(),
+                original,
+                src,
+                tgt,
+            )
+            .await,
+        );
     }
     // Views last: they read the tables. Planning held them within the
     // job's schema budget; a source that grew since loses its views, not

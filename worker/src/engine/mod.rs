@@ -13,6 +13,7 @@ mod bind;
 mod checks;
 mod connect;
 mod context;
+mod counters;
 mod ddl;
 mod error;
 mod expr;

@@ -331,15 +331,27 @@ pub fn create_table(
         .filter(|&i| identity(&table.columns[i]))
         .or_else(|| table.columns.iter().position(identity));
     let mut auto_key = None;
+    // SQLite: the primary key is declared on its column (`AUTOINCREMENT`).
+    let mut inline_key = false;
     for (i, col) in table.columns.iter().enumerate() {
         let is_key = table.primary_key.contains(&i);
-        let (mut ty, warning) = column_type(target, table.dialect, col, is_key);
+        // On MySQL a foreign key's columns must be of the same kind as the
+        // key they reference (a `longtext` cannot reference a
+        // `varchar(255)` key): they are typed as keys are.
+        let references = target == Dialect::MySql
+            && table
+                .foreign_keys
+                .iter()
+                .any(|fk| fk.columns.contains(&col.name));
+        let (mut ty, warning) = column_type(target, table.dialect, col, is_key || references);
         warnings.extend(warning);
         // From MySQL, a text column keeps its character set and collation;
         // a key column (the primary key, or the columns batches are cut on)
         // keeps the table's binary NO PAD collation: batches find their keys
         // on the target by byte-wise comparison, and keys distinct in the
-        // source (under any collation) stay distinct.
+        // source (under any collation) stay distinct. So do the columns a
+        // foreign key links to a key column (`adapt` took their collation
+        // away): InnoDB wants the same collation on both sides.
         if let (Dialect::MySql, Dialect::MySql, Some((charset, collation))) =
             (target, table.dialect, &col.collation)
             && !is_key
@@ -360,10 +372,10 @@ pub fn create_table(
         if !col.nullable {
             def.push_str(" NOT NULL");
         }
-        // Auto-increment keys stay auto-increment (sequences are advanced
-        // past the copied keys in finish_job; MySQL and SQLite continue
-        // after the largest value by themselves). Where the target cannot
-        // keep it, a warning names the column.
+        // Auto-increment keys stay auto-increment (`finish_job` moves each
+        // counter past the copied keys and the source's own counter, see
+        // `counters`). Where the target cannot keep it, a warning names
+        // the column.
         if generated.is_some() {
             // A generated column has neither a default nor an identity.
         } else if identity(col) {
@@ -380,8 +392,14 @@ pub fn create_table(
                     col.name,
                     mysql_auto.map_or("?", |a| table.columns[a].name.as_str())
                 )),
-                // The rowid: a lone INTEGER PRIMARY KEY.
-                Dialect::Sqlite if table.primary_key == [i] && ty == "INTEGER" => {}
+                // The rowid: a lone INTEGER PRIMARY KEY, AUTOINCREMENT so
+                // that it has a counter (`sqlite_sequence`) that continues
+                // where the source's does and never reissues an id, as
+                // MySQL's and PostgreSQL's do not.
+                Dialect::Sqlite if table.primary_key == [i] && ty == "INTEGER" => {
+                    def.push_str(" PRIMARY KEY AUTOINCREMENT");
+                    inline_key = true;
+                }
                 Dialect::Sqlite => warnings.push(format!(
                     "column {}: identity/auto-increment is not kept: SQLite has one only for a single-column INTEGER PRIMARY KEY; new rows need explicit values",
                     col.name
@@ -482,7 +500,7 @@ pub fn create_table(
     if let Some(i) = auto_key {
         defs.push(format!("KEY ({})", ident(target, &table.columns[i].name)));
     }
-    if !table.primary_key.is_empty() {
+    if !table.primary_key.is_empty() && !inline_key {
         let key: Vec<String> = table
             .primary_key
             .iter()
@@ -682,8 +700,17 @@ fn generated_sql(
     } else if table.dialect == Dialect::Sqlite && target == Dialect::Sqlite {
         Some(source_expression.to_owned())
     } else if target == Dialect::Sqlite {
-        // Token by token, like a CHECK (SQLite is loosely typed).
-        checks::translate(table.dialect, target, source_expression, &table.columns)
+        // Token by token, like a CHECK (SQLite is loosely typed); what
+        // that cannot spell (MySQL `CONCAT`) through the expression tree.
+        checks::translate(table.dialect, target, source_expression, &table.columns).or_else(|| {
+            expr::translate_generated(
+                table.dialect,
+                target,
+                source_expression,
+                col,
+                &table.columns,
+            )
+        })
     } else if table.dialect == Dialect::MySql && target == Dialect::MySql {
         // MySQL 8 shows generation_expression escaped (see `sqltext`).
         sqltext::mysql_generation_expression(source_expression)
