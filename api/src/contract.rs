@@ -69,7 +69,7 @@ struct Shared {
 const BAD_REQUEST: Shared = Shared {
     name: "BadRequest",
     status: "400",
-    description: "Malformed request: a missing or malformed `X-Tenant-ID` header, another header parameter out of its schema (a `Last-Event-ID` that is not an event id), a path or query parameter of the wrong type (a `job_id` that is not a UUID), an unknown query parameter, a bad cursor, or a body that is not JSON (`VALIDATION_ERROR`)",
+    description: "Malformed request: a missing or malformed `X-Tenant-ID` header, another header parameter out of its schema (a `Last-Event-ID` that is not an event id), a path or query parameter of the wrong type (a `job_id` that is not a UUID), a query parameter the operation does not define (where it defines some: an operation without query parameters ignores the query string), a `cursor` this list did not make, or a body that is not JSON (`VALIDATION_ERROR`)",
 };
 const UNAUTHORIZED: Shared = Shared {
     name: "Unauthorized",

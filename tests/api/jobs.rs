@@ -1,3 +1,4 @@
+use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -498,6 +499,24 @@ async fn batches_list_pages_in_plan_order(backend: Backend) {
     assert_eq!(seqs, [3, 4]);
     assert_eq!(second["has_more"], false);
     assert_eq!(second["items"][0]["key_start"], json!([300]));
+
+    // A cursor is a position in its own list only: the batches' one is a
+    // 400 in the logs, the audit trail and the jobs list, and so is a
+    // position the server never hands out (`LTE` is "-1").
+    let forged = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    for path in [
+        format!("/api/v1/jobs/{id}/logs?cursor={cursor}"),
+        format!("/api/v1/audit?cursor={cursor}"),
+        format!("/api/v1/jobs?cursor={cursor}"),
+        format!("/api/v1/jobs/{id}/batches?cursor=LTE"),
+        format!("/api/v1/jobs/{id}/batches?cursor={}", forged("batches:-1")),
+        format!("/api/v1/jobs/{id}/batches?cursor={}", forged("batches:+2")),
+        format!("/api/v1/jobs/{id}/batches?cursor={}", forged("2")),
+        format!("/api/v1/jobs/{id}/logs?cursor={}", forged("logs:0")),
+    ] {
+        let problem = assert_problem(api.get(&path, &caller).await, 400, "VALIDATION_ERROR").await;
+        assert_eq!(problem["detail"], "invalid cursor", "{path}");
+    }
 }
 
 /// What the spec says (`limit` 1-1000, `max_record_errors` an int64) is

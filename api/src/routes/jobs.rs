@@ -32,8 +32,9 @@ pub struct ListJobsQuery {
     /// Page size, 1-1000; default 50.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page: an opaque token made by the
-    /// server; anything else is a 400.
+    /// `next_cursor` of the previous page of this list: an opaque token
+    /// made by the server; anything else (a cursor of another list
+    /// included) is a 400.
     #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
@@ -92,8 +93,9 @@ pub struct ListBatchesQuery {
     /// Page size, 1-1000; default 50.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page: an opaque token made by the
-    /// server; anything else is a 400.
+    /// `next_cursor` of the previous page of this list: an opaque token
+    /// made by the server; anything else (a cursor of another list
+    /// included) is a 400.
     #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
@@ -300,9 +302,7 @@ pub async fn list_job_batches(
     ApiPath(job_id): ApiPath<JobId>,
     ApiQuery(query): ApiQuery<ListBatchesQuery>,
 ) -> Result<axum::Json<BatchList>, ApiError> {
-    let after_seq = super::decode_cursor(query.cursor.as_deref(), |cursor| {
-        parse_int_cursor(cursor).and_then(|seq| i32::try_from(seq).ok())
-    })?;
+    let after_seq = super::decode_cursor(query.cursor.as_deref(), parse_batch_cursor)?;
     let filter = BatchFilter {
         status: query.status,
         limit: super::page_limit(query.limit)?,

@@ -5,9 +5,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use freight_core::ValidationError;
 use freight_core::ids::WebhookId;
-use freight_core::store::postgres::parse_delivery_cursor;
 use freight_core::store::{
     DeliveryFilter, DeliveryStatus, NewWebhook, WebhookCreated, WebhookDelivery, WebhookRecord,
+    parse_delivery_cursor,
 };
 use freight_core::webhooks::WebhookEventType;
 use serde::{Deserialize, Serialize};
@@ -51,8 +51,9 @@ pub struct DeliveriesQuery {
     /// Page size, 1-1000; default 50.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page: an opaque token made by the
-    /// server; anything else is a 400.
+    /// `next_cursor` of the previous page of this list: an opaque token
+    /// made by the server; anything else (a cursor of another list
+    /// included) is a 400.
     #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
