@@ -452,7 +452,7 @@ pub(super) struct RowTotals {
 /// A tenant's statistics from its job counts by status, its batches' row
 /// totals and the mean duration of its finished jobs.
 pub(super) fn job_statistics(
-    window: &TimeWindow,
+    window: &StatsWindow,
     counts: Vec<(String, i64)>,
     rows: RowTotals,
     avg_duration_seconds: Option<f64>,

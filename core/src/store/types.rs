@@ -161,6 +161,14 @@ pub struct TimeWindow {
     pub until: Option<DateTime<Utc>>,
 }
 
+/// The window of a statistics request: jobs created at or after `since`
+/// and before `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsWindow {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
     pub status: Option<JobStatus>,
@@ -446,10 +454,12 @@ pub struct LogEntry {
 /// A tenant's jobs over a time window.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobStatistics {
-    /// Start of the window (jobs created at or after).
-    pub since: Option<DateTime<Utc>>,
-    /// End of the window (jobs created before).
-    pub until: Option<DateTime<Utc>>,
+    /// Start of the window (jobs created at or after): `since` as asked,
+    /// or 30 days before the request.
+    pub since: DateTime<Utc>,
+    /// End of the window (jobs created before): `until` as asked, or the
+    /// time of the request.
+    pub until: DateTime<Utc>,
     /// Jobs created in the window.
     pub total_jobs: i64,
     /// Jobs by state.
