@@ -55,7 +55,11 @@ pub struct ConnectionConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// Server port; defaults to 5432 (PostgreSQL) or 3306 (MySQL).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole::optional"
+    )]
     #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u16>,
     /// Database name (for SQLite: the database file path).

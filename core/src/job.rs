@@ -297,16 +297,22 @@ pub struct JobSpec {
     #[serde(default)]
     pub exclude_tables: Vec<String>,
     /// Rows per batch, 1..=100000; default 10000.
-    #[serde(default = "default_batch_size")]
+    #[serde(
+        default = "default_batch_size",
+        deserialize_with = "crate::whole::number"
+    )]
     #[schema(minimum = 1, maximum = 100000, default = 10000)]
     pub batch_size: u32,
     /// Attempts per failed batch before it counts as failed; default 3.
-    #[serde(default = "default_max_retries")]
+    #[serde(
+        default = "default_max_retries",
+        deserialize_with = "crate::whole::number"
+    )]
     #[schema(maximum = 50, default = 3)]
     pub max_retries: u32,
     /// Rejected records tolerated across the job before it stops; 0 (the
     /// default) means any bad record fails its batch.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole::number")]
     #[schema(maximum = 9223372036854775807_i64)]
     pub max_record_errors: u64,
     /// Also compare a checksum of the values of each batch after copying

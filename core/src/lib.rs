@@ -12,6 +12,7 @@ pub mod secrets;
 pub mod store;
 pub mod tokens;
 pub mod webhooks;
+pub mod whole;
 pub mod work;
 
 pub use error::{FieldError, StoreError, ValidationError};

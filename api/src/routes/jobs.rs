@@ -114,7 +114,10 @@ super::list_page!(
 pub struct RetryBody {
     /// Attempts per batch for this retry; default 3.
     #[schema(maximum = 50, default = 3)]
-    #[serde(default = "default_retries")]
+    #[serde(
+        default = "default_retries",
+        deserialize_with = "freight_core::whole::number"
+    )]
     pub max_retries: u32,
     /// Retry only these batches (any finished batch, completed ones included: how the
     /// `mismatched_batches` of a validation are repaired); omitted or empty = every failed,
