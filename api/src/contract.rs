@@ -135,6 +135,7 @@ const HTTP_METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 /// Adds the shared parts to a spec generated from the router.
 pub fn finish(spec: &mut Value) {
     add_components(spec);
+    add_schema_rules(spec);
     describe_event_streams(spec);
     let targets: Vec<Vec<String>> = LINKED_RESOURCES
         .iter()
@@ -155,6 +156,21 @@ pub fn finish(spec: &mut Value) {
         spec.entry("servers").or_insert_with(
             || json!([{"url": "/", "description": "The Freight instance serving this document"}]),
         );
+    }
+}
+
+/// Rules across the fields of a request schema that the derive cannot
+/// state (which fields go together), each written next to the validation
+/// it describes, merged into the generated component schema.
+fn add_schema_rules(spec: &mut Value) {
+    let rules = [("ConnectionConfig", freight_core::connection::schema_rules())];
+    for (name, rules) in rules {
+        let schema = spec
+            .pointer_mut(&format!("/components/schemas/{name}"))
+            .and_then(Value::as_object_mut);
+        if let (Some(schema), Value::Object(rules)) = (schema, rules) {
+            schema.extend(rules);
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod job;
 pub mod plan;
 pub mod policy;
+pub mod schema;
 pub mod secrets;
 pub mod store;
 pub mod tokens;
