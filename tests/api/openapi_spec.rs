@@ -703,3 +703,58 @@ fn the_job_spec_schema_says_what_the_server_accepts() {
     assert!(cases.iter().filter(|(_, b)| schema.is_valid(b)).count() > 20);
     assert!(cases.iter().filter(|(_, b)| !schema.is_valid(b)).count() > 20);
 }
+
+/// A webhook URL the schema's pattern accepts, the server's form check
+/// accepts too; one it refuses is refused (the policy, which needs DNS, is
+/// apart). The pattern is stricter than the parser only where a host is
+/// spelled in a form no one writes (`http://127.1`, a percent-encoded
+/// host, an octet with a leading zero): those are listed as such.
+#[test]
+fn the_webhook_url_schema_says_what_the_server_accepts() {
+    let spec = spec();
+    let url = component_validator(&spec, "WebhookUrl");
+    let stricter_than_the_server = ["http://127.1/", "http://a%41b.example/", "http://01.2.3.4/"];
+    for raw in [
+        "https://hooks.example.com/freight",
+        "http://127.0.0.1:9/hook",
+        "http://[::1]:8080/x?y=1#z",
+        "HTTPS://Hooks.Example.COM./a/b;c=d/%7Euser?q=a/b?c",
+        "http://a_b~c-d.example:65535",
+        "http://x.example/p@th:1!$&'()*+,;=",
+        "",
+        "ftp://x/y",
+        "http://",
+        "http:///path",
+        "http:hooks.example.com",
+        "https://user:pw@hooks.example.com/",
+        "https://user@hooks.example.com/",
+        " https://hooks.example.com/",
+        "https://hooks.example.com/ x",
+        "https://hooks.example.com/\u{0}",
+        "https://hooks.example.com/é",
+        "https://exämple.com/",
+        "http://a.1/",
+        "http://256.1.1.1/",
+        "http://hooks.example.com:65536/",
+        "http://hooks.example.com:port/",
+        "mailto:ops@example.com",
+        "http://[::1/",
+        "http://hooks.example.com\\path",
+        "http://hooks.example.com/{x}",
+        "http://?x",
+    ]
+    .into_iter()
+    .chain(stricter_than_the_server)
+    {
+        let by_schema = url.is_valid(&serde_json::json!(raw));
+        let by_server = freight_core::webhooks::check_url(raw);
+        if stricter_than_the_server.contains(&raw) {
+            assert!(!by_schema && by_server.is_ok(), "{raw:?}");
+        } else {
+            assert_eq!(by_schema, by_server.is_ok(), "{raw:?}: {by_server:?}");
+        }
+    }
+    let long = format!("https://hooks.example.com/{}", "a".repeat(2048));
+    assert!(!url.is_valid(&serde_json::json!(long)));
+    assert!(freight_core::webhooks::check_url(&long).is_err());
+}
