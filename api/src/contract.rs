@@ -104,7 +104,7 @@ const UNPROCESSABLE: Shared = Shared {
 const TOO_MANY_REQUESTS: Shared = Shared {
     name: "TooManyRequests",
     status: "429",
-    description: "Rate limit exceeded, or a per-tenant limit on concurrent work reached (`FREIGHT_MAX_CONCURRENT_PLANS` plans): retry after `Retry-After` seconds (`RATE_LIMITED`)",
+    description: "Rate limit exceeded, or a per-tenant limit on concurrent work reached (`FREIGHT_MAX_CONCURRENT_PLANS` plans): retry after `Retry-After` seconds (`RATE_LIMITED`). A request is counted before it is authenticated: without a valid token (or for a tenant the token does not grant) against the per-address anonymous limit, so it may get this 429 rather than a 401 or 403",
 };
 const INTERNAL: Shared = Shared {
     name: "InternalError",
