@@ -136,15 +136,37 @@ run_schemathesis() { # name, extra arguments...
     "$@"
 }
 
+# Jobs of the example's connections run to the end: at least one of them
+# must have completed, or the example (its databases, its user) is broken
+# and the run tested only refusals.
+completed_jobs() {
+  curl -sf -H "Authorization: Bearer $token" -H "X-Tenant-ID: $TENANT" \
+    "http://127.0.0.1:$port/api/v1/jobs?status=completed&limit=1" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["total"])'
+}
+expect_a_completed_job() {
+  local n=0
+  for _ in $(seq 1 120); do
+    n=$(completed_jobs) || n=0
+    [ "$n" -gt 0 ] && { log "$n job(s) of the run completed"; return 0; }
+    sleep 0.5
+  done
+  log "no job of the run completed: the job spec example's connections do not work (see $REPORTS/freight.log)"
+  exit 1
+}
+
 log "schemathesis $SCHEMATHESIS_VERSION, rate limits off, $EXAMPLES examples per operation"
 start 0 0 0
 run_schemathesis main --max-examples "$EXAMPLES"
+expect_a_completed_job
 stop
 
-# A short run with the limiter on: 429s (documented, with their headers)
-# must conform like any other response.
+# A short run with the limiter on, every phase: 429s (documented, with
+# their headers) must conform like any other response. Two checks are left
+# to the main run, where no limit stands in front of authentication: see
+# openapi/schemathesis.toml (`ignored_auth`, `missing_required_header`).
 log "schemathesis, rate limits on"
 start 30 5 30
-run_schemathesis limited --max-examples 5 --phases examples,fuzzing
+run_schemathesis limited --max-examples 5 --exclude-checks ignored_auth,missing_required_header
 stop
 log "contract: ok"

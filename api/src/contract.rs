@@ -69,7 +69,7 @@ struct Shared {
 const BAD_REQUEST: Shared = Shared {
     name: "BadRequest",
     status: "400",
-    description: "Malformed request: a missing or malformed `X-Tenant-ID` header, another header parameter out of its schema (a `Last-Event-ID` that is not an event id of the job), a path or query parameter of the wrong type (a `job_id` that is not a UUID), an unknown query parameter, a bad cursor, or a body that is not JSON (`VALIDATION_ERROR`)",
+    description: "Malformed request: a missing or malformed `X-Tenant-ID` header, another header parameter out of its schema (a `Last-Event-ID` that is not an event id of the job), a path or query parameter of the wrong type (a `job_id` that is not a UUID), a query parameter the operation does not define (where it defines some: an operation without query parameters ignores the query string), a `cursor` this list did not make, or a body that is not JSON (`VALIDATION_ERROR`)",
 };
 const UNAUTHORIZED: Shared = Shared {
     name: "Unauthorized",
@@ -104,7 +104,7 @@ const UNPROCESSABLE: Shared = Shared {
 const TOO_MANY_REQUESTS: Shared = Shared {
     name: "TooManyRequests",
     status: "429",
-    description: "Rate limit exceeded, or a per-tenant limit on concurrent work reached (`FREIGHT_MAX_CONCURRENT_PLANS` plans): retry after `Retry-After` seconds (`RATE_LIMITED`)",
+    description: "Rate limit exceeded, or a per-tenant limit on concurrent work reached (`FREIGHT_MAX_CONCURRENT_PLANS` plans): retry after `Retry-After` seconds (`RATE_LIMITED`). A request is counted before it is authenticated: without a valid token (or for a tenant the token does not grant) against the per-address anonymous limit, so it may get this 429 rather than a 401 or 403",
 };
 const INTERNAL: Shared = Shared {
     name: "InternalError",
@@ -135,6 +135,7 @@ const HTTP_METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 /// Adds the shared parts to a spec generated from the router.
 pub fn finish(spec: &mut Value) {
     add_components(spec);
+    add_schema_rules(spec);
     describe_event_streams(spec);
     let targets: Vec<Vec<String>> = LINKED_RESOURCES
         .iter()
@@ -155,6 +156,21 @@ pub fn finish(spec: &mut Value) {
         spec.entry("servers").or_insert_with(
             || json!([{"url": "/", "description": "The Freight instance serving this document"}]),
         );
+    }
+}
+
+/// Rules across the fields of a request schema that the derive cannot
+/// state (which fields go together), each written next to the validation
+/// it describes, merged into the generated component schema.
+fn add_schema_rules(spec: &mut Value) {
+    let rules = [("ConnectionConfig", freight_core::connection::schema_rules())];
+    for (name, rules) in rules {
+        let schema = spec
+            .pointer_mut(&format!("/components/schemas/{name}"))
+            .and_then(Value::as_object_mut);
+        if let (Some(schema), Value::Object(rules)) = (schema, rules) {
+            schema.extend(rules);
+        }
     }
 }
 

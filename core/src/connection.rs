@@ -38,8 +38,13 @@ impl DatabaseKind {
 
 pub use freight_secret::Secret;
 
-/// How to reach a source or target database: either a `url`, or
-/// `host`/`port`/`database`/`user`/`password` (plus `schema` for PostgreSQL).
+/// How to reach a source or target database, one of: a `url`, whose
+/// scheme is that of `type`; a `host` with `database` and `user` (plus
+/// `port` and `password`); or, for SQLite only, the file path as
+/// `database`. `schema` is for PostgreSQL only. A field given as `null` is
+/// absent; no string may hold a NUL character.
+// What the derived schema cannot say (which fields go together, per
+// `type`) is `schema_rules`, merged into the spec's schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionConfig {
@@ -47,30 +52,43 @@ pub struct ConnectionConfig {
     #[serde(rename = "type")]
     pub kind: DatabaseKind,
     /// Full connection URL (e.g. `mysql://user:pass@host:3306/db`,
-    /// `sqlite:///data/app.db`). Mutually exclusive with `host`.
-    #[schema(value_type = Option<String>)]
+    /// `sqlite:///data/app.db`), its scheme that of `type` (`postgres:` or
+    /// `postgresql:`, `mysql:` or `mariadb:`, `sqlite:`). Mutually
+    /// exclusive with `host`.
+    #[schema(value_type = Option<String>, pattern = "^[^\\u0000]*$")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<Secret>,
-    /// Server host name or address.
+    /// Server host name or address (not blank); `database` and `user` go
+    /// with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        pattern = "^[^\\u0000]*[^\\u0000\\u0009-\\u000D\\u0020\\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000][^\\u0000]*$"
+    )]
     pub host: Option<String>,
     /// Server port; defaults to 5432 (PostgreSQL) or 3306 (MySQL).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::whole::optional"
+    )]
     #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u16>,
     /// Database name (for SQLite: the database file path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[^\\u0000]*$")]
     pub database: Option<String>,
     /// User name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[^\\u0000]*$")]
     pub user: Option<String>,
     /// Password; stored encrypted and never shown back.
-    #[schema(value_type = Option<String>, format = Password)]
+    #[schema(value_type = Option<String>, format = Password, pattern = "^[^\\u0000]*$")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<Secret>,
-    /// PostgreSQL schema holding the tables; default `public`.
+    /// PostgreSQL schema holding the tables (PostgreSQL connections only):
+    /// 1-63 bytes in UTF-8, PostgreSQL's limit for a name; default `public`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(min_length = 1, max_length = 63)]
+    #[schema(min_length = 1, max_length = 63, pattern = "^[^\\u0000]*$")]
     pub schema: Option<String>,
 }
 
@@ -104,6 +122,69 @@ pub struct ConnectionView {
 }
 
 const MASK: &str = "***";
+
+/// What [`ConnectionConfig::validate`] checks across fields, as JSON Schema,
+/// merged into the spec's `ConnectionConfig` schema: exactly one way to
+/// reach the database (`url`; `host` with `database` and `user`; or, for
+/// SQLite, a `database` file path), the URL scheme of each `type`, and
+/// `schema` for PostgreSQL only. A `null` counts as absent, as it does for
+/// the server. Kept next to `validate` so the two change together; a test
+/// in `tests/api/openapi_spec.rs` holds them to the same answers.
+pub fn schema_rules() -> serde_json::Value {
+    let absent = serde_json::json!({"type": "null"});
+    let per_kind: Vec<serde_json::Value> = [
+        DatabaseKind::Postgresql,
+        DatabaseKind::Mysql,
+        DatabaseKind::Sqlite,
+    ]
+    .into_iter()
+    .map(|kind| {
+        let pattern = format!("^({}):", kind.url_schemes().join("|"));
+        let mut then = serde_json::json!({"properties": {"url": {"pattern": pattern}}});
+        if kind != DatabaseKind::Postgresql {
+            then["properties"]["schema"] = absent.clone();
+        }
+        // "if `type` is `kind` then …", spelled as "`type` is not `kind`, or
+        // …": the same rule, which more tools read (Redocly's example check
+        // mistakes `if`/`then` for unevaluated properties).
+        serde_json::json!({
+            "anyOf": [{"properties": {"type": {"not": {"const": kind}}}}, then],
+        })
+    })
+    .collect();
+    serde_json::json!({
+        // Exclusive by construction (a string `url`, a string `host`, or
+        // neither): `anyOf`, as linters cannot see that `oneOf` holds.
+        "anyOf": [
+            {
+                "title": "By URL",
+                "required": ["url"],
+                "properties": {"url": {"type": "string"}, "host": absent},
+            },
+            {
+                "title": "By host",
+                "required": ["host", "database", "user"],
+                "properties": {
+                    "host": {"type": "string"},
+                    "database": {"type": "string"},
+                    "user": {"type": "string"},
+                    "url": absent,
+                },
+            },
+            {
+                "title": "SQLite file",
+                "required": ["type", "database"],
+                "properties": {
+                    "type": {"const": "sqlite"},
+                    "database": {"type": "string"},
+                    "url": absent,
+                    "host": absent,
+                },
+            },
+        ],
+        "allOf": per_kind,
+    })
+}
 
 impl ConnectionConfig {
     /// Checks the config, reporting problems under `prefix` (e.g. `source_config`).

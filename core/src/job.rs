@@ -281,32 +281,41 @@ impl LogLevel {
     "started_by": "you"
 })))]
 pub struct JobSpec {
-    /// Optional human-readable name of the job.
+    /// Optional human-readable name of the job: at most 200 characters,
+    /// no control characters.
     #[serde(default)]
-    #[schema(max_length = 200)]
+    #[schema(max_length = 200, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     pub name: Option<String>,
     /// Where rows are read from.
     pub source_config: ConnectionConfig,
     /// Where rows are written to.
     pub target_config: ConnectionConfig,
     /// Tables to copy; omitted or empty means every table of the source
-    /// database (or PostgreSQL schema).
+    /// database (or PostgreSQL schema). At most 10000.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::schema::TableName>, max_items = 10000)]
     pub tables: Vec<String>,
-    /// Tables to leave out when copying a whole database.
+    /// Tables to leave out when copying a whole database. At most 10000.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::schema::TableName>, max_items = 10000)]
     pub exclude_tables: Vec<String>,
     /// Rows per batch, 1..=100000; default 10000.
-    #[serde(default = "default_batch_size")]
+    #[serde(
+        default = "default_batch_size",
+        deserialize_with = "crate::whole::number"
+    )]
     #[schema(minimum = 1, maximum = 100000, default = 10000)]
     pub batch_size: u32,
     /// Attempts per failed batch before it counts as failed; default 3.
-    #[serde(default = "default_max_retries")]
+    #[serde(
+        default = "default_max_retries",
+        deserialize_with = "crate::whole::number"
+    )]
     #[schema(maximum = 50, default = 3)]
     pub max_retries: u32,
     /// Rejected records tolerated across the job before it stops; 0 (the
     /// default) means any bad record fails its batch.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole::number")]
     #[schema(maximum = 9223372036854775807_i64)]
     pub max_record_errors: u64,
     /// Also compare a checksum of the values of each batch after copying
@@ -320,9 +329,10 @@ pub struct JobSpec {
     /// here is copied whole, in one batch. Each batch deletes its key range
     /// on the target and inserts the source rows of it, so the key must
     /// order the same way on the target (the target needs no unique index on
-    /// it). Overrides a primary key Freight does see.
+    /// it). Overrides a primary key Freight does see. At most 10000 tables,
+    /// 1-32 distinct columns each.
     #[serde(default)]
-    #[schema(example = json!({"events": ["device_id", "recorded_at"]}))]
+    #[schema(value_type = crate::schema::KeyColumns)]
     pub key_columns: BTreeMap<String, Vec<String>>,
     /// Text values holding a NUL character (U+0000): `reject` (default:
     /// a rejected record naming table, column and key, where the target is
@@ -343,8 +353,8 @@ pub struct JobSpec {
     #[serde(default)]
     pub identifiers: Identifiers,
     /// Who or what started the job (a person, a pipeline): 1-200
-    /// characters, not only spaces.
-    #[schema(min_length = 1, max_length = 200, pattern = "\\S")]
+    /// characters once trimmed, not only whitespace, no control characters.
+    #[schema(value_type = crate::schema::StartedBy)]
     pub started_by: String,
 }
 
@@ -451,7 +461,7 @@ const MAX_TABLES_LISTED: usize = 10_000;
 const MAX_KEY_COLUMNS: usize = 32;
 
 fn valid_table_name(name: &str) -> bool {
-    (1..=128).contains(&name.len()) && !name.chars().any(char::is_control)
+    crate::schema::is_valid_name(name)
 }
 
 #[cfg(test)]

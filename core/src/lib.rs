@@ -8,10 +8,12 @@ pub mod ids;
 pub mod job;
 pub mod plan;
 pub mod policy;
+pub mod schema;
 pub mod secrets;
 pub mod store;
 pub mod tokens;
 pub mod webhooks;
+pub mod whole;
 pub mod work;
 
 pub use error::{FieldError, StoreError, ValidationError};

@@ -45,6 +45,77 @@ impl WebhookEventType {
     }
 }
 
+/// Longest webhook URL accepted, in characters (ASCII: bytes too).
+pub const MAX_URL_LEN: usize = 2048;
+
+/// A decimal octet, 0-255, as WHATWG URL parsing reads one.
+const OCTET: &str = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])";
+/// A port, 0-65535.
+const PORT: &str =
+    "([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+/// A path, query or fragment character of RFC 3986 (unreserved,
+/// sub-delims, `:` and `@`), or a percent-encoded octet.
+const PCHAR: &str = "([A-Za-z0-9._~!$&'()*+,;=:@-]|%[0-9A-Fa-f]{2})";
+
+/// The JSON Schema `pattern` of a webhook URL: `http://` or `https://`,
+/// a host (a name whose last label does not start with a digit, a dotted
+/// IPv4 address or a bracketed IPv6 one), an optional port, then path,
+/// query and fragment in RFC 3986 characters; no credentials. What matches
+/// passes [`check_url`] (an IPv6 literal must also be a valid address).
+pub fn url_pattern() -> String {
+    let label = "[A-Za-z0-9_~-]";
+    let name = format!("({label}*\\.)*[A-Za-z_~-]{label}*\\.?");
+    let ipv4 = format!("{OCTET}(\\.{OCTET}){{3}}");
+    let ipv6 = "\\[[0-9A-Fa-f:.]+\\]";
+    format!(
+        "^[Hh][Tt][Tt][Pp][Ss]?://({ipv6}|{ipv4}|{name})(:{PORT})?(/{PCHAR}*)*(\\?({PCHAR}|[/?])*)?(#({PCHAR}|[/?])*)?$"
+    )
+}
+
+/// The form of a webhook URL, before any address rule: at most 2048
+/// characters of those a URI may hold (ASCII, no spaces: percent-encode
+/// the rest), an absolute `http` or `https` URL naming a host, without
+/// credentials (receivers verify the signature instead). The message says
+/// what is wrong.
+pub fn check_url(raw: &str) -> Result<url::Url, String> {
+    if raw.len() > MAX_URL_LEN {
+        return Err(format!("at most {MAX_URL_LEN} characters"));
+    }
+    if !raw.bytes().all(is_uri_byte) {
+        return Err(
+            "the characters of a URI only (RFC 3986: ASCII, no spaces); percent-encode others"
+                .into(),
+        );
+    }
+    let authority = ["http://", "https://"].iter().find_map(|prefix| {
+        raw.get(..prefix.len())
+            .filter(|head| head.eq_ignore_ascii_case(prefix))
+            .map(|_| &raw[prefix.len()..])
+    });
+    let Some(authority) = authority else {
+        return Err("must start with http:// or https://".into());
+    };
+    // `http:///x` parses (the host is then `x`), but names no host.
+    if authority.is_empty() || authority.starts_with(['/', '?', '#']) {
+        return Err("the URL names no host".into());
+    }
+    let url = url::Url::parse(raw).map_err(|e| format!("not a valid URL: {e}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "credentials in the URL are not supported; receivers verify the signature".into(),
+        );
+    }
+    if url.host().is_none() {
+        return Err("the URL names no host".into());
+    }
+    Ok(url)
+}
+
+/// A character RFC 3986 allows in a URI: unreserved, reserved or `%`.
+fn is_uri_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~:/?#[]@!$&'()*+,;=%".contains(&b)
+}
+
 /// The Standard Webhooks message id of a delivery: the same on every
 /// attempt, so receivers can drop duplicates.
 pub fn message_id(delivery: uuid::Uuid) -> String {

@@ -19,7 +19,8 @@
 //! - output schema = the JSON schema of the lowest 2xx response, wrapped as
 //!   `{ "result": … }` when it is not an object;
 //! - annotations from HTTP semantics, all four hints set, `x-mcp.annotations` overrides;
-//! - every `format: uuid` string in an input schema also carries the UUID `pattern`.
+//! - every `format: uuid` string in an input schema also carries the UUID `pattern`;
+//! - the `tenant_id` argument takes the spec's `X-Tenant-ID` header schema (pattern, lengths).
 //!
 //! Architecture invariant: nothing here knows about rmcp or HTTP clients.
 
@@ -169,6 +170,7 @@ pub fn generate(spec: &Value) -> Result<Vec<ToolDef>, GenerateError> {
             problems: vec!["the spec has no `paths` object".to_owned()],
         });
     };
+    let tenant_schema = tenant_schema(spec);
     for (path, item) in paths {
         let Some(item) = item.as_object() else {
             problems.push(format!("path `{path}` is not an object"));
@@ -189,6 +191,7 @@ pub fn generate(spec: &Value) -> Result<Vec<ToolDef>, GenerateError> {
                 path,
                 operation,
                 shared_params: &shared_params,
+                tenant_schema: &tenant_schema,
             };
             match op.build() {
                 Ok(Some(tool)) => tools.push(tool),
@@ -243,6 +246,60 @@ struct Operation<'a> {
     path: &'a str,
     operation: &'a Value,
     shared_params: &'a [Value],
+    /// The schema of the tenant argument.
+    tenant_schema: &'a Value,
+}
+
+/// Description of the tenant argument.
+const TENANT_DESCRIPTION: &str = "Tenant to act for (sent as the X-Tenant-ID header). Optional: defaults to the bridge's configured tenant.";
+
+/// The schema of the tenant argument: the spec's `X-Tenant-ID` header
+/// parameter's (its pattern and length, so a client is told what the API
+/// takes), from the first operation that declares one, with the bridge's
+/// description; a plain string when none does.
+fn tenant_schema(spec: &Value) -> Value {
+    let declared = spec
+        .get("paths")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|paths| paths.values())
+        .flat_map(|item| {
+            let shared = item.get("parameters").and_then(Value::as_array);
+            let own = HTTP_METHODS
+                .iter()
+                .filter_map(|method| item.get(*method)?.get("parameters")?.as_array());
+            shared.into_iter().chain(own).flatten()
+        })
+        .filter_map(|param| resolve_ref(spec, param).ok())
+        .find(|param| {
+            str_of(param, "in") == "header"
+                && str_of(param, "name").eq_ignore_ascii_case("x-tenant-id")
+        })
+        .and_then(|param| param.get("schema"))
+        .and_then(|schema| resolve_ref(spec, schema).ok())
+        .filter(|schema| schema.get("type") == Some(&json!("string")));
+    let mut schema = match declared {
+        Some(Value::Object(declared)) => {
+            // Only the keywords that constrain a string: nothing that refers elsewhere.
+            let mut kept = Map::new();
+            for keyword in [
+                "type",
+                "pattern",
+                "minLength",
+                "maxLength",
+                "format",
+                "enum",
+            ] {
+                if let Some(value) = declared.get(keyword) {
+                    kept.insert(keyword.to_owned(), value.clone());
+                }
+            }
+            kept
+        }
+        _ => Map::from_iter([("type".to_owned(), json!("string"))]),
+    };
+    schema.insert("description".into(), json!(TENANT_DESCRIPTION));
+    Value::Object(schema)
 }
 
 /// An argument before collision resolution.
@@ -520,13 +577,7 @@ impl Operation<'_> {
             });
         }
         let tenant_argument = unique_name(TENANT_ARGUMENT, "header", &taken);
-        properties.insert(
-            tenant_argument.clone(),
-            json!({
-                "type": "string",
-                "description": "Tenant to act for (sent as the X-Tenant-ID header). Optional: defaults to the bridge's configured tenant."
-            }),
-        );
+        properties.insert(tenant_argument.clone(), self.tenant_schema.clone());
         let mut schema = Map::new();
         schema.insert("type".into(), json!("object"));
         schema.insert("properties".into(), Value::Object(properties));

@@ -1,3 +1,4 @@
+use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -94,6 +95,37 @@ async fn defaults_are_applied_and_limits_enforced_with_field_errors(backend: Bac
     let job = api.create_job(&caller, &body).await;
     assert_eq!(job["batch_size"], 10_000);
 
+    // JSON Schema's integers, however written: `1000.0` and `2e3` are whole
+    // numbers; a fraction or a value out of range is a 422, never rounded.
+    let mut whole = job_body();
+    whole["batch_size"] = json!(1000.0);
+    whole["max_retries"] = json!(2e0);
+    whole["target_config"]["port"] = json!(5432.0);
+    let job = api.create_job(&caller, &whole).await;
+    assert_eq!(job["batch_size"], 1000);
+    assert_eq!(job["max_retries"], 2);
+    for (field, value) in [
+        ("batch_size", json!(1000.5)),
+        ("batch_size", json!(1e30)),
+        ("max_retries", json!(-1.0)),
+    ] {
+        let mut fraction = job_body();
+        fraction[field] = value.clone();
+        let problem = assert_problem(
+            api.post("/api/v1/jobs", &caller, &fraction).await,
+            422,
+            "VALIDATION_ERROR",
+        )
+        .await;
+        assert!(
+            problem["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("u32"),
+            "{field} = {value}: {problem}"
+        );
+    }
+
     let mut bad = job_body();
     bad["batch_size"] = json!(100_001);
     bad["started_by"] = json!("");
@@ -116,8 +148,8 @@ async fn defaults_are_applied_and_limits_enforced_with_field_errors(backend: Bac
     let listed: Value = api.get("/api/v1/jobs", &caller).await.json().await.unwrap();
     assert_eq!(
         listed["items"].as_array().map(Vec::len),
-        Some(1),
-        "only the valid job was kept"
+        Some(2),
+        "only the valid jobs were kept"
     );
 }
 
@@ -394,7 +426,7 @@ async fn cancel_and_retry_follow_the_state_machine_and_are_audited(backend: Back
         .post(
             &format!("/api/v1/jobs/{id}/retry"),
             &caller,
-            &json!({"max_retries": 5, "batch_ids": [failed_batch]}),
+            &json!({"max_retries": 5.0, "batch_ids": [failed_batch]}),
         )
         .await
         .json()
@@ -498,6 +530,24 @@ async fn batches_list_pages_in_plan_order(backend: Backend) {
     assert_eq!(seqs, [3, 4]);
     assert_eq!(second["has_more"], false);
     assert_eq!(second["items"][0]["key_start"], json!([300]));
+
+    // A cursor is a position in its own list only: the batches' one is a
+    // 400 in the logs, the audit trail and the jobs list, and so is a
+    // position the server never hands out (`LTE` is "-1").
+    let forged = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    for path in [
+        format!("/api/v1/jobs/{id}/logs?cursor={cursor}"),
+        format!("/api/v1/audit?cursor={cursor}"),
+        format!("/api/v1/jobs?cursor={cursor}"),
+        format!("/api/v1/jobs/{id}/batches?cursor=LTE"),
+        format!("/api/v1/jobs/{id}/batches?cursor={}", forged("batches:-1")),
+        format!("/api/v1/jobs/{id}/batches?cursor={}", forged("batches:+2")),
+        format!("/api/v1/jobs/{id}/batches?cursor={}", forged("2")),
+        format!("/api/v1/jobs/{id}/logs?cursor={}", forged("logs:0")),
+    ] {
+        let problem = assert_problem(api.get(&path, &caller).await, 400, "VALIDATION_ERROR").await;
+        assert_eq!(problem["detail"], "invalid cursor", "{path}");
+    }
 }
 
 /// What the spec says (`limit` 1-1000, `max_record_errors` an int64) is

@@ -375,3 +375,386 @@ fn closed_sets_are_enums() {
     );
     assert_eq!(enum_of(&schemas["Health"]["properties"]["status"]), ["ok"]);
 }
+
+/// A validator for one component schema of the spec, as a client (or
+/// schemathesis) reads it.
+fn component_validator(spec: &serde_json::Value, name: &str) -> jsonschema::Validator {
+    let schema = serde_json::json!({
+        "$ref": format!("#/components/schemas/{name}"),
+        "components": spec["components"],
+    });
+    jsonschema::draft202012::new(&schema).expect("the component schema compiles")
+}
+
+/// What the server says of a job spec before it connects anywhere:
+/// whether it deserialises and passes validation.
+fn server_accepts_job_spec(body: &serde_json::Value) -> Result<(), String> {
+    let spec: freight_core::job::JobSpec =
+        serde_json::from_value(body.clone()).map_err(|e| e.to_string())?;
+    spec.validate().map_err(|e| e.to_string())
+}
+
+/// Schema-valid means server-valid and schema-invalid means refused, for
+/// the rules of a job spec a schema can state (which connection fields go
+/// together per `type`, names, free text, whole numbers written as
+/// floats): checked case by case against the spec as committed, so the
+/// spec and `JobSpec::validate` cannot drift apart. What only the server
+/// can know (tables that exist, reachable databases) is out of scope.
+#[test]
+fn the_job_spec_schema_says_what_the_server_accepts() {
+    use serde_json::json;
+
+    let spec = spec();
+    let schema = component_validator(&spec, "JobSpec");
+    let example = spec["components"]["schemas"]["JobSpec"]["examples"][0].clone();
+    let with = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut body = example.clone();
+        edit(&mut body);
+        body
+    };
+    let names = |n: usize, unit: &str| json!(vec![unit.to_owned(); n]);
+    let mut cases: Vec<(&str, serde_json::Value)> = vec![
+        ("the example", example.clone()),
+        // Whole numbers however written; fractions and out-of-range values not.
+        (
+            "batch_size 1000.0",
+            with(&|b| b["batch_size"] = json!(1000.0)),
+        ),
+        ("batch_size 1e3", with(&|b| b["batch_size"] = json!(1e3))),
+        ("batch_size 3.5", with(&|b| b["batch_size"] = json!(3.5))),
+        ("batch_size 1e30", with(&|b| b["batch_size"] = json!(1e30))),
+        ("batch_size 0", with(&|b| b["batch_size"] = json!(0))),
+        ("max_retries 3.0", with(&|b| b["max_retries"] = json!(3.0))),
+        ("max_retries 51", with(&|b| b["max_retries"] = json!(51))),
+        (
+            "max_retries -1.0",
+            with(&|b| b["max_retries"] = json!(-1.0)),
+        ),
+        (
+            "max_record_errors 5.0",
+            with(&|b| b["max_record_errors"] = json!(5.0)),
+        ),
+        (
+            "max_record_errors 2^63",
+            with(&|b| b["max_record_errors"] = json!(9_223_372_036_854_775_808_u64)),
+        ),
+        (
+            "port 3306.0",
+            with(&|b| b["source_config"]["port"] = json!(3306.0)),
+        ),
+        (
+            "port 80.5",
+            with(&|b| b["source_config"]["port"] = json!(80.5)),
+        ),
+        ("port 0", with(&|b| b["source_config"]["port"] = json!(0))),
+        // Table and column names: 1-128 characters, no control characters.
+        (
+            "a 128-character table",
+            with(&|b| b["tables"] = json!(["t".repeat(128)])),
+        ),
+        (
+            "a 128-character non-ASCII table",
+            with(&|b| b["tables"] = json!(["é".repeat(128)])),
+        ),
+        (
+            "a 129-character table",
+            with(&|b| b["tables"] = json!(["t".repeat(129)])),
+        ),
+        ("an empty table name", with(&|b| b["tables"] = json!([""]))),
+        (
+            "a NUL in a table name",
+            with(&|b| b["tables"] = json!(["a\u{0}b"])),
+        ),
+        (
+            "a tab in a table name",
+            with(&|b| b["exclude_tables"] = json!(["a\tb"])),
+        ),
+        (
+            "U+0085 in a table name",
+            with(&|b| b["exclude_tables"] = json!(["a\u{85}"])),
+        ),
+        ("10000 tables", with(&|b| b["tables"] = names(10_000, "t"))),
+        ("10001 tables", with(&|b| b["tables"] = names(10_001, "t"))),
+        (
+            "key columns",
+            with(&|b| b["key_columns"] = json!({"events": ["device_id", "recorded_at"]})),
+        ),
+        (
+            "no key columns",
+            with(&|b| b["key_columns"] = json!({"events": []})),
+        ),
+        (
+            "a key column twice",
+            with(&|b| b["key_columns"] = json!({"events": ["a", "a"]})),
+        ),
+        (
+            "32 key columns",
+            with(&|b| {
+                b["key_columns"] =
+                    json!({"t": (0..32).map(|i| format!("c{i}")).collect::<Vec<_>>()})
+            }),
+        ),
+        (
+            "33 key columns",
+            with(&|b| {
+                b["key_columns"] =
+                    json!({"t": (0..33).map(|i| format!("c{i}")).collect::<Vec<_>>()})
+            }),
+        ),
+        (
+            "an empty key table",
+            with(&|b| b["key_columns"] = json!({"": ["a"]})),
+        ),
+        (
+            "a control character in a key table",
+            with(&|b| b["key_columns"] = json!({"t\u{1}": ["a"]})),
+        ),
+        (
+            "a DEL in a key column",
+            with(&|b| b["key_columns"] = json!({"t": ["\u{7f}"]})),
+        ),
+        // `name`: at most 200 characters, no control characters.
+        ("no name", with(&|b| b["name"] = json!(null))),
+        ("an empty name", with(&|b| b["name"] = json!(""))),
+        (
+            "a 200-character name",
+            with(&|b| b["name"] = json!("é".repeat(200))),
+        ),
+        (
+            "a 201-character name",
+            with(&|b| b["name"] = json!("n".repeat(201))),
+        ),
+        (
+            "a newline in the name",
+            with(&|b| b["name"] = json!("a\nb")),
+        ),
+        // `started_by`: trimmed, 1-200 characters, no control characters.
+        ("started_by a", with(&|b| b["started_by"] = json!("a"))),
+        (
+            "started_by blank",
+            with(&|b| b["started_by"] = json!(" \u{3000}")),
+        ),
+        ("started_by empty", with(&|b| b["started_by"] = json!(""))),
+        (
+            "started_by spaced",
+            with(&|b| b["started_by"] = json!("  ci pipeline  ")),
+        ),
+        (
+            "started_by with a newline after",
+            with(&|b| b["started_by"] = json!("ci\n")),
+        ),
+        (
+            "started_by with a tab inside",
+            with(&|b| b["started_by"] = json!("c\ti")),
+        ),
+        (
+            "started_by with U+001F after",
+            with(&|b| b["started_by"] = json!("ci\u{1f}")),
+        ),
+        (
+            "started_by 200 characters",
+            with(&|b| b["started_by"] = json!("s".repeat(200))),
+        ),
+        (
+            "started_by 200 characters, padded",
+            with(&|b| b["started_by"] = json!(format!(" {} ", "s".repeat(200)))),
+        ),
+        (
+            "started_by 201 characters",
+            with(&|b| b["started_by"] = json!("s".repeat(201))),
+        ),
+        (
+            "started_by U+FEFF",
+            with(&|b| b["started_by"] = json!("\u{feff}")),
+        ),
+    ];
+    // Connections: exactly one way to reach the database, per `type`.
+    for (what, config) in [
+        (
+            "a host",
+            json!({"type": "mysql", "host": "db", "database": "shop", "user": "app"}),
+        ),
+        (
+            "a host and a password",
+            json!({"type": "postgresql", "host": "db", "port": 5432, "database": "shop", "user": "app", "password": "pw", "schema": "sales"}),
+        ),
+        (
+            "a mysql url",
+            json!({"type": "mysql", "url": "mysql://app@db/shop"}),
+        ),
+        (
+            "a mariadb url",
+            json!({"type": "mysql", "url": "mariadb://app@db/shop"}),
+        ),
+        (
+            "a postgres url",
+            json!({"type": "postgresql", "url": "postgres://app@db/shop"}),
+        ),
+        (
+            "a postgresql url",
+            json!({"type": "postgresql", "url": "postgresql://app@db/shop"}),
+        ),
+        (
+            "a sqlite url",
+            json!({"type": "sqlite", "url": "sqlite:///data/app.db"}),
+        ),
+        (
+            "a sqlite file",
+            json!({"type": "sqlite", "database": "/data/app.db"}),
+        ),
+        (
+            "nulls for what is not given",
+            json!({"type": "mysql", "url": "mysql://app@db/shop", "host": null, "schema": null, "port": null}),
+        ),
+        ("nothing", json!({"type": "mysql"})),
+        ("nothing, for sqlite", json!({"type": "sqlite"})),
+        (
+            "nulls only",
+            json!({"type": "postgresql", "url": null, "host": null}),
+        ),
+        (
+            "a url and a host",
+            json!({"type": "mysql", "url": "mysql://app@db/shop", "host": "db"}),
+        ),
+        (
+            "a url of another type",
+            json!({"type": "postgresql", "url": "mysql://app@db/shop"}),
+        ),
+        (
+            "a sqlite url for mysql",
+            json!({"type": "mysql", "url": "sqlite:///x.db"}),
+        ),
+        (
+            "an upper-case scheme",
+            json!({"type": "mysql", "url": "MYSQL://app@db/shop"}),
+        ),
+        (
+            "a host without a user",
+            json!({"type": "mysql", "host": "db", "database": "shop"}),
+        ),
+        (
+            "a host without a database",
+            json!({"type": "mysql", "host": "db", "user": "app"}),
+        ),
+        (
+            "a blank host",
+            json!({"type": "mysql", "host": " \t", "database": "shop", "user": "app"}),
+        ),
+        (
+            "a schema for mysql",
+            json!({"type": "mysql", "host": "db", "database": "shop", "user": "app", "schema": "s"}),
+        ),
+        (
+            "a schema for sqlite",
+            json!({"type": "sqlite", "database": "/x.db", "schema": "s"}),
+        ),
+        (
+            "an empty schema",
+            json!({"type": "postgresql", "host": "db", "database": "shop", "user": "app", "schema": ""}),
+        ),
+        (
+            "a 63-character schema",
+            json!({"type": "postgresql", "host": "db", "database": "shop", "user": "app", "schema": "s".repeat(63)}),
+        ),
+        (
+            "a 64-character schema",
+            json!({"type": "postgresql", "host": "db", "database": "shop", "user": "app", "schema": "s".repeat(64)}),
+        ),
+        (
+            "a NUL in the database",
+            json!({"type": "mysql", "host": "db", "database": "sh\u{0}op", "user": "app"}),
+        ),
+        (
+            "a NUL in the password",
+            json!({"type": "mysql", "url": "mysql://db/shop", "password": "p\u{0}w"}),
+        ),
+        (
+            "an unknown type",
+            json!({"type": "oracle", "host": "db", "database": "shop", "user": "app"}),
+        ),
+        (
+            "no type",
+            json!({"host": "db", "database": "shop", "user": "app"}),
+        ),
+        (
+            "an unknown field",
+            json!({"type": "mysql", "url": "mysql://db/shop", "passwd": "x"}),
+        ),
+    ] {
+        cases.push((what, with(&|b| b["source_config"] = config.clone())));
+    }
+    let mut disagreements = Vec::new();
+    for (what, body) in &cases {
+        let by_schema = schema.is_valid(body);
+        let by_server = server_accepts_job_spec(body);
+        if by_schema != by_server.is_ok() {
+            disagreements.push(format!(
+                "{what}: the schema {}, the server {}",
+                if by_schema { "accepts" } else { "refuses" },
+                match &by_server {
+                    Ok(()) => "accepts".to_owned(),
+                    Err(e) => format!("refuses ({e})"),
+                }
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
+    // The cases cover both answers.
+    assert!(cases.iter().filter(|(_, b)| schema.is_valid(b)).count() > 20);
+    assert!(cases.iter().filter(|(_, b)| !schema.is_valid(b)).count() > 20);
+}
+
+/// A webhook URL the schema's pattern accepts, the server's form check
+/// accepts too; one it refuses is refused (the policy, which needs DNS, is
+/// apart). The pattern is stricter than the parser only where a host is
+/// spelled in a form no one writes (`http://127.1`, a percent-encoded
+/// host, an octet with a leading zero): those are listed as such.
+#[test]
+fn the_webhook_url_schema_says_what_the_server_accepts() {
+    let spec = spec();
+    let url = component_validator(&spec, "WebhookUrl");
+    let stricter_than_the_server = ["http://127.1/", "http://a%41b.example/", "http://01.2.3.4/"];
+    for raw in [
+        "https://hooks.example.com/freight",
+        "http://127.0.0.1:9/hook",
+        "http://[::1]:8080/x?y=1#z",
+        "HTTPS://Hooks.Example.COM./a/b;c=d/%7Euser?q=a/b?c",
+        "http://a_b~c-d.example:65535",
+        "http://x.example/p@th:1!$&'()*+,;=",
+        "",
+        "ftp://x/y",
+        "http://",
+        "http:///path",
+        "http:hooks.example.com",
+        "https://user:pw@hooks.example.com/",
+        "https://user@hooks.example.com/",
+        " https://hooks.example.com/",
+        "https://hooks.example.com/ x",
+        "https://hooks.example.com/\u{0}",
+        "https://hooks.example.com/é",
+        "https://exämple.com/",
+        "http://a.1/",
+        "http://256.1.1.1/",
+        "http://hooks.example.com:65536/",
+        "http://hooks.example.com:port/",
+        "mailto:ops@example.com",
+        "http://[::1/",
+        "http://hooks.example.com\\path",
+        "http://hooks.example.com/{x}",
+        "http://?x",
+    ]
+    .into_iter()
+    .chain(stricter_than_the_server)
+    {
+        let by_schema = url.is_valid(&serde_json::json!(raw));
+        let by_server = freight_core::webhooks::check_url(raw);
+        if stricter_than_the_server.contains(&raw) {
+            assert!(!by_schema && by_server.is_ok(), "{raw:?}");
+        } else {
+            assert_eq!(by_schema, by_server.is_ok(), "{raw:?}: {by_server:?}");
+        }
+    }
+    let long = format!("https://hooks.example.com/{}", "a".repeat(2048));
+    assert!(!url.is_valid(&serde_json::json!(long)));
+    assert!(freight_core::webhooks::check_url(&long).is_err());
+}

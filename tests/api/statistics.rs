@@ -52,21 +52,39 @@ async fn statistics_count_the_tenants_jobs_only(backend: Backend) {
     assert!((rate - 2.0 / 3.0).abs() < 1e-9, "{rate}");
     assert!(stats["avg_duration_seconds"].as_f64().unwrap() >= 9.0);
 
+    // The window the figures cover is stated, defaults filled in: `until`
+    // is now, `since` 30 days before it.
+    let since = chrono::DateTime::parse_from_rfc3339(stats["since"].as_str().unwrap()).unwrap();
+    let until = chrono::DateTime::parse_from_rfc3339(stats["until"].as_str().unwrap()).unwrap();
+    assert_eq!(until - since, chrono::Duration::days(30));
+    assert!((chrono::Utc::now() - until.to_utc()).num_seconds().abs() < 60);
+
     let empty: Value = api
-        .get("/api/v1/statistics?since=2999-01-01T00:00:00Z", &caller)
+        .get(
+            "/api/v1/statistics?since=2999-01-01T00:00:00Z&until=2999-01-02T00:00:00Z",
+            &caller,
+        )
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(empty["total_jobs"], 0);
     assert!(empty["success_rate"].is_null());
-    let backwards = api
-        .get(
-            "/api/v1/statistics?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
-            &caller,
-        )
-        .await;
-    assert_problem(backwards, 422, "VALIDATION_ERROR").await;
+    let until = chrono::DateTime::parse_from_rfc3339(empty["until"].as_str().unwrap()).unwrap();
+    assert_eq!(until.to_rfc3339(), "2999-01-02T00:00:00+00:00");
+    // `until` must be after `since`, whether given or the default (now).
+    for query in [
+        "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z",
+        "since=2026-01-01T00:00:00Z&until=2026-01-01T00:00:00Z",
+        "since=2999-01-01T00:00:00Z",
+        "until=2000-01-01T00:00:00Z",
+    ] {
+        let refused = api
+            .get(&format!("/api/v1/statistics?{query}"), &caller)
+            .await;
+        let problem = assert_problem(refused, 422, "VALIDATION_ERROR").await;
+        assert_eq!(problem["errors"][0]["field"], "until", "{query}");
+    }
 
     let admin = Caller {
         token: api.app.token(&[], "admin"),

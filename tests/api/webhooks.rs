@@ -318,9 +318,21 @@ async fn webhook_urls_pass_the_connection_policy(backend: Backend) {
         .await;
         assert_eq!(problem["errors"][0]["field"], "url", "{url}");
     }
+    // A URL that is not one (or not http(s), or with credentials) is a
+    // malformed field, not a policy refusal.
     for (body, field) in [
+        (json!({"url": "", "events": ["job.failed"]}), "url"),
         (
             json!({"url": "ftp://example.com/x", "events": ["job.failed"]}),
+            "url",
+        ),
+        (json!({"url": "http://", "events": ["job.failed"]}), "url"),
+        (
+            json!({"url": " http://127.0.0.1:9/x", "events": ["job.failed"]}),
+            "url",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/é", "events": ["job.failed"]}),
             "url",
         ),
         (
@@ -328,15 +340,31 @@ async fn webhook_urls_pass_the_connection_policy(backend: Backend) {
             "url",
         ),
         (
+            json!({"url": format!("http://127.0.0.1:9/{}", "x".repeat(2048)), "events": ["job.failed"]}),
+            "url",
+        ),
+        (
             json!({"url": "http://127.0.0.1:9/x", "events": []}),
             "events",
         ),
     ] {
-        let problem = api.post("/api/v1/webhooks", &caller, &body).await;
-        assert_eq!(problem.status(), 422, "{body}");
-        let problem: Value = problem.json().await.unwrap();
+        let problem = assert_problem(
+            api.post("/api/v1/webhooks", &caller, &body).await,
+            422,
+            "VALIDATION_ERROR",
+        )
+        .await;
         assert_eq!(problem["errors"][0]["field"], field, "{problem}");
     }
+    // Upper-case schemes are schemes.
+    let created = api
+        .post(
+            "/api/v1/webhooks",
+            &caller,
+            &json!({"url": "HTTP://127.0.0.1:9/x", "events": ["job.failed"]}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
     let unknown_event = api
         .post(
             "/api/v1/webhooks",

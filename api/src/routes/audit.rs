@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use freight_core::store::{AuditAction, AuditEvent, AuditFilter, parse_int_cursor};
+use freight_core::store::{AuditAction, AuditEvent, AuditFilter, parse_audit_cursor};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -25,8 +25,9 @@ pub struct AuditQuery {
     /// Page size, 1-1000; default 50.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page: an opaque token made by the
-    /// server; anything else is a 400.
+    /// `next_cursor` of the previous page of this list: an opaque token
+    /// made by the server; anything else (a cursor of another list
+    /// included) is a 400.
     #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
@@ -55,7 +56,7 @@ pub async fn list_audit_events(
     ctx: TenantContext,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<axum::Json<AuditList>, ApiError> {
-    let before_id = super::decode_cursor(query.cursor.as_deref(), parse_int_cursor)?;
+    let before_id = super::decode_cursor(query.cursor.as_deref(), parse_audit_cursor)?;
     let filter = AuditFilter {
         actor: query.actor,
         action: query.action,

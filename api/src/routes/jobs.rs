@@ -32,8 +32,9 @@ pub struct ListJobsQuery {
     /// Page size, 1-1000; default 50.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page: an opaque token made by the
-    /// server; anything else is a 400.
+    /// `next_cursor` of the previous page of this list: an opaque token
+    /// made by the server; anything else (a cursor of another list
+    /// included) is a 400.
     #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
@@ -92,8 +93,9 @@ pub struct ListBatchesQuery {
     /// Page size, 1-1000; default 50.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page: an opaque token made by the
-    /// server; anything else is a 400.
+    /// `next_cursor` of the previous page of this list: an opaque token
+    /// made by the server; anything else (a cursor of another list
+    /// included) is a 400.
     #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
@@ -112,7 +114,10 @@ super::list_page!(
 pub struct RetryBody {
     /// Attempts per batch for this retry; default 3.
     #[schema(maximum = 50, default = 3)]
-    #[serde(default = "default_retries")]
+    #[serde(
+        default = "default_retries",
+        deserialize_with = "freight_core::whole::number"
+    )]
     pub max_retries: u32,
     /// Retry only these batches (any finished batch, completed ones included: how the
     /// `mismatched_batches` of a validation are repaired); omitted or empty = every failed,
@@ -300,9 +305,7 @@ pub async fn list_job_batches(
     ApiPath(job_id): ApiPath<JobId>,
     ApiQuery(query): ApiQuery<ListBatchesQuery>,
 ) -> Result<axum::Json<BatchList>, ApiError> {
-    let after_seq = super::decode_cursor(query.cursor.as_deref(), |cursor| {
-        parse_int_cursor(cursor).and_then(|seq| i32::try_from(seq).ok())
-    })?;
+    let after_seq = super::decode_cursor(query.cursor.as_deref(), parse_batch_cursor)?;
     let filter = BatchFilter {
         status: query.status,
         limit: super::page_limit(query.limit)?,

@@ -32,8 +32,9 @@ pub struct LogsQuery {
     /// Page size, 1-1000; default 50.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page: an opaque token made by the
-    /// server; anything else is a 400.
+    /// `next_cursor` of the previous page of this list: an opaque token
+    /// made by the server; anything else (a cursor of another list
+    /// included) is a 400.
     #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
@@ -90,7 +91,7 @@ pub async fn get_migration_logs(
     ApiPath(job_id): ApiPath<JobId>,
     ApiQuery(query): ApiQuery<LogsQuery>,
 ) -> Result<axum::Json<LogList>, ApiError> {
-    let after_id = super::decode_cursor(query.cursor.as_deref(), parse_int_cursor)?;
+    let after_id = super::decode_cursor(query.cursor.as_deref(), parse_log_cursor)?;
     let filter = LogFilter {
         min_level: query.level,
         batch_id: query.batch_id,

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
-use freight_core::store::{JobStatistics, TenantStatistics, TimeWindow};
+use freight_core::store::{JobStatistics, StatsWindow, TenantStatistics};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -21,26 +21,28 @@ const DEFAULT_WINDOW_DAYS: i64 = 30;
 pub struct WindowQuery {
     /// Jobs created at or after this time (RFC 3339); default 30 days ago.
     pub since: Option<DateTime<Utc>>,
-    /// Jobs created before this time (RFC 3339); default now.
+    /// Jobs created before this time (RFC 3339), after `since`; default now.
     pub until: Option<DateTime<Utc>>,
 }
 
 impl WindowQuery {
-    fn window(&self) -> Result<TimeWindow, ApiError> {
+    /// The window with its defaults filled in (the response states both
+    /// ends); `until` must be after `since` either way, so a `since` in the
+    /// future without an `until` is refused like an explicit empty window.
+    fn window(&self) -> Result<StatsWindow, ApiError> {
+        let now = Utc::now();
         let since = self
             .since
-            .unwrap_or_else(|| Utc::now() - Duration::days(DEFAULT_WINDOW_DAYS));
-        if let Some(until) = self.until
-            && until <= since
-        {
-            return Err(
-                freight_core::ValidationError::single("until", "must be after since").into(),
-            );
+            .unwrap_or_else(|| now - Duration::days(DEFAULT_WINDOW_DAYS));
+        let until = self.until.unwrap_or(now);
+        if until <= since {
+            let message = match self.until {
+                Some(_) => "must be after since",
+                None => "must be after since; its default is now, so since must be in the past",
+            };
+            return Err(freight_core::ValidationError::single("until", message).into());
         }
-        Ok(TimeWindow {
-            since: Some(since),
-            until: self.until,
-        })
+        Ok(StatsWindow { since, until })
     }
 }
 
@@ -61,7 +63,7 @@ pub struct TenantStatisticsList {
     params(("X-Tenant-ID" = String, Header, description = "Tenant to act for"), WindowQuery),
     responses(
         (status = 200, description = "Statistics", body = JobStatistics),
-        (status = 422, description = "`until` is not after `since` (whose default is 30 days ago) (`VALIDATION_ERROR`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`until` is not after `since` (their defaults are now and 30 days ago: a `since` in the future, or an `until` more than 30 days ago without a `since`) (`VALIDATION_ERROR`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -86,7 +88,7 @@ pub async fn get_job_statistics(
     params(WindowQuery),
     responses(
         (status = 200, description = "Per-tenant statistics", body = TenantStatisticsList),
-        (status = 422, description = "`until` is not after `since` (whose default is 30 days ago) (`VALIDATION_ERROR`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`until` is not after `since` (their defaults are now and 30 days ago: a `since` in the future, or an `until` more than 30 days ago without a `since`) (`VALIDATION_ERROR`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

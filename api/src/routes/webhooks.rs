@@ -5,11 +5,11 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use freight_core::ValidationError;
 use freight_core::ids::WebhookId;
-use freight_core::store::postgres::parse_delivery_cursor;
 use freight_core::store::{
     DeliveryFilter, DeliveryStatus, NewWebhook, WebhookCreated, WebhookDelivery, WebhookRecord,
+    parse_delivery_cursor,
 };
-use freight_core::webhooks::WebhookEventType;
+use freight_core::webhooks::{MAX_URL_LEN, WebhookEventType, check_url, url_pattern};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -18,22 +18,44 @@ use crate::error::{ApiError, Problem};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
-/// Longest webhook URL accepted.
-const MAX_URL_LEN: usize = 2048;
-
 /// Body of `create_webhook`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"url": "https://hooks.example.com/freight", "events": ["job.completed", "job.failed"]}))]
 pub struct CreateWebhookBody {
-    /// `http` or `https` endpoint that receives a POST per event; it must
-    /// pass the installation's connection policy.
-    #[schema(example = "https://hooks.example.com/freight")]
+    /// `http` or `https` endpoint that receives a POST per event: at most
+    /// 2048 characters of those a URI may hold (ASCII, no spaces:
+    /// percent-encode the rest), naming a host, without credentials. Its
+    /// host must also pass the installation's connection policy (resolve,
+    /// to an allowed address).
+    #[schema(value_type = WebhookUrl)]
     pub url: String,
     /// Events to deliver (at least one).
     #[schema(example = json!(["job.completed", "job.failed"]), min_items = 1)]
     pub events: Vec<WebhookEventType>,
 }
+
+/// The schema of a webhook URL: the form [`check_url`] accepts (schema
+/// only; the field is a `String`).
+pub struct WebhookUrl;
+
+impl utoipa::PartialSchema for WebhookUrl {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "An absolute `http` or `https` URI: at most 2048 characters, a host, no credentials",
+            ))
+            .format(Some(SchemaFormat::Custom("uri".into())))
+            .max_length(Some(MAX_URL_LEN))
+            .pattern(Some(url_pattern()))
+            .examples(["https://hooks.example.com/freight"])
+            .into()
+    }
+}
+
+impl ToSchema for WebhookUrl {}
 
 /// The tenant's webhooks, newest first.
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,8 +73,9 @@ pub struct DeliveriesQuery {
     /// Page size, 1-1000; default 50.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// `next_cursor` of the previous page: an opaque token made by the
-    /// server; anything else is a 400.
+    /// `next_cursor` of the previous page of this list: an opaque token
+    /// made by the server; anything else (a cursor of another list
+    /// included) is a 400.
     #[param(min_length = 1, pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
@@ -77,7 +100,7 @@ super::list_page!(
     request_body = CreateWebhookBody,
     responses(
         (status = 201, description = "Webhook registered; `secret` is shown only now", body = WebhookCreated),
-        (status = 422, description = "Invalid URL or events, or a URL the connection policy refuses (`CONNECTION_NOT_ALLOWED`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A malformed URL (not http or https, credentials, no host) or no events (`VALIDATION_ERROR`), or a URL whose host the connection policy refuses: it does not resolve, or not to an allowed address (`CONNECTION_NOT_ALLOWED`)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -86,11 +109,7 @@ pub async fn create_webhook(
     ctx: TenantContext,
     ApiJson(body): ApiJson<CreateWebhookBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if body.url.len() > MAX_URL_LEN {
-        return Err(
-            ValidationError::single("url", format!("at most {MAX_URL_LEN} characters")).into(),
-        );
-    }
+    check_url(&body.url).map_err(|message| ValidationError::single("url", message))?;
     if body.events.is_empty() {
         return Err(ValidationError::single("events", "name at least one event").into());
     }

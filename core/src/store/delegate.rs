@@ -127,12 +127,12 @@ macro_rules! delegating_store {
             async fn job_statistics(
                 &self,
                 tenant: &TenantId,
-                window: &TimeWindow,
+                window: &StatsWindow,
             ) -> StoreResult<JobStatistics> {
                 statistics::for_tenant(self, tenant, window).await
             }
 
-            async fn tenant_statistics(&self, window: &TimeWindow) -> StoreResult<Vec<TenantStatistics>> {
+            async fn tenant_statistics(&self, window: &StatsWindow) -> StoreResult<Vec<TenantStatistics>> {
                 statistics::all_tenants(self, window).await
             }
 

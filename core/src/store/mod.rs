@@ -108,11 +108,11 @@ pub trait Store: Send + Sync + 'static {
     async fn job_statistics(
         &self,
         tenant: &TenantId,
-        window: &TimeWindow,
+        window: &StatsWindow,
     ) -> StoreResult<JobStatistics>;
 
     /// Every tenant's figures: for admins only (the caller checks the role).
-    async fn tenant_statistics(&self, window: &TimeWindow) -> StoreResult<Vec<TenantStatistics>>;
+    async fn tenant_statistics(&self, window: &StatsWindow) -> StoreResult<Vec<TenantStatistics>>;
 
     async fn list_audit_events(
         &self,

@@ -44,16 +44,18 @@ pub(super) fn decode_error(what: &str, value: &str) -> StoreError {
 
 /// A page from rows fetched with `LIMIT limit + 1`: the extra row, when
 /// there is one, only says that another page follows, whose cursor is the
-/// sort key (`cursor_key`) of the last item kept.
+/// sort key (`cursor_key`) of the last item kept, tagged as a cursor of
+/// the `kind` list.
 pub(super) fn page<T>(
     mut items: Vec<T>,
     limit: i64,
     total: Option<i64>,
+    kind: CursorKind,
     cursor_key: impl Fn(&T) -> String,
 ) -> Page<T> {
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        items.last().map(|last| encode_cursor(&cursor_key(last)))
+        items.last().map(|last| kind.encode(&cursor_key(last)))
     } else {
         None
     };
@@ -66,7 +68,7 @@ pub(super) fn page<T>(
 
 /// The sort key of `list_jobs` (read back by `parse_job_cursor`).
 pub(super) fn job_cursor(job: &JobRecord) -> String {
-    format!("{}|{}", job.created_at.timestamp_micros(), job.id)
+    job_cursor_key(job.created_at, job.id)
 }
 
 /// Columns of a job (with its batches' summed row counters) whose types
@@ -336,7 +338,9 @@ pub(super) async fn list_logs(
 ) -> StoreResult<Page<LogEntry>> {
     let limit = page_size(filter.limit);
     let items = store.log_page(tenant, job, filter, limit + 1).await?;
-    Ok(page(items, limit, None, |e| e.id.to_string()))
+    Ok(page(items, limit, None, CursorKind::Logs, |e| {
+        e.id.to_string()
+    }))
 }
 
 /// Every log entry of a job matching `filter`, fetched a chunk at a time.
@@ -450,7 +454,7 @@ pub(super) struct RowTotals {
 /// A tenant's statistics from its job counts by status, its batches' row
 /// totals and the mean duration of its finished jobs.
 pub(super) fn job_statistics(
-    window: &TimeWindow,
+    window: &StatsWindow,
     counts: Vec<(String, i64)>,
     rows: RowTotals,
     avg_duration_seconds: Option<f64>,
@@ -577,21 +581,12 @@ impl DeliveryColumns {
 /// The cursor key of a webhook's deliveries, read back by
 /// [`parse_delivery_cursor`].
 pub(super) fn delivery_cursor(delivery: &WebhookDelivery) -> String {
+    // The id is always `msg_<simple UUID>` (`message_id`).
     format!(
         "{}|{}",
         delivery.created_at.to_rfc3339(),
         delivery.id.trim_start_matches("msg_")
     )
-}
-
-/// Parses a deliveries cursor.
-pub fn parse_delivery_cursor(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
-    let raw = decode_cursor(cursor)?;
-    let (at, id) = raw.split_once('|')?;
-    Some((
-        DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
-        Uuid::parse_str(id).ok()?,
-    ))
 }
 
 /// How an actor's role is written in the audit trail.

@@ -35,29 +35,123 @@ pub struct Page<T> {
     pub total: Option<i64>,
 }
 
-/// An opaque position in a list: base64 of the sort key of the last item.
-pub fn encode_cursor(raw: &str) -> String {
-    URL_SAFE_NO_PAD.encode(raw)
+/// The list a cursor belongs to. A cursor is the list's tag and the sort
+/// key of the last item of a page, `<tag>:<key>`, in unpadded base64url:
+/// opaque to clients, and a cursor of one list (or a token the server did
+/// not make) is refused by every other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorKind {
+    /// `list_migration_jobs`: `<created_at µs>|<job id>`.
+    Jobs,
+    /// `list_job_batches`: the batch's plan sequence number.
+    Batches,
+    /// `get_migration_logs`: the log entry id.
+    Logs,
+    /// `list_audit_events`: the event id.
+    Audit,
+    /// `list_webhook_deliveries`: `<created_at RFC 3339>|<delivery id>`.
+    Deliveries,
 }
 
-pub fn decode_cursor(cursor: &str) -> Option<String> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
+impl CursorKind {
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Jobs => "jobs",
+            Self::Batches => "batches",
+            Self::Logs => "logs",
+            Self::Audit => "audit",
+            Self::Deliveries => "deliveries",
+        }
+    }
+
+    /// The cursor of the position after an item with this sort key.
+    pub fn encode(self, key: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}:{key}", self.tag()))
+    }
+
+    /// The sort key of a cursor of this list; `None` for anything else.
+    fn key(self, cursor: &str) -> Option<String> {
+        let raw = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let key = raw.strip_prefix(self.tag())?.strip_prefix(':')?;
+        Some(key.to_owned())
+    }
+
+    /// The sort key of a cursor of this list read by `parse`, which must
+    /// give back a value whose key (`key_of`) is the cursor's exactly, so
+    /// that only cursors the server made are taken (`+5`, `05`, an upper
+    /// case UUID are not).
+    fn parse<T>(
+        self,
+        cursor: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+        key_of: impl FnOnce(&T) -> String,
+    ) -> Option<T> {
+        let key = self.key(cursor)?;
+        let value = parse(&key)?;
+        (key_of(&value) == key).then_some(value)
+    }
+}
+
+/// The sort key of `list_jobs`.
+pub fn job_cursor_key(created_at: DateTime<Utc>, id: JobId) -> String {
+    format!("{}|{id}", created_at.timestamp_micros())
 }
 
 /// Parses a `list_jobs` cursor; `None` when it is not one of ours.
 pub fn parse_job_cursor(cursor: &str) -> Option<(DateTime<Utc>, JobId)> {
-    let raw = decode_cursor(cursor)?;
-    let (micros, id) = raw.split_once('|')?;
-    let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
-    Some((at, id.parse().ok()?))
+    CursorKind::Jobs.parse(
+        cursor,
+        |key| {
+            let (micros, id) = key.split_once('|')?;
+            let at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+            Some((at, id.parse().ok()?))
+        },
+        |(at, id)| job_cursor_key(*at, *id),
+    )
 }
 
-/// Parses a cursor that holds one integer (log id, audit id, batch seq).
-pub fn parse_int_cursor(cursor: &str) -> Option<i64> {
-    decode_cursor(cursor)?.parse().ok()
+/// Parses a `list_batches` cursor: a plan sequence number (0 or more).
+pub fn parse_batch_cursor(cursor: &str) -> Option<i32> {
+    CursorKind::Batches
+        .parse(cursor, |key| key.parse::<i32>().ok(), i32::to_string)
+        .filter(|seq| *seq >= 0)
+}
+
+/// Parses a `list_logs` cursor: a log entry id (1 or more).
+pub fn parse_log_cursor(cursor: &str) -> Option<i64> {
+    parse_id_cursor(CursorKind::Logs, cursor)
+}
+
+/// Parses a `list_audit_events` cursor: an audit event id (1 or more).
+pub fn parse_audit_cursor(cursor: &str) -> Option<i64> {
+    parse_id_cursor(CursorKind::Audit, cursor)
+}
+
+fn parse_id_cursor(kind: CursorKind, cursor: &str) -> Option<i64> {
+    kind.parse(cursor, |key| key.parse::<i64>().ok(), i64::to_string)
+        .filter(|id| *id >= 1)
+}
+
+/// The sort key of a webhook's deliveries: the id is the UUID of the
+/// message id (`msg_<simple UUID>`).
+pub fn delivery_cursor_key(created_at: DateTime<Utc>, id: uuid::Uuid) -> String {
+    format!("{}|{}", created_at.to_rfc3339(), id.simple())
+}
+
+/// Parses a deliveries cursor.
+pub fn parse_delivery_cursor(cursor: &str) -> Option<(DateTime<Utc>, uuid::Uuid)> {
+    CursorKind::Deliveries.parse(
+        cursor,
+        |key| {
+            let (at, id) = key.split_once('|')?;
+            Some((
+                DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
+                uuid::Uuid::parse_str(id).ok()?,
+            ))
+        },
+        |(at, id)| delivery_cursor_key(*at, *id),
+    )
 }
 
 /// A time window `[since, until)`; open ends are unbounded.
@@ -65,6 +159,14 @@ pub fn parse_int_cursor(cursor: &str) -> Option<i64> {
 pub struct TimeWindow {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+}
+
+/// The window of a statistics request: jobs created at or after `since`
+/// and before `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatsWindow {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -352,10 +454,12 @@ pub struct LogEntry {
 /// A tenant's jobs over a time window.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobStatistics {
-    /// Start of the window (jobs created at or after).
-    pub since: Option<DateTime<Utc>>,
-    /// End of the window (jobs created before).
-    pub until: Option<DateTime<Utc>>,
+    /// Start of the window (jobs created at or after): `since` as asked,
+    /// or 30 days before the request.
+    pub since: DateTime<Utc>,
+    /// End of the window (jobs created before): `until` as asked, or the
+    /// time of the request.
+    pub until: DateTime<Utc>,
     /// Jobs created in the window.
     pub total_jobs: i64,
     /// Jobs by state.
@@ -655,4 +759,80 @@ pub struct DeliveryFilter {
     pub limit: u32,
     /// Deliveries created before this one (keyset paging).
     pub before: Option<(DateTime<Utc>, uuid::Uuid)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> String {
+        URL_SAFE_NO_PAD.encode(text)
+    }
+
+    #[test]
+    fn cursors_read_back_in_their_own_list_only() {
+        let at = DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap();
+        let job = JobId::new();
+        let jobs = CursorKind::Jobs.encode(&job_cursor_key(at, job));
+        assert_eq!(parse_job_cursor(&jobs), Some((at, job)));
+        let batches = CursorKind::Batches.encode("12");
+        assert_eq!(parse_batch_cursor(&batches), Some(12));
+        let logs = CursorKind::Logs.encode("7");
+        assert_eq!(parse_log_cursor(&logs), Some(7));
+        let audit = CursorKind::Audit.encode("7");
+        assert_eq!(parse_audit_cursor(&audit), Some(7));
+        let delivery = uuid::Uuid::now_v7();
+        let deliveries = CursorKind::Deliveries.encode(&delivery_cursor_key(at, delivery));
+        assert_eq!(parse_delivery_cursor(&deliveries), Some((at, delivery)));
+
+        // Opaque: nothing of the position shows through unencoded.
+        assert!(!batches.contains("12") && !jobs.contains('|'));
+        // A cursor of one list is no position in another.
+        for foreign in [&jobs, &logs, &audit, &deliveries] {
+            assert_eq!(parse_batch_cursor(foreign), None, "{foreign}");
+        }
+        for foreign in [&batches, &audit] {
+            assert_eq!(parse_log_cursor(foreign), None);
+        }
+        for foreign in [&batches, &logs] {
+            assert_eq!(parse_audit_cursor(foreign), None);
+            assert_eq!(parse_job_cursor(foreign), None);
+            assert_eq!(parse_delivery_cursor(foreign), None);
+        }
+    }
+
+    #[test]
+    fn cursors_the_server_did_not_make_are_refused() {
+        for forged in [
+            "LTE".to_owned(), // "-1", untagged
+            raw("12"),
+            raw("batches:-1"),
+            raw("batches:+3"),
+            raw("batches:03"),
+            raw("batches:3 "),
+            raw("batches:"),
+            raw("batches:99999999999"),
+            raw("batches12"),
+            raw("Batches:3"),
+            "!!".to_owned(),
+            String::new(),
+        ] {
+            assert_eq!(parse_batch_cursor(&forged), None, "{forged}");
+        }
+        for forged in [raw("logs:0"), raw("logs:-5"), raw("audit:1")] {
+            assert_eq!(parse_log_cursor(&forged), None, "{forged}");
+        }
+        let job = uuid::Uuid::now_v7();
+        let upper = raw(&format!(
+            "jobs:1|{}",
+            job.hyphenated().to_string().to_uppercase()
+        ));
+        assert_eq!(parse_job_cursor(&upper), None);
+        assert!(parse_job_cursor(&raw(&format!("jobs:1|{job}"))).is_some());
+        assert_eq!(parse_job_cursor(&raw(&format!("jobs:01|{job}"))), None);
+        // Padded base64 is not what the server writes.
+        let padded = base64::engine::general_purpose::URL_SAFE.encode("batches:12");
+        assert_ne!(padded, CursorKind::Batches.encode("12"));
+        assert_eq!(parse_batch_cursor(&padded), None);
+    }
 }

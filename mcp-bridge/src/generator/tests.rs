@@ -272,6 +272,49 @@ fn body_properties_are_flattened_with_refs_moved_to_defs() {
 }
 
 #[test]
+fn the_tenant_argument_takes_what_the_x_tenant_id_header_takes() {
+    let spec = committed_spec();
+    let declared = &spec["components"]["parameters"]["TenantId"]["schema"];
+    assert!(declared["pattern"].is_string(), "{declared}");
+    for tool in tools(&spec) {
+        let tenant = &tool.input_schema["properties"][&tool.tenant_argument];
+        assert_eq!(tenant["type"], "string", "{}", tool.name);
+        for keyword in ["pattern", "minLength", "maxLength"] {
+            assert_eq!(
+                tenant[keyword], declared[keyword],
+                "{}: {keyword}",
+                tool.name
+            );
+        }
+        assert!(
+            tenant["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("X-Tenant-ID")),
+            "{}",
+            tool.name
+        );
+    }
+
+    // A spec that declares no X-Tenant-ID header: a plain string.
+    let mut bare = json!({"openapi": "3.1.0", "paths": {"/x": {"get": simple_op("get_x")}}});
+    let bare_tools = tools(&bare);
+    let tenant = &tool(&bare_tools, "get_x").input_schema["properties"]["tenant_id"];
+    assert_eq!(tenant["type"], "string");
+    assert!(tenant.get("pattern").is_none());
+
+    // Declared inline on one operation, it holds for every tool.
+    op_mut(&mut bare, "/x", "get")["parameters"] = json!([
+        {"name": "x-tenant-id", "in": "header", "schema": {"type": "string", "pattern": "^[a-z]+$", "maxLength": 9}}
+    ]);
+    bare["paths"]["/y"] = json!({"get": simple_op("get_y")});
+    for tool in tools(&bare) {
+        let tenant = &tool.input_schema["properties"]["tenant_id"];
+        assert_eq!(tenant["pattern"], "^[a-z]+$", "{}", tool.name);
+        assert_eq!(tenant["maxLength"], 9, "{}", tool.name);
+    }
+}
+
+#[test]
 fn object_and_array_arguments_are_marked_structured() {
     let tools = tools(&committed_spec());
     let create = tool(&tools, "create_migration_job");

@@ -256,7 +256,13 @@ pub(super) async fn list(
         .into_iter()
         .map(JobRecord::try_from)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(page(items, limit, Some(total), job_cursor))
+    Ok(page(
+        items,
+        limit,
+        Some(total),
+        CursorKind::Jobs,
+        job_cursor,
+    ))
 }
 
 #[derive(sqlx::FromRow)]
@@ -313,7 +319,13 @@ pub(super) async fn list_batches(
         .into_iter()
         .map(|row| row.columns.into_record(row.id, row.key_start, row.key_end))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(page(items, limit, Some(total), batch_cursor))
+    Ok(page(
+        items,
+        limit,
+        Some(total),
+        CursorKind::Batches,
+        batch_cursor,
+    ))
 }
 
 pub(super) async fn cancel(

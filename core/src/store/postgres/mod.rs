@@ -11,7 +11,6 @@ mod dispatch;
 mod events;
 mod jobs;
 
-pub use super::rows::parse_delivery_cursor;
 pub use jobs::ResealReport;
 mod logs;
 mod statistics;

@@ -10,7 +10,7 @@ use crate::store::*;
 pub(super) async fn for_tenant(
     store: &PgStore,
     tenant: &TenantId,
-    window: &TimeWindow,
+    window: &StatsWindow,
 ) -> StoreResult<JobStatistics> {
     let mut tx = store.scoped(tenant).await?;
     let counts: Vec<(String, i64)> = sqlx::query_as(
@@ -52,7 +52,7 @@ pub(super) async fn for_tenant(
 
 pub(super) async fn all_tenants(
     store: &PgStore,
-    window: &TimeWindow,
+    window: &StatsWindow,
 ) -> StoreResult<Vec<TenantStatistics>> {
     // Deliberately unscoped: the caller has checked the admin role.
     let counts: Vec<(String, String, i64, Option<DateTime<Utc>>)> = sqlx::query_as(

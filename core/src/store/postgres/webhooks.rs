@@ -152,5 +152,11 @@ pub(super) async fn deliveries(
                 .into_delivery(row.id, row.webhook_id, row.payload)
         })
         .collect::<StoreResult<Vec<_>>>()?;
-    Ok(page(items, limit, None, delivery_cursor))
+    Ok(page(
+        items,
+        limit,
+        None,
+        CursorKind::Deliveries,
+        delivery_cursor,
+    ))
 }

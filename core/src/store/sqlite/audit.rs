@@ -63,5 +63,7 @@ pub(super) async fn list(
         .into_iter()
         .map(AuditEvent::try_from)
         .collect::<StoreResult<_>>()?;
-    Ok(page(items, limit, None, |e| e.id.to_string()))
+    Ok(page(items, limit, None, CursorKind::Audit, |e| {
+        e.id.to_string()
+    }))
 }

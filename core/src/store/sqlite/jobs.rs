@@ -265,7 +265,13 @@ pub(super) async fn list(
         .into_iter()
         .map(JobRecord::try_from)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(page(items, limit, Some(total), job_cursor))
+    Ok(page(
+        items,
+        limit,
+        Some(total),
+        CursorKind::Jobs,
+        job_cursor,
+    ))
 }
 
 #[derive(sqlx::FromRow)]
@@ -329,7 +335,13 @@ pub(super) async fn list_batches(
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(page(items, limit, Some(total), batch_cursor))
+    Ok(page(
+        items,
+        limit,
+        Some(total),
+        CursorKind::Batches,
+        batch_cursor,
+    ))
 }
 
 pub(super) async fn cancel(

@@ -10,10 +10,10 @@ use crate::store::*;
 pub(super) async fn for_tenant(
     store: &SqliteStore,
     tenant: &TenantId,
-    window: &TimeWindow,
+    window: &StatsWindow,
 ) -> StoreResult<JobStatistics> {
-    let since = window.since.map(timestamp);
-    let until = window.until.map(timestamp);
+    let since = timestamp(window.since);
+    let until = timestamp(window.until);
     let mut tx = store.begin_read().await?;
     let counts: Vec<(String, i64)> = sqlx::query_as(
         "SELECT status, count(*) FROM jobs
@@ -61,10 +61,10 @@ pub(super) async fn for_tenant(
 
 pub(super) async fn all_tenants(
     store: &SqliteStore,
-    window: &TimeWindow,
+    window: &StatsWindow,
 ) -> StoreResult<Vec<TenantStatistics>> {
-    let since = window.since.map(timestamp);
-    let until = window.until.map(timestamp);
+    let since = timestamp(window.since);
+    let until = timestamp(window.until);
     // Deliberately unscoped: the caller has checked the admin role.
     let mut tx = store.begin_read().await?;
     let counts: Vec<(String, String, i64, Option<DateTime<Utc>>)> = sqlx::query_as(

@@ -158,5 +158,11 @@ pub(super) async fn deliveries(
             )
         })
         .collect::<StoreResult<Vec<_>>>()?;
-    Ok(page(items, limit, None, delivery_cursor))
+    Ok(page(
+        items,
+        limit,
+        None,
+        CursorKind::Deliveries,
+        delivery_cursor,
+    ))
 }
